@@ -1,0 +1,330 @@
+"""THE shared client: the only module that imports azure.ai.inference.
+
+- `get_client()` returns one `ChatCompletionsClient` per (endpoint, token fingerprint), cached with
+  `st.cache_resource`, so both pages and every rerun reuse one client and its HTTP connections. The token itself is
+  passed as an unhashed `_token` argument: only a one-way fingerprint is part of the cache key.
+- `ChatStream` yields text pieces for `st.write_stream`, collects usage, and falls back to one non-streamed call
+  when the server's stream cannot be parsed (the SDK's SSE parser is strict).
+- `ShortRetryPolicy` never sleeps for long: a daily-limit 429 with `retry-after: 24367` comes straight back as an
+  error; short transient failures (503, refused connection) are retried twice with short backoff.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import streamlit as st
+from azure.ai.inference import ChatCompletionsClient
+from azure.core.credentials import AzureKeyCredential
+from azure.core.pipeline.policies import RetryPolicy
+
+from lib.catalog import CatalogResult, fetch_catalog
+from lib.config import Settings
+from lib.errors import NoTokenError, retry_after_seconds
+
+MAX_RETRY_WAIT_S = 3.0  # never sleep longer than this for a Retry-After
+CONNECT_TIMEOUT_S = 10.0
+DEFAULT_MAX_TOKENS = 1024
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ShortRetryPolicy(RetryPolicy):
+    """Retry only short, transient failures; never wait more than `max_wait_s` for a Retry-After."""
+
+    def __init__(self, max_wait_s: float = MAX_RETRY_WAIT_S, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_total", 2)
+        kwargs.setdefault("retry_connect", 2)
+        kwargs.setdefault("retry_read", 0)  # a read timeout already cost the user a long wait
+        kwargs.setdefault("retry_status", 2)
+        kwargs.setdefault("retry_backoff_factor", 0.4)
+        kwargs.setdefault("retry_backoff_max", int(max_wait_s))
+        super().__init__(**kwargs)
+        self.max_wait_s = max_wait_s
+        # Chat completions have no side effects besides quota: a refused connection may be retried.
+        self._method_whitelist = frozenset(self._method_whitelist | {"POST"})
+
+    def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+        """Retry 408/429/5xx only when the server asks for a short wait (or none, except 429)."""
+        status = response.http_response.status_code
+        if status not in TRANSIENT_STATUSES or not settings["total"]:
+            return False
+        wait = retry_after_seconds(dict(response.http_response.headers))
+        if wait is not None and wait > self.max_wait_s:
+            return False
+        if status == 429 and wait is None:
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-endpoint memory (shared by all users on purpose: it describes servers, not people) and a request counter.
+
+_memory_lock = threading.Lock()
+_endpoint_memory: dict[tuple[str, str], Any] = {}
+
+
+def remember(endpoint: str, key: str, value: Any) -> None:
+    """Record what an endpoint accepts (e.g. which way of returning tool results worked)."""
+    with _memory_lock:
+        _endpoint_memory[(endpoint.rstrip("/").lower(), key)] = value
+
+
+def recall(endpoint: str, key: str, default: Any = None) -> Any:
+    """What `remember` stored for this endpoint, or `default`."""
+    with _memory_lock:
+        return _endpoint_memory.get((endpoint.rstrip("/").lower(), key), default)
+
+
+def forget_all() -> None:
+    """Clear the per-endpoint memory (tests)."""
+    with _memory_lock:
+        _endpoint_memory.clear()
+
+
+@dataclass
+class QuotaSnapshot:
+    """Requests this app sent today (UTC) per model, and the last rate-limit headers the server returned."""
+
+    date: str
+    counts: dict[str, int]
+    remaining: dict[str, str]
+
+
+class QuotaTracker:
+    """Thread-safe request counter shared by every session of this server process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._date = ""
+        self._counts: dict[str, int] = {}
+        self._remaining: dict[str, str] = {}
+
+    def _roll(self) -> None:
+        today = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+        if today != self._date:
+            self._date, self._counts, self._remaining = today, {}, {}
+
+    def count(self, model: str) -> None:
+        """One request sent for `model`."""
+        with self._lock:
+            self._roll()
+            key = model.lower()
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def observe(self, headers: dict[str, str]) -> None:
+        """Keep any x-ratelimit-remaining-* header from a response."""
+        with self._lock:
+            self._roll()
+            for k, v in headers.items():
+                if k.lower().startswith("x-ratelimit-remaining"):
+                    self._remaining[k.lower()] = v
+
+    def snapshot(self) -> QuotaSnapshot:
+        """A copy for display."""
+        with self._lock:
+            self._roll()
+            return QuotaSnapshot(self._date, dict(self._counts), dict(self._remaining))
+
+
+QUOTA = QuotaTracker()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The client
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, timeout_s: float) -> ChatCompletionsClient:
+    """One client per endpoint and token fingerprint (the token itself is not hashed into the key)."""
+    return ChatCompletionsClient(
+        endpoint=endpoint,
+        credential=AzureKeyCredential(_token or "no-key-needed"),
+        retry_policy=ShortRetryPolicy(timeout=int(timeout_s) + 30),
+        connection_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=timeout_s,
+        user_agent="llama-herd-studio",
+    )
+
+
+def get_client(settings: Settings) -> ChatCompletionsClient:
+    """The shared client for these settings; raises `NoTokenError` when a remote endpoint has no token."""
+    if settings.needs_token:
+        raise NoTokenError("no token configured")
+    return _cached_client(settings.endpoint, settings.token_fingerprint, settings.token, settings.timeout_s)
+
+
+@dataclass
+class Usage:
+    """Token counts reported by the server."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass
+class ChatReply:
+    """A whole (non-streamed) answer."""
+
+    text: str
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+def _usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    return Usage(
+        int(getattr(raw, "prompt_tokens", 0) or 0),
+        int(getattr(raw, "completion_tokens", 0) or 0),
+        int(getattr(raw, "total_tokens", 0) or 0),
+    )
+
+
+def _reason(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _hook(response: Any) -> None:
+    try:
+        QUOTA.observe(dict(response.http_response.headers))
+    except Exception:  # noqa: BLE001 - observing headers must never break a request
+        pass
+
+
+def _params(settings: Settings, model: str, max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
+        "raw_response_hook": _hook,
+        "read_timeout": settings.timeout_s,
+    }
+    if temperature is not None:
+        params["temperature"] = temperature
+    return params
+
+
+def complete(
+    settings: Settings,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> ChatReply:
+    """One non-streamed chat completion."""
+    client = get_client(settings)
+    QUOTA.count(model)
+    result = client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature))
+    choice = result.choices[0] if result.choices else None
+    text = (choice.message.content or "") if choice and choice.message else ""
+    return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None)
+
+
+class ChatStream:
+    """Iterate for text pieces (e.g. `st.write_stream(stream)`); afterwards read `.text`, `.usage`, `.streamed`.
+
+    If the server's stream cannot be parsed, one non-streamed call is made instead and its text yielded (only the
+    part not yet shown, when it continues what was shown). The endpoint is remembered as non-streaming.
+    Exceptions from the network or server propagate; `.text` keeps what arrived before them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        messages: Sequence[dict[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.messages = list(messages)
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.text = ""
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.streamed = True
+        self.done = False
+
+    def _fallback(self) -> Iterator[str]:
+        self.streamed = False
+        reply = complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens, temperature=self.temperature)
+        self.usage, self.finish_reason = reply.usage, reply.finish_reason
+        rest = reply.text[len(self.text):] if reply.text.startswith(self.text) else reply.text
+        if not reply.text.startswith(self.text):
+            self.text = ""
+        if rest:
+            self.text += rest
+            yield rest
+        self.done = True
+
+    def __iter__(self) -> Iterator[str]:
+        if recall(self.settings.endpoint, "no_streaming", False):
+            yield from self._fallback()
+            return
+        client = get_client(self.settings)
+        QUOTA.count(self.model)
+        params = _params(self.settings, self.model, self.max_tokens, self.temperature)
+        try:
+            response = client.complete(
+                messages=self.messages,
+                stream=True,
+                model_extras={"stream_options": {"include_usage": True}},
+                **params,
+            )
+            for update in response:
+                if getattr(update, "usage", None):
+                    self.usage = _usage(update.usage)
+                for choice in update.choices or ():
+                    piece = choice.delta.content if choice.delta else None
+                    if choice.finish_reason:
+                        self.finish_reason = _reason(choice.finish_reason)
+                    if piece:
+                        self.text += piece
+                        yield piece
+        except ValueError as exc:
+            if "SSE" not in str(exc):
+                raise
+            remember(self.settings.endpoint, "no_streaming", True)
+            yield from self._fallback()
+            return
+        self.done = True
+
+
+def stream(
+    settings: Settings,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> ChatStream:
+    """A `ChatStream` for these messages (nothing is sent until it is iterated)."""
+    return ChatStream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=8)
+def _cached_catalog(url: str, token_fingerprint: str, _token: str | None) -> CatalogResult:
+    return fetch_catalog(url, _token)
+
+
+def get_catalog(settings: Settings) -> CatalogResult | None:
+    """The catalog for these settings (cached 10 minutes), or None when the endpoint has none."""
+    if not settings.catalog_url:
+        return None
+    return _cached_catalog(settings.catalog_url, settings.token_fingerprint, settings.token)
+
+
+def clear_catalog_cache() -> None:
+    """Fetch the catalog again on next use."""
+    _cached_catalog.clear()
+
+

@@ -1,0 +1,277 @@
+"""One function that turns any SDK / network exception into a message a person understands.
+
+Every page shows failures through `explain()`: a kind (for tests and icons), a title, a message with what to do,
+and the wait time for rate limits. The server's own words are kept (shortened) as `detail`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Mapping
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+
+
+class ErrorKind(str, Enum):
+    """What went wrong, as the user should think of it."""
+
+    NO_TOKEN = "no_token"
+    AUTH = "auth"
+    PERMISSION = "permission"
+    MODEL_NOT_FOUND = "model_not_found"
+    TOO_LARGE = "too_large"
+    RATE_LIMIT_MINUTE = "rate_limit_minute"
+    RATE_LIMIT_DAY = "rate_limit_day"
+    CONTENT_FILTER = "content_filter"
+    BAD_REQUEST = "bad_request"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    OFFLINE = "offline"
+    BAD_STREAM = "bad_stream"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class UserError:
+    """A failure explained: show `title` + `message`; `detail` is the server's own (shortened) words."""
+
+    kind: ErrorKind
+    title: str
+    message: str
+    retry_after_s: float | None = None
+    status: int | None = None
+    code: str | None = None
+    detail: str = ""
+
+    @property
+    def is_rate_limit(self) -> bool:
+        """Rate limited, per minute or per day."""
+        return self.kind in (ErrorKind.RATE_LIMIT_MINUTE, ErrorKind.RATE_LIMIT_DAY)
+
+
+class NoTokenError(RuntimeError):
+    """Raised before sending when no token is configured for a remote endpoint."""
+
+
+def format_wait(seconds: float) -> str:
+    """24367 → "6 h 46 min"; 42 → "42 s"; 150 → "2 min 30 s"."""
+    s = max(0, int(math.ceil(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        m, r = divmod(s, 60)
+        return f"{m} min {r} s" if r else f"{m} min"
+    h, r = divmod(s, 3600)
+    m = r // 60
+    return f"{h} h {m} min" if m else f"{h} h"
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Wait time as GitHub's CLI reads it: x-ratelimit-timeremaining, then retry-after (then retry-after-ms)."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    for key, scale in (("x-ratelimit-timeremaining", 1.0), ("retry-after", 1.0), ("retry-after-ms", 0.001)):
+        value = lower.get(key)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error_body(exc: HttpResponseError) -> tuple[str | None, str]:
+    """(error.code, error.message) from the SDK's parsed error or the raw JSON body."""
+    code = getattr(getattr(exc, "error", None), "code", None)
+    message = getattr(getattr(exc, "error", None), "message", None) or ""
+    if not code or not message:
+        try:
+            body: Any = json.loads(exc.response.text()) if exc.response is not None else None
+        except Exception:  # noqa: BLE001 - any unreadable body just means "no details"
+            body = None
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            code = code or err.get("code")
+            message = message or str(err.get("message") or "")
+        elif isinstance(body, dict) and body.get("message"):
+            message = message or str(body["message"])
+    return (str(code) if code else None), str(message or "")
+
+
+def _headers(exc: HttpResponseError) -> Mapping[str, str]:
+    try:
+        return exc.response.headers if exc.response is not None else {}
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def _http(exc: HttpResponseError) -> UserError:
+    status = exc.status_code or 0
+    code, server_message = _error_body(exc)
+    code_l = (code or "").lower()
+    headers = _headers(exc)
+    detail = _shorten(server_message or str(exc.reason or ""))
+    common: dict[str, Any] = {"status": status, "code": code, "detail": detail}
+
+    if status < 400:
+        # The SDK raises HttpResponseError("Unable to stream download.") when a 200 stream breaks off.
+        return UserError(
+            ErrorKind.BAD_STREAM,
+            "The answer was cut off",
+            "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
+            **common,
+        )
+
+    if status == 429 or "ratelimit" in code_l or "rate_limit" in code_l:
+        wait = retry_after_seconds(headers)
+        limit_type = {str(k).lower(): str(v) for k, v in headers.items()}.get("x-ratelimit-type", "")
+        daily = "day" in limit_type.lower() or "86400" in server_message or (wait or 0) > 3600
+        if wait is None:
+            wait = 60.0
+        if daily:
+            return UserError(
+                ErrorKind.RATE_LIMIT_DAY,
+                "Daily limit reached",
+                f"This model's free daily quota is used up. It resets in about {format_wait(wait)}. "
+                "Switch to another model or provider in the sidebar, or use a paid endpoint.",
+                retry_after_s=wait,
+                **common,
+            )
+        return UserError(
+            ErrorKind.RATE_LIMIT_MINUTE,
+            "Too many requests",
+            f"The per-minute limit was reached. Wait {format_wait(wait)} and send again.",
+            retry_after_s=wait,
+            **common,
+        )
+    if "content_filter" in code_l or "contentfilter" in code_l or "content_management" in code_l:
+        return UserError(
+            ErrorKind.CONTENT_FILTER,
+            "Blocked by the content filter",
+            "The provider's content filter refused this prompt or its answer. Rephrase it and try again.",
+            **common,
+        )
+    if status == 413 or "tokens_limit" in code_l or "too large" in server_message.lower():
+        return UserError(
+            ErrorKind.TOO_LARGE,
+            "The request is too large",
+            "The conversation (or image) is bigger than this model accepts. Start a new chat, "
+            "shorten the text, or use a smaller image.",
+            **common,
+        )
+    if isinstance(exc, ClientAuthenticationError) or status == 401:
+        return UserError(
+            ErrorKind.AUTH,
+            "The token was refused",
+            "The endpoint did not accept the token. For GitHub Models use a fine-grained personal access "
+            "token with the 'models:read' permission (or run `gh auth login`), then reload.",
+            **common,
+        )
+    if status == 403:
+        return UserError(
+            ErrorKind.PERMISSION,
+            "Not allowed",
+            "The token is valid but may not use this model. Check that it has the 'models:read' "
+            "permission and that the model is enabled for your account or organisation.",
+            **common,
+        )
+    if isinstance(exc, ResourceNotFoundError) or status == 404 or code_l in {"unknown_model", "unavailable_model"}:
+        return UserError(
+            ErrorKind.MODEL_NOT_FOUND,
+            "Model not found",
+            "The endpoint does not serve this model. Pick another model on the page or check the model "
+            "name and endpoint in the sidebar.",
+            **common,
+        )
+    if 500 <= status < 600:
+        return UserError(
+            ErrorKind.SERVER,
+            "The model service had a problem",
+            f"The server answered {status}. This is usually temporary: try again in a moment.",
+            **common,
+        )
+    if status == 400:
+        return UserError(
+            ErrorKind.BAD_REQUEST,
+            "The request was refused",
+            "The server refused the request as sent. Details below.",
+            **common,
+        )
+    return UserError(
+        ErrorKind.UNKNOWN,
+        f"Unexpected answer ({status})",
+        "The server answered with an error. Details below.",
+        **common,
+    )
+
+
+def explain(exc: BaseException) -> UserError:
+    """Turn any exception from the client, the network or the stream into a `UserError`."""
+    if isinstance(exc, NoTokenError):
+        return UserError(
+            ErrorKind.NO_TOKEN,
+            "No token configured",
+            "Add a GitHub token (see the setup panel on Home) or switch to a local server in the sidebar.",
+        )
+    if isinstance(exc, (ServiceResponseTimeoutError, ServiceRequestTimeoutError, TimeoutError, socket.timeout)):
+        return UserError(
+            ErrorKind.TIMEOUT,
+            "The model took too long",
+            "No answer arrived in time. The service may be busy: try again, or try a smaller model.",
+            detail=_shorten(str(exc)),
+        )
+    if isinstance(exc, HttpResponseError):
+        return _http(exc)
+    if isinstance(exc, ServiceRequestError):
+        return UserError(
+            ErrorKind.OFFLINE,
+            "Cannot reach the endpoint",
+            "The connection failed. Check the network and the endpoint URL in the sidebar.",
+            detail=_shorten(str(exc)),
+        )
+    if isinstance(exc, ServiceResponseError):
+        return UserError(
+            ErrorKind.BAD_STREAM,
+            "The answer was cut off",
+            "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
+            detail=_shorten(str(exc)),
+        )
+    if isinstance(exc, ValueError) and "SSE" in str(exc):
+        return UserError(
+            ErrorKind.BAD_STREAM,
+            "The stream could not be read",
+            "The server's streamed answer was not in a format the client understands.",
+            detail=_shorten(str(exc)),
+        )
+    if isinstance(exc, (ConnectionError, OSError)):
+        return UserError(
+            ErrorKind.OFFLINE,
+            "Cannot reach the endpoint",
+            "The connection failed. Check the network and the endpoint URL in the sidebar.",
+            detail=_shorten(str(exc)),
+        )
+    return UserError(
+        ErrorKind.UNKNOWN,
+        "Something went wrong",
+        "An unexpected error happened. Details below; your conversation is kept.",
+        detail=_shorten(f"{type(exc).__name__}: {exc}"),
+    )

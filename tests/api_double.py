@@ -1,0 +1,548 @@
+"""API DOUBLE: a local stand-in for GitHub Models, for tests and offline demos. Never a real model.
+
+It speaks the same protocol as `https://models.github.ai` for what this app uses:
+- `POST …/chat/completions` — JSON, or SSE when `"stream": true` (`data: {...}` chunks, a usage chunk when
+  `stream_options.include_usage` is set, then `data: [DONE]`).
+- `GET …/catalog/models` — a JSON array like GitHub's catalog.
+- the error bodies and headers from shared/FACTS.md (401, 404 unknown_model, 413 tokens_limit_reached,
+  429 per minute / per day with retry-after and x-ratelimit-type, 400 content_filter, 500, 503), a stream cut off
+  mid-way, CRLF / keep-alive streams the SDK cannot parse, a slow first token.
+
+Tests script replies (`double.queue(Reply(...))`) and read `double.requests` to assert what the app sent. With no
+script, `demo_responder` answers plausibly (tool calls for tool questions, a look at the image for vision), so a
+person can click through the whole app offline:
+
+    python -m tests.api_double --port 8000
+    MODELS_ENDPOINT=http://127.0.0.1:8000/inference streamlit run app.py
+
+In demo mode, putting `#429day`, `#429`, `#401`, `#404`, `#413`, `#filter`, `#500`, `#503`, `#slow`, `#cut` in a
+message makes the double answer with that failure, to show the app's error states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+DEFAULT_CATALOG: list[dict[str, Any]] = [
+    {
+        "id": "meta/meta-llama-3.1-405b-instruct",
+        "name": "Meta-Llama-3.1-405B-Instruct",
+        "publisher": "Meta",
+        "summary": "The largest Llama 3.1 model, with native tool calling.",
+        "capabilities": ["streaming"],
+        "limits": {"max_input_tokens": 131072, "max_output_tokens": 4096},
+        "rate_limit_tier": "high",
+        "supported_input_modalities": ["text"],
+        "supported_output_modalities": ["text"],
+        "tags": ["multilingual"],
+    },
+    {
+        "id": "meta/llama-3.2-90b-vision-instruct",
+        "name": "Llama-3.2-90B-Vision-Instruct",
+        "publisher": "Meta",
+        "summary": "Advanced image reasoning capabilities for visual understanding.",
+        "capabilities": ["streaming"],
+        "limits": {"max_input_tokens": 131072, "max_output_tokens": 4096},
+        "rate_limit_tier": "high",
+        "supported_input_modalities": ["text", "image", "audio"],
+        "supported_output_modalities": ["text"],
+        "tags": ["multimodal", "vision"],
+    },
+    {
+        "id": "meta/llama-3.3-70b-instruct",
+        "name": "Llama-3.3-70B-Instruct",
+        "publisher": "Meta",
+        "summary": "Llama 3.3 70B: strong reasoning and tool use.",
+        "capabilities": ["streaming"],
+        "limits": {"max_input_tokens": 128000, "max_output_tokens": 4096},
+        "rate_limit_tier": "high",
+        "supported_input_modalities": ["text"],
+        "supported_output_modalities": ["text"],
+        "tags": [],
+    },
+    {
+        "id": "meta/llama-3.2-11b-vision-instruct",
+        "name": "Llama-3.2-11B-Vision-Instruct",
+        "publisher": "Meta",
+        "summary": "Image reasoning in a smaller model.",
+        "capabilities": ["streaming"],
+        "limits": {"max_input_tokens": 128000, "max_output_tokens": 4096},
+        "rate_limit_tier": "low",
+        "supported_input_modalities": ["text", "image", "audio"],
+        "supported_output_modalities": ["text"],
+        "tags": ["multimodal"],
+    },
+    {
+        "id": "openai/gpt-4.1-mini",
+        "name": "OpenAI GPT-4.1-mini",
+        "publisher": "OpenAI",
+        "summary": "A small OpenAI model.",
+        "capabilities": ["streaming", "tool-calling"],
+        "limits": {"max_input_tokens": 1048576, "max_output_tokens": 32768},
+        "rate_limit_tier": "low",
+        "supported_input_modalities": ["text", "image"],
+        "supported_output_modalities": ["text"],
+        "tags": [],
+    },
+]
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": None}}
+
+
+@dataclass
+class Reply:
+    """One scripted answer. `status != 200` answers with `body`/`headers` as an error."""
+
+    text: str = ""
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    stream_mode: str = "sse"  # "sse" | "crlf" | "keepalive" | "cut"
+    delay_s: float = 0.0  # before the first byte (slow first token)
+    chunk_delay_s: float = 0.0
+    usage: bool = True
+
+    # Presets with the exact bodies/headers documented in FACTS.md --------------------------------------------------
+    @classmethod
+    def rate_limit_day(cls, wait: int = 24367) -> "Reply":
+        """429, daily limit (UserByModelByDay)."""
+        return cls(
+            status=429,
+            body=_error(
+                "RateLimitReached",
+                f"Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait {wait} seconds before retrying.",
+            ),
+            headers={"retry-after": str(wait), "x-ratelimit-type": "UserByModelByDay"},
+        )
+
+    @classmethod
+    def rate_limit_minute(cls, wait: int = 42) -> "Reply":
+        """429, per-minute limit (UserByModelByMinute)."""
+        return cls(
+            status=429,
+            body=_error(
+                "RateLimitReached",
+                f"Rate limit of 10 per 60s exceeded for UserByModelByMinute. Please wait {wait} seconds before retrying.",
+            ),
+            headers={"retry-after": str(wait), "x-ratelimit-type": "UserByModelByMinute"},
+        )
+
+    @classmethod
+    def unauthorized(cls) -> "Reply":
+        """401 bad credentials."""
+        return cls(status=401, body=_error("unauthorized", "Bad credentials"))
+
+    @classmethod
+    def unknown_model(cls, model: str = "meta/nope") -> "Reply":
+        """404 unknown_model."""
+        return cls(status=404, body=_error("unknown_model", f"Unknown model: {model}"))
+
+    @classmethod
+    def too_large(cls, model: str = "Meta-Llama-3.1-405B-Instruct") -> "Reply":
+        """413 tokens_limit_reached."""
+        return cls(
+            status=413,
+            body=_error("tokens_limit_reached", f"Request body too large for {model} model. Max size: 8000 tokens."),
+        )
+
+    @classmethod
+    def content_filter(cls) -> "Reply":
+        """400 content_filter."""
+        return cls(
+            status=400,
+            body=_error(
+                "content_filter",
+                "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+            ),
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> "Reply":
+        """500 / 503 without retry-after."""
+        return cls(status=status, body=_error("internal_error" if status == 500 else "service_unavailable", "Try again later."))
+
+    @classmethod
+    def bad_request(cls, message: str) -> "Reply":
+        """400 with a free message (e.g. a server refusing a message shape)."""
+        return cls(status=400, body=_error("invalid_request", message))
+
+
+@dataclass
+class Recorded:
+    """One request the double received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The chat messages sent (empty for non-chat requests)."""
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+
+Responder = Callable[[dict[str, Any]], "Reply"]
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _image_of(messages: list[dict[str, Any]]) -> str | None:
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            for p in content:
+                if isinstance(p, dict) and p.get("type") == "image_url":
+                    return str((p.get("image_url") or {}).get("url", ""))
+    return None
+
+
+def _describe_image(url: str) -> str:
+    """Look at the image for real (size, brightness, main colour), so the offline demo says something true."""
+    try:
+        from PIL import Image, ImageStat
+
+        raw = base64.b64decode(url.split(",", 1)[1])
+        with Image.open(io.BytesIO(raw)) as img:
+            w, h = img.size
+            fmt = img.format
+            rgb = img.convert("RGB").resize((32, 32))
+            r, g, b = (int(v) for v in ImageStat.Stat(rgb).mean)
+        names = {"red": (r, 0, 0), "green": (0, g, 0), "blue": (0, 0, b)}
+        main = max(names, key=lambda k: sum(names[k]))
+        light = "bright" if (r + g + b) / 3 > 128 else "dark"
+        return (
+            f"(API double — not a real model.) I received one {fmt} image of {w}×{h} pixels. "
+            f"It is mostly {light}, with {main} the strongest colour channel "
+            f"(average RGB {r}, {g}, {b}). A real Llama 3.2 Vision model would describe its content here."
+        )
+    except Exception as exc:  # noqa: BLE001 - the double reports what it could not read
+        return f"(API double) I could not read the image: {type(exc).__name__}."
+
+
+_TRIGGERS: dict[str, Callable[[], Reply]] = {
+    "#429day": Reply.rate_limit_day,
+    "#429": Reply.rate_limit_minute,
+    "#401": Reply.unauthorized,
+    "#404": Reply.unknown_model,
+    "#413": Reply.too_large,
+    "#filter": Reply.content_filter,
+    "#500": lambda: Reply.server_error(500),
+    "#503": lambda: Reply.server_error(503),
+}
+
+
+def _tool_call_for(question: str, system: str, first_user: str) -> str | None:
+    q = question.lower()
+    custom = first_user  # custom tool definitions travel in the first user message
+    if "weather" in q:
+        city = re.search(r"weather (?:in|for|at) ([A-Za-zÀ-ÿ .'-]+)", question)
+        place = (city.group(1) if city else "Stockholm").strip(" ?.!")
+        if '"get_weather"' in custom:
+            return json.dumps({"type": "function", "name": "get_weather", "parameters": {"city": place}})
+        if "brave_search" in system:
+            return f'<|python_tag|>brave_search.call(query={json.dumps("current weather in " + place)})<|eom_id|>'
+    if any(w in q for w in ("integral", "integrate", "derivative", "solve", "sqrt", "^")) and "wolfram_alpha" in system:
+        expr = re.sub(r"^(what is|what's|compute|calculate)\s+", "", question.strip(" ?"), flags=re.I)
+        return f"<|python_tag|>wolfram_alpha.call(query={json.dumps(expr)})<|eom_id|>"
+    if "time" in q and '"get_local_time"' in custom:
+        city = re.search(r"time (?:is it )?in ([A-Za-zÀ-ÿ /_'-]+)", question)
+        place = (city.group(1) if city else "Tokyo").strip(" ?.!")
+        return json.dumps({"type": "function", "name": "get_local_time", "parameters": {"city_or_timezone": place}})
+    if any(w in q for w in ("search", "who ", "news", "latest")) and "brave_search" in system:
+        return f"<|python_tag|>brave_search.call(query={json.dumps(question.strip())})<|eom_id|>"
+    return None
+
+
+def demo_responder(body: dict[str, Any]) -> Reply:
+    """Plausible answers for offline clicking-through: tool calls for tool questions, a real look at images."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    last_text = _text_of(last.get("content"))
+    all_text = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") == "user")
+    if "#slow" in last_text:
+        return Reply(text="(API double) This answer was slow to start.", delay_s=3.0, chunk_delay_s=0.05)
+    if "#cut" in last_text:
+        return Reply(text="(API double) This answer will be cut off in the middle of a sent", stream_mode="cut")
+    for tag, make in _TRIGGERS.items():
+        if tag in last_text:
+            return make()
+    image = _image_of(messages)
+    if image:
+        if len([m for m in messages if m.get("role") == "user"]) > 1:
+            return Reply(text=f"(API double) About the same image: you asked “{last_text.strip()[:200]}”. " + _describe_image(image), chunk_delay_s=0.02)
+        return Reply(text=_describe_image(image), chunk_delay_s=0.02)
+    system = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
+    user_msgs = [m for m in messages if m.get("role") == "user"]
+    first_user = _text_of(user_msgs[0].get("content")) if user_msgs else ""
+    if last.get("role") in ("tool", "ipython") or last_text.startswith(("Tool result", "[tool result")):
+        result = _text_of(last.get("content"))
+        return Reply(
+            text="(API double) Based on the tool result: " + result.strip()[:400],
+            chunk_delay_s=0.02,
+        )
+    call = _tool_call_for(last_text.split("Question:")[-1].strip(), system, first_user)
+    if call:
+        return Reply(text=call)
+    return Reply(text=f"(API double — not a real model.) You said: “{last_text.strip()[:300]}”.", chunk_delay_s=0.02)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        return
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return raw.decode("utf-8", "replace")
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        double = self.server.double
+        double._record("GET", self.path, dict(self.headers), None)
+        if self.path.split("?")[0].endswith("/catalog/models"):
+            if double.catalog_status != 200:
+                self._send_json(double.catalog_status, _error("unavailable", "catalog unavailable"))
+            else:
+                self._send_json(200, double.catalog)
+            return
+        self._send_json(404, _error("not_found", "Not found"))
+
+    def do_POST(self) -> None:  # noqa: N802
+        double = self.server.double
+        body = self._read_body()
+        double._record("POST", self.path, dict(self.headers), body)
+        if not self.path.split("?")[0].endswith("/chat/completions"):
+            self._send_json(404, _error("not_found", "Not found"))
+            return
+        if double.require_token is not None:
+            auth = self.headers.get("Authorization", "")
+            if auth != f"Bearer {double.require_token}":
+                self._send_json(401, _error("unauthorized", "Bad credentials"))
+                return
+        reply = double._next_reply(body if isinstance(body, dict) else {})
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"), reply.headers)
+            return
+        model = (body or {}).get("model", "double") if isinstance(body, dict) else "double"
+        if isinstance(body, dict) and body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(reply, model, include_usage and reply.usage)
+        else:
+            self._send_json(200, _completion(reply.text, model), reply.headers)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, reply: Reply, model: str, include_usage: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in reply.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        eol = "\r\n" if reply.stream_mode == "crlf" else "\n"
+        if reply.stream_mode == "keepalive":
+            self._chunk(b": keep-alive\n\n")
+        cid = "chatcmpl-" + uuid.uuid4().hex[:12]
+        pieces = re.findall(r"\S+\s*|\s+", reply.text) or [""]
+        for i, piece in enumerate(pieces):
+            delta: dict[str, Any] = {"content": piece}
+            if i == 0:
+                delta["role"] = "assistant"
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            }
+            self._chunk(f"data: {json.dumps(chunk)}{eol}{eol}".encode())
+            if reply.stream_mode == "cut" and i >= len(pieces) // 2:
+                # Drop the connection without ending the chunked body: the client sees a broken stream.
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            if reply.chunk_delay_s:
+                time.sleep(reply.chunk_delay_s)
+        final = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+        self._chunk(f"data: {json.dumps(final)}{eol}{eol}".encode())
+        if include_usage:
+            usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                     "choices": [], "usage": _usage(reply.text)}
+            self._chunk(f"data: {json.dumps(usage)}{eol}{eol}".encode())
+        self._chunk(f"data: [DONE]{eol}{eol}".encode())
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def _usage(text: str) -> dict[str, int]:
+    completion = max(1, len(text) // 4)
+    return {"prompt_tokens": 42, "completion_tokens": completion, "total_tokens": 42 + completion}
+
+
+def _completion(text: str, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:12],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": _usage(text),
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    double: "ApiDouble"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid-answer is normal here (timeouts, cut streams): stay quiet."""
+        return
+
+
+class ApiDouble:
+    """The local GitHub Models stand-in. Use as a context manager; `.endpoint` is the inference base URL."""
+
+    def __init__(
+        self,
+        script: list[Reply] | None = None,
+        responder: Responder | None = None,
+        catalog: list[dict[str, Any]] | None = None,
+        require_token: str | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self._lock = threading.Lock()
+        self._script: list[Reply] = list(script or [])
+        self.responder: Responder = responder or demo_responder
+        self.catalog = DEFAULT_CATALOG if catalog is None else catalog
+        self.catalog_status = 200
+        self.require_token = require_token
+        self.requests: list[Recorded] = []
+        self._server = _Server((host, port), _Handler)
+        self._server.double = self
+        self._thread: threading.Thread | None = None
+
+    # -- scripting ------------------------------------------------------------------------------------------------
+    def queue(self, *replies: Reply) -> "ApiDouble":
+        """Answer the next chat requests with these replies, in order (then fall back to the responder)."""
+        with self._lock:
+            self._script.extend(replies)
+        return self
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            if self._script:
+                return self._script.pop(0)
+        return self.responder(body)
+
+    def _record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+        with self._lock:
+            self.requests.append(Recorded(method, path, headers, body))
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        """Only the chat-completion requests received so far."""
+        with self._lock:
+            return [r for r in self.requests if r.path.split("?")[0].endswith("/chat/completions")]
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:PORT."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The value for MODELS_ENDPOINT."""
+        return self.url + "/inference"
+
+    @property
+    def catalog_url(self) -> str:
+        """The value for MODELS_CATALOG_URL."""
+        return self.url + "/catalog/models"
+
+    def start(self) -> "ApiDouble":
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="api-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "ApiDouble":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    """Serve the double in the foreground for offline demos."""
+    parser = argparse.ArgumentParser(description="Local GitHub Models API double (offline demos and tests).")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    double = ApiDouble(port=args.port, host=args.host)
+    print("API double (not a real model) serving on", double.url, flush=True)
+    print(f"  MODELS_ENDPOINT={double.endpoint}", flush=True)
+    print(f"  MODELS_CATALOG_URL={double.catalog_url}", flush=True)
+    try:
+        double._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        double._server.server_close()
+
+
+if __name__ == "__main__":
+    main()
