@@ -140,30 +140,42 @@ class Settings:
         token: str | None = None,
         tools_model: str | None = None,
         vision_model: str | None = None,
+        gh_token: Callable[[], str | None] | None = None,
     ) -> "Settings":
         """A copy pointed at another provider (the sidebar's switch). Blank fields keep what was configured."""
         if provider == "github":
-            ep = GITHUB_ENDPOINT if not is_github_endpoint(self.endpoint) else self.endpoint
-            return replace(
-                self,
-                provider="github",
-                endpoint=ep,
-                catalog_url=self.catalog_url if is_github_endpoint(self.endpoint) else GITHUB_CATALOG_URL,
-                token=token or self.token,
-                token_source="sidebar" if token else self.token_source,
-                tools_model=tools_model or self.tools_model,
-                vision_model=vision_model or self.vision_model,
-            )
-        new_endpoint = (endpoint or "").strip().rstrip("/") or self.endpoint
+            new_endpoint = self.endpoint if is_github_endpoint(self.endpoint) else GITHUB_ENDPOINT
+        else:
+            new_endpoint = (endpoint or "").strip().rstrip("/") or self.endpoint
+        same = new_endpoint == self.endpoint
+        if token:
+            new_token, source = token, "sidebar"
+        elif same:
+            new_token, source = self.token, self.token_source
+        elif provider == "github":
+            # Back to GitHub from a local server: the configured GitHub token, else the GitHub CLI's.
+            if self.values.get("GITHUB_TOKEN"):
+                new_token, source = self.values["GITHUB_TOKEN"], "configured"
+            else:
+                new_token = (gh_token or gh_cli_token)()
+                source = "GitHub CLI" if new_token else "none"
+        elif provider == "azure":
+            new_token, source = self.token, self.token_source
+        else:
+            new_token, source = None, "none"  # never send a GitHub token to some other local server
+        if same:
+            catalog = self.catalog_url
+        else:
+            catalog = GITHUB_CATALOG_URL if provider == "github" else None
         return replace(
             self,
             provider=provider,
             endpoint=new_endpoint,
-            catalog_url=None,
-            token=token if token else (None if provider == "local" else self.token),
-            token_source="sidebar" if token else ("none" if provider == "local" else self.token_source),
-            tools_model=tools_model or self.tools_model,
-            vision_model=vision_model or self.vision_model,
+            catalog_url=catalog,
+            token=new_token,
+            token_source=source,
+            tools_model=(tools_model or "").strip() or self.tools_model,
+            vision_model=(vision_model or "").strip() or self.vision_model,
         )
 
 

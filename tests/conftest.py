@@ -1,0 +1,43 @@
+"""Shared fixtures: the API double, settings pointing at it, a clean client memory between tests."""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import pytest
+
+from lib import client
+from lib.config import Settings, load_settings
+from tests.api_double import ApiDouble
+
+TEST_TOKEN = "ghp_TESTTOKEN_abcdef0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_and_clean() -> Iterator[None]:
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    client.forget_all()
+    yield
+    client.forget_all()
+
+
+@pytest.fixture
+def double() -> Iterator[ApiDouble]:
+    """A running API double on 127.0.0.1 (ephemeral port)."""
+    with ApiDouble() as d:
+        yield d
+
+
+@pytest.fixture
+def settings(double: ApiDouble) -> Settings:
+    """Settings that talk to the double with a test token."""
+    return load_settings(
+        environ={
+            "MODELS_ENDPOINT": double.endpoint,
+            "MODELS_CATALOG_URL": double.catalog_url,
+            "GITHUB_TOKEN": TEST_TOKEN,
+            "REQUEST_TIMEOUT_S": "5",
+        },
+        gh_token=lambda: None,
+    )

@@ -1,0 +1,170 @@
+"""The shared client against the API double: headers, streaming, usage, retries, fallbacks, errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lib import client
+from lib.config import load_settings
+from lib.errors import ErrorKind, NoTokenError, explain
+from tests.api_double import ApiDouble, Reply
+from tests.conftest import TEST_TOKEN
+
+MSG = [{"role": "user", "content": "Hello"}]
+
+
+def _fail(settings, model: str = "meta/Meta-Llama-3.1-405B-Instruct"):
+    s = client.stream(settings, model, MSG)
+    with pytest.raises(Exception) as info:
+        for _ in s:
+            pass
+    return explain(info.value), s
+
+
+def test_token_reaches_the_double_as_bearer_and_stream_yields_pieces(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="Hello from the double, streamed in pieces."))
+    s = client.stream(settings, "meta/Meta-Llama-3.1-405B-Instruct", MSG)
+    pieces = list(s)
+    assert len(pieces) > 3
+    assert "".join(pieces) == s.text == "Hello from the double, streamed in pieces."
+    assert s.usage is not None and s.usage.total_tokens > 0
+    req = double.chat_requests[-1]
+    assert req.headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert req.body["stream"] is True and req.body["model"] == "meta/Meta-Llama-3.1-405B-Instruct"
+    assert req.body["messages"] == MSG
+    assert req.body["stream_options"] == {"include_usage": True}
+
+
+def test_one_client_is_shared_per_endpoint_and_token(settings) -> None:
+    assert client.get_client(settings) is client.get_client(settings)
+    other = settings.with_provider("local", token="another-key")
+    assert client.get_client(other) is not client.get_client(settings)
+
+
+def test_no_token_for_remote_endpoint_raises_a_clear_error() -> None:
+    s = load_settings(environ={}, gh_token=lambda: None)
+    with pytest.raises(NoTokenError) as info:
+        list(client.stream(s, "m", MSG))
+    assert explain(info.value).kind is ErrorKind.NO_TOKEN
+
+
+def test_daily_rate_limit_returns_within_two_seconds_with_the_wait(double: ApiDouble, settings) -> None:
+    double.queue(Reply.rate_limit_day(24367), Reply.rate_limit_day(24367))
+    start = time.monotonic()
+    err, _ = _fail(settings)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.0, f"took {elapsed:.1f} s: the retry policy slept on retry-after"
+    assert err.kind is ErrorKind.RATE_LIMIT_DAY
+    assert err.retry_after_s == 24367
+    assert "6 h 46 min" in err.message
+    assert len(double.chat_requests) == 1, "a long retry-after must not be retried"
+
+
+def test_minute_rate_limit_is_reported_not_slept(double: ApiDouble, settings) -> None:
+    double.queue(Reply.rate_limit_minute(42))
+    start = time.monotonic()
+    err, _ = _fail(settings)
+    assert time.monotonic() - start < 2.0
+    assert err.kind is ErrorKind.RATE_LIMIT_MINUTE and "42 s" in err.message
+
+
+def test_short_transient_503_is_retried_and_succeeds(double: ApiDouble, settings) -> None:
+    double.queue(Reply.server_error(503), Reply(text="recovered"))
+    s = client.stream(settings, "m", MSG)
+    assert "".join(s) == "recovered"
+    assert len(double.chat_requests) == 2
+
+
+def test_persistent_500_gives_a_server_error_after_few_tries(double: ApiDouble, settings) -> None:
+    double.queue(*[Reply.server_error(500)] * 5)
+    start = time.monotonic()
+    err, _ = _fail(settings)
+    assert err.kind is ErrorKind.SERVER and err.status == 500
+    assert 1 <= len(double.chat_requests) <= 3
+    assert time.monotonic() - start < 5
+
+
+def test_crlf_stream_falls_back_to_one_non_streamed_call(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="CRLF answer", stream_mode="crlf"), Reply(text="CRLF answer"))
+    s = client.stream(settings, "m", MSG)
+    assert "".join(s) == "CRLF answer"
+    assert s.streamed is False
+    bodies = [r.body for r in double.chat_requests]
+    assert bodies[0]["stream"] is True and not bodies[1].get("stream")
+    # The endpoint is remembered: the next request goes non-streamed straight away.
+    double.queue(Reply(text="second"))
+    assert "".join(client.stream(settings, "m", MSG)) == "second"
+    assert not double.chat_requests[-1].body.get("stream")
+
+
+def test_keepalive_comment_stream_falls_back(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="kept alive", stream_mode="keepalive"), Reply(text="kept alive"))
+    assert "".join(client.stream(settings, "m", MSG)) == "kept alive"
+
+
+def test_cut_stream_keeps_partial_text_and_says_so(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="one two three four five six seven eight", stream_mode="cut"))
+    err, s = _fail(settings)
+    assert err.kind is ErrorKind.BAD_STREAM
+    assert s.text.startswith("one two") and len(s.text) < len("one two three four five six seven eight")
+
+
+def test_slow_first_token_times_out_with_a_message(double: ApiDouble, settings) -> None:
+    from dataclasses import replace
+
+    quick = replace(settings, timeout_s=1.0)
+    double.queue(Reply(text="late", delay_s=3.0))
+    start = time.monotonic()
+    err, _ = _fail(quick)
+    assert err.kind is ErrorKind.TIMEOUT
+    assert time.monotonic() - start < 3.0
+
+
+@pytest.mark.parametrize(
+    "reply, kind",
+    [
+        (Reply.unauthorized(), ErrorKind.AUTH),
+        (Reply.unknown_model(), ErrorKind.MODEL_NOT_FOUND),
+        (Reply.too_large(), ErrorKind.TOO_LARGE),
+        (Reply.content_filter(), ErrorKind.CONTENT_FILTER),
+    ],
+)
+def test_error_bodies_from_the_double_map_to_kinds(double: ApiDouble, settings, reply: Reply, kind: ErrorKind) -> None:
+    double.queue(reply)
+    err, _ = _fail(settings)
+    assert err.kind is kind
+    assert TEST_TOKEN not in err.message + err.detail
+
+
+def test_refused_connection_is_offline_and_quick() -> None:
+    s = load_settings(environ={"MODELS_ENDPOINT": "http://127.0.0.1:9/inference"}, gh_token=lambda: None)
+    start = time.monotonic()
+    err, _ = _fail(s)
+    assert err.kind is ErrorKind.OFFLINE
+    assert time.monotonic() - start < 5
+
+
+def test_complete_returns_text_and_usage(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="whole answer"))
+    reply = client.complete(settings, "m", MSG)
+    assert reply.text == "whole answer" and reply.usage and reply.usage.completion_tokens > 0
+    assert reply.finish_reason == "stop"
+
+
+def test_catalog_through_the_client(double: ApiDouble, settings) -> None:
+    client.clear_catalog_cache()
+    cat = client.get_catalog(settings)
+    assert cat is not None and cat.available
+    assert any(m.id == "meta/llama-3.2-90b-vision-instruct" for m in cat.models)
+    get = [r for r in double.requests if r.method == "GET"][-1]
+    assert get.headers["Accept"] == "application/vnd.github+json"
+    assert get.headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+def test_quota_counts_requests(double: ApiDouble, settings) -> None:
+    before = client.QUOTA.snapshot().counts.get("quota/model", 0)
+    double.queue(Reply(text="x"))
+    list(client.stream(settings, "quota/model", MSG))
+    assert client.QUOTA.snapshot().counts["quota/model"] == before + 1
