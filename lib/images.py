@@ -1,0 +1,354 @@
+"""Turn whatever a person uploads into one small, clean image for Llama 3.2 Vision.
+
+``prepare_image(data)`` checks the bytes by content (not by file name), refuses what is not a photo with a
+message a person understands (``ImageRejected``), and otherwise returns a ``PreparedImage``: right way up, RGB,
+at most ``MAX_SIDE`` pixels on each side (the model never sees more than 4 tiles of 560 px), re-encoded as JPEG
+(or PNG when that is smaller, e.g. screenshots), with every bit of metadata (EXIF, GPS, ICC, text) stripped.
+
+Example::
+
+    prepared = prepare_image(open("IMG_0001.HEIC", "rb").read(), "IMG_0001.HEIC")
+    prepared.summary   # '4032×3024 HEIF, 2.3 MB → 1120×840 JPEG, 151 KB'
+    prepared.data_url  # 'data:image/jpeg;base64,/9j/...'
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import io
+import math
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+try:  # HEIC/HEIF photos from phones.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED: Final[bool] = True
+except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
+    HEIF_SUPPORTED = False  # type: ignore[misc]
+
+try:  # Colour management is optional: without it, ICC profiles are dropped instead of converted.
+    from PIL import ImageCms
+
+    _SRGB_PROFILE: ImageCms.ImageCmsProfile | None = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+except (ImportError, OSError):  # pragma: no cover - Pillow wheels ship LittleCMS
+    ImageCms = None  # type: ignore[assignment]
+    _SRGB_PROFILE = None
+
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "MAX_UPLOAD_MB",
+    "ImageRejected",
+    "PreparedImage",
+    "human_size",
+    "prepare_image",
+]
+
+MAX_UPLOAD_MB: int = 25
+"""Largest file accepted, in MB of 1024×1024 bytes (Streamlit's server counts ``server.maxUploadSize`` so)."""
+MAX_PIXELS: int = 80_000_000
+"""Largest image accepted, width × height, checked from the header before any pixel is decoded."""
+MAX_SIDE: int = 1120
+"""Llama 3.2 Vision cuts images into 560-px tiles, at most 4: 1120×1120 is the most detail it ever sees."""
+
+_MB: Final = 1024 * 1024
+JPEG_QUALITY: Final = 85
+# Formats a camera, phone or screenshot tool produces. Others Pillow knows (EPS runs Ghostscript, PSD, ICO, ...)
+# are refused: less code touching untrusted bytes. MPO is what Pillow calls a multi-picture phone JPEG.
+Image.init()  # register every plugin now, so the format list below can be checked against what is installed
+_ACCEPTED_FORMATS: Final = tuple(
+    fmt for fmt in ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF") if fmt in Image.OPEN
+)
+_LOSSLESS_FORMATS: Final = frozenset({"PNG", "GIF", "BMP", "TIFF"})
+_FORMAT_NAMES: Final = {"MPO": "JPEG"}  # a multi-picture JPEG is a JPEG to the person who took it
+# ISO-BMFF brands (bytes 8-12 after "ftyp") of HEIF/HEIC and AVIF files.
+_HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
+
+
+class ImageRejected(ValueError):
+    """The upload cannot be used; ``str(error)`` is a sentence to show the person who uploaded it."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image ready to send: ``data`` is the re-encoded file, the ``original_*`` fields describe the upload."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    original_width: int
+    original_height: int
+    original_bytes: int
+    original_format: str
+
+    @property
+    def data_url(self) -> str:
+        """The image as a ``data:`` URL, the form the chat API takes in ``image_url.url``."""
+        return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    @property
+    def resized(self) -> bool:
+        """True when the image was made smaller (orientation changes alone do not count)."""
+        return self.width * self.height < self.original_width * self.original_height
+
+    @property
+    def summary(self) -> str:
+        """One line for people, e.g. ``'4032×3024 JPEG, 5.1 MB → 1120×840 JPEG, 148 KB'``."""
+        kind = "PNG" if self.mime_type == "image/png" else "JPEG"
+        before = f"{self.original_width}×{self.original_height} {self.original_format}, {human_size(self.original_bytes)}"
+        after = f"{self.width}×{self.height} {kind}, {human_size(len(self.data))}"
+        return f"{before} → {after}" + ("" if self.resized else " (not resized)")
+
+
+def human_size(n_bytes: int) -> str:
+    """``512 B``, ``148 KB``, ``5.1 MB`` (units of 1024, as Streamlit's upload limit counts)."""
+    if n_bytes < 1024:
+        return f"{n_bytes} B"
+    if n_bytes < _MB:
+        return f"{max(1, round(n_bytes / 1024))} KB"
+    return f"{n_bytes / _MB:.1f} MB"
+
+
+def prepare_image(data: bytes, filename: str | None = None, *, max_side: int = MAX_SIDE) -> PreparedImage:
+    """Validate, orient, flatten, shrink to fit ``max_side``×``max_side`` and re-encode an uploaded image.
+
+    ``filename`` is only used to word a hint (e.g. a ``.heic`` file when HEIC support is missing); the content
+    decides everything else. Whatever the bytes, the only exception is ``ImageRejected`` (a ``ValueError``).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"prepare_image() needs the file's bytes, not {type(data).__name__}")
+    if max_side < 1:
+        raise ValueError("max_side must be at least 1")
+    data = bytes(data)
+    _check_bytes(data)
+    try:
+        return _prepare(data, filename, max_side)
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_too_many_pixels_message(_pixels_from_bomb_error(exc))) from exc
+    except Exception as exc:  # Pillow plugins raise OSError, SyntaxError, ValueError, struct.error, ...
+        raise ImageRejected(_decode_error_message(exc)) from exc
+
+
+# --- validation ---------------------------------------------------------------------------------------------------
+
+
+def _check_bytes(data: bytes) -> None:
+    """Refuse what can be told from the bytes alone: empty, too big, PDF, SVG, HTML or plain text."""
+    if not data:
+        raise ImageRejected("The file is empty")
+    if len(data) > MAX_UPLOAD_MB * _MB:
+        size_mb = math.ceil(len(data) / _MB * 10) / 10
+        raise ImageRejected(f"The file is too large ({size_mb:.1f} MB; the limit is {MAX_UPLOAD_MB} MB)")
+    if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF"):
+        raise ImageRejected("This file is a PDF, not an image")
+    kind = _sniff_text(data[:4096])
+    if kind == "svg":
+        raise ImageRejected("This file is an SVG drawing, not a photo")
+    if kind == "html":
+        raise ImageRejected("This file is a text file (a web page), not a photo")
+    if kind == "text":
+        raise ImageRejected("This file is a text file, not a photo")
+
+
+def _sniff_text(head: bytes) -> str | None:
+    """``'svg'``, ``'html'`` or ``'text'`` when the first bytes are text of that kind, else None."""
+    text = _decode_text(head)
+    if text is None:
+        return None
+    start = text.lstrip().lower()
+    if start.startswith("<"):
+        if "<svg" in start:
+            return "svg"
+        if "<html" in start or "<!doctype html" in start:
+            return "html"
+    return "text"
+
+
+def _decode_text(head: bytes) -> str | None:
+    """The bytes as text if they look like a text file (UTF-8/16, no control characters), else None."""
+    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            head = head[len(bom) : len(head) - (len(head) - len(bom)) % 2]
+            return codecs.decode(head, encoding, errors="replace")
+    if b"\x00" in head:
+        return None
+    try:  # incremental: a multi-byte character cut at the end of the sample is fine
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    if any(ord(ch) < 32 and ch not in "\t\n\r\f\v\x1b" for ch in text):
+        return None
+    return text
+
+
+def _iso_brand(data: bytes) -> bytes | None:
+    """The major brand of an ISO-BMFF file (HEIC, AVIF, MP4), or None."""
+    return data[8:12] if data[4:8] == b"ftyp" else None
+
+
+def _unreadable_message(data: bytes, filename: str | None) -> str:
+    """Why Pillow could not identify these bytes, as specifically as can be told."""
+    brand = _iso_brand(data)
+    suffix = (filename or "").lower().rsplit(".", 1)[-1] if filename and "." in filename else ""
+    if brand in _HEIF_BRANDS or (brand is None and suffix in ("heic", "heif")):
+        if not HEIF_SUPPORTED:
+            return "HEIC photos need the pillow-heif package (pip install pillow-heif)"
+        if brand is not None:
+            return "This HEIC photo is damaged or incomplete and cannot be decoded"
+    if brand in _AVIF_BRANDS or (brand is None and suffix == "avif"):
+        if "AVIF" not in _ACCEPTED_FORMATS:
+            return "This AVIF image cannot be read: the installed Pillow has no AVIF support"
+        if brand is not None:
+            return "This AVIF image is damaged or incomplete and cannot be decoded"
+    return (
+        "This file is not an image Pillow can read "
+        "(accepted: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF)"
+    )
+
+
+_TRUNCATION_HINTS: Final = ("truncated", "end of file", "unexpected end", "premature end", "ends early")
+
+
+def _decode_error_message(exc: BaseException) -> str:
+    """A sentence for a decoder failure: truncation when the error says so, else damage."""
+    if isinstance(exc, MemoryError):
+        return "The image is too large to process in memory"
+    if isinstance(exc, EOFError) or any(hint in str(exc).lower() for hint in _TRUNCATION_HINTS):
+        return "The image is truncated (the file ends early)"
+    return "The image is damaged or incomplete and cannot be decoded"
+
+
+def _too_many_pixels_message(pixels: int | None) -> str:
+    limit = MAX_PIXELS // 1_000_000
+    if pixels is None:
+        return f"The image is too large (the limit is {limit} megapixels)"
+    return f"The image is too large ({math.ceil(pixels / 1_000_000):,} megapixels; the limit is {limit})"
+
+
+def _pixels_from_bomb_error(exc: Exception) -> int | None:
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(match.group(1)) if match else None
+
+
+# --- decoding and normalising -------------------------------------------------------------------------------------
+
+
+def _prepare(data: bytes, filename: str | None, max_side: int) -> PreparedImage:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # another module flipped Pillow's global switch: truncation would pass
+        raise ImageRejected(
+            "Images cannot be checked: this app has switched off Pillow's check for truncated files "
+            "(PIL.ImageFile.LOAD_TRUNCATED_IMAGES); please tell the app's maintainer"
+        )
+    try:
+        img = Image.open(io.BytesIO(data), formats=_ACCEPTED_FORMATS)  # lazy: reads the header only
+    except UnidentifiedImageError as exc:
+        raise ImageRejected(_unreadable_message(data, filename)) from exc
+    with img:
+        width, height = img.size
+        if width < 1 or height < 1:
+            raise ImageRejected("The image has no pixels (its width or height is 0)")
+        if width * height > MAX_PIXELS:
+            raise ImageRejected(_too_many_pixels_message(width * height))
+        original_format = _FORMAT_NAMES.get(img.format or "", img.format or "unknown")
+        lossless = img.format in _LOSSLESS_FORMATS
+        target = _fit((width, height), max_side)
+        if img.format in ("JPEG", "MPO") and target != (width, height):
+            img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale, never below the target size
+        try:
+            img.load()  # first frame only for animations and multi-page files
+        except Exception as exc:
+            raise ImageRejected(_decode_error_message(exc)) from exc
+        icc = img.info.get("icc_profile")
+        out = ImageOps.exif_transpose(img)  # a copy, right way up, orientation tag removed
+    out = _flatten(out)
+    out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # never enlarges
+    out = _to_srgb(out, icc)
+    out.info = {}  # drop EXIF, GPS, XMP, ICC, comments: nothing but pixels leaves the machine
+    encoded, mime_type = _encode(out, lossless)
+    return PreparedImage(
+        data=encoded,
+        mime_type=mime_type,
+        width=out.width,
+        height=out.height,
+        original_width=width,
+        original_height=height,
+        original_bytes=len(data),
+        original_format=original_format,
+    )
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The size ``Image.thumbnail`` will produce for a ``max_side`` square box (never larger than ``size``)."""
+    width, height = size
+    scale = min(1.0, max_side / width, max_side / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    """8-bit RGB, L or CMYK (ICC conversion happens later); transparency composited on white."""
+    mode = img.mode
+    if mode.startswith("I;16"):
+        img = img.convert("I").point(lambda v: v * (1 / 256))  # 16-bit → 8-bit, scaled not clipped
+        mode = img.mode
+    if mode in ("I", "F"):
+        low, high = img.getextrema()
+        if mode == "F" and high <= 1.0:
+            factor = 255.0
+        elif high <= 255:
+            factor = 1.0
+        elif high <= 65535:
+            factor = 1 / 256
+        else:
+            factor = 255 / high
+        return img.point(lambda v: v * factor).convert("L") if factor != 1.0 else img.convert("L")
+    if mode in ("P", "PA", "LA", "La", "RGBa", "RGBA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("RGB", "L", "CMYK"):
+        return img
+    return img.convert("RGB")  # 1, YCbCr, HSV, LAB, ...
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB in sRGB: convert through the embedded ICC profile when there is one, else plainly."""
+    if icc and ImageCms is not None and _SRGB_PROFILE is not None:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(img, source, _SRGB_PROFILE, outputMode="RGB")
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a broken or mismatched profile: fall back to a plain conversion
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _encode(img: Image.Image, lossless_source: bool) -> tuple[bytes, str]:
+    """JPEG (quality 85, 4:4:4 so text stays sharp), or PNG when that is smaller (screenshots, diagrams)."""
+    jpeg = io.BytesIO()
+    img.save(jpeg, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True, subsampling=0)
+    best, best_type = jpeg.getvalue(), "image/jpeg"
+    candidate: Image.Image | None = None
+    colors = img.getcolors(256)
+    if colors is not None:  # few colours: an exact palette image, typically tiny
+        palette = Image.new("P", (1, 1))
+        palette.putpalette([channel for _count, rgb in colors for channel in rgb])
+        candidate = img.quantize(palette=palette, dither=Image.Dither.NONE)
+    elif lossless_source:
+        candidate = img
+    if candidate is not None:
+        png = io.BytesIO()
+        candidate.save(png, "PNG", optimize=colors is not None)
+        if len(png.getvalue()) < len(best):
+            best, best_type = png.getvalue(), "image/png"
+    return best, best_type
