@@ -1,0 +1,294 @@
+"""Shared types and helpers for the tools package: config, specs, results, HTTP, text."""
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+USER_AGENT = (
+    "LlamaHerdStudio/1.0 (workshop demo app; Streamlit; "
+    "+https://github.com/features/models) python-requests"
+)
+MAX_RESPONSE_BYTES = 2_000_000
+TRUNCATION_MARKER = "\n… [truncated]"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """Everything the tools need; every field has a working default (keys are never shown in repr)."""
+
+    brave_api_key: str | None = field(default=None, repr=False)
+    brave_search_url: str = "https://api.search.brave.com/res/v1/web/search"
+    wolfram_app_id: str | None = field(default=None, repr=False)
+    wolfram_url: str = "https://www.wolframalpha.com/api/v1/llm-api"
+    open_meteo_geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    open_meteo_forecast_url: str = "https://api.open-meteo.com/v1/forecast"
+    wikipedia_search_url: str = "https://en.wikipedia.org/w/rest.php/v1/search/page"
+    allow_code_interpreter: bool = False
+    timeout_s: float = 10.0
+    max_result_chars: int = 4000
+
+    @classmethod
+    def from_lookup(cls, get: Callable[[str], str | None]) -> "ToolConfig":
+        """Build from a key lookup (secrets, then environment); blank values mean "not set".
+
+        >>> ToolConfig.from_lookup({"ALLOW_CODE_INTERPRETER": "yes"}.get).allow_code_interpreter
+        True
+        """
+
+        def value(key: str) -> str | None:
+            try:
+                raw = get(key)
+            except Exception:  # a broken secrets source must not break the tools
+                return None
+            if raw is None:
+                return None
+            text = str(raw).strip()
+            return text or None
+
+        defaults = cls()
+        timeout = defaults.timeout_s
+        raw_timeout = value("TOOL_TIMEOUT_S")
+        if raw_timeout is not None:
+            try:
+                parsed = float(raw_timeout)
+                if 0 < parsed <= 300:
+                    timeout = parsed
+            except ValueError:
+                pass
+        allow = value("ALLOW_CODE_INTERPRETER")
+        return cls(
+            brave_api_key=value("BRAVE_API_KEY"),
+            brave_search_url=value("BRAVE_SEARCH_URL") or defaults.brave_search_url,
+            wolfram_app_id=value("WOLFRAM_ALPHA_APP_ID"),
+            wolfram_url=value("WOLFRAM_ALPHA_URL") or defaults.wolfram_url,
+            open_meteo_geocoding_url=value("OPEN_METEO_GEOCODING_URL")
+            or defaults.open_meteo_geocoding_url,
+            open_meteo_forecast_url=value("OPEN_METEO_FORECAST_URL")
+            or defaults.open_meteo_forecast_url,
+            wikipedia_search_url=value("WIKIPEDIA_SEARCH_URL") or defaults.wikipedia_search_url,
+            allow_code_interpreter=(allow or "").lower() in _TRUE,
+            timeout_s=timeout,
+        )
+
+    def secrets(self) -> list[str]:
+        """The values that must never appear in anything shown or sent to the model."""
+        return [s for s in (self.brave_api_key, self.wolfram_app_id) if s]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """What a tool is: its name, label, one-line description and JSON-schema parameters."""
+
+    name: str
+    title: str
+    description: str
+    parameters: dict
+    builtin: bool
+    online: bool
+
+
+@dataclass(frozen=True)
+class ToolStatus:
+    """How a tool will behave with the current configuration (one line for the UI)."""
+
+    available: bool
+    uses_fallback: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The outcome of one tool call; `content` is exactly what the model receives."""
+
+    name: str
+    arguments: dict
+    content: str
+    ok: bool
+    source: str
+    fallback: bool
+    elapsed_s: float
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a tool implementation returns on success (run() turns it into a ToolResult)."""
+
+    content: str
+    source: str
+    fallback: bool = False
+    url: str | None = None
+    ok: bool = True
+
+
+class ToolFailure(Exception):
+    """A clean, user-facing failure; `message` is shown to the model as "error: <message>"."""
+
+    def __init__(self, message: str, source: str, fallback: bool = False, url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.fallback = fallback
+        self.url = url
+
+
+@dataclass
+class CallContext:
+    """Per-call budget: implementations ask `remaining()` before each blocking step."""
+
+    config: ToolConfig
+    deadline: float  # time.monotonic() value by which the implementation must be done
+
+    def remaining(self, floor: float = 0.05) -> float:
+        """Seconds left for the next blocking operation (never below `floor`)."""
+        return max(floor, self.deadline - time.monotonic())
+
+
+# --- text helpers -----------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]{0,500}>")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def strip_html(text: str) -> str:
+    """Plain text from an HTML snippet: tags removed, entities decoded, spaces collapsed."""
+    text = _TAG.sub("", text or "")
+    text = html.unescape(text)
+    text = text.replace("\u00a0", " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+def cap(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, ending with a "[truncated]" marker when cut."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    if limit <= len(TRUNCATION_MARKER):
+        return text[:limit]
+    return text[: limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Replace every secret (raw or URL-encoded) in `text` by ***."""
+    from urllib.parse import quote, quote_plus
+
+    for secret in secrets:
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
+def url_with(base: str, params: Mapping[str, object]) -> str:
+    """`base?params` for display (callers leave secrets out of params)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    if not query:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}{query}"
+
+
+def host_of(url: str) -> str:
+    """host[:port] of a URL, for messages."""
+    try:
+        return urlsplit(url).netloc or url
+    except ValueError:
+        return url
+
+
+# --- HTTP -----------------------------------------------------------------------------------------
+
+
+def http_get(
+    ctx: CallContext,
+    url: str,
+    *,
+    params: Mapping[str, object],
+    service: str,
+    source: str,
+    fallback: bool = False,
+    display_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """GET with the call's remaining budget as timeout; network problems become ToolFailure.
+
+    The body is read (at most MAX_RESPONSE_BYTES) before returning; the status is NOT checked.
+    Exception texts are never passed on: they can contain the full URL, secrets included.
+    """
+    shown = display_url or url
+    all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+    all_headers.update(headers or {})
+    budget = ctx.remaining()
+    try:
+        response = requests.get(
+            url,
+            params=dict(params),
+            headers=all_headers,
+            timeout=(budget, budget),
+            stream=True,
+        )
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ToolFailure(
+                        f"{service} sent a response larger than {MAX_RESPONSE_BYTES // 1_000_000} MB",
+                        source, fallback, shown,
+                    )
+                if time.monotonic() > ctx.deadline:
+                    raise requests.Timeout()
+            response._content = b"".join(chunks)
+        finally:
+            response.close()
+    except ToolFailure:
+        raise
+    except requests.Timeout:
+        raise ToolFailure(
+            f"{service} did not answer within {ctx.config.timeout_s:g} s", source, fallback, shown
+        ) from None
+    except requests.ConnectionError:
+        raise ToolFailure(
+            f"could not connect to {service} ({host_of(url)})", source, fallback, shown
+        ) from None
+    except requests.RequestException as exc:
+        raise ToolFailure(
+            f"request to {service} failed ({type(exc).__name__})", source, fallback, shown
+        ) from None
+    return response
+
+
+def json_body(response: requests.Response, service: str, source: str, fallback: bool, url: str):
+    """Decoded JSON body, or ToolFailure("... returned malformed JSON")."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ToolFailure(f"{service} returned malformed JSON", source, fallback, url) from None
+
+
+def http_status_failure(
+    response: requests.Response, service: str, source: str, fallback: bool, url: str
+) -> ToolFailure:
+    """A ToolFailure for common non-2xx statuses (tools handle their own special codes first)."""
+    code = response.status_code
+    if code == 429:
+        retry = response.headers.get("Retry-After")
+        hint = f", retry after {retry} s" if retry and retry.isdigit() else ", try again later"
+        text = f"{service} rate limit reached (429){hint}"
+    elif code in (401, 403):
+        text = f"{service} refused the request ({code})"
+    elif code == 404:
+        text = f"{service} endpoint not found (404) at {host_of(url)}"
+    elif code >= 500:
+        text = f"{service} server error ({code})"
+    else:
+        text = f"{service} returned HTTP {code}"
+    return ToolFailure(text, source, fallback, url)
