@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import datetime
 import json
+import keyword
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -104,10 +105,16 @@ def parse_tool_call(text: str) -> ToolCall | None:
 def _parse(text: str) -> ToolCall | None:
     if not isinstance(text, str) or len(text) > MAX_INPUT_CHARS:
         return None
-    tagged, body = _split_body(text)
+    for tagged, body in _bodies(text):
+        call = _parse_body(tagged, body)
+        if call is not None:
+            return call
+    return None
+
+
+def _parse_body(tagged: bool, body: str) -> ToolCall | None:
     if not body:
         return None
-
     call = _parse_function_tag(body)
     if call is not None:
         return call
@@ -120,10 +127,7 @@ def _parse(text: str) -> ToolCall | None:
             return call
     if not tagged:
         # Untagged text may carry a JSON call or a built-in call inside prose.
-        call = _search_json(body)
-        if call is not None:
-            return call
-        return _search_builtin(body)
+        return _search_json(body) or _search_builtin(body)
     if not _is_python(body):  # <|python_tag|> + prose: look for a call inside before treating it as code
         call = _search_json(body) or _search_builtin(body)
         if call is not None:
@@ -131,8 +135,18 @@ def _parse(text: str) -> ToolCall | None:
     return ToolCall(CODE_INTERPRETER, {"code": body}, "code")
 
 
-def _split_body(text: str) -> tuple[bool, str]:
-    """Strip headers and end tokens; return (had <|python_tag|>, body)."""
+def _cut_at_end_token(s: str) -> str:
+    ends = [j for j in (s.find(EOM), s.find(EOT)) if j >= 0]
+    return s[: min(ends)] if ends else s
+
+
+def _bodies(text: str) -> list[tuple[bool, str]]:
+    """Ways to read ``text`` as (had <|python_tag|>, body), most likely first.
+
+    Like Meta's decoder: a leading header and ``<|python_tag|>`` and trailing end tokens are removed. Only if
+    that reading finds no call: cut at the first end token, or take what follows a ``<|python_tag|>`` that comes
+    after some prose.
+    """
     s = text.strip()
     if s.startswith(BEGIN):
         s = s[len(BEGIN):]
@@ -141,15 +155,21 @@ def _split_body(text: str) -> tuple[bool, str]:
         if m is None:
             break
         s = s.lstrip()[m.end():]
-    tagged = False
+    s = s.strip()
+    tagged = s.startswith(PYTHON_TAG)
+    if tagged:
+        s = s[len(PYTHON_TAG):]
+    trimmed = s.rstrip()
+    while trimmed.endswith((EOM, EOT)):
+        trimmed = trimmed[: -len(EOM)].rstrip()  # both tokens have the same length
+    bodies = [(tagged, trimmed.strip())]
+    cut = _cut_at_end_token(s).strip()
+    if cut != bodies[0][1]:
+        bodies.append((tagged, cut))
     i = s.find(PYTHON_TAG)
-    if i >= 0:
-        tagged = True
-        s = s[i + len(PYTHON_TAG):]
-    ends = [j for j in (s.find(EOM), s.find(EOT)) if j >= 0]
-    if ends:
-        s = s[: min(ends)]
-    return tagged, s.strip()
+    if not tagged and i >= 0:
+        bodies.append((True, _cut_at_end_token(s[i + len(PYTHON_TAG):]).strip()))
+    return bodies
 
 
 def _valid_name(name: object) -> bool:
@@ -466,14 +486,22 @@ def _py_literal(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def _python_name(name: object) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+
+
 def call_text(call: ToolCall) -> str:
-    """Canonical text of ``call`` for an assistant message, without special tokens."""
-    kwargs = ", ".join(f"{k}={_py_literal(v)}" for k, v in call.arguments.items())
+    """Canonical text of ``call`` for an assistant message, without special tokens.
+
+    A built-in or pythonic call whose names cannot be Python keywords (``from=...``) is written as JSON.
+    """
     if call.form == "code":
         return str(call.arguments.get("code", ""))
-    if call.form == "builtin":
+    kwargs = ", ".join(f"{k}={_py_literal(v)}" for k, v in call.arguments.items())
+    python_ok = all(_python_name(k) for k in [call.name, *call.arguments])
+    if call.form == "builtin" and python_ok:
         return f"{call.name}.call({kwargs})"
-    if call.form == "pythonic":
+    if call.form == "pythonic" and python_ok:
         return f"[{call.name}({kwargs})]"
     if call.form == "function_tag":
         return f"<function={call.name}>{json.dumps(call.arguments, ensure_ascii=False)}</function>"
