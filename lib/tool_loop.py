@@ -1,0 +1,292 @@
+"""The tool loop: ask Llama, spot a native tool call, run the tool, hand the result back, stream the answer.
+
+`run_turn()` is a generator of events so a page can show each step as it happens; the `Turn` it fills in is the
+record kept in the session (question, every call with its result and raw model output, the answer, any error).
+
+Returning a tool result: whether a server accepts a `tool` message after an assistant message without structured
+`tool_calls` is unknown for Llama on GitHub Models, so `RETURN_MODES` are tried in order; a 400 moves to the next
+one and the one that worked is remembered per endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from lib import client, tools
+from lib.config import Settings
+from lib.errors import ErrorKind, UserError, explain
+from lib.llama_prompt import (
+    ToolCall,
+    build_system_prompt,
+    call_text,
+    custom_tools_message,
+    may_be_tool_call,
+    parse_tool_call,
+    strip_special_tokens,
+)
+
+MAX_ROUNDS = 4
+RETURN_MODES = ("tool_calls", "tool_text", "user")
+RETURN_MODE_LABELS = {
+    "tool_calls": "assistant tool_calls + tool message",
+    "tool_text": "call as text + tool message",
+    "user": "result as a user message",
+}
+_MEMORY_KEY = "tool_result_mode"
+
+
+@dataclass
+class ToolStep:
+    """One tool call in a turn: what the model wrote, what it asked for, what the tool gave back."""
+
+    raw_output: str
+    call: ToolCall
+    result: tools.ToolResult | None = None
+    call_id: str = field(default_factory=lambda: "call_" + uuid.uuid4().hex[:12])
+
+
+@dataclass
+class Turn:
+    """A question and everything that happened answering it."""
+
+    question: str
+    steps: list[ToolStep] = field(default_factory=list)
+    answer: str = ""
+    answer_raw: str = ""
+    error: UserError | None = None
+    capped: bool = False
+    return_mode: str | None = None
+    notes: list[str] = field(default_factory=list)
+    messages_sent: list[dict[str, Any]] = field(default_factory=list)  # the last request, for "what the model sees"
+    elapsed_s: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        """Answered without an error."""
+        return self.error is None and bool(self.answer)
+
+
+# Events ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Waiting:
+    """A request went out (round n, counting from 1)."""
+
+    round: int
+
+
+@dataclass
+class AnswerText:
+    """A piece of the answer's prose (only sent once the output is clearly not a tool call)."""
+
+    text: str
+
+
+@dataclass
+class CallStarted:
+    """The model asked for a tool; it is about to run. `shown_text` tells the page to drop prose it displayed."""
+
+    step: ToolStep
+    shown_text: bool = False
+
+
+@dataclass
+class CallFinished:
+    """A tool finished (successfully or with an error result the model will see)."""
+
+    step: ToolStep
+
+
+@dataclass
+class Note:
+    """Something worth telling the user (a fallback, the round cap)."""
+
+    text: str
+
+
+@dataclass
+class Done:
+    """The turn is over; `turn.error` says whether it failed."""
+
+    turn: Turn
+
+
+Event = Waiting | AnswerText | CallStarted | CallFinished | Note | Done
+
+
+# Building the request ----------------------------------------------------------------------------------------------
+
+
+def split_tools(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(built-in names, custom names) among the selected tools, in registry order."""
+    builtin = [n for n in tools.TOOLS if n in names and tools.TOOLS[n].builtin]
+    custom = [n for n in tools.TOOLS if n in names and not tools.TOOLS[n].builtin]
+    return builtin, custom
+
+
+def _step_messages(step: ToolStep, mode: str) -> list[dict[str, Any]]:
+    content = step.result.content if step.result else "error: the tool did not run"
+    text = call_text(step.call)
+    if mode == "tool_calls":
+        args = step.call.arguments
+        return [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": step.call_id, "type": "function",
+                     "function": {"name": step.call.name, "arguments": json.dumps(args, ensure_ascii=False)}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": step.call_id, "content": content},
+        ]
+    if mode == "tool_text":
+        return [
+            {"role": "assistant", "content": text},
+            {"role": "tool", "tool_call_id": step.call_id, "content": content},
+        ]
+    return [
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": f"Tool result from {step.call.name}:\n{content}\n\n"
+                                    "Use this result to answer my question."},
+    ]
+
+
+def build_messages(
+    history: Sequence[Turn],
+    turn: Turn,
+    tool_names: Sequence[str],
+    mode: str,
+    today: dt.date,
+) -> list[dict[str, Any]]:
+    """System prompt (Meta's format), earlier finished turns, this question and its steps so far."""
+    builtin, custom = split_tools(tool_names)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": build_system_prompt(builtin, today)}]
+    definitions = tools.meta_definitions(custom)
+    first = True
+    for past in [t for t in history if t.finished] + [turn]:
+        question = custom_tools_message(definitions, past.question) if (first and definitions) else past.question
+        first = False
+        messages.append({"role": "user", "content": question})
+        for step in past.steps:
+            messages.extend(_step_messages(step, mode))
+        if past is not turn:
+            messages.append({"role": "assistant", "content": past.answer})
+    return messages
+
+
+def _allowed(call: ToolCall, tool_names: Sequence[str]) -> str | None:
+    """None when the call may run, else the refusal the model gets back."""
+    if call.name in tool_names:
+        return None
+    enabled = ", ".join(tool_names) or "none"
+    if call.name in tools.TOOLS:
+        return f"error: the tool '{call.name}' is not enabled in this chat. Enabled tools: {enabled}."
+    return f"error: unknown tool '{call.name}'. Enabled tools: {enabled}."
+
+
+def _run_tool(call: ToolCall, tool_names: Sequence[str], config: tools.ToolConfig) -> tools.ToolResult:
+    refusal = _allowed(call, tool_names)
+    if refusal:
+        return tools.ToolResult(call.name, dict(call.arguments), refusal, False, "refused by the app", False, 0.0)
+    return tools.run(call.name, dict(call.arguments), config)
+
+
+# The loop ---------------------------------------------------------------------------------------------------------
+
+
+def run_turn(
+    settings: Settings,
+    model: str,
+    history: Sequence[Turn],
+    question: str,
+    tool_names: Sequence[str],
+    config: tools.ToolConfig,
+    *,
+    max_rounds: int = MAX_ROUNDS,
+    today: dt.date | None = None,
+    max_tokens: int = 1024,
+    temperature: float | None = 0.2,
+    turn: Turn | None = None,
+    run_tool: Callable[[ToolCall, Sequence[str], tools.ToolConfig], tools.ToolResult] = _run_tool,
+) -> Iterator[Event]:
+    """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises."""
+    started = time.monotonic()
+    today = today or dt.date.today()
+    turn = turn or Turn(question=question)
+    mode = client.recall(settings.endpoint, _MEMORY_KEY, RETURN_MODES[0])
+    rounds = 0
+    try:
+        while True:
+            messages = build_messages(history, turn, tool_names, mode, today)
+            turn.messages_sent = messages
+            yield Waiting(rounds + 1)
+            stream = client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+            buffered = ""
+            streaming_prose = False
+            try:
+                for piece in stream:
+                    if streaming_prose:
+                        yield AnswerText(piece)
+                        continue
+                    buffered += piece
+                    if not may_be_tool_call(buffered):
+                        streaming_prose = True
+                        yield AnswerText(strip_special_tokens(buffered))
+            except Exception as exc:  # noqa: BLE001 - turned into a user-facing error below
+                err = explain(exc)
+                if err.kind is ErrorKind.BAD_REQUEST and turn.steps and mode != RETURN_MODES[-1]:
+                    # The server refused how we returned the tool result: try the next way.
+                    old = mode
+                    mode = RETURN_MODES[RETURN_MODES.index(mode) + 1]
+                    yield Note(f"The server refused tool results sent as “{RETURN_MODE_LABELS[old]}”; "
+                               f"retrying with “{RETURN_MODE_LABELS[mode]}”.")
+                    continue
+                turn.answer = strip_special_tokens(stream.text) if streaming_prose else ""
+                turn.answer_raw = stream.text
+                turn.error = err
+                break
+            raw = stream.text
+            call = parse_tool_call(raw)
+            if call is not None and streaming_prose and "<|python_tag|>" not in raw and call.name not in tool_names:
+                call = None  # prose that merely mentions JSON or a call is an answer, not a request
+            if call is None:
+                if turn.steps:
+                    client.remember(settings.endpoint, _MEMORY_KEY, mode)
+                    turn.return_mode = mode
+                turn.answer = strip_special_tokens(raw).strip()
+                turn.answer_raw = raw
+                if not turn.answer:
+                    turn.error = UserError(ErrorKind.UNKNOWN, "Empty answer",
+                                           "The model returned no text. Send the question again.")
+                break
+            if rounds >= max_rounds:
+                turn.capped = True
+                turn.notes.append(f"Stopped after {max_rounds} tool calls: the model kept asking for tools.")
+                yield Note(turn.notes[-1])
+                break
+            rounds += 1
+            if turn.steps:
+                # A result was accepted (the model answered it with another call): this mode works here.
+                client.remember(settings.endpoint, _MEMORY_KEY, mode)
+                turn.return_mode = mode
+            step = ToolStep(raw_output=raw, call=call)
+            turn.steps.append(step)
+            yield CallStarted(step, shown_text=streaming_prose)
+            step.result = run_tool(call, tool_names, config)
+            yield CallFinished(step)
+    except Exception as exc:  # noqa: BLE001 - the loop never raises into the page
+        turn.error = explain(exc)
+    turn.elapsed_s = time.monotonic() - started
+    yield Done(turn)
+
+
+def tool_config(settings: Settings) -> tools.ToolConfig:
+    """The tools' configuration from the app's settings (keys and URLs by their documented names)."""
+    return tools.ToolConfig.from_lookup(settings.get)

@@ -1,0 +1,61 @@
+"""How a tool-calling turn looks: the question, each tool step (call, result, timing, source), the answer."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.llama_prompt import render_raw_prompt
+from lib.tool_loop import ToolStep, Turn
+from ui.common import show_error
+
+
+def step_label(step: ToolStep) -> str:
+    """"✓ brave_search · 0.42 s · Wikipedia search (fallback)"."""
+    r = step.result
+    if r is None:
+        return f"`{step.call.name}` did not run"
+    mark = "Called" if r.ok else "Failed:"
+    return f"{mark} `{step.call.name}` · {r.elapsed_s:.2f} s · {r.source}"
+
+
+def step_body(step: ToolStep, include_call: bool = True) -> None:
+    """Arguments, the result as plain text (never HTML), where it came from, and the model's raw output."""
+    if include_call:
+        st.json(step.call.arguments)
+    r = step.result
+    if r is not None:
+        st.markdown("**Result** (what the model receives)")
+        st.code(r.content, language=None, wrap_lines=True)
+        if r.fallback:
+            st.caption(f"↩️ Fallback used: {r.source}")
+        if r.url:
+            st.caption(f"Source: `{r.url}`")
+    st.markdown("**Raw model output**")
+    st.code(step.raw_output, language=None, wrap_lines=True)
+
+
+def raw_view(turn: Turn) -> None:
+    """The whole exchange in raw Llama 3.1 token form, as the model sees it."""
+    messages = list(turn.messages_sent)
+    if turn.answer_raw:
+        messages.append({"role": "assistant", "content": turn.answer_raw})
+    with st.expander("What the model sees (raw Llama 3.1 prompt format)"):
+        st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
+
+
+def render_turn(turn: Turn) -> None:
+    """A finished (or failed) turn from the session's history."""
+    with st.chat_message("user"):
+        st.markdown(turn.question)
+    with st.chat_message("assistant", avatar="🦙"):
+        for step in turn.steps:
+            state = "complete" if step.result and step.result.ok else "error"
+            with st.status(step_label(step), state=state, expanded=False):
+                step_body(step)
+        for note in turn.notes:
+            st.info(note, icon="ℹ️")
+        if turn.answer:
+            st.markdown(turn.answer)
+        if turn.error:
+            show_error(turn.error)
+        raw_view(turn)
