@@ -269,7 +269,10 @@ def _prepare(data: bytes, filename: str | None, max_side: int) -> PreparedImage:
         except Exception as exc:
             raise ImageRejected(_decode_error_message(exc)) from exc
         icc = img.info.get("icc_profile")
-        out = ImageOps.exif_transpose(img)  # a copy, right way up, orientation tag removed
+        try:
+            out = ImageOps.exif_transpose(img)  # a copy, right way up, orientation tag removed
+        except Exception:  # unreadable EXIF must not cost the photo: send it as stored
+            out = img.copy()
     out = _flatten(out)
     out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # never enlarges
     out = _to_srgb(out, icc)

@@ -149,6 +149,15 @@ def test_exif_orientation_6_is_applied_so_the_photo_is_right_way_up() -> None:
     assert decoded(prepared).getexif().get(ExifTags.Base.Orientation) is None  # no tag left to rotate it twice
 
 
+def test_photo_whose_exif_cannot_be_read_is_still_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SyntaxError("not a TIFF file")
+
+    monkeypatch.setattr(images.ImageOps, "exif_transpose", broken)
+    prepared = prepare_image(encode(half_red_half_blue((200, 100)), "JPEG"))
+    assert (prepared.width, prepared.height) == (200, 100) and close(pixel(prepared, 0.5, 0.2), RED)
+
+
 def test_gps_and_all_other_metadata_never_leave_the_machine() -> None:
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "PhoneMaker"
