@@ -149,7 +149,9 @@ def _finish(
     content: str, ok: bool, source: str, fallback: bool, url: str | None,
 ) -> ToolResult:
     secrets = config.secrets()
-    content = cap(scrub(content, secrets), config.max_result_chars)
+    # Text like "<|eom_id|>" inside a web page must not read as a Llama special token.
+    content = scrub(content, secrets).replace("<|", "< |")
+    content = cap(content, config.max_result_chars)
     url = scrub(url, secrets) if url else None
     return ToolResult(
         name=name, arguments=arguments, content=content, ok=ok, source=source,

@@ -122,7 +122,9 @@ def call(arguments: dict, ctx: CallContext) -> Outcome:
     units = forecast.get("current_units") if isinstance(forecast.get("current_units"), dict) else {}
     temp_unit = units.get("temperature_2m") or ("°F" if fahrenheit else "°C")
     wind_unit = units.get("wind_speed_10m") or "km/h"
-    label = ", ".join(str(p) for p in (place.get("name") or name, place.get("country")) if p)
+    place_name = place.get("name") or name
+    region = place.get("admin1") if qualifier and place.get("admin1") != place_name else None
+    label = ", ".join(str(p) for p in (place_name, region, place.get("country")) if p)
     parts = [f"{_num(current.get('temperature_2m'))} {temp_unit}", describe_code(current.get("weather_code"))]
     if current.get("wind_speed_10m") is not None:
         parts.append(f"wind {_num(current.get('wind_speed_10m'), whole=True)} {wind_unit}")
