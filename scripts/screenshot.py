@@ -20,7 +20,7 @@ def main(url: str, out: str, width: int = 1400, height: int = 1000) -> None:
         page = browser.new_page(viewport={"width": width, "height": height})
         page.goto(url)
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=30000)
-        page.wait_for_timeout(1000)
+        page.wait_for_timeout(4000)
         page.screenshot(path=out, full_page=True)
         browser.close()
 

@@ -1,0 +1,79 @@
+"""One vision answer: one image per request, streamed, with the system-message fallback remembered per endpoint.
+
+Some hosts refuse a system message together with an image ("Prompting with images is incompatible with system
+messages"). The instruction is sent as a system message first; on such a 400 it moves into the user text, and
+the way that worked is remembered for the endpoint so later requests go straight to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from lib import client
+from lib.config import Settings
+from lib.errors import ErrorKind, explain
+from lib.vision import build_messages
+
+SYSTEM_TEXT = (
+    "You are Llama 3.2 Vision answering questions about one image in a live demo. Be accurate and concise, "
+    "say when something is unclear or too small to read, and never invent details or text you cannot see."
+)
+SYSTEM_MODES = ("system", "user")
+_MEMORY_KEY = "vision_system_mode"
+
+
+def _refuses_system(exc: BaseException) -> bool:
+    err = explain(exc)
+    text = f"{err.detail} {err.code or ''}".lower()
+    return err.kind in (ErrorKind.BAD_REQUEST, ErrorKind.UNKNOWN) and err.status in (400, 422) and "system" in text
+
+
+class VisionAnswer:
+    """Iterate for text pieces (`st.write_stream`); afterwards `.text`, `.usage`, `.system_mode`, `.messages`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: str,
+        image_data_url: str,
+        turns: Sequence[tuple[str, str]],
+        *,
+        detail: str = "auto",
+        max_tokens: int = 1024,
+        temperature: float | None = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.image_data_url = image_data_url
+        self.turns = list(turns)
+        self.detail = detail
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.text = ""
+        self.usage: client.Usage | None = None
+        self.system_mode: str = client.recall(settings.endpoint, _MEMORY_KEY, SYSTEM_MODES[0])
+        self.fell_back = False
+        self.messages: list[dict[str, Any]] = []
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            self.messages = build_messages(
+                self.image_data_url, self.turns, detail=self.detail, system_text=SYSTEM_TEXT,
+                system_mode=self.system_mode,
+            )
+            stream = client.stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
+                                   temperature=self.temperature)
+            try:
+                for piece in stream:
+                    self.text += piece
+                    yield piece
+            except Exception as exc:
+                if not self.text and self.system_mode == "system" and _refuses_system(exc):
+                    self.system_mode = "user"
+                    self.fell_back = True
+                    client.remember(self.settings.endpoint, _MEMORY_KEY, "user")
+                    continue
+                raise
+            self.usage = stream.usage
+            client.remember(self.settings.endpoint, _MEMORY_KEY, self.system_mode)
+            return
