@@ -90,7 +90,7 @@ def test_a_sleeping_program_is_stopped_at_the_wall_clock_timeout() -> None:
     start = time.monotonic()
     result = python("import time\nprint('started', flush=True)\ntime.sleep(30)",
                     ToolConfig(allow_code_interpreter=True, timeout_s=1.5))
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 2.2
     assert not result.ok
     assert result.content.startswith("error: the code did not finish within")
     assert "started" in result.content
@@ -179,7 +179,7 @@ def test_non_maths_without_an_app_id_explains_what_is_missing() -> None:
 def test_a_calculation_that_would_run_forever_is_stopped() -> None:
     start = time.monotonic()
     result = run("wolfram_alpha", {"query": "9^9^9^9"}, ToolConfig(timeout_s=1.5))
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 2.2
     assert not result.ok
     assert result.content.startswith("error: local maths fallback: ")
     assert "needed too much time or memory" in result.content or "did not finish" in result.content

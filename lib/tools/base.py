@@ -194,6 +194,11 @@ def url_with(base: str, params: Mapping[str, object]) -> str:
     return f"{base}{'&' if '?' in base else '?'}{query}"
 
 
+def endpoint_note(url: str, default: str) -> str:
+    """" (custom endpoint host:port)" when a URL was overridden (e.g. pointed at a local stub), else ""."""
+    return "" if url == default else f" (custom endpoint {host_of(url)})"
+
+
 def host_of(url: str) -> str:
     """host[:port] of a URL, for messages."""
     try:

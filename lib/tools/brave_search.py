@@ -11,6 +11,7 @@ from .base import (
     ToolSpec,
     ToolStatus,
     http_get,
+    endpoint_note,
     http_status_failure,
     json_body,
     strip_html,
@@ -43,9 +44,12 @@ def source(config: ToolConfig) -> tuple[str, bool]:
 
 def status(config: ToolConfig) -> ToolStatus:
     """Brave with a key, Wikipedia without."""
+    default = ToolConfig()
     if config.brave_api_key:
-        return ToolStatus(True, False, "Brave API key found")
-    return ToolStatus(True, True, "No BRAVE_API_KEY: searches Wikipedia instead")
+        note = endpoint_note(config.brave_search_url, default.brave_search_url)
+        return ToolStatus(True, False, "Brave API key found" + note)
+    note = endpoint_note(config.wikipedia_search_url, default.wikipedia_search_url)
+    return ToolStatus(True, True, "No BRAVE_API_KEY: searches Wikipedia instead" + note)
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

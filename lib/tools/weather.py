@@ -8,6 +8,7 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
+    endpoint_note,
     http_get,
     http_status_failure,
     json_body,
@@ -64,7 +65,8 @@ def describe_code(code: object) -> str:
 
 def status(config: ToolConfig) -> ToolStatus:
     """Always available (no key needed)."""
-    return ToolStatus(True, False, "Open-Meteo: no key needed")
+    note = endpoint_note(config.open_meteo_forecast_url, ToolConfig().open_meteo_forecast_url)
+    return ToolStatus(True, False, "Open-Meteo: no key needed" + note)
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

@@ -11,6 +11,7 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
+    endpoint_note,
     http_get,
     http_status_failure,
     strip_html,
@@ -45,7 +46,8 @@ def source(config: ToolConfig) -> tuple[str, bool]:
 def status(config: ToolConfig) -> ToolStatus:
     """Wolfram|Alpha with an App ID, SymPy for maths without."""
     if config.wolfram_app_id:
-        return ToolStatus(True, False, "Wolfram|Alpha App ID found")
+        note = endpoint_note(config.wolfram_url, ToolConfig().wolfram_url)
+        return ToolStatus(True, False, "Wolfram|Alpha App ID found" + note)
     return ToolStatus(
         True, True, "No WOLFRAM_ALPHA_APP_ID: maths is answered locally by SymPy, other questions fail"
     )
