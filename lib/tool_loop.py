@@ -262,6 +262,8 @@ def run_turn(
                     turn.return_mode = mode
                 turn.answer = strip_special_tokens(raw).strip()
                 turn.answer_raw = raw
+                if not streaming_prose and turn.answer:
+                    yield AnswerText(turn.answer)  # a short answer that looked like a call until it ended
                 if not turn.answer:
                     turn.error = UserError(ErrorKind.UNKNOWN, "Empty answer",
                                            "The model returned no text. Send the question again.")

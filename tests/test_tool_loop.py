@@ -1,0 +1,186 @@
+"""The tool loop end to end through the API double and the tool stubs, and the tool page in AppTest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import client
+from lib.errors import ErrorKind
+from lib.tool_loop import CallFinished, CallStarted, Done, Note, Turn, run_turn
+from tests.api_double import ApiDouble, Reply
+from tests.conftest import TEST_TOKEN
+from tests.stubs import StubServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = dt.date(2026, 11, 26)
+CALL = '<|python_tag|>brave_search.call(query="Stockholm weather")<|eom_id|>'
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    with StubServer() as s:
+        yield s
+
+
+def _turn(settings, stub: StubServer, question: str, tools=("brave_search", "wolfram_alpha"), history=(), **kw) -> tuple[Turn, list[Any]]:
+    events = list(run_turn(settings, "meta/Meta-Llama-3.1-405B-Instruct", list(history), question, list(tools),
+                           stub.tool_config(timeout_s=3), today=TODAY, **kw))
+    assert isinstance(events[-1], Done)
+    return events[-1].turn, events
+
+
+def test_builtin_call_runs_brave_and_the_result_reaches_the_model(double: ApiDouble, settings, stub: StubServer) -> None:
+    def second(body: dict) -> Reply:
+        tool_msgs = [m for m in body["messages"] if m["role"] == "tool"]
+        assert tool_msgs and "Stockholm" in tool_msgs[0]["content"], "the second request carries the tool result"
+        return Reply(text="It is 3 °C and cloudy in Stockholm, according to the search results.")
+
+    double.queue(Reply(text=CALL))
+    double.responder = second
+    turn, events = _turn(settings, stub, "What is the weather in Stockholm?")
+    assert turn.error is None
+    assert turn.answer.startswith("It is 3 °C")
+    assert [s.call.name for s in turn.steps] == ["brave_search"]
+    assert turn.steps[0].call.arguments == {"query": "Stockholm weather"}
+    assert turn.steps[0].result.ok and turn.steps[0].result.source == "Brave Search API"
+    assert stub.requests_to("brave")[0].query["q"] == "Stockholm weather"
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("CallStarted") < kinds.index("CallFinished") < kinds.index("AnswerText")
+    first = double.chat_requests[0].body["messages"]
+    assert first[0]["role"] == "system"
+    assert first[0]["content"].startswith("Environment: ipython\nTools: brave_search, wolfram_alpha\n")
+    assert "Today Date: 26 November 2026" in first[0]["content"]
+    assert "<|start_header_id|>" not in json.dumps(double.chat_requests[0].body), "no raw header tokens sent"
+    second_req = double.chat_requests[1].body["messages"]
+    assert second_req[-2]["role"] == "assistant" and second_req[-2]["tool_calls"][0]["function"]["name"] == "brave_search"
+    assert second_req[-1]["tool_call_id"] == second_req[-2]["tool_calls"][0]["id"]
+
+
+def test_call_text_never_streams_as_answer(double: ApiDouble, settings, stub: StubServer) -> None:
+    double.queue(Reply(text=CALL), Reply(text="Done."))
+    _, events = _turn(settings, stub, "weather?")
+    shown = "".join(e.text for e in events if type(e).__name__ == "AnswerText")
+    assert "brave_search.call" not in shown and "python_tag" not in shown
+    assert shown == "Done."
+
+
+def test_custom_json_tool_definitions_go_in_the_first_user_message(double: ApiDouble, settings, stub: StubServer) -> None:
+    double.queue(Reply(text='{"type": "function", "name": "get_weather", "parameters": {"city": "Stockholm"}}'),
+                 Reply(text="Stockholm: 3 °C."))
+    turn, _ = _turn(settings, stub, "What is the weather in Stockholm?", tools=("get_weather",))
+    first_user = double.chat_requests[0].body["messages"][1]["content"]
+    assert '"name": "get_weather"' in first_user and "Question: What is the weather in Stockholm?" in first_user
+    assert "Tools:" not in double.chat_requests[0].body["messages"][0]["content"]
+    assert turn.steps[0].result.ok and "Stockholm" in turn.steps[0].result.content
+    assert turn.answer == "Stockholm: 3 °C."
+
+
+def test_tool_message_rejected_falls_back_and_is_remembered(double: ApiDouble, settings, stub: StubServer) -> None:
+    def strict(body: dict) -> Reply:
+        if any(m["role"] == "tool" for m in body["messages"]):
+            return Reply.bad_request("Invalid message role 'tool' for this model.")
+        return Reply(text="Answer from the user-message fallback.")
+
+    double.queue(Reply(text=CALL))
+    double.responder = strict
+    turn, events = _turn(settings, stub, "What is the weather in Stockholm?")
+    assert turn.error is None and turn.answer == "Answer from the user-message fallback."
+    assert turn.return_mode == "user"
+    assert sum(isinstance(e, Note) for e in events) == 2  # tool_calls → tool_text → user
+    last = double.chat_requests[-1].body["messages"]
+    assert last[-1]["role"] == "user" and "Tool result from brave_search" in last[-1]["content"]
+    # Next turn on the same endpoint goes straight to the mode that worked.
+    before = len(double.chat_requests)
+    double.queue(Reply(text=CALL))
+    turn2, events2 = _turn(settings, stub, "And in Paris?", history=[turn])
+    assert turn2.error is None and not any(isinstance(e, Note) for e in events2)
+    assert len(double.chat_requests) - before == 2
+
+
+def test_a_model_that_keeps_calling_tools_is_capped(double: ApiDouble, settings, stub: StubServer) -> None:
+    double.responder = lambda body: Reply(text=CALL)
+    turn, events = _turn(settings, stub, "loop forever", max_rounds=3)
+    assert turn.capped and len(turn.steps) == 3
+    assert any(isinstance(e, Note) and "Stopped after 3" in e.text for e in events)
+    assert len(double.chat_requests) == 4
+
+
+def test_rate_limit_mid_turn_keeps_completed_steps(double: ApiDouble, settings, stub: StubServer) -> None:
+    double.queue(Reply(text=CALL), Reply.rate_limit_minute(30))
+    turn, _ = _turn(settings, stub, "What is the weather in Stockholm?")
+    assert turn.error is not None and turn.error.kind is ErrorKind.RATE_LIMIT_MINUTE
+    assert len(turn.steps) == 1 and turn.steps[0].result.ok
+
+
+def test_unknown_or_disabled_tool_is_refused_to_the_model(double: ApiDouble, settings, stub: StubServer) -> None:
+    double.queue(Reply(text='{"name": "launch_rockets", "parameters": {}}'), Reply(text="I can't do that."))
+    turn, _ = _turn(settings, stub, "launch", tools=("get_weather",))
+    result = turn.steps[0].result
+    assert not result.ok and "unknown tool 'launch_rockets'" in result.content
+    tool_msg = [m for m in double.chat_requests[1].body["messages"] if m["role"] == "tool"][0]
+    assert "unknown tool" in tool_msg["content"]
+
+
+def test_wolfram_without_app_id_uses_sympy_fallback(double: ApiDouble, settings) -> None:
+    from lib import tools
+
+    double.queue(Reply(text='<|python_tag|>wolfram_alpha.call(query="integral of x^2 sin x")<|eom_id|>'),
+                 Reply(text="The integral is -x²cos x + 2x sin x + 2cos x + C."))
+    events = list(run_turn(settings, "m", [], "What is the integral of x^2 sin x?", ["wolfram_alpha"],
+                           tools.ToolConfig(timeout_s=10), today=TODAY))
+    turn = events[-1].turn
+    r = turn.steps[0].result
+    assert r.ok and r.fallback and "SymPy" in r.source
+    assert "cos(x)" in r.content
+
+
+def _app(double: ApiDouble, stub: StubServer) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["GITHUB_TOKEN"] = TEST_TOKEN
+    at.secrets["MODELS_ENDPOINT"] = double.endpoint
+    at.secrets["MODELS_CATALOG_URL"] = double.catalog_url
+    for k, v in stub.env().items():
+        at.secrets[k] = v
+    at.run()
+    at.switch_page("pages/tool_calling.py").run()
+    return at
+
+
+def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_catalog_cache()
+    double.queue(Reply(text=CALL), Reply(text="Cloudy and 3 °C in Stockholm."))
+    at = _app(double, stub)
+    at.chat_input[0].set_value("What is the weather in Stockholm?").run()
+    assert not at.exception
+    labels = [s.label for s in at.status]
+    assert any("brave_search" in label and "Brave Search API" in label for label in labels), labels
+    assert any("Cloudy and 3 °C in Stockholm." in m.value for m in at.markdown)
+    assert any(e.label.startswith("What the model sees") for e in at.expander)
+    raw = "\n".join(c.value for c in at.code)
+    assert "<|python_tag|>brave_search.call" in raw and "<|start_header_id|>ipython<|end_header_id|>" in raw
+    # A rerun (any click) renders the same turn from the session's history.
+    at.run()
+    assert any("Cloudy and 3 °C in Stockholm." in m.value for m in at.markdown)
+    assert TEST_TOKEN not in raw
+    # New chat clears it.
+    new_chat = [b for b in at.button if b.label == "New chat"][0]
+    new_chat.click().run()
+    assert not any("Cloudy and 3 °C" in m.value for m in at.markdown)
+
+
+def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_catalog_cache()
+    double.queue(Reply(text=CALL), Reply.rate_limit_day())
+    at = _app(double, stub)
+    at.chat_input[0].set_value("What is the weather in Stockholm?").run()
+    assert not at.exception
+    assert any("Daily limit reached" in e.value for e in at.error)
+    assert any("brave_search" in s.label for s in at.status)
+    at.run()
+    assert any("Daily limit reached" in e.value for e in at.error), "the failed turn stays visible"
