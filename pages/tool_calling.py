@@ -81,6 +81,7 @@ for turn in turns:
 typed = st.chat_input(
     "Ask something that needs a tool…" if settings.can_send else "Add a token (see above) to start chatting",
     disabled=not settings.can_send,
+    key="tool_chat",
 )
 question = typed or st.session_state.pop("pending_prompt", None)
 

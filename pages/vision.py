@@ -140,7 +140,7 @@ if prepared is not None:
         if st.button("Retry", icon=":material/refresh:"):
             question = failed[0]
     follow = st.chat_input("Ask a follow-up about this image…" if turns else "Ask anything about this image…",
-                           disabled=not settings.can_send)
+                           disabled=not settings.can_send, key="vision_chat")
     question = question or follow
 
 if question and prepared is not None and settings.can_send:
