@@ -73,9 +73,9 @@ def test_an_exception_returns_the_traceback_to_the_model() -> None:
     assert not result.ok
     assert result.content.startswith("error: the code failed (exit code 1)")
     assert "before" in result.content
-    assert 'File "main.py", line 2, in f' in result.content
+    assert 'main.py", line 2, in f' in result.content
     assert "ZeroDivisionError: division by zero" in result.content
-    assert "exec(compile" not in result.content  # the launcher stays out of the traceback
+    assert "execv" not in result.content and "resource" not in result.content  # the launcher stays out
 
 
 def test_a_busy_loop_is_stopped_by_the_cpu_limit() -> None:

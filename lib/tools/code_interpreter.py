@@ -39,9 +39,10 @@ FILE_LIMIT_MB = 10
 EXTRA_PROCESSES = 32
 READ_LIMIT_BYTES = 200_000
 
-# Runs inside the child: apply limits, then run main.py; hide this launcher's frame from tracebacks.
+# Runs inside the child: apply the limits, then replace itself with `python -I main.py` (limits survive the
+# process image change), so the model's code runs as a plain script — nothing is evaluated in any of our code.
 _LAUNCHER = r"""
-import os, resource, sys, traceback
+import os, resource, sys
 cpu, mem, fsize, extra = (int(v) for v in sys.argv[1:5])
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -53,17 +54,7 @@ except OSError:
     mine = 0
 resource.setrlimit(resource.RLIMIT_NPROC, (mine + extra, mine + extra))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-sys.argv = ["main.py"]
-with open("main.py", encoding="utf-8") as f:
-    source = f.read()
-del cpu, mem, fsize, extra, mine, f
-try:
-    exec(compile(source, "main.py", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
-except SystemExit:
-    raise
-except BaseException as exc:
-    traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-    sys.exit(1)
+os.execv(sys.executable, [sys.executable, "-I", "main.py"])
 """
 
 
