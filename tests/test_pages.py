@@ -52,8 +52,11 @@ def test_pages_render_without_a_token_and_disable_sending(page: str) -> None:
     text = _all_text(at)
     assert "models:read" in text, "the setup panel explains which permission the token needs"
     assert "gh auth login" in text
-    if page != "pages/home.py":
+    if page == "pages/tool_calling.py":
         assert at.chat_input and at.chat_input[0].disabled
+        assert all(b.disabled for b in at.button if b.label.startswith("What is"))
+    if page == "pages/vision.py":
+        assert [b for b in at.button if b.label == "Ask Llama"][0].disabled
 
 
 def test_home_with_token_and_double_lists_catalog_models() -> None:
@@ -73,7 +76,7 @@ def test_pages_render_with_a_token_against_the_double(page: str) -> None:
     with ApiDouble() as d:
         at = _app(page, GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint, MODELS_CATALOG_URL=d.catalog_url)
         assert not at.exception, at.exception
-        if page != "pages/home.py":
+        if page == "pages/tool_calling.py":
             assert at.chat_input and not at.chat_input[0].disabled
         assert TEST_TOKEN not in _all_text(at)
 
