@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.common import current_settings, sidebar
+from ui.common import current_settings, sidebar, sidebar_quota
 
 st.set_page_config(page_title="Llama Herd Studio", page_icon="🦙", layout="wide")
 
@@ -12,5 +12,7 @@ pages = [
     st.Page("pages/vision.py", title="Vision (Llama 3.2 90B)", icon="🖼️", url_path="vision"),
 ]
 nav = st.navigation(pages, position="top")
-sidebar(current_settings())
+settings = current_settings()
+sidebar(settings)
 nav.run()
+sidebar_quota(settings)

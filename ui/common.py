@@ -49,7 +49,7 @@ def _touched() -> None:
 
 
 def sidebar(settings: Settings) -> None:
-    """Connection settings (provider switch) and the quota counter, shared by all pages."""
+    """Connection settings (provider switch), shared by all pages."""
     base = base_settings()
     with st.sidebar:
         st.subheader("Connection")
@@ -87,6 +87,11 @@ def sidebar(settings: Settings) -> None:
         st.caption(f"Endpoint `{settings.endpoint}` · {status}"
                    + (f" ({settings.token_source})" if settings.token else ""))
 
+
+
+def sidebar_quota(settings: Settings) -> None:
+    """Requests sent today (drawn after the page ran, so it includes this run's requests)."""
+    with st.sidebar:
         snap = client.QUOTA.snapshot()
         if snap.counts:
             st.subheader("Requests today")
