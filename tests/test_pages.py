@@ -13,7 +13,7 @@ from tests.api_double import ApiDouble
 from tests.conftest import TEST_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["pages/home.py", "pages/tool_calling.py", "pages/vision.py"]
+PAGES = ["app_pages/home.py", "app_pages/tool_calling.py", "app_pages/vision.py"]
 ENV_KEYS = ["GITHUB_TOKEN", "MODELS_ENDPOINT", "MODELS_CATALOG_URL", "TOOLS_MODEL", "VISION_MODEL",
             "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "ALLOW_CODE_INTERPRETER"]
 
@@ -52,10 +52,10 @@ def test_pages_render_without_a_token_and_disable_sending(page: str) -> None:
     text = _all_text(at)
     assert "models:read" in text, "the setup panel explains which permission the token needs"
     assert "gh auth login" in text
-    if page == "pages/tool_calling.py":
+    if page == "app_pages/tool_calling.py":
         assert at.chat_input and at.chat_input[0].disabled
         assert all(b.disabled for b in at.button if b.label.startswith("What is"))
-    if page == "pages/vision.py":
+    if page == "app_pages/vision.py":
         assert [b for b in at.button if b.label == "Ask Llama"][0].disabled
 
 
@@ -76,7 +76,7 @@ def test_pages_render_with_a_token_against_the_double(page: str) -> None:
     with ApiDouble() as d:
         at = _app(page, GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint, MODELS_CATALOG_URL=d.catalog_url)
         assert not at.exception, at.exception
-        if page == "pages/tool_calling.py":
+        if page == "app_pages/tool_calling.py":
             assert at.chat_input and not at.chat_input[0].disabled
         assert TEST_TOKEN not in _all_text(at)
 
@@ -85,7 +85,7 @@ def test_missing_model_is_reported_with_fallback_preselected() -> None:
     from tests.api_double import DEFAULT_CATALOG
 
     with ApiDouble(catalog=[m for m in DEFAULT_CATALOG if "405b" not in m["id"]]) as d:
-        at = _app("pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
+        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
                   MODELS_CATALOG_URL=d.catalog_url)
         assert not at.exception
         assert any("not in the catalog" in w.value for w in at.warning)
@@ -95,7 +95,7 @@ def test_missing_model_is_reported_with_fallback_preselected() -> None:
 def test_catalog_down_uses_configured_names() -> None:
     with ApiDouble() as d:
         d.catalog_status = 503
-        at = _app("pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
+        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
                   MODELS_CATALOG_URL=d.catalog_url)
         assert not at.exception
         assert any("meta/Meta-Llama-3.1-405B-Instruct" in c.value and "catalog unavailable" in c.value
@@ -104,7 +104,7 @@ def test_catalog_down_uses_configured_names() -> None:
 
 def test_switching_provider_takes_effect_on_the_next_request() -> None:
     with ApiDouble() as first, ApiDouble() as second:
-        at = _app("pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=first.endpoint)
+        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=first.endpoint)
         # What the sidebar's widgets write (AppTest drops sidebar widgets from its tree on reruns under
         # st.navigation, so the widgets themselves are driven in the browser test).
         at.session_state["provider"] = "local"

@@ -148,7 +148,7 @@ def _app(double: ApiDouble, stub: StubServer) -> AppTest:
     for k, v in stub.env().items():
         at.secrets[k] = v
     at.run()
-    at.switch_page("pages/tool_calling.py").run()
+    at.switch_page("app_pages/tool_calling.py").run()
     return at
 
 

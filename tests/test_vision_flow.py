@@ -91,7 +91,7 @@ def _app(double: ApiDouble) -> AppTest:
     at.secrets["MODELS_ENDPOINT"] = double.endpoint
     at.secrets["MODELS_CATALOG_URL"] = double.catalog_url
     at.run()
-    at.switch_page("pages/vision.py").run()
+    at.switch_page("app_pages/vision.py").run()
     return at
 
 

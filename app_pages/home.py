@@ -20,14 +20,14 @@ with left, st.container(border=True, height="stretch"):
         "Pick tools — web search, Wolfram|Alpha, weather, a clock — and ask a question. You see the model's "
         "native tool call, the real result, and the answer that uses it, plus the raw Llama prompt format."
     )
-    st.page_link("pages/tool_calling.py", label="Open the tool-calling demo", icon="➡️")
+    st.page_link("app_pages/tool_calling.py", label="Open the tool-calling demo", icon="➡️")
 with right, st.container(border=True, height="stretch"):
     st.markdown("#### 🖼️ Vision")
     st.markdown(
         "Upload a photo, take one with your camera, or use a sample. The model describes it, writes alt text, "
         "reads text in it — then answers your follow-up questions about the same image."
     )
-    st.page_link("pages/vision.py", label="Open the vision demo", icon="➡️")
+    st.page_link("app_pages/vision.py", label="Open the vision demo", icon="➡️")
 
 if settings.needs_token:
     setup_panel(settings)
