@@ -117,6 +117,15 @@ def human_size(n_bytes: int) -> str:
     return f"{n_bytes / _MB:.1f} MB"
 
 
+def square_thumbnail(data: bytes, size: int = 240) -> bytes:
+    """A centred square JPEG crop of a trusted image (the bundled samples), for an even gallery."""
+    with Image.open(io.BytesIO(data)) as img:
+        thumb = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    thumb.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 def prepare_image(data: bytes, filename: str | None = None, *, max_side: int = MAX_SIDE) -> PreparedImage:
     """Validate, orient, flatten, shrink to fit ``max_side``×``max_side`` and re-encode an uploaded image.
 
