@@ -144,3 +144,18 @@ def test_non_english_question_gets_a_polite_note_and_is_still_sent(double: ApiDo
     at.chat_input[0].set_value("Qu'est-ce qu'il y a sur cette photo ?").run()
     assert any("only English" in i.value for i in at.info)
     assert double.chat_requests, "the question is still sent"
+
+
+def test_page_alt_text_preset_sends_its_prompt_with_one_image(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.png", _photo(640, 480), "image/png")
+    at.radio(key="vision_preset").set_value("alt_text").run()
+    double.queue(Reply(text="A blue gradient photo with fine grain."))
+    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    assert not at.exception
+    assert any(m.value == "A blue gradient photo with fine grain." for m in at.markdown)
+    body = double.chat_requests[-1].body
+    first_user = [m for m in body["messages"] if m["role"] == "user"][0]
+    text = " ".join(p["text"] for p in first_user["content"] if p["type"] == "text")
+    assert "125 characters" in text
+    assert len(_images_in(body)) == 1
