@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.errors import explain
+from lib.export import python_snippet
 from lib.images import MAX_UPLOAD_MB, ImageRejected, prepare_image, square_thumbnail
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset
 from lib.vision_chat import VisionAnswer
@@ -186,6 +187,14 @@ if question and prepared is not None and settings.can_send:
         else:
             waiting.empty()
             turns.extend([("user", question), ("assistant", answer.text)])
+            ss["vision_last_request"] = (settings.endpoint, model, answer.messages)
             if answer.fell_back:
                 st.caption("This server refuses a system message next to an image, so the instruction was moved "
                            "into the question (remembered for this endpoint).")
+
+last = ss.get("vision_last_request")
+if prepared is not None and ss["vision_turns"] and last:
+    with st.expander("View code (Python, azure-ai-inference)"):
+        st.caption("The last request, as GitHub's samples write it; save your photo as photo.jpg next to it. "
+                   "The token is read from GITHUB_TOKEN, never written into the code.")
+        st.code(python_snippet(*last), language="python")

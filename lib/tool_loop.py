@@ -63,6 +63,8 @@ class Turn:
     return_mode: str | None = None
     notes: list[str] = field(default_factory=list)
     messages_sent: list[dict[str, Any]] = field(default_factory=list)  # the last request, for "what the model sees"
+    model: str = ""
+    endpoint: str = ""
     elapsed_s: float = 0.0
 
     @property
@@ -220,6 +222,7 @@ def run_turn(
     started = time.monotonic()
     today = today or dt.date.today()
     turn = turn or Turn(question=question)
+    turn.model, turn.endpoint = model, settings.endpoint
     mode = client.recall(settings.endpoint, _MEMORY_KEY, RETURN_MODES[0])
     rounds = 0
     try:

@@ -164,6 +164,8 @@ def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, 
     assert any(e.label.startswith("What the model sees") for e in at.expander)
     raw = "\n".join(c.value for c in at.code)
     assert "<|python_tag|>brave_search.call" in raw and "<|start_header_id|>ipython<|end_header_id|>" in raw
+    assert any(e.label.startswith("View code") for e in at.expander)
+    assert 'token = os.environ["GITHUB_TOKEN"]' in raw and double.endpoint in raw
     # A rerun (any click) renders the same turn from the session's history.
     at.run()
     assert any("Cloudy and 3 °C in Stockholm." in m.value for m in at.markdown)

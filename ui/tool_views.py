@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
 from lib.tool_loop import ToolStep, Turn
 from ui.common import show_error
@@ -41,6 +42,11 @@ def raw_view(turn: Turn) -> None:
         messages.append({"role": "assistant", "content": turn.answer_raw})
     with st.expander("What the model sees (raw Llama 3.1 prompt format)"):
         st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
+    if turn.messages_sent:
+        with st.expander("View code (Python, azure-ai-inference)"):
+            st.caption("The last request of this turn, as GitHub's samples write it. The token is read from "
+                       "GITHUB_TOKEN, never written into the code.")
+            st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent), language="python")
 
 
 def render_turn(turn: Turn) -> None:

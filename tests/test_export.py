@@ -1,0 +1,58 @@
+"""'View code': the exported Python runs as written against the API double and never contains the token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lib.export import python_snippet
+from tests.api_double import ApiDouble, Reply
+from tests.conftest import TEST_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(code: str, double: ApiDouble, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN"} | {"GITHUB_TOKEN": TEST_TOKEN}
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_tool_turn_snippet_runs_and_reads_the_token_from_the_environment(tmp_path: Path) -> None:
+    messages = [
+        {"role": "system", "content": "Environment: ipython\nTools: brave_search\n\nYou are a helpful assistant."},
+        {"role": "user", "content": "What's the weather in Stockholm?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "brave_search", "arguments": '{"query": "x"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "3 °C, cloudy"},
+    ]
+    with ApiDouble() as double:
+        code = python_snippet(double.endpoint, "meta/Meta-Llama-3.1-405B-Instruct", messages)
+        assert TEST_TOKEN not in code and 'os.environ["GITHUB_TOKEN"]' in code
+        double.queue(Reply(text="It is 3 °C and cloudy."))
+        out = _run(code, double, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "It is 3 °C and cloudy."
+        sent = double.chat_requests[-1]
+        assert sent.headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+        assert [m["role"] for m in sent.body["messages"]] == ["system", "user", "assistant", "tool"]
+        assert sent.body["messages"][2]["tool_calls"][0]["function"]["name"] == "brave_search"
+
+
+def test_vision_snippet_loads_the_image_from_a_file(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "photo.jpg")
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "Describe it."},
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA", "detail": "high"}}]}]
+    with ApiDouble() as double:
+        code = python_snippet(double.endpoint, "meta/Llama-3.2-90B-Vision-Instruct", messages)
+        assert "base64,AAAA" not in code
+        out = _run(code, double, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "JPEG image of 64×48" in out.stdout
