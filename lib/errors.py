@@ -62,6 +62,16 @@ class UserError:
         return self.kind in (ErrorKind.RATE_LIMIT_MINUTE, ErrorKind.RATE_LIMIT_DAY)
 
 
+_CUT_OFF = (
+    "The answer was cut off",
+    "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
+)
+_OFFLINE = (
+    "Cannot reach the endpoint",
+    "The connection failed. Check the network and the endpoint URL in the sidebar.",
+)
+
+
 class NoTokenError(RuntimeError):
     """Raised before sending when no token is configured for a remote endpoint."""
 
@@ -136,8 +146,7 @@ def _http(exc: HttpResponseError) -> UserError:
         # The SDK raises HttpResponseError("Unable to stream download.") when a 200 stream breaks off.
         return UserError(
             ErrorKind.BAD_STREAM,
-            "The answer was cut off",
-            "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
+            *_CUT_OFF,
             **common,
         )
 
@@ -244,15 +253,13 @@ def explain(exc: BaseException) -> UserError:
     if isinstance(exc, ServiceRequestError):
         return UserError(
             ErrorKind.OFFLINE,
-            "Cannot reach the endpoint",
-            "The connection failed. Check the network and the endpoint URL in the sidebar.",
+            *_OFFLINE,
             detail=_shorten(str(exc)),
         )
     if isinstance(exc, ServiceResponseError):
         return UserError(
             ErrorKind.BAD_STREAM,
-            "The answer was cut off",
-            "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
+            *_CUT_OFF,
             detail=_shorten(str(exc)),
         )
     if isinstance(exc, ValueError) and "SSE" in str(exc):
@@ -265,8 +272,7 @@ def explain(exc: BaseException) -> UserError:
     if isinstance(exc, (ConnectionError, OSError)):
         return UserError(
             ErrorKind.OFFLINE,
-            "Cannot reach the endpoint",
-            "The connection failed. Check the network and the endpoint URL in the sidebar.",
+            *_OFFLINE,
             detail=_shorten(str(exc)),
         )
     return UserError(
