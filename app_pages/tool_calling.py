@@ -129,3 +129,5 @@ if question and settings.can_send:
                 show_error(final.error)
             raw_view(final)
             turns.append(final)
+    # Redraw from history: the suggestions go away and "New chat" becomes available.
+    st.rerun()

@@ -219,8 +219,8 @@ def complete(
 ) -> ChatReply:
     """One non-streamed chat completion."""
     client = get_client(settings)
-    QUOTA.count(model)
     result = client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature))
+    QUOTA.count(model)  # only requests the server accepted
     choice = result.choices[0] if result.choices else None
     text = (choice.message.content or "") if choice and choice.message else ""
     return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None)
@@ -271,7 +271,6 @@ class ChatStream:
             yield from self._fallback()
             return
         client = get_client(self.settings)
-        QUOTA.count(self.model)
         params = _params(self.settings, self.model, self.max_tokens, self.temperature)
         try:
             response = client.complete(
@@ -280,6 +279,7 @@ class ChatStream:
                 model_extras={"stream_options": {"include_usage": True}},
                 **params,
             )
+            QUOTA.count(self.model)  # only requests the server accepted
             for update in response:
                 if getattr(update, "usage", None):
                     self.usage = _usage(update.usage)

@@ -168,3 +168,10 @@ def test_quota_counts_requests(double: ApiDouble, settings) -> None:
     double.queue(Reply(text="x"))
     list(client.stream(settings, "quota/model", MSG))
     assert client.QUOTA.snapshot().counts["quota/model"] == before + 1
+
+
+def test_refused_requests_are_not_counted(double: ApiDouble, settings) -> None:
+    before = client.QUOTA.snapshot().counts.get("refused/model", 0)
+    double.queue(Reply.rate_limit_day())
+    _fail(settings, "refused/model")
+    assert client.QUOTA.snapshot().counts.get("refused/model", 0) == before

@@ -172,6 +172,8 @@ def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, 
     assert TEST_TOKEN not in raw
     # New chat clears it.
     new_chat = [b for b in at.button if b.label == "New chat"][0]
+    assert not new_chat.disabled
+    assert not any(b.label == "What is the weather in Stockholm?" for b in at.button), "suggestions hide"
     new_chat.click().run()
     assert not any("Cloudy and 3 °C" in m.value for m in at.markdown)
 

@@ -84,7 +84,7 @@ def sidebar(settings: Settings) -> None:
             st.text_input("API key (optional)", key="key_local", type="password", on_change=_touched)
 
         status = "token found" if settings.token else ("no token needed" if settings.is_local else "no token")
-        st.caption(f"Endpoint `{settings.endpoint}` · {status}"
+        st.caption(f"Endpoint: `{settings.endpoint}`  \nToken: {status}"
                    + (f" ({settings.token_source})" if settings.token else ""))
 
 
