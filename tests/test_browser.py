@@ -412,7 +412,7 @@ def test_sidebar_provider_switch(page: Page, app: AppServer, double: ApiDouble) 
     github = sidebar.get_by_role("radio", name="GitHub Models")
 
     def endpoint_shown(url: str) -> re.Pattern[str]:
-        return re.compile(r"Endpoint\s*" + re.escape(url) + r"\s*·")
+        return re.compile(r"Endpoint:\s*" + re.escape(url) + r"\s*Token:")
 
     # MODELS_ENDPOINT is the double on 127.0.0.1, so the app starts on the local provider.
     expect(local).to_be_checked()
