@@ -77,6 +77,10 @@ if not turns:
 
 for turn in turns:
     render_turn(turn)
+if turns and turns[-1].error and settings.can_send:
+    if st.button("Retry this question", icon=":material/refresh:"):
+        st.session_state["pending_prompt"] = turns.pop().question
+        st.rerun()
 
 typed = st.chat_input(
     "Ask something that needs a tool…" if settings.can_send else "Add a token (see above) to start chatting",

@@ -188,3 +188,10 @@ def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, st
     assert any("brave_search" in s.label for s in at.status)
     at.run()
     assert any("Daily limit reached" in e.value for e in at.error), "the failed turn stays visible"
+    # Retry sends the same question again and replaces the failed turn with the answered one.
+    double.queue(Reply(text="Sunny now."))
+    [b for b in at.button if b.label == "Retry this question"][0].click().run()
+    assert not at.exception
+    assert any(m.value == "Sunny now." for m in at.markdown)
+    assert not at.error
+    assert double.chat_requests[-1].body["messages"][-1]["content"] == "What is the weather in Stockholm?"

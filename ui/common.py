@@ -83,7 +83,7 @@ def sidebar(settings: Settings) -> None:
             st.text_input("Vision model", key="vision_model_local", placeholder=base.vision_model, on_change=_touched)
             st.text_input("API key (optional)", key="key_local", type="password", on_change=_touched)
 
-        status = "token found" if settings.token else ("no token needed" if settings.is_local else "no token")
+        status = "found" if settings.token else ("not needed" if settings.is_local else "missing")
         st.caption(f"Endpoint: `{settings.endpoint}`  \nToken: {status}"
                    + (f" ({settings.token_source})" if settings.token else ""))
 
