@@ -161,3 +161,30 @@ def test_page_alt_text_preset_sends_its_prompt_with_one_image(double: ApiDouble)
     text = " ".join(p["text"] for p in first_user["content"] if p["type"] == "text")
     assert "125 characters" in text
     assert len(_images_in(body)) == 1
+
+
+def test_image_is_prepared_once_not_on_every_rerun(double: ApiDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lib.images
+
+    calls: list[int] = []
+    real = lib.images.prepare_image
+
+    def counting(data: bytes, filename: str | None = None, **kw):
+        calls.append(len(data))
+        return real(data, filename, **kw)
+
+    monkeypatch.setattr(lib.images, "prepare_image", counting)
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(1600, 1200), "image/jpeg")
+    at.text_area(key="vision_own").set_value("What is in the corner?").run()
+    at.run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/vision.py").run()
+    assert not at.exception
+    assert any("1600×1200" in c.value for c in at.caption), "the image survives a visit to another page"
+    assert len(calls) == 1
+    # A different detail level is a different image to send: prepared once more, then reused.
+    at.segmented_control(key="vision_detail").set_value("low").run()
+    at.run()
+    assert len(calls) == 2
+    assert any("→ 560×420" in c.value for c in at.caption)
