@@ -82,15 +82,3 @@ class Result:
         lines.append(f"   -> {self.interpretation}")
         return "\n".join(lines)
 
-
-def no_delay(double: Any) -> Any:
-    """Set TCP_NODELAY on the double's accepted sockets (this server only; tests/ is untouched).
-
-    http.server writes a response's headers and body in separate send() calls. Without TCP_NODELAY, Nagle holds
-    the body until the client ACKs the headers, and on a reused keep-alive connection the client delays that ACK
-    (~40 ms on Linux). Fresh connections escape it (quick-ACK mode), so without this every request on a *shared*
-    connection looks ~40 ms slow: an artifact of the double, not of the client. Real servers do not do this.
-    """
-    handler = double._server.RequestHandlerClass
-    double._server.RequestHandlerClass = type(handler.__name__ + "NoDelay", (handler,), {"disable_nagle_algorithm": True})
-    return double

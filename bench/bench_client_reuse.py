@@ -5,17 +5,15 @@ HTTP keep-alive connection. The naive alternative builds a ChatCompletionsClient
 Both send the same small non-streamed completion to the API double (HTTP/1.1, keep-alive) on 127.0.0.1; the two
 kinds of request alternate, N of each, and the median latencies are compared.
 
-Run twice: with TCP_NODELAY set on the double's sockets (bench._common.no_delay; how real servers behave — the
-headline number), and against the double exactly as the tests use it, where Nagle + delayed ACK add ~40 ms to every
-request on a reused connection (see no_delay's docstring). Localhost has no TLS handshake and almost no connect
-cost, so the first number is a lower bound of what reuse saves against https://models.github.ai.
+Localhost has no TLS handshake and almost no connect cost, so the ratio is a lower bound of what reuse saves
+against https://models.github.ai.
 """
 
 from __future__ import annotations
 
 import time
 
-from bench._common import MESSAGES, MODEL, TOKEN, Result, fmt_s, median, no_delay, quiet, settings_for
+from bench._common import MESSAGES, MODEL, TOKEN, Result, fmt_s, median, quiet, settings_for
 
 N = 30
 
@@ -24,7 +22,7 @@ def _pct(xs: list[float], q: float) -> float:
     return sorted(xs)[min(len(xs) - 1, int(len(xs) * q))]
 
 
-def measure(nodelay: bool) -> tuple[list[float], list[float], bool]:
+def measure() -> tuple[list[float], list[float], bool]:
     from azure.ai.inference import ChatCompletionsClient
     from azure.core.credentials import AzureKeyCredential
 
@@ -32,8 +30,6 @@ def measure(nodelay: bool) -> tuple[list[float], list[float], bool]:
     from tests.api_double import ApiDouble, Reply
 
     with ApiDouble() as d:
-        if nodelay:
-            no_delay(d)
         d.responder = lambda body: Reply(text="ok")
         settings = settings_for(d.endpoint)
 
@@ -61,10 +57,8 @@ def measure(nodelay: bool) -> tuple[list[float], list[float], bool]:
 def run() -> Result:
     quiet()
     t0 = time.perf_counter()
-    s_nd, f_nd, same = measure(nodelay=True)
-    s_raw, f_raw, _ = measure(nodelay=False)
-    m_s, m_f = median(s_nd), median(f_nd)
-    m_s_raw, m_f_raw = median(s_raw), median(f_raw)
+    t_shared, t_fresh, same = measure()
+    m_s, m_f = median(t_shared), median(t_fresh)
 
     def spread(xs: list[float]) -> str:
         return f"{fmt_s(median(xs))}  (p10 {fmt_s(_pct(xs, 0.1))}, p90 {fmt_s(_pct(xs, 0.9))})"
@@ -73,23 +67,19 @@ def run() -> Result:
         name="client reuse: cached client vs new client per request",
         measures=(
             f"{N} small non-streamed completions each against the API double on 127.0.0.1, alternating "
-            f"(order flipped every round); median latency. Double with TCP_NODELAY (headline), then as the tests use it."
+            f"(order flipped every round); median latency."
         ),
         rows=[
-            ("shared cached client (lib.client.complete), TCP_NODELAY", spread(s_nd)),
-            ("new ChatCompletionsClient per request, TCP_NODELAY", spread(f_nd)),
-            ("shared cached client, double as-is (Nagle)", spread(s_raw)),
-            ("new client per request, double as-is (Nagle)", spread(f_raw)),
+            ("shared cached client (lib.client.complete)", spread(t_shared)),
+            ("new ChatCompletionsClient per request", spread(t_fresh)),
             ("get_client returns the same object", "yes" if same else "NO"),
         ],
         ratios=[
-            ("median new-per-request / shared (TCP_NODELAY)", m_f / m_s),
-            ("median new-per-request / shared (double as-is)", m_f_raw / m_s_raw),
+            ("median new-per-request / shared", m_f / m_s),
         ],
         interpretation=(
-            f"Reusing the client saves {fmt_s(m_f - m_s)} per request on localhost ({m_f / m_s:.2f}x), more over "
-            f"TLS; against the unmodified double the shared connection is {m_s_raw / m_f_raw:.1f}x SLOWER "
-            f"({fmt_s(m_s_raw)}): the double's Nagle/delayed-ACK stall, which fresh connections escape."
+            f"Reusing the client saves {fmt_s(m_f - m_s)} per request on localhost ({m_f / m_s:.2f}x); more over "
+            f"TLS, where a new client also pays the TCP and TLS handshakes."
         ),
     )
     res.seconds = time.perf_counter() - t0

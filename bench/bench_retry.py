@@ -9,14 +9,13 @@ Measured against the API double (tests/api_double.py), which answers every chat 
  (b) project      lib.client.complete(settings, ...),                    same 429
  (b') project     per-minute 429 with the realistic retry-after: 42      (default would sleep 3 x 42 s: computed)
  (c) project      daily 429, retry-after: 24367                          (default would sleep 3 x 24367 s: computed)
-The double runs with TCP_NODELAY (bench._common.no_delay) so the fast cases are not inflated by ~40 ms of Nagle.
 """
 
 from __future__ import annotations
 
 import time
 
-from bench._common import MESSAGES, MODEL, Result, fmt_s, median, no_delay, quiet, settings_for, timed
+from bench._common import MESSAGES, MODEL, Result, fmt_s, median, quiet, settings_for, timed
 
 DEFAULT_REPS = 2
 OURS_REPS = 10
@@ -36,7 +35,6 @@ def run() -> Result:
 
     t0 = time.perf_counter()
     with ApiDouble() as d:
-        no_delay(d)  # else each request on the kept-alive connection stalls ~40 ms (see bench._common.no_delay)
         settings = settings_for(d.endpoint)
         current: list[Reply] = [Reply.rate_limit_minute(2)]
         d.responder = lambda body: current[0]  # every request gets the 429 under test, however many retries

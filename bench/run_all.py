@@ -45,13 +45,6 @@ asserts on timings.
 NOTES = """\
 ## Notes
 
-- **API double and Nagle.** `tests/api_double.py` is served by `http.server`, which writes a response's headers
-  and body in two `send()` calls without `TCP_NODELAY`. On a kept-alive (reused) connection the body then waits
-  for the client's delayed ACK, ~40 ms per request on Linux; a fresh connection escapes it. The benchmarks that
-  measure request latency therefore set `TCP_NODELAY` on the double's sockets (`bench._common.no_delay`, this
-  process only); the client-reuse benchmark also reports the double as the tests use it, to show the effect.
-  Setting `disable_nagle_algorithm = True` on the double's handler would remove ~40 ms from every test request
-  that reuses a connection.
 - The retry benchmark's "default would sleep" figures are computed (3 status retries × Retry-After), not measured.
   With a *short* Retry-After (2 s) the project's policy waits too, by design (it retries waits up to 3 s, twice).
 - The images benchmark's output from `prepare_image` is somewhat larger than the naive pipeline's: it encodes with
