@@ -66,6 +66,18 @@ class Turn:
     model: str = ""
     endpoint: str = ""
     elapsed_s: float = 0.0
+    requests: int = 0  # model requests answered (not counting refused ones)
+    tokens: int = 0  # total tokens the server reported for them
+
+    @property
+    def summary(self) -> str:
+        """"3.2 s · 2 model requests · 1,234 tokens · 1 tool call"."""
+        parts = [f"{self.elapsed_s:.1f} s", f"{self.requests} model request{'s' if self.requests != 1 else ''}"]
+        if self.tokens:
+            parts.append(f"{self.tokens:,} tokens")
+        if self.steps:
+            parts.append(f"{len(self.steps)} tool call{'s' if len(self.steps) != 1 else ''}")
+        return " · ".join(parts)
 
     @property
     def finished(self) -> bool:
@@ -256,6 +268,8 @@ def run_turn(
                 turn.error = err
                 break
             raw = stream.text
+            turn.requests += 1
+            turn.tokens += stream.usage.total_tokens if stream.usage else 0
             call = parse_tool_call(raw)
             if call is not None and streaming_prose and "<|python_tag|>" not in raw and call.name not in tool_names:
                 call = None  # prose that merely mentions JSON or a call is an answer, not a request

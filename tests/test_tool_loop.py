@@ -47,6 +47,8 @@ def test_builtin_call_runs_brave_and_the_result_reaches_the_model(double: ApiDou
     assert turn.error is None
     assert turn.answer.startswith("It is 3 °C")
     assert [s.call.name for s in turn.steps] == ["brave_search"]
+    assert turn.requests == 2 and turn.tokens > 0
+    assert "2 model requests" in turn.summary and "1 tool call" in turn.summary
     assert turn.steps[0].call.arguments == {"query": "Stockholm weather"}
     assert turn.steps[0].result.ok and turn.steps[0].result.source == "Brave Search API"
     assert stub.requests_to("brave")[0].query["q"] == "Stockholm weather"

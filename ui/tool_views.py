@@ -64,4 +64,5 @@ def render_turn(turn: Turn) -> None:
             st.markdown(turn.answer)
         if turn.error:
             show_error(turn.error)
+        st.caption(turn.summary)
         raw_view(turn)
