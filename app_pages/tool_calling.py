@@ -41,7 +41,7 @@ st.caption(
     "result, and streams the answer that uses it."
 )
 if settings.needs_token:
-    setup_panel(settings)
+    setup_panel(settings, compact=True)
 
 with st.container(border=True):
     top = st.columns([3, 1], vertical_alignment="bottom")

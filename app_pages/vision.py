@@ -74,7 +74,7 @@ st.caption(
     "rotates and cleans it first — location data never leaves your machine. Then ask about it."
 )
 if settings.needs_token:
-    setup_panel(settings)
+    setup_panel(settings, compact=True)
 
 model = model_picker(settings, "image", settings.vision_model, key="vision_model_pick")
 

@@ -110,10 +110,13 @@ def show_error(err: UserError) -> None:
         st.caption(f"Server said: {err.detail}" + (f" (HTTP {err.status})" if err.status else ""))
 
 
-def setup_panel(settings: Settings) -> None:
-    """How to get a token (shown when a remote endpoint has none)."""
-    with st.container(border=True):
-        st.markdown("#### 🔑 Connect to GitHub Models")
+def setup_panel(settings: Settings, compact: bool = False) -> None:
+    """How to get a token (shown when a remote endpoint has none); `compact` folds it into an expander."""
+    box = (st.expander("🔑 No token found: sending is switched off. How to connect", expanded=False)
+           if compact else st.container(border=True))
+    with box:
+        if not compact:
+            st.markdown("#### 🔑 Connect to GitHub Models")
         st.markdown(
             "No token was found, so sending is switched off. Any **one** of these fixes it:\n"
             f"1. [Create a fine-grained personal access token]({NEW_TOKEN_URL}) with the **`models:read`** "
