@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import streamlit as st
 from azure.ai.inference import ChatCompletionsClient

@@ -271,6 +271,27 @@ def http_get(
     return response
 
 
+def get_json(
+    ctx: CallContext,
+    url: str,
+    *,
+    params: Mapping[str, object],
+    service: str,
+    source: str,
+    fallback: bool = False,
+    headers: Mapping[str, str] | None = None,
+    on_error: Callable[[requests.Response, str], ToolFailure | None] | None = None,
+) -> tuple[object, str]:
+    """GET a JSON API: (decoded body, URL to show). Non-200 answers become ToolFailure (`on_error` first)."""
+    shown = url_with(url, params)
+    response = http_get(ctx, url, params=params, service=service, source=source, fallback=fallback,
+                        display_url=shown, headers=headers)
+    if response.status_code != 200:
+        failure = on_error(response, shown) if on_error else None
+        raise failure or http_status_failure(response, service, source, fallback, shown)
+    return json_body(response, service, source, fallback, shown), shown
+
+
 def json_body(response: requests.Response, service: str, source: str, fallback: bool, url: str):
     """Decoded JSON body, or ToolFailure("... returned malformed JSON")."""
     try:

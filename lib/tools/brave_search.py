@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import requests
+
 from .base import (
     CallContext,
     Outcome,
@@ -10,12 +12,9 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
-    http_get,
     endpoint_note,
-    http_status_failure,
-    json_body,
+    get_json,
     strip_html,
-    url_with,
 )
 
 SPEC = ToolSpec(
@@ -60,30 +59,29 @@ def call(arguments: dict, ctx: CallContext) -> Outcome:
     return _wikipedia(query, ctx)
 
 
-def _brave(query: str, ctx: CallContext) -> Outcome:
-    config = ctx.config
-    params = {"q": query, "count": RESULT_COUNT}
-    shown = url_with(config.brave_search_url, params)
-    response = http_get(
-        ctx,
-        config.brave_search_url,
-        params=params,
-        service="Brave Search",
-        source=BRAVE,
-        display_url=shown,
-        headers={"Accept": "application/json", "X-Subscription-Token": config.brave_api_key or ""},
-    )
+def _brave_error(response: requests.Response, shown: str) -> ToolFailure | None:
     code = response.status_code
     if code in (401, 403) or (code == 422 and b"TOKEN" in response.content.upper()):
-        raise ToolFailure(f"Brave Search rejected the API key ({code})", BRAVE, False, shown)
+        return ToolFailure(f"Brave Search rejected the API key ({code})", BRAVE, False, shown)
     if code == 429:
-        raise ToolFailure(
+        return ToolFailure(
             "Brave Search rate limit reached (429): the plan's quota is used up, try again later",
             BRAVE, False, shown,
         )
-    if code != 200:
-        raise http_status_failure(response, "Brave Search", BRAVE, False, shown)
-    data = json_body(response, "Brave Search", BRAVE, False, shown)
+    return None
+
+
+def _brave(query: str, ctx: CallContext) -> Outcome:
+    config = ctx.config
+    data, shown = get_json(
+        ctx,
+        config.brave_search_url,
+        params={"q": query, "count": RESULT_COUNT},
+        service="Brave Search",
+        source=BRAVE,
+        headers={"Accept": "application/json", "X-Subscription-Token": config.brave_api_key or ""},
+        on_error=_brave_error,
+    )
     web = data.get("web") if isinstance(data, dict) else None
     if web is None and isinstance(data, dict) and data.get("type") == "search":
         return Outcome(f"No web results for {query!r}.", BRAVE, False, shown)
@@ -108,28 +106,21 @@ def _brave(query: str, ctx: CallContext) -> Outcome:
 
 
 def _wikipedia(query: str, ctx: CallContext) -> Outcome:
-    config = ctx.config
-    params = {"q": query, "limit": RESULT_COUNT}
-    shown = url_with(config.wikipedia_search_url, params)
-    response = http_get(
+    data, shown = get_json(
         ctx,
-        config.wikipedia_search_url,
-        params=params,
+        ctx.config.wikipedia_search_url,
+        params={"q": query, "limit": RESULT_COUNT},
         service="Wikipedia search",
         source=WIKI,
         fallback=True,
-        display_url=shown,
         headers={"Accept": "application/json"},
     )
-    if response.status_code != 200:
-        raise http_status_failure(response, "Wikipedia search", WIKI, True, shown)
-    data = json_body(response, "Wikipedia search", WIKI, True, shown)
     pages = data.get("pages") if isinstance(data, dict) else None
     if not isinstance(pages, list):
         raise ToolFailure(
             "Wikipedia search returned an unexpected response (no pages)", WIKI, True, shown
         )
-    base = _article_base(config.wikipedia_search_url)
+    base = _article_base(ctx.config.wikipedia_search_url)
     lines = []
     for page in pages:
         if not isinstance(page, dict):

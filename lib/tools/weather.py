@@ -9,10 +9,7 @@ from .base import (
     ToolSpec,
     ToolStatus,
     endpoint_note,
-    http_get,
-    http_status_failure,
-    json_body,
-    url_with,
+    get_json,
 )
 
 SPEC = ToolSpec(
@@ -77,15 +74,10 @@ def call(arguments: dict, ctx: CallContext) -> Outcome:
     unit = str(arguments.get("unit") or "celsius").strip().lower()
     fahrenheit = unit.startswith("f")
 
-    geo_params = {"name": name or raw, "count": 10 if qualifier else 1, "language": "en", "format": "json"}
-    geo_shown = url_with(config.open_meteo_geocoding_url, geo_params)
-    response = http_get(
-        ctx, config.open_meteo_geocoding_url, params=geo_params, service="Open-Meteo geocoding",
-        source=SOURCE, display_url=geo_shown,
+    data, geo_shown = get_json(
+        ctx, config.open_meteo_geocoding_url, service="Open-Meteo geocoding", source=SOURCE,
+        params={"name": name or raw, "count": 10 if qualifier else 1, "language": "en", "format": "json"},
     )
-    if response.status_code != 200:
-        raise http_status_failure(response, "Open-Meteo geocoding", SOURCE, False, geo_shown)
-    data = json_body(response, "Open-Meteo geocoding", SOURCE, False, geo_shown)
     if not isinstance(data, dict):
         raise ToolFailure("Open-Meteo geocoding returned an unexpected response", SOURCE, False, geo_shown)
     results = data.get("results") or []
@@ -108,14 +100,9 @@ def call(arguments: dict, ctx: CallContext) -> Outcome:
     }
     if fahrenheit:
         params["temperature_unit"] = "fahrenheit"
-    shown = url_with(config.open_meteo_forecast_url, params)
-    response = http_get(
-        ctx, config.open_meteo_forecast_url, params=params, service="Open-Meteo forecast",
-        source=SOURCE, display_url=shown,
+    forecast, shown = get_json(
+        ctx, config.open_meteo_forecast_url, params=params, service="Open-Meteo forecast", source=SOURCE,
     )
-    if response.status_code != 200:
-        raise http_status_failure(response, "Open-Meteo forecast", SOURCE, False, shown)
-    forecast = json_body(response, "Open-Meteo forecast", SOURCE, False, shown)
     current = forecast.get("current") if isinstance(forecast, dict) else None
     if not isinstance(current, dict) or current.get("temperature_2m") is None:
         raise ToolFailure(
