@@ -278,7 +278,6 @@ def demo_responder(body: dict[str, Any]) -> Reply:
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     last_text = _text_of(last.get("content"))
-    all_text = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") == "user")
     if "#slow" in last_text:
         return Reply(text="(API double) This answer was slow to start.", delay_s=3.0, chunk_delay_s=0.05)
     if "#cut" in last_text:

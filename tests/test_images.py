@@ -15,7 +15,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont
 from PIL.JpegImagePlugin import JpegImageFile
 
 from lib import images
-from lib.images import MAX_PIXELS, MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, prepare_image
+from lib.images import MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, prepare_image
 
 RED, BLUE, GREEN, WHITE = (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 255)
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib import client
 from lib.errors import ErrorKind
-from lib.tool_loop import CallFinished, CallStarted, Done, Note, Turn, run_turn
+from lib.tool_loop import Done, Note, Turn, run_turn
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 from tests.stubs import StubServer
