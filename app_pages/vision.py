@@ -18,6 +18,7 @@ SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_came
 settings = current_settings()
 ss = st.session_state
 ss.setdefault("vision_turns", [])  # [(role, text)], the conversation about the current image
+ss.setdefault("vision_meta", {})  # turn index -> "2.4 s · 1,234 tokens" for answers
 ss.setdefault("vision_image", None)  # {"id", "name", "raw"} of the current image
 ss.setdefault("vision_failed", None)  # (question, UserError, partial answer) of the last failed request
 # Widget choices survive a visit to another page (Streamlit drops a widget's state when it is not rendered).
@@ -39,7 +40,7 @@ def use_image(image_id: str, name: str, raw: bytes) -> None:
     ss["vision_image"] = {"id": image_id, "name": name, "raw": raw}
     ss["vision_prepared"] = prepared
     ss["vision_prepared_for"] = (image_id, detail_level(ss.get("vision_detail") or "high").max_side)
-    ss["vision_turns"] = []
+    ss["vision_turns"], ss["vision_meta"] = [], {}
     ss["vision_failed"] = None
 
 
@@ -138,12 +139,15 @@ question: str | None = None
 if ask:
     question = own.strip() or preset(task or PRESETS[0].key).prompt
     ss["vision_turns"] = turns = []  # a new task on the same image starts a new conversation
+    ss["vision_meta"] = {}
 
 if prepared is not None:
     st.divider()
-    for role, text in turns:
+    for i, (role, text) in enumerate(turns):
         with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
             st.markdown(text)
+            if i in ss["vision_meta"]:
+                st.caption(ss["vision_meta"][i])
     failed = ss["vision_failed"]
     if failed and not question:
         with st.chat_message("user"):
@@ -187,6 +191,8 @@ if question and prepared is not None and settings.can_send:
         else:
             waiting.empty()
             turns.extend([("user", question), ("assistant", answer.text)])
+            ss["vision_meta"][len(turns) - 1] = answer.summary
+            st.caption(answer.summary)
             ss["vision_last_request"] = (settings.endpoint, model, answer.messages)
             if answer.fell_back:
                 st.caption("This server refuses a system message next to an image, so the instruction was moved "

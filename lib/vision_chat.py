@@ -7,6 +7,7 @@ the way that worked is remembered for the endpoint so later requests go straight
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator, Sequence
 
 from lib import client
@@ -54,8 +55,18 @@ class VisionAnswer:
         self.system_mode: str = client.recall(settings.endpoint, _MEMORY_KEY, SYSTEM_MODES[0])
         self.fell_back = False
         self.messages: list[dict[str, Any]] = []
+        self.elapsed_s = 0.0
+
+    @property
+    def summary(self) -> str:
+        """"2.4 s · 1,234 tokens" (tokens when the server reported them)."""
+        parts = [f"{self.elapsed_s:.1f} s"]
+        if self.usage and self.usage.total_tokens:
+            parts.append(f"{self.usage.total_tokens:,} tokens")
+        return " · ".join(parts)
 
     def __iter__(self) -> Iterator[str]:
+        started = time.monotonic()
         while True:
             self.messages = build_messages(
                 self.image_data_url, self.turns, detail=self.detail, system_text=SYSTEM_TEXT,
@@ -75,5 +86,6 @@ class VisionAnswer:
                     continue
                 raise
             self.usage = stream.usage
+            self.elapsed_s = time.monotonic() - started
             client.remember(self.settings.endpoint, _MEMORY_KEY, self.system_mode)
             return

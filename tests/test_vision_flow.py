@@ -108,6 +108,7 @@ def test_page_upload_preset_answer_followup_and_error_keeps_everything(double: A
     ask.click().run()
     assert not at.exception
     assert any("JPEG image of 1120×840" in m.value for m in at.markdown)
+    assert any(c.value.endswith(" tokens") and " s · " in c.value for c in at.caption), "time and tokens shown"
     assert len(_images_in(double.chat_requests[-1].body)) == 1
     snippet = "\n".join(c.value for c in at.code)
     assert 'ImageUrl.load(image_file="photo.jpg"' in snippet and TEST_TOKEN not in snippet
