@@ -189,3 +189,24 @@ def test_image_is_prepared_once_not_on_every_rerun(double: ApiDouble, monkeypatc
     at.run()
     assert len(calls) == 2
     assert any("→ 560×420" in c.value for c in at.caption)
+
+
+def test_camera_photo_and_sample_are_both_usable(double: ApiDouble) -> None:
+    at = _app(double)
+    at.segmented_control(key="vision_source").set_value("camera").run()
+    at.camera_input(key="vision_camera").set_value(("shot.jpg", _photo(1280, 720), "image/jpeg")).run()
+    assert not at.exception
+    assert any("1280×720 JPEG" in c.value for c in at.caption)
+    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    assert any("JPEG image of 1120×630" in m.value for m in at.markdown)
+    # A sample is a new image: a new conversation, and its licence credit is shown.
+    at.segmented_control(key="vision_source").set_value("sample").run()
+    at.pills(key="vision_sample").set_value("cat").run()
+    assert not at.exception
+    assert not any("1120×630" in m.value for m in at.markdown), "a new image starts a new conversation"
+    assert any("CC0" in c.value for c in at.caption)
+    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    sent = _images_in(double.chat_requests[-1].body)
+    assert len(sent) == 1
+    with Image.open(io.BytesIO(base64.b64decode(sent[0].split(",", 1)[1]))) as img:
+        assert img.size == (451, 300), "the bundled cat photo, not the camera shot"
