@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import tools
+from lib.safe_text import display_markdown
 from lib.tool_loop import (
     MAX_ROUNDS,
     AnswerText,
@@ -93,7 +94,7 @@ if question and settings.can_send:
     if not selected:
         st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(display_markdown(question))
     with st.chat_message("assistant", avatar="🦙"):
         waiting = st.empty()
         answer_box = st.empty()
@@ -106,7 +107,7 @@ if question and settings.can_send:
             elif isinstance(event, AnswerText):
                 waiting.empty()
                 shown += event.text
-                answer_box.markdown(shown + " ▌")
+                answer_box.markdown(display_markdown(shown) + " ▌")
             elif isinstance(event, CallStarted):
                 waiting.empty()
                 answer_box.empty()
@@ -128,7 +129,7 @@ if question and settings.can_send:
         if final is not None:
             answer_box.empty()
             if final.answer:
-                st.markdown(final.answer)
+                st.markdown(display_markdown(final.answer))
             if final.error:
                 show_error(final.error)
             raw_view(final)

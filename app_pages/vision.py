@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.errors import explain
 from lib.export import python_snippet
+from lib.safe_text import display_markdown
 from lib.images import MAX_UPLOAD_MB, ImageRejected, prepare_image, square_thumbnail
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset
 from lib.vision_chat import VisionAnswer
@@ -145,16 +146,16 @@ if prepared is not None:
     st.divider()
     for i, (role, text) in enumerate(turns):
         with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
-            st.markdown(text)
+            st.markdown(display_markdown(text))
             if i in ss["vision_meta"]:
                 st.caption(ss["vision_meta"][i])
     failed = ss["vision_failed"]
     if failed and not question:
         with st.chat_message("user"):
-            st.markdown(failed[0])
+            st.markdown(display_markdown(failed[0]))
         if failed[2]:
             with st.chat_message("assistant", avatar="🦙"):
-                st.markdown(failed[2] + " …")
+                st.markdown(display_markdown(failed[2]) + " …")
         show_error(failed[1])
         if st.button("Retry", icon=":material/refresh:"):
             question = failed[0]
@@ -165,7 +166,7 @@ if prepared is not None:
 if question and prepared is not None and settings.can_send:
     ss["vision_failed"] = None
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(display_markdown(question))
     if not looks_english(question):
         st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
                 "written; the answer may be less reliable.", icon="🌐")
@@ -174,16 +175,12 @@ if question and prepared is not None and settings.can_send:
                               detail=detail_level(level or "high").api_detail)
         waiting = st.empty()
         waiting.status("Llama is looking at the image…", state="running")
-
-        def pieces():
-            """The answer's text pieces; the waiting indicator goes away with the first one."""
-            for i, piece in enumerate(answer):
-                if i == 0:
-                    waiting.empty()
-                yield piece
-
+        answer_box = st.empty()
         try:
-            st.write_stream(pieces())
+            for _piece in answer:
+                waiting.empty()
+                answer_box.markdown(display_markdown(answer.text) + " ▌")
+            answer_box.markdown(display_markdown(answer.text))
         except Exception as exc:  # noqa: BLE001 - shown as a message; image and conversation are kept
             waiting.empty()
             ss["vision_failed"] = (question, explain(exc), answer.text)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
+from lib.safe_text import display_markdown
 from lib.tool_loop import ToolStep, Turn
 from ui.common import show_error
 
@@ -52,7 +53,7 @@ def raw_view(turn: Turn) -> None:
 def render_turn(turn: Turn) -> None:
     """A finished (or failed) turn from the session's history."""
     with st.chat_message("user"):
-        st.markdown(turn.question)
+        st.markdown(display_markdown(turn.question))
     with st.chat_message("assistant", avatar="🦙"):
         for step in turn.steps:
             state = "complete" if step.result and step.result.ok else "error"
@@ -61,7 +62,7 @@ def render_turn(turn: Turn) -> None:
         for note in turn.notes:
             st.info(note, icon="ℹ️")
         if turn.answer:
-            st.markdown(turn.answer)
+            st.markdown(display_markdown(turn.answer))
         if turn.error:
             show_error(turn.error)
         st.caption(turn.summary)
