@@ -1,0 +1,738 @@
+"""Transcripts: export a tool-calling or vision conversation as JSON or Markdown, and import it back.
+
+Example::
+
+    data = tool_transcript(ss["tool_turns"], provider="nvidia", model="meta/llama-3.1-405b-instruct",
+                           secrets=[settings.token or ""])
+    st.download_button("Markdown", to_markdown(data), "transcript.md")
+    st.download_button("JSON", to_json(data), "transcript.json")
+    turns = tool_turns_from_transcript(from_json(uploaded.getvalue().decode(), kind="tools"))
+
+Everything exported passes through `redact()`: given secrets (raw or URL-encoded) and anything shaped like a key
+(`Bearer …`, `api-key: …`, `nvapi-…`, `sk-or-…`, `hf_…`, `ghp_…`, `github_pat_…`) become "[redacted]".
+Imports are untrusted: `from_json()` checks size, kind, version and every field's type, and never evaluates
+anything. The heavy app modules (tool loop, errors) are imported only where Turn objects are rebuilt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as dt
+import io
+import json
+import math
+import re
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import quote, quote_plus
+
+from lib.safe_text import display_markdown
+
+if TYPE_CHECKING:
+    from lib.tool_loop import Turn
+
+SCHEMA = "llama-herd-studio/transcript"
+VERSION = 1
+KINDS = ("tools", "vision")
+MAX_JSON_BYTES = 5_000_000
+MAX_TURNS = 500
+MAX_STEPS_PER_TURN = 50
+MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
+THUMBNAIL_SIDES = (240, 200, 160, 128, 96, 64)
+REDACTED = "[redacted]"
+_MIN_SECRET_LEN = 4
+
+
+class TranscriptError(ValueError):
+    """A transcript that cannot be read; the message says why in words a person understands."""
+
+
+# Redaction -------------------------------------------------------------------------------------------------------
+
+_TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # the whole match is the secret
+    re.compile(r"(?<![A-Za-z0-9])nvapi-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])sk-or-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9_]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])github_pat_[A-Za-z0-9_]{8,}"),
+)
+_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # only group 1 (the value) is the secret
+    re.compile(r"\bBearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE),
+    re.compile(r"\b(?:x-)?api[-_ ]?key\"?\s*[:=]\s*\"?([^\s\"',;&<>]{4,})", re.IGNORECASE),
+    re.compile(r"[?&](?:api_?key|key|appid|app_id|token|access_token|auth)=([^\s&#\"'<>]{4,})", re.IGNORECASE),
+)
+
+
+def _secret_forms(secrets: Sequence[str]) -> list[str]:
+    forms: set[str] = set()
+    for secret in secrets:
+        if not isinstance(secret, str) or len(secret) < _MIN_SECRET_LEN:
+            continue
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+                      json.dumps(secret, ensure_ascii=False)[1:-1]})
+    return sorted((f for f in forms if len(f) >= _MIN_SECRET_LEN), key=len, reverse=True)
+
+
+def redaction_spans(text: str, secrets: Sequence[str] = ()) -> list[tuple[int, int]]:
+    """Sorted, merged (start, end) ranges of `text` that `redact()` replaces.
+
+    >>> redaction_spans("key nvapi-abcdefgh12 ok")
+    [(4, 20)]
+    """
+    spans: list[tuple[int, int]] = []
+    for form in _secret_forms(secrets):
+        start = text.find(form)
+        while start != -1:
+            spans.append((start, start + len(form)))
+            start = text.find(form, start + 1)
+    for pattern in _TOKEN_PATTERNS:
+        spans.extend(m.span() for m in pattern.finditer(text))
+    for pattern in _VALUE_PATTERNS:
+        spans.extend(m.span(1) for m in pattern.finditer(text))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with each secret (≥ 4 characters, raw or URL-encoded) and anything key-shaped replaced.
+
+    >>> redact("Authorization: Bearer abcdefgh12345 and sk-or-v1-0123456789", ["hunter22"])
+    'Authorization: Bearer [redacted] and [redacted]'
+    """
+    spans = redaction_spans(text, secrets)
+    if not spans:
+        return text
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(REDACTED)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _is_data_url(text: str) -> bool:
+    return text.startswith("data:") and ";base64," in text[:100]
+
+
+def redact_data(value: Any, secrets: Sequence[str] = ()) -> Any:
+    """A copy of a JSON-like value with every string (keys too) redacted.
+
+    A base64 data URL that happens to contain a secret is replaced whole (it would be a broken image otherwise).
+
+    >>> redact_data({"a": ["token hf_abcdefghij"]})
+    {'a': ['token [redacted]']}
+    """
+    if isinstance(value, str):
+        cleaned = redact(value, secrets)
+        if cleaned != value and _is_data_url(value):
+            return REDACTED
+        return cleaned
+    if isinstance(value, Mapping):
+        return {redact_data(str(k), secrets): redact_data(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(v, secrets) for v in value]
+    return value
+
+
+# Export ----------------------------------------------------------------------------------------------------------
+
+
+def _now(exported_at: dt.datetime | None) -> str:
+    when = exported_at or dt.datetime.now(dt.timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able copy (unknown objects become their string)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _error_dict(error: Any) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    kind = getattr(error, "kind", "unknown")
+    return {
+        "kind": str(getattr(kind, "value", kind)),
+        "title": str(getattr(error, "title", "") or ""),
+        "message": str(getattr(error, "message", "") or ""),
+        "detail": str(getattr(error, "detail", "") or ""),
+        "status": getattr(error, "status", None),
+        "code": getattr(error, "code", None),
+        "retry_after_s": getattr(error, "retry_after_s", None),
+    }
+
+
+def _result_dict(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "name": str(result.name),
+        "arguments": _plain(dict(result.arguments or {})),
+        "content": str(result.content),
+        "source": str(result.source),
+        "ok": bool(result.ok),
+        "elapsed_s": float(result.elapsed_s or 0.0),
+        "fallback": bool(result.fallback),
+        "url": result.url,
+    }
+
+
+def _turn_dict(turn: Any) -> dict[str, Any]:
+    return {
+        "question": turn.question,
+        "model": turn.model,
+        "provider": str(getattr(turn, "provider", "") or ""),
+        "endpoint": turn.endpoint,
+        "tool_format": str(getattr(turn, "tool_format", "") or ""),
+        "steps": [
+            {
+                "raw_output": step.raw_output,
+                "call": {"name": step.call.name, "arguments": _plain(dict(step.call.arguments)),
+                         "form": getattr(step.call, "form", "json")},
+                "call_id": step.call_id,
+                "result": _result_dict(step.result),
+            }
+            for step in turn.steps
+        ],
+        "answer": turn.answer,
+        "answer_raw": turn.answer_raw,
+        "error": _error_dict(turn.error),
+        "capped": bool(turn.capped),
+        "return_mode": turn.return_mode,
+        "notes": list(turn.notes),
+        "timings": {"elapsed_s": float(turn.elapsed_s or 0.0)},
+        "usage": {"requests": int(turn.requests or 0), "tokens": int(turn.tokens or 0)},
+        "messages_sent": _plain(list(turn.messages_sent)),
+    }
+
+
+def tool_transcript(
+    turns: Sequence["Turn"],
+    *,
+    provider: str,
+    model: str,
+    exported_at: dt.datetime | None = None,
+    secrets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The tool page's conversation as a JSON-able dict (every step, result, error, timing; secrets redacted).
+
+    >>> d = tool_transcript([], provider="ollama", model="llama3.1:405b")
+    >>> d["kind"], d["version"], d["turns"]
+    ('tools', 1, [])
+    """
+    data = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "kind": "tools",
+        "exported_at": _now(exported_at),
+        "provider": provider,
+        "model": model,
+        "turns": [_turn_dict(t) for t in turns],
+    }
+    return redact_data(data, secrets)
+
+
+def thumbnail_data_url(image: bytes | None) -> str | None:
+    """A `data:image/jpeg;base64,…` URL of at most MAX_THUMBNAIL_BYTES, shrinking the image if needed.
+
+    Returns None for no image or bytes Pillow cannot read.
+    """
+    if not image:
+        return None
+    data = bytes(image)
+    if len(data) > MAX_THUMBNAIL_BYTES or not data.startswith(b"\xff\xd8\xff"):
+        data = _shrink(data) or b""
+    if not data:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _shrink(data: bytes) -> bytes | None:
+    try:
+        from PIL import Image, ImageOps
+
+        with Image.open(io.BytesIO(data)) as img:
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            for side in THUMBNAIL_SIDES:
+                for quality in (80, 60, 45):
+                    small = img.copy()
+                    small.thumbnail((side, side))
+                    out = io.BytesIO()
+                    small.save(out, "JPEG", quality=quality)
+                    if out.tell() <= MAX_THUMBNAIL_BYTES:
+                        return out.getvalue()
+    except Exception:  # noqa: BLE001 - an unreadable picture just means no thumbnail
+        return None
+    return None
+
+
+def vision_transcript(
+    turns: Sequence[tuple[str, str]],
+    meta: Mapping[int, str],
+    *,
+    provider: str,
+    model: str,
+    image_name: str,
+    image_thumbnail_jpeg: bytes | None,
+    exported_at: dt.datetime | None = None,
+    secrets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The vision page's conversation (`ss["vision_turns"]`, `ss["vision_meta"]`) with a small thumbnail.
+
+    >>> d = vision_transcript([("user", "What is this?"), ("assistant", "A cat.")], {1: "1.2 s"},
+    ...                       provider="nvidia", model="llama-3.2-90b", image_name="cat.jpg",
+    ...                       image_thumbnail_jpeg=None)
+    >>> d["turns"][1]
+    {'role': 'assistant', 'text': 'A cat.', 'meta': '1.2 s'}
+    """
+    data = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "kind": "vision",
+        "exported_at": _now(exported_at),
+        "provider": provider,
+        "model": model,
+        "image": {"name": image_name, "thumbnail": thumbnail_data_url(image_thumbnail_jpeg)},
+        "turns": [
+            {"role": str(role), "text": str(text), "meta": str(meta[i]) if i in meta else None}
+            for i, (role, text) in enumerate(turns)
+        ],
+    }
+    return redact_data(data, secrets)
+
+
+def to_json(transcript: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
+    """The transcript as indented JSON text (redacted again, so a dict built elsewhere is safe too)."""
+    return json.dumps(redact_data(transcript, secrets), ensure_ascii=False, indent=2, allow_nan=False)
+
+
+# Markdown --------------------------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()<>#+!|~])")
+
+
+def _inline(text: Any) -> str:
+    """One line of plain text, Markdown specials escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text or "").split()))
+
+
+def _fence(text: str, lang: str = "text") -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text.rstrip(chr(10))}\n{fence}"
+
+
+def _code_span(text: str) -> str:
+    text = " ".join(text.split())
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _prose(text: str) -> str:
+    """Untrusted multi-line text as Markdown, with Markdown images neutralised (no remote fetches)."""
+    return display_markdown(text)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in _prose(text).splitlines() or [""])
+
+
+def call_line(name: str, arguments: Mapping[str, Any]) -> str:
+    """`brave_search(query="Stockholm weather")` for a call.
+
+    >>> call_line("brave_search", {"query": "Stockholm weather"})
+    'brave_search(query="Stockholm weather")'
+    """
+    args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+    return f"{name}({args})"
+
+
+def _who(model: str, provider: str) -> str:
+    parts = [f"model {_code_span(model)}" if model else "", f"provider {_inline(provider)}" if provider else ""]
+    return " · ".join(p for p in parts if p) or "model not recorded"
+
+
+def _tools_markdown(d: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for n, turn in enumerate(d["turns"], 1):
+        model = turn.get("model") or d.get("model") or ""
+        provider = turn.get("provider") or d.get("provider") or ""
+        usage, timings = turn.get("usage") or {}, turn.get("timings") or {}
+        lines += ["", "---", "", f"## Turn {n}", "", _quote(turn.get("question", "")), ""]
+        requests, tokens = int(usage.get("requests") or 0), int(usage.get("tokens") or 0)
+        facts = [_who(model, provider), f"{float(timings.get('elapsed_s') or 0):.1f} s",
+                 f"{requests} model request{'s' if requests != 1 else ''}"]
+        if tokens:
+            facts.append(f"{tokens:,} tokens")
+        lines += ["*" + " · ".join(facts) + "*", ""]
+        for i, step in enumerate(turn.get("steps") or [], 1):
+            call = step.get("call") or {}
+            lines += [f"### Step {i}: {_code_span(call_line(call.get('name', ''), call.get('arguments') or {}))}", ""]
+            lines += ["Model output:", "", _fence(step.get("raw_output", "")), ""]
+            result = step.get("result")
+            if result is None:
+                lines += ["*The tool did not run.*", ""]
+                continue
+            status = "ok" if result.get("ok") else "error"
+            head = f"Result ({status} · {_inline(result.get('source'))} · {float(result.get('elapsed_s') or 0):.2f} s"
+            head += " · fallback)" if result.get("fallback") else ")"
+            lines += [head + ":", "", _fence(result.get("content", "")), ""]
+            if result.get("url"):
+                lines += [f"Source: {_code_span(str(result['url']))}", ""]
+        if turn.get("answer"):
+            lines += ["### Answer", "", _prose(turn["answer"]), ""]
+        error = turn.get("error")
+        if error:
+            lines += [f"**Error: {_inline(error.get('title'))}.** {_inline(error.get('message'))}"]
+            if error.get("detail"):
+                lines += ["", _fence(error["detail"])]
+            lines += [""]
+        for note in turn.get("notes") or []:
+            lines += [f"> Note: {_inline(note)}"]
+    return lines
+
+
+def _vision_markdown(d: Mapping[str, Any]) -> list[str]:
+    image = d.get("image") or {}
+    lines = [""]
+    if image.get("thumbnail"):
+        lines += [f"![photo]({image['thumbnail']})", ""]
+    if image.get("name"):
+        lines += [f"*Image: {_inline(image['name'])}*", ""]
+    for turn in d["turns"]:
+        if turn.get("role") == "user":
+            lines += ["", "**You:**", "", _quote(turn.get("text", "")), ""]
+        else:
+            lines += ["**Llama:**", "", _prose(turn.get("text", "")), ""]
+            if turn.get("meta"):
+                lines += [f"*{_inline(turn['meta'])}*", ""]
+    return lines
+
+
+def to_markdown(transcript: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
+    """A readable Markdown document of a transcript (either kind).
+
+    >>> md = to_markdown(tool_transcript([], provider="ollama", model="llama3.1"))
+    >>> md.splitlines()[0]
+    '# Llama Herd Studio: tool calling transcript'
+    """
+    d = _validated(redact_data(transcript, secrets))
+    title = "tool calling" if d["kind"] == "tools" else "vision"
+    lines = [
+        f"# Llama Herd Studio: {title} transcript",
+        "",
+        f"- **Model:** {_code_span(d['model']) if d['model'] else 'not recorded'}",
+        f"- **Provider:** {_inline(d['provider']) or 'not recorded'}",
+        f"- **Exported:** {_inline(d['exported_at'])}",
+        f"- **Turns:** {len(d['turns'])}",
+    ]
+    lines += _tools_markdown(d) if d["kind"] == "tools" else _vision_markdown(d)
+    return redact("\n".join(lines).rstrip() + "\n", secrets)
+
+
+# Import ----------------------------------------------------------------------------------------------------------
+
+
+def _fail(message: str) -> TranscriptError:
+    return TranscriptError(message)
+
+
+def _get(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    if key not in obj or obj[key] is None:
+        if default is ...:
+            raise _fail(f"This transcript is incomplete: {where} has no “{key}”.")
+        return default
+    value = obj[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise _fail(f"This transcript is damaged: “{key}” in {where} has the wrong type.")
+    if not isinstance(value, types):
+        raise _fail(f"This transcript is damaged: “{key}” in {where} has the wrong type.")
+    return value
+
+
+def _num(obj: Mapping[str, Any], key: str, where: str) -> float:
+    value = _get(obj, key, (int, float), where, 0.0)
+    if not math.isfinite(value) or value < 0:
+        raise _fail(f"This transcript is damaged: “{key}” in {where} is not a valid number.")
+    return float(value)
+
+
+def _json_like(value: Any, where: str) -> Any:
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, list):
+        return [_json_like(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_like(v, where) for k, v in value.items()}
+    raise _fail(f"This transcript is damaged: {where} holds something that is not JSON.")
+
+
+def _check_thumbnail(url: Any) -> str | None:
+    if url is None or url == REDACTED:  # no image, or one dropped because a secret happened to match it
+        return None
+    match = re.fullmatch(r"data:image/jpeg;base64,([A-Za-z0-9+/]+={0,2})", url) if isinstance(url, str) else None
+    if not match:
+        raise _fail("The image in this transcript is not an embedded JPEG thumbnail, so it was not opened.")
+    try:
+        raw = base64.b64decode(match.group(1), validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail("The image thumbnail in this transcript is damaged (bad base64).") from None
+    if len(raw) > MAX_THUMBNAIL_BYTES * 2 or not raw.startswith(b"\xff\xd8\xff"):
+        raise _fail("The image thumbnail in this transcript is too large or not a JPEG.")
+    return url
+
+
+def _clean_error(e: Any, where: str) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    if not isinstance(e, dict):
+        raise _fail(f"This transcript is damaged: the error in {where} is not an object.")
+    status = _get(e, "status", int, where, None)
+    retry = _get(e, "retry_after_s", (int, float), where, None)
+    return {
+        "kind": _get(e, "kind", str, where, "unknown"),
+        "title": _get(e, "title", str, where, ""),
+        "message": _get(e, "message", str, where, ""),
+        "detail": _get(e, "detail", str, where, ""),
+        "status": status,
+        "code": _get(e, "code", str, where, None),
+        "retry_after_s": float(retry) if retry is not None and math.isfinite(retry) else None,
+    }
+
+
+def _clean_step(s: Any, where: str) -> dict[str, Any]:
+    if not isinstance(s, dict):
+        raise _fail(f"This transcript is damaged: {where} is not an object.")
+    call = _get(s, "call", dict, where)
+    result = _get(s, "result", dict, where, None)
+    clean_result = None
+    if result is not None:
+        rw = f"the result of {where}"
+        clean_result = {
+            "name": _get(result, "name", str, rw, _get(call, "name", str, where)),
+            "arguments": _json_like(_get(result, "arguments", dict, rw, {}), rw),
+            "content": _get(result, "content", str, rw),
+            "source": _get(result, "source", str, rw, ""),
+            "ok": _get(result, "ok", bool, rw, False),
+            "elapsed_s": _num(result, "elapsed_s", rw),
+            "fallback": _get(result, "fallback", bool, rw, False),
+            "url": _get(result, "url", str, rw, None),
+        }
+    return {
+        "raw_output": _get(s, "raw_output", str, where, ""),
+        "call": {"name": _get(call, "name", str, where),
+                 "arguments": _json_like(_get(call, "arguments", dict, where, {}), where),
+                 "form": _get(call, "form", str, where, "json")},
+        "call_id": _get(s, "call_id", str, where, ""),
+        "result": clean_result,
+    }
+
+
+def _clean_tool_turn(t: Any, n: int) -> dict[str, Any]:
+    where = f"turn {n}"
+    if not isinstance(t, dict):
+        raise _fail(f"This transcript is damaged: {where} is not an object.")
+    steps = _get(t, "steps", list, where, [])
+    if len(steps) > MAX_STEPS_PER_TURN:
+        raise _fail(f"This transcript has too many tool steps in {where} ({len(steps)}).")
+    notes = _get(t, "notes", list, where, [])
+    if not all(isinstance(x, str) for x in notes):
+        raise _fail(f"This transcript is damaged: the notes of {where} are not text.")
+    messages = _get(t, "messages_sent", list, where, [])
+    if not all(isinstance(m, dict) for m in messages):
+        raise _fail(f"This transcript is damaged: the messages of {where} are not objects.")
+    timings = _get(t, "timings", dict, where, {})
+    usage = _get(t, "usage", dict, where, {})
+    return {
+        "question": _get(t, "question", str, where),
+        "model": _get(t, "model", str, where, ""),
+        "provider": _get(t, "provider", str, where, ""),
+        "endpoint": _get(t, "endpoint", str, where, ""),
+        "tool_format": _get(t, "tool_format", str, where, ""),
+        "steps": [_clean_step(s, f"step {i} of {where}") for i, s in enumerate(steps, 1)],
+        "answer": _get(t, "answer", str, where, ""),
+        "answer_raw": _get(t, "answer_raw", str, where, ""),
+        "error": _clean_error(t.get("error"), where),
+        "capped": _get(t, "capped", bool, where, False),
+        "return_mode": _get(t, "return_mode", str, where, None),
+        "notes": list(notes),
+        "timings": {"elapsed_s": _num(timings, "elapsed_s", where)},
+        "usage": {"requests": int(_num(usage, "requests", where)), "tokens": int(_num(usage, "tokens", where))},
+        "messages_sent": _json_like(messages, where),
+    }
+
+
+def _clean_vision_turn(t: Any, n: int) -> dict[str, Any]:
+    where = f"turn {n}"
+    if not isinstance(t, dict):
+        raise _fail(f"This transcript is damaged: {where} is not an object.")
+    role = _get(t, "role", str, where)
+    if role not in ("user", "assistant"):
+        raise _fail(f"This transcript is damaged: {where} has the unknown role “{role[:20]}”.")
+    return {"role": role, "text": _get(t, "text", str, where), "meta": _get(t, "meta", str, where, None)}
+
+
+def _validated(d: Any, kind: str | None = None) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise _fail("This is not a transcript: the file does not hold a JSON object.")
+    if d.get("schema") != SCHEMA:
+        raise _fail("This is not a Llama Herd Studio transcript (the “schema” marker is missing).")
+    version = d.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _fail("This transcript has no valid version number.")
+    if version > VERSION:
+        raise _fail(f"This transcript was made by a newer version of the app (format {version}; "
+                    f"this app reads format {VERSION}).")
+    found = d.get("kind")
+    if found not in KINDS:
+        raise _fail("This transcript is neither a tool-calling nor a vision transcript.")
+    if kind is not None and found != kind:
+        page = "Tool calling" if found == "tools" else "Vision"
+        raise _fail(f"This is a {'tool-calling' if found == 'tools' else 'vision'} transcript; "
+                    f"open it on the {page} page.")
+    turns = _get(d, "turns", list, "the transcript")
+    if len(turns) > MAX_TURNS:
+        raise _fail(f"This transcript has too many turns ({len(turns)}; at most {MAX_TURNS}).")
+    out: dict[str, Any] = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "kind": found,
+        "exported_at": _get(d, "exported_at", str, "the transcript", ""),
+        "provider": _get(d, "provider", str, "the transcript", ""),
+        "model": _get(d, "model", str, "the transcript", ""),
+    }
+    if found == "tools":
+        out["turns"] = [_clean_tool_turn(t, n) for n, t in enumerate(turns, 1)]
+    else:
+        image = _get(d, "image", dict, "the transcript", {})
+        out["image"] = {"name": _get(image, "name", str, "the image", ""),
+                        "thumbnail": _check_thumbnail(image.get("thumbnail"))}
+        out["turns"] = [_clean_vision_turn(t, n) for n, t in enumerate(turns, 1)]
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise _fail(f"This transcript is damaged: it contains {name}, which is not valid JSON.")
+
+
+def from_json(text: str | bytes, *, kind: str | None = None) -> dict[str, Any]:
+    """Read and check a transcript; returns a clean dict (unknown keys dropped) or raises TranscriptError.
+
+    `kind` ("tools" or "vision") also requires that kind.
+
+    >>> from_json(to_json(tool_transcript([], provider="ollama", model="m")), kind="tools")["model"]
+    'm'
+    """
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > MAX_JSON_BYTES:
+            raise _fail(f"This file is too large for a transcript ({len(text) / 1e6:.1f} MB; "
+                        f"at most {MAX_JSON_BYTES // 1_000_000} MB).")
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise _fail("This is not a transcript: the file is not UTF-8 text.") from None
+    if not isinstance(text, str):
+        raise TypeError("from_json() needs the file's text")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_JSON_BYTES:
+        raise _fail(f"This file is too large for a transcript ({size / 1e6:.1f} MB; "
+                    f"at most {MAX_JSON_BYTES // 1_000_000} MB).")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"This is not a transcript: the file is not valid JSON "
+                    f"(line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    except RecursionError:
+        raise _fail("This is not a transcript: the JSON is nested too deeply.") from None
+    return _validated(data, kind)
+
+
+def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:
+    """Turn/ToolStep/ToolCall/ToolResult objects from a tool transcript, so a page can show it again.
+
+    >>> tool_turns_from_transcript(tool_transcript([], provider="p", model="m"))
+    []
+    """
+    from lib.errors import ErrorKind, UserError
+    from lib.llama_prompt import ToolCall
+    from lib.tool_loop import ToolStep, Turn
+    from lib.tools.base import ToolResult
+
+    clean = _validated(dict(d), "tools")
+    turn_fields = {f.name for f in dataclasses.fields(Turn)}
+    turns: list[Turn] = []
+    for t in clean["turns"]:
+        steps = []
+        for s in t["steps"]:
+            r = s["result"]
+            result = None if r is None else ToolResult(
+                r["name"], r["arguments"], r["content"], r["ok"], r["source"], r["fallback"], r["elapsed_s"], r["url"])
+            step = ToolStep(raw_output=s["raw_output"], call=ToolCall(**s["call"]), result=result)
+            if s["call_id"]:
+                step.call_id = s["call_id"]
+            steps.append(step)
+        e = t["error"]
+        error = None
+        if e is not None:
+            try:
+                kind = ErrorKind(e["kind"])
+            except ValueError:
+                kind = ErrorKind.UNKNOWN
+            error = UserError(kind, e["title"], e["message"], e["retry_after_s"], e["status"], e["code"], e["detail"])
+        values: dict[str, Any] = {
+            "question": t["question"], "steps": steps, "answer": t["answer"], "answer_raw": t["answer_raw"],
+            "error": error, "capped": t["capped"], "return_mode": t["return_mode"], "notes": t["notes"],
+            "messages_sent": t["messages_sent"], "model": t["model"], "endpoint": t["endpoint"],
+            "elapsed_s": t["timings"]["elapsed_s"], "requests": t["usage"]["requests"],
+            "tokens": t["usage"]["tokens"], "provider": t["provider"],
+        }
+        if t["tool_format"]:
+            values["tool_format"] = t["tool_format"]
+        turn = Turn(**{k: v for k, v in values.items() if k in turn_fields})
+        if "provider" not in turn_fields and t["provider"]:
+            try:
+                setattr(turn, "provider", t["provider"])
+            except (AttributeError, TypeError):  # a slotted/frozen Turn: the provider stays in the transcript
+                pass
+        turns.append(turn)
+    return turns
+
+
+def vision_turns_from_transcript(
+    d: Mapping[str, Any],
+) -> tuple[list[tuple[str, str]], dict[int, str], bytes | None]:
+    """(turns, meta, thumbnail JPEG bytes or None) from a vision transcript, shaped like the vision page's state.
+
+    >>> vision_turns_from_transcript(vision_transcript([("user", "Hi")], {}, provider="p", model="m",
+    ...                                                image_name="x.jpg", image_thumbnail_jpeg=None))
+    ([('user', 'Hi')], {}, None)
+    """
+    clean = _validated(dict(d), "vision")
+    turns = [(t["role"], t["text"]) for t in clean["turns"]]
+    meta = {i: t["meta"] for i, t in enumerate(clean["turns"]) if t["meta"] is not None}
+    thumb = clean["image"]["thumbnail"]
+    raw = base64.b64decode(thumb.split(",", 1)[1]) if thumb else None
+    return turns, meta, raw
