@@ -1,0 +1,189 @@
+"""The reload-surviving session store: ids, copies, byte cap, age and count eviction, thread safety."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lib import session_store
+from lib.session_store import ID_PATTERN, STORE, SessionStore, is_valid_id
+
+
+class FakeClock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ids(n: int) -> list[str]:
+    return [SessionStore.new_id() for _ in range(n)]
+
+
+def test_new_ids_are_url_safe_long_random_and_valid() -> None:
+    ids = _ids(200)
+    assert len(set(ids)) == 200
+    for sid in ids:
+        assert len(sid) >= 16 and ID_PATTERN.fullmatch(sid) and is_valid_id(sid)
+
+
+@pytest.mark.parametrize("bad", [
+    None, 5, "", "short", "../../../../etc/passwd", "a" * 15, "a" * 65, "abc def ghi jkl mno", "x" * 20 + "/",
+    "x" * 20 + "\n", "é" * 20, "x" * 20 + ".json",
+])
+def test_invalid_ids_are_never_stored_or_loaded(bad: object) -> None:
+    store = SessionStore()
+    assert not is_valid_id(bad)
+    assert store.save(bad, "tools", {"a": 1}) is False  # type: ignore[arg-type]
+    assert store.load(bad, "tools") is None  # type: ignore[arg-type]
+    assert len(store) == 0
+
+
+def test_save_and_load_round_trip_per_session_and_key() -> None:
+    store = SessionStore()
+    a, b = _ids(2)
+    value = {"turns": [["user", "What is this?"], ["assistant", "A barn."]], "meta": {"1": "2.4 s"}, "n": 1.5}
+    assert store.save(a, "vision", value)
+    assert store.save(a, "tools", {"turns": []})
+    assert store.load(a, "vision") == value
+    assert store.load(a, "tools") == {"turns": []}
+    assert store.load(b, "vision") is None and store.load(a, "other") is None
+    assert store.save(a, "vision", {"turns": []})
+    assert store.load(a, "vision") == {"turns": []}
+    assert len(store) == 1
+
+
+def test_loaded_values_are_copies_not_shared_objects() -> None:
+    store = SessionStore()
+    sid = STORE.new_id()
+    value = {"turns": [{"q": "hi"}]}
+    store.save(sid, "k", value)
+    value["turns"].append({"q": "changed after saving"})
+    first = store.load(sid, "k")
+    first["turns"].clear()
+    assert store.load(sid, "k") == {"turns": [{"q": "hi"}]}
+
+
+def test_values_must_be_json_able_dicts() -> None:
+    store = SessionStore()
+    sid = store.new_id()
+    with pytest.raises(TypeError):
+        store.save(sid, "k", [1, 2])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        store.save(sid, "k", {"obj": object()})
+    with pytest.raises(ValueError):
+        store.save(sid, "k", {"x": float("nan")})
+    assert len(store) == 0
+
+
+@pytest.mark.parametrize("key", ["", "a b", "a/b", "x" * 65, "../k"])
+def test_bad_keys_are_refused(key: str) -> None:
+    store = SessionStore()
+    assert store.save(store.new_id(), key, {"a": 1}) is False
+
+
+def test_values_over_the_byte_cap_are_refused_and_the_stale_value_dropped() -> None:
+    store = SessionStore(max_bytes_per_session=1_000)
+    sid = store.new_id()
+    assert store.save(sid, "tools", {"t": "x" * 400})
+    assert store.save(sid, "vision", {"t": "y" * 400})
+    assert store.save(sid, "tools", {"t": "x" * 500}) is True  # replacing counts only the new size
+    assert store.save(sid, "vision", {"t": "y" * 600}) is False  # 500 + 600 > 1000
+    assert store.load(sid, "vision") is None  # never an outdated conversation
+    assert store.load(sid, "tools") == {"t": "x" * 500}
+    assert store.save(sid, "tools", {"t": "é" * 600}) is False  # bytes, not characters
+    assert store.load(sid, "tools") is None and len(store) == 0
+
+
+def test_oldest_sessions_are_evicted_beyond_the_cap() -> None:
+    clock = FakeClock()
+    store = SessionStore(max_sessions=3, clock=clock)
+    ids = _ids(4)
+    for sid in ids[:3]:
+        clock.now += 1
+        store.save(sid, "k", {"id": sid})
+    clock.now += 1
+    assert store.load(ids[0], "k") is not None  # used again: no longer the oldest
+    clock.now += 1
+    store.save(ids[3], "k", {"id": ids[3]})
+    assert len(store) == 3
+    assert store.load(ids[1], "k") is None
+    assert all(store.load(s, "k") is not None for s in (ids[0], ids[2], ids[3]))
+
+
+def test_entries_older_than_max_age_are_gone() -> None:
+    clock = FakeClock()
+    store = SessionStore(max_age_s=3600, clock=clock)
+    a, b = _ids(2)
+    store.save(a, "tools", {"v": 1})
+    clock.now += 1800
+    store.save(a, "vision", {"v": 2})
+    store.save(b, "tools", {"v": 3})
+    clock.now += 1801  # a/tools is 3601 s old, the others 1801 s
+    assert store.load(a, "tools") is None
+    assert store.load(a, "vision") == {"v": 2}
+    clock.now += 1800
+    assert store.load(a, "vision") is None and store.load(b, "tools") is None
+    assert len(store) == 0
+
+
+def test_loading_does_not_extend_an_entry_s_age() -> None:
+    clock = FakeClock()
+    store = SessionStore(max_age_s=100, clock=clock)
+    sid = store.new_id()
+    store.save(sid, "k", {"v": 1})
+    for _ in range(5):
+        clock.now += 30
+        store.load(sid, "k")
+    assert store.load(sid, "k") is None
+
+
+def test_delete_and_clear() -> None:
+    store = SessionStore()
+    a, b = _ids(2)
+    store.save(a, "x", {"v": 1})
+    store.save(a, "y", {"v": 2})
+    store.save(b, "x", {"v": 3})
+    store.delete(a, "x")
+    assert store.load(a, "x") is None and store.load(a, "y") == {"v": 2}
+    store.delete(a)
+    assert store.load(a, "y") is None and len(store) == 1
+    store.delete("not a valid id")
+    store.clear()
+    assert len(store) == 0
+
+
+def test_constructor_rejects_nonsense_bounds() -> None:
+    for kwargs in ({"max_sessions": 0}, {"max_bytes_per_session": 0}, {"max_age_s": 0}):
+        with pytest.raises(ValueError):
+            SessionStore(**kwargs)
+
+
+def test_module_singleton_has_the_documented_defaults() -> None:
+    assert isinstance(session_store.STORE, SessionStore)
+    assert (STORE.max_sessions, STORE.max_bytes_per_session, STORE.max_age_s) == (200, 2_000_000, 6 * 3600)
+
+
+def test_store_is_thread_safe_and_stays_bounded() -> None:
+    store = SessionStore(max_sessions=20, max_bytes_per_session=10_000)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            ids = _ids(30)
+            for i, sid in enumerate(ids):
+                assert store.save(sid, "k", {"n": n, "i": i, "pad": "p" * (i * 10)})
+                loaded = store.load(sid, "k")
+                assert loaded is None or loaded["n"] == n
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(store) == 20
