@@ -77,7 +77,7 @@ class SessionStore:
 
     def _expire(self, now: float) -> None:
         for sid in list(self._sessions):
-            used, entries = self._sessions[sid]
+            _, entries = self._sessions[sid]
             for key in [k for k, (saved, _) in entries.items() if now - saved > self.max_age_s]:
                 del entries[key]
             if not entries:

@@ -152,7 +152,8 @@ def test_recorder_timestamps_pieces_and_stores_on_finish() -> None:
     recording = rec.finish(Usage(10, 5, 15), "stop")
     assert recording is not None
     found = store.lookup(_fp(1))
-    assert found.text == "It is 3 °C." and found.chunks == [(pytest.approx(0.4), "It is "), (pytest.approx(0.9), "3 °C.")]
+    assert found.text == "It is 3 °C."
+    assert found.chunks == [(pytest.approx(0.4), "It is "), (pytest.approx(0.9), "3 °C.")]
     assert found.usage == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     assert found.finish_reason == "stop" and found.recorded_at == 1000.0
     assert found.duration_s == pytest.approx(0.9)
