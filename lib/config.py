@@ -1,43 +1,42 @@
-"""Settings: every configuration key resolved once, from secrets > environment > GitHub CLI.
+"""Settings: which provider, endpoint and key this session uses, resolved from secrets > environment.
 
-No Streamlit import here: the caller passes `st.secrets` (or any mapping) in. The token is kept out of
-`repr()` so it can never end up in a log line or on a page by accident.
+No Streamlit import here: the caller passes `st.secrets` (or any mapping) in. Resolution at start:
+`MODELS_PROVIDER` (or `MODELS_ENDPOINT` alone) > the first provider whose key is present > Ollama when it answers
+at `OLLAMA_HOST` within half a second > nothing (the setup page). A key only ever travels to the provider it was
+given for, and is kept out of `repr()`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import os
-import shutil
-import subprocess
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 from urllib.parse import urlparse
 
-GITHUB_ENDPOINT = "https://models.github.ai/inference"
-GITHUB_CATALOG_URL = "https://models.github.ai/catalog/models"
-DEFAULT_TOOLS_MODEL = "meta/Meta-Llama-3.1-405B-Instruct"
-DEFAULT_VISION_MODEL = "meta/Llama-3.2-90B-Vision-Instruct"
-TOKEN_HELP_URL = (
-    "https://docs.github.com/en/github-models/use-github-models/prototyping-with-ai-models"
-)
-NEW_TOKEN_URL = "https://github.com/settings/personal-access-tokens/new"
+from lib import redact
+from lib.providers import GITHUB_RETIRED, KEYED_ORDER, PROVIDER_IDS, Provider, provider, provider_for_host
 
-PROVIDERS: dict[str, str] = {
-    "github": "GitHub Models",
-    "azure": "Azure AI Foundry / Azure AI inference",
-    "local": "Local OpenAI-compatible server",
-}
+DEFAULT_OLLAMA_HOST = "127.0.0.1:11434"
+OLLAMA_PROBE_TIMEOUT_S = 0.5
 
-# Every key a user may set (README documents them; tests rely on the names).
+# Every key a user may set (README documents them; tests outside the project rely on the names).
 KEYS = (
-    "GITHUB_TOKEN",
+    "MODELS_PROVIDER",
     "MODELS_ENDPOINT",
-    "MODELS_CATALOG_URL",
+    "MODELS_API_KEY",
+    "NVIDIA_API_KEY",
+    "OPENROUTER_API_KEY",
+    "HF_TOKEN",
+    "AZURE_AI_CHAT_ENDPOINT",
+    "AZURE_AI_CHAT_KEY",
+    "OLLAMA_HOST",
     "TOOLS_MODEL",
     "VISION_MODEL",
+    "GITHUB_TOKEN",
     "BRAVE_API_KEY",
     "BRAVE_SEARCH_URL",
     "WOLFRAM_ALPHA_APP_ID",
@@ -49,11 +48,25 @@ KEYS = (
     "REQUEST_TIMEOUT_S",
     "TOOL_TIMEOUT_S",
 )
+SECRET_KEYS = ("MODELS_API_KEY", "NVIDIA_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN", "AZURE_AI_CHAT_KEY",
+               "GITHUB_TOKEN", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID")
+
+_PLACEHOLDERS = {"changeme", "change-me", "replace-me", "your-key", "your_key", "your-key-here", "your_key_here",
+                 "xxx", "xxxx", "todo", "none", "null", "key", "token", "secret", "placeholder"}
 
 
 def is_truthy(value: str | None) -> bool:
     """True for "1", "true", "yes", "on" (any case)."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_placeholder(value: str | None) -> bool:
+    """A value still as the example file wrote it ("nvapi-...", "<your key>", "changeme") counts as missing."""
+    v = (value or "").strip()
+    if not v:
+        return True
+    return ("..." in v or "…" in v or (v.startswith("<") and v.endswith(">"))
+            or v.lower() in _PLACEHOLDERS or set(v) <= {"x", "X", "*", "-", "_"})
 
 
 def is_local_url(url: str) -> bool:
@@ -68,164 +81,251 @@ def is_local_url(url: str) -> bool:
 
 
 def is_github_endpoint(url: str) -> bool:
-    """True for GitHub Models' inference host."""
-    return (urlparse(url).hostname or "").lower() == "models.github.ai"
+    """True for the retired GitHub Models hosts (models.github.ai, models.inference.ai.azure.com)."""
+    host = (urlparse(url).hostname or "").lower()
+    return host in {"models.github.ai", "models.inference.ai.azure.com"}
 
 
 def token_digest(token: str | None) -> str:
-    """A short one-way fingerprint of the token: safe to use as a cache key, never reversible."""
+    """A short one-way fingerprint of a key: safe to use as a cache key, never reversible."""
     if not token:
         return "none"
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=1)
-def gh_cli_token() -> str | None:
-    """The GitHub CLI's token (`gh auth token`) when gh is installed and logged in, else None."""
-    gh = shutil.which("gh")
-    if not gh:
-        return None
+def ollama_base_url(host: str | None) -> str:
+    """Ollama's OpenAI-compatible base URL from `OLLAMA_HOST` ("0.0.0.0:11434", "http://box:11434", …)."""
+    raw = (host or DEFAULT_OLLAMA_HOST).strip().rstrip("/")
+    if "://" not in raw:
+        raw = "http://" + raw
+    parsed = urlparse(raw)
+    hostname = parsed.hostname or "127.0.0.1"
+    if hostname in {"0.0.0.0", "::", ""}:
+        hostname = "127.0.0.1"
+    port = parsed.port or 11434
+    return f"{parsed.scheme or 'http'}://{hostname}:{port}/v1"
+
+
+_probe_lock = threading.Lock()
+_probe_cache: dict[str, tuple[float, bool]] = {}
+
+
+def probe_ollama(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl_s: float = 30.0) -> bool:
+    """Whether Ollama answers at `base_url` within `timeout_s` (remembered `ttl_s` seconds for all sessions)."""
+    now = time.monotonic()
+    with _probe_lock:
+        hit = _probe_cache.get(base_url)
+        if hit and now - hit[0] < ttl_s:
+            return hit[1]
+    import requests  # only when probing: keeps the import of this module light
+
+    root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
     try:
-        out = subprocess.run(
-            [gh, "auth", "token"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    token = out.stdout.strip()
-    return token if out.returncode == 0 and token else None
+        ok = requests.get(root + "/api/version", timeout=timeout_s).status_code == 200
+    except requests.RequestException:
+        ok = False
+    with _probe_lock:
+        _probe_cache[base_url] = (now, ok)
+    return ok
+
+
+def clear_probe_cache() -> None:
+    """Forget Ollama probe results (tests, "Test connection")."""
+    with _probe_lock:
+        _probe_cache.clear()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved configuration of one session (the sidebar may override a copy of it)."""
+    """The resolved configuration of one session (the sidebar may switch a copy of it to another provider)."""
 
-    endpoint: str = GITHUB_ENDPOINT
-    token: str | None = field(default=None, repr=False)
-    token_source: str = "none"  # "secrets" | "environment" | "GitHub CLI" | "sidebar" | "none"
-    catalog_url: str | None = GITHUB_CATALOG_URL
-    tools_model: str = DEFAULT_TOOLS_MODEL
-    vision_model: str = DEFAULT_VISION_MODEL
-    provider: str = "github"
+    provider_id: str = ""  # "" when no provider could be resolved (the setup page)
+    endpoint: str = ""
+    token: str | None = field(default=None, repr=False)  # the key for THIS provider only
+    key_name: str | None = None  # the setting the key came from ("OPENROUTER_API_KEY")
+    token_source: str = "none"  # "secrets" | "environment" | "sidebar" | "none"
+    reason: str = ""  # why this provider ("found OPENROUTER_API_KEY in the environment")
+    tools_model: str | None = None  # explicit TOOLS_MODEL / sidebar name, used as given
+    vision_model: str | None = None
     timeout_s: float = 120.0
+    github_retired: bool = False  # a GitHub token or GitHub Models endpoint was found
+    placeholder_keys: tuple[str, ...] = ()  # settings still holding the example's placeholder
     values: Mapping[str, str] = field(default_factory=dict, repr=False)  # every key found, for tools
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False)  # key -> "secrets" | "environment"
+
+    @property
+    def provider(self) -> Provider | None:
+        """The provider entry (None when none was resolved)."""
+        return provider(self.provider_id) if self.provider_id else None
+
+    @property
+    def label(self) -> str:
+        """The provider's name for people."""
+        return self.provider.label if self.provider else "no provider"
 
     @property
     def is_local(self) -> bool:
-        """The endpoint is on this machine (no token needed)."""
-        return is_local_url(self.endpoint)
+        """The endpoint is on this machine."""
+        return bool(self.endpoint) and is_local_url(self.endpoint)
 
     @property
     def needs_token(self) -> bool:
-        """A request cannot be sent: no token and the endpoint is not local."""
-        return not self.token and not self.is_local
+        """The provider needs a key and none was given for it."""
+        p = self.provider
+        return p is not None and p.key_required and not self.token
+
+    @property
+    def needs_endpoint(self) -> bool:
+        """The provider has no base URL yet (a server of your own, a Foundry resource)."""
+        return self.provider is not None and not self.endpoint
 
     @property
     def can_send(self) -> bool:
         """Whether pages may enable their send buttons."""
-        return not self.needs_token
+        return self.provider is not None and not self.needs_token and not self.needs_endpoint
 
     @property
     def token_fingerprint(self) -> str:
         """See `token_digest`."""
         return token_digest(self.token)
 
+    @property
+    def models_url(self) -> str | None:
+        """Where the provider lists its models (None: it doesn't; Foundry uses deployment names)."""
+        p = self.provider
+        return f"{self.endpoint}/models" if p is not None and p.lists_models and self.endpoint else None
+
     def get(self, key: str) -> str | None:
         """Any raw key (tool keys and URLs), already resolved secrets > environment."""
         return self.values.get(key)
 
+    def secrets(self) -> list[str]:
+        """Every configured secret value (for scrubbing pages, logs and exports)."""
+        found = [self.values[k] for k in SECRET_KEYS if self.values.get(k)]
+        if self.token:
+            found.append(self.token)
+        return found
+
     def with_provider(
         self,
-        provider: str,
+        provider_id: str,
         endpoint: str | None = None,
         token: str | None = None,
         tools_model: str | None = None,
         vision_model: str | None = None,
-        gh_token: Callable[[], str | None] | None = None,
     ) -> "Settings":
-        """A copy pointed at another provider (the sidebar's switch). Blank fields keep what was configured."""
-        if provider == "github":
-            new_endpoint = self.endpoint if is_github_endpoint(self.endpoint) else GITHUB_ENDPOINT
+        """A copy pointed at another provider (the sidebar's switch). Only that provider's own key goes with it."""
+        typed = (endpoint or "").strip().rstrip("/") or None
+        if provider_id == self.provider_id and (typed is None or typed == self.endpoint):
+            resolved = self  # back to what was configured: its endpoint (a gateway, say) and key
         else:
-            new_endpoint = (endpoint or "").strip().rstrip("/") or self.endpoint
-        same = new_endpoint == self.endpoint
-        if token:
-            new_token, source = token, "sidebar"
-        elif same:
-            new_token, source = self.token, self.token_source
-        elif provider == "github":
-            # Back to GitHub from a local server: the configured GitHub token, else the GitHub CLI's.
-            if self.values.get("GITHUB_TOKEN"):
-                new_token, source = self.values["GITHUB_TOKEN"], "configured"
-            else:
-                new_token = (gh_token or gh_cli_token)()
-                source = "GitHub CLI" if new_token else "none"
-        elif provider == "azure":
-            new_token, source = self.token, self.token_source
-        else:
-            new_token, source = None, "none"  # never send a GitHub token to some other local server
-        if same:
-            catalog = self.catalog_url
-        else:
-            catalog = GITHUB_CATALOG_URL if provider == "github" else None
+            base = replace(self, provider_id="", endpoint="", token=None, key_name=None, token_source="none")
+            resolved = _for_provider(base, provider_id, self.values, self.sources,
+                                     reason="chosen in the sidebar", endpoint_override=typed)
+        if token and not is_placeholder(token):
+            p = provider(provider_id)
+            resolved = replace(resolved, token=token.strip(), token_source="sidebar",
+                               key_name=p.key_names[0] if p.key_names else "key")
+            redact.register(token.strip())
         return replace(
-            self,
-            provider=provider,
-            endpoint=new_endpoint,
-            catalog_url=catalog,
-            token=new_token,
-            token_source=source,
+            resolved,
             tools_model=(tools_model or "").strip() or self.tools_model,
             vision_model=(vision_model or "").strip() or self.vision_model,
         )
 
 
-def _provider_for(endpoint: str) -> str:
-    if is_github_endpoint(endpoint):
-        return "github"
-    if is_local_url(endpoint):
-        return "local"
-    return "azure"
+def _for_provider(
+    s: Settings,
+    provider_id: str,
+    values: Mapping[str, str],
+    sources: Mapping[str, str],
+    reason: str,
+    endpoint_override: str | None = None,
+) -> Settings:
+    """Settings for `provider_id`: its endpoint and only its own key."""
+    p = provider(provider_id)
+    if endpoint_override:
+        endpoint = endpoint_override
+    elif provider_id == "ollama":
+        endpoint = ollama_base_url(values.get("OLLAMA_HOST"))
+    elif p.endpoint_name and values.get(p.endpoint_name) and not is_github_endpoint(values[p.endpoint_name]):
+        endpoint = values[p.endpoint_name].rstrip("/")
+    else:
+        endpoint = p.base_url or ""
+    key_name = next((k for k in p.key_names if values.get(k) and not is_placeholder(values[k])), None)
+    token = values.get(key_name) if key_name else None
+    return replace(
+        s,
+        provider_id=provider_id,
+        endpoint=endpoint,
+        token=token,
+        key_name=key_name or (p.key_names[0] if p.key_names else None),
+        token_source=sources.get(key_name, "none") if key_name else "none",
+        reason=reason,
+    )
 
 
 def load_settings(
     secrets: Mapping[str, object] | None = None,
     environ: Mapping[str, str] | None = None,
-    gh_token: Callable[[], str | None] = gh_cli_token,
+    probe: Callable[[str], bool] = probe_ollama,
 ) -> Settings:
-    """Resolve every key: `secrets` first, then `environ` (default os.environ), then `gh auth token`."""
+    """Resolve every key (`secrets` first, then `environ`, default os.environ) and pick the provider."""
     env = os.environ if environ is None else environ
     secrets = secrets or {}
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
+    placeholders: list[str] = []
     for key in KEYS:
         raw = secrets.get(key)
         if raw is not None and str(raw).strip():
             values[key], sources[key] = str(raw).strip(), "secrets"
         elif (env.get(key) or "").strip():
             values[key], sources[key] = env[key].strip(), "environment"
+        if key in SECRET_KEYS and key in values:
+            if is_placeholder(values[key]):
+                placeholders.append(key)
+            else:
+                redact.register(values[key])
 
-    endpoint = values.get("MODELS_ENDPOINT", GITHUB_ENDPOINT).rstrip("/")
-    token = values.get("GITHUB_TOKEN")
-    token_source = sources.get("GITHUB_TOKEN", "none")
-    if not token and not is_local_url(endpoint):
-        token = gh_token()
-        token_source = "GitHub CLI" if token else "none"
-
-    catalog = values.get("MODELS_CATALOG_URL")
-    if catalog is None and is_github_endpoint(endpoint):
-        catalog = GITHUB_CATALOG_URL
     try:
-        timeout = float(values.get("REQUEST_TIMEOUT_S", "120"))
+        timeout = max(1.0, float(values.get("REQUEST_TIMEOUT_S", "120")))
     except ValueError:
         timeout = 120.0
-    return Settings(
-        endpoint=endpoint,
-        token=token,
-        token_source=token_source,
-        catalog_url=catalog,
-        tools_model=values.get("TOOLS_MODEL", DEFAULT_TOOLS_MODEL),
-        vision_model=values.get("VISION_MODEL", DEFAULT_VISION_MODEL),
-        provider=_provider_for(endpoint),
-        timeout_s=max(1.0, timeout),
+    endpoint_set = values.get("MODELS_ENDPOINT", "").rstrip("/")
+    github = bool(values.get("GITHUB_TOKEN")) or (bool(endpoint_set) and is_github_endpoint(endpoint_set))
+    if endpoint_set and is_github_endpoint(endpoint_set):
+        endpoint_set = ""  # a dead service is never a default
+    base = Settings(
+        timeout_s=timeout,
+        tools_model=values.get("TOOLS_MODEL"),
+        vision_model=values.get("VISION_MODEL"),
+        github_retired=github,
+        placeholder_keys=tuple(placeholders),
         values=values,
+        sources=sources,
     )
+
+    def where(key: str) -> str:
+        return f"{key} in {'.streamlit/secrets.toml' if sources.get(key) == 'secrets' else 'the environment'}"
+
+    def has_key(pid: str) -> str | None:
+        return next((k for k in provider(pid).key_names if values.get(k) and not is_placeholder(values[k])), None)
+
+    chosen = values.get("MODELS_PROVIDER", "").strip().lower()
+    if chosen in PROVIDER_IDS:
+        return _for_provider(base, chosen, values, sources, f"MODELS_PROVIDER={chosen} in {where('MODELS_PROVIDER').split(' in ', 1)[1]}",
+                             endpoint_override=endpoint_set or None)
+    if endpoint_set:
+        parsed = urlparse(endpoint_set)
+        pid = provider_for_host(parsed.hostname or "", parsed.port) or "custom"
+        return _for_provider(base, pid, values, sources, f"MODELS_ENDPOINT is set in {where('MODELS_ENDPOINT').split(' in ', 1)[1]}",
+                             endpoint_override=endpoint_set)
+    for pid in KEYED_ORDER:
+        key = has_key(pid)
+        if key:
+            return _for_provider(base, pid, values, sources, f"found {where(key)}")
+    ollama_url = ollama_base_url(values.get("OLLAMA_HOST"))
+    if probe(ollama_url):
+        return _for_provider(base, "ollama", values, sources, f"Ollama answered at {ollama_url}")
+    return replace(base, reason=GITHUB_RETIRED if github else "no provider key found and Ollama is not running")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
+from lib.redact import redact
+
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -32,6 +34,9 @@ class ErrorKind(str, Enum):
     AUTH = "auth"
     PERMISSION = "permission"
     MODEL_NOT_FOUND = "model_not_found"
+    RETIRED = "retired"
+    PAYMENT = "payment"
+    NO_PROVIDER = "no_provider"
     TOO_LARGE = "too_large"
     RATE_LIMIT_MINUTE = "rate_limit_minute"
     RATE_LIMIT_DAY = "rate_limit_day"
@@ -61,6 +66,18 @@ class UserError:
         """Rate limited, per minute or per day."""
         return self.kind in (ErrorKind.RATE_LIMIT_MINUTE, ErrorKind.RATE_LIMIT_DAY)
 
+    @property
+    def model_gone(self) -> bool:
+        """The model is retired or not served here: the next model of the chain may answer instead."""
+        return self.kind in (ErrorKind.RETIRED, ErrorKind.MODEL_NOT_FOUND)
+
+    @property
+    def retry_helps(self) -> bool:
+        """Whether sending the same request again could succeed (not for a spent daily quota or a refused key)."""
+        return self.kind not in (ErrorKind.RATE_LIMIT_DAY, ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.NO_TOKEN,
+                                 ErrorKind.NO_PROVIDER, ErrorKind.RETIRED, ErrorKind.PAYMENT,
+                                 ErrorKind.CONTENT_FILTER, ErrorKind.TOO_LARGE)
+
 
 _CUT_OFF = (
     "The answer was cut off",
@@ -73,7 +90,23 @@ _OFFLINE = (
 
 
 class NoTokenError(RuntimeError):
-    """Raised before sending when no token is configured for a remote endpoint."""
+    """Raised before sending when the provider needs a key and none was given for it."""
+
+
+class NoProviderError(RuntimeError):
+    """Raised before sending when no provider (or no endpoint for it) is configured."""
+
+
+_MONTH_DATE = re.compile(
+    r"\b(\d{4}-\d{2}-\d{2}|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2},? \d{4}"
+    r"|\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4})\b"
+)
+
+
+def retirement_date(text: str) -> str | None:
+    """The end-of-life date a 410 body names ("2026-04-15", "April 15, 2026"), if any."""
+    m = _MONTH_DATE.search(text or "")
+    return m.group(1) if m else None
 
 
 def format_wait(seconds: float) -> str:
@@ -119,11 +152,14 @@ def _error_body(exc: HttpResponseError) -> tuple[str | None, str]:
         except Exception:  # noqa: BLE001 - any unreadable body just means "no details"
             body = None
         err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict):
+        if isinstance(err, dict):  # OpenAI style; OpenRouter's code is a number
             code = code or err.get("code")
             message = message or str(err.get("message") or "")
-        elif isinstance(body, dict) and body.get("message"):
-            message = message or str(body["message"])
+        elif isinstance(err, str):  # Hugging Face / some servers: {"error": "text"}
+            message = message or err
+        if isinstance(body, dict):  # vLLM: top-level message; Azure 422: top-level code; NVIDIA: problem+json
+            code = code or body.get("code")
+            message = message or str(body.get("message") or body.get("detail") or body.get("title") or "")
     return (str(code) if code else None), str(message or "")
 
 
@@ -139,7 +175,7 @@ def _http(exc: HttpResponseError) -> UserError:
     code, server_message = _error_body(exc)
     code_l = (code or "").lower()
     headers = _headers(exc)
-    detail = _shorten(server_message or str(exc.reason or ""))
+    detail = _shorten(redact(server_message or str(exc.reason or "")))
     common: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
     if status < 400:
@@ -150,6 +186,23 @@ def _http(exc: HttpResponseError) -> UserError:
             **common,
         )
 
+    if status == 410 or "end of life" in server_message.lower() or "end-of-life" in server_message.lower():
+        when = retirement_date(server_message)
+        return UserError(
+            ErrorKind.RETIRED,
+            "This service or model was retired",
+            (f"It reached its end of life on {when}. " if when else "The server says it is gone for good. ")
+            + "Pick another model or provider in the sidebar.",
+            **common,
+        )
+    if status == 402:
+        return UserError(
+            ErrorKind.PAYMENT,
+            "This model needs credits",
+            "The provider refused the request for lack of credits on this key. Add credits, or pick a free "
+            "model (on OpenRouter the ones ending in `:free`).",
+            **common,
+        )
     if status == 429 or "ratelimit" in code_l or "rate_limit" in code_l:
         wait = retry_after_seconds(headers)
         limit_type = {str(k).lower(): str(v) for k, v in headers.items()}.get("x-ratelimit-type", "")
@@ -160,7 +213,7 @@ def _http(exc: HttpResponseError) -> UserError:
             return UserError(
                 ErrorKind.RATE_LIMIT_DAY,
                 "Daily limit reached",
-                f"This model's free daily quota is used up. It resets in about {format_wait(wait)}. "
+                f"This model's daily quota is used up. It resets in about {format_wait(wait)}. "
                 "Switch to another model or provider in the sidebar, or use a paid endpoint.",
                 retry_after_s=wait,
                 **common,
@@ -190,25 +243,29 @@ def _http(exc: HttpResponseError) -> UserError:
     if isinstance(exc, ClientAuthenticationError) or status == 401:
         return UserError(
             ErrorKind.AUTH,
-            "The token was refused",
-            "The endpoint did not accept the token. For GitHub Models use a fine-grained personal access "
-            "token with the 'models:read' permission (or run `gh auth login`), then reload.",
+            "The key was refused",
+            "The provider did not accept the key. Check it in the sidebar (or in .streamlit/secrets.toml), "
+            "make a new one on the provider's key page if needed, then send again.",
             **common,
         )
     if status == 403:
         return UserError(
             ErrorKind.PERMISSION,
             "Not allowed",
-            "The token is valid but may not use this model. Check that it has the 'models:read' "
-            "permission and that the model is enabled for your account or organisation.",
+            "The key is valid but may not use this model. Check that the model is enabled for your account "
+            "(some hosts ask you to accept the model's licence first).",
             **common,
         )
-    if isinstance(exc, ResourceNotFoundError) or status == 404 or code_l in {"unknown_model", "unavailable_model"}:
+    msg_l = server_message.lower()
+    model_missing = "model" in msg_l and any(w in msg_l for w in ("not found", "does not exist", "not a valid model",
+                                                                  "no such model", "unknown model"))
+    if (isinstance(exc, ResourceNotFoundError) or status == 404 or code_l in {"unknown_model", "unavailable_model",
+                                                                             "model_not_found"} or model_missing):
         return UserError(
             ErrorKind.MODEL_NOT_FOUND,
             "Model not found",
-            "The endpoint does not serve this model. Pick another model on the page or check the model "
-            "name and endpoint in the sidebar.",
+            "The provider does not serve this model (any more). Pick another model on the page, or check the "
+            "model name and endpoint in the sidebar.",
             **common,
         )
     if 500 <= status < 600:
@@ -238,15 +295,21 @@ def explain(exc: BaseException) -> UserError:
     if isinstance(exc, NoTokenError):
         return UserError(
             ErrorKind.NO_TOKEN,
-            "No token configured",
-            "Add a GitHub token (see the setup panel on Home) or switch to a local server in the sidebar.",
+            "No key for this provider",
+            "Add the provider's key in the sidebar or in .streamlit/secrets.toml (see Home), or pick Ollama.",
+        )
+    if isinstance(exc, NoProviderError):
+        return UserError(
+            ErrorKind.NO_PROVIDER,
+            "No provider configured",
+            "Pick where Llama runs in the sidebar (see Home for how to set one up).",
         )
     if isinstance(exc, (ServiceResponseTimeoutError, ServiceRequestTimeoutError, TimeoutError, socket.timeout)):
         return UserError(
             ErrorKind.TIMEOUT,
             "The model took too long",
             "No answer arrived in time. The service may be busy: try again, or try a smaller model.",
-            detail=_shorten(str(exc)),
+            detail=_shorten(redact(str(exc))),
         )
     if isinstance(exc, HttpResponseError):
         return _http(exc)
@@ -254,30 +317,30 @@ def explain(exc: BaseException) -> UserError:
         return UserError(
             ErrorKind.OFFLINE,
             *_OFFLINE,
-            detail=_shorten(str(exc)),
+            detail=_shorten(redact(str(exc))),
         )
     if isinstance(exc, ServiceResponseError):
         return UserError(
             ErrorKind.BAD_STREAM,
             *_CUT_OFF,
-            detail=_shorten(str(exc)),
+            detail=_shorten(redact(str(exc))),
         )
     if isinstance(exc, ValueError) and "SSE" in str(exc):
         return UserError(
             ErrorKind.BAD_STREAM,
             "The stream could not be read",
             "The server's streamed answer was not in a format the client understands.",
-            detail=_shorten(str(exc)),
+            detail=_shorten(redact(str(exc))),
         )
     if isinstance(exc, (ConnectionError, OSError)):
         return UserError(
             ErrorKind.OFFLINE,
             *_OFFLINE,
-            detail=_shorten(str(exc)),
+            detail=_shorten(redact(str(exc))),
         )
     return UserError(
         ErrorKind.UNKNOWN,
         "Something went wrong",
         "An unexpected error happened. Details below; your conversation is kept.",
-        detail=_shorten(f"{type(exc).__name__}: {exc}"),
+        detail=_shorten(redact(f"{type(exc).__name__}: {exc}")),
     )

@@ -1,74 +1,139 @@
-"""Configuration resolution: secrets > environment > GitHub CLI, and the provider switch."""
+"""Configuration: which provider a session starts on and why, and that a key only goes with its own provider."""
 
 from __future__ import annotations
 
-from lib.config import (
-    DEFAULT_TOOLS_MODEL,
-    GITHUB_CATALOG_URL,
-    GITHUB_ENDPOINT,
-    load_settings,
-    token_digest,
-)
+from lib import redact
+from lib.config import is_placeholder, load_settings, ollama_base_url, probe_ollama, token_digest
+from lib.providers import GITHUB_RETIRED
+from tests.api_double import ApiDouble
+
+NO_OLLAMA = {"probe": lambda url: False}
 
 
-def test_defaults_point_at_github_models_not_the_dead_azure_host() -> None:
-    s = load_settings(secrets={}, environ={}, gh_token=lambda: None)
-    assert s.endpoint == GITHUB_ENDPOINT == "https://models.github.ai/inference"
-    assert s.catalog_url == GITHUB_CATALOG_URL
-    assert s.tools_model == DEFAULT_TOOLS_MODEL
-    assert s.vision_model == "meta/Llama-3.2-90B-Vision-Instruct"
-    assert s.needs_token and not s.can_send
-    assert s.token_source == "none"
+def test_nothing_configured_and_no_ollama_is_the_setup_page_not_a_dead_default() -> None:
+    s = load_settings(secrets={}, environ={}, **NO_OLLAMA)
+    assert s.provider is None and s.endpoint == "" and not s.can_send
+    assert "github" not in s.endpoint
+    assert "Ollama is not running" in s.reason
 
 
-def test_secrets_win_over_environment_which_wins_over_gh() -> None:
-    env = {"GITHUB_TOKEN": "from-env", "TOOLS_MODEL": "env/model"}
-    s = load_settings(secrets={"GITHUB_TOKEN": "from-secrets"}, environ=env, gh_token=lambda: "from-gh")
-    assert (s.token, s.token_source) == ("from-secrets", "secrets")
-    assert s.tools_model == "env/model"
-    s = load_settings(secrets={}, environ=env, gh_token=lambda: "from-gh")
-    assert (s.token, s.token_source) == ("from-env", "environment")
-    s = load_settings(secrets={}, environ={}, gh_token=lambda: "from-gh")
-    assert (s.token, s.token_source) == ("from-gh", "GitHub CLI")
+def test_only_a_github_token_is_told_the_truth_and_sends_nowhere() -> None:
+    s = load_settings(environ={"GITHUB_TOKEN": "ghp_abcdefgh12345678"}, **NO_OLLAMA)
+    assert s.provider is None and not s.can_send and s.github_retired
+    assert s.reason == GITHUB_RETIRED and "30 July 2026" in s.reason
+    assert s.token is None  # the GitHub token is never anyone's key
 
 
-def test_blank_values_are_ignored() -> None:
-    s = load_settings(secrets={"GITHUB_TOKEN": "  "}, environ={"GITHUB_TOKEN": "env"}, gh_token=lambda: None)
-    assert s.token == "env"
+def test_a_github_models_endpoint_is_never_used() -> None:
+    s = load_settings(environ={"MODELS_ENDPOINT": "https://models.github.ai/inference",
+                               "OPENROUTER_API_KEY": "sk-or-v1-abc12345678"}, **NO_OLLAMA)
+    assert s.github_retired
+    assert s.provider_id == "openrouter" and s.endpoint == "https://openrouter.ai/api/v1"
 
 
-def test_local_endpoint_needs_no_token_and_has_no_catalog_unless_configured() -> None:
-    called = []
-    s = load_settings(environ={"MODELS_ENDPOINT": "http://localhost:11434/v1/"}, gh_token=lambda: called.append(1))
-    assert s.endpoint == "http://localhost:11434/v1"
-    assert s.is_local and s.can_send and s.token is None
-    assert s.catalog_url is None
-    assert called == []  # the GitHub CLI's token is never fetched for a local server
-    s = load_settings(environ={"MODELS_ENDPOINT": "http://127.0.0.1:9/inference", "MODELS_CATALOG_URL": "http://127.0.0.1:9/c"})
-    assert s.catalog_url == "http://127.0.0.1:9/c" and s.provider == "local"
+def test_resolution_order_explicit_then_first_key_then_ollama() -> None:
+    env = {"OPENROUTER_API_KEY": "sk-or-v1-aaaaaaaa", "HF_TOKEN": "hf_bbbbbbbbbb"}
+    s = load_settings(environ=env, probe=lambda url: True)
+    assert s.provider_id == "openrouter"  # a key beats Ollama; OpenRouter comes before Hugging Face
+    assert s.reason == "found OPENROUTER_API_KEY in the environment"
+    s = load_settings(environ={**env, "MODELS_PROVIDER": "huggingface"}, **NO_OLLAMA)
+    assert s.provider_id == "huggingface" and s.token == "hf_bbbbbbbbbb" and s.key_name == "HF_TOKEN"
+    assert "MODELS_PROVIDER=huggingface" in s.reason
+    s = load_settings(environ={}, probe=lambda url: True)
+    assert s.provider_id == "ollama" and s.endpoint == "http://127.0.0.1:11434/v1" and s.can_send
+    assert s.reason.startswith("Ollama answered at")
 
 
-def test_token_never_in_repr_and_fingerprint_is_one_way() -> None:
-    s = load_settings(environ={"GITHUB_TOKEN": "ghp_secret_value"}, gh_token=lambda: None)
-    assert "ghp_secret_value" not in repr(s)
-    assert "ghp_secret_value" not in s.token_fingerprint
-    assert s.token_fingerprint == token_digest("ghp_secret_value") != token_digest("other")
+def test_secrets_win_over_the_environment_and_say_where_the_key_was() -> None:
+    s = load_settings(secrets={"NVIDIA_API_KEY": "nvapi-from-secrets"},
+                      environ={"NVIDIA_API_KEY": "nvapi-from-env"}, **NO_OLLAMA)
+    assert (s.token, s.token_source) == ("nvapi-from-secrets", "secrets")
+    assert s.reason == "found NVIDIA_API_KEY in .streamlit/secrets.toml"
 
 
-def test_provider_switch_takes_new_endpoint_and_key() -> None:
-    base = load_settings(environ={"GITHUB_TOKEN": "gh-token"}, gh_token=lambda: None)
-    azure = base.with_provider("azure", endpoint="https://x.services.ai.azure.com/models/", token="azure-key")
-    assert azure.endpoint == "https://x.services.ai.azure.com/models"
-    assert azure.token == "azure-key" and azure.token_source == "sidebar"
-    assert azure.catalog_url is None
-    local = base.with_provider("local", endpoint="http://localhost:11434/v1", tools_model="llama3.1:8b")
-    assert local.token is None, "a GitHub token must not be sent to some other server"
-    assert local.tools_model == "llama3.1:8b" and local.vision_model == base.vision_model
-    back = local.with_provider("github")
-    assert back.endpoint == GITHUB_ENDPOINT and back.token == "gh-token" and back.catalog_url == GITHUB_CATALOG_URL
+def test_placeholder_keys_count_as_missing() -> None:
+    for value in ("nvapi-...", "sk-or-…", "<your key>", "changeme", "xxxx"):
+        assert is_placeholder(value), value
+    assert not is_placeholder("nvapi-Zx81kq")
+    s = load_settings(environ={"NVIDIA_API_KEY": "nvapi-..."}, **NO_OLLAMA)
+    assert s.provider is None and s.placeholder_keys == ("NVIDIA_API_KEY",)
+    s = load_settings(environ={"MODELS_PROVIDER": "nvidia", "NVIDIA_API_KEY": "nvapi-..."}, **NO_OLLAMA)
+    assert s.provider_id == "nvidia" and s.needs_token and not s.can_send and s.token is None
 
 
-def test_code_interpreter_flag_and_tool_keys_are_resolved() -> None:
-    s = load_settings(secrets={"BRAVE_API_KEY": "b"}, environ={"ALLOW_CODE_INTERPRETER": "1"}, gh_token=lambda: None)
-    assert s.get("BRAVE_API_KEY") == "b"
-    assert s.get("ALLOW_CODE_INTERPRETER") == "1"
+def test_endpoint_alone_names_the_provider_by_host_else_custom() -> None:
+    s = load_settings(environ={"MODELS_ENDPOINT": "https://integrate.api.nvidia.com/v1",
+                               "NVIDIA_API_KEY": "nvapi-real-1234"}, **NO_OLLAMA)
+    assert s.provider_id == "nvidia" and s.token == "nvapi-real-1234"
+    s = load_settings(environ={"MODELS_ENDPOINT": "http://gpu-box:8000/v1", "NVIDIA_API_KEY": "nvapi-real-1234"},
+                      **NO_OLLAMA)
+    assert s.provider_id == "custom" and s.endpoint == "http://gpu-box:8000/v1"
+    assert s.token is None, "the NVIDIA key must not go to some other server"
+    assert s.can_send  # a custom server needs no key unless one was given for it
+    s = load_settings(environ={"MODELS_ENDPOINT": "http://gpu-box:8000/v1", "MODELS_API_KEY": "local-secret"},
+                      **NO_OLLAMA)
+    assert s.token == "local-secret" and s.key_name == "MODELS_API_KEY"
+
+
+def test_azure_uses_the_sdk_sample_names_and_needs_both() -> None:
+    s = load_settings(environ={"AZURE_AI_CHAT_KEY": "azkey-1234567"}, **NO_OLLAMA)
+    assert s.provider_id == "azure" and s.needs_endpoint and not s.can_send
+    s = load_settings(environ={"AZURE_AI_CHAT_KEY": "azkey-1234567",
+                               "AZURE_AI_CHAT_ENDPOINT": "https://res.services.ai.azure.com/models/"}, **NO_OLLAMA)
+    assert s.endpoint == "https://res.services.ai.azure.com/models" and s.can_send
+    assert s.models_url is None  # Foundry: the model is your deployment name
+
+
+def test_ollama_host_forms() -> None:
+    assert ollama_base_url(None) == "http://127.0.0.1:11434/v1"
+    assert ollama_base_url("0.0.0.0:11434") == "http://127.0.0.1:11434/v1"
+    assert ollama_base_url("http://gpu-box:11500/") == "http://gpu-box:11500/v1"
+    s = load_settings(environ={"MODELS_PROVIDER": "ollama", "OLLAMA_HOST": "box:1234"}, **NO_OLLAMA)
+    assert s.endpoint == "http://box:1234/v1" and s.token is None and s.can_send
+
+
+def test_ollama_probe_answers_within_half_a_second_either_way() -> None:
+    with ApiDouble(preset="ollama") as d:
+        assert probe_ollama(d.url + "/v1")
+    assert not probe_ollama("http://127.0.0.1:9/v1", ttl_s=0)
+
+
+def test_switching_provider_never_carries_a_key_across() -> None:
+    base = load_settings(environ={"OPENROUTER_API_KEY": "sk-or-v1-secret-1", "NVIDIA_API_KEY": "nvapi-secret-2",
+                                  "MODELS_PROVIDER": "openrouter"}, **NO_OLLAMA)
+    assert base.provider_id == "openrouter" and base.token == "sk-or-v1-secret-1"
+    nv = base.with_provider("nvidia")
+    assert nv.token == "nvapi-secret-2" and nv.endpoint == "https://integrate.api.nvidia.com/v1"
+    hf = base.with_provider("huggingface")
+    assert hf.token is None and hf.needs_token and not hf.can_send  # blank key: sends nothing, asks for it
+    local = base.with_provider("custom", endpoint="http://127.0.0.1:8000/v1")
+    assert local.token is None and local.can_send
+    typed = base.with_provider("huggingface", token="hf_typedtoken123")
+    assert typed.token == "hf_typedtoken123" and typed.token_source == "sidebar"
+    assert base.with_provider("custom", endpoint="http://127.0.0.1:8000/v1", token="").token is None
+    az = base.with_provider("azure", endpoint="https://evil.example/models")
+    assert az.token is None, "a typed Azure URL with a blank key gets no other provider's key"
+    back = typed.with_provider("openrouter")
+    assert back.token == "sk-or-v1-secret-1"
+
+
+def test_a_gateway_keeps_its_endpoint_when_switching_back() -> None:
+    base = load_settings(environ={"MODELS_PROVIDER": "openrouter", "MODELS_ENDPOINT": "https://gw.example/or/v1",
+                                  "OPENROUTER_API_KEY": "sk-or-v1-secret-1"}, **NO_OLLAMA)
+    assert base.endpoint == "https://gw.example/or/v1"
+    assert base.with_provider("ollama").with_provider("openrouter").endpoint == "https://openrouter.ai/api/v1"
+    assert base.with_provider("openrouter").endpoint == "https://gw.example/or/v1"
+
+
+def test_keys_stay_out_of_repr_and_are_registered_for_redaction() -> None:
+    s = load_settings(environ={"OPENROUTER_API_KEY": "sk-or-v1-verysecret99", "BRAVE_API_KEY": "brave-secret-7"},
+                      **NO_OLLAMA)
+    assert "verysecret" not in repr(s)
+    assert redact.redact("echo sk-or-v1-verysecret99 and brave-secret-7") == "echo [redacted] and [redacted]"
+    assert token_digest("abc") == token_digest("abc") != token_digest("abd")
+    assert "abc" not in token_digest("abc")
+
+
+def test_tool_keys_and_flags_are_still_read() -> None:
+    s = load_settings(secrets={"BRAVE_API_KEY": "b"}, environ={"ALLOW_CODE_INTERPRETER": "1"}, **NO_OLLAMA)
+    assert s.get("BRAVE_API_KEY") == "b" and s.get("ALLOW_CODE_INTERPRETER") == "1"

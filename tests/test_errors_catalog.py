@@ -1,4 +1,4 @@
-"""Error mapping for every kind, wait-time formatting, and the catalog's lookup and fallback."""
+"""Error mapping for every kind and every host's error shape, wait-time formatting, redaction."""
 
 from __future__ import annotations
 
@@ -16,9 +16,7 @@ from azure.core.exceptions import (
 from azure.core.rest import HttpRequest
 from azure.core.pipeline.transport import HttpResponse
 
-from lib.catalog import CatalogResult, candidates, fetch_catalog, find, parse_catalog, resolve_model
 from lib.errors import ErrorKind, explain, format_wait, retry_after_seconds
-from tests.api_double import DEFAULT_CATALOG, ApiDouble
 
 
 class _Resp(HttpResponse):
@@ -85,40 +83,65 @@ def test_format_wait(secs: float, text: str) -> None:
     assert format_wait(secs) == text
 
 
-def test_catalog_lookup_is_case_insensitive_and_filters_by_modality() -> None:
-    models = parse_catalog(DEFAULT_CATALOG)
-    assert find(models, "meta/Meta-Llama-3.1-405B-Instruct") is not None
-    assert find(models, "META/LLAMA-3.2-90B-VISION-INSTRUCT").accepts_images
-    vision = [m.id for m in candidates(models, "image")]
-    assert "meta/llama-3.2-90b-vision-instruct" in vision and "meta/meta-llama-3.1-405b-instruct" not in vision
-    assert vision[0].startswith("meta/"), "Meta's models come first"
+def _raw(status: int, body: object) -> HttpResponseError:
+    resp = _Resp(status, {})
+    resp._body = json.dumps(body).encode()
+    return HttpResponseError(response=resp)
 
 
-def test_missing_model_proposes_the_documented_fallback() -> None:
-    without_405b = [m for m in DEFAULT_CATALOG if "405b" not in m["id"]]
-    cat = CatalogResult(models=tuple(parse_catalog(without_405b)), url="x")
-    choice = resolve_model("meta/Meta-Llama-3.1-405B-Instruct", cat)
-    assert choice.listed is False and choice.fallback == "meta/Llama-3.3-70B-Instruct"
-    assert "not in the catalog" in choice.note
-    without_90b = [m for m in DEFAULT_CATALOG if "90b" not in m["id"]]
-    choice = resolve_model("meta/Llama-3.2-90B-Vision-Instruct", CatalogResult(models=tuple(parse_catalog(without_90b)), url="x"))
-    assert choice.fallback == "meta/Llama-3.2-11B-Vision-Instruct"
+@pytest.mark.parametrize("body, date", [
+    ({"type": "about:blank", "status": 410, "title": "Gone",
+      "detail": "The model 'meta/llama-3.1-405b-instruct' has reached its end of life on 2026-04-15."}, "2026-04-15"),
+    ({"error": {"message": "This model was deprecated and reached end of life on April 15, 2026"}}, "April 15, 2026"),
+    ({"error": {"message": "Gone"}}, None),
+])
+def test_410_is_retired_with_the_date_never_unexpected(body: dict, date: str | None) -> None:
+    err = explain(_raw(410, body))
+    assert err.kind is ErrorKind.RETIRED and err.model_gone
+    assert err.title == "This service or model was retired"
+    assert "Unexpected" not in err.title
+    if date:
+        assert date in err.message
+    assert not err.retry_helps
 
 
-def test_no_catalog_uses_configured_names() -> None:
-    assert resolve_model("any/model", None).listed is None
-    assert resolve_model("any/model", CatalogResult(error="down", url="x")).listed is None
+@pytest.mark.parametrize("body, kind, detail", [
+    ({"error": {"message": 'model "llama3.1:405b" not found, try pulling it first', "type": "api_error",
+                "param": None, "code": None}}, ErrorKind.MODEL_NOT_FOUND, "try pulling it first"),  # Ollama, 404
+    ({"error": {"code": 402, "message": "Insufficient credits"}}, ErrorKind.PAYMENT, "Insufficient credits"),
+    ({"code": "invalid_model_params", "message": "Unprocessable: extra parameter"}, ErrorKind.UNKNOWN,
+     "Unprocessable"),  # Azure 422: top-level code
+    ({"message": "The model `x` does not exist."}, ErrorKind.MODEL_NOT_FOUND, "does not exist"),  # vLLM
+    ({"error": "Model meta-llama/x is not supported by any provider you have enabled"}, ErrorKind.BAD_REQUEST,
+     "not supported"),  # Hugging Face: error as a string
+])
+def test_every_hosts_error_shape_is_read(body: dict, kind: ErrorKind, detail: str) -> None:
+    status = {ErrorKind.MODEL_NOT_FOUND: 404, ErrorKind.PAYMENT: 402, ErrorKind.UNKNOWN: 422,
+              ErrorKind.BAD_REQUEST: 400}[kind]
+    err = explain(_raw(status, body))
+    assert err.kind is kind, err
+    assert detail in err.detail
 
 
-def test_parse_catalog_skips_garbage() -> None:
-    assert parse_catalog([{"id": "a/b"}, {"no": "id"}, "junk", None]) == parse_catalog([{"id": "a/b"}])
-    assert parse_catalog("not a list") == []
+def test_openrouter_invalid_model_400_counts_as_not_found() -> None:
+    err = explain(_raw(400, {"error": {"code": 400, "message": "meta-llama/llama-3.1-405b-instruct is not a valid "
+                                                              "model ID"}}))
+    assert err.kind is ErrorKind.MODEL_NOT_FOUND and err.model_gone
 
 
-def test_fetch_catalog_failures_are_values_not_exceptions() -> None:
-    with ApiDouble() as d:
-        d.catalog_status = 500
-        res = fetch_catalog(d.catalog_url, "t")
-        assert not res.available and "500" in (res.error or "")
-    res = fetch_catalog("http://127.0.0.1:9/catalog/models", None, timeout_s=2)
-    assert not res.available and res.error
+def test_a_key_echoed_by_a_server_is_redacted_from_the_detail() -> None:
+    from lib import redact
+
+    redact.register("sk-or-v1-echoed-secret-42")
+    err = explain(_raw(401, {"error": {"message": "Invalid key sk-or-v1-echoed-secret-42 for this account"}}))
+    assert "echoed-secret" not in err.detail and "[redacted]" in err.detail
+    err = explain(_raw(401, {"error": {"message": "bad header Authorization: Bearer abcdefghijklmnop123"}}))
+    assert "abcdefghijklmnop123" not in err.detail
+
+
+def test_retry_is_not_offered_where_it_cannot_help() -> None:
+    day = explain(_http(429, "RateLimitReached", "limit", {"retry-after": "24367", "x-ratelimit-type": "UserByModelByDay"}))
+    assert not day.retry_helps
+    assert not explain(_http(401, "unauthorized", "Bad credentials", cls=ClientAuthenticationError)).retry_helps
+    assert explain(_http(503, "service_unavailable", "busy")).retry_helps
+    assert explain(ServiceRequestError("Connection refused")).retry_helps

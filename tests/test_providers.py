@@ -1,0 +1,135 @@
+"""Where Llama runs: the provider table, family recognition, the fallback chains and the one-line reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.catalog import fetch_models, parse_models
+from lib.providers import (
+    CHECKED_ON,
+    PROVIDERS,
+    context_limit,
+    display_name,
+    family_of,
+    next_model,
+    pick_model,
+    provider,
+    tool_format,
+)
+from tests.api_double import PRESETS, ApiDouble
+
+
+def _listed(preset: str) -> list[str]:
+    return [m["id"] for m in PRESETS[preset].models]
+
+
+def test_the_table_has_every_provider_the_settings_name_with_what_a_person_needs() -> None:
+    assert [p.id for p in PROVIDERS] == ["ollama", "custom", "nvidia", "openrouter", "huggingface", "azure"]
+    for p in PROVIDERS:
+        assert p.label and p.tools_models and p.vision_models and p.start and p.checked == CHECKED_ON
+        assert p.exact_tools and p.exact_vision and p.free_tier
+        if p.key_required:
+            assert p.key_names and p.key_url.startswith("https://")
+    assert provider("nvidia").max_inline_image_chars == 180_000 and not provider("nvidia").system_with_image
+    assert provider("ollama").context_tokens == 4096 and provider("ollama").local
+    assert provider("azure").key_names == ("AZURE_AI_CHAT_KEY",) and provider("azure").endpoint_name == "AZURE_AI_CHAT_ENDPOINT"
+    assert all("github" not in p.id for p in PROVIDERS)
+
+
+@pytest.mark.parametrize("model_id, family", [
+    ("llama3.1:405b", "llama-3.1-405b"), ("llama3.1:8b", "llama-3.1-8b"), ("llama3.1", "llama-3.1-8b"),
+    ("meta/llama-3.1-405b-instruct", "llama-3.1-405b"), ("meta-llama/Llama-3.1-405B-Instruct-FP8", "llama-3.1-405b"),
+    ("meta-llama/llama-3.3-70b-instruct:free", "llama-3.3-70b"), ("Llama-3.3-70B-Instruct", "llama-3.3-70b"),
+    ("llama3.2-vision", "llama-3.2-11b-vision"), ("llama3.2-vision:90b", "llama-3.2-90b-vision"),
+    ("meta/llama-3.2-90b-vision-instruct", "llama-3.2-90b-vision"),
+    ("Llama-4-Maverick-17B-128E-Instruct-FP8", "llama-4-maverick"), ("meta-llama/llama-4-scout", "llama-4-scout"),
+    ("meta/llama-3.2-3b-instruct", "llama-3.2-text"),
+    ("nvidia/llama-3.1-nemotron-70b-instruct", None), ("qwen2.5:7b", None), ("openai/gpt-4o-mini", None),
+])
+def test_families_are_recognised_in_every_hosts_spelling(model_id: str, family: str | None) -> None:
+    fam = family_of(model_id)
+    assert (fam.key if fam else None) == family
+
+
+def test_tool_format_follows_the_family() -> None:
+    assert tool_format("meta-llama/llama-3.3-70b-instruct") == "builtin"  # 3.3 reads 3.1's format
+    assert tool_format("llama3.1:8b") == "builtin"
+    assert tool_format("meta-llama/llama-4-maverick") == "json"
+    assert tool_format("meta/llama-3.2-3b-instruct") == "json"
+    assert tool_format("some-unknown-model") == "json"
+
+
+@pytest.mark.parametrize("preset, page, model, exact, words", [
+    ("vllm", "tools", "meta-llama/Llama-3.1-405B-Instruct-FP8", True, "the model this page was built for"),
+    ("vllm", "vision", "meta-llama/Llama-3.2-90B-Vision-Instruct", True, "built for"),
+    ("openrouter", "tools", "meta-llama/llama-3.3-70b-instruct", False,
+     "Llama 3.1 405B isn't offered by OpenRouter any more; using Llama 3.3 70B, which reads the same tool format"),
+    ("openrouter", "vision", "meta-llama/llama-3.2-11b-vision-instruct", False, "the same model at a smaller size"),
+    ("nvidia", "vision", "meta/llama-3.2-90b-vision-instruct", True, "built for"),
+    ("huggingface", "tools", "meta-llama/Llama-3.3-70B-Instruct", False, "reads the same tool format"),
+    ("huggingface", "vision", "meta-llama/Llama-4-Maverick-17B-128E-Instruct", False, "closest Llama that reads images"),
+    ("ollama", "tools", "llama3.1:8b", False, "isn't served by Ollama"),
+    ("ollama", "vision", "llama3.2-vision:latest", False, "smaller size"),
+])
+def test_each_preset_gets_the_best_model_it_lists_and_says_why(preset: str, page: str, model: str, exact: bool,
+                                                                words: str) -> None:
+    pid = {"vllm": "custom"}.get(preset, preset)
+    pick = pick_model(provider(pid), page, _listed(preset))  # type: ignore[arg-type]
+    assert pick.model == model and pick.exact is exact
+    assert words in pick.reason
+    assert all(family_of(o) is not None for o in pick.options)  # no gpt-4o or qwen in a Llama picker
+
+
+def test_a_retired_model_is_skipped_and_the_chain_goes_on() -> None:
+    nv = provider("nvidia")
+    listed = _listed("nvidia")
+    assert pick_model(nv, "tools", listed).model == "meta/llama-3.1-405b-instruct"  # listed while retired
+    after = next_model(nv, "tools", listed, "meta/llama-3.1-405b-instruct", [])
+    assert after == "meta/llama-3.3-70b-instruct"
+    pick = pick_model(nv, "tools", listed, skipped=["meta/llama-3.1-405b-instruct"])
+    assert pick.model == after and "`meta/llama-3.1-405b-instruct` was retired or removed" in pick.reason
+    assert next_model(nv, "tools", ["meta/llama-3.1-405b-instruct"], "meta/llama-3.1-405b-instruct", []) is None
+
+
+def test_explicit_names_are_used_as_given_and_foundry_uses_deployments() -> None:
+    pick = pick_model(provider("openrouter"), "tools", _listed("openrouter"), explicit="my/own-model")
+    assert pick.model == "my/own-model" and "as set in TOOLS_MODEL" in pick.reason and "does not list it" in pick.reason
+    az = pick_model(provider("azure"), "tools", None)
+    assert az.model == "Llama-3.3-70B-Instruct" and "deployment" in az.reason
+    az = pick_model(provider("azure"), "vision", None, skipped=["Llama-4-Maverick-17B-128E-Instruct-FP8"])
+    assert az.model == "Llama-4-Scout-17B-16E-Instruct"
+
+
+def test_empty_ollama_says_what_to_pull() -> None:
+    pick = pick_model(provider("ollama"), "vision", ["qwen2.5:7b"])
+    assert pick.model is None and "ollama pull llama3.2-vision" in pick.reason
+
+
+def test_display_names_and_context_limits() -> None:
+    assert display_name("meta-llama/llama-3.3-70b-instruct:free") == "Llama 3.3 70B"
+    assert display_name("weird") == "weird"
+    assert context_limit(provider("ollama"), "llama3.1:8b") == 4096
+    assert context_limit(provider("openrouter"), "x", listed_context=65536) == 65536
+    assert context_limit(provider("nvidia"), "x") == 8000
+
+
+def test_listings_parse_openrouter_extras_and_skip_garbage() -> None:
+    models = parse_models({"data": [m for m in PRESETS["openrouter"].models] + [{"no": "id"}, "junk", None]})
+    assert [m.id for m in models] == _listed("openrouter")
+    vision = next(m for m in models if m.id == "meta-llama/llama-3.2-11b-vision-instruct")
+    assert vision.accepts_images and vision.context_length == 131072
+    assert parse_models("not json") == [] and parse_models([{"id": "a"}])[0].id == "a"
+
+
+def test_fetching_a_listing_never_raises() -> None:
+    with ApiDouble() as d:
+        ok = fetch_models(d.endpoint_for("ollama") + "/models", None)
+        assert ok.available and "llama3.1:8b" in ok.ids
+        assert "authorization" not in {k.lower() for k in d.requests[-1].headers}
+        d.catalog_status = 500
+        bad = fetch_models(d.endpoint_for("nvidia") + "/models", "nvapi-x")
+        assert not bad.available and bad.status == 500
+        azure = fetch_models(d.endpoint_for("azure") + "/models", "k")
+        assert azure.status == 404
+    down = fetch_models("http://127.0.0.1:9/v1/models", None, timeout_s=2)
+    assert not down.available and "could not reach" in (down.error or "")
