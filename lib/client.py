@@ -1,8 +1,9 @@
 """THE shared client: the only module that imports azure.ai.inference.
 
-- `get_client()` returns one `ChatCompletionsClient` per (endpoint, token fingerprint), cached with
-  `st.cache_resource`, so both pages and every rerun reuse one client and its HTTP connections. The token itself is
-  passed as an unhashed `_token` argument: only a one-way fingerprint is part of the cache key.
+- `get_client()` returns one `ChatCompletionsClient` per (endpoint, key fingerprint), cached with
+  `st.cache_resource`, so both pages and every rerun reuse one client and its HTTP connections. The key itself is
+  passed as an unhashed `_token` argument: only a one-way fingerprint is part of the cache key. A provider that was
+  given no key gets no auth header at all (the SDK would otherwise send its credential in two headers).
 - `ChatStream` yields text pieces for `st.write_stream`, collects usage, and falls back to one non-streamed call
   when the server's stream cannot be parsed (the SDK's SSE parser is strict).
 - `ShortRetryPolicy` never sleeps for long: a daily-limit 429 with `retry-after: 24367` comes straight back as an
@@ -19,11 +20,11 @@ from typing import Any, Iterator, Sequence
 import streamlit as st
 from azure.ai.inference import ChatCompletionsClient
 from azure.core.credentials import AzureKeyCredential
-from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
-from lib.catalog import CatalogResult, fetch_catalog
+from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
-from lib.errors import NoTokenError, retry_after_seconds
+from lib.errors import NoProviderError, NoTokenError, retry_after_seconds
 
 MAX_RETRY_WAIT_S = 3.0  # never sleep longer than this for a Retry-After
 CONNECT_TIMEOUT_S = 10.0
@@ -84,6 +85,20 @@ def forget_all() -> None:
         _endpoint_memory.clear()
 
 
+def skip_model(endpoint: str, model: str, why: str) -> None:
+    """Never pick `model` on this endpoint again in this server's lifetime (it answered retired / not found)."""
+    with _memory_lock:
+        key = (endpoint.rstrip("/").lower(), "skipped_models")
+        skipped = dict(_endpoint_memory.get(key, {}))
+        skipped[model] = why
+        _endpoint_memory[key] = skipped
+
+
+def skipped_models(endpoint: str) -> dict[str, str]:
+    """Models skipped on this endpoint, with why."""
+    return dict(recall(endpoint, "skipped_models", {}))
+
+
 @dataclass
 class QuotaSnapshot:
     """Requests this app sent today (UTC) per model, and the last rate-limit headers the server returned."""
@@ -107,11 +122,11 @@ class QuotaTracker:
         if today != self._date:
             self._date, self._counts, self._remaining = today, {}, {}
 
-    def count(self, model: str) -> None:
-        """One request sent for `model`."""
+    def count(self, where: str, model: str) -> None:
+        """One request accepted for `model` at `where` (the provider and endpoint, not the model name alone)."""
         with self._lock:
             self._roll()
-            key = model.lower()
+            key = f"{where} · {model}"
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def observe(self, headers: dict[str, str]) -> None:
@@ -136,24 +151,45 @@ QUOTA = QuotaTracker()
 # The client
 
 
+class _NoKey:
+    """Stands in for a credential when a server was given no key: nothing is sent (see `_cached_client`)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:  # pragma: no cover - never called
+        raise RuntimeError("no key")
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, timeout_s: float) -> ChatCompletionsClient:
-    """One client per endpoint and token fingerprint (the token itself is not hashed into the key)."""
+    """One client per endpoint and key fingerprint (the key itself is not hashed into the cache key)."""
+    auth: dict[str, Any] = (
+        {"credential": AzureKeyCredential(_token)} if _token
+        # No key for this server: no Authorization and no api-key header at all.
+        else {"credential": _NoKey(), "authentication_policy": SansIOHTTPPolicy()}
+    )
     return ChatCompletionsClient(
         endpoint=endpoint,
-        credential=AzureKeyCredential(_token or "no-key-needed"),
         retry_policy=ShortRetryPolicy(timeout=int(timeout_s) + 30),
         connection_timeout=CONNECT_TIMEOUT_S,
         read_timeout=timeout_s,
         user_agent="llama-herd-studio",
+        **auth,
     )
 
 
 def get_client(settings: Settings) -> ChatCompletionsClient:
-    """The shared client for these settings; raises `NoTokenError` when a remote endpoint has no token."""
+    """The shared client for these settings; raises `NoProviderError` / `NoTokenError` when it cannot send."""
+    if settings.provider is None or not settings.endpoint:
+        raise NoProviderError("no provider or endpoint configured")
     if settings.needs_token:
-        raise NoTokenError("no token configured")
+        raise NoTokenError(f"no key for {settings.label}")
     return _cached_client(settings.endpoint, settings.token_fingerprint, settings.token, settings.timeout_s)
+
+
+def quota_key(settings: Settings) -> str:
+    """How requests are counted: per provider and endpoint host."""
+    from urllib.parse import urlparse
+
+    return f"{settings.label} ({urlparse(settings.endpoint).netloc})"
 
 
 @dataclass
@@ -220,7 +256,7 @@ def complete(
     """One non-streamed chat completion."""
     client = get_client(settings)
     result = client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature))
-    QUOTA.count(model)  # only requests the server accepted
+    QUOTA.count(quota_key(settings), model)  # only requests the server accepted
     choice = result.choices[0] if result.choices else None
     text = (choice.message.content or "") if choice and choice.message else ""
     return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None)
@@ -279,7 +315,7 @@ class ChatStream:
                 model_extras={"stream_options": {"include_usage": True}},
                 **params,
             )
-            QUOTA.count(self.model)  # only requests the server accepted
+            QUOTA.count(quota_key(self.settings), self.model)  # only requests the server accepted
             for update in response:
                 if getattr(update, "usage", None):
                     self.usage = _usage(update.usage)
@@ -311,20 +347,19 @@ def stream(
     return ChatStream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=8)
-def _cached_catalog(url: str, token_fingerprint: str, _token: str | None) -> CatalogResult:
-    return fetch_catalog(url, _token)
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def _cached_models(url: str, token_fingerprint: str, _token: str | None) -> CatalogResult:
+    return fetch_models(url, _token)
 
 
-def get_catalog(settings: Settings) -> CatalogResult | None:
-    """The catalog for these settings (cached 10 minutes), or None when the endpoint has none."""
-    if not settings.catalog_url:
+def get_models(settings: Settings) -> CatalogResult | None:
+    """The provider's model listing for these settings (cached 10 minutes), or None when it has none."""
+    url = settings.models_url
+    if not url:
         return None
-    return _cached_catalog(settings.catalog_url, settings.token_fingerprint, settings.token)
+    return _cached_models(url, settings.token_fingerprint, settings.token)
 
 
-def clear_catalog_cache() -> None:
-    """Fetch the catalog again on next use."""
-    _cached_catalog.clear()
-
-
+def clear_models_cache() -> None:
+    """List the models again on next use ("Test connection")."""
+    _cached_models.clear()

@@ -1,13 +1,16 @@
-"""'View code': the Python that reproduces a request with azure-ai-inference, in the style of GitHub's samples.
+"""'View code': the Python that reproduces a request with azure-ai-inference, in the style of the SDK's samples.
 
-The token is never written into the code: the snippet reads it from the environment. Images are not inlined
-(a base64 photo would be pages long): the snippet loads them from a file with the SDK's own helper.
+The key is never written into the code: the snippet reads the provider's own key variable from the environment
+(`OPENROUTER_API_KEY`, `NVIDIA_API_KEY`, …); Ollama and keyless servers need none. Images are not inlined (a base64
+photo would be pages long): the snippet loads them from a file with the SDK's own helper.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Sequence
+
+from lib.providers import provider as provider_entry
 
 _HEADER = '''import os
 
@@ -26,11 +29,8 @@ from azure.ai.inference.models import (
 )
 from azure.core.credentials import AzureKeyCredential
 
-endpoint = {endpoint}
-model = {model}
-token = os.environ["GITHUB_TOKEN"]  # never paste a token into code
-
-client = ChatCompletionsClient(endpoint=endpoint, credential=AzureKeyCredential(token))
+{connection}
+client = ChatCompletionsClient(endpoint=endpoint, credential=credential)
 '''
 
 
@@ -72,11 +72,35 @@ def _message(m: dict[str, Any]) -> str:
     return f"UserMessage({text})"
 
 
-def python_snippet(endpoint: str, model: str, messages: Sequence[dict[str, Any]], *, max_tokens: int = 1024) -> str:
-    """Runnable Python for this request (streamed), reading the token from GITHUB_TOKEN."""
+def _connection(endpoint: str, model: str, provider_id: str, has_key: bool) -> str:
+    """The endpoint, model and key lines: the provider's own variable names, never a value."""
+    lines = []
+    p = provider_entry(provider_id) if provider_id else None
+    if p is not None and p.id == "azure":
+        lines.append('endpoint = os.environ["AZURE_AI_CHAT_ENDPOINT"]  # https://<resource>.services.ai.azure.com/models')
+    else:
+        lines.append(f"endpoint = {_lit(endpoint)}" + (f"  # {p.label}" if p is not None else ""))
+    lines.append(f"model = {_lit(model)}")
+    if p is not None and p.key_names and (has_key or p.key_required):
+        lines.append(f'credential = AzureKeyCredential(os.environ["{p.key_names[0]}"])  # never paste a key into code')
+    else:
+        lines.append('credential = AzureKeyCredential("unused")  # this server needs no key')
+    return "\n".join(lines) + "\n"
+
+
+def python_snippet(
+    endpoint: str,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    max_tokens: int = 1024,
+    provider_id: str = "",
+    has_key: bool = False,
+) -> str:
+    """Runnable Python for this request (streamed), reading the provider's key variable from the environment."""
     body = ",\n        ".join(_message(m) for m in messages)
     return (
-        _HEADER.format(endpoint=_lit(endpoint), model=_lit(model))
+        _HEADER.format(connection=_connection(endpoint, model, provider_id, has_key))
         + "\nresponse = client.complete(\n"
         + "    stream=True,\n"
         + f"    messages=[\n        {body},\n    ],\n"

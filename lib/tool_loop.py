@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 from lib import client, tools
 from lib.config import Settings
 from lib.errors import ErrorKind, UserError, explain
+from lib.providers import ToolFormat, display_name, tool_format
 from lib.llama_prompt import (
     ToolCall,
     build_system_prompt,
@@ -65,6 +66,10 @@ class Turn:
     messages_sent: list[dict[str, Any]] = field(default_factory=list)  # the last request, for "what the model sees"
     model: str = ""
     endpoint: str = ""
+    provider: str = ""  # the provider's label ("OpenRouter")
+    provider_id: str = ""  # its id ("openrouter"), for the exported code
+    keyed: bool = False  # a key was sent (the exported code reads the provider's key variable)
+    tool_format: str = "builtin"  # "builtin" (system-prompt tools) or "json" (custom-tool definitions)
     elapsed_s: float = 0.0
     requests: int = 0  # model requests answered (not counting refused ones)
     tokens: int = 0  # total tokens the server reported for them
@@ -78,6 +83,12 @@ class Turn:
         if self.steps:
             parts.append(f"{len(self.steps)} tool call{'s' if len(self.steps) != 1 else ''}")
         return " · ".join(parts)
+
+    @property
+    def answered_by(self) -> str:
+        """"Llama 3.3 70B on OpenRouter" — the model that actually answered and where."""
+        name = display_name(self.model) if self.model else "the model"
+        return f"{name} on {self.provider}" if self.provider else name
 
     @property
     def finished(self) -> bool:
@@ -178,11 +189,19 @@ def build_messages(
     tool_names: Sequence[str],
     mode: str,
     today: dt.date,
+    fmt: ToolFormat = "builtin",
 ) -> list[dict[str, Any]]:
-    """System prompt (Meta's format), earlier finished turns, this question and its steps so far."""
+    """System prompt (Meta's format), earlier finished turns, this question and its steps so far.
+
+    `fmt` "builtin": Llama 3.1/3.3 get brave_search / wolfram_alpha / code_interpreter switched on in the system
+    prompt and the other tools as JSON definitions. "json" (Llama 4, 3.2 text, unknown models): every tool as a
+    JSON definition in the first user message, and a system prompt without built-in tools.
+    """
     builtin, custom = split_tools(tool_names)
+    if fmt == "json":
+        builtin, custom = [], builtin + custom
     messages: list[dict[str, Any]] = [{"role": "system", "content": build_system_prompt(builtin, today)}]
-    definitions = tools.meta_definitions(custom)
+    definitions = tools.meta_definitions(custom, include_builtin=(fmt == "json"))
     first = True
     for past in [t for t in history if t.finished] + [turn]:
         question = custom_tools_message(definitions, past.question) if (first and definitions) else past.question
@@ -229,17 +248,25 @@ def run_turn(
     temperature: float | None = 0.2,
     turn: Turn | None = None,
     run_tool: Callable[[ToolCall, Sequence[str], tools.ToolConfig], tools.ToolResult] = _run_tool,
+    next_model: Callable[[str], str | None] | None = None,
 ) -> Iterator[Event]:
-    """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises."""
+    """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises.
+
+    When the model answers "retired" or "not found" before saying anything, it is skipped for this server's
+    lifetime and the same request goes once to `next_model(model)` (the next of the provider's chain).
+    """
     started = time.monotonic()
     today = today or dt.date.today()
     turn = turn or Turn(question=question)
-    turn.model, turn.endpoint = model, settings.endpoint
+    turn.model, turn.endpoint, turn.provider = model, settings.endpoint, settings.label
+    turn.provider_id, turn.keyed = settings.provider_id, bool(settings.token)
     mode = client.recall(settings.endpoint, _MEMORY_KEY, RETURN_MODES[0])
     rounds = 0
+    switches = 0
     try:
         while True:
-            messages = build_messages(history, turn, tool_names, mode, today)
+            turn.tool_format = tool_format(model)
+            messages = build_messages(history, turn, tool_names, mode, today, turn.tool_format)  # type: ignore[arg-type]
             turn.messages_sent = messages
             yield Waiting(rounds + 1)
             stream = client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
@@ -256,6 +283,17 @@ def run_turn(
                         yield AnswerText(strip_special_tokens(buffered))
             except Exception as exc:  # noqa: BLE001 - turned into a user-facing error below
                 err = explain(exc)
+                if err.model_gone and not stream.text and next_model is not None and switches < 3:
+                    client.skip_model(settings.endpoint, model, err.title)
+                    replacement = next_model(model)
+                    if replacement:
+                        switches += 1
+                        note = (f"`{model}` answered “{err.title.lower()}”, so it is skipped from now on; "
+                                f"the same request went to `{replacement}` ({display_name(replacement)}).")
+                        turn.notes.append(note)
+                        yield Note(note)
+                        model = turn.model = replacement
+                        continue
                 if err.kind is ErrorKind.BAD_REQUEST and turn.steps and mode != RETURN_MODES[-1]:
                     # The server refused how we returned the tool result: try the next way.
                     old = mode

@@ -8,11 +8,12 @@ the way that worked is remembered for the endpoint so later requests go straight
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from lib import client
 from lib.config import Settings
 from lib.errors import ErrorKind, explain
+from lib.providers import display_name
 from lib.vision import build_messages
 
 SYSTEM_TEXT = (
@@ -42,8 +43,11 @@ class VisionAnswer:
         detail: str = "auto",
         max_tokens: int = 1024,
         temperature: float | None = 0.2,
+        next_model: Callable[[str], str | None] | None = None,
     ) -> None:
         self.settings = settings
+        self.next_model = next_model
+        self.notes: list[str] = []
         self.model = model
         self.image_data_url = image_data_url
         self.turns = list(turns)
@@ -52,15 +56,22 @@ class VisionAnswer:
         self.temperature = temperature
         self.text = ""
         self.usage: client.Usage | None = None
-        self.system_mode: str = client.recall(settings.endpoint, _MEMORY_KEY, SYSTEM_MODES[0])
+        p = settings.provider
+        known = SYSTEM_MODES[1] if (p is not None and not p.system_with_image) else SYSTEM_MODES[0]
+        self.system_mode: str = client.recall(settings.endpoint, _MEMORY_KEY, known)
         self.fell_back = False
         self.messages: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
 
     @property
+    def answered_by(self) -> str:
+        """"Llama 3.2 11B Vision on OpenRouter"."""
+        return f"{display_name(self.model)} on {self.settings.label}"
+
+    @property
     def summary(self) -> str:
-        """"2.4 s · 1,234 tokens" (tokens when the server reported them)."""
-        parts = [f"{self.elapsed_s:.1f} s"]
+        """"Llama 3.2 11B Vision on OpenRouter · 2.4 s · 1,234 tokens" (tokens when the server reported them)."""
+        parts = [self.answered_by, f"{self.elapsed_s:.1f} s"]
         if self.usage and self.usage.total_tokens:
             parts.append(f"{self.usage.total_tokens:,} tokens")
         return " · ".join(parts)
@@ -79,6 +90,16 @@ class VisionAnswer:
                     self.text += piece
                     yield piece
             except Exception as exc:
+                err = explain(exc)
+                if not self.text and err.model_gone and self.next_model is not None and len(self.notes) < 3:
+                    client.skip_model(self.settings.endpoint, self.model, err.title)
+                    replacement = self.next_model(self.model)
+                    if replacement:
+                        self.notes.append(f"`{self.model}` answered “{err.title.lower()}”, so it is skipped from "
+                                          f"now on; the same request went to `{replacement}` "
+                                          f"({display_name(replacement)}).")
+                        self.model = replacement
+                        continue
                 if not self.text and self.system_mode == "system" and _refuses_system(exc):
                     self.system_mode = "user"
                     self.fell_back = True

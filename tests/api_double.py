@@ -1,22 +1,27 @@
-"""API DOUBLE: a local stand-in for GitHub Models, for tests and offline demos. Never a real model.
+"""API DOUBLE: a local stand-in for the OpenAI-compatible hosts Llama runs on, for tests and offline demos.
 
-It speaks the same protocol as `https://models.github.ai` for what this app uses:
+Never a real model. It speaks the protocol Ollama, vLLM, NVIDIA's API catalog, OpenRouter, Hugging Face's router and
+Azure AI Foundry share, with each host's known quirks (shared/FACTS.md) as a *preset*:
 - `POST …/chat/completions` — JSON, or SSE when `"stream": true` (`data: {...}` chunks, a usage chunk when
   `stream_options.include_usage` is set, then `data: [DONE]`).
-- `GET …/catalog/models` — a JSON array like GitHub's catalog.
-- the error bodies and headers from shared/FACTS.md (401, 404 unknown_model, 413 tokens_limit_reached,
-  429 per minute / per day with retry-after and x-ratelimit-type, 400 content_filter, 500, 503), a stream cut off
-  mid-way, CRLF / keep-alive streams the SDK cannot parse, a slow first token.
+- `GET …/models` — OpenAI-style `{"object": "list", "data": [...]}` with the preset's models (OpenRouter's with
+  `context_length` and `architecture.input_modalities`); Azure answers 404 (deployments are not listed).
+- per preset: retired models answer 410 with an end-of-life date (NVIDIA, still listed), unknown models 404 in the
+  host's own error shape (Ollama, OpenRouter, Azure), a system message next to an image is refused and inline
+  images over 180 000 base64 characters are refused (NVIDIA).
+- scripted failures: 401, 404, 413, 429 per minute / per day with retry-after, 400 content filter, 500, 503, a
+  stream cut off mid-way, CRLF / keep-alive streams the SDK cannot parse, a slow first token.
 
-Tests script replies (`double.queue(Reply(...))`) and read `double.requests` to assert what the app sent. With no
-script, `demo_responder` answers plausibly (tool calls for tool questions, a look at the image for vision), so a
-person can click through the whole app offline:
+One double serves every preset at once: `double.endpoint_for("openrouter")` is `http://127.0.0.1:PORT/openrouter/v1`;
+`double.endpoint` is the double's own preset (default "any": a permissive server answering any model name). Tests script replies (`double.queue(Reply(...))`)
+and read `double.requests` to assert what the app sent (headers included: which key reached which preset). With no
+script, `demo_responder` answers plausibly, so a person can click through the whole app offline:
 
     python -m tests.api_double --port 8000
-    MODELS_ENDPOINT=http://127.0.0.1:8000/inference streamlit run app.py
+    MODELS_PROVIDER=custom MODELS_ENDPOINT=http://127.0.0.1:8000/v1 streamlit run app.py
 
-In demo mode, putting `#429day`, `#429`, `#401`, `#404`, `#413`, `#filter`, `#500`, `#503`, `#slow`, `#cut` in a
-message makes the double answer with that failure, to show the app's error states.
+In demo mode, putting `#429day`, `#429`, `#401`, `#404`, `#410`, `#413`, `#filter`, `#500`, `#503`, `#slow`, `#cut`
+in a message makes the double answer with that failure, to show the app's error states.
 """
 
 from __future__ import annotations
@@ -34,72 +39,88 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-DEFAULT_CATALOG: list[dict[str, Any]] = [
-    {
-        "id": "meta/meta-llama-3.1-405b-instruct",
-        "name": "Meta-Llama-3.1-405B-Instruct",
-        "publisher": "Meta",
-        "summary": "The largest Llama 3.1 model, with native tool calling.",
-        "capabilities": ["streaming"],
-        "limits": {"max_input_tokens": 131072, "max_output_tokens": 4096},
-        "rate_limit_tier": "high",
-        "supported_input_modalities": ["text"],
-        "supported_output_modalities": ["text"],
-        "tags": ["multilingual"],
-    },
-    {
-        "id": "meta/llama-3.2-90b-vision-instruct",
-        "name": "Llama-3.2-90B-Vision-Instruct",
-        "publisher": "Meta",
-        "summary": "Advanced image reasoning capabilities for visual understanding.",
-        "capabilities": ["streaming"],
-        "limits": {"max_input_tokens": 131072, "max_output_tokens": 4096},
-        "rate_limit_tier": "high",
-        "supported_input_modalities": ["text", "image", "audio"],
-        "supported_output_modalities": ["text"],
-        "tags": ["multimodal", "vision"],
-    },
-    {
-        "id": "meta/llama-3.3-70b-instruct",
-        "name": "Llama-3.3-70B-Instruct",
-        "publisher": "Meta",
-        "summary": "Llama 3.3 70B: strong reasoning and tool use.",
-        "capabilities": ["streaming"],
-        "limits": {"max_input_tokens": 128000, "max_output_tokens": 4096},
-        "rate_limit_tier": "high",
-        "supported_input_modalities": ["text"],
-        "supported_output_modalities": ["text"],
-        "tags": [],
-    },
-    {
-        "id": "meta/llama-3.2-11b-vision-instruct",
-        "name": "Llama-3.2-11B-Vision-Instruct",
-        "publisher": "Meta",
-        "summary": "Image reasoning in a smaller model.",
-        "capabilities": ["streaming"],
-        "limits": {"max_input_tokens": 128000, "max_output_tokens": 4096},
-        "rate_limit_tier": "low",
-        "supported_input_modalities": ["text", "image", "audio"],
-        "supported_output_modalities": ["text"],
-        "tags": ["multimodal"],
-    },
-    {
-        "id": "openai/gpt-4.1-mini",
-        "name": "OpenAI GPT-4.1-mini",
-        "publisher": "OpenAI",
-        "summary": "A small OpenAI model.",
-        "capabilities": ["streaming", "tool-calling"],
-        "limits": {"max_input_tokens": 1048576, "max_output_tokens": 32768},
-        "rate_limit_tier": "low",
-        "supported_input_modalities": ["text", "image"],
-        "supported_output_modalities": ["text"],
-        "tags": [],
-    },
-]
+@dataclass(frozen=True)
+class Preset:
+    """What one host does: the models it lists, the ones it retired, its quirks and its error shape."""
+
+    name: str
+    models: tuple[dict[str, Any], ...]
+    retired: dict[str, str] = field(default_factory=dict)  # model id (lower) -> end-of-life date
+    strict_models: bool = True  # unknown model -> 404
+    lists_models: bool = True
+    refuses_system_with_image: bool = False
+    max_inline_image_chars: int | None = None
+    error_shape: str = "openai"  # "openai" | "openrouter" | "ollama" | "nvidia" | "azure"
+
+
+def _m(mid: str, *, owned_by: str = "meta", vision: bool = False, context: int | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": mid, "object": "model", "created": 1730000000, "owned_by": owned_by}
+    if context is not None:
+        item["context_length"] = context
+        item["architecture"] = {"input_modalities": ["text", "image"] if vision else ["text"],
+                                "output_modalities": ["text"]}
+    return item
+
+
+PRESETS: dict[str, Preset] = {
+    # The double's own endpoint (`/v1`): a permissive server that answers any model name.
+    "any": Preset("any", (
+        _m("meta-llama/Llama-3.1-405B-Instruct", owned_by="vllm"),
+        _m("meta-llama/Llama-3.3-70B-Instruct", owned_by="vllm"),
+        _m("meta-llama/Llama-3.2-90B-Vision-Instruct", owned_by="vllm"),
+        _m("meta-llama/Llama-3.2-11B-Vision-Instruct", owned_by="vllm"),
+        _m("Qwen/Qwen2.5-7B-Instruct", owned_by="vllm"),
+    ), strict_models=False),
+    "vllm": Preset("vllm", (
+        _m("meta-llama/Llama-3.1-405B-Instruct-FP8", owned_by="vllm"),
+        _m("meta-llama/Llama-3.2-90B-Vision-Instruct", owned_by="vllm"),
+    )),
+    "ollama": Preset("ollama", (
+        _m("llama3.1:8b", owned_by="library"),
+        _m("llama3.2-vision:latest", owned_by="library"),
+        _m("qwen2.5:7b", owned_by="library"),
+    ), error_shape="ollama"),
+    "nvidia": Preset("nvidia", (
+        _m("meta/llama-3.1-405b-instruct"),
+        _m("meta/llama-3.3-70b-instruct"),
+        _m("meta/llama-3.2-90b-vision-instruct"),
+        _m("meta/llama-3.2-11b-vision-instruct"),
+        _m("nvidia/llama-3.1-nemotron-70b-instruct", owned_by="nvidia"),
+    ), retired={"meta/llama-3.1-405b-instruct": "2026-04-15"}, refuses_system_with_image=True,
+        max_inline_image_chars=180_000, error_shape="nvidia"),
+    "openrouter": Preset("openrouter", (
+        _m("meta-llama/llama-3.3-70b-instruct", context=131072),
+        _m("meta-llama/llama-3.3-70b-instruct:free", context=65536),
+        _m("meta-llama/llama-3.2-11b-vision-instruct", vision=True, context=131072),
+        _m("meta-llama/llama-4-maverick", vision=True, context=1048576),
+        _m("openai/gpt-4o-mini", owned_by="openai", vision=True, context=128000),
+    ), error_shape="openrouter"),
+    "huggingface": Preset("huggingface", (
+        _m("meta-llama/Llama-3.3-70B-Instruct"),
+        _m("meta-llama/Llama-4-Maverick-17B-128E-Instruct"),
+    )),
+    "azure": Preset("azure", (
+        _m("Llama-3.3-70B-Instruct"),
+        _m("Llama-4-Maverick-17B-128E-Instruct-FP8"),
+    ), lists_models=False, error_shape="azure"),
+}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": None}}
+
+
+def shaped_error(shape: str, status: int, code: str, message: str) -> dict[str, Any]:
+    """An error body the way a given host writes it (FACTS.md: most are OpenAI style, not all)."""
+    if shape == "ollama":
+        return {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
+    if shape == "openrouter":
+        return {"error": {"code": status, "message": message, "metadata": {"provider_name": None}}}
+    if shape == "nvidia":
+        return {"type": "about:blank", "status": status, "title": code.replace("_", " ").title(), "detail": message}
+    if shape == "azure" and status == 422:
+        return {"code": code, "message": message}
+    return _error(code, message)
 
 
 @dataclass
@@ -175,6 +196,13 @@ class Reply:
         return cls(status=status, body=_error("internal_error" if status == 500 else "service_unavailable", "Try again later."))
 
     @classmethod
+    def gone(cls, model: str = "meta/llama-3.1-405b-instruct", date: str = "2026-04-15") -> "Reply":
+        """410, as NVIDIA answers for a retired model that is still listed."""
+        return cls(status=410, body=shaped_error(
+            "nvidia", 410, "gone", f"The model '{model}' has reached its end of life on {date} and is no longer "
+                                   "available."))
+
+    @classmethod
     def bad_request(cls, message: str) -> "Reply":
         """400 with a free message (e.g. a server refusing a message shape)."""
         return cls(status=400, body=_error("invalid_request", message))
@@ -244,6 +272,7 @@ _TRIGGERS: dict[str, Callable[[], Reply]] = {
     "#429": Reply.rate_limit_minute,
     "#401": Reply.unauthorized,
     "#404": Reply.unknown_model,
+    "#410": Reply.gone,
     "#413": Reply.too_large,
     "#filter": Reply.content_filter,
     "#500": lambda: Reply.server_error(500),
@@ -253,23 +282,34 @@ _TRIGGERS: dict[str, Callable[[], Reply]] = {
 
 def _tool_call_for(question: str, system: str, first_user: str) -> str | None:
     q = question.lower()
-    custom = first_user  # custom tool definitions travel in the first user message
+    custom = first_user  # custom (JSON) tool definitions travel in the first user message
+
+    def builtin(name: str, query: str) -> str | None:
+        if f'"{name}"' in custom:  # a model without built-in tools got it as a JSON definition
+            return json.dumps({"type": "function", "name": name, "parameters": {"query": query}})
+        if name in system:
+            return f"<|python_tag|>{name}.call(query={json.dumps(query)})<|eom_id|>"
+        return None
+
     if "weather" in q:
         city = re.search(r"weather (?:in|for|at) ([A-Za-zÀ-ÿ .'-]+)", question)
         place = (city.group(1) if city else "Stockholm").strip(" ?.!")
         if '"get_weather"' in custom:
             return json.dumps({"type": "function", "name": "get_weather", "parameters": {"city": place}})
-        if "brave_search" in system:
-            return f'<|python_tag|>brave_search.call(query={json.dumps("current weather in " + place)})<|eom_id|>'
-    if any(w in q for w in ("integral", "integrate", "derivative", "solve", "sqrt", "^")) and "wolfram_alpha" in system:
+        call = builtin("brave_search", "current weather in " + place)
+        if call:
+            return call
+    if any(w in q for w in ("integral", "integrate", "derivative", "solve", "sqrt", "^")):
         expr = re.sub(r"^(what is|what's|compute|calculate)\s+", "", question.strip(" ?"), flags=re.I)
-        return f"<|python_tag|>wolfram_alpha.call(query={json.dumps(expr)})<|eom_id|>"
+        call = builtin("wolfram_alpha", expr)
+        if call:
+            return call
     if "time" in q and '"get_local_time"' in custom:
         city = re.search(r"time (?:is it )?in ([A-Za-zÀ-ÿ /_'-]+)", question)
         place = (city.group(1) if city else "Tokyo").strip(" ?.!")
         return json.dumps({"type": "function", "name": "get_local_time", "parameters": {"city_or_timezone": place}})
-    if any(w in q for w in ("search", "who ", "news", "latest")) and "brave_search" in system:
-        return f"<|python_tag|>brave_search.call(query={json.dumps(question.strip())})<|eom_id|>"
+    if any(w in q for w in ("search", "who ", "news", "latest")):
+        return builtin("brave_search", question.strip())
     return None
 
 
@@ -331,41 +371,114 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.double._count_connection()
+
+    def _preset(self) -> tuple[Preset, str]:
+        """The preset named by the path's first segment (`/openrouter/v1/...`), else the double's own."""
+        double = self.server.double
+        path = self.path.split("?")[0]
+        first = path.strip("/").split("/", 1)[0]
+        return (PRESETS[first] if first in PRESETS else double.preset), path
+
     def do_GET(self) -> None:  # noqa: N802
         double = self.server.double
         double._record("GET", self.path, dict(self.headers), None)
-        if self.path.split("?")[0].endswith("/catalog/models"):
+        preset, path = self._preset()
+        if path.endswith("/models") and preset.lists_models:
             if double.catalog_status != 200:
-                self._send_json(double.catalog_status, _error("unavailable", "catalog unavailable"))
+                self._send_json(double.catalog_status,
+                                shaped_error(preset.error_shape, double.catalog_status, "unavailable", "unavailable"))
             else:
-                self._send_json(200, double.catalog)
+                models = double.models if double.models is not None else list(preset.models)
+                self._send_json(200, {"object": "list", "data": models})
             return
-        self._send_json(404, _error("not_found", "Not found"))
+        if path.endswith("/api/version") and preset.name in ("ollama", "any"):
+            self._send_json(200, {"version": "0.12.0"})
+            return
+        self._send_json(404, shaped_error(preset.error_shape, 404, "not_found", "Not found"))
+
+    def _refusal(self, preset: Preset, body: dict[str, Any]) -> Reply | None:
+        """What the preset's host refuses before any answer: unknown / retired models, its vision quirks."""
+        model = str(body.get("model") or "")
+        ids = {str(m["id"]).lower() for m in (self.server.double.models or preset.models)}
+        shape = preset.error_shape
+        if model.lower() in preset.retired:
+            when = preset.retired[model.lower()]
+            return Reply(status=410, body=shaped_error(
+                shape, 410, "gone", f"The model '{model}' has reached its end of life on {when} and is no longer "
+                                    "available."))
+        if preset.strict_models and model.lower() not in ids:
+            if shape == "ollama":
+                return Reply(status=404, body=shaped_error(shape, 404, "not_found",
+                                                           f'model "{model}" not found, try pulling it first'))
+            if shape == "azure":
+                return Reply(status=404, body=_error("DeploymentNotFound",
+                                                     f"The API deployment for this resource does not exist: {model}"))
+            if shape == "openrouter":
+                return Reply(status=400, body=shaped_error(shape, 400, "bad_request",
+                                                           f"{model} is not a valid model ID"))
+            return Reply(status=404, body=shaped_error(shape, 404, "model_not_found",
+                                                       f"The model `{model}` does not exist."))
+        messages = body.get("messages") or []
+        image = _image_of(messages)
+        if image is not None:
+            if preset.refuses_system_with_image and any(m.get("role") == "system" for m in messages):
+                return Reply(status=400, body=shaped_error(
+                    shape, 400, "bad_request", "Prompting with images is incompatible with system messages"))
+            b64 = image.split(",", 1)[1] if "," in image else image
+            if preset.max_inline_image_chars and len(b64) > preset.max_inline_image_chars:
+                return Reply(status=400, body=shaped_error(
+                    shape, 400, "bad_request",
+                    f"Image too large: inline base64 images must be under {preset.max_inline_image_chars} characters "
+                    "(use the assets API for larger images)."))
+        return None
 
     def do_POST(self) -> None:  # noqa: N802
         double = self.server.double
         body = self._read_body()
         double._record("POST", self.path, dict(self.headers), body)
-        if not self.path.split("?")[0].endswith("/chat/completions"):
-            self._send_json(404, _error("not_found", "Not found"))
+        preset, path = self._preset()
+        if not path.endswith("/chat/completions"):
+            self._send_json(404, shaped_error(preset.error_shape, 404, "not_found", "Not found"))
             return
         if double.require_token is not None:
             auth = self.headers.get("Authorization", "")
             if auth != f"Bearer {double.require_token}":
-                self._send_json(401, _error("unauthorized", "Bad credentials"))
+                self._send_json(401, shaped_error(preset.error_shape, 401, "unauthorized", "Bad credentials"))
                 return
-        reply = double._next_reply(body if isinstance(body, dict) else {})
-        if reply.delay_s:
-            time.sleep(reply.delay_s)
-        if reply.status != 200:
-            self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"), reply.headers)
+        request = body if isinstance(body, dict) else {}
+        reply = self._refusal(preset, request) if double.enforce_presets else None
+        with double._lock:
+            over = double.max_concurrent is not None and double._in_flight >= double.max_concurrent
+            if over:
+                double.refused_concurrent += 1
+        if over:  # like a free tier's "too many requests at once": 429 with a short retry-after
+            self._send_json(429, shaped_error(preset.error_shape, 429, "too_many_concurrent_requests",
+                                              f"Too many concurrent requests: at most {double.max_concurrent} at "
+                                              "once for this model."), {"retry-after": "1"})
             return
-        model = (body or {}).get("model", "double") if isinstance(body, dict) else "double"
-        if isinstance(body, dict) and body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(reply, model, include_usage and reply.usage)
-        else:
-            self._send_json(200, _completion(reply.text, model), reply.headers)
+        reply = reply or double._next_reply(request)
+        with double._lock:
+            double._in_flight += 1
+            double.max_in_flight = max(double.max_in_flight, double._in_flight)
+        try:
+            if reply.delay_s:
+                time.sleep(reply.delay_s)
+            if reply.status != 200:
+                self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"),
+                                reply.headers)
+                return
+            model = request.get("model", "double")
+            if request.get("stream"):
+                include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+                self._stream(reply, model, include_usage and reply.usage)
+            else:
+                self._send_json(200, _completion(reply.text, model), reply.headers)
+        finally:
+            with double._lock:
+                double._in_flight -= 1
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
@@ -452,21 +565,34 @@ class ApiDouble:
         self,
         script: list[Reply] | None = None,
         responder: Responder | None = None,
-        catalog: list[dict[str, Any]] | None = None,
+        models: list[dict[str, Any]] | None = None,
         require_token: str | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        preset: str = "any",
+        enforce_presets: bool = True,
     ) -> None:
         self._lock = threading.Lock()
         self._script: list[Reply] = list(script or [])
         self.responder: Responder = responder or demo_responder
-        self.catalog = DEFAULT_CATALOG if catalog is None else catalog
+        self.preset = PRESETS[preset]
+        self.models = models  # overrides the preset's listing (None: the preset's own)
         self.catalog_status = 200
         self.require_token = require_token
+        self.enforce_presets = enforce_presets  # False: any model name is answered
         self.requests: list[Recorded] = []
+        self.connections = 0  # TCP connections accepted (connection reuse)
+        self._in_flight = 0
+        self.max_in_flight = 0  # most chat requests answered at once
+        self.max_concurrent: int | None = None  # refuse (429) chat requests beyond this many in flight
+        self.refused_concurrent = 0
         self._server = _Server((host, port), _Handler)
         self._server.double = self
         self._thread: threading.Thread | None = None
+
+    def _count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     # -- scripting ------------------------------------------------------------------------------------------------
     def queue(self, *replies: Reply) -> "ApiDouble":
@@ -500,13 +626,19 @@ class ApiDouble:
 
     @property
     def endpoint(self) -> str:
-        """The value for MODELS_ENDPOINT."""
-        return self.url + "/inference"
+        """The value for MODELS_ENDPOINT (the double's own preset)."""
+        return self.url + "/v1"
 
-    @property
-    def catalog_url(self) -> str:
-        """The value for MODELS_CATALOG_URL."""
-        return self.url + "/catalog/models"
+    def endpoint_for(self, preset: str) -> str:
+        """The base URL at which the double behaves like `preset` ("nvidia", "openrouter", …)."""
+        if preset not in PRESETS:
+            raise KeyError(preset)
+        return f"{self.url}/{preset}/v1"
+
+    def requests_to(self, preset: str) -> list[Recorded]:
+        """Requests that arrived under `/preset/`."""
+        with self._lock:
+            return [r for r in self.requests if r.path.startswith(f"/{preset}/")]
 
     def start(self) -> "ApiDouble":
         """Serve in a daemon thread."""
@@ -528,14 +660,16 @@ class ApiDouble:
 
 def main() -> None:
     """Serve the double in the foreground for offline demos."""
-    parser = argparse.ArgumentParser(description="Local GitHub Models API double (offline demos and tests).")
+    parser = argparse.ArgumentParser(description="Local OpenAI-compatible API double (offline demos and tests).")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--any-model", action="store_true", help="answer any model name")
     args = parser.parse_args()
-    double = ApiDouble(port=args.port, host=args.host)
+    double = ApiDouble(port=args.port, host=args.host, enforce_presets=not args.any_model)
     print("API double (not a real model) serving on", double.url, flush=True)
-    print(f"  MODELS_ENDPOINT={double.endpoint}", flush=True)
-    print(f"  MODELS_CATALOG_URL={double.catalog_url}", flush=True)
+    print(f"  MODELS_PROVIDER=custom MODELS_ENDPOINT={double.endpoint}", flush=True)
+    for name in PRESETS:
+        print(f"  as {name}: {double.endpoint_for(name)}", flush=True)
     try:
         double._server.serve_forever()
     except KeyboardInterrupt:

@@ -7,19 +7,22 @@ from typing import Iterator
 
 import pytest
 
-from lib import client
+from lib import client, redact
+from lib.config import clear_probe_cache
 from lib.config import Settings, load_settings
 from tests.api_double import ApiDouble
 
-TEST_TOKEN = "ghp_TESTTOKEN_abcdef0123456789"
+TEST_TOKEN = "sk-test-KEY-abcdef0123456789"
 
 
 @pytest.fixture(autouse=True)
 def _quiet_and_clean() -> Iterator[None]:
     logging.getLogger("azure").setLevel(logging.ERROR)
     client.forget_all()
+    clear_probe_cache()
     yield
     client.forget_all()
+    redact.forget_all()
 
 
 @pytest.fixture
@@ -31,13 +34,13 @@ def double() -> Iterator[ApiDouble]:
 
 @pytest.fixture
 def settings(double: ApiDouble) -> Settings:
-    """Settings that talk to the double with a test token."""
+    """Settings that talk to the double (as a vLLM server of your own) with a test key."""
     return load_settings(
         environ={
+            "MODELS_PROVIDER": "custom",
             "MODELS_ENDPOINT": double.endpoint,
-            "MODELS_CATALOG_URL": double.catalog_url,
-            "GITHUB_TOKEN": TEST_TOKEN,
+            "MODELS_API_KEY": TEST_TOKEN,
             "REQUEST_TIMEOUT_S": "5",
         },
-        gh_token=lambda: None,
+        probe=lambda url: False,
     )

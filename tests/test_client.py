@@ -8,7 +8,7 @@ import pytest
 
 from lib import client
 from lib.config import load_settings
-from lib.errors import ErrorKind, NoTokenError, explain
+from lib.errors import ErrorKind, NoProviderError, NoTokenError, explain
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 
@@ -39,15 +39,34 @@ def test_token_reaches_the_double_as_bearer_and_stream_yields_pieces(double: Api
 
 def test_one_client_is_shared_per_endpoint_and_token(settings) -> None:
     assert client.get_client(settings) is client.get_client(settings)
-    other = settings.with_provider("local", token="another-key")
+    other = settings.with_provider("custom", endpoint=settings.endpoint, token="another-key")
     assert client.get_client(other) is not client.get_client(settings)
 
 
-def test_no_token_for_remote_endpoint_raises_a_clear_error() -> None:
-    s = load_settings(environ={}, gh_token=lambda: None)
+def test_no_key_for_a_provider_that_needs_one_raises_a_clear_error_and_sends_nothing(double: ApiDouble) -> None:
+    s = load_settings(environ={"MODELS_PROVIDER": "openrouter", "MODELS_ENDPOINT": double.endpoint_for("openrouter")},
+                      probe=lambda url: False)
     with pytest.raises(NoTokenError) as info:
         list(client.stream(s, "m", MSG))
     assert explain(info.value).kind is ErrorKind.NO_TOKEN
+    assert double.requests == []
+
+
+def test_no_provider_raises_a_clear_error() -> None:
+    s = load_settings(environ={"GITHUB_TOKEN": "ghp_abcdefgh1234"}, probe=lambda url: False)
+    with pytest.raises(NoProviderError) as info:
+        list(client.stream(s, "m", MSG))
+    assert explain(info.value).kind is ErrorKind.NO_PROVIDER
+
+
+def test_a_server_given_no_key_gets_no_auth_header_at_all(double: ApiDouble) -> None:
+    s = load_settings(environ={"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": double.endpoint,
+                               "OPENROUTER_API_KEY": "sk-or-v1-must-not-travel"}, probe=lambda url: False)
+    double.queue(Reply(text="hi"))
+    assert "".join(client.stream(s, "m", MSG)) == "hi"
+    headers = {k.lower(): v for k, v in double.chat_requests[-1].headers.items()}
+    assert "authorization" not in headers and "api-key" not in headers
+    assert "must-not-travel" not in repr(double.requests)
 
 
 def test_daily_rate_limit_returns_within_two_seconds_with_the_wait(double: ApiDouble, settings) -> None:
@@ -139,7 +158,7 @@ def test_error_bodies_from_the_double_map_to_kinds(double: ApiDouble, settings, 
 
 
 def test_refused_connection_is_offline_and_quick() -> None:
-    s = load_settings(environ={"MODELS_ENDPOINT": "http://127.0.0.1:9/inference"}, gh_token=lambda: None)
+    s = load_settings(environ={"MODELS_ENDPOINT": "http://127.0.0.1:9/v1"}, probe=lambda url: False)
     start = time.monotonic()
     err, _ = _fail(s)
     assert err.kind is ErrorKind.OFFLINE
@@ -153,25 +172,30 @@ def test_complete_returns_text_and_usage(double: ApiDouble, settings) -> None:
     assert reply.finish_reason == "stop"
 
 
-def test_catalog_through_the_client(double: ApiDouble, settings) -> None:
-    client.clear_catalog_cache()
-    cat = client.get_catalog(settings)
-    assert cat is not None and cat.available
-    assert any(m.id == "meta/llama-3.2-90b-vision-instruct" for m in cat.models)
+def test_model_listing_through_the_client(double: ApiDouble, settings) -> None:
+    client.clear_models_cache()
+    listing = client.get_models(settings)
+    assert listing is not None and listing.available
+    assert "meta-llama/Llama-3.2-90B-Vision-Instruct" in listing.ids
     get = [r for r in double.requests if r.method == "GET"][-1]
-    assert get.headers["Accept"] == "application/vnd.github+json"
+    assert get.path == "/v1/models"
     assert get.headers["Authorization"] == f"Bearer {TEST_TOKEN}"
 
 
-def test_quota_counts_requests(double: ApiDouble, settings) -> None:
-    before = client.QUOTA.snapshot().counts.get("quota/model", 0)
+def _count(settings, model: str) -> int:
+    return client.QUOTA.snapshot().counts.get(f"{client.quota_key(settings)} · {model}", 0)
+
+
+def test_quota_counts_requests_per_provider_and_endpoint(double: ApiDouble, settings) -> None:
+    before = _count(settings, "quota/model")
     double.queue(Reply(text="x"))
     list(client.stream(settings, "quota/model", MSG))
-    assert client.QUOTA.snapshot().counts["quota/model"] == before + 1
+    assert _count(settings, "quota/model") == before + 1
+    assert client.quota_key(settings) == f"vLLM or another server you run ({double.endpoint.split('/')[2]})"
 
 
 def test_refused_requests_are_not_counted(double: ApiDouble, settings) -> None:
-    before = client.QUOTA.snapshot().counts.get("refused/model", 0)
+    before = _count(settings, "refused/model")
     double.queue(Reply.rate_limit_day())
     _fail(settings, "refused/model")
-    assert client.QUOTA.snapshot().counts.get("refused/model", 0) == before
+    assert _count(settings, "refused/model") == before

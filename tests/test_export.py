@@ -1,4 +1,4 @@
-"""'View code': the exported Python runs as written against the API double and never contains the token."""
+"""'View code': the exported Python runs as written against the API double and never contains a key."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(code: str, double: ApiDouble, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "snippet.py"
     script.write_text(code)
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN"} | {"GITHUB_TOKEN": TEST_TOKEN}
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))} | {
+        "OPENROUTER_API_KEY": TEST_TOKEN}
     return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60)
 
 
-def test_tool_turn_snippet_runs_and_reads_the_token_from_the_environment(tmp_path: Path) -> None:
+def test_tool_turn_snippet_runs_and_reads_the_providers_own_key_variable(tmp_path: Path) -> None:
     messages = [
         {"role": "system", "content": "Environment: ipython\nTools: brave_search\n\nYou are a helpful assistant."},
         {"role": "user", "content": "What's the weather in Stockholm?"},
@@ -31,8 +32,10 @@ def test_tool_turn_snippet_runs_and_reads_the_token_from_the_environment(tmp_pat
         {"role": "tool", "tool_call_id": "call_1", "content": "3 °C, cloudy"},
     ]
     with ApiDouble() as double:
-        code = python_snippet(double.endpoint, "meta/Meta-Llama-3.1-405B-Instruct", messages)
-        assert TEST_TOKEN not in code and 'os.environ["GITHUB_TOKEN"]' in code
+        code = python_snippet(double.endpoint_for("openrouter"), "meta-llama/llama-3.3-70b-instruct", messages,
+                              provider_id="openrouter", has_key=True)
+        assert TEST_TOKEN not in code and 'os.environ["OPENROUTER_API_KEY"]' in code
+        assert "GITHUB" not in code and "# OpenRouter" in code
         double.queue(Reply(text="It is 3 °C and cloudy."))
         out = _run(code, double, tmp_path)
         assert out.returncode == 0, out.stderr
@@ -51,8 +54,18 @@ def test_vision_snippet_loads_the_image_from_a_file(tmp_path: Path) -> None:
         {"type": "text", "text": "Describe it."},
         {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA", "detail": "high"}}]}]
     with ApiDouble() as double:
-        code = python_snippet(double.endpoint, "meta/Llama-3.2-90B-Vision-Instruct", messages)
-        assert "base64,AAAA" not in code
+        code = python_snippet(double.endpoint_for("ollama"), "llama3.2-vision:latest", messages, provider_id="ollama")
+        assert "base64,AAAA" not in code and "os.environ[" not in code and "needs no key" in code
         out = _run(code, double, tmp_path)
         assert out.returncode == 0, out.stderr
         assert "JPEG image of 64×48" in out.stdout
+
+
+def test_keyless_snippet_sends_no_key_variable_and_azure_reads_its_endpoint_variable() -> None:
+    code = python_snippet("http://127.0.0.1:8000/v1", "meta-llama/Llama-3.1-405B-Instruct-FP8",
+                          [{"role": "user", "content": "hi"}], provider_id="custom")
+    assert "os.environ[" not in code and 'endpoint = "http://127.0.0.1:8000/v1"' in code
+    code = python_snippet("https://res.services.ai.azure.com/models", "Llama-3.3-70B-Instruct",
+                          [{"role": "user", "content": "hi"}], provider_id="azure", has_key=True)
+    assert 'os.environ["AZURE_AI_CHAT_ENDPOINT"]' in code and 'os.environ["AZURE_AI_CHAT_KEY"]' in code
+    assert "res.services.ai.azure.com" not in code.split("endpoint = ", 1)[1].split("\n", 1)[0]

@@ -144,18 +144,18 @@ def test_wolfram_without_app_id_uses_sympy_fallback(double: ApiDouble, settings)
 
 def _app(double: ApiDouble, stub: StubServer) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.secrets["GITHUB_TOKEN"] = TEST_TOKEN
+    at.secrets["MODELS_PROVIDER"] = "custom"
+    at.secrets["MODELS_API_KEY"] = TEST_TOKEN
     at.secrets["MODELS_ENDPOINT"] = double.endpoint
-    at.secrets["MODELS_CATALOG_URL"] = double.catalog_url
     for k, v in stub.env().items():
         at.secrets[k] = v
     at.run()
-    at.switch_page("app_pages/tool_calling.py").run()
+    at.switch_page("pages/tool_calling.py").run()
     return at
 
 
 def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, stub: StubServer) -> None:
-    client.clear_catalog_cache()
+    client.clear_models_cache()
     double.queue(Reply(text=CALL), Reply(text="Cloudy and 3 °C in Stockholm."))
     at = _app(double, stub)
     at.chat_input[0].set_value("What is the weather in Stockholm?").run()
@@ -167,7 +167,7 @@ def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, 
     raw = "\n".join(c.value for c in at.code)
     assert "<|python_tag|>brave_search.call" in raw and "<|start_header_id|>ipython<|end_header_id|>" in raw
     assert any(e.label.startswith("View code") for e in at.expander)
-    assert 'token = os.environ["GITHUB_TOKEN"]' in raw and double.endpoint in raw
+    assert 'os.environ["MODELS_API_KEY"]' in raw and double.endpoint in raw
     # A rerun (any click) renders the same turn from the session's history.
     at.run()
     assert any("Cloudy and 3 °C in Stockholm." in m.value for m in at.markdown)
@@ -181,15 +181,15 @@ def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, 
 
 
 def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, stub: StubServer) -> None:
-    client.clear_catalog_cache()
-    double.queue(Reply(text=CALL), Reply.rate_limit_day())
+    client.clear_models_cache()
+    double.queue(Reply(text=CALL), Reply.rate_limit_minute(wait=42))
     at = _app(double, stub)
     at.chat_input[0].set_value("What is the weather in Stockholm?").run()
     assert not at.exception
-    assert any("Daily limit reached" in e.value for e in at.error)
+    assert any("Too many requests" in e.value for e in at.error)
     assert any("brave_search" in s.label for s in at.status)
     at.run()
-    assert any("Daily limit reached" in e.value for e in at.error), "the failed turn stays visible"
+    assert any("Too many requests" in e.value for e in at.error), "the failed turn stays visible"
     # Retry sends the same question again and replaces the failed turn with the answered one.
     double.queue(Reply(text="Sunny now."))
     [b for b in at.button if b.label == "Retry this question"][0].click().run()
@@ -197,3 +197,13 @@ def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, st
     assert any(m.value == "Sunny now." for m in at.markdown)
     assert not at.error
     assert double.chat_requests[-1].body["messages"][-1]["content"] == "What is the weather in Stockholm?"
+
+
+
+def test_retry_is_not_offered_for_a_spent_daily_quota(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_models_cache()
+    double.queue(Reply.rate_limit_day())
+    at = _app(double, stub)
+    at.chat_input[0].set_value("Tell me a joke").run()
+    assert any("Daily limit reached" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Retry this question"]

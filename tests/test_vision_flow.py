@@ -85,13 +85,13 @@ def test_other_errors_are_not_mistaken_for_the_system_fallback(double: ApiDouble
 
 
 def _app(double: ApiDouble) -> AppTest:
-    client.clear_catalog_cache()
+    client.clear_models_cache()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.secrets["GITHUB_TOKEN"] = TEST_TOKEN
+    at.secrets["MODELS_PROVIDER"] = "custom"
+    at.secrets["MODELS_API_KEY"] = TEST_TOKEN
     at.secrets["MODELS_ENDPOINT"] = double.endpoint
-    at.secrets["MODELS_CATALOG_URL"] = double.catalog_url
     at.run()
-    at.switch_page("app_pages/vision.py").run()
+    at.switch_page("pages/vision.py").run()
     return at
 
 
@@ -179,8 +179,8 @@ def test_image_is_prepared_once_not_on_every_rerun(double: ApiDouble, monkeypatc
     _upload(at, "photo.jpg", _photo(1600, 1200), "image/jpeg")
     at.text_area(key="vision_own").set_value("What is in the corner?").run()
     at.run()
-    at.switch_page("app_pages/home.py").run()
-    at.switch_page("app_pages/vision.py").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/vision.py").run()
     assert not at.exception
     assert any("1600×1200" in c.value for c in at.caption), "the image survives a visit to another page"
     assert len(calls) == 1

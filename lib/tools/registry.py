@@ -39,8 +39,10 @@ def status(name: str, config: ToolConfig) -> ToolStatus:
     return module.status(config)
 
 
-def meta_definitions(names: Sequence[str]) -> list[dict]:
+def meta_definitions(names: Sequence[str], include_builtin: bool = False) -> list[dict]:
     """Meta's JSON function definitions for the custom (non-built-in) tools among `names`.
+
+    With `include_builtin`, built-in tools are defined too (for models without Llama 3.1's built-in tools).
 
     >>> [d["function"]["name"] for d in meta_definitions(["brave_search", "get_weather"])]
     ['get_weather']
@@ -49,7 +51,7 @@ def meta_definitions(names: Sequence[str]) -> list[dict]:
     out: list[dict] = []
     for name in names:
         spec = TOOLS.get(name)
-        if spec is None or spec.builtin or name in seen:
+        if spec is None or (spec.builtin and not include_builtin) or name in seen:
             continue
         seen.add(name)
         out.append(
