@@ -1,16 +1,22 @@
-"""Home: what the demo shows, the connection status, setup help when there is no token."""
+"""Home: what the demo shows, where Llama runs for this session, setup help when nothing is connected."""
 
 import streamlit as st
 
-from lib.catalog import resolve_model
-from ui.common import catalog, current_settings, setup_panel
+from ui.shell import ensure_shell
+
+ensure_shell()
+
+from lib import client  # noqa: E402
+from lib.providers import BUILT_FOR, GITHUB_RETIRED  # noqa: E402
+from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
 
 settings = current_settings()
 
 st.title("🦙 Llama Herd Studio")
 st.markdown(
-    "Watch two of Meta's Llama models at work, live: **Llama 3.1 405B** deciding to call a real tool and "
-    "answering with its result, and **Llama 3.2 90B Vision** describing a photo you bring."
+    "Watch Meta's Llama models at work, live: a Llama deciding to call a real tool and answering with its "
+    "result (built for **Llama 3.1 405B**), and a Llama describing a photo you bring (built for **Llama 3.2 90B "
+    "Vision**). Where a host no longer offers those, the app uses the closest Llama it has and says so."
 )
 
 left, right = st.columns(2, gap="medium")
@@ -20,60 +26,63 @@ with left, st.container(border=True, height="stretch"):
         "Pick tools — web search, Wolfram|Alpha, weather, a clock — and ask a question. You see the model's "
         "native tool call, the real result, and the answer that uses it, plus the raw Llama prompt format."
     )
-    st.page_link("app_pages/tool_calling.py", label="Open the tool-calling demo", icon="➡️")
+    st.page_link("pages/tool_calling.py", label="Open the tool-calling demo", icon="➡️")
 with right, st.container(border=True, height="stretch"):
     st.markdown("#### 🖼️ Vision")
     st.markdown(
         "Upload a photo, take one with your camera, or use a sample. The model describes it, writes alt text, "
         "reads text in it — then answers your follow-up questions about the same image."
     )
-    st.page_link("app_pages/vision.py", label="Open the vision demo", icon="➡️")
+    st.page_link("pages/vision.py", label="Open the vision demo", icon="➡️")
 
-if settings.needs_token:
-    setup_panel(settings)
+if not settings.can_send:
+    setup_panel(settings)  # includes the GitHub Models retirement sentence when only a GitHub token was found
+elif settings.github_retired:
+    st.info(GITHUB_RETIRED.split(":")[0] + f": using {settings.label} instead.", icon="🪦")
 
+p = settings.provider
 st.subheader("Connection")
-token_line = (
-    f"found ({settings.token_source})" if settings.token
-    else ("not needed for a local server" if settings.is_local else "**missing** — see the setup panel above")
-)
-cat = catalog(settings)
-if cat is None:
-    catalog_line = "none for this endpoint (model names are used as configured)"
-elif cat.available:
-    catalog_line = f"{len(cat.models)} models listed"
+if p is None:
+    st.markdown(f"- **Provider:** none yet ({settings.reason})")
 else:
-    catalog_line = f"unavailable ({cat.error}); model names are used as configured"
-st.markdown(
-    f"- **Endpoint:** `{settings.endpoint}`\n"
-    f"- **Token:** {token_line}\n"
-    f"- **Catalog:** {catalog_line}"
-)
+    key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
+           else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
+    st.markdown(
+        f"- **Provider:** {p.label} — {settings.reason}\n"
+        f"- **Endpoint:** `{settings.endpoint or 'missing'}`\n"
+        f"- **Key:** {key}"
+    )
+    if settings.can_send or settings.endpoint:
+        rows = ["| Page | Built for | Uses | Why |", "|---|---|---|---|"]
+        for page, title in (("tools", "Tool calling"), ("vision", "Vision")):
+            pick, listing = choose_model(settings, page)  # type: ignore[arg-type]
+            uses = f"{pick.label} · `{pick.model}`" if pick.model else "—"
+            rows.append(f"| {title} | {BUILT_FOR[page]} | {uses} | {pick.reason.replace('|', '/')} |")
+        st.markdown("\n".join(rows))
+        listing = client.get_models(settings)
+        if listing is not None:
+            if listing.available:
+                st.caption(f"{settings.label} lists {len(listing.models)} models.")
+            else:
+                st.caption(f"Couldn't list {settings.label}'s models: {listing.error}.")
 
-rows = []
-for page, model in (("Tool calling", settings.tools_model), ("Vision", settings.vision_model)):
-    choice = resolve_model(model, cat)
-    listed = {True: "✅ listed", False: "❌ not listed", None: "— not checked"}[choice.listed]
-    rows.append({"Page": page, "Model": model, "In catalog": listed, "Fallback": choice.fallback or ""})
-st.dataframe(rows, hide_index=True, width="stretch")
+    if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
+        client.clear_models_cache()
+        listing = client.get_models(settings)
+        if listing is None:
+            st.info(f"{p.label} has no model list; the first request will tell whether the endpoint, key and "
+                    "deployment name work.", icon="ℹ️")
+        elif listing.available:
+            checks = ("and the key works" if (p.listing_checks_key or not p.key_names) and settings.token
+                      else "" if not p.key_required else
+                      f"(it lists models without checking the key, so the first answer will tell whether "
+                      f"the {p.key_names[0]} works)")
+            st.success(f"Connected to {p.label}: {len(listing.models)} models listed {checks}".strip() + ".",
+                       icon="✅")
+        elif listing.status in (401, 403):
+            st.error(f"{p.label} refused the key (HTTP {listing.status}).", icon="🔑")
+        else:
+            st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
 
-if cat is not None and cat.available and cat.models:
-    with st.expander(f"All {len(cat.models)} models in the catalog"):
-        st.dataframe(
-            [
-                {
-                    "ID": m.id,
-                    "Name": m.name,
-                    "Input": ", ".join(m.input_modalities),
-                    "Tier": m.rate_limit_tier,
-                    "Max input tokens": m.max_input_tokens,
-                }
-                for m in cat.models
-            ],
-            hide_index=True,
-            width="stretch",
-        )
-st.caption(
-    "The GitHub Models free tier is meant for prototyping: about 10 requests a minute and 50 a day for the large "
-    "Llama models. Switch to Azure AI or a local server in the sidebar at any time."
-)
+with st.expander(f"Where Llama runs (checked {p.checked if p else 'recently'})"):
+    st.markdown(providers_table())

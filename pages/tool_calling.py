@@ -1,12 +1,17 @@
-"""Tool calling: Llama 3.1 405B picks a tool, the app runs it for real, the model answers with the result."""
+"""Tool calling: a Llama (built for 3.1 405B) picks a tool, the app runs it for real, the model answers with it."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lib import tools
-from lib.safe_text import display_markdown
-from lib.tool_loop import (
+from ui.shell import ensure_shell
+
+ensure_shell()
+
+from lib import tools  # noqa: E402
+from lib.providers import display_name, tool_format  # noqa: E402
+from lib.safe_text import display_markdown  # noqa: E402
+from lib.tool_loop import (  # noqa: E402
     MAX_ROUNDS,
     AnswerText,
     CallFinished,
@@ -18,8 +23,8 @@ from lib.tool_loop import (
     run_turn,
     tool_config,
 )
-from ui.common import current_settings, model_picker, setup_panel, show_error
-from ui.tool_views import raw_view, render_turn, step_body, step_label
+from ui.common import current_settings, model_picker, next_model_fn, setup_panel, show_error  # noqa: E402
+from ui.tool_views import raw_view, render_turn, step_body, step_label  # noqa: E402
 
 SUGGESTIONS = {
     "What is the weather in Stockholm?": "brave_search / get_weather",
@@ -35,23 +40,33 @@ config = tool_config(settings)
 st.session_state.setdefault("tool_turns", [])
 turns: list[Turn] = st.session_state["tool_turns"]
 
-st.title("🛠️ Tool calling with Llama 3.1 405B")
-st.caption(
-    "Llama 3.1 has native tool calling: switched on by its system prompt, it answers with a call such as "
-    "`brave_search.call(query=\"…\")` instead of text. This page runs that call for real, gives the model the "
-    "result, and streams the answer that uses it."
-)
-if settings.needs_token:
+title = st.empty()
+intro = st.empty()
+if settings.needs_token or not settings.can_send:
     setup_panel(settings, compact=True)
 
 with st.container(border=True):
     top = st.columns([3, 1], vertical_alignment="bottom")
     with top[0]:
-        model = model_picker(settings, "text", settings.tools_model, key="tools_model_pick")
+        model = model_picker(settings, "tools")
     with top[1]:
         if st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns):
             st.session_state["tool_turns"] = []
             st.rerun()
+    if model and tool_format(model) == "json":
+        st.caption(f"{display_name(model)} has no built-in tools: every tool is sent as a JSON function "
+                   "definition (Meta's custom-tool format) instead of Llama 3.1's `Tools:` system line.")
+can_send = settings.can_send and model is not None
+model_name = display_name(model) if model else "Llama"
+title.title(f"🛠️ Tool calling with {model_name}")
+intro.caption(
+    "Llama 3.1 has native tool calling: switched on by its system prompt, it answers with a call such as "
+    "`brave_search.call(query=\"…\")` instead of text. This page runs that call for real, gives the model "
+    "the result, and streams the answer that uses it."
+    + ("" if model_name == "Llama 3.1 405B" else
+       f" Built for Llama 3.1 405B; answering now: **{model_name} on {settings.label}**.")
+)
+with st.container(border=True):
     st.markdown("**Tools the model may call**")
     cols = st.columns(3)
     selected: list[str] = []
@@ -73,24 +88,24 @@ if not turns:
     st.markdown("**Try one of these**")
     with st.container(horizontal=True):
         for prompt, hint in SUGGESTIONS.items():
-            if st.button(prompt, help=f"Exercises {hint}", disabled=not settings.can_send):
+            if st.button(prompt, help=f"Exercises {hint}", disabled=not can_send):
                 st.session_state["pending_prompt"] = prompt
 
 for turn in turns:
     render_turn(turn)
-if turns and turns[-1].error and settings.can_send:
+if turns and turns[-1].error and can_send and turns[-1].error.retry_helps:
     if st.button("Retry this question", icon=":material/refresh:"):
         st.session_state["pending_prompt"] = turns.pop().question
         st.rerun()
 
 typed = st.chat_input(
-    "Ask something that needs a tool…" if settings.can_send else "Add a token (see above) to start chatting",
-    disabled=not settings.can_send,
+    "Ask something that needs a tool…" if can_send else "Connect a model host (see above) to start chatting",
+    disabled=not can_send,
     key="tool_chat",
 )
 question = typed or st.session_state.pop("pending_prompt", None)
 
-if question and settings.can_send:
+if question and can_send and model:
     if not selected:
         st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
     with st.chat_message("user"):
@@ -100,9 +115,11 @@ if question and settings.can_send:
         answer_box = st.empty()
         shown = ""
         final: Turn | None = None
-        for event in run_turn(settings, model, turns, question, selected, config, max_rounds=MAX_ROUNDS):
+        for event in run_turn(settings, model, turns, question, selected, config, max_rounds=MAX_ROUNDS,
+                              next_model=next_model_fn(settings, "tools")):
             if isinstance(event, Waiting):
-                label = "Llama is thinking…" if event.round == 1 else "Llama is reading the tool result…"
+                label = (f"{model_name} is thinking…" if event.round == 1
+                         else f"{model_name} is reading the tool result…")
                 waiting.status(label, state="running")
             elif isinstance(event, AnswerText):
                 waiting.empty()

@@ -1,16 +1,21 @@
-"""Vision: Llama 3.2 90B Vision describes a photo (upload, camera or sample) and answers follow-up questions."""
+"""Vision: a Llama (built for 3.2 90B Vision) describes a photo (upload, camera or sample) and answers follow-ups."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from lib.errors import explain
-from lib.export import python_snippet
-from lib.safe_text import display_markdown
-from lib.images import MAX_UPLOAD_MB, ImageRejected, prepare_image, square_thumbnail
-from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset
-from lib.vision_chat import VisionAnswer
-from ui.common import current_settings, model_picker, setup_panel, show_error
+from ui.shell import ensure_shell
+
+ensure_shell()
+
+from lib.errors import explain  # noqa: E402
+from lib.export import python_snippet  # noqa: E402
+from lib.images import MAX_UPLOAD_MB, ImageRejected, fit_inline, prepare_image, square_thumbnail  # noqa: E402
+from lib.providers import display_name  # noqa: E402
+from lib.safe_text import display_markdown  # noqa: E402
+from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
+from lib.vision_chat import VisionAnswer  # noqa: E402
+from ui.common import current_settings, model_picker, next_model_fn, setup_panel, show_error  # noqa: E402
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
 SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
@@ -67,18 +72,27 @@ def prepared_image():
     if ss.get("vision_prepared_for") != wanted:
         ss["vision_prepared"] = prepare_image(image["raw"], image["name"], max_side=wanted[1])
         ss["vision_prepared_for"] = wanted
+    p = settings.provider
+    if p is not None and p.max_inline_image_chars:
+        return fit_inline(ss["vision_prepared"], p.max_inline_image_chars)  # this host caps inline images
     return ss["vision_prepared"]
 
 
-st.title("🖼️ Vision with Llama 3.2 90B")
-st.caption(
-    "Bring one photo; the model sees it in up to four 560-px tiles (1120×1120 at most), so the app shrinks, "
-    "rotates and cleans it first — location data never leaves your machine. Then ask about it."
-)
-if settings.needs_token:
+title = st.empty()
+intro = st.empty()
+if not settings.can_send:
     setup_panel(settings, compact=True)
 
-model = model_picker(settings, "image", settings.vision_model, key="vision_model_pick")
+model = model_picker(settings, "vision")
+can_send = settings.can_send and model is not None
+model_name = display_name(model) if model else "Llama Vision"
+title.title(f"🖼️ Vision with {model_name}")
+intro.caption(
+    "Bring one photo; Llama 3.2 Vision sees it in up to four 560-px tiles (1120×1120 at most), so the app shrinks, "
+    "rotates and cleans it first — location data never leaves your machine. Then ask about it."
+    + ("" if model_name == "Llama 3.2 90B Vision" else
+       f" Built for Llama 3.2 90B Vision; answering now: **{model_name} on {settings.label}**.")
+)
 
 left, right = st.columns([1, 1], gap="large")
 with left:
@@ -133,7 +147,7 @@ with right:
                                  format_func=lambda k: detail_level(k).label, key="vision_detail")
     st.caption(detail_level(level or "high").explanation)
     ask = st.button("Ask Llama", type="primary", icon=":material/auto_awesome:", width="stretch",
-                    disabled=prepared is None or not settings.can_send)
+                    disabled=prepared is None or not can_send)
 
 turns: list[tuple[str, str]] = ss["vision_turns"]
 question: str | None = None
@@ -160,10 +174,10 @@ if prepared is not None:
         if st.button("Retry", icon=":material/refresh:"):
             question = failed[0]
     follow = st.chat_input("Ask a follow-up about this image…" if turns else "Ask anything about this image…",
-                           disabled=not settings.can_send, key="vision_chat")
+                           disabled=not can_send, key="vision_chat")
     question = question or follow
 
-if question and prepared is not None and settings.can_send:
+if question and prepared is not None and can_send and model:
     ss["vision_failed"] = None
     with st.chat_message("user"):
         st.markdown(display_markdown(question))
@@ -172,6 +186,7 @@ if question and prepared is not None and settings.can_send:
                 "written; the answer may be less reliable.", icon="🌐")
     with st.chat_message("assistant", avatar="🦙"):
         answer = VisionAnswer(settings, model, prepared.data_url, turns + [("user", question)],
+                              next_model=next_model_fn(settings, "vision"),
                               detail=detail_level(level or "high").api_detail)
         waiting = st.empty()
         waiting.status("Llama is looking at the image…", state="running")
@@ -190,7 +205,10 @@ if question and prepared is not None and settings.can_send:
             turns.extend([("user", question), ("assistant", answer.text)])
             ss["vision_meta"][len(turns) - 1] = answer.summary
             st.caption(answer.summary)
-            ss["vision_last_request"] = (settings.endpoint, model, answer.messages)
+            for note in answer.notes:
+                st.info(note, icon="🔁")
+            ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model, messages=answer.messages,
+                                             provider_id=settings.provider_id, has_key=bool(settings.token))
             if answer.fell_back:
                 st.caption("This server refuses a system message next to an image, so the instruction was moved "
                            "into the question (remembered for this endpoint).")
@@ -198,6 +216,7 @@ if question and prepared is not None and settings.can_send:
 last = ss.get("vision_last_request")
 if prepared is not None and ss["vision_turns"] and last:
     with st.expander("View code (Python, azure-ai-inference)"):
-        st.caption("The last request, as GitHub's samples write it; save your photo as photo.jpg next to it. "
-                   "The token is read from GITHUB_TOKEN, never written into the code.")
-        st.code(python_snippet(*last), language="python")
+        st.caption("The last request, as the SDK's samples write it; save your photo as photo.jpg next to it. "
+                   "The key is read from the environment, never written into the code.")
+        st.code(python_snippet(last["endpoint"], last["model"], last["messages"], provider_id=last["provider_id"],
+                               has_key=last["has_key"]), language="python")

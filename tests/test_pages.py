@@ -1,4 +1,4 @@
-"""AppTest: every page renders without an exception, with and without a token, and the setup state is helpful."""
+"""AppTest: every page renders without an exception on every provider, and the setup state tells the truth."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import client
-from tests.api_double import ApiDouble
+from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["app_pages/home.py", "app_pages/tool_calling.py", "app_pages/vision.py"]
-ENV_KEYS = ["GITHUB_TOKEN", "MODELS_ENDPOINT", "MODELS_CATALOG_URL", "TOOLS_MODEL", "VISION_MODEL",
-            "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "ALLOW_CODE_INTERPRETER"]
+PAGES = ["pages/home.py", "pages/tool_calling.py", "pages/vision.py"]
+ENV_KEYS = ["GITHUB_TOKEN", "MODELS_PROVIDER", "MODELS_ENDPOINT", "MODELS_API_KEY", "NVIDIA_API_KEY",
+            "OPENROUTER_API_KEY", "HF_TOKEN", "AZURE_AI_CHAT_ENDPOINT", "AZURE_AI_CHAT_KEY", "TOOLS_MODEL",
+            "VISION_MODEL", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "ALLOW_CODE_INTERPRETER"]
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for key in ENV_KEYS:
         monkeypatch.delenv(key, raising=False)
-    # No GitHub CLI token either: these tests decide where the token comes from.
-    monkeypatch.setattr("lib.config.gh_cli_token", lambda: None)
-    client.clear_catalog_cache()
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # no Ollama here: the probe fails at once
+    client.clear_models_cache()
     yield
 
 
@@ -41,79 +41,134 @@ def _app(page: str | None = None, **secrets: str) -> AppTest:
 
 def _all_text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
-    parts += [w.value for w in at.warning] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning] + [i.value for i in at.info] + [t.value for t in at.title]
+    parts += [s.value for s in at.success]
     return "\n".join(str(p) for p in parts)
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_pages_render_without_a_token_and_disable_sending(page: str) -> None:
-    at = _app(page, MODELS_CATALOG_URL="http://127.0.0.1:9/catalog/models")
+def test_pages_with_nothing_configured_explain_how_to_connect_and_disable_sending(page: str) -> None:
+    at = _app(page)
     assert not at.exception, at.exception
     text = _all_text(at)
-    assert "models:read" in text, "the setup panel explains which permission the token needs"
-    assert "gh auth login" in text
-    if page == "app_pages/tool_calling.py":
+    assert "ollama pull llama3.1:8b" in text and "OPENROUTER_API_KEY" in text and "NVIDIA_API_KEY" in text
+    assert "models.github.ai" not in text and "GITHUB_TOKEN" not in text
+    if page == "pages/tool_calling.py":
         assert at.chat_input and at.chat_input[0].disabled
         assert all(b.disabled for b in at.button if b.label.startswith("What is"))
-    if page == "app_pages/vision.py":
+    if page == "pages/vision.py":
         assert [b for b in at.button if b.label == "Ask Llama"][0].disabled
 
 
-def test_home_with_token_and_double_lists_catalog_models() -> None:
-    with ApiDouble() as d:
-        at = _app(None, GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint, MODELS_CATALOG_URL=d.catalog_url)
-        assert not at.exception
-        text = _all_text(at)
-        assert "5 models listed" in text
-        assert "models:read" not in text, "no setup panel when a token is configured"
-        assert TEST_TOKEN not in text, "the token itself is never shown"
-        frames = [df.value for df in at.dataframe]
-        assert any("meta/llama-3.2-90b-vision-instruct" in frame.to_string() for frame in frames)
-
-
 @pytest.mark.parametrize("page", PAGES)
-def test_pages_render_with_a_token_against_the_double(page: str) -> None:
+def test_only_a_github_token_gets_the_retirement_in_one_sentence(page: str) -> None:
+    at = _app(page, GITHUB_TOKEN="ghp_retiredtoken12345")
+    assert not at.exception
+    warnings = [w.value for w in at.warning if "GitHub Models was retired on 30 July 2026" in w.value]
+    if page == "pages/home.py":
+        assert len(warnings) == 1
+    assert "ghp_retiredtoken12345" not in _all_text(at)
+
+
+@pytest.mark.parametrize("preset, tools_title, vision_title, why", [
+    ("openrouter", "Llama 3.3 70B", "Llama 3.2 11B Vision", "isn't offered by OpenRouter any more"),
+    ("nvidia", "Llama 3.1 405B", "Llama 3.2 90B Vision", "the model this page was built for"),
+    ("huggingface", "Llama 3.3 70B", "Llama 4 Maverick", "reads the same tool format"),
+    ("ollama", "Llama 3.1 8B", "Llama 3.2 11B Vision", "isn't served by Ollama"),
+    ("vllm", "Llama 3.1 405B", "Llama 3.2 90B Vision", "the model this page was built for"),
+])
+def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: str, tools_title: str,
+                                                                         vision_title: str, why: str) -> None:
+    pid = {"vllm": "custom"}.get(preset, preset)
+    key_var = {"openrouter": "OPENROUTER_API_KEY", "nvidia": "NVIDIA_API_KEY", "huggingface": "HF_TOKEN"}.get(pid)
     with ApiDouble() as d:
-        at = _app(page, GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint, MODELS_CATALOG_URL=d.catalog_url)
-        assert not at.exception, at.exception
-        if page == "app_pages/tool_calling.py":
-            assert at.chat_input and not at.chat_input[0].disabled
-        assert TEST_TOKEN not in _all_text(at)
+        secrets = {"MODELS_PROVIDER": pid, "MODELS_ENDPOINT": d.endpoint_for(preset)}
+        if key_var:
+            secrets[key_var] = TEST_TOKEN
+        tools_page = _app("pages/tool_calling.py", **secrets)
+        assert not tools_page.exception, tools_page.exception
+        assert tools_page.title[0].value == f"🛠️ Tool calling with {tools_title}"
+        vision_page = _app("pages/vision.py", **secrets)
+        assert vision_page.title[0].value == f"🖼️ Vision with {vision_title}"
+        home = _app(None, **secrets)
+        text = _all_text(home)
+        assert why in text and tools_title in text and vision_title in text
+        assert TEST_TOKEN not in text + _all_text(tools_page) + _all_text(vision_page)
+        for request in d.requests:
+            assert request.path.startswith(f"/{preset}/"), "nothing went anywhere but the chosen preset"
 
 
-def test_missing_model_is_reported_with_fallback_preselected() -> None:
-    from tests.api_double import DEFAULT_CATALOG
-
-    with ApiDouble(catalog=[m for m in DEFAULT_CATALOG if "405b" not in m["id"]]) as d:
-        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
-                  MODELS_CATALOG_URL=d.catalog_url)
-        assert not at.exception
-        assert any("not in the catalog" in w.value for w in at.warning)
-        assert at.selectbox(key="tools_model_pick").value.lower() == "meta/llama-3.3-70b-instruct"
-
-
-def test_catalog_down_uses_configured_names() -> None:
+def test_a_model_without_built_in_tools_is_told_and_gets_json_definitions() -> None:
     with ApiDouble() as d:
-        d.catalog_status = 503
-        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=d.endpoint,
-                  MODELS_CATALOG_URL=d.catalog_url)
-        assert not at.exception
-        assert any("meta/Meta-Llama-3.1-405B-Instruct" in c.value and "catalog unavailable" in c.value
-                   for c in at.caption)
+        d.queue(Reply(text="Hello."))
+        at = _app("pages/tool_calling.py", MODELS_PROVIDER="openrouter", MODELS_ENDPOINT=d.endpoint_for("openrouter"),
+                  OPENROUTER_API_KEY=TEST_TOKEN, TOOLS_MODEL="meta-llama/llama-4-maverick")
+        assert any("has no built-in tools" in c.value for c in at.caption)
+        at.chat_input[0].set_value("Search the web: who won?").run()
+        sent = d.chat_requests[-1].body["messages"]
+        assert "Tools:" not in sent[0]["content"]
+        assert '"name": "brave_search"' in sent[1]["content"]
 
 
-def test_switching_provider_takes_effect_on_the_next_request() -> None:
-    with ApiDouble() as first, ApiDouble() as second:
-        at = _app("app_pages/tool_calling.py", GITHUB_TOKEN=TEST_TOKEN, MODELS_ENDPOINT=first.endpoint)
+def test_placeholder_key_counts_as_missing_and_nothing_is_sent() -> None:
+    with ApiDouble() as d:
+        at = _app("pages/tool_calling.py", MODELS_PROVIDER="nvidia", MODELS_ENDPOINT=d.endpoint_for("nvidia"),
+                  NVIDIA_API_KEY="nvapi-...")
+        assert at.chat_input[0].disabled
+        assert "placeholder" in _all_text(at) and "NVIDIA_API_KEY" in _all_text(at)
+        assert not d.chat_requests
+
+
+def test_switching_provider_takes_effect_on_the_next_request_and_keys_stay_home() -> None:
+    with ApiDouble() as d:
+        at = _app("pages/tool_calling.py", MODELS_PROVIDER="openrouter", MODELS_ENDPOINT=d.endpoint_for("openrouter"),
+                  OPENROUTER_API_KEY=TEST_TOKEN)
         # What the sidebar's widgets write (AppTest drops sidebar widgets from its tree on reruns under
         # st.navigation, so the widgets themselves are driven in the browser test).
-        at.session_state["provider"] = "local"
-        at.session_state["provider_touched"] = True
-        at.session_state["endpoint_local"] = second.endpoint
-        at.session_state["tools_model_local"] = "llama3.1:8b"
+        at.session_state["provider"] = "custom"
+        at.session_state["endpoint_custom"] = d.endpoint_for("vllm")
         at.chat_input[0].set_value("Hello there").run()
         assert not at.exception
-        assert not first.chat_requests
-        assert second.chat_requests and second.chat_requests[0].body["model"] == "llama3.1:8b"
-        assert "Authorization" not in second.chat_requests[0].headers or TEST_TOKEN not in \
-            second.chat_requests[0].headers["Authorization"], "the GitHub token is not sent to another server"
+        sent = d.requests_to("vllm")
+        chat = [r for r in sent if r.path.split("?")[0].endswith("/chat/completions")]
+        assert chat and chat[0].body["model"] == "meta-llama/Llama-3.1-405B-Instruct-FP8"
+        for r in sent:
+            assert TEST_TOKEN not in repr(r.headers), "the OpenRouter key went to another server"
+
+
+def test_azure_deployment_names_typed_in_the_sidebar_are_used() -> None:
+    with ApiDouble() as d:
+        at = _app("pages/tool_calling.py", AZURE_AI_CHAT_ENDPOINT=d.endpoint_for("azure"), AZURE_AI_CHAT_KEY=TEST_TOKEN)
+        assert "Llama-3.3-70B-Instruct" in _all_text(at)
+        at.session_state["tools_model_azure"] = "Llama-4-Maverick-17B-128E-Instruct-FP8"
+        at.chat_input[0].set_value("Hello there").run()
+        assert not at.exception
+        assert d.chat_requests[-1].body["model"] == "Llama-4-Maverick-17B-128E-Instruct-FP8"
+        assert d.chat_requests[-1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+def test_a_retired_model_mid_session_is_skipped_and_the_same_question_goes_to_the_next() -> None:
+    with ApiDouble() as d:
+        at = _app("pages/tool_calling.py", MODELS_PROVIDER="nvidia", MODELS_ENDPOINT=d.endpoint_for("nvidia"),
+                  NVIDIA_API_KEY=TEST_TOKEN)
+        assert at.title[0].value == "🛠️ Tool calling with Llama 3.1 405B"  # listed, but retired (410)
+        at.chat_input[0].set_value("Tell me about llamas").run()
+        assert not at.exception
+        models = [r.body["model"] for r in d.chat_requests]
+        assert models == ["meta/llama-3.1-405b-instruct", "meta/llama-3.3-70b-instruct"]
+        text = _all_text(at)
+        assert "was retired" in text and "meta/llama-3.3-70b-instruct" in text
+        assert not at.error
+        assert at.title[0].value == "🛠️ Tool calling with Llama 3.3 70B"  # the conversation goes on there
+
+
+def test_test_connection_says_in_one_line_whether_it_works() -> None:
+    with ApiDouble() as d:
+        at = _app(None, MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint_for("vllm"), MODELS_API_KEY=TEST_TOKEN)
+        [b for b in at.button if b.label == "Test connection"][0].click().run()
+        assert any("Connected to vLLM or another server you run: 2 models listed and the key works" in s.value
+                   for s in at.success)
+        d.require_token = "another"
+        d.catalog_status = 401
+        [b for b in at.button if b.label == "Test connection"][0].click().run()
+        assert any("refused the key (HTTP 401)" in e.value for e in at.error)

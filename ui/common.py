@@ -1,17 +1,29 @@
-"""Streamlit view helpers shared by the pages: settings for this session, the sidebar, errors, setup help."""
+"""Streamlit view helpers shared by the pages: this session's settings, the sidebar, model choice, errors, setup."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Callable
 
 import streamlit as st
 
 from lib import client
-from lib.catalog import CatalogResult, candidates, resolve_model
-from lib.config import NEW_TOKEN_URL, PROVIDERS, TOKEN_HELP_URL, Settings, load_settings
+from lib.catalog import CatalogResult
+from lib.config import Settings, load_settings
 from lib.errors import UserError
-
-LOCAL_DEFAULT_URL = "http://localhost:11434/v1"
+from lib.providers import (
+    CHECKED_ON,
+    GITHUB_RETIRED,
+    PROVIDER_IDS,
+    PROVIDERS,
+    ModelPick,
+    Page,
+    display_name,
+    next_model,
+    pick_model,
+    provider,
+)
+from lib.redact import redact
 
 
 def _secrets() -> dict[str, Any]:
@@ -23,148 +35,218 @@ def _secrets() -> dict[str, Any]:
 
 
 def base_settings() -> Settings:
-    """Settings from secrets > environment > GitHub CLI, resolved once per session."""
+    """Settings from secrets > environment (> Ollama if it answers), resolved once per session."""
     if "base_settings" not in st.session_state:
         st.session_state["base_settings"] = load_settings(_secrets())
     return st.session_state["base_settings"]
 
 
+def _typed(name: str) -> str | None:
+    value = st.session_state.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def current_settings() -> Settings:
     """The base settings with this session's sidebar choices applied (takes effect on the next request)."""
     base = base_settings()
-    provider = st.session_state.get("provider", base.provider)
-    if provider == base.provider and not st.session_state.get("provider_touched"):
+    pid = st.session_state.get("provider", base.provider_id or None)
+    if not pid:
         return base
-    return base.with_provider(
-        provider,
-        endpoint=st.session_state.get(f"endpoint_{provider}"),
-        token=st.session_state.get(f"key_{provider}") or None,
-        tools_model=st.session_state.get(f"tools_model_{provider}"),
-        vision_model=st.session_state.get(f"vision_model_{provider}"),
-    )
+    endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"key_{pid}")
+    tools_model, vision_model = _typed(f"tools_model_{pid}"), _typed(f"vision_model_{pid}")
+    if pid == base.provider_id and not any((endpoint, key, tools_model, vision_model)):
+        return base
+    return base.with_provider(pid, endpoint=endpoint, token=key, tools_model=tools_model, vision_model=vision_model)
 
 
-def _touched() -> None:
-    st.session_state["provider_touched"] = True
+def _key_line(settings: Settings) -> str:
+    p = settings.provider
+    if p is None:
+        return ""
+    if settings.token:
+        where = {"secrets": ".streamlit/secrets.toml", "environment": "environment", "sidebar": "typed here"}
+        return f"Key: found ({settings.key_name}, {where.get(settings.token_source, settings.token_source)})"
+    if p.key_required:
+        return f"Key: **missing** — paste your {p.key_names[0]} above"
+    return "Key: not needed"
 
 
 def sidebar(settings: Settings) -> None:
-    """Connection settings (provider switch), shared by all pages."""
+    """Where Llama runs: the provider switch and its fields, shared by all pages (per browser session)."""
     base = base_settings()
     with st.sidebar:
-        st.subheader("Connection")
-        keys = list(PROVIDERS)
-        st.session_state.setdefault("provider", base.provider)
-        provider = st.radio(
+        st.subheader("Where Llama runs")
+        if "provider" not in st.session_state and base.provider_id:
+            st.session_state["provider"] = base.provider_id
+        pid = st.radio(
             "Provider",
-            keys,
-            format_func=PROVIDERS.__getitem__,
+            list(PROVIDER_IDS),
+            format_func=lambda i: provider(i).label,
             key="provider",
-            on_change=_touched,
-            help="Changing it takes effect on the next request; nothing restarts.",
+            **({} if "provider" in st.session_state else {"index": None}),
+            help="Switching applies to this browser session, from the next request on; nothing restarts.",
         )
-        if provider == "azure":
-            st.session_state.setdefault("endpoint_azure", "" if base.provider != "azure" else base.endpoint)
+        if pid == base.provider_id and base.reason:
+            st.caption(f"Why: {base.reason}.")
+        if pid:
+            _provider_fields(pid, settings)
+            lines = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
+                     _key_line(settings)]
+            st.caption("  \n".join(x for x in lines if x))
+
+
+def _provider_fields(pid: str, settings: Settings) -> None:
+    """The few fields a provider needs: a base URL for your own server, a key, deployment names."""
+    p = provider(pid)
+    ss = st.session_state
+    if pid in ("custom", "azure"):
+        label = "Base URL" if pid == "custom" else "Endpoint (AZURE_AI_CHAT_ENDPOINT)"
+        placeholder = ("http://localhost:8000/v1" if pid == "custom"
+                       else "https://<resource>.services.ai.azure.com/models")
+        ss.setdefault(f"endpoint_{pid}", settings.endpoint if settings.provider_id == pid else "")
+        st.text_input(label, key=f"endpoint_{pid}", placeholder=placeholder)
+    elif pid == "ollama":
+        ss.setdefault(f"endpoint_{pid}", settings.endpoint if settings.provider_id == pid else "")
+        st.text_input("Ollama base URL", key=f"endpoint_{pid}", placeholder="http://127.0.0.1:11434/v1",
+                      help="Set OLLAMA_HOST to change the default.")
+    if p.key_names:
+        configured = bool(settings.token) and settings.token_source != "sidebar" and settings.provider_id == pid
+        if not configured:
             st.text_input(
-                "Endpoint",
-                key="endpoint_azure",
-                placeholder="https://<resource>.services.ai.azure.com/models",
-                on_change=_touched,
+                f"{p.key_names[0]}" + ("" if p.key_required else " (optional)"),
+                key=f"key_{pid}", type="password", placeholder=p.key_hint or None,
+                help=f"Sent only to {p.label}. Kept in this browser session; never shown, logged or exported."
+                     + (f" Get one: {p.key_url}" if p.key_url and p.key_required else ""),
             )
-            st.text_input("API key", key="key_azure", type="password", on_change=_touched,
-                          help="Kept in this browser session only; never shown or logged.")
-        elif provider == "local":
-            st.session_state.setdefault(
-                "endpoint_local", base.endpoint if base.provider == "local" else LOCAL_DEFAULT_URL
-            )
-            st.text_input("Base URL", key="endpoint_local", on_change=_touched,
-                          help="Ollama: http://localhost:11434/v1 · vLLM: http://localhost:8000/v1 · llama.cpp: http://localhost:8080/v1")
-            st.text_input("Tools model", key="tools_model_local", placeholder=base.tools_model, on_change=_touched)
-            st.text_input("Vision model", key="vision_model_local", placeholder=base.vision_model, on_change=_touched)
-            st.text_input("API key (optional)", key="key_local", type="password", on_change=_touched)
-
-        status = "found" if settings.token else ("not needed" if settings.is_local else "missing")
-        st.caption(f"Endpoint: `{settings.endpoint}`  \nToken: {status}"
-                   + (f" ({settings.token_source})" if settings.token else ""))
-
+    if pid in ("custom", "azure"):
+        what = "deployment" if pid == "azure" else "model"
+        st.text_input(f"Tools {what}", key=f"tools_model_{pid}", placeholder=p.tools_models[0])
+        st.text_input(f"Vision {what}", key=f"vision_model_{pid}", placeholder=p.vision_models[0])
+    elif pid != "ollama":
+        with st.expander("Gateway or proxy (optional)"):
+            st.text_input("Base URL", key=f"endpoint_{pid}", placeholder=p.base_url or "",
+                          help=f"Only if you reach {p.label} through a gateway; the {p.key_names[0]} goes there.")
 
 
 def sidebar_quota(settings: Settings) -> None:
-    """Requests sent today (drawn after the page ran, so it includes this run's requests)."""
+    """Requests accepted today per provider and model (drawn after the page ran, so it includes this run)."""
     with st.sidebar:
         snap = client.QUOTA.snapshot()
         if snap.counts:
             st.subheader("Requests today")
-            for model, n in sorted(snap.counts.items()):
-                st.caption(f"`{model}`: {n}")
-            if settings.provider == "github":
-                st.caption("GitHub's free tier allows about 50 requests a day and 10 a minute for these models.")
+            for where, n in sorted(snap.counts.items()):
+                st.caption(f"{where}: {n}")
+            p = settings.provider
+            if p is not None and p.limits.note:
+                st.caption(f"{p.label}: {p.limits.note}.")
 
 
 def show_error(err: UserError) -> None:
-    """An error box with the title, what to do, and the server's words (never a traceback)."""
+    """An error box with the title, what to do, and the server's words (never a traceback, never a key)."""
     icon = "⏳" if err.is_rate_limit else "⚠️"
-    body = f"**{err.title}.** {err.message}"
-    st.error(body, icon=icon)
+    st.error(f"**{err.title}.** {err.message}", icon=icon)
     if err.detail:
-        st.caption(f"Server said: {err.detail}" + (f" (HTTP {err.status})" if err.status else ""))
+        st.caption(f"Server said: {redact(err.detail)}" + (f" (HTTP {err.status})" if err.status else ""))
+
+
+def providers_table() -> str:
+    """The dated table of where Llama runs, as Markdown (from lib/providers.py)."""
+    rows = ["| Provider | Llama 3.1 405B | Llama 3.2 90B Vision | Key | Free tier |", "|---|---|---|---|---|"]
+    for p in PROVIDERS:
+        key = f"`{p.key_names[0]}`" + ("" if p.key_required else " (optional)") if p.key_names else "none"
+        rows.append(f"| {p.label} | {p.exact_tools} | {p.exact_vision} | {key} | {p.free_tier} |")
+    return "\n".join(rows) + f"\n\nChecked {CHECKED_ON}; hosts drop models month by month."
 
 
 def setup_panel(settings: Settings, compact: bool = False) -> None:
-    """How to get a token (shown when a remote endpoint has none); `compact` folds it into an expander."""
-    box = (st.expander("🔑 No token found: sending is switched off. How to connect", expanded=False)
-           if compact else st.container(border=True))
+    """How to connect (shown when sending is impossible); `compact` folds it into an expander."""
+    p = settings.provider
+    if p is not None and settings.needs_token:
+        title = f"🔑 {p.label} needs its key: sending is switched off"
+    elif p is not None and settings.needs_endpoint:
+        title = f"🔌 {p.label} needs a base URL: sending is switched off"
+    else:
+        title = "🔌 No model host yet: sending is switched off. How to connect"
+    box = st.expander(title, expanded=not compact) if compact else st.container(border=True)
     with box:
         if not compact:
-            st.markdown("#### 🔑 Connect to GitHub Models")
+            st.markdown(f"#### {title}")
+        if settings.github_retired and p is None:
+            st.warning(GITHUB_RETIRED, icon="🪦")
+        if settings.placeholder_keys:
+            st.caption("Still the example's placeholder (counted as missing): "
+                       + ", ".join(f"`{k}`" for k in settings.placeholder_keys))
         st.markdown(
-            "No token was found, so sending is switched off. Any **one** of these fixes it:\n"
-            f"1. [Create a fine-grained personal access token]({NEW_TOKEN_URL}) with the **`models:read`** "
-            "permission, and put it in `.streamlit/secrets.toml` as `GITHUB_TOKEN = \"...\"` "
-            "(copy `.streamlit/secrets.toml.example`).\n"
-            "2. Or export it before starting: `export GITHUB_TOKEN=...` then `streamlit run app.py`.\n"
-            "3. Or log in with the GitHub CLI: `gh auth login` — the app picks up `gh auth token`.\n"
-            "4. Or open the repository in **GitHub Codespaces**, where `GITHUB_TOKEN` is already set.\n\n"
-            "Then reload this page. No GitHub account at hand? Pick **Local OpenAI-compatible server** in the "
-            "sidebar (Ollama, vLLM, llama.cpp)."
+            "Any **one** of these works; then reload the page (or pick the provider in the sidebar):\n"
+            "1. **Ollama, free, on this machine:** install it from ollama.com, then "
+            "`ollama pull llama3.1:8b && ollama pull llama3.2-vision`. The app finds it by itself.\n"
+            "2. **OpenRouter:** make a key at openrouter.ai/settings/keys and set `OPENROUTER_API_KEY` "
+            "(free `:free` models: 50 requests a day).\n"
+            "3. **NVIDIA API catalog** (has Llama 3.2 90B Vision): a key from build.nvidia.com as `NVIDIA_API_KEY`.\n"
+            "4. **Hugging Face:** a token from huggingface.co/settings/tokens as `HF_TOKEN`.\n"
+            "5. **Azure AI Foundry:** `AZURE_AI_CHAT_ENDPOINT` and `AZURE_AI_CHAT_KEY`, and your deployment names.\n"
+            "6. **Your own vLLM server:** `MODELS_PROVIDER=custom` and `MODELS_ENDPOINT=http://host:8000/v1`.\n\n"
+            "Put keys in `.streamlit/secrets.toml` (copy `.streamlit/secrets.toml.example`) or in the environment, "
+            "or paste one in the sidebar for this browser session only."
         )
-        st.caption(f"[About GitHub Models' free tier and tokens]({TOKEN_HELP_URL})")
 
 
-def catalog(settings: Settings) -> CatalogResult | None:
-    """The cached catalog for these settings (None when the endpoint has no catalog)."""
-    return client.get_catalog(settings)
+def models(settings: Settings) -> CatalogResult | None:
+    """The provider's cached model listing (None when it has none, e.g. Foundry)."""
+    if not settings.can_send and not (settings.provider is not None and settings.endpoint):
+        return None
+    return client.get_models(settings)
 
 
-def model_picker(settings: Settings, need: str, configured: str, key: str) -> str:
-    """Pick the page's model: from the catalog when there is one (with the fallback proposed), else as configured."""
-    cat = catalog(settings)
-    choice = resolve_model(configured, cat)
-    if cat is None or not cat.available or not cat.models:
-        if cat is not None and cat.error:
-            st.caption(f"Model: `{configured}` (catalog unavailable: {cat.error}; using the configured name)")
-        else:
-            st.caption(f"Model: `{configured}`")
-        return configured
-    options = [m.id for m in candidates(cat.models, need)]
-    if choice.listed and choice.info is not None:
-        default = choice.info.id
-    elif choice.fallback:
-        st.warning(choice.note + " It is preselected below; pick another if you prefer.", icon="🔁")
-        default = next(m for m in options if m.lower() == choice.fallback.lower()) if any(
-            m.lower() == choice.fallback.lower() for m in options) else options[0]
+def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResult | None]:
+    """The automatic pick for a page (with the one-line reason) and the listing it was made from."""
+    listing = models(settings)
+    listed = listing.ids if listing is not None and listing.available else None
+    explicit = settings.tools_model if page == "tools" else settings.vision_model
+    p = settings.provider
+    if p is None:
+        return ModelPick(None, "No provider configured."), None
+    return pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint)), listing
+
+
+def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]:
+    """For the tool loop / vision answer: the model to try after one answered "retired" or "not found"."""
+
+    def pick_next(current: str) -> str | None:
+        p = settings.provider
+        if p is None:
+            return None
+        listing = models(settings)
+        listed = listing.ids if listing is not None and listing.available else None
+        return next_model(p, page, listed, current, client.skipped_models(settings.endpoint))
+
+    return pick_next
+
+
+def model_picker(settings: Settings, page: Page) -> str | None:
+    """Show which model the page uses and why (one line), with a picker when there is a choice."""
+    pick, listing = choose_model(settings, page)
+    if pick.model is None:
+        st.warning(pick.reason, icon="⚠️")
+        return None
+    options = list(pick.options) or [pick.model]
+    if pick.model not in options:
+        options.insert(0, pick.model)
+    digest = hashlib.sha256(settings.endpoint.encode()).hexdigest()[:8]
+    key = f"{page}_model_{settings.provider_id}_{digest}"
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = pick.model
+    chosen: str = st.session_state[key]
+    icon = "✅" if pick.exact else "🔁"
+    note = ""
+    if listing is not None and not listing.available:
+        note = f" (Couldn't list {settings.label}'s models: {listing.error}.)"
+    if len(options) > 1:
+        chosen = st.selectbox(
+            "Model", options, key=key, format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
+            help=f"Llama models {settings.label} offers that fit this page, best first.",
+        )
     else:
-        st.warning(choice.note, icon="⚠️")
-        options = [configured] + options
-        default = configured
-    if default not in options:
-        options = [default] + options
-    labels = {m.id: m.label for m in cat.models}
-    return st.selectbox(
-        "Model",
-        options,
-        index=options.index(default),
-        key=key,
-        format_func=lambda m: labels.get(m, m),
-        help="From the provider's catalog, filtered to models that fit this page.",
-    )
+        st.markdown(f"**Model:** {display_name(chosen)} · `{chosen}`")
+    st.caption(f"{icon} {pick.reason}{note}")
+    return chosen

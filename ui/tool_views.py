@@ -42,12 +42,19 @@ def raw_view(turn: Turn) -> None:
     if turn.answer_raw:
         messages.append({"role": "assistant", "content": turn.answer_raw})
     with st.expander("What the model sees (raw Llama 3.1 prompt format)"):
+        if turn.tool_format == "json":
+            st.caption("Tools were sent as JSON function definitions in the first user message (this model has "
+                       "no built-in tools).")
+        else:
+            st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
+                       "system prompt (JSON definitions for the custom ones).")
         st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
     if turn.messages_sent:
         with st.expander("View code (Python, azure-ai-inference)"):
-            st.caption("The last request of this turn, as GitHub's samples write it. The token is read from "
-                       "GITHUB_TOKEN, never written into the code.")
-            st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent), language="python")
+            st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
+                       "environment, never written into the code.")
+            st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent, provider_id=turn.provider_id,
+                                   has_key=turn.keyed), language="python")
 
 
 def render_turn(turn: Turn) -> None:
@@ -65,5 +72,5 @@ def render_turn(turn: Turn) -> None:
             st.markdown(display_markdown(turn.answer))
         if turn.error:
             show_error(turn.error)
-        st.caption(turn.summary)
+        st.caption(f"{turn.answered_by} · {turn.summary}" if turn.model else turn.summary)
         raw_view(turn)

@@ -1,0 +1,34 @@
+"""The app's shell: the pages and the navigation, built the same way by app.py and by a page that finds itself
+run without it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+_RAN = "_shell_ran_for"
+
+
+def pages() -> list:
+    """The three pages, in menu order."""
+    return [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/tool_calling.py", title="Tool calling", icon="🛠️", url_path="tool_calling"),
+        st.Page("pages/vision.py", title="Vision", icon="🖼️", url_path="vision"),
+    ]
+
+
+def mark_shell() -> None:
+    """Called by app.py before it runs a page."""
+    st.session_state[_RAN] = True
+
+
+def ensure_shell() -> None:
+    """First line of every page.
+
+    With a `pages/` folder next to app.py, a freshly started server opened at a deep link (/vision) runs the page
+    file on its own until st.navigation has been called once; the page then hands itself back to the shell.
+    """
+    if not st.session_state.get(_RAN):
+        st.navigation(pages(), position="top")
+        st.session_state[_RAN] = True
+        st.rerun()
