@@ -348,19 +348,27 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
 def _encode(img: Image.Image, lossless_source: bool) -> tuple[bytes, str]:
     """JPEG (quality 85, 4:4:4 so text stays sharp), or PNG when that is smaller (screenshots, diagrams)."""
     jpeg = io.BytesIO()
-    img.save(jpeg, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True, subsampling=0)
+    try:
+        img.save(jpeg, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True, subsampling=0)
+    except OSError:
+        # Pillow gives an optimised/progressive JPEG a buffer of one byte a pixel; very fine detail at 4:4:4 can
+        # need more ("broken data stream"). A baseline JPEG is written in pieces, so it has no such limit.
+        jpeg = io.BytesIO()
+        img.save(jpeg, "JPEG", quality=JPEG_QUALITY, subsampling=0)
     best, best_type = jpeg.getvalue(), "image/jpeg"
     candidate: Image.Image | None = None
     colors = img.getcolors(256)
     if colors is not None:  # few colours: an exact palette image, typically tiny
-        palette = Image.new("P", (1, 1))
-        palette.putpalette([channel for _count, rgb in colors for channel in rgb])
-        candidate = img.quantize(palette=palette, dither=Image.Dither.NONE)
-    elif lossless_source:
+        # quantize(palette=...) is not exact (Pillow's lookup cache merges colours 4 levels apart): with at most
+        # 256 colours MAXCOVERAGE keeps every one, and the result is checked before it is trusted.
+        quantized = img.quantize(colors=len(colors), method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+        if quantized.convert(img.mode).tobytes() == img.tobytes():
+            candidate = quantized
+    if candidate is None and lossless_source:
         candidate = img
     if candidate is not None:
         png = io.BytesIO()
-        candidate.save(png, "PNG", optimize=colors is not None)
+        candidate.save(png, "PNG", optimize=candidate.mode == "P")
         if len(png.getvalue()) < len(best):
             best, best_type = png.getvalue(), "image/png"
     return best, best_type

@@ -298,6 +298,23 @@ def test_screenshot_stays_pixel_exact_png_when_smaller() -> None:
     assert prepared.data_url.startswith("data:image/png;base64,")
 
 
+def test_few_colour_png_keeps_colours_only_a_few_levels_apart_exactly() -> None:
+    img = Image.new("RGB", (400, 100), WHITE)
+    for i, colour in enumerate([(253, 254, 254), (0, 0, 0), (2, 1, 1), (255, 255, 255)]):
+        img.paste(colour, (0, i * 25, 400, i * 25 + 25))
+    prepared = prepare_image(encode(img, "PNG"))
+    assert prepared.mime_type == "image/png"
+    assert decoded(prepared).convert("RGB").tobytes() == img.tobytes()
+
+
+def test_photo_with_very_fine_detail_is_still_encoded() -> None:
+    # Pure noise at 4:4:4 needs more than the one byte a pixel Pillow allows an optimised JPEG: not "damaged".
+    texture = Image.effect_noise((1120, 840), 60)
+    detail = Image.merge("RGB", (texture, texture.rotate(180), texture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    prepared = prepare_image(encode(detail, "PNG"), "detail.png")
+    assert prepared.mime_type == "image/jpeg" and decoded(prepared).size == (1120, 840)
+
+
 def test_photo_saved_as_png_is_sent_as_jpeg() -> None:
     photo = Image.effect_noise((1000, 700), 50).convert("RGB").resize((1200, 840))
     prepared = prepare_image(encode(photo, "PNG"))
