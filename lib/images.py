@@ -5,6 +5,11 @@ message a person understands (``ImageRejected``), and otherwise returns a ``Prep
 at most ``MAX_SIDE`` pixels on each side (the model never sees more than 4 tiles of 560 px), re-encoded as JPEG
 (or PNG when that is smaller, e.g. screenshots), with every bit of metadata (EXIF, GPS, ICC, text) stripped.
 
+Memory: a JPEG is decoded at reduced scale (libjpeg's draft mode); any other image is decoded once at full size
+(Pillow cannot do less) and immediately box-reduced strip by strip, so no full-size copy is ever made. An image
+whose decode alone would need more than ``MAX_DECODE_MB`` is refused before decoding, and at most ``DECODE_SLOTS``
+large decodes run at once (``prepare_image`` waits up to ``DECODE_WAIT_S`` for a slot, then refuses politely).
+
 Example::
 
     prepared = prepare_image(open("IMG_0001.HEIC", "rb").read(), "IMG_0001.HEIC")
@@ -16,13 +21,15 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import io
 import math
 import re
+import threading
 from dataclasses import dataclass
-from typing import Final
+from typing import Callable, Final, Iterator
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 try:  # HEIC/HEIF photos from phones.
     import pillow_heif
@@ -41,6 +48,9 @@ except (ImportError, OSError):  # pragma: no cover - Pillow wheels ship LittleCM
     _SRGB_PROFILE = None
 
 __all__ = [
+    "DECODE_SLOTS",
+    "DECODE_WAIT_S",
+    "MAX_DECODE_MB",
     "MAX_PIXELS",
     "MAX_SIDE",
     "MAX_UPLOAD_MB",
@@ -58,6 +68,20 @@ MAX_SIDE: int = 1120
 """Llama 3.2 Vision cuts images into 560-px tiles, at most 4: 1120×1120 is the most detail it ever sees."""
 
 _MB: Final = 1024 * 1024
+MAX_DECODE_MB: int = 128
+"""Most memory (MiB) preparing one upload may take, estimated from the header before any pixel is decoded. Pillow
+stores colour at 4 bytes a pixel, so this admits colour PNG/TIFF/BMP images up to about 23-27 megapixels (a 6K
+6016×3384 screenshot needs ~112), WebP/AVIF (decoded twice over) up to about 13, palette and grey images and
+baseline JPEGs (decoded at 1/2 to 1/8 scale) up to ``MAX_PIXELS``; not a 79-megapixel colour PNG (~300) or
+an 8K 7680×4320 one (~155). HEIC photos, what phones shoot, are never refused for it (a 24 MP one takes ~140)."""
+DECODE_SLOTS: Final = 2
+"""Decodes estimated above ``_HEAVY_DECODE_BYTES`` (48 MiB) that may run at once, across all sessions."""
+DECODE_WAIT_S: float = 30.0
+"""How long ``prepare_image`` waits for a decode slot before refusing with "the server is busy"."""
+_HEAVY_DECODE_BYTES: int = 48 * _MB  # a 2560×1440 RGBA screenshot (~42 MiB) or a 12 MP JPEG (~18) never waits
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+_STRIP_BYTES: Final = 2 * _MB  # flatten and reduce this much of a decoded image at a time
+_REDUCING_GAP: Final = 2.0  # Image.thumbnail's default: box-reduce to at least 2× the target, then LANCZOS
 JPEG_QUALITY: Final = 85
 # Formats a camera, phone or screenshot tool produces. Others Pillow knows (EPS runs Ghostscript, PSD, ICO, ...)
 # are refused: less code touching untrusted bytes. MPO is what Pillow calls a multi-picture phone JPEG.
@@ -88,7 +112,6 @@ class PreparedImage:
     original_height: int
     original_bytes: int
     original_format: str
-
     @property
     def data_url(self) -> str:
         """The image as a ``data:`` URL, the form the chat API takes in ``image_url.url``."""
@@ -273,17 +296,20 @@ def _prepare(data: bytes, filename: str | None, max_side: int) -> PreparedImage:
         target = _fit((width, height), max_side)
         if img.format in ("JPEG", "MPO") and target != (width, height):
             img.draft("RGB", target)  # decode at 1/2, 1/4 or 1/8 scale, never below the target size
-        try:
-            img.load()  # first frame only for animations and multi-page files
-        except Exception as exc:
-            raise ImageRejected(_decode_error_message(exc)) from exc
-        icc = img.info.get("icc_profile")
-        try:
-            out = ImageOps.exif_transpose(img)  # a copy, right way up, orientation tag removed
-        except Exception:  # unreadable EXIF must not cost the photo: send it as stored
-            out = img.copy()
-    out = _flatten(out)
-    out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # never enlarges
+        need = _decode_bytes(img, (width, height), target)
+        if need > MAX_DECODE_MB * _MB and img.format != "HEIF":  # HEIC is what phones shoot: always prepared
+            raise ImageRejected(_too_much_memory_message(img, (width, height), need))
+        with _decode_slot(need):
+            # Only the decoded pixels, flattened and box-reduced, leave this call: the full-size image is freed
+            # before the slot is.
+            reduced, box, target, transpose, icc = _decode_reduced(img, data, target)
+    if reduced.size == target and box == (0, 0, *target):
+        out = reduced
+    else:
+        out = reduced.resize(target, Image.Resampling.LANCZOS, box=box)
+    del reduced
+    if transpose is not None:
+        out = out.transpose(transpose)
     out = _to_srgb(out, icc)
     out.info = {}  # drop EXIF, GPS, XMP, ICC, comments: nothing but pixels leaves the machine
     encoded, mime_type = _encode(out, lossless)
@@ -300,20 +326,188 @@ def _prepare(data: bytes, filename: str | None, max_side: int) -> PreparedImage:
 
 
 def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """The size ``Image.thumbnail`` will produce for a ``max_side`` square box (never larger than ``size``)."""
+    """The size ``Image.thumbnail`` produces for a ``max_side`` square box (never larger than ``size``)."""
     width, height = size
-    scale = min(1.0, max_side / width, max_side / height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    if width <= max_side and height <= max_side:
+        return width, height
+    aspect = width / height
+
+    def round_aspect(number: float, key: Callable[[int], float]) -> int:  # as Pillow's thumbnail rounds
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    if aspect <= 1:
+        return round_aspect(max_side * aspect, key=lambda n: abs(aspect - n / max_side)), max_side
+    return max_side, round_aspect(max_side / aspect, key=lambda n: 0 if n == 0 else abs(aspect - max_side / n))
 
 
-def _flatten(img: Image.Image) -> Image.Image:
-    """8-bit RGB, L or CMYK (ICC conversion happens later); transparency composited on white."""
+# --- memory: estimate, refuse, take turns ---------------------------------------------------------------------------
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """How Pillow stores a pixel of ``mode``: 1 byte for 1/L/P, 2 for I;16, else 4 (RGB too: it is padded)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+_DOUBLE_BUFFERED: Final = frozenset({"WEBP", "AVIF"})  # the codec fills its own full-size buffer first
+_HEIF_CODEC_BYTES: Final = 3  # libheif's peak beyond the RGB(A) it returns: YCbCr planes, decoder frames (measured)
+
+
+def _reduce_factors(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """Whole factors that box-reduce ``size`` to no less than twice ``target`` (as ``Image.thumbnail`` does)."""
+    return int(size[0] / target[0] / _REDUCING_GAP) or 1, int(size[1] / target[1] / _REDUCING_GAP) or 1
+
+
+def _decode_bytes(img: Image.Image, original: tuple[int, int], target: tuple[int, int]) -> int:
+    """Estimated peak memory of preparing ``img`` (after any ``draft``), in bytes: the decoded image, the codec's
+    own buffers, the box-reduced copy, a few strips in flight and the final resize's intermediate image."""
+    width, height = img.size
+    pixels = width * height
+    if img.format == "HEIF":
+        need = pixels * (len(img.getbands()) + _HEIF_CODEC_BYTES)
+    else:
+        need = pixels * _bytes_per_pixel(img.mode)
+    if img.format in _DOUBLE_BUFFERED:
+        need *= 2
+    elif img.format in ("JPEG", "MPO") and img.info.get("progressive"):
+        # libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes a sample), whatever the draft scale.
+        layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
+        h_max = max(layer[1] for layer in layers) or 1
+        v_max = max(layer[2] for layer in layers) or 1
+        samples = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
+        need += int(original[0] * original[1] * samples * 2)
+    factor_x, factor_y = _reduce_factors((width, height), target)
+    reduced_height = math.ceil(height / factor_y)
+    if (factor_x, factor_y) != (1, 1) or img.mode not in ("RGB", "L", "CMYK") or img.format == "HEIF":
+        need += math.ceil(width / factor_x) * reduced_height * 4 + 4 * _STRIP_BYTES
+    return need + target[0] * reduced_height * 4  # LANCZOS resizes across first: an image target wide, full height
+
+
+def _too_much_memory_message(img: Image.Image, original: tuple[int, int], need: int) -> str:
+    megapixels = math.ceil(original[0] * original[1] / 1_000_000)
+    fmt = _FORMAT_NAMES.get(img.format or "", img.format or "image")
+    if fmt == "JPEG":  # only a progressive JPEG gets here: its decoder keeps the whole image
+        fmt, advice = "progressive JPEG", "Save it as an ordinary (baseline) JPEG or make it smaller"
+    else:
+        advice = "Save it as a JPEG or make it smaller"
+    return (
+        f"This {megapixels}-megapixel {fmt} is too large to prepare: it would take about "
+        f"{math.ceil(need / _MB)} MB of memory (the limit is {MAX_DECODE_MB} MB). {advice}, then upload it again"
+    )
+
+
+@contextlib.contextmanager
+def _decode_slot(need: int) -> Iterator[None]:
+    """Hold one of ``DECODE_SLOTS`` while a large image is decoded; small ones never wait."""
+    if need <= _HEAVY_DECODE_BYTES:
+        yield
+        return
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_S):
+        raise ImageRejected("The server is busy preparing other images, try again in a moment")
+    try:
+        yield
+    finally:
+        _decode_slots.release()
+
+
+# --- decoding, strip by strip ---------------------------------------------------------------------------------------
+
+_TRANSPOSE: Final = {  # EXIF orientation → the transposition that shows the photo right way up (as exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _decode_reduced(
+    img: Image.Image, data: bytes, target: tuple[int, int]
+) -> tuple[Image.Image, tuple[float, float, float, float], tuple[int, int], Image.Transpose | None, bytes | None]:
+    """Decode ``img`` and return it flattened (8-bit RGB, L or CMYK) and box-reduced by whole factors to no less
+    than twice ``target`` (what ``Image.thumbnail`` does first), the box of the result that covers the original
+    and the size to resize that box to (for the final LANCZOS resize), the transposition its EXIF orientation asks
+    for, and its ICC profile.
+
+    The full-size image is decoded once and never copied: strips of it are flattened and reduced one at a time.
+    A HEIF photo is read straight from libheif's buffer, without Pillow's 4-bytes-a-pixel copy of it.
+    """
+    try:
+        if img.format == "HEIF":
+            width, height, strip_of = _heif_strips(data)
+        else:
+            img.load()  # first frame only for animations and multi-page files
+            width, height = img.size
+            strip_of = lambda top, bottom: img.crop((0, top, width, bottom))  # noqa: E731
+    except ImageRejected:
+        raise
+    except Exception as exc:
+        raise ImageRejected(_decode_error_message(exc)) from exc
+    if (width, height) != img.size:  # libheif may crop or rotate while decoding: keep the aspect it decoded
+        target = _fit((width, height), max(target))
+    icc = img.info.get("icc_profile")
+    transpose = _orientation(img)
+    factor_x, factor_y = _reduce_factors((width, height), target)
+    box = (0.0, 0.0, width / factor_x, height / factor_y)
+    if img.format != "HEIF" and (factor_x, factor_y) == (1, 1) and img.mode in ("RGB", "L", "CMYK"):
+        if "transparency" not in img.info:
+            return img, box, target, transpose, icc  # nothing to flatten or reduce: no copy at all
+    flatten = _flattener(img)
+    rows = max(1, _STRIP_BYTES // (width * 4) // factor_y) * factor_y
+    reduced: Image.Image | None = None
+    for top in range(0, height, rows):
+        strip = flatten(strip_of(top, min(height, top + rows)))
+        if (factor_x, factor_y) != (1, 1):
+            strip = strip.reduce((factor_x, factor_y))
+        if reduced is None:
+            reduced = Image.new(strip.mode, (math.ceil(width / factor_x), math.ceil(height / factor_y)))
+        reduced.paste(strip, (0, top // factor_y))
+    assert reduced is not None  # height >= 1
+    return reduced, box, target, transpose, icc
+
+
+def _heif_strips(data: bytes) -> tuple[int, int, Callable[[int, int], Image.Image]]:
+    """Decode the primary image of a HEIF file with libheif (which applies its rotation and mirroring itself, as
+    Pillow's plugin does) and return its size and a function making a Pillow image of rows ``top:bottom``."""
+    heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+    frame = heif[heif.primary_index]
+    buffer, stride = frame.data, frame.stride  # decodes
+    (width, height), mode = frame.size, frame.mode  # read after decoding: libheif may change them
+
+    def strip_of(top: int, bottom: int) -> Image.Image:
+        rows = buffer[top * stride : bottom * stride]
+        return Image.frombuffer(mode, (width, bottom - top), rows, "raw", mode, stride, 1)
+
+    return width, height, strip_of
+
+
+def _orientation(img: Image.Image) -> Image.Transpose | None:
+    """The transposition the EXIF (or XMP) orientation asks for; None when there is none or it is unreadable."""
+    try:
+        return _TRANSPOSE.get(img.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # unreadable EXIF must not cost the photo: send it as stored
+        return None
+
+
+def _flattener(img: Image.Image) -> Callable[[Image.Image], Image.Image]:
+    """A function flattening strips of ``img`` alike (a 32-bit image is scaled by the whole image's range)."""
+    extrema = img.getextrema() if img.mode in ("I", "F") else None
+    return lambda strip: _flatten(strip, extrema)
+
+
+def _flatten(img: Image.Image, extrema: tuple[float, float] | None = None) -> Image.Image:
+    """8-bit RGB, L or CMYK (ICC conversion happens later); transparency composited on white.
+
+    ``extrema`` is the (low, high) of the whole image when ``img`` is a strip of a 32-bit ("I" or "F") one.
+    """
     mode = img.mode
     if mode.startswith("I;16"):
-        img = img.convert("I").point(lambda v: v * (1 / 256))  # 16-bit → 8-bit, scaled not clipped
-        mode = img.mode
+        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")  # 16-bit → 8-bit, scaled not clipped
     if mode in ("I", "F"):
-        low, high = img.getextrema()
+        low, high = extrema if extrema is not None else img.getextrema()  # type: ignore[misc]
         if mode == "F" and high <= 1.0:
             factor = 255.0
         elif high <= 255:

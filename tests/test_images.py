@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import threading
 import time
 import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont
+from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont, ImageStat
 from PIL.JpegImagePlugin import JpegImageFile
 
 from lib import images
@@ -57,9 +58,9 @@ def png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid-looking PNG header declaring huge dimensions, with almost no data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+def png_bomb(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A valid-looking PNG header declaring huge dimensions, with almost no data (colour type 2 RGB, 0 grey)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
@@ -153,7 +154,7 @@ def test_photo_whose_exif_cannot_be_read_is_still_sent(monkeypatch: pytest.Monke
     def broken(*args: object, **kwargs: object) -> None:
         raise SyntaxError("not a TIFF file")
 
-    monkeypatch.setattr(images.ImageOps, "exif_transpose", broken)
+    monkeypatch.setattr(Image.Image, "getexif", broken)
     prepared = prepare_image(encode(half_red_half_blue((200, 100)), "JPEG"))
     assert (prepared.width, prepared.height) == (200, 100) and close(pixel(prepared, 0.5, 0.2), RED)
 
@@ -401,7 +402,7 @@ def test_48_megapixel_phone_photo_passes_the_pixel_check(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", stop)
     with pytest.raises(ImageRejected) as caught:
-        prepare_image(png_bomb(8000, 6000))  # declares 48 MP
+        prepare_image(png_bomb(8000, 6000, colour_type=0))  # declares 48 MP (grey: 48 MB to decode)
     assert loads, "a 48 MP photo must reach decoding"
     assert "megapixels" not in str(caught.value)
 
@@ -423,6 +424,213 @@ def test_missing_pillow_heif_is_explained(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(images, "HEIF_SUPPORTED", False)
     with pytest.raises(ImageRejected, match="HEIC photos need the pillow-heif package"):
         prepare_image(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64, "IMG_0001.HEIC")
+
+
+# --- memory: large images are reduced strip by strip, refused when too big, and decoded a few at a time ----------
+
+
+def quadrants(size: tuple[int, int], mode: str = "RGBA") -> Image.Image:
+    """Red, green, blue quadrants and a fully transparent bottom-right one, with 1-px black lines every 8 px in
+    the red quadrant (detail only a real downscale averages away)."""
+    width, height = size
+    img = Image.new(mode, size, (0, 0, 0, 0) if mode == "RGBA" else WHITE)
+    img.paste(RED, (0, 0, width // 2, height // 2))
+    img.paste(GREEN, (width // 2, 0, width, height // 2))
+    img.paste(BLUE, (0, height // 2, width // 2, height))
+    draw = ImageDraw.Draw(img)
+    for x in range(0, width // 2, 8):
+        draw.line((x, 0, x, height // 2 - 1), fill=(0, 0, 0, 255) if mode == "RGBA" else (0, 0, 0))
+    return img
+
+
+def test_large_rgba_png_is_reduced_in_strips_with_the_right_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    size = (4800, 3600)  # 17 MP: 69 MB decoded, within MAX_DECODE_MB; reduced 2x before the final resize
+    source = quadrants(size)
+    data = encode(source, "PNG", compress_level=1)
+    composites: list[tuple[int, int]] = []
+    real_composite = Image.alpha_composite
+
+    def spy(background: Image.Image, image: Image.Image) -> Image.Image:
+        composites.append(image.size)
+        return real_composite(background, image)
+
+    monkeypatch.setattr(images.Image, "alpha_composite", spy)
+    prepared = prepare_image(data, "map.png")
+    assert (prepared.width, prepared.height) == (1120, 840) and decoded(prepared).size == (1120, 840)
+    assert composites and all(h < size[1] // 4 for _w, h in composites), "no full-size RGBA copy may be made"
+    red_quadrant = decoded(prepared).convert("RGB").crop((100, 100, 460, 320))
+    red_with_lines = tuple(round(band) for band in ImageStat.Stat(red_quadrant).mean)
+    assert close(red_with_lines, (223, 0, 0), 3), red_with_lines  # 7 of 8 columns red: averaged, not dropped
+    assert close(pixel(prepared, 0.75, 0.25), GREEN) and close(pixel(prepared, 0.25, 0.75), BLUE)
+    assert close(pixel(prepared, 0.75, 0.75), WHITE, 0), "transparency is flattened on white"
+    # Same pixels as the whole-image pipeline (flatten, then Image.thumbnail) up to JPEG noise.
+    reference = Image.alpha_composite(Image.new("RGBA", size, (255, 255, 255, 255)), source).convert("RGB")
+    reference.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    got = decoded(prepared).convert("RGB")
+    assert max(abs(a - b) for a, b in zip(got.tobytes(), reference.tobytes())) <= 40
+    assert sum(abs(a - b) for a, b in zip(got.tobytes(), reference.tobytes())) / (1120 * 840 * 3) < 2
+
+
+def test_large_palette_png_with_transparency_is_accepted_and_flattened() -> None:
+    img = Image.new("P", (9000, 6000), 1)  # 54 MP, but 1 byte a pixel: 54 MB decoded
+    img.putpalette([0, 0, 0] + list(RED) + list(BLUE) + [0, 0, 0] * 253)
+    img.paste(0, (0, 0, 4500, 6000))  # left half: index 0, transparent
+    img.paste(2, (4500, 3000, 9000, 6000))
+    prepared = prepare_image(encode(img, "PNG", transparency=0), "diagram.png")
+    assert (prepared.width, prepared.height) == (1120, 747)
+    assert close(pixel(prepared, 0.25, 0.5), WHITE, 0)
+    assert close(pixel(prepared, 0.75, 0.25), RED, 0) and close(pixel(prepared, 0.75, 0.75), BLUE, 0)
+
+
+def test_79_megapixel_colour_png_is_refused_for_memory_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[object] = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self))
+    with pytest.raises(ImageRejected) as caught:
+        prepare_image(png_bomb(10_240, 7_712), "huge.png")  # RGB: Pillow stores 4 bytes a pixel, 316 MB
+    message = str(caught.value)
+    assert message.startswith("This 79-megapixel PNG is too large to prepare: it would take about ")
+    assert f"(the limit is {images.MAX_DECODE_MB} MB). Save it as a JPEG or make it smaller" in message
+    assert loads == []
+
+
+def test_79_megapixel_grey_png_passes_the_memory_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stop(self: ImageFile.ImageFile) -> None:
+        raise OSError("stopped by the test before decoding")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", stop)
+    with pytest.raises(ImageRejected, match="damaged"):  # it got as far as decoding: 1 byte a pixel fits
+        prepare_image(png_bomb(10_240, 7_712, colour_type=0))
+
+
+def test_progressive_jpeg_counts_its_coefficient_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = Image.effect_noise((1000, 1000), 40).convert("RGB")
+    baseline, progressive = encode(photo, "JPEG"), encode(photo, "JPEG", progressive=True)
+    monkeypatch.setattr(images, "MAX_DECODE_MB", 1)
+    assert prepare_image(baseline, max_side=250).width == 250  # decoded at 1/4 scale: well under 1 MB
+    with pytest.raises(ImageRejected, match=r"1-megapixel progressive JPEG .* ordinary \(baseline\) JPEG"):
+        prepare_image(progressive, max_side=250)  # libjpeg keeps 1.5 samples × 2 bytes a pixel: 3 MB
+
+
+def test_heic_is_always_prepared_whatever_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    if not pillow_heif.libheif_info().get("encoders"):
+        pytest.skip("this libheif build has no HEIC encoder to make a test file")
+    monkeypatch.setattr(images, "MAX_DECODE_MB", 1)  # what phones shoot must never be refused for size
+    prepared = prepare_image(encode(half_red_half_blue((1400, 1000)), "HEIF", quality=90), "IMG_0002.HEIC")
+    assert (prepared.width, prepared.height) == (1120, 800) and close(pixel(prepared, 0.5, 0.8), BLUE, 20)
+
+
+class SpySemaphore(threading.BoundedSemaphore):
+    """A decode-slot semaphore that tells when somebody is waiting for it."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.someone_waits = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not super().acquire(blocking=False):
+            self.someone_waits.set()
+            return super().acquire(blocking, -1 if timeout is None else timeout)
+        return True
+
+
+@pytest.fixture
+def one_slot(monkeypatch: pytest.MonkeyPatch) -> SpySemaphore:
+    slots = SpySemaphore(1)
+    monkeypatch.setattr(images, "_decode_slots", slots)
+    return slots
+
+
+@pytest.fixture(scope="module")
+def heavy_png() -> bytes:
+    """4000×3000 RGB: about 60 MB to prepare, over the 48 MB above which a decode needs a slot."""
+    return encode(half_red_half_blue((4000, 3000)), "PNG", compress_level=1)
+
+
+class GatedDecodes:
+    """Replace images._decode_reduced: each call says it started, then waits for the gate before decoding."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.gate, self.started = threading.Event(), threading.Semaphore(0)
+        self.running = self.most_at_once = 0
+        self._lock = threading.Lock()
+        real = images._decode_reduced
+
+        def gated(*args: object) -> object:
+            with self._lock:
+                self.running += 1
+                self.most_at_once = max(self.most_at_once, self.running)
+            self.started.release()
+            try:
+                assert self.gate.wait(30)
+                return real(*args)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        monkeypatch.setattr(images, "_decode_reduced", gated)
+
+
+def in_thread(fn: object, *args: object) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(fn(*args))  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_second_large_decode_waits_for_the_slot_then_runs(
+    one_slot: SpySemaphore, heavy_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes = GatedDecodes(monkeypatch)
+    first, first_outcome = in_thread(prepare_image, heavy_png)
+    assert decodes.started.acquire(timeout=30)  # the first one holds the only slot, inside its decode
+    second, second_outcome = in_thread(prepare_image, heavy_png)
+    assert one_slot.someone_waits.wait(30)  # the second one is waiting for the slot ...
+    assert decodes.running == 1  # ... and has not started decoding
+    decodes.gate.set()
+    first.join(30), second.join(30)
+    assert isinstance(first_outcome[0], PreparedImage) and isinstance(second_outcome[0], PreparedImage)
+    assert decodes.most_at_once == 1
+    assert one_slot.acquire(blocking=False), "the slot is given back"
+
+
+def test_a_large_decode_is_refused_after_the_bounded_wait(
+    one_slot: SpySemaphore, heavy_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes = GatedDecodes(monkeypatch)
+    monkeypatch.setattr(images, "DECODE_WAIT_S", 0.1)
+    first, first_outcome = in_thread(prepare_image, heavy_png)
+    assert decodes.started.acquire(timeout=30)
+    with pytest.raises(ImageRejected, match=r"^The server is busy preparing other images, try again in a moment$"):
+        prepare_image(heavy_png)
+    decodes.gate.set()
+    first.join(30)
+    assert isinstance(first_outcome[0], PreparedImage)
+    assert prepare_image(heavy_png).width == 1120  # once the slot is free, the same upload goes through
+
+
+def test_small_images_never_wait_for_a_slot(one_slot: SpySemaphore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images, "DECODE_WAIT_S", 0.01)
+    assert one_slot.acquire(blocking=False)  # somebody else is decoding a large image
+    try:
+        screenshot_png = encode(Image.new("RGBA", (2560, 1440), (200, 200, 200, 255)), "PNG")  # ~44 MB: light
+        assert prepare_image(screenshot_png).width == 1120
+        assert not one_slot.someone_waits.is_set()
+    finally:
+        one_slot.release()
+
+
+def test_the_slot_is_given_back_when_a_large_decode_fails(one_slot: SpySemaphore, heavy_png: bytes) -> None:
+    with pytest.raises(ImageRejected, match="truncated"):
+        prepare_image(heavy_png[: len(heavy_png) // 2])
+    assert one_slot.acquire(blocking=False)
 
 
 # --- nothing but ImageRejected escapes, whatever the bytes -----------------------------------------------------------
