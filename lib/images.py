@@ -10,6 +10,8 @@ Memory: a JPEG is decoded at reduced scale (libjpeg's draft mode); any other ima
 whose decode alone would need more than ``MAX_DECODE_MB`` is refused before decoding, and at most ``DECODE_SLOTS``
 large decodes run at once (``prepare_image`` waits up to ``DECODE_WAIT_S`` for a slot, then refuses politely).
 
+``fit_inline(prepared, max_chars)`` re-encodes smaller for hosts that cap inline base64 (NVIDIA: ~180 000 chars).
+
 Example::
 
     prepared = prepare_image(open("IMG_0001.HEIC", "rb").read(), "IMG_0001.HEIC")
@@ -26,7 +28,7 @@ import io
 import math
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Final, Iterator
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -56,6 +58,7 @@ __all__ = [
     "MAX_UPLOAD_MB",
     "ImageRejected",
     "PreparedImage",
+    "fit_inline",
     "human_size",
     "prepare_image",
 ]
@@ -83,6 +86,7 @@ _decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 _STRIP_BYTES: Final = 2 * _MB  # flatten and reduce this much of a decoded image at a time
 _REDUCING_GAP: Final = 2.0  # Image.thumbnail's default: box-reduce to at least 2× the target, then LANCZOS
 JPEG_QUALITY: Final = 85
+_INLINE_QUALITIES: Final = (80, 75, 70)  # fit_inline: lower the JPEG quality this far before shrinking
 # Formats a camera, phone or screenshot tool produces. Others Pillow knows (EPS runs Ghostscript, PSD, ICO, ...)
 # are refused: less code touching untrusted bytes. MPO is what Pillow calls a multi-picture phone JPEG.
 Image.init()  # register every plugin now, so the format list below can be checked against what is installed
@@ -112,6 +116,14 @@ class PreparedImage:
     original_height: int
     original_bytes: int
     original_format: str
+    note: str = ""
+    """Anything else a person should know, appended to ``summary`` (e.g. shrunk for a host's inline limit)."""
+
+    @property
+    def base64_chars(self) -> int:
+        """Length of the base64 part of ``data_url`` (what hosts that cap inline images count)."""
+        return _base64_chars(len(self.data))
+
     @property
     def data_url(self) -> str:
         """The image as a ``data:`` URL, the form the chat API takes in ``image_url.url``."""
@@ -128,7 +140,12 @@ class PreparedImage:
         kind = "PNG" if self.mime_type == "image/png" else "JPEG"
         before = f"{self.original_width}×{self.original_height} {self.original_format}, {human_size(self.original_bytes)}"
         after = f"{self.width}×{self.height} {kind}, {human_size(len(self.data))}"
-        return f"{before} → {after}" + ("" if self.resized else " (not resized)")
+        note = f" ({self.note})" if self.note else ""
+        return f"{before} → {after}" + ("" if self.resized else " (not resized)") + note
+
+
+def _base64_chars(n_bytes: int) -> int:
+    return 4 * math.ceil(n_bytes / 3)
 
 
 def human_size(n_bytes: int) -> str:
@@ -169,6 +186,56 @@ def prepare_image(data: bytes, filename: str | None = None, *, max_side: int = M
         raise ImageRejected(_too_many_pixels_message(_pixels_from_bomb_error(exc))) from exc
     except Exception as exc:  # Pillow plugins raise OSError, SyntaxError, ValueError, struct.error, ...
         raise ImageRejected(_decode_error_message(exc)) from exc
+
+
+def fit_inline(prepared: PreparedImage, max_chars: int) -> PreparedImage:
+    """``prepared`` itself when its data URL's base64 part has at most ``max_chars`` characters, else a smaller copy.
+
+    Some hosts cap inline images (NVIDIA's vision models: about 180 000 base64 characters). The JPEG quality is
+    lowered first (80, 75, 70: text stays legible), then the image is shrunk at quality 70 to the largest size that
+    fits (within ~1.5 %); a PNG stays PNG when that is still the smaller encoding. The copy's ``note`` (and so its
+    ``summary``) says so. Raises ``ValueError`` when not even a 1×1 image fits.
+    """
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    if prepared.base64_chars <= max_chars:
+        return prepared
+    with Image.open(io.BytesIO(prepared.data)) as img:  # our own output: a JPEG, or a PNG in RGB, L or P
+        img.load()
+        pixels = img.convert("RGB") if img.mode not in ("RGB", "L") else img.copy()
+    lossless = prepared.mime_type == "image/png"
+    note = f"shrunk to fit the host's inline limit of {max_chars:,} base64 characters"
+
+    def result(encoded: bytes, mime_type: str, size: tuple[int, int]) -> PreparedImage:
+        return replace(prepared, data=encoded, mime_type=mime_type, width=size[0], height=size[1], note=note)
+
+    encoded = prepared.data
+    for quality in _INLINE_QUALITIES:
+        encoded, mime_type = _encode(pixels, lossless, quality)
+        if _base64_chars(len(encoded)) <= max_chars:
+            return result(encoded, mime_type, pixels.size)
+    # Shrink at the lowest quality: bisect the longer side for the largest size that fits (to within ~1.5 %),
+    # starting from a guess that bytes scale with the pixel count.
+    width, height = pixels.size
+    longest = max(width, height)
+    fits_at, too_big_at = 0, longest  # longer side known to fit (0: none yet), known not to fit
+    best: PreparedImage | None = None
+    probe = int(longest * 0.95 * math.sqrt(max_chars / _base64_chars(len(encoded))))
+    probe = max(1, min(longest - 1, probe))
+    while fits_at < probe < too_big_at:
+        size = max(1, round(width * probe / longest)), max(1, round(height * probe / longest))
+        smaller = pixels.resize(size, Image.Resampling.LANCZOS)
+        encoded, mime_type = _encode(smaller, lossless, _INLINE_QUALITIES[-1])
+        if _base64_chars(len(encoded)) <= max_chars:
+            fits_at, best = probe, result(encoded, mime_type, size)
+        else:
+            too_big_at = probe
+        if too_big_at - fits_at <= max(1, longest // 64) and best is not None:
+            break
+        probe = max(1, (fits_at + too_big_at) // 2)
+    if best is not None:
+        return best
+    raise ValueError(f"not even a 1×1 image fits in {max_chars} base64 characters")
 
 
 # --- validation ---------------------------------------------------------------------------------------------------
@@ -539,16 +606,16 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def _encode(img: Image.Image, lossless_source: bool) -> tuple[bytes, str]:
+def _encode(img: Image.Image, lossless_source: bool, quality: int = JPEG_QUALITY) -> tuple[bytes, str]:
     """JPEG (quality 85, 4:4:4 so text stays sharp), or PNG when that is smaller (screenshots, diagrams)."""
     jpeg = io.BytesIO()
     try:
-        img.save(jpeg, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True, subsampling=0)
+        img.save(jpeg, "JPEG", quality=quality, optimize=True, progressive=True, subsampling=0)
     except OSError:
         # Pillow gives an optimised/progressive JPEG a buffer of one byte a pixel; very fine detail at 4:4:4 can
         # need more ("broken data stream"). A baseline JPEG is written in pieces, so it has no such limit.
         jpeg = io.BytesIO()
-        img.save(jpeg, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+        img.save(jpeg, "JPEG", quality=quality, subsampling=0)
     best, best_type = jpeg.getvalue(), "image/jpeg"
     candidate: Image.Image | None = None
     colors = img.getcolors(256)

@@ -16,7 +16,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont, ImageStat
 from PIL.JpegImagePlugin import JpegImageFile
 
 from lib import images
-from lib.images import MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, prepare_image
+from lib.images import MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline, prepare_image
 
 RED, BLUE, GREEN, WHITE = (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 255)
 
@@ -308,12 +308,9 @@ def test_few_colour_png_keeps_colours_only_a_few_levels_apart_exactly() -> None:
     assert decoded(prepared).convert("RGB").tobytes() == img.tobytes()
 
 
-def test_photo_with_very_fine_detail_is_still_encoded() -> None:
+def test_photo_with_very_fine_detail_is_still_encoded(detailed_photo: PreparedImage) -> None:
     # Pure noise at 4:4:4 needs more than the one byte a pixel Pillow allows an optimised JPEG: not "damaged".
-    texture = Image.effect_noise((1120, 840), 60)
-    detail = Image.merge("RGB", (texture, texture.rotate(180), texture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
-    prepared = prepare_image(encode(detail, "PNG"), "detail.png")
-    assert prepared.mime_type == "image/jpeg" and decoded(prepared).size == (1120, 840)
+    assert detailed_photo.mime_type == "image/jpeg" and decoded(detailed_photo).size == (1120, 840)
 
 
 def test_photo_saved_as_png_is_sent_as_jpeg() -> None:
@@ -631,6 +628,58 @@ def test_the_slot_is_given_back_when_a_large_decode_fails(one_slot: SpySemaphore
     with pytest.raises(ImageRejected, match="truncated"):
         prepare_image(heavy_png[: len(heavy_png) // 2])
     assert one_slot.acquire(blocking=False)
+
+
+# --- fit_inline: hosts that cap inline base64 ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detailed_photo() -> PreparedImage:
+    """A 1120×840 JPEG of fine noise: far over 180 000 base64 characters."""
+    texture = Image.effect_noise((1120, 840), 60)
+    detail = Image.merge("RGB", (texture, texture.rotate(180), texture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    prepared = prepare_image(encode(detail, "PNG"), "detail.png")
+    assert prepared.mime_type == "image/jpeg" and prepared.base64_chars > 180_000
+    return prepared
+
+
+def test_fit_inline_returns_the_same_object_when_it_already_fits(detailed_photo: PreparedImage) -> None:
+    assert fit_inline(detailed_photo, detailed_photo.base64_chars) is detailed_photo
+    assert detailed_photo.note == "" and "inline limit" not in detailed_photo.summary
+
+
+def test_fit_inline_lowers_the_quality_first(detailed_photo: PreparedImage) -> None:
+    limit = detailed_photo.base64_chars * 9 // 10  # quality 80 saves more than 10 % on this noise
+    fitted = fit_inline(detailed_photo, limit)
+    assert fitted.base64_chars <= limit and len(fitted.data_url.split(",", 1)[1]) == fitted.base64_chars
+    assert (fitted.width, fitted.height) == (1120, 840) and decoded(fitted).size == (1120, 840)
+    assert fitted.summary.endswith(f"(shrunk to fit the host's inline limit of {limit:,} base64 characters)")
+
+
+def test_fit_inline_shrinks_to_nearly_the_limit_keeping_the_aspect(detailed_photo: PreparedImage) -> None:
+    fitted = fit_inline(detailed_photo, 180_000)
+    assert fitted.base64_chars <= 180_000 < detailed_photo.base64_chars
+    assert fitted.base64_chars > 180_000 * 0.8, "the largest size that fits, not a needlessly small one"
+    assert fitted.width < 1120 and abs(fitted.width / fitted.height - 1120 / 840) < 0.01
+    assert decoded(fitted).size == (fitted.width, fitted.height) and fitted.mime_type == "image/jpeg"
+    assert (fitted.original_width, fitted.original_height, fitted.original_format) == (1120, 840, "PNG")
+    assert f"→ {fitted.width}×{fitted.height} JPEG" in fitted.summary
+    assert "shrunk to fit the host's inline limit of 180,000 base64 characters" in fitted.summary
+
+
+def test_fit_inline_keeps_a_screenshot_sharp_as_png_when_that_is_smaller() -> None:
+    prepared = prepare_image(encode(screenshot(), "PNG"), "shot.png")
+    assert prepared.mime_type == "image/png"
+    fitted = fit_inline(prepared, prepared.base64_chars - 1)
+    assert fitted.base64_chars < prepared.base64_chars and fitted.note
+    assert decoded(fitted).size == (fitted.width, fitted.height)
+
+
+def test_fit_inline_refuses_a_limit_nothing_fits_in(detailed_photo: PreparedImage) -> None:
+    with pytest.raises(ValueError, match="not even a 1×1 image fits"):
+        fit_inline(detailed_photo, 8)
+    with pytest.raises(ValueError):
+        fit_inline(detailed_photo, 0)
 
 
 # --- nothing but ImageRejected escapes, whatever the bytes -----------------------------------------------------------
