@@ -1,0 +1,316 @@
+"""A concurrency cap per (provider, endpoint, model) shared by every session of the server, and 429 kinds.
+
+`SLOTS.acquire(key, limit, timeout_s, on_wait)` lets at most `limit` requests run at once for one key. Everyone
+else waits in a first-come, first-served line and is told their place (`on_wait(2)`: "2nd in line") whenever it
+changes; after `timeout_s` the wait ends with `SlotTimeout`. `limit=None` (local servers) never waits.
+
+Why not streamlit-extras' `concurrency_limiter` (1.6.0, read in site-packages): it is a decorator keyed by the
+decorated *function* (module, name, source and max_concurrency hashed), so one limit would cover every provider
+and model that function talks to, and the limit is fixed when the function is decorated, not read per request
+from the provider table. Its waiters block on `Condition.wait()` with no timeout (a stuck request holds everyone
+forever), wake all at once on release and race for a `Semaphore` (not first-come, first-served), and it only
+knows an approximate count of waiters for its spinner, not each one's place in line. It also calls `st.spinner`,
+which needs a Streamlit script context; this module has no Streamlit import and is tested with plain threads.
+
+`rate_limit_kind()` tells a 429 that means "too many requests at once" from a per-minute or a per-day limit;
+`retry_concurrent()` retries only the first kind, after a short, growing wait.
+
+Example::
+
+    key = slot_key(settings.provider_id, settings.endpoint, model)
+    with SLOTS.acquire(key, cap_for(settings.provider, model), timeout_s=120, on_wait=show_position):
+        for piece in stream: ...
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
+
+from lib.providers import Provider
+
+T = TypeVar("T")
+RateLimitKind = Literal["concurrent", "minute", "day"]
+
+DEFAULT_SLOT_TIMEOUT_S = 120.0
+"""How long a request may wait for a free slot before giving up (a streamed answer rarely takes longer)."""
+
+
+class SlotTimeout(TimeoutError):
+    """No slot became free within the timeout; `position` is the place in line when the wait ended."""
+
+    def __init__(self, position: int, key: str = "", waited_s: float = 0.0) -> None:
+        super().__init__(f"no free slot for {key or 'this model'} after {waited_s:.0f} s ({ordinal(position)} in line)")
+        self.position = position
+        self.key = key
+        self.waited_s = waited_s
+
+
+def ordinal(n: int) -> str:
+    """1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd"."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def wait_text(position: int) -> str:
+    """What a waiting person reads: "Waiting for a free slot (2nd in line)…"."""
+    return f"Waiting for a free slot ({ordinal(position)} in line)…"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A held slot: arrival and admission numbers (the pool's counters, in order) and the seconds spent waiting."""
+
+    arrived: int = 0
+    admitted: int = 0
+    waited_s: float = 0.0
+
+
+@dataclass
+class _Lane:
+    """One key's slots in use and the line of waiters (tickets, oldest first)."""
+
+    in_use: int = 0
+    line: deque[object] = field(default_factory=deque)
+
+
+class SlotPool:
+    """At most `limit` holders per key at once, first come first served, shared by all threads (sessions)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._lanes: dict[str, _Lane] = {}
+        self._clock = clock
+        self._arrivals = 0
+        self._admissions = 0
+
+    def in_use(self, key: str) -> int:
+        """Slots held now for `key` (limited keys only)."""
+        with self._cond:
+            lane = self._lanes.get(key)
+            return lane.in_use if lane else 0
+
+    def waiting(self, key: str) -> int:
+        """How many are waiting in line for `key`."""
+        with self._cond:
+            lane = self._lanes.get(key)
+            return len(lane.line) if lane else 0
+
+    def _tidy(self, key: str, lane: _Lane) -> None:
+        if lane.in_use == 0 and not lane.line and self._lanes.get(key) is lane:
+            del self._lanes[key]  # bounded memory: idle keys are forgotten
+
+    def _take(self, key: str, limit: int, timeout_s: float, on_wait: Callable[[int], None] | None) -> Slot:
+        ticket = object()
+        started = self._clock()
+        deadline = started + max(0.0, timeout_s)
+        with self._cond:
+            lane = self._lanes.setdefault(key, _Lane())
+            lane.line.append(ticket)
+            self._arrivals += 1
+            arrived = self._arrivals
+        reported = 0
+        try:
+            while True:
+                with self._cond:
+                    while True:
+                        position = lane.line.index(ticket) + 1
+                        if position == 1 and lane.in_use < limit:
+                            lane.line.popleft()
+                            lane.in_use += 1
+                            self._admissions += 1
+                            self._cond.notify_all()  # the next in line may fit too (several slots free)
+                            return Slot(arrived, self._admissions, self._clock() - started)
+                        if position != reported and on_wait is not None:
+                            break  # report outside the lock: the callback may draw on a page
+                        remaining = deadline - self._clock()
+                        if remaining <= 0:
+                            raise SlotTimeout(position, key, self._clock() - started)
+                        self._cond.wait(remaining)
+                reported = position
+                on_wait(position)  # type: ignore[misc]  # checked above
+        except BaseException:
+            with self._cond:
+                if ticket in lane.line:
+                    lane.line.remove(ticket)
+                    self._cond.notify_all()  # those behind move up
+                self._tidy(key, lane)
+            raise
+
+    def _give_back(self, key: str) -> None:
+        with self._cond:
+            lane = self._lanes.get(key)
+            if lane is None:  # pragma: no cover - a slot is only given back once
+                return
+            lane.in_use -= 1
+            self._cond.notify_all()
+            self._tidy(key, lane)
+
+    @contextmanager
+    def acquire(
+        self,
+        key: str,
+        limit: int | None,
+        timeout_s: float = DEFAULT_SLOT_TIMEOUT_S,
+        on_wait: Callable[[int], None] | None = None,
+    ) -> Iterator[Slot]:
+        """Hold one of `limit` slots for `key` while the block runs (None: unlimited, never waits); yields a `Slot`.
+
+        Waits in arrival order; `on_wait(position)` is called each time the place in line changes (1 = next).
+        Raises `SlotTimeout(position)` after `timeout_s` without a slot; an exception from `on_wait` (a page
+        being rerun) leaves the line and is passed on.
+        """
+        if limit is None:
+            yield Slot()
+            return
+        if limit < 1:
+            raise ValueError("limit must be at least 1 (or None for unlimited)")
+        slot = self._take(key, limit, timeout_s, on_wait)
+        try:
+            yield slot
+        finally:
+            self._give_back(key)
+
+
+SLOTS = SlotPool()
+"""The one pool of this server process: every session's requests share it."""
+
+
+def slot_key(provider_id: str, endpoint: str, model: str) -> str:
+    """The cap's key: provider, endpoint (without trailing slash, lower case) and model."""
+    return f"{provider_id}|{endpoint.rstrip('/').lower()}|{model.strip()}"
+
+
+def cap_for(provider: Provider, model: str) -> int | None:
+    """Requests the app lets run at once for this provider and model: the table's figure; None is unlimited.
+
+    Local servers (Ollama) and servers of your own queue requests themselves and are never capped here. `model`
+    is part of the signature so a per-model figure can be added to the table without changing callers.
+    """
+    if provider.local:
+        return None
+    return provider.limits.concurrent
+
+
+# 429 kinds ---------------------------------------------------------------------------------------------------------
+
+_CONCURRENT = re.compile(r"concurren|simultaneous|at once|in parallel|parallel request|in[- ]flight|"
+                         r"too many (?:active|open|pending|ongoing) requests|requests in progress")
+_DAILY = re.compile(r"per[- ]?day|daily|86400|\bday\b|24 ?h")
+DAY_WAIT_S = 3600.0  # a retry-after longer than this is a daily quota, not a per-minute window
+
+
+def _wait_from(headers: Mapping[str, str]) -> float | None:
+    for name, scale in (("retry-after", 1.0), ("retry-after-ms", 0.001), ("x-ratelimit-timeremaining", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def rate_limit_kind(status: int, message: str, headers: Mapping[str, str]) -> RateLimitKind | None:
+    """"concurrent", "minute" or "day" for a rate-limit answer; None when it is not one (any status but 429).
+
+    Order of evidence: an `x-ratelimit-type` header naming the window (GitHub, Azure); then the server's words
+    ("Too many concurrent requests", "simultaneous", "at once", "parallel", "in flight" → concurrent; "per day",
+    "daily", "86400" → day); then a retry-after over an hour (day). A 429 that says nothing is "minute".
+    A short retry-after alone proves nothing (per-minute windows end soon too), so it never makes "concurrent".
+    """
+    if status != 429:
+        return None
+    lower = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    kind = lower.get("x-ratelimit-type", "").lower()
+    if _CONCURRENT.search(kind):
+        return "concurrent"
+    if "day" in kind:
+        return "day"
+    if "minute" in kind:
+        return "minute"
+    text = (message or "").lower()
+    if _CONCURRENT.search(text):
+        return "concurrent"
+    wait = _wait_from(lower)
+    if _DAILY.search(text) or (wait is not None and wait > DAY_WAIT_S):
+        return "day"
+    return "minute"
+
+
+def _exception_parts(exc: BaseException) -> tuple[int, str, Mapping[str, str]]:
+    """(status, message, headers) of an SDK HttpResponseError (0, "", {} for anything else)."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        return 0, "", {}
+    response: Any = getattr(exc, "response", None)
+    parts = [str(getattr(getattr(exc, "error", None), "message", "") or ""), str(exc)]
+    try:
+        parts.append(response.text() if response is not None else "")
+    except Exception:  # noqa: BLE001 - an unread or unreadable body just means fewer words to go by
+        pass
+    try:
+        headers = dict(response.headers) if response is not None else {}
+    except Exception:  # noqa: BLE001
+        headers = {}
+    return status, " ".join(p for p in parts if p), headers
+
+
+def kind_of_response(http_response: Any) -> RateLimitKind | None:
+    """`rate_limit_kind` of an azure-core HTTP response inside a retry policy (reads a 429's small body first).
+
+    A streamed request's body is not read yet when `RetryPolicy.is_retry` sees it; `.text()` would raise.
+    """
+    status = getattr(http_response, "status_code", 0)
+    if status != 429:
+        return None
+    try:
+        http_response.read()
+        body = http_response.text()
+    except Exception:  # noqa: BLE001 - without the body, the headers alone decide
+        body = ""
+    try:
+        headers = dict(http_response.headers)
+    except Exception:  # noqa: BLE001
+        headers = {}
+    return rate_limit_kind(429, body, headers)
+
+
+def kind_of(exc: BaseException) -> RateLimitKind | None:
+    """`rate_limit_kind` of an exception raised by the SDK (None for anything that is not a 429)."""
+    return rate_limit_kind(*_exception_parts(exc))
+
+
+def retry_concurrent(
+    call: Callable[[], T],
+    *,
+    attempts: int = 3,
+    wait_s: float = 1.0,
+    max_wait_s: float = 8.0,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> T:
+    """`call()`, retried only when it fails with a "too many at once" 429, after a short wait that doubles.
+
+    Waits `wait_s`, then 2×, 4× … (never more than `max_wait_s`; a longer retry-after from the server counts if
+    it is still within `max_wait_s`). At most `attempts` calls in all. Any other error, and the last concurrent
+    429, is raised unchanged. Wrap only the request start (before any text is shown), never a half-read stream.
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - only the concurrent kind is retried, the rest re-raised
+            if attempt >= attempts or kind_of(exc) != "concurrent":
+                raise
+            _, _, headers = _exception_parts(exc)
+            server_wait = _wait_from({str(k).lower(): str(v) for k, v in headers.items()}) or 0.0
+            pause = min(max_wait_s, max(wait_s * 2 ** (attempt - 1), server_wait))
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
