@@ -179,17 +179,19 @@ class Dedupe:
 
     def chat_stream(self, settings: Any, model: str, messages: Sequence[Any], *, max_tokens: int | None = None,
                     temperature: float | None = None, fresh: bool = False,
-                    open_live: Callable[[], Any] | None = None) -> CachedStream:
+                    open_live: Callable[[], Any] | None = None, **live_kwargs: Any) -> CachedStream:
         """Drop-in for `lib.client.stream(settings, model, messages, max_tokens=, temperature=)` with the cache.
 
-        `open_live` defaults to that very call (imported only when the cache misses).
+        `open_live` defaults to that very call (imported only when the cache misses); `live_kwargs` (such as an
+        `on_wait` callback) go to it and are not part of the fingerprint.
         """
         def live() -> Any:
             if open_live is not None:
                 return open_live()
             from lib import client  # the app's one SDK module; not needed for a cached answer
 
-            return client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+            return client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,
+                                 **live_kwargs)
 
         return self.stream(where(settings), model, messages, request_params(max_tokens, temperature), live,
                            fresh=fresh)

@@ -149,6 +149,22 @@ def test_ask_again_fresh_skips_the_cache_and_replaces_the_answer(double: ApiDoub
     assert len(double.chat_requests) == 2
 
 
+def test_extra_live_arguments_reach_the_client_and_do_not_change_the_key(
+        cache: Dedupe, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def fake_stream(settings: Settings, model: str, messages: Any, **kw: Any) -> Iterator[str]:
+        seen.append(kw)
+        return iter(["hi"])
+
+    monkeypatch.setattr(client, "stream", fake_stream)
+    first = cache.chat_stream(settings, MODEL, q("x"), max_tokens=9, temperature=None, on_wait=print)
+    assert list(first) == ["hi"] and seen == [{"max_tokens": 9, "temperature": None, "on_wait": print}]
+    second = cache.chat_stream(settings, MODEL, q("x"), max_tokens=9, temperature=None, on_wait=len)
+    assert list(second) == ["hi"] and second.cached
+    assert len(seen) == 1  # the second came from the cache
+
+
 def test_replay_pace_is_faster_than_recorded_with_short_gaps() -> None:
     sleeps: list[float] = []
     cache = Dedupe(speed=4.0, max_gap_s=0.25, sleep=sleeps.append)
