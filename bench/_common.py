@@ -25,8 +25,9 @@ def settings_for(endpoint: str, timeout_s: float = 10.0) -> Any:
     from lib.config import load_settings
 
     return load_settings(
-        environ={"MODELS_ENDPOINT": endpoint, "GITHUB_TOKEN": TOKEN, "REQUEST_TIMEOUT_S": str(timeout_s)},
-        gh_token=lambda: None,
+        environ={"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": endpoint, "MODELS_API_KEY": TOKEN,
+                 "REQUEST_TIMEOUT_S": str(timeout_s)},
+        probe=lambda url: False,
     )
 
 

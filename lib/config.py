@@ -220,8 +220,10 @@ class Settings:
             resolved = self  # back to what was configured: its endpoint (a gateway, say) and key
         else:
             base = replace(self, provider_id="", endpoint="", token=None, key_name=None, token_source="none")
-            resolved = _for_provider(base, provider_id, self.values, self.sources,
-                                     reason="chosen in the sidebar", endpoint_override=typed)
+            resolved = _for_provider(base, provider_id, self.values, self.sources, reason="chosen in the sidebar")
+            if typed and typed != resolved.endpoint:
+                # A URL typed here is not where the configured key was given for: it gets only a key typed here.
+                resolved = replace(resolved, endpoint=typed, token=None, token_source="none")
         if token and not is_placeholder(token):
             p = provider(provider_id)
             resolved = replace(resolved, token=token.strip(), token_source="sidebar",

@@ -7,7 +7,7 @@ from ui.shell import ensure_shell
 ensure_shell()
 
 from lib import client  # noqa: E402
-from lib.providers import BUILT_FOR, GITHUB_RETIRED  # noqa: E402
+from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED  # noqa: E402
 from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
 
 settings = current_settings()
@@ -43,7 +43,7 @@ elif settings.github_retired:
 p = settings.provider
 st.subheader("Connection")
 if p is None:
-    st.markdown(f"- **Provider:** none yet ({settings.reason})")
+    st.markdown("- **Provider:** none yet" + ("" if settings.github_retired else f" ({settings.reason})"))
 else:
     key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
            else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
@@ -63,8 +63,6 @@ else:
         if listing is not None:
             if listing.available:
                 st.caption(f"{settings.label} lists {len(listing.models)} models.")
-            else:
-                st.caption(f"Couldn't list {settings.label}'s models: {listing.error}.")
 
     if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
         client.clear_models_cache()
@@ -84,5 +82,5 @@ else:
         else:
             st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
 
-with st.expander(f"Where Llama runs (checked {p.checked if p else 'recently'})"):
+with st.expander(f"Where Llama runs (checked {CHECKED_ON})"):
     st.markdown(providers_table())

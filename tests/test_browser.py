@@ -1,8 +1,9 @@
 """Real-browser tests: the app as a person uses it — type, upload, click, read — in headless Chromium.
 
-One `streamlit run app.py` per module, pointed at the API double (tests/api_double.py) and the tools stub
-(tests/stubs.py), both on 127.0.0.1; Playwright's sync API drives Debian's chromium (/usr/bin/chromium).
-Nothing here reaches the internet: the app's environment routes any non-local HTTP through a dead proxy.
+One `streamlit run app.py` per module (plus fresh ones where a test needs a newly started server), pointed at the
+API double (tests/api_double.py, one preset per provider) and the tools stub (tests/stubs.py), both on 127.0.0.1;
+Playwright's sync API drives Debian's chromium (/usr/bin/chromium). Nothing here reaches the internet: the app's
+environment routes any non-local HTTP through a local trap that records and refuses every attempt.
 
     python -m pytest tests/test_browser.py -q -m browser
 
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -43,7 +46,14 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path("/tmp/browser_shots")
-FAKE_TOKEN = "ghp_browser_test_token"
+FAKE_TOKEN = "sk-browser-test-custom-key"
+# One fake key per provider: each must reach its own provider's preset and nothing else.
+KEYS = {
+    "NVIDIA_API_KEY": "nvapi-browser-test-nvidia",
+    "OPENROUTER_API_KEY": "sk-or-browser-test-openrouter",
+    "HF_TOKEN": "hf_browsertesthuggingface",
+    "AZURE_AI_CHAT_KEY": "azure-browser-test-key",
+}
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 CHAT_INPUT = '[data-testid="stChatInputTextArea"]'
@@ -115,6 +125,68 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class ProxyTrap:
+    """A local 'proxy' that records every request line sent to it and refuses it: proof nothing tried to leave."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    self.lines.append(conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1"))
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def app_env(trap: ProxyTrap, **extra: str) -> dict[str, str]:
+    """The app's environment: no key from this machine, every outbound request to the trap, then `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("STREAMLIT_") and k not in (*KEYS, "GITHUB_TOKEN", "MODELS_PROVIDER", "MODELS_ENDPOINT",
+                                                            "MODELS_API_KEY", "AZURE_AI_CHAT_ENDPOINT", "OLLAMA_HOST",
+                                                            "TOOLS_MODEL", "VISION_MODEL")}
+    env.update(
+        OLLAMA_HOST="127.0.0.1:9",  # no Ollama unless a test says so
+        REQUEST_TIMEOUT_S="15",
+        TOOL_TIMEOUT_S="5",
+        PYTHONUNBUFFERED="1",
+        HTTP_PROXY=trap.url, HTTPS_PROXY=trap.url, http_proxy=trap.url, https_proxy=trap.url,
+        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+    )
+    env.update(extra)
+    return env
+
+
+def start_app(env: dict[str, str], tmp: Path) -> AppServer:
+    server = AppServer(env, tmp / "streamlit.log")
+    try:
+        server.wait_healthy()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 _current_app: AppServer | None = None
 
 
@@ -131,30 +203,28 @@ def stub() -> Iterator[StubServer]:
 
 
 @pytest.fixture(scope="module")
-def app(double: ApiDouble, stub: StubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def trap() -> Iterator[ProxyTrap]:
+    t = ProxyTrap()
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="module")
+def app(double: ApiDouble, stub: StubServer, trap: ProxyTrap,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     global _current_app
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_TOKEN" and not k.startswith("STREAMLIT_")}
-    env.update(stub.env())
-    env.update(
-        MODELS_ENDPOINT=double.endpoint,
-        MODELS_CATALOG_URL=double.catalog_url,
-        GITHUB_TOKEN=FAKE_TOKEN,  # must never appear on a page
-        REQUEST_TIMEOUT_S="15",
-        TOOL_TIMEOUT_S="5",
-        PYTHONUNBUFFERED="1",
-        # Anything not on this machine goes to a dead proxy: no test request can leave it, and failures are fast.
-        HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
-        http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
-        NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-    )
-    server = AppServer(env, tmp_path_factory.mktemp("streamlit") / "streamlit.log")
+    env = app_env(trap, **stub.env(), **KEYS,
+                  MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint, MODELS_API_KEY=FAKE_TOKEN,
+                  AZURE_AI_CHAT_ENDPOINT=double.endpoint_for("azure"))
+    server = start_app(env, tmp_path_factory.mktemp("streamlit"))
     try:
-        server.wait_healthy()
         _current_app = server
         yield server
     finally:
         _current_app = None
         server.stop()
+    tried = [line for line in trap.lines if not (line.startswith("CONNECT ") and line.split()[1] in LISTING_HOSTS)]
+    assert tried == [], f"the app tried to reach the internet: {tried}"
 
 
 @pytest.fixture(scope="module")
@@ -220,9 +290,11 @@ def open_app(page: Page, app: AppServer, path: str = "") -> None:
 
 
 def assert_healthy(page: Page) -> None:
-    """No exception box on the page, and the configured token nowhere in its HTML."""
+    """No exception box on the page, and no configured key anywhere in its HTML."""
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    assert FAKE_TOKEN not in page.content(), f"the GitHub token is in the HTML of {page.url}"
+    html = page.content()
+    for key in (FAKE_TOKEN, *KEYS.values()):
+        assert key not in html, f"a key is in the HTML of {page.url}"
 
 
 def shot(page: Page, name: str) -> None:
@@ -301,13 +373,13 @@ def photo_jpeg(path: Path, size: tuple[int, int] = (3000, 2000)) -> bytes:
 def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
     open_app(page, app)
     expect(page.get_by_role("heading", name="Llama Herd Studio")).to_be_visible()
-    expect(page.get_by_text("5 models listed")).to_be_visible()
+    expect(page.get_by_text("lists 5 models")).to_be_visible()
     assert_healthy(page)
     shot(page, "home")
 
     for label, title, path in (
-        ("Tool calling (Llama 3.1 405B)", "Tool calling with Llama 3.1 405B", "/tool_calling"),
-        ("Vision (Llama 3.2 90B)", "Vision with Llama 3.2 90B", "/vision"),
+        ("Tool calling", "Tool calling with Llama 3.1 405B", "/tool_calling"),
+        ("Vision", "Vision with Llama 3.2 90B Vision", "/vision"),
         ("Home", "Llama Herd Studio", ""),
     ):
         nav_link(page, label).click()
@@ -317,7 +389,7 @@ def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
         assert_healthy(page)
         if path:
             shot(page, path.strip("/"))
-    expect(page.get_by_text("5 models listed")).to_be_visible()
+    expect(page.get_by_text("lists 5 models")).to_be_visible()
 
 
 @explained
@@ -371,7 +443,7 @@ def test_vision_upload_and_describe(page: Page, app: AppServer, tmp_path: Path) 
     assert prepared.summary.startswith("3000×2000 JPEG, ") and " → 1120×747 JPEG, " in prepared.summary
 
     open_app(page, app, "vision")
-    expect(page.get_by_role("heading", name="Vision with Llama 3.2 90B")).to_be_visible()
+    expect(page.get_by_role("heading", name="Vision with Llama 3.2 90B Vision")).to_be_visible()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Sent to the model:")
     expect(caption).to_be_visible()
@@ -404,35 +476,161 @@ def test_vision_upload_and_describe(page: Page, app: AppServer, tmp_path: Path) 
     shot(page, "vision_follow_up")
 
 
-@explained
-def test_sidebar_provider_switch(page: Page, app: AppServer, double: ApiDouble) -> None:
-    open_app(page, app)
+PROVIDER_CASES = [
+    # preset, sidebar label, title model, answering model (after a retired one is skipped), vision model, why, key
+    ("ollama", "Ollama (on this machine)", "Llama 3.1 8B", "Llama 3.1 8B", "Llama 3.2 11B Vision",
+     "isn't served by Ollama", None),
+    ("vllm", "vLLM or another server you run", "Llama 3.1 405B", "Llama 3.1 405B", "Llama 3.2 90B Vision",
+     "built for", None),
+    # NVIDIA still lists 3.1 405B but answers 410: the turn moves to Llama 3.3 70B and says so.
+    ("nvidia", "NVIDIA API catalog", "Llama 3.1 405B", "Llama 3.3 70B", "Llama 3.2 90B Vision", "built for",
+     "NVIDIA_API_KEY"),
+    ("openrouter", "OpenRouter", "Llama 3.3 70B", "Llama 3.3 70B", "Llama 3.2 11B Vision",
+     "isn't offered by OpenRouter any more", "OPENROUTER_API_KEY"),
+    ("huggingface", "Hugging Face Inference Providers", "Llama 3.3 70B", "Llama 3.3 70B", "Llama 4 Maverick",
+     "reads the same tool format", "HF_TOKEN"),
+    ("azure", "Azure AI Foundry", "Llama 3.3 70B", "Llama 3.3 70B", "Llama 4 Maverick", "deployment",
+     "AZURE_AI_CHAT_KEY"),
+]
+# Picking a hosted provider in the sidebar lists its models at its real address before the test points it at the
+# double: those listings go to the trap (a local proxy that refuses them), never out. Nothing else may try.
+LISTING_HOSTS = {"integrate.api.nvidia.com:443", "openrouter.ai:443", "router.huggingface.co:443"}
+
+
+def pick_provider(page: Page, label: str, base_url: str | None, key: str | None = None) -> None:
+    """Choose a provider in the sidebar and, for the test, point it at the double's preset (with its key)."""
     sidebar = page.locator('[data-testid="stSidebar"]')
-    local = sidebar.get_by_role("radio", name="Local OpenAI-compatible server")
-    github = sidebar.get_by_role("radio", name="GitHub Models")
-
-    def endpoint_shown(url: str) -> re.Pattern[str]:
-        return re.compile(r"Endpoint:\s*" + re.escape(url) + r"\s*Token:")
-
-    # MODELS_ENDPOINT is the double on 127.0.0.1, so the app starts on the local provider.
-    expect(local).to_be_checked()
-    expect(sidebar).to_contain_text(endpoint_shown(double.endpoint))
-
-    sidebar.locator("label").filter(has_text="GitHub Models").click()
-    expect(github).to_be_checked()
-    expect(sidebar).to_contain_text(endpoint_shown("https://models.github.ai/inference"))
+    sidebar.locator("label").filter(has_text=label).first.click()
     settle(page)
-    expect(page.get_by_role("heading", name="Llama Herd Studio")).to_be_visible()
-    expect(page.get_by_text("Catalog:")).to_be_visible()  # listed or "unavailable": either way no crash
-    assert_healthy(page)
-    shot(page, "home_github_provider")
+    if base_url:
+        field = sidebar.get_by_role("textbox", name=re.compile("base url", re.IGNORECASE))
+        if not field.first.is_visible():
+            sidebar.get_by_text("Gateway or proxy (optional)").click()
+        field.first.fill(base_url)
+        field.first.press("Enter")
+        settle(page)
+    if key:
+        # A URL typed in the sidebar gets no configured key: the person types the key for it too.
+        box = sidebar.get_by_role("textbox", name=re.compile(r"_(API_KEY|TOKEN)"))
+        box.first.fill(key)
+        box.first.press("Enter")
+        settle(page)
 
-    sidebar.locator("label").filter(has_text="Local OpenAI-compatible server").click()
-    expect(local).to_be_checked()
-    expect(sidebar).to_contain_text(endpoint_shown(double.endpoint))
-    settle(page)
-    expect(page.get_by_text("5 models listed")).to_be_visible()
+
+@explained
+@pytest.mark.parametrize("preset, label, tools_name, answered_by, vision_name, why, key_var", PROVIDER_CASES,
+                         ids=[c[0] for c in PROVIDER_CASES])
+def test_each_provider_picks_its_best_model_runs_a_tool_turn_and_a_vision_answer(
+        page: Page, app: AppServer, double: ApiDouble, stub: StubServer, preset: str, label: str, tools_name: str,
+        answered_by: str, vision_name: str, why: str, key_var: str | None) -> None:
+    open_app(page, app)
+    if preset == "azure":  # AZURE_AI_CHAT_ENDPOINT and its key are configured: nothing to type
+        pick_provider(page, label, None)
+    else:
+        pick_provider(page, label, double.endpoint_for(preset), KEYS[key_var] if key_var else None)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text(f"Endpoint: {double.endpoint_for(preset)}")
+    # Home: the model chosen for each page and why, in one line each.
+    table = page.locator("table").filter(has_text="Built for")
+    expect(table).to_contain_text(tools_name)
+    expect(table).to_contain_text(vision_name)
+    expect(table).to_contain_text(why)
     assert_healthy(page)
+    shot(page, f"home_{preset}")
+
+    nav_link(page, "Tool calling").click()
+    expect(page.get_by_role("heading", name=f"Tool calling with {tools_name}")).to_be_visible()
+    settle(page)
+    send_chat(page, "What is the weather in Stockholm?")
+    answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool result")
+    expect(answer).to_have_count(1)
+    settle(page)
+    expect(answer).to_contain_text(f"{answered_by} on {label}")  # the turn names who answered
+    if answered_by != tools_name:
+        expect(answer).to_contain_text("retired")
+        expect(page.get_by_role("heading", name=f"Tool calling with {answered_by}")).to_be_visible()
+    assert_healthy(page)
+    shot(page, f"tools_{preset}")
+
+    nav_link(page, "Vision").click()
+    expect(page.get_by_role("heading", name=f"Vision with {vision_name}")).to_be_visible()
+    settle(page)
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Sample").first.click()
+    settle(page)
+    page.locator('[data-testid="stButtonGroup"]').get_by_text("Cat", exact=True).click()
+    settle(page)
+    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Sent to the model:")).to_be_visible()
+    page.get_by_role("button", name="Ask Llama").click()
+    described = page.locator('[data-testid="stChatMessage"]').filter(has_text="I received one")
+    expect(described).to_have_count(1)
+    settle(page)
+    expect(described).to_contain_text(f"{vision_name} on {label}")
+    assert_healthy(page)
+    shot(page, f"vision_{preset}")
+
+    # Keys: this provider's requests carried its own key (or none), and no request anywhere carried another's.
+    sent = [r for r in double.requests_to(preset) if r.method == "POST"]
+    assert len(sent) >= 3, [r.path for r in double.requests_to(preset)]
+    for r in sent:
+        auth = {k.lower(): v for k, v in r.headers.items()}.get("authorization")
+        assert auth == (f"Bearer {KEYS[key_var]}" if key_var else None), (preset, auth)
+    others = [v for k, v in KEYS.items() if k != key_var] + [FAKE_TOKEN]
+    for r in double.requests_to(preset):
+        assert not any(v in repr(r.headers) for v in others), f"another provider's key reached {preset}"
+    if preset == "nvidia":
+        image_requests = [r for r in sent if "image_url" in json.dumps(r.body)]
+        assert image_requests and all(m["role"] != "system" for r in image_requests for m in r.messages)
+        urls = [p["image_url"]["url"] for r in image_requests for m in r.messages if isinstance(m["content"], list)
+                for p in m["content"] if p.get("type") == "image_url"]
+        assert all(len(u.split(",", 1)[1]) <= 180_000 for u in urls)
+
+
+@explained
+def test_only_a_github_token_is_told_the_truth_and_nothing_is_sent(
+        page: Page, browser: Browser, trap: ProxyTrap, double: ApiDouble,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    before = len(double.requests)
+    lines = len(trap.lines)
+    server = start_app(app_env(trap, GITHUB_TOKEN="ghp_only_a_github_token_1234"), tmp_path_factory.mktemp("gh"))
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.goto(server.url)
+        settle(pg)
+        alert = pg.locator('[data-testid="stAlert"]').filter(has_text="GitHub Models was retired on 30 July 2026")
+        expect(alert).to_have_count(1)
+        shot(pg, "home_github_only")
+        nav_link(pg, "Tool calling").click()
+        settle(pg)
+        expect(pg.locator(CHAT_INPUT)).to_be_disabled()
+        assert "ghp_only_a_github_token_1234" not in pg.content()
+        context.close()
+    finally:
+        server.stop()
+    assert len(double.requests) == before
+    assert trap.lines[lines:] == [], f"a request tried to leave the machine: {trap.lines[lines:]}"
+
+
+@explained
+@pytest.mark.parametrize("path, title", [("tool_calling", "Tool calling with"), ("vision", "Vision with")])
+def test_a_deep_link_on_a_freshly_started_server_gets_the_whole_app(
+        browser: Browser, trap: ProxyTrap, double: ApiDouble, tmp_path_factory: pytest.TempPathFactory,
+        path: str, title: str) -> None:
+    server = start_app(app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint),
+                       tmp_path_factory.mktemp("fresh"))
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.goto(f"{server.url}/{path}")  # the very first visitor of this server
+        pg.locator('[data-testid="stTopNav"]').wait_for(timeout=RUN_TIMEOUT_MS)
+        settle(pg)
+        expect(pg.get_by_role("heading", name=re.compile(title))).to_be_visible()
+        expect(pg.locator('[data-testid="stSidebar"]')).to_contain_text("Where Llama runs")
+        expect(pg).to_have_url(re.compile(re.escape(f"{server.url}/{path}") + r"/?$"))
+        expect(pg.locator(EXCEPTION)).to_have_count(0)
+        context.close()
+    finally:
+        server.stop()
 
 
 @explained

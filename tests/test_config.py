@@ -137,3 +137,19 @@ def test_keys_stay_out_of_repr_and_are_registered_for_redaction() -> None:
 def test_tool_keys_and_flags_are_still_read() -> None:
     s = load_settings(secrets={"BRAVE_API_KEY": "b"}, environ={"ALLOW_CODE_INTERPRETER": "1"}, **NO_OLLAMA)
     assert s.get("BRAVE_API_KEY") == "b" and s.get("ALLOW_CODE_INTERPRETER") == "1"
+
+
+def test_a_url_typed_in_the_sidebar_gets_no_configured_key() -> None:
+    base = load_settings(environ={"NVIDIA_API_KEY": "nvapi-secret-2", "AZURE_AI_CHAT_KEY": "az-secret-3",
+                                  "AZURE_AI_CHAT_ENDPOINT": "https://res.services.ai.azure.com/models",
+                                  "MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": "http://127.0.0.1:8000/v1",
+                                  "MODELS_API_KEY": "local-secret-4"}, **NO_OLLAMA)
+    assert base.token == "local-secret-4"
+    gateway = base.with_provider("nvidia", endpoint="https://gateway.example/nv/v1")
+    assert gateway.endpoint == "https://gateway.example/nv/v1" and gateway.token is None and gateway.needs_token
+    typed = base.with_provider("nvidia", endpoint="https://gateway.example/nv/v1", token="nvapi-typed-5")
+    assert typed.token == "nvapi-typed-5"
+    other_server = base.with_provider("custom", endpoint="http://127.0.0.1:9000/v1")
+    assert other_server.token is None, "MODELS_API_KEY was given for MODELS_ENDPOINT only"
+    assert base.with_provider("azure").token == "az-secret-3"
+    assert base.with_provider("azure", endpoint="https://other.services.ai.azure.com/models").token is None

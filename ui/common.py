@@ -52,7 +52,7 @@ def current_settings() -> Settings:
     pid = st.session_state.get("provider", base.provider_id or None)
     if not pid:
         return base
-    endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"key_{pid}")
+    endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"secret_key_{pid}")
     tools_model, vision_model = _typed(f"tools_model_{pid}"), _typed(f"vision_model_{pid}")
     if pid == base.provider_id and not any((endpoint, key, tools_model, vision_model)):
         return base
@@ -69,6 +69,14 @@ def _key_line(settings: Settings) -> str:
     if p.key_required:
         return f"Key: **missing** — paste your {p.key_names[0]} above"
     return "Key: not needed"
+
+
+def _stash_key(pid: str) -> None:
+    """Move a typed key out of its widget at once, so it is never sent back to the browser."""
+    typed = (st.session_state.get(f"key_{pid}") or "").strip()
+    if typed:
+        st.session_state[f"secret_key_{pid}"] = typed
+    st.session_state[f"key_{pid}"] = ""
 
 
 def sidebar(settings: Settings) -> None:
@@ -112,12 +120,19 @@ def _provider_fields(pid: str, settings: Settings) -> None:
     if p.key_names:
         configured = bool(settings.token) and settings.token_source != "sidebar" and settings.provider_id == pid
         if not configured:
+            kept = bool(ss.get(f"secret_key_{pid}"))
             st.text_input(
                 f"{p.key_names[0]}" + ("" if p.key_required else " (optional)"),
-                key=f"key_{pid}", type="password", placeholder=p.key_hint or None,
-                help=f"Sent only to {p.label}. Kept in this browser session; never shown, logged or exported."
+                key=f"key_{pid}", type="password",
+                placeholder="•••••• kept for this session (type to replace)" if kept else (p.key_hint or None),
+                on_change=_stash_key, args=(pid,),
+                help=f"Sent only to {p.label} at the URL above. Kept on the server for this browser session; "
+                     "never sent back to the page, logged or exported."
                      + (f" Get one: {p.key_url}" if p.key_url and p.key_required else ""),
             )
+            if kept and st.button("Forget this key", key=f"forget_key_{pid}", type="tertiary"):
+                ss.pop(f"secret_key_{pid}", None)
+                st.rerun()
     if pid in ("custom", "azure"):
         what = "deployment" if pid == "azure" else "model"
         st.text_input(f"Tools {what}", key=f"tools_model_{pid}", placeholder=p.tools_models[0])
@@ -206,7 +221,11 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     p = settings.provider
     if p is None:
         return ModelPick(None, "No provider configured."), None
-    return pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint)), listing
+    pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint))
+    if listing is not None and not listing.available and pick.model and not explicit:
+        pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models ({listing.error}); trying "
+                                     f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
+    return pick, listing
 
 
 def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]:
@@ -239,8 +258,6 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     chosen: str = st.session_state[key]
     icon = "✅" if pick.exact else "🔁"
     note = ""
-    if listing is not None and not listing.available:
-        note = f" (Couldn't list {settings.label}'s models: {listing.error}.)"
     if len(options) > 1:
         chosen = st.selectbox(
             "Model", options, key=key, format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
