@@ -4,8 +4,8 @@
 record kept in the session (question, every call with its result and raw model output, the answer, any error).
 
 Returning a tool result: whether a server accepts a `tool` message after an assistant message without structured
-`tool_calls` is unknown for Llama on GitHub Models, so `RETURN_MODES` are tried in order; a 400 moves to the next
-one and the one that worked is remembered per endpoint.
+`tool_calls` varies by host (vLLM renders `tool` as `ipython`; others refuse it), so `RETURN_MODES` are tried in
+order; a 400 moves to the next one and the one that worked is remembered per endpoint.
 """
 
 from __future__ import annotations

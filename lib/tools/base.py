@@ -12,7 +12,7 @@ import requests
 
 USER_AGENT = (
     "LlamaHerdStudio/1.0 (workshop demo app; Streamlit; "
-    "+https://github.com/features/models) python-requests"
+    "+https://www.llama.com) python-requests"
 )
 MAX_RESPONSE_BYTES = 2_000_000
 TRUNCATION_MARKER = "\n… [truncated]"
