@@ -313,6 +313,17 @@ def test_photo_with_very_fine_detail_is_still_encoded(detailed_photo: PreparedIm
     assert detailed_photo.mime_type == "image/jpeg" and decoded(detailed_photo).size == (1120, 840)
 
 
+def test_large_diagram_is_sent_as_png_when_that_is_smaller() -> None:
+    img = Image.new("RGB", (2400, 1600), WHITE)  # 400 flat boxes: thousands of colours once resized
+    draw = ImageDraw.Draw(img)
+    for i in range(20):
+        for j in range(20):
+            draw.rectangle((i * 120 + 6, j * 80 + 6, i * 120 + 114, j * 80 + 74), fill=(i * 12, j * 12, 255 - i * 6))
+    prepared = prepare_image(encode(img, "PNG"), "diagram.png")
+    assert prepared.mime_type == "image/png" and (prepared.width, prepared.height) == (1120, 747)
+    assert len(prepared.data) < 100_000  # the JPEG would be ~230 KB
+
+
 def test_photo_saved_as_png_is_sent_as_jpeg() -> None:
     photo = Image.effect_noise((1000, 700), 50).convert("RGB").resize((1200, 840))
     prepared = prepare_image(encode(photo, "PNG"))
