@@ -6,9 +6,11 @@ at most ``MAX_SIDE`` pixels on each side (the model never sees more than 4 tiles
 (or PNG when that is smaller, e.g. screenshots), with every bit of metadata (EXIF, GPS, ICC, text) stripped.
 
 Memory: a JPEG is decoded at reduced scale (libjpeg's draft mode); any other image is decoded once at full size
-(Pillow cannot do less) and immediately box-reduced strip by strip, so no full-size copy is ever made. An image
-whose decode alone would need more than ``MAX_DECODE_MB`` is refused before decoding, and at most ``DECODE_SLOTS``
-large decodes run at once (``prepare_image`` waits up to ``DECODE_WAIT_S`` for a slot, then refuses politely).
+(Pillow cannot do less) and then flattened and box-reduced strip by strip, so no full-size copy is ever made (a
+HEIC is read straight from libheif's buffer). An upload whose preparation would take more than ``MAX_DECODE_MB``,
+estimated from its header, is refused before decoding (HEIC excepted: it is what phones shoot), and at most
+``DECODE_SLOTS`` large decodes run at once (``prepare_image`` waits up to ``DECODE_WAIT_S`` for a slot, then
+refuses politely).
 
 ``fit_inline(prepared, max_chars)`` re-encodes smaller for hosts that cap inline base64 (NVIDIA: ~180 000 chars).
 
@@ -75,7 +77,7 @@ MAX_DECODE_MB: int = 128
 """Most memory (MiB) preparing one upload may take, estimated from the header before any pixel is decoded. Pillow
 stores colour at 4 bytes a pixel, so this admits colour PNG/TIFF/BMP images up to about 23-27 megapixels (a 6K
 6016×3384 screenshot needs ~112), WebP/AVIF (decoded twice over) up to about 13, palette and grey images and
-baseline JPEGs (decoded at 1/2 to 1/8 scale) up to ``MAX_PIXELS``; not a 79-megapixel colour PNG (~300) or
+baseline JPEGs (decoded at 1/2 to 1/8 scale) up to ``MAX_PIXELS``; not a 79-megapixel colour PNG (~340) or
 an 8K 7680×4320 one (~155). HEIC photos, what phones shoot, are never refused for it (a 24 MP one takes ~140)."""
 DECODE_SLOTS: Final = 2
 """Decodes estimated above ``_HEAVY_DECODE_BYTES`` (48 MiB) that may run at once, across all sessions."""
