@@ -321,17 +321,18 @@ def test_retry_concurrent_honours_a_short_server_wait() -> None:
     assert sleeps == [5.0]
 
 
-def test_kind_of_a_real_sdk_error_from_the_double(double: ApiDouble, settings: Settings) -> None:
-    # retry-after 5 s is over the SDK policy's 3 s, so it comes straight back without SDK retries.
+def test_kind_of_a_real_sdk_error_from_the_double(double: ApiDouble) -> None:
+    from azure.ai.inference import ChatCompletionsClient
+    from azure.core.credentials import AzureKeyCredential
+
     double.queue(Reply(status=429, headers={"retry-after": "5"}, body={"error": {
-        "code": "too_many_concurrent_requests", "message": "Too many concurrent requests: at most 2 at once."}}))
-    with pytest.raises(Exception) as info:
-        list(client.stream(settings, "m", [{"role": "user", "content": "hi"}]))
-    assert kind_of(info.value) == "concurrent"
-    double.queue(Reply.rate_limit_day())
-    with pytest.raises(Exception) as info:
-        list(client.stream(settings, "m", [{"role": "user", "content": "hi"}]))
-    assert kind_of(info.value) == "day"
+        "code": "too_many_concurrent_requests", "message": "Too many concurrent requests: at most 2 at once."}}),
+        Reply.rate_limit_day())
+    with ChatCompletionsClient(double.endpoint, AzureKeyCredential("k"), retry_total=0) as c:
+        for expected in ("concurrent", "day"):
+            with pytest.raises(Exception) as info:
+                list(c.complete(messages=[{"role": "user", "content": "hi"}], model="m", stream=True))
+            assert kind_of(info.value) == expected
     assert kind_of(ValueError("x")) is None
 
 
