@@ -132,10 +132,11 @@ _VIA = "via scikit-image's sample data; see assets/samples/LICENSES.md"
 SAMPLES: list[Sample] = [
     Sample("cat", "Cat", _SAMPLES_DIR / "cat.jpg", f"Chelsea the cat. Photo: Stefan van der Walt, CC0 ({_VIA})"),
     Sample(
-        "coffee",
-        "Coffee cup",
-        _SAMPLES_DIR / "coffee.jpg",
-        f"Coffee, courtesy of Pikolo Espresso Bar. Photo: Rachel Michetti, CC0 ({_VIA})",
+        "shopfront",
+        "Bakery sign",
+        _SAMPLES_DIR / "shopfront.jpg",
+        "A bakery front with painted signs, to try “Read the text”. Image: made for this project with Pillow, CC0 "
+        "(see assets/samples/LICENSES.md)",
     ),
     Sample(
         "astronaut",
