@@ -20,6 +20,9 @@ Example::
     key = slot_key(settings.provider_id, settings.endpoint, model)
     with SLOTS.acquire(key, cap_for(settings.provider, model), timeout_s=120, on_wait=show_position):
         for piece in stream: ...
+
+    with wait_notice(lambda n: box.caption(wait_text(n))):   # a page: any acquire deeper down reports here
+        st.write_stream(answer)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
@@ -39,6 +43,23 @@ RateLimitKind = Literal["concurrent", "minute", "day"]
 
 DEFAULT_SLOT_TIMEOUT_S = 120.0
 """How long a request may wait for a free slot before giving up (a streamed answer rarely takes longer)."""
+
+_ON_WAIT: ContextVar[Callable[[int], None] | None] = ContextVar("slot_on_wait", default=None)
+
+
+@contextmanager
+def wait_notice(on_wait: Callable[[int], None] | None) -> Iterator[None]:
+    """Within the block, every `acquire` without its own `on_wait` reports the place in line to this callback.
+
+    A page wraps its turn in it (`with wait_notice(lambda n: box.caption(wait_text(n))):`) and the client's
+    slot, several calls deeper (tool loop, cache, rehearsal), shows the wait without passing the callback down.
+    The value is per thread and per context, so sessions never see each other's callbacks.
+    """
+    token = _ON_WAIT.set(on_wait)
+    try:
+        yield
+    finally:
+        _ON_WAIT.reset(token)
 
 
 class SlotTimeout(TimeoutError):
@@ -162,8 +183,8 @@ class SlotPool:
     ) -> Iterator[Slot]:
         """Hold one of `limit` slots for `key` while the block runs (None: unlimited, never waits); yields a `Slot`.
 
-        Waits in arrival order; `on_wait(position)` is called each time the place in line changes (1 = next).
-        Raises `SlotTimeout(position)` after `timeout_s` without a slot; an exception from `on_wait` (a page
+        Waits in arrival order; `on_wait(position)` is called each time the place in line changes (1 = next);
+        without one, the callback of an enclosing `wait_notice()` is used. Raises `SlotTimeout(position)` after `timeout_s` without a slot; an exception from `on_wait` (a page
         being rerun) leaves the line and is passed on.
         """
         if limit is None:
@@ -171,7 +192,7 @@ class SlotPool:
             return
         if limit < 1:
             raise ValueError("limit must be at least 1 (or None for unlimited)")
-        slot = self._take(key, limit, timeout_s, on_wait)
+        slot = self._take(key, limit, timeout_s, on_wait if on_wait is not None else _ON_WAIT.get())
         try:
             yield slot
         finally:

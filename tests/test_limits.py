@@ -21,6 +21,7 @@ from lib.limits import (
     rate_limit_kind,
     retry_concurrent,
     slot_key,
+    wait_notice,
     wait_text,
 )
 from lib.providers import provider
@@ -178,6 +179,40 @@ def test_on_wait_raising_leaves_the_line() -> None:
             pass  # pragma: no cover
     assert pool.waiting("k") == 0
     holder.release()
+
+
+def test_wait_notice_reaches_an_acquire_several_calls_deeper_in_the_same_thread_only() -> None:
+    pool = SlotPool()
+    holder = Holder(pool, "k", 1)
+    seen: list[int] = []
+    other: list[int] = []
+    entered = threading.Event()
+
+    def deep_call() -> None:  # e.g. ChatStream.__iter__ inside the tool loop inside the page
+        with pool.acquire("k", 1, timeout_s=WAIT_S):
+            entered.set()
+
+    def page() -> None:
+        with wait_notice(seen.append):
+            deep_call()
+
+    def other_session() -> None:
+        with wait_notice(other.append):
+            eventually(lambda: pool.waiting("k") == 0 and entered.is_set())
+
+    t = threading.Thread(target=page, daemon=True)
+    t.start()
+    o = threading.Thread(target=other_session, daemon=True)
+    o.start()
+    eventually(lambda: seen == [1])
+    holder.release()
+    t.join(WAIT_S)
+    o.join(WAIT_S)
+    assert entered.is_set() and seen == [1] and other == []
+    with wait_notice(seen.append):
+        with pool.acquire("k", 1, timeout_s=1, on_wait=other.append):  # its own callback wins; free: no report
+            pass
+    assert seen == [1] and other == []
 
 
 def test_unlimited_never_waits_and_errors_give_the_slot_back() -> None:
