@@ -25,6 +25,7 @@ from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
 from lib.errors import NoProviderError, NoTokenError, retry_after_seconds
+from lib.limits import DEFAULT_SLOT_TIMEOUT_S, SLOTS, cap_for, kind_of_response, retry_concurrent, slot_key
 
 MAX_RETRY_WAIT_S = 3.0  # never sleep longer than this for a Retry-After
 CONNECT_TIMEOUT_S = 10.0
@@ -52,6 +53,8 @@ class ShortRetryPolicy(RetryPolicy):
         status = response.http_response.status_code
         if status not in TRANSIENT_STATUSES or not settings["total"]:
             return False
+        if status == 429 and kind_of_response(response.http_response) == "concurrent":
+            return False  # "too many at once": retry_concurrent() waits longer, at the request start
         wait = retry_after_seconds(dict(response.http_response.headers))
         if wait is not None and wait > self.max_wait_s:
             return False
@@ -245,6 +248,22 @@ def _params(settings: Settings, model: str, max_tokens: int | None, temperature:
     return params
 
 
+def _slot(settings: Settings, model: str) -> Any:
+    """One of the provider's concurrent slots for this model, shared by every session (see lib.limits)."""
+    p = settings.provider
+    return SLOTS.acquire(slot_key(settings.provider_id, settings.endpoint, model),
+                         cap_for(p, model) if p else None, DEFAULT_SLOT_TIMEOUT_S)
+
+
+def _read_to_end(response: Any) -> None:
+    """After `data: [DONE]` the SDK stops reading: read the body's last bytes so the connection is reused."""
+    try:
+        for _ in getattr(response, "_bytes_iterator", ()):
+            pass
+    except Exception:  # noqa: BLE001 - a connection that cannot be reused is closed instead
+        response.close()
+
+
 def complete(
     settings: Settings,
     model: str,
@@ -254,8 +273,21 @@ def complete(
     temperature: float | None = None,
 ) -> ChatReply:
     """One non-streamed chat completion."""
+    with _slot(settings, model):
+        return _complete(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+
+
+def _complete(
+    settings: Settings,
+    model: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> ChatReply:
     client = get_client(settings)
-    result = client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature))
+    result = retry_concurrent(
+        lambda: client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature)))
     QUOTA.count(quota_key(settings), model)  # only requests the server accepted
     choice = result.choices[0] if result.choices else None
     text = (choice.message.content or "") if choice and choice.message else ""
@@ -292,7 +324,8 @@ class ChatStream:
 
     def _fallback(self) -> Iterator[str]:
         self.streamed = False
-        reply = complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens, temperature=self.temperature)
+        reply = _complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
+                          temperature=self.temperature)
         self.usage, self.finish_reason = reply.usage, reply.finish_reason
         rest = reply.text[len(self.text):] if reply.text.startswith(self.text) else reply.text
         if not reply.text.startswith(self.text):
@@ -303,18 +336,22 @@ class ChatStream:
         self.done = True
 
     def __iter__(self) -> Iterator[str]:
+        with _slot(self.settings, self.model):  # held until the answer is read, or the generator is closed
+            yield from self._iter()
+
+    def _iter(self) -> Iterator[str]:
         if recall(self.settings.endpoint, "no_streaming", False):
             yield from self._fallback()
             return
         client = get_client(self.settings)
         params = _params(self.settings, self.model, self.max_tokens, self.temperature)
         try:
-            response = client.complete(
+            response = retry_concurrent(lambda: client.complete(
                 messages=self.messages,
                 stream=True,
                 model_extras={"stream_options": {"include_usage": True}},
                 **params,
-            )
+            ))
             QUOTA.count(quota_key(self.settings), self.model)  # only requests the server accepted
             for update in response:
                 if getattr(update, "usage", None):
@@ -326,6 +363,7 @@ class ChatStream:
                     if piece:
                         self.text += piece
                         yield piece
+            _read_to_end(response)
         except ValueError as exc:
             if "SSE" not in str(exc):
                 raise

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
+from lib.limits import SlotTimeout, ordinal, rate_limit_kind
 from lib.redact import redact
 
 from azure.core.exceptions import (
@@ -40,6 +41,7 @@ class ErrorKind(str, Enum):
     TOO_LARGE = "too_large"
     RATE_LIMIT_MINUTE = "rate_limit_minute"
     RATE_LIMIT_DAY = "rate_limit_day"
+    RATE_LIMIT_CONCURRENT = "rate_limit_concurrent"
     CONTENT_FILTER = "content_filter"
     BAD_REQUEST = "bad_request"
     SERVER = "server"
@@ -64,7 +66,7 @@ class UserError:
     @property
     def is_rate_limit(self) -> bool:
         """Rate limited, per minute or per day."""
-        return self.kind in (ErrorKind.RATE_LIMIT_MINUTE, ErrorKind.RATE_LIMIT_DAY)
+        return self.kind in (ErrorKind.RATE_LIMIT_MINUTE, ErrorKind.RATE_LIMIT_DAY, ErrorKind.RATE_LIMIT_CONCURRENT)
 
     @property
     def model_gone(self) -> bool:
@@ -205,6 +207,15 @@ def _http(exc: HttpResponseError) -> UserError:
         )
     if status == 429 or "ratelimit" in code_l or "rate_limit" in code_l:
         wait = retry_after_seconds(headers)
+        if rate_limit_kind(429, f"{code or ''} {server_message}", headers) == "concurrent":
+            return UserError(
+                ErrorKind.RATE_LIMIT_CONCURRENT,
+                "Too many requests at once",
+                "The provider lets only a few requests to this model run at the same time, and they are all "
+                "taken (perhaps by other apps using the same key). Send again in a few seconds.",
+                retry_after_s=wait if wait is not None else 2.0,
+                **common,
+            )
         limit_type = {str(k).lower(): str(v) for k, v in headers.items()}.get("x-ratelimit-type", "")
         daily = "day" in limit_type.lower() or "86400" in server_message or (wait or 0) > 3600
         if wait is None:
@@ -303,6 +314,14 @@ def explain(exc: BaseException) -> UserError:
             ErrorKind.NO_PROVIDER,
             "No provider configured",
             "Pick where Llama runs in the sidebar (see Home for how to set one up).",
+        )
+    if isinstance(exc, SlotTimeout):
+        return UserError(
+            ErrorKind.RATE_LIMIT_CONCURRENT,
+            "Everyone is asking at once",
+            f"Every slot for this model stayed busy for {exc.waited_s:.0f} s (you were {ordinal(exc.position)} "
+            "in line). Send again in a moment, or pick another model or provider in the sidebar.",
+            retry_after_s=5.0,
         )
     if isinstance(exc, (ServiceResponseTimeoutError, ServiceRequestTimeoutError, TimeoutError, socket.timeout)):
         return UserError(

@@ -2,7 +2,8 @@
 
 `SLOTS.acquire(key, limit, timeout_s, on_wait)` lets at most `limit` requests run at once for one key. Everyone
 else waits in a first-come, first-served line and is told their place (`on_wait(2)`: "2nd in line") whenever it
-changes; after `timeout_s` the wait ends with `SlotTimeout`. `limit=None` (local servers) never waits.
+changes, and `on_wait(0)` once admitted; after `timeout_s` the wait ends with `SlotTimeout`. `limit=None` (local
+servers) never waits.
 
 Why not streamlit-extras' `concurrency_limiter` (1.6.0, read in site-packages): it is a decorator keyed by the
 decorated *function* (module, name, source and max_concurrency hashed), so one limit would cover every provider
@@ -137,8 +138,9 @@ class SlotPool:
             self._arrivals += 1
             arrived = self._arrivals
         reported = 0
+        slot: Slot | None = None
         try:
-            while True:
+            while slot is None:
                 with self._cond:
                     while True:
                         position = lane.line.index(ticket) + 1
@@ -147,15 +149,24 @@ class SlotPool:
                             lane.in_use += 1
                             self._admissions += 1
                             self._cond.notify_all()  # the next in line may fit too (several slots free)
-                            return Slot(arrived, self._admissions, self._clock() - started)
+                            slot = Slot(arrived, self._admissions, self._clock() - started)
+                            break
                         if position != reported and on_wait is not None:
                             break  # report outside the lock: the callback may draw on a page
                         remaining = deadline - self._clock()
                         if remaining <= 0:
                             raise SlotTimeout(position, key, self._clock() - started)
                         self._cond.wait(remaining)
-                reported = position
-                on_wait(position)  # type: ignore[misc]  # checked above
+                if slot is None:
+                    reported = position
+                    on_wait(position)  # type: ignore[misc]  # checked above
+            if reported and on_wait is not None:
+                try:
+                    on_wait(0)  # admitted: no longer in line (a page drops its "waiting" notice)
+                except BaseException:
+                    self._give_back(key)
+                    raise
+            return slot
         except BaseException:
             with self._cond:
                 if ticket in lane.line:

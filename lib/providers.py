@@ -420,7 +420,8 @@ def next_model(p: Provider, page: Page, listed: Sequence[str] | None, current: s
 
 
 def context_limit(p: Provider, model_id: str, listed_context: int | None = None) -> int:
-    """Input tokens a request may use: the listing's figure, else the server's cap, else the family's, else 8000."""
+    """Input tokens a request may use: the listing's figure (capped by the server's own limit, e.g. Ollama's 4k),
+    else the provider table's, else 8000."""
     if listed_context and p.context_tokens:
         return min(listed_context, p.context_tokens)
     return listed_context or p.context_tokens or 8000

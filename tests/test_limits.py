@@ -104,8 +104,10 @@ def test_twenty_threads_limit_two_never_more_than_two_everyone_served_in_order()
     assert most <= 2
     for arrival, seen in enumerate(positions):
         assert seen[0] == arrival + 1  # told their place on arrival (1 = next)
-        assert seen == sorted(set(seen), reverse=True)  # then only moving up, never reported twice
-        assert seen[-1] >= 1
+        assert seen[-1] == 0  # and told when they are in (0: no longer waiting), so a page drops its notice
+        line = seen[:-1]
+        assert line == sorted(set(line), reverse=True)  # then only moving up, never reported twice
+        assert line[-1] >= 1
     assert pool.in_use("openrouter|x|m") == 0 and pool.waiting("openrouter|x|m") == 0
 
 
@@ -113,7 +115,7 @@ def test_limit_one_serves_strictly_in_arrival_order() -> None:
     order, positions, most = run_line(SlotPool(), "k", 1, 12)
     assert order == list(range(12))
     assert most == 1
-    assert positions[5][0] == 6 and positions[5][-1] == 1  # with one slot, everyone becomes "next" before entering
+    assert positions[5][0] == 6 and positions[5][-2:] == [1, 0]  # with one slot, everyone is "next" before entering
 
 
 def test_timeout_raises_with_position_and_leaves_the_line() -> None:
@@ -208,11 +210,11 @@ def test_wait_notice_reaches_an_acquire_several_calls_deeper_in_the_same_thread_
     holder.release()
     t.join(WAIT_S)
     o.join(WAIT_S)
-    assert entered.is_set() and seen == [1] and other == []
+    assert entered.is_set() and seen == [1, 0] and other == []
     with wait_notice(seen.append):
         with pool.acquire("k", 1, timeout_s=1, on_wait=other.append):  # its own callback wins; free: no report
             pass
-    assert seen == [1] and other == []
+    assert seen == [1, 0] and other == []
 
 
 def test_unlimited_never_waits_and_errors_give_the_slot_back() -> None:
