@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client, tools
+from lib.budget import budget_note, fit_messages
 from lib.config import Settings
 from lib.errors import ErrorKind, UserError, explain
 from lib.providers import ToolFormat, display_name, tool_format
@@ -49,6 +50,7 @@ class ToolStep:
     call: ToolCall
     result: tools.ToolResult | None = None
     call_id: str = field(default_factory=lambda: "call_" + uuid.uuid4().hex[:12])
+    model: str = ""  # the model that asked for it
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Turn:
     provider_id: str = ""  # its id ("openrouter"), for the exported code
     keyed: bool = False  # a key was sent (the exported code reads the provider's key variable)
     tool_format: str = "builtin"  # "builtin" (system-prompt tools) or "json" (custom-tool definitions)
+    stopped: bool = False  # interrupted (Stop, or another click) before it finished: what arrived is kept
+    cached: str = ""  # "cache" / "rehearsal" when an answer was replayed instead of asked
     elapsed_s: float = 0.0
     requests: int = 0  # model requests answered (not counting refused ones)
     tokens: int = 0  # total tokens the server reported for them
@@ -249,11 +253,15 @@ def run_turn(
     turn: Turn | None = None,
     run_tool: Callable[[ToolCall, Sequence[str], tools.ToolConfig], tools.ToolResult] = _run_tool,
     next_model: Callable[[str], str | None] | None = None,
+    open_stream: Callable[..., Any] | None = None,
+    context_tokens: int | None = None,
 ) -> Iterator[Event]:
     """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises.
 
     When the model answers "retired" or "not found" before saying anything, it is skipped for this server's
     lifetime and the same request goes once to `next_model(model)` (the next of the provider's chain).
+    With `context_tokens`, every request is fitted to that input limit minus `max_tokens`: the oldest turns are
+    left out (never the system prompt, the tool definitions or the latest turn) and a note says so.
     """
     started = time.monotonic()
     today = today or dt.date.today()
@@ -267,9 +275,16 @@ def run_turn(
         while True:
             turn.tool_format = tool_format(model)
             messages = build_messages(history, turn, tool_names, mode, today, turn.tool_format)  # type: ignore[arg-type]
+            if context_tokens:
+                messages, dropped = fit_messages(messages, context_tokens, max_tokens)
+                note = budget_note(dropped, context_tokens, display_name(model))
+                if note and note not in turn.notes:
+                    turn.notes.append(note)
+                    yield Note(note)
             turn.messages_sent = messages
             yield Waiting(rounds + 1)
-            stream = client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+            stream = (open_stream or client.stream)(settings, model, messages, max_tokens=max_tokens,
+                                                    temperature=temperature)
             buffered = ""
             streaming_prose = False
             try:
@@ -306,7 +321,10 @@ def run_turn(
                 turn.error = err
                 break
             raw = stream.text
-            turn.requests += 1
+            replayed = _replay_label(stream)
+            if replayed:
+                turn.cached = replayed
+            turn.requests += 0 if replayed else 1
             turn.tokens += stream.usage.total_tokens if stream.usage else 0
             call = parse_tool_call(raw)
             if call is not None and streaming_prose and "<|python_tag|>" not in raw and call.name not in tool_names:
@@ -333,7 +351,7 @@ def run_turn(
                 # A result was accepted (the model answered it with another call): this mode works here.
                 client.remember(settings.endpoint, _MEMORY_KEY, mode)
                 turn.return_mode = mode
-            step = ToolStep(raw_output=raw, call=call)
+            step = ToolStep(raw_output=raw, call=call, model=model)
             turn.steps.append(step)
             yield CallStarted(step, shown_text=streaming_prose)
             step.result = run_tool(call, tool_names, config)
@@ -342,6 +360,14 @@ def run_turn(
         turn.error = explain(exc)
     turn.elapsed_s = time.monotonic() - started
     yield Done(turn)
+
+
+def _replay_label(stream: Any) -> str:
+    if not hasattr(stream, "_dedupe"):
+        return ""  # a plain client stream
+    from lib.rehearsal import label_of
+
+    return label_of(stream)
 
 
 def tool_config(settings: Settings) -> tools.ToolConfig:

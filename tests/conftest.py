@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 
 from lib import client, redact
+from lib.dedupe import DEDUPE
 from lib.config import clear_probe_cache
 from lib.config import Settings, load_settings
 from tests.api_double import ApiDouble
@@ -20,6 +21,7 @@ def _quiet_and_clean() -> Iterator[None]:
     logging.getLogger("azure").setLevel(logging.ERROR)
     client.forget_all()
     clear_probe_cache()
+    DEDUPE.clear()
     yield
     client.forget_all()
     redact.forget_all()

@@ -12,7 +12,7 @@ Each tool lives in its own module with a SPEC, a `status(config)` and a `call(ar
 from __future__ import annotations
 
 from .base import ToolConfig, ToolResult, ToolSpec, ToolStatus
-from .registry import TOOLS, meta_definitions, run, status
+from .registry import TOOLS, meta_definitions, result_summary, run, stage_status, status
 
 __all__ = [
     "TOOLS",
@@ -21,6 +21,8 @@ __all__ = [
     "ToolSpec",
     "ToolStatus",
     "meta_definitions",
+    "result_summary",
+    "stage_status",
     "run",
     "status",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from types import ModuleType
@@ -214,3 +215,33 @@ def _run(
     return _finish(key, shown_args, config, start,
                    content=f"error: {key} failed unexpectedly ({type(crash).__name__})", ok=False,
                    source=source, fallback=fallback, url=None)
+
+
+_STAGE = {
+    "brave_search": ("Web search: Brave", "Web search: Wikipedia (no Brave key)"),
+    "wolfram_alpha": ("Maths: Wolfram|Alpha", "Maths: solved on this machine with SymPy (no Wolfram key)"),
+    "code_interpreter": ("Python: sandboxed on this machine", "Python: sandboxed on this machine"),
+    "get_weather": ("Weather: Open-Meteo", "Weather: Open-Meteo"),
+    "get_local_time": ("Clock: on this machine", "Clock: on this machine"),
+    "convert_units": ("Units: on this machine", "Units: on this machine"),
+}
+
+
+def stage_status(name: str, config: ToolConfig) -> str:
+    """One plain line for a presenter's screen: what the tool uses, no setting names or addresses."""
+    st = status(name, config)
+    if not st.available:
+        return "Off"
+    real, fallback = _STAGE.get(name, (name, name))
+    return fallback if st.uses_fallback else real
+
+
+def result_summary(result: ToolResult) -> str:
+    """"3 results" for a search, "failed" for an error, else the length of what the model receives."""
+    if not result.ok:
+        return "failed"
+    hits = len(re.findall(r"(?m)^\d+\. ", result.content))
+    if hits:
+        return f"{hits} result{'s' if hits != 1 else ''}"
+    words = len(result.content.split())
+    return f"{words} word{'s' if words != 1 else ''}"
