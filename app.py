@@ -2,14 +2,23 @@
 
 import streamlit as st
 
-from ui.common import current_settings, sidebar, sidebar_quota
+from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
+from ui.presenter import apply_style
 from ui.shell import mark_shell, pages
 
-st.set_page_config(page_title="Llama Herd Studio", page_icon="🦙", layout="wide")
+st.set_page_config(
+    page_title="Llama Herd Studio",
+    page_icon="🦙",
+    layout="wide",
+    # Menu items make the ⋮ menu appear, and with it the Light / Dark / System theme choice.
+    menu_items={"About": "Llama Herd Studio: Meta's Llama models calling tools and reading photos, live."},
+)
 
 nav = st.navigation(pages(), position="top")
 mark_shell()
+apply_style()
 settings = current_settings()
 sidebar(settings)
+quota_controls(settings)
 nav.run()
 sidebar_quota(settings)

@@ -18,12 +18,15 @@ from lib.providers import (
     PROVIDERS,
     ModelPick,
     Page,
+    context_limit,
     display_name,
     next_model,
     pick_model,
     provider,
 )
 from lib.redact import redact
+from lib.rehearsal import Rehearsal
+from ui import presenter, state
 
 
 def _secrets() -> dict[str, Any]:
@@ -83,24 +86,35 @@ def sidebar(settings: Settings) -> None:
     """Where Llama runs: the provider switch and its fields, shared by all pages (per browser session)."""
     base = base_settings()
     with st.sidebar:
+        presenter.toggle()
+        stage = presenter.presenting()
         st.subheader("Where Llama runs")
+        if stage:
+            st.markdown(f"**{settings.label}**" if settings.provider else "Not connected yet")
         if "provider" not in st.session_state and base.provider_id:
             st.session_state["provider"] = base.provider_id
-        pid = st.radio(
-            "Provider",
-            list(PROVIDER_IDS),
-            format_func=lambda i: provider(i).label,
-            key="provider",
-            **({} if "provider" in st.session_state else {"index": None}),
-            help="Switching applies to this browser session, from the next request on; nothing restarts.",
-        )
-        if pid == base.provider_id and base.reason:
-            st.caption(f"Why: {base.reason}.")
-        if pid:
-            _provider_fields(pid, settings)
-            lines = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
-                     _key_line(settings)]
-            st.caption("  \n".join(x for x in lines if x))
+        box = st.expander("Connection settings") if stage else st.container()
+        with box:
+            _connection(base, settings)
+
+
+def _connection(base: Settings, settings: Settings) -> None:
+    """The provider switch and its fields."""
+    pid = st.radio(
+        "Provider",
+        list(PROVIDER_IDS),
+        format_func=lambda i: provider(i).label,
+        key="provider",
+        **({} if "provider" in st.session_state else {"index": None}),
+        help="Switching applies to this browser session, from the next request on; nothing restarts.",
+    )
+    if pid == base.provider_id and base.reason:
+        st.caption(f"Why: {base.reason}.")
+    if pid:
+        _provider_fields(pid, settings)
+        lines = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
+                 _key_line(settings)]
+        st.caption("  \n".join(x for x in lines if x))
 
 
 def _provider_fields(pid: str, settings: Settings) -> None:
@@ -147,7 +161,7 @@ def sidebar_quota(settings: Settings) -> None:
     """Requests accepted today per provider and model (drawn after the page ran, so it includes this run)."""
     with st.sidebar:
         snap = client.QUOTA.snapshot()
-        if snap.counts:
+        if snap.counts and not presenter.presenting():
             st.subheader("Requests today")
             for where, n in sorted(snap.counts.items()):
                 st.caption(f"{where}: {n}")
@@ -160,7 +174,7 @@ def show_error(err: UserError) -> None:
     """An error box with the title, what to do, and the server's words (never a traceback, never a key)."""
     icon = "⏳" if err.is_rate_limit else "⚠️"
     st.error(f"**{err.title}.** {err.message}", icon=icon)
-    if err.detail:
+    if err.detail and not presenter.presenting():
         st.caption(f"Server said: {redact(err.detail)}" + (f" (HTTP {err.status})" if err.status else ""))
 
 
@@ -253,6 +267,7 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         options.insert(0, pick.model)
     digest = hashlib.sha256(settings.endpoint.encode()).hexdigest()[:8]
     key = f"{page}_model_{settings.provider_id}_{digest}"
+    state.keep(key, pick.model)
     if st.session_state.get(key) not in options:
         st.session_state[key] = pick.model
     chosen: str = st.session_state[key]
@@ -265,5 +280,80 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         )
     else:
         st.markdown(f"**Model:** {display_name(chosen)} · `{chosen}`")
+    state.remember(key)
     st.caption(f"{icon} {pick.reason}{note}")
     return chosen
+
+
+# --- saving quota and rehearsing -----------------------------------------------------------------------------------
+
+
+def rehearsal() -> Rehearsal:
+    """This session's rehearsal recording (a presenter's own; saved and loaded as a JSON file)."""
+    return st.session_state.setdefault("_rehearsal", Rehearsal())
+
+
+def rehearsal_mode() -> str:
+    """"off", "record" or "replay"."""
+    return st.session_state.get("rehearsal_mode", "off")
+
+
+def stream_opener(fresh: bool = False) -> Callable[..., Any]:
+    """How a page opens a model stream: through the shared cache (when on) and the rehearsal (when on)."""
+    mode = rehearsal_mode()
+    use_cache = st.session_state.get("dedupe_on", True)
+    if mode == "off" and not use_cache:
+        return client.stream
+    return rehearsal().opener(mode, fresh=fresh or not use_cache)  # type: ignore[arg-type]
+
+
+def rehearsal_tools() -> Callable[..., Any]:
+    """How the tool loop runs tools: replayed or recorded with the rehearsal, cached when the cache is on."""
+    from lib.tool_loop import _run_tool
+
+    mode = rehearsal_mode()
+    if mode == "off" and not st.session_state.get("dedupe_on", True):
+        return _run_tool
+    return rehearsal().tool_runner(_run_tool, mode)  # type: ignore[arg-type]
+
+
+def context_tokens(settings: Settings, model: str | None) -> int | None:
+    """The input limit for `model`: the listing's figure, else the provider table's, else 8000."""
+    p = settings.provider
+    if p is None or not model:
+        return None
+    listing = models(settings)
+    info = listing.find(model) if listing is not None and listing.available else None
+    return context_limit(p, model, info.context_length if info else None)
+
+
+def quota_controls(settings: Settings) -> None:
+    """Sidebar: the replay cache toggle and the rehearsal recorder."""
+    with st.sidebar:
+        st.toggle("Reuse identical answers", value=True, key="dedupe_on",
+                  help="The same question within 15 minutes is answered from the cache at a natural pace, "
+                       "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
+        with st.expander("Rehearsal", expanded=rehearsal_mode() != "off"):
+            st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
+                     label_visibility="collapsed",
+                     format_func={"off": "Off", "record": "Record", "replay": "Replay"}.__getitem__,
+                     help="Record: every answer and tool result is kept while you rehearse. Replay: on stage, "
+                          "anything seen in the rehearsal is answered from it at the recorded pace; anything new "
+                          "goes live.")
+            recorded = rehearsal()
+            st.caption(f"{len(recorded)} exchanges recorded." if len(recorded) else "Nothing recorded yet.")
+            if len(recorded):
+                st.download_button("Save recording (JSON)", recorded.store.to_json(secrets=settings.secrets()),
+                                   "rehearsal.json", "application/json", icon=":material/download:",
+                                   type="tertiary")
+            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload")
+            if upload is not None and st.session_state.get("rehearsal_loaded") != upload.file_id:
+                try:
+                    n = recorded.store.from_json(upload.getvalue().decode("utf-8", "replace"))
+                except ValueError as exc:
+                    st.error(f"That recording can't be used: {exc}", icon="🚫")
+                else:
+                    st.session_state["rehearsal_loaded"] = upload.file_id
+                    st.session_state["rehearsal_mode"] = "replay"
+                    st.toast(f"Loaded {n} recorded exchanges: replay is on.", icon="🎬")
+                    st.rerun()

@@ -1,43 +1,66 @@
-"""How a tool-calling turn looks: the question, each tool step (call, result, timing, source), the answer."""
+"""How a tool-calling turn looks: a short timeline, open by default — the model decided to call a tool (with its
+raw output right there) → the app ran it (what came back, how long) → the answer."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from lib import tools
 from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
+from lib.providers import display_name
 from lib.safe_text import display_markdown
 from lib.tool_loop import ToolStep, Turn
+from lib.transcript import call_line
+from ui import presenter
 from ui.common import show_error
 
 
-def step_label(step: ToolStep) -> str:
-    """"✓ brave_search · 0.42 s · Wikipedia search (fallback)"."""
+def decided_label(step: ToolStep, fallback_model: str = "") -> str:
+    """"Llama 3.3 70B decided to call `brave_search(query="Stockholm weather")`"."""
+    who = display_name(step.model or fallback_model) if (step.model or fallback_model) else "The model"
+    return f"{who} decided to call `{call_line(step.call.name, step.call.arguments)}`"
+
+
+def ran_line(step: ToolStep) -> str:
+    """"The app ran Web search (Brave): 3 results · 0.42 s · Brave Search API"."""
     r = step.result
+    spec = tools.TOOLS.get(step.call.name)
+    title = spec.title if spec else step.call.name
     if r is None:
-        return f"`{step.call.name}` did not run"
-    mark = "Called" if r.ok else "Failed:"
-    return f"{mark} `{step.call.name}` · {r.elapsed_s:.2f} s · {r.source}"
+        return f"The app did not run {title}."
+    if not r.ok:
+        return f"**{title} failed** after {r.elapsed_s:.2f} s ({r.source}); the model was told why."
+    return f"**The app ran {title}:** {tools.result_summary(r)} · {r.elapsed_s:.2f} s · {r.source}"
 
 
-def step_body(step: ToolStep, include_call: bool = True) -> None:
-    """Arguments, the result as plain text (never HTML), where it came from, and the model's raw output."""
-    if include_call:
-        st.json(step.call.arguments)
-    r = step.result
-    if r is not None:
-        st.markdown("**Result** (what the model receives)")
-        st.code(r.content, language=None, wrap_lines=True)
-        if r.fallback:
-            st.caption(f"↩️ Fallback used: {r.source}")
-        if r.url:
-            st.caption(f"Source: `{r.url}`")
-    st.markdown("**Raw model output**")
+def decided(step: ToolStep, model: str = "") -> None:
+    """Step 1: the call, and the model's raw output exactly as it came."""
+    st.markdown(f"**{decided_label(step, model)}**")
+    st.caption("Raw model output")
     st.code(step.raw_output, language=None, wrap_lines=True)
 
 
+def ran(step: ToolStep) -> None:
+    """Step 2: what the app ran and what went back to the model (plain text, never HTML)."""
+    r = step.result
+    st.markdown(ran_line(step))
+    if r is not None:
+        with st.expander("What the model receives", expanded=not presenter.presenting()):
+            st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
+            if r.url and not presenter.presenting():
+                st.caption(f"Source: `{r.url}`")
+
+
+def step_view(step: ToolStep, model: str = "") -> None:
+    """A whole step, as a bordered block of the timeline."""
+    with st.container(border=True):
+        decided(step, model)
+        ran(step)
+
+
 def raw_view(turn: Turn) -> None:
-    """The whole exchange in raw Llama 3.1 token form, as the model sees it."""
+    """The whole exchange in raw Llama 3.1 token form, and the request as runnable Python."""
     messages = list(turn.messages_sent)
     if turn.answer_raw:
         messages.append({"role": "assistant", "content": turn.answer_raw})
@@ -49,7 +72,7 @@ def raw_view(turn: Turn) -> None:
             st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
                        "system prompt (JSON definitions for the custom ones).")
         st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
-    if turn.messages_sent:
+    if turn.messages_sent and not presenter.presenting():
         with st.expander("View code (Python, azure-ai-inference)"):
             st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
                        "environment, never written into the code.")
@@ -57,20 +80,35 @@ def raw_view(turn: Turn) -> None:
                                    has_key=turn.keyed), language="python")
 
 
-def render_turn(turn: Turn) -> None:
-    """A finished (or failed) turn from the session's history."""
+def footer(turn: Turn) -> str:
+    """Who answered, how long it took, what it cost; and whether it was replayed."""
+    parts = [f"{turn.answered_by} · {turn.summary}" if turn.model else turn.summary]
+    if turn.cached == "rehearsal":
+        parts.append("replayed from rehearsal")
+    elif turn.cached == "cache":
+        parts.append("answered from the cache: no quota used")
+    return " · ".join(parts)
+
+
+def render_turn(turn: Turn, index: int | None = None) -> bool:
+    """A finished, failed or stopped turn from the session's history. True when "Ask again (fresh)" was clicked."""
     with st.chat_message("user"):
         st.markdown(display_markdown(turn.question))
+    clicked = False
     with st.chat_message("assistant", avatar="🦙"):
         for step in turn.steps:
-            state = "complete" if step.result and step.result.ok else "error"
-            with st.status(step_label(step), state=state, expanded=False):
-                step_body(step)
+            step_view(step, turn.model)
         for note in turn.notes:
             st.info(note, icon="ℹ️")
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
+        if turn.stopped:
+            st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
         if turn.error:
             show_error(turn.error)
-        st.caption(f"{turn.answered_by} · {turn.summary}" if turn.model else turn.summary)
+        st.caption(footer(turn))
+        if turn.cached == "cache" and index is not None:
+            clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
+                                type="tertiary", help="Send this question to the model again, skipping the cache.")
         raw_view(turn)
+    return clicked
