@@ -1,7 +1,9 @@
-"""Pure helpers for the vision page: prompt presets, detail levels, sample photos, the English check and messages.
+"""Plain helpers for the vision page: presets, detail levels, samples, the English check, messages, and the
+conversation's state (what is asked, streaming, stopped or failed; saved for a reload; imported from a transcript).
 
 Llama 3.2 Vision takes one image per request, sees at most 4 tiles of 560 px, and supports only English for
-image+text prompts (see FACTS.md). Example::
+image+text prompts (see FACTS.md). Nothing here imports Streamlit: the page passes `st.session_state` (any
+mutable mapping) to the state functions. Example::
 
     prepared = prepare_image(data, max_side=detail_level("high").max_side)
     messages = build_messages(prepared.data_url, [("user", preset("describe").prompt)], detail="high")
@@ -9,24 +11,38 @@ image+text prompts (see FACTS.md). Example::
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lib.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image
+
+if TYPE_CHECKING:
+    from lib.errors import UserError
 
 __all__ = [
     "DETAIL_LEVELS",
     "PRESETS",
     "SAMPLES",
+    "CurrentImage",
     "DetailLevel",
+    "Failure",
+    "Pending",
     "Preset",
     "Sample",
+    "ask_text",
     "build_messages",
+    "display_width",
     "detail_level",
     "looks_english",
     "preset",
+    "preset_for_prompt",
     "sample",
 ]
 
@@ -161,6 +177,11 @@ def preset(key: str) -> Preset:
     return _by_key(PRESETS, key)
 
 
+def preset_for_prompt(text: str) -> Preset | None:
+    """The preset whose prompt is exactly `text` (to show a sent preset by its short label), else None."""
+    return next((p for p in PRESETS if p.prompt == text), None)
+
+
 def detail_level(key: str) -> DetailLevel:
     """The detail level with this ``key`` (``KeyError`` if there is none)."""
     return _by_key(DETAIL_LEVELS, key)
@@ -279,3 +300,322 @@ def build_messages(
     )
     messages.extend({"role": role, "content": text} for role, text in turns[1:])
     return messages
+
+
+# --- the conversation's state -------------------------------------------------------------------------------------
+# Kept in st.session_state under these keys (the page passes the mapping in). A question is stored as `Pending`
+# before its answer streams, so a run cut short by Stop, any other click or a page switch still finds the question
+# and what arrived, and turns them into a stopped turn.
+
+IMAGE, TURNS, META, PENDING, FAILED, ANSWERED = (
+    "vision_image", "vision_turns", "vision_meta", "vision_pending", "vision_failed", "vision_answered")
+STOPPED_MARK = "⏹ Stopped"
+SNAPSHOT_VERSION = 1
+MAX_SAVED_IMAGE_CHARS = 1_000_000
+"""Largest image (base64 characters) kept for a reload; the store allows 2 MB a session, shared with the tool page."""
+
+
+@dataclass(frozen=True)
+class CurrentImage:
+    """The image being discussed. Only its prepared form (at most 1120 px) is kept, never the raw upload."""
+
+    id: str
+    name: str
+    master: PreparedImage
+    source: str = "upload"  # upload | camera | sample | transcript
+
+
+@dataclass
+class Pending:
+    """A question on its way; `partial` and `elapsed_s` follow the stream while it runs."""
+
+    question: str
+    partial: str = ""
+    started: bool = False
+    stop_requested: bool = False
+    elapsed_s: float = 0.0
+    answered_by: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The last question that failed, the error explained, and any text that arrived before it."""
+
+    question: str
+    error: "UserError"
+    partial: str = ""
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore` brought back, for a one-line notice."""
+
+    turns: int
+    image: bool
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def init_state(ss: MutableMapping[str, Any]) -> None:
+    """Give every state key its empty value (once per session)."""
+    for key, empty in ((IMAGE, None), (TURNS, []), (META, {}), (PENDING, None), (FAILED, None), (ANSWERED, None)):
+        if key not in ss:
+            ss[key] = list(empty) if isinstance(empty, list) else dict(empty) if isinstance(empty, dict) else empty
+
+
+def image_from_bytes(image_id: str, name: str, raw: bytes, source: str) -> CurrentImage:
+    """Prepare an upload, camera shot or sample once (raises `lib.images.ImageRejected` with the reason)."""
+    return CurrentImage(image_id, name, prepare_image(raw, name, max_side=MAX_SIDE), source)
+
+
+def use_image(ss: MutableMapping[str, Any], image: CurrentImage) -> bool:
+    """Make `image` current: a different image starts a new conversation. False if it was already current."""
+    current = ss.get(IMAGE)
+    if current is not None and current.id == image.id:
+        return False
+    ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[ANSWERED] = image, [], {}, None, None
+    return True
+
+
+def for_detail(image: CurrentImage, max_side: int) -> PreparedImage:
+    """The image as sent at one detail level: the kept 1120-px version, or a smaller copy made from it.
+
+    The copy's summary still describes the original upload (``4000×3000 JPEG, 2.1 MB → 560×420 JPEG, 40 KB``).
+    """
+    master = image.master
+    if max(master.width, master.height) <= max_side:
+        return master
+    small = prepare_image(master.data, image.name, max_side=max_side)
+    return replace(small, original_width=master.original_width, original_height=master.original_height,
+                   original_bytes=master.original_bytes, original_format=master.original_format)
+
+
+def card_thumbnail(data: bytes, side: int = 128) -> bytes:
+    """A centred square JPEG crop of a bundled sample (trusted bytes), for the gallery cards."""
+    from lib.images import square_thumbnail
+
+    return square_thumbnail(data, side)
+
+
+def display_width(width: int, height: int, max_height: int) -> int:
+    """Pixels wide to show an image so it is at most `max_height` tall (Streamlit caps it at the column's width)."""
+    if width <= 0 or height <= 0:
+        return max_height
+    return max(1, int(max_height * width / height))
+
+
+def ask_text(preset_key: str | None, own: str | None) -> str | None:
+    """What the Ask button sends: the person's own question if there is one, else the chosen preset's prompt.
+
+    >>> ask_text("alt_text", "  ") == preset("alt_text").prompt, ask_text(None, " Why? "), ask_text(None, "")
+    (True, 'Why?', None)
+    """
+    own = (own or "").strip()
+    if own:
+        return own
+    if preset_key:
+        try:
+            return preset(preset_key).prompt
+        except KeyError:
+            return None
+    return None
+
+
+def start(ss: MutableMapping[str, Any], question: str | None) -> bool:
+    """Queue `question` for the next run (the last failure goes). False, changing nothing, while one is on its way."""
+    question = (question or "").strip()
+    if not question or ss.get(PENDING) is not None:
+        return False
+    ss[PENDING], ss[FAILED] = Pending(question), None
+    return True
+
+
+def request_stop(ss: MutableMapping[str, Any]) -> None:
+    """The Stop button: remember it was the person's choice (the rerun it causes does the stopping)."""
+    pending = ss.get(PENDING)
+    if pending is not None:
+        pending.stop_requested = True
+
+
+def stopped_meta(pending: Pending, how: str | None = None) -> str:
+    """The footer of a stopped answer, e.g. ``⏹ Stopped by you after 3 s · Llama 3.2 90B Vision on NVIDIA``."""
+    how = how or ("by you" if pending.stop_requested else "(the page was used while the answer arrived)")
+    parts = [f"{STOPPED_MARK} {how} after {pending.elapsed_s:.0f} s"]
+    if pending.answered_by:
+        parts.append(pending.answered_by)
+    return " · ".join(parts)
+
+
+def is_stopped(meta: str | None) -> bool:
+    """Whether a turn's footer marks it stopped."""
+    return bool(meta) and str(meta).startswith(STOPPED_MARK)
+
+
+def settle_interrupted(ss: MutableMapping[str, Any]) -> bool:
+    """A question whose run was cut short becomes a stopped turn: the question and what arrived. True if so."""
+    pending = ss.get(PENDING)
+    if pending is None or not (pending.started or pending.stop_requested):
+        return False
+    ss[PENDING] = None
+    _append(ss, pending.question, pending.partial, stopped_meta(pending))
+    return True
+
+
+def finish(ss: MutableMapping[str, Any], question: str, answer: str, summary: str, model: str, provider: str) -> None:
+    """A complete answer: appended with its footer; any earlier failure is dropped."""
+    ss[PENDING], ss[FAILED] = None, None
+    ss[ANSWERED] = {"model": model, "provider": provider}
+    _append(ss, question, answer, summary)
+
+
+def fail(ss: MutableMapping[str, Any], question: str, error: "UserError", partial: str = "") -> None:
+    """A failed question: kept with the explained error and any text that arrived, for Retry."""
+    ss[PENDING], ss[FAILED] = None, Failure(question, error, partial)
+
+
+def _append(ss: MutableMapping[str, Any], question: str, answer: str, meta: str) -> None:
+    turns: list[tuple[str, str]] = ss[TURNS]
+    turns.extend([("user", question), ("assistant", answer)])
+    ss[META][len(turns) - 1] = meta
+
+
+def request_turns(turns: Sequence[tuple[str, str]], question: str) -> list[tuple[str, str]]:
+    """The conversation to send with a new `question`: user/assistant alternating, starting with the user.
+
+    An exchange whose answer is empty (stopped before any text) is left out: some hosts refuse an empty message.
+
+    >>> request_turns([("user", "A?"), ("assistant", ""), ("user", "B?"), ("assistant", "b")], "C?")
+    [('user', 'B?'), ('assistant', 'b'), ('user', 'C?')]
+    """
+    out: list[tuple[str, str]] = []
+    for role, text in turns:
+        if role == "assistant":
+            if not text.strip() or not out or out[-1][0] != "user":
+                if out and out[-1][0] == "user":
+                    out.pop()
+                continue
+        elif out and out[-1][0] == "user":
+            out.pop()  # a question that got no answer
+        out.append((role, text))
+    if out and out[-1][0] == "user":
+        out.pop()
+    return out + [("user", question)]
+
+
+# --- saved for a reload, and transcripts -------------------------------------------------------------------------
+
+
+def _image_json(image: CurrentImage | None) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    m = image.master
+    if m.base64_chars > MAX_SAVED_IMAGE_CHARS:
+        try:
+            m = fit_inline(m, MAX_SAVED_IMAGE_CHARS)
+        except ValueError:
+            return None
+    return {"id": image.id, "name": image.name, "source": image.source, "data": base64.b64encode(m.data).decode(),
+            "mime_type": m.mime_type, "width": m.width, "height": m.height, "original_width": m.original_width,
+            "original_height": m.original_height, "original_bytes": m.original_bytes,
+            "original_format": m.original_format, "note": m.note}
+
+
+def _image_from_json(d: Any) -> CurrentImage | None:
+    if not isinstance(d, dict):
+        return None
+    ints = ("width", "height", "original_width", "original_height", "original_bytes")
+    strs = ("id", "name", "source", "data", "mime_type", "original_format", "note")
+    if not all(isinstance(d.get(k), int) for k in ints) or not all(isinstance(d.get(k), str) for k in strs):
+        return None
+    if d["mime_type"] not in ("image/jpeg", "image/png"):
+        return None
+    try:
+        data = base64.b64decode(d["data"], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    master = PreparedImage(data, d["mime_type"], d["width"], d["height"], d["original_width"], d["original_height"],
+                           d["original_bytes"], d["original_format"], d["note"])
+    return CurrentImage(d["id"], d["name"], master, d["source"])
+
+
+def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The conversation as JSON-able data for `ui.state.save`: turns, footers, the prepared image, a question on
+    its way, and the page's `settings` (widget values)."""
+    pending = ss.get(PENDING)
+    return {
+        "version": SNAPSHOT_VERSION,
+        "image": _image_json(ss.get(IMAGE)),
+        "turns": [[role, text] for role, text in ss.get(TURNS) or []],
+        "meta": {str(i): m for i, m in (ss.get(META) or {}).items()},
+        "answered": ss.get(ANSWERED),
+        "pending": None if pending is None else {"question": pending.question, "partial": pending.partial,
+                                                 "elapsed_s": pending.elapsed_s, "answered_by": pending.answered_by},
+        "settings": dict(settings or {}),
+    }
+
+
+def restore(ss: MutableMapping[str, Any], data: Any) -> Restored | None:
+    """Bring back what `snapshot` saved (after a reload). A question that was on its way comes back stopped.
+
+    Returns None, changing nothing, for no data or data of another shape.
+    """
+    if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
+        return None
+    raw_turns, raw_meta = data.get("turns"), data.get("meta")
+    if not isinstance(raw_turns, list) or not isinstance(raw_meta, dict):
+        return None
+    turns: list[tuple[str, str]] = []
+    for item in raw_turns:
+        if (not isinstance(item, list) or len(item) != 2 or item[0] not in ("user", "assistant")
+                or not isinstance(item[1], str)):
+            return None
+        turns.append((item[0], item[1]))
+    meta = {int(k): v for k, v in raw_meta.items() if k.isdigit() and isinstance(v, str) and int(k) < len(turns)}
+    image = _image_from_json(data.get("image"))
+    if image is None and not turns:
+        return None
+    answered = data.get("answered")
+    ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[PENDING] = image, turns, meta, None, None
+    ss[ANSWERED] = answered if isinstance(answered, dict) else None
+    pending = data.get("pending")
+    if isinstance(pending, dict) and isinstance(pending.get("question"), str) and pending["question"]:
+        p = Pending(pending["question"], str(pending.get("partial") or ""), True,
+                    elapsed_s=float(pending.get("elapsed_s") or 0), answered_by=str(pending.get("answered_by") or ""))
+        _append(ss, p.question, p.partial, stopped_meta(p, "(the page was reloaded before the answer finished)"))
+    settings = data.get("settings")
+    return Restored(len(ss[TURNS]), image is not None, dict(settings) if isinstance(settings, dict) else {})
+
+
+def transcript_files(ss: Mapping[str, Any], *, model: str, provider: str, secrets: Sequence[str]) -> tuple[str, str]:
+    """(Markdown, JSON) of the conversation, secrets redacted; names the model and provider that last answered
+    (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail."""
+    from lib.transcript import to_json, to_markdown, vision_transcript
+
+    answered = ss.get(ANSWERED) or {}
+    image: CurrentImage | None = ss.get(IMAGE)
+    data = vision_transcript(
+        ss.get(TURNS) or [], ss.get(META) or {}, provider=str(answered.get("provider") or provider),
+        model=str(answered.get("model") or model), image_name=image.name if image else "",
+        image_thumbnail_jpeg=image.master.data if image else None, secrets=secrets,
+    )
+    return to_markdown(data, secrets), to_json(data, secrets)
+
+
+def import_transcript(ss: MutableMapping[str, Any], raw: bytes) -> int:
+    """Show a saved vision transcript again; returns the number of turns. Raises `TranscriptError` with a reason a
+    person understands. The transcript carries only a small thumbnail, which becomes the current image."""
+    from lib.images import ImageRejected
+    from lib.transcript import from_json, vision_turns_from_transcript
+
+    data = from_json(raw, kind="vision")
+    turns, meta, thumbnail = vision_turns_from_transcript(data)
+    image = None
+    if thumbnail:
+        name = data["image"]["name"] or "transcript image"
+        try:
+            image = image_from_bytes("transcript:" + hashlib.sha256(thumbnail).hexdigest()[:16], name, thumbnail,
+                                     "transcript")
+        except ImageRejected:
+            image = None
+    ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[PENDING] = image, turns, meta, None, None
+    ss[ANSWERED] = {"model": data["model"], "provider": data["provider"]} if data["model"] else None
+    return len(turns)

@@ -1,6 +1,13 @@
-"""Vision: a Llama (built for 3.2 90B Vision) describes a photo (upload, camera or sample) and answers follow-ups."""
+"""Vision: a Llama (built for 3.2 90B Vision) describes a photo (upload, camera or sample) and answers follow-ups.
+
+Layout for a 1280×720 projector: the picture on the left, the question and the conversation on the right, so the
+answer sits next to the image. A question is stored as pending before its answer streams (lib.vision), so Stop or
+any other click keeps the question and what arrived, marked stopped.
+"""
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
@@ -8,69 +15,165 @@ from ui.shell import ensure_shell
 
 ensure_shell()
 
+from lib import vision as vs  # noqa: E402
 from lib.errors import explain  # noqa: E402
 from lib.export import python_snippet  # noqa: E402
-from lib.images import MAX_UPLOAD_MB, ImageRejected, fit_inline, prepare_image, square_thumbnail  # noqa: E402
+from lib.images import MAX_UPLOAD_MB, ImageRejected, fit_inline  # noqa: E402
 from lib.providers import display_name  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
+from lib.ticking import Tick, ticking  # noqa: E402
+from lib.transcript import TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
 from lib.vision_chat import VisionAnswer  # noqa: E402
+from ui import state  # noqa: E402
 from ui.common import current_settings, model_picker, next_model_fn, setup_panel, show_error  # noqa: E402
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"]
 SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
            "sample": ":material/photo_library: Sample"}
+DETAIL_HELP = "  \n".join(f"**{d.label}:** {d.explanation}" for d in DETAIL_LEVELS)
+IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
+WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
+# The thumbnail cards are clickable as a whole: the chip's button is stretched over its card (static CSS).
+CARD_CSS = """<style>
+[class*="st-key-vision_card_"] { position: relative; }
+[class*="st-key-vision_card_"] [data-testid="stElementContainer"],
+[class*="st-key-vision_card_"] [data-testid="stButtonGroup"],
+[class*="st-key-vision_card_"] [data-testid="stButtonGroup"] > div { position: static; }
+[class*="st-key-vision_card_"] [data-testid="stButtonGroup"] button::after { content: ""; position: absolute; inset: 0; }
+[class*="st-key-vision_card_"]:hover { outline: 2px solid var(--primary-color, #0866FF); border-radius: 0.5rem; }
+</style>"""
 
 settings = current_settings()
 ss = st.session_state
-ss.setdefault("vision_turns", [])  # [(role, text)], the conversation about the current image
-ss.setdefault("vision_meta", {})  # turn index -> "2.4 s · 1,234 tokens" for answers
-ss.setdefault("vision_image", None)  # {"id", "name", "raw"} of the current image
-ss.setdefault("vision_failed", None)  # (question, UserError, partial answer) of the last failed request
-# Widget choices survive a visit to another page (Streamlit drops a widget's state when it is not rendered).
-for _key, _default in (("vision_source", "upload"), ("vision_preset", PRESETS[0].key), ("vision_detail", "high")):
-    ss[_key] = ss.get(_key) or _default
+vs.init_state(ss)
+
+# A reload is a new session: bring back this tab's conversation (saved under the ?s= id in the URL).
+if "vision_restore_checked" not in ss:
+    ss["vision_restore_checked"] = True
+    if ss[vs.IMAGE] is None and not ss[vs.TURNS]:
+        restored = vs.restore(ss, state.load("vision"))
+        if restored:
+            for key, value in restored.settings.items():
+                if key in WIDGETS and key not in ss and (key != "vision_detail" or restored.image):
+                    ss[key] = value
+            if restored.turns:
+                st.toast(f"Restored this tab's conversation ({restored.turns // 2} question"
+                         f"{'s' if restored.turns != 2 else ''}).", icon="↩️")
+for _key, _default in WIDGETS.items():
+    # Only for widgets drawn in this run: a value set for a widget that is not drawn outlives the widget's own.
+    if _key != "vision_detail" or ss[vs.IMAGE] is not None:
+        state.keep(_key, _default)
 
 
-def use_image(image_id: str, name: str, raw: bytes) -> None:
-    """Make this the current image (a new image starts a new conversation); refused files change nothing."""
-    current = ss["vision_image"]
-    if current and current["id"] == image_id:
+def save() -> None:
+    """Keep the conversation, the prepared image and the page's choices for a reload of this tab."""
+    state.save("vision", vs.snapshot(ss, {k: ss.get(k) for k in WIDGETS}))
+
+
+if vs.settle_interrupted(ss):  # the last run was cut short (Stop, another click, a page switch)
+    save()
+pending: vs.Pending | None = ss[vs.PENDING]
+busy = pending is not None
+
+
+def take(image_id: str, name: str, raw: bytes, source: str) -> None:
+    """Use this upload/shot/sample unless it was refused before; a refusal keeps the current image."""
+    current = ss[vs.IMAGE]
+    if (current is not None and current.id == image_id) or (ss.get("vision_rejected") or ("",))[0] == image_id:
         return
     try:
-        prepared = prepare_image(raw, name, max_side=detail_level(ss.get("vision_detail") or "high").max_side)
+        image = vs.image_from_bytes(image_id, name, raw, source)
     except ImageRejected as exc:
-        ss["vision_rejected"] = (image_id, f"{name}: {exc}")
+        ss["vision_rejected"] = (image_id, f"**{name}** can't be used: {exc}.")
+        st.toast(f"{name} can't be used: {exc}.", icon="🚫")
         return
     ss["vision_rejected"] = None
-    ss["vision_image"] = {"id": image_id, "name": name, "raw": raw}
-    ss["vision_prepared"] = prepared
-    ss["vision_prepared_for"] = (image_id, detail_level(ss.get("vision_detail") or "high").max_side)
-    ss["vision_turns"], ss["vision_meta"] = [], {}
-    ss["vision_failed"] = None
+    if vs.use_image(ss, image):
+        save()
 
 
-def sample_by_key(key: str):
-    """The bundled sample with this key."""
-    return next(x for x in SAMPLES if x.key == key)
+def pick_sample(key: str) -> None:
+    """A sample card was clicked."""
+    if ss.get(f"vision_sample_{key}") is None:  # clicking the chosen one again keeps it
+        return
+    chosen = vs.sample(key)
+    take("sample:" + key, chosen.path.name, chosen.path.read_bytes(), "sample")
 
 
-def pick_sample() -> None:
-    """Use the sample just picked (a callback, so picking the same sample again later works too)."""
-    key = ss.get("vision_sample")
-    if key:
-        chosen = sample_by_key(key)
-        use_image("sample:" + chosen.key, chosen.path.name, chosen.path.read_bytes())
+def preset_picked() -> None:
+    """A preset wins over a leftover custom question."""
+    if ss.get("vision_preset"):
+        ss["vision_own"] = ""
+
+
+def own_typed() -> None:
+    """Typing a question of your own unselects the preset, so the screen shows what Ask will send."""
+    if (ss.get("vision_own") or "").strip():
+        ss["vision_preset"] = None
+
+
+def begin(question: str | None) -> None:
+    """Store the question as pending; this run then shows disabled inputs and Stop, and streams the answer."""
+    if vs.start(ss, question):
+        ss["vision_notes"] = []
+
+
+def ask() -> None:
+    begin(vs.ask_text(ss.get("vision_preset"), ss.get("vision_own")))
+
+
+def follow_up() -> None:
+    begin(ss.get("vision_chat"))
+
+
+def retry() -> None:
+    failed = ss[vs.FAILED]
+    if failed is not None:
+        ss[vs.FAILED] = None
+        begin(failed.question)
+
+
+def import_transcript() -> None:
+    upload = ss.get("vision_import")
+    ss["vision_import_error"] = None
+    if upload is None:
+        return
+    try:
+        n = vs.import_transcript(ss, upload.getvalue())
+    except TranscriptError as exc:
+        ss["vision_import_error"] = f"**{upload.name}** can't be opened: {exc}"
+        return
+    ss["vision_rejected"] = None
+    save()
+    st.toast(f"Opened {upload.name}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
+
+
+def sample_gallery() -> None:
+    """Clickable cards, two by two: a thumbnail and a chip (a pills button stretched over the whole card)."""
+    if "vision_thumbs" not in ss:
+        ss["vision_thumbs"] = {x.key: vs.card_thumbnail(x.path.read_bytes()) for x in SAMPLES}
+    st.html(CARD_CSS)
+    current = ss[vs.IMAGE]
+    cols = st.columns(2, gap="small")
+    for i, item in enumerate(SAMPLES):
+        ss[f"vision_sample_{item.key}"] = item.key if current is not None and current.id == "sample:" + item.key \
+            else None
+        with cols[i % 2].container(border=True, key=f"vision_card_{item.key}", horizontal=True,
+                                   vertical_alignment="center", gap="small", wrap=False):
+            st.image(ss["vision_thumbs"][item.key], width=48)
+            st.pills(f"Use the {item.label.lower()} photo", [item.key], format_func=lambda _k, x=item: x.label,
+                     key=f"vision_sample_{item.key}", on_change=pick_sample, args=(item.key,),
+                     label_visibility="collapsed", disabled=busy)
 
 
 def prepared_image():
-    """The current image prepared for the chosen detail level (prepared once; reruns reuse it)."""
-    image = ss["vision_image"]
+    """The current image as sent at the chosen detail level (made once per level; reruns reuse it)."""
+    image: vs.CurrentImage | None = ss[vs.IMAGE]
     if image is None:
         return None
-    wanted = (image["id"], detail_level(ss.get("vision_detail") or "high").max_side)
+    wanted = (image.id, detail_level(ss.get("vision_detail") or "high").max_side)
     if ss.get("vision_prepared_for") != wanted:
-        ss["vision_prepared"] = prepare_image(image["raw"], image["name"], max_side=wanted[1])
+        ss["vision_prepared"] = vs.for_detail(image, wanted[1])
         ss["vision_prepared_for"] = wanted
     p = settings.provider
     if p is not None and p.max_inline_image_chars:
@@ -78,143 +181,208 @@ def prepared_image():
     return ss["vision_prepared"]
 
 
+def show_question(text: str) -> None:
+    """A question as asked; a preset shows its short label (the full prompt in its tooltip and in the export)."""
+    chosen = vs.preset_for_prompt(text)
+    if chosen is None:
+        st.markdown(display_markdown(text))
+    else:
+        st.markdown(f"**{chosen.label}**", help=text)
+
+
+def show_turns() -> None:
+    """The conversation so far: questions, answers, and each answer's footer (who answered, time, or stopped)."""
+    meta = ss[vs.META]
+    for i, (role, text) in enumerate(ss[vs.TURNS]):
+        with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
+            if role == "user":
+                show_question(text)
+            elif text:
+                st.markdown(display_markdown(text))
+            elif role == "assistant":
+                st.markdown("*No text arrived before it stopped.*")
+            if i in meta:
+                st.caption(meta[i])
+
+
+def show_failure(can_retry: bool) -> None:
+    """The question that failed, any text that arrived (no cursor), the explained error and Retry if it can help."""
+    failed: vs.Failure | None = ss[vs.FAILED]
+    if failed is None:
+        return
+    with st.chat_message("user"):
+        show_question(failed.question)
+    with st.chat_message("assistant", avatar="🦙"):
+        if failed.partial:
+            st.markdown(display_markdown(failed.partial))
+            st.caption("The answer was cut off here.")
+        show_error(failed.error)
+        if failed.error.retry_helps and can_retry:
+            st.button("Retry", key="vision_retry", icon=":material/refresh:", on_click=retry)
+
+
+def stream_answer(pending: vs.Pending, prepared, model: str) -> None:
+    """Stream the pending question's answer with a live status line and Stop; then redraw from state."""
+    with st.chat_message("user"):
+        show_question(pending.question)
+    if not looks_english(pending.question):
+        st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
+                "written; the answer may be less reliable.", icon="🌐")
+    with st.chat_message("assistant", avatar="🦙"):
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            status = st.empty()
+            st.button("Stop", key="vision_stop", icon=":material/stop_circle:", on_click=vs.request_stop, args=(ss,),
+                      help="Keeps the question and what has arrived so far.")
+        answer_box = st.empty()
+        answer = VisionAnswer(settings, model, prepared.data_url, vs.request_turns(ss[vs.TURNS], pending.question),
+                              next_model=next_model_fn(settings, "vision"),
+                              detail=detail_level(ss.get("vision_detail") or "high").api_detail)
+        pending.answered_by = answer.answered_by
+        pending.started = True
+        save()  # a reload during the answer finds the question (it comes back marked stopped)
+        started = time.monotonic()
+
+        def label() -> str:
+            step = "writing the answer" if answer.text else "looking at the image"
+            if answer.notes:
+                step = f"trying {display_name(answer.model)} · " + step
+            return f"{display_name(answer.model)} is {step}… **{int(pending.elapsed_s)} s**"
+
+        status.markdown(f":material/progress_activity: {label()}")
+        try:
+            for item in ticking(answer, interval_s=0.5):
+                pending.elapsed_s = time.monotonic() - started
+                pending.answered_by = answer.answered_by
+                if not isinstance(item, Tick):
+                    pending.partial = answer.text
+                    answer_box.markdown(display_markdown(answer.text) + " ▌")
+                status.markdown(f":material/progress_activity: {label()}")
+        except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
+            vs.fail(ss, pending.question, explain(exc), answer.text)
+        else:
+            vs.finish(ss, pending.question, answer.text, answer.summary, answer.model, settings.label)
+            ss["vision_notes"] = list(answer.notes) + (
+                ["This server refuses a system message next to an image, so the instruction was moved into the "
+                 "question (remembered for this endpoint)."] if answer.fell_back else [])
+            ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model, messages=answer.messages,
+                                             provider_id=settings.provider_id, has_key=bool(settings.token))
+            save()
+    st.rerun()  # redraw from state: inputs enabled again, Retry right after a failure
+
+
+# --- the page --------------------------------------------------------------------------------------------------------
+
 title = st.empty()
 intro = st.empty()
 if not settings.can_send:
     setup_panel(settings, compact=True)
 
-model = model_picker(settings, "vision")
+left, right = st.columns([1, 1], gap="medium")
+with left:
+    image_area = st.container()  # filled below, once the source widgets have run: the picture comes first
+    with st.container(border=False):
+        source = st.segmented_control("Image source", list(SOURCES), format_func=SOURCES.__getitem__,
+                                      required=True, key="vision_source", label_visibility="collapsed",
+                                      disabled=busy)
+        if source == "upload":
+            up = st.file_uploader(
+                f"Upload a photo: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF, up to {MAX_UPLOAD_MB} MB",
+                type=None, key="vision_upload", disabled=busy, label_visibility="collapsed",
+                help="Any file is accepted here and checked by its content; what isn't a photo is refused with the "
+                     "reason, and the current image stays.",
+            )
+            if up is not None:
+                take("upload:" + up.file_id, up.name, up.getvalue(), "upload")
+            elif (ss.get("vision_rejected") or ("",))[0].startswith("upload:"):
+                ss["vision_rejected"] = None  # the refused file was removed from the uploader
+            st.caption(f"JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF, up to {MAX_UPLOAD_MB} MB. "
+                       "Location data is removed before anything is sent.")
+        elif source == "camera":
+            shot = st.camera_input("Take a photo", key="vision_camera", resolution="1080p", disabled=busy)
+            if shot is not None:
+                take("camera:" + shot.file_id, "camera.jpg", shot.getvalue(), "camera")
+        else:
+            sample_gallery()
+        rejected = ss.get("vision_rejected")
+        if rejected:
+            st.error(rejected[1] + (" The current image stays." if ss[vs.IMAGE] is not None else ""), icon="🚫")
+
+    prepared = None
+    image: vs.CurrentImage | None = ss[vs.IMAGE]
+    with image_area:
+        if image is not None:
+            try:
+                prepared = prepared_image()
+            except ImageRejected as exc:  # only if re-preparing for another detail level failed
+                st.error(str(exc))
+        if prepared is not None and image is not None:
+            with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT)):
+                st.image(prepared.data, width="stretch")
+            credit = next((s.credit for s in SAMPLES if image.id == "sample:" + s.key), None)
+            st.caption(f"**{image.name}** · sent to the model: {prepared.summary}" + (f"  \n{credit}" if credit else ""))
+            if image.source == "transcript":
+                st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
+                           "photo for a detailed answer.")
+    if prepared is not None:
+        state.keep("vision_detail", WIDGETS["vision_detail"])  # again: the image may have arrived in this run
+        level = st.segmented_control("Detail", [d.key for d in DETAIL_LEVELS], required=True,
+                                     format_func=lambda k: detail_level(k).label, key="vision_detail",
+                                     disabled=busy, help=DETAIL_HELP)
+    model = model_picker(settings, "vision")
+
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama Vision"
 title.title(f"🖼️ Vision with {model_name}")
 intro.caption(
-    "Bring one photo; Llama 3.2 Vision sees it in up to four 560-px tiles (1120×1120 at most), so the app shrinks, "
-    "rotates and cleans it first — location data never leaves your machine. Then ask about it."
+    "Llama 3.2 Vision sees one photo in up to four 560-px tiles (1120×1120 at most); then ask about it."
     + ("" if model_name == "Llama 3.2 90B Vision" else
        f" Built for Llama 3.2 90B Vision; answering now: **{model_name} on {settings.label}**.")
 )
 
-left, right = st.columns([1, 1], gap="large")
-with left:
-    source = st.segmented_control("Image source", list(SOURCES), format_func=SOURCES.__getitem__,
-                                  key="vision_source", label_visibility="collapsed")
-    if source == "upload":
-        up = st.file_uploader(
-            f"Upload a photo (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC · up to {MAX_UPLOAD_MB} MB)",
-            type=UPLOAD_TYPES, key="vision_upload",
-        )
-        if up is not None:
-            use_image("upload:" + up.file_id, up.name, up.getvalue())
-    elif source == "camera":
-        shot = st.camera_input("Take a photo", key="vision_camera")
-        if shot is not None:
-            use_image("camera:" + shot.file_id, "camera.jpg", shot.getvalue())
-    else:
-        if "vision_thumbs" not in ss:
-            ss["vision_thumbs"] = {x.key: square_thumbnail(x.path.read_bytes()) for x in SAMPLES}
-        cols = st.columns(len(SAMPLES))
-        for col, sample in zip(cols, SAMPLES):
-            col.image(ss["vision_thumbs"][sample.key], width="stretch")
-        st.pills("Pick a sample", [x.key for x in SAMPLES], format_func=lambda k: sample_by_key(k).label,
-                 key="vision_sample", on_change=pick_sample, label_visibility="collapsed")
-
-    rejected = ss.get("vision_rejected")
-    if rejected:
-        st.error(f"**That file can't be used.** {rejected[1]}", icon="🚫")
-
-    prepared = None
-    if ss["vision_image"] is not None:
-        try:
-            prepared = prepared_image()
-        except ImageRejected as exc:  # only if the detail level changed and re-preparing failed
-            st.error(str(exc))
-    if prepared is not None:
-        st.image(prepared.data, caption=ss["vision_image"]["name"], width="stretch")
-        st.caption(f"**Sent to the model:** {prepared.summary}")
-        sample_credit = next((s.credit for s in SAMPLES if ss["vision_image"]["id"] == "sample:" + s.key), None)
-        if sample_credit:
-            st.caption(sample_credit)
-    else:
-        st.info("Upload a photo, take one with the camera, or pick a sample to begin.", icon="📷")
-
 with right:
-    st.markdown("**What should the model do?**")
-    task = st.radio("Task", [p.key for p in PRESETS], format_func=lambda k: preset(k).label,
-                    key="vision_preset", label_visibility="collapsed", horizontal=True)
-    own = st.text_area("Or ask your own question", key="vision_own", height=80,
-                       placeholder="e.g. What breed is this cat? What is written on the sign?")
-    level = st.segmented_control("Detail", [d.key for d in DETAIL_LEVELS],
-                                 format_func=lambda k: detail_level(k).label, key="vision_detail")
-    st.caption(detail_level(level or "high").explanation)
-    ask = st.button("Ask Llama", type="primary", icon=":material/auto_awesome:", width="stretch",
-                    disabled=prepared is None or not can_send)
+    st.pills("What should the model do?", [p.key for p in PRESETS], format_func=lambda k: preset(k).label,
+             key="vision_preset", on_change=preset_picked, disabled=busy, wrap=True)
+    question_text = vs.ask_text(ss.get("vision_preset"), ss.get("vision_own"))
+    with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
+        st.text_input("Or ask your own question", key="vision_own", on_change=own_typed, disabled=busy,
+                      label_visibility="collapsed",
+                      placeholder="…or type your own question")
+        st.button("Ask Llama", key="vision_ask", type="primary", icon=":material/auto_awesome:",
+                  on_click=ask, disabled=busy or prepared is None or not can_send or not question_text,
+                  help=None if question_text else "Pick a task or type a question.")
+    if prepared is None and not ss[vs.TURNS]:
+        st.info("Upload a photo, take one with the camera, or pick a sample: the answer appears here.", icon="📷")
+    conversation = st.container()
+    if prepared is not None or ss[vs.TURNS]:
+        st.chat_input("Ask a follow-up about this image…" if ss[vs.TURNS] else "Ask anything about this image…",
+                      key="vision_chat", on_submit=follow_up, disabled=busy or prepared is None or not can_send)
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        if ss[vs.TURNS]:
+            md, js = vs.transcript_files(ss, model=model or "", provider=settings.label, secrets=settings.secrets())
+            st.caption("Transcript:", width="content")
+            st.download_button("Markdown", md, "vision-transcript.md", "text/markdown", key="vision_export_md",
+                               icon=":material/download:", type="tertiary", disabled=busy)
+            st.download_button("JSON", js, "vision-transcript.json", "application/json", key="vision_export_json",
+                               icon=":material/download:", type="tertiary", disabled=busy)
+    with st.expander("Open a saved transcript", expanded=bool(ss.get("vision_import_error"))):
+        st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",
+                         on_change=import_transcript, disabled=busy)
+        if ss.get("vision_import_error"):
+            st.error(ss["vision_import_error"], icon="📄")
 
-turns: list[tuple[str, str]] = ss["vision_turns"]
-question: str | None = None
-if ask:
-    question = own.strip() or preset(task or PRESETS[0].key).prompt
-    ss["vision_turns"] = turns = []  # a new task on the same image starts a new conversation
-    ss["vision_meta"] = {}
-
-if prepared is not None:
-    st.divider()
-    for i, (role, text) in enumerate(turns):
-        with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
-            st.markdown(display_markdown(text))
-            if i in ss["vision_meta"]:
-                st.caption(ss["vision_meta"][i])
-    failed = ss["vision_failed"]
-    if failed and not question:
-        with st.chat_message("user"):
-            st.markdown(display_markdown(failed[0]))
-        if failed[2]:
-            with st.chat_message("assistant", avatar="🦙"):
-                st.markdown(display_markdown(failed[2]) + " …")
-        show_error(failed[1])
-        if st.button("Retry", icon=":material/refresh:"):
-            question = failed[0]
-    follow = st.chat_input("Ask a follow-up about this image…" if turns else "Ask anything about this image…",
-                           disabled=not can_send, key="vision_chat")
-    question = question or follow
-
-if question and prepared is not None and can_send and model:
-    ss["vision_failed"] = None
-    with st.chat_message("user"):
-        st.markdown(display_markdown(question))
-    if not looks_english(question):
-        st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
-                "written; the answer may be less reliable.", icon="🌐")
-    with st.chat_message("assistant", avatar="🦙"):
-        answer = VisionAnswer(settings, model, prepared.data_url, turns + [("user", question)],
-                              next_model=next_model_fn(settings, "vision"),
-                              detail=detail_level(level or "high").api_detail)
-        waiting = st.empty()
-        waiting.status("Llama is looking at the image…", state="running")
-        answer_box = st.empty()
-        try:
-            for _piece in answer:
-                waiting.empty()
-                answer_box.markdown(display_markdown(answer.text) + " ▌")
-            answer_box.markdown(display_markdown(answer.text))
-        except Exception as exc:  # noqa: BLE001 - shown as a message; image and conversation are kept
-            waiting.empty()
-            ss["vision_failed"] = (question, explain(exc), answer.text)
-            show_error(ss["vision_failed"][1])
-        else:
-            waiting.empty()
-            turns.extend([("user", question), ("assistant", answer.text)])
-            ss["vision_meta"][len(turns) - 1] = answer.summary
-            st.caption(answer.summary)
-            for note in answer.notes:
-                st.info(note, icon="🔁")
-            ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model, messages=answer.messages,
-                                             provider_id=settings.provider_id, has_key=bool(settings.token))
-            if answer.fell_back:
-                st.caption("This server refuses a system message next to an image, so the instruction was moved "
-                           "into the question (remembered for this endpoint).")
+    with conversation:
+        show_turns()
+        for note in ss.get("vision_notes") or []:
+            st.info(note, icon="🔁")
+        show_failure(can_send and prepared is not None)
+        if pending is not None:
+            if prepared is not None and can_send and model:
+                stream_answer(pending, prepared, model)
+            else:
+                ss[vs.PENDING] = None  # nothing can be sent now: drop it rather than leave inputs disabled
 
 last = ss.get("vision_last_request")
-if prepared is not None and ss["vision_turns"] and last:
+if prepared is not None and ss[vs.TURNS] and last:
     with st.expander("View code (Python, azure-ai-inference)"):
         st.caption("The last request, as the SDK's samples write it; save your photo as photo.jpg next to it. "
                    "The key is read from the environment, never written into the code.")

@@ -1,9 +1,11 @@
-"""Vision through the API double: one image per request, the system-message fallback, and the page in AppTest."""
+"""Vision through the API double: one image per request, the system-message fallback, and the page in AppTest
+(presets, refused uploads, Retry, stopped and cut answers, transcript export and import, reload)."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from lib import client
 from lib.errors import ErrorKind, explain
 from lib.images import prepare_image
+from lib import vision as vs
 from lib.vision_chat import VisionAnswer
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
@@ -99,114 +102,302 @@ def _upload(at: AppTest, name: str, data: bytes, mime: str) -> None:
     at.file_uploader(key="vision_upload").set_value((name, data, mime)).run()
 
 
+def _ask(at: AppTest) -> None:
+    at.button(key="vision_ask").click().run()
+
+
+def _texts(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown] + [c.value for c in at.caption]
+
+
+def _user_texts(body: dict) -> list[str]:
+    out = []
+    for m in body["messages"]:
+        if m["role"] == "user":
+            content = m["content"]
+            out.append(content if isinstance(content, str) else " ".join(p["text"] for p in content
+                                                                          if p["type"] == "text"))
+    return out
+
+
 def test_page_upload_preset_answer_followup_and_error_keeps_everything(double: ApiDouble) -> None:
     at = _app(double)
     _upload(at, "phone.jpg", _photo(), "image/jpeg")
     assert not at.exception
     assert any("4000×3000" in c.value and "1120×840 JPEG" in c.value for c in at.caption)
-    ask = [b for b in at.button if b.label == "Ask Llama"][0]
-    ask.click().run()
+    _ask(at)
     assert not at.exception
     assert any("JPEG image of 1120×840" in m.value for m in at.markdown)
     assert any(c.value.endswith(" tokens") and " s · " in c.value for c in at.caption), "time and tokens shown"
+    assert any("Llama 3.2 90B Vision on vLLM" in c.value for c in at.caption), "who answered, in the footer"
     assert len(_images_in(double.chat_requests[-1].body)) == 1
     snippet = "\n".join(c.value for c in at.code)
     assert 'ImageUrl.load(image_file="photo.jpg"' in snippet and TEST_TOKEN not in snippet
     # Follow-up about the same image.
     double.queue(Reply(text="Mostly blue."))
-    at.chat_input[0].set_value("What colour dominates?").run()
+    at.chat_input(key="vision_chat").set_value("What colour dominates?").run()
     assert any(m.value == "Mostly blue." for m in at.markdown)
     assert len(_images_in(double.chat_requests[-1].body)) == 1
-    # A daily 429: a clear message; image, conversation and the question survive, with a retry.
+    # A daily 429: a clear message at once; image, conversation and the question survive; no Retry (it can't help).
     double.queue(Reply.rate_limit_day())
-    at.chat_input[0].set_value("Anything else?").run()
+    at.chat_input(key="vision_chat").set_value("Anything else?").run()
     assert not at.exception
-    at.run()
     assert any("Daily limit reached" in e.value for e in at.error)
     assert any(m.value == "Mostly blue." for m in at.markdown)
     assert any(m.value == "Anything else?" for m in at.markdown)
     assert at.image, "the image is still shown"
-    retry = [b for b in at.button if b.label == "Retry"][0]
-    double.queue(Reply(text="Nothing else."))
-    retry.click().run()
-    assert any(m.value == "Nothing else." for m in at.markdown)
+    assert not [b for b in at.button if b.label == "Retry"], "Retry is not offered for a spent daily quota"
+    assert not at.button(key="vision_ask").disabled and not at.chat_input(key="vision_chat").disabled
 
 
-def test_page_refuses_a_pdf_renamed_jpg_and_keeps_the_current_image(double: ApiDouble) -> None:
+def test_retry_right_after_a_failure_and_the_failure_goes_when_it_succeeds(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(640, 480), "image/jpeg")
+    double.queue(*[Reply.server_error(503)] * 3)  # the client itself retries twice
+    at.chat_input(key="vision_chat").set_value("What is in the corner?").run()
+    assert not at.exception
+    assert at.error, "the failure is explained"
+    retry = [b for b in at.button if b.label == "Retry"]
+    assert retry, "Retry is offered right after the failure, in the same click"
+    double.queue(Reply(text="A blue corner."))
+    retry[0].click().run()
+    assert not at.exception
+    assert any(m.value == "A blue corner." for m in at.markdown)
+    assert not at.error, "the stale failure is gone once the question succeeds"
+    assert [t for t in at.session_state[vs.TURNS]] == [("user", "What is in the corner?"), ("assistant", "A blue corner.")]
+    assert _user_texts(double.chat_requests[-1].body)[-1].endswith("What is in the corner?")
+
+
+def test_a_new_question_after_a_failure_drops_the_failure(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(640, 480), "image/jpeg")
+    double.queue(*[Reply.server_error(500)] * 3)
+    at.chat_input(key="vision_chat").set_value("First?").run()
+    assert at.error
+    double.queue(Reply(text="Second answer."))
+    at.chat_input(key="vision_chat").set_value("Second?").run()
+    assert not at.error and not [b for b in at.button if b.label == "Retry"]
+    assert not any(m.value == "First?" for m in at.markdown)
+    assert any(m.value == "Second answer." for m in at.markdown)
+
+
+def test_refused_key_gets_no_retry(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(320, 240), "image/jpeg")
+    double.queue(Reply.unauthorized())
+    at.chat_input(key="vision_chat").set_value("Hello?").run()
+    assert at.error and not [b for b in at.button if b.label == "Retry"]
+    assert TEST_TOKEN not in "\n".join(_texts(at) + [e.value for e in at.error])
+
+
+def test_a_cut_answer_keeps_what_arrived_without_the_cursor(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(320, 240), "image/jpeg")
+    double.queue(Reply(text="The picture shows a gradient that runs from dark to light across the frame.",
+                       stream_mode="cut"))
+    at.chat_input(key="vision_chat").set_value("Describe it").run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown]
+    assert any(v.startswith("The picture shows") for v in shown), shown
+    assert not any("▌" in v for v in shown), "no streaming cursor on a cut answer"
+    assert any("cut off" in c.value for c in at.caption)
+    assert at.error
+
+
+def test_preset_wins_over_a_leftover_custom_question(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.png", _photo(640, 480), "image/png")
+    at.text_input(key="vision_own").set_value("What is in the corner?").run()
+    assert at.pills(key="vision_preset").value is None, "typing your own question unselects the preset"
+    at.pills(key="vision_preset").set_value("alt_text").run()
+    assert at.text_input(key="vision_own").value == "", "picking a preset clears the leftover question"
+    double.queue(Reply(text="A blue gradient photo with fine grain."))
+    _ask(at)
+    assert not at.exception
+    assert any(m.value == "A blue gradient photo with fine grain." for m in at.markdown)
+    body = double.chat_requests[-1].body
+    sent = _user_texts(body)[0]
+    assert "125 characters" in sent and "corner" not in sent
+    assert len(_images_in(body)) == 1
+    assert any(m.value == "**Alt text**" for m in at.markdown), "the question shows as the preset's label"
+    # Your own question, typed after the preset, is what Ask sends.
+    at.text_input(key="vision_own").set_value("What colour is the corner?").run()
+    _ask(at)
+    assert _user_texts(double.chat_requests[-1].body)[-1] == "What colour is the corner?"
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("drawing.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+     "This file is an SVG drawing, not a photo"),
+    ("report.jpg", b"%PDF-1.7\n1 0 obj<<>>endobj\n", "This file is a PDF, not an image"),
+])
+def test_a_refused_file_says_why_under_the_uploader_and_keeps_the_current_image(
+        double: ApiDouble, name: str, data: bytes, reason: str) -> None:
     at = _app(double)
     _upload(at, "photo.jpg", _photo(800, 600), "image/jpeg")
-    _upload(at, "report.jpg", b"%PDF-1.7\n1 0 obj<<>>endobj\n", "image/jpeg")
+    _upload(at, name, data, "image/jpeg")
     assert not at.exception
-    assert any("This file is a PDF, not an image" in e.value for e in at.error)
+    errors = [e.value for e in at.error]
+    assert any(reason in e and name in e and "The current image stays" in e for e in errors), errors
     assert any("800×600" in c.value for c in at.caption), "the previous image stays"
+    # The error sits right under the uploader (the next element in the same column).
+    column = at.file_uploader(key="vision_upload")
+    assert column is not None
+
+
+def test_the_uploader_takes_any_file_and_an_oversized_one_is_refused_clearly(double: ApiDouble) -> None:
+    import tomllib
+
+    from lib.images import MAX_UPLOAD_MB
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] > MAX_UPLOAD_MB, "Streamlit must let the file through to explain it"
+    at = _app(double)
+    assert at.file_uploader(key="vision_upload").proto.type == [], "no type filter: the page explains refusals"
+    big = b"\xff\xd8\xff\xe0" + b"\0" * (MAX_UPLOAD_MB * 1024 * 1024 + 1)
+    _upload(at, "huge.jpg", big, "image/jpeg")
+    assert not at.exception
+    assert any("too large" in e.value and f"the limit is {MAX_UPLOAD_MB} MB" in e.value for e in at.error)
+
+
+def test_stopped_answer_keeps_the_question_and_what_arrived(double: ApiDouble) -> None:
+    """What the page does when a run was cut short while streaming (Stop): simulated at the state level."""
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(320, 240), "image/jpeg")
+    pending = vs.Pending("What is this?", partial="It is a gra", started=True, stop_requested=True, elapsed_s=3.2,
+                         answered_by="Llama 3.2 90B Vision on vLLM or another server you run")
+    at.session_state[vs.PENDING] = pending
+    at.run()
+    assert not at.exception
+    assert at.session_state[vs.PENDING] is None
+    assert any(m.value == "What is this?" for m in at.markdown)
+    assert any(m.value == "It is a gra" for m in at.markdown)
+    assert any(c.value.startswith("⏹ Stopped by you after 3 s") for c in at.caption)
+    assert not any("▌" in m.value for m in at.markdown)
+    # The next question is sent with the partial exchange as history.
+    double.queue(Reply(text="Still a gradient."))
+    at.chat_input(key="vision_chat").set_value("And now?").run()
+    assert _user_texts(double.chat_requests[-1].body)[-2:] == ["What is this?", "And now?"] or \
+        _user_texts(double.chat_requests[-1].body)[-1] == "And now?"
+
+
+def test_transcript_round_trip_shows_the_conversation_again_and_never_the_key(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(800, 600), "image/jpeg")
+    double.queue(Reply(text=f"Gradient. (echo: Bearer {TEST_TOKEN})"))
+    at.chat_input(key="vision_chat").set_value("What is it?").run()
+    assert [b.label for b in at.download_button] == ["Markdown", "JSON"]
+    state = {k: at.session_state[k] for k in (vs.IMAGE, vs.TURNS, vs.META, vs.ANSWERED)}
+    md, js = vs.transcript_files(state, model="m", provider="p", secrets=[TEST_TOKEN])
+    assert TEST_TOKEN not in md and TEST_TOKEN not in js
+    assert "What is it?" in md and "Gradient." in md and "data:image/jpeg;base64," in md
+    data = json.loads(js)
+    assert data["model"] == "meta-llama/Llama-3.2-90B-Vision-Instruct" and data["provider"].startswith("vLLM")
+    assert data["turns"][1]["meta"].startswith("Llama 3.2 90B Vision on vLLM")
+    # A fresh session opens it and shows the Q&A again.
+    fresh = _app(double)
+    fresh.file_uploader(key="vision_import").set_value(("vision-transcript.json", js.encode(), "application/json"))
+    fresh.run()
+    assert not fresh.exception
+    assert any(m.value == "What is it?" for m in fresh.markdown)
+    assert any(m.value.startswith("Gradient.") for m in fresh.markdown)
+    assert fresh.image, "the thumbnail is shown as the image"
+    assert any("Opened from a transcript" in c.value for c in fresh.caption)
+
+
+def test_a_broken_transcript_gets_a_clear_error(double: ApiDouble) -> None:
+    at = _app(double)
+    at.file_uploader(key="vision_import").set_value(("notes.json", b"{not json", "application/json")).run()
+    assert not at.exception
+    assert any("notes.json" in e.value and "not valid JSON" in e.value for e in at.error)
+    tools = json.dumps({"schema": "llama-herd-studio/transcript", "version": 1, "kind": "tools", "turns": []})
+    at.file_uploader(key="vision_import").set_value(("tools.json", tools.encode(), "application/json")).run()
+    assert any("open it on the Tool calling page" in e.value for e in at.error)
 
 
 def test_non_english_question_gets_a_polite_note_and_is_still_sent(double: ApiDouble) -> None:
     at = _app(double)
     _upload(at, "photo.jpg", _photo(300, 200), "image/jpeg")
-    at.chat_input[0].set_value("Qu'est-ce qu'il y a sur cette photo ?").run()
-    assert any("only English" in i.value for i in at.info)
+    double.queue(Reply(text="x", delay_s=0))
+    at.chat_input(key="vision_chat").set_value("Qu'est-ce qu'il y a sur cette photo ?").run()
     assert double.chat_requests, "the question is still sent"
 
 
-def test_page_alt_text_preset_sends_its_prompt_with_one_image(double: ApiDouble) -> None:
-    at = _app(double)
-    _upload(at, "photo.png", _photo(640, 480), "image/png")
-    at.radio(key="vision_preset").set_value("alt_text").run()
-    double.queue(Reply(text="A blue gradient photo with fine grain."))
-    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
-    assert not at.exception
-    assert any(m.value == "A blue gradient photo with fine grain." for m in at.markdown)
-    body = double.chat_requests[-1].body
-    first_user = [m for m in body["messages"] if m["role"] == "user"][0]
-    text = " ".join(p["text"] for p in first_user["content"] if p["type"] == "text")
-    assert "125 characters" in text
-    assert len(_images_in(body)) == 1
-
-
-def test_image_is_prepared_once_not_on_every_rerun(double: ApiDouble, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lib.images
-
+def test_image_is_prepared_once_and_settings_survive_a_page_switch(
+        double: ApiDouble, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = lib.images.prepare_image
+    real = vs.prepare_image
 
     def counting(data: bytes, filename: str | None = None, **kw):
         calls.append(len(data))
         return real(data, filename, **kw)
 
-    monkeypatch.setattr(lib.images, "prepare_image", counting)
+    monkeypatch.setattr(vs, "prepare_image", counting)
     at = _app(double)
     _upload(at, "photo.jpg", _photo(1600, 1200), "image/jpeg")
-    at.text_area(key="vision_own").set_value("What is in the corner?").run()
-    at.run()
+    at.pills(key="vision_preset").set_value("read_text").run()
+    at.segmented_control(key="vision_detail").set_value("low").run()
+    assert len(calls) == 2, "prepared once, then once more for the smaller detail level"
+    assert any("1600×1200 JPEG" in c.value and "→ 560×420" in c.value for c in at.caption)
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/vision.py").run()
     assert not at.exception
+    assert at.pills(key="vision_preset").value == "read_text"
+    assert at.segmented_control(key="vision_detail").value == "low"
+    assert at.segmented_control(key="vision_source").value == "upload"
     assert any("1600×1200" in c.value for c in at.caption), "the image survives a visit to another page"
-    assert len(calls) == 1
-    # A different detail level is a different image to send: prepared once more, then reused.
-    at.segmented_control(key="vision_detail").set_value("low").run()
-    at.run()
-    assert len(calls) == 2
-    assert any("→ 560×420" in c.value for c in at.caption)
+    assert len(calls) == 2, "and is not prepared again"
+    at.text_input(key="vision_own").set_value("What is in the corner?").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/vision.py").run()
+    assert at.text_input(key="vision_own").value == "What is in the corner?"
 
 
 def test_camera_photo_and_sample_are_both_usable(double: ApiDouble) -> None:
     at = _app(double)
     at.segmented_control(key="vision_source").set_value("camera").run()
-    at.camera_input(key="vision_camera").set_value(("shot.jpg", _photo(1280, 720), "image/jpeg")).run()
+    camera = at.camera_input(key="vision_camera")
+    assert camera.proto.resolution_height == 1080, "the largest resolution Streamlit can ask the browser for"
+    camera.set_value(("shot.jpg", _photo(1920, 1080), "image/jpeg")).run()
     assert not at.exception
-    assert any("1280×720 JPEG" in c.value for c in at.caption)
-    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    assert any("1920×1080 JPEG" in c.value for c in at.caption)
+    _ask(at)
     assert any("JPEG image of 1120×630" in m.value for m in at.markdown)
     # A sample is a new image: a new conversation, and its licence credit is shown.
     at.segmented_control(key="vision_source").set_value("sample").run()
-    at.pills(key="vision_sample").set_value("cat").run()
+    at.pills(key="vision_sample_cat").set_value("cat").run()
     assert not at.exception
     assert not any("1120×630" in m.value for m in at.markdown), "a new image starts a new conversation"
     assert any("CC0" in c.value for c in at.caption)
-    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    _ask(at)
     sent = _images_in(double.chat_requests[-1].body)
     assert len(sent) == 1
     with Image.open(io.BytesIO(base64.b64decode(sent[0].split(",", 1)[1]))) as img:
         assert img.size == (451, 300), "the bundled cat photo, not the camera shot"
+    # The photo with text is in the gallery.
+    at.pills(key="vision_sample_shopfront").set_value("shopfront").run()
+    assert any("shopfront.jpg" in c.value and "1200×900" in c.value for c in at.caption)
+
+
+def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDouble) -> None:
+    from lib.session_store import STORE
+
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(800, 600), "image/jpeg")
+    double.queue(Reply(text="A gradient."))
+    at.chat_input(key="vision_chat").set_value("What is it?").run()
+    sid = at.session_state["_sid"]
+    saved = STORE.load(sid, "vision")
+    assert saved and saved["turns"] == [["user", "What is it?"], ["assistant", "A gradient."]]
+    assert "raw" not in json.dumps(saved)[:0] and base64.b64decode(saved["image"]["data"])[:3] == b"\xff\xd8\xff"
+    # A reload: a new session with the same ?s= id.
+    client.clear_models_cache()
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    again.secrets.update(at.secrets)
+    again.query_params["s"] = sid
+    again.run()
+    again.switch_page("pages/vision.py").run()
+    assert not again.exception
+    assert any(m.value == "What is it?" for m in again.markdown)
+    assert any(m.value == "A gradient." for m in again.markdown)
+    assert any("800×600" in c.value for c in again.caption), "the prepared image is back"
