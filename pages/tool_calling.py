@@ -150,7 +150,7 @@ if not turns or stage:
                       icon=":material/play_arrow:" if stage else None)
 
 for i, turn in enumerate(turns):
-    if render_turn(turn, i) and can_send:
+    if render_turn(turn, i, latest=i == len(turns) - 1 and not running) and can_send:
         ss["tool_pending"], ss["tool_fresh"] = turn.question, True
 live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate
 last = turns[-1] if turns else None
@@ -213,13 +213,16 @@ if running and can_send and model:
         started = time.monotonic()
         line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
 
+        # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
+        # ticking()'s worker thread, which has no session.
+        options = dict(max_rounds=MAX_ROUNDS, turn=turn, next_model=next_model_fn(settings, "tools"),
+                       open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
+                       context_tokens=context_tokens(settings, model))
+
         def events():
             """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
             with wait_notice(lambda n: line.__setitem__("position", n)):
-                yield from run_turn(settings, model, history, turn.question, selected, config,
-                                    max_rounds=MAX_ROUNDS, turn=turn, next_model=next_model_fn(settings, "tools"),
-                                    open_stream=stream_opener(fresh=running.get("fresh", False)),
-                                    run_tool=rehearsal_tools(), context_tokens=context_tokens(settings, model))
+                yield from run_turn(settings, model, history, turn.question, selected, config, **options)
 
         for event in ticking(events()):
             turn.elapsed_s = time.monotonic() - started

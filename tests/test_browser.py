@@ -452,7 +452,7 @@ def test_vision_upload_and_describe(page: Page, app: AppServer, tmp_path: Path) 
 
     open_app(page, app, "vision")
     expect(page.get_by_role("heading", name="Vision with Llama 3.2 90B Vision")).to_be_visible()
-    page.locator('[data-testid="stMain"] [data-testid="stFileUploader"]').first.locator(
+    page.locator('[data-testid="stMainBlockContainer"] [data-testid="stFileUploader"]').first.locator(
         '[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
     caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Sent to the model:")
     expect(caption).to_be_visible()

@@ -243,14 +243,17 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
 
 
 def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]:
-    """For the tool loop / vision answer: the model to try after one answered "retired" or "not found"."""
+    """For the tool loop / vision answer: the model to try after one answered "retired" or "not found".
+
+    The listing is read now, in the script's thread: the function may be called from a worker thread.
+    """
+    listing = models(settings)
+    listed = listing.ids if listing is not None and listing.available else None
 
     def pick_next(current: str) -> str | None:
         p = settings.provider
         if p is None:
             return None
-        listing = models(settings)
-        listed = listing.ids if listing is not None and listing.available else None
         return next_model(p, page, listed, current, client.skipped_models(settings.endpoint))
 
     return pick_next

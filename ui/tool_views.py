@@ -90,8 +90,12 @@ def footer(turn: Turn) -> str:
     return " · ".join(parts)
 
 
-def render_turn(turn: Turn, index: int | None = None) -> bool:
-    """A finished, failed or stopped turn from the session's history. True when "Ask again (fresh)" was clicked."""
+def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bool:
+    """A finished, failed or stopped turn from the session's history. True when "Ask again (fresh)" was clicked.
+
+    Only the latest turn carries the raw prompt and the code (they repeat the whole conversation so far): a long
+    chat stays quick to redraw, and the transcript export has every turn.
+    """
     with st.chat_message("user"):
         st.markdown(display_markdown(turn.question))
     clicked = False
@@ -110,5 +114,6 @@ def render_turn(turn: Turn, index: int | None = None) -> bool:
         if turn.cached == "cache" and index is not None:
             clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
                                 type="tertiary", help="Send this question to the model again, skipping the cache.")
-        raw_view(turn)
+        if latest:
+            raw_view(turn)
     return clicked
