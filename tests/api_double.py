@@ -306,7 +306,7 @@ def _tool_call_for(question: str, system: str, first_user: str) -> str | None:
             return call
     if "time" in q and '"get_local_time"' in custom:
         city = re.search(r"time (?:is it )?in ([A-Za-zÀ-ÿ /_'-]+)", question)
-        place = (city.group(1) if city else "Tokyo").strip(" ?.!")
+        place = re.sub(r"\s+(right\s+)?now$", "", (city.group(1) if city else "Tokyo").strip(" ?.!"))
         return json.dumps({"type": "function", "name": "get_local_time", "parameters": {"city_or_timezone": place}})
     if any(w in q for w in ("search", "who ", "news", "latest")):
         return builtin("brave_search", question.strip())
