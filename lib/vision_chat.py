@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lib import client
 from lib.config import Settings
+from lib.budget import budget_note, fit_messages
 from lib.errors import ErrorKind, explain
 from lib.providers import display_name
 from lib.vision import build_messages
@@ -44,9 +45,14 @@ class VisionAnswer:
         max_tokens: int = 1024,
         temperature: float | None = 0.2,
         next_model: Callable[[str], str | None] | None = None,
+        open_stream: Callable[..., Any] | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         self.settings = settings
         self.next_model = next_model
+        self.open_stream = open_stream or client.stream  # the page passes the cache / rehearsal opener
+        self.context_tokens = context_tokens
+        self.cached = ""  # "cache" / "rehearsal" when the answer was replayed
         self.notes: list[str] = []
         self.model = model
         self.image_data_url = image_data_url
@@ -74,6 +80,10 @@ class VisionAnswer:
         parts = [self.answered_by, f"{self.elapsed_s:.1f} s"]
         if self.usage and self.usage.total_tokens:
             parts.append(f"{self.usage.total_tokens:,} tokens")
+        if self.cached == "rehearsal":
+            parts.append("replayed from rehearsal")
+        elif self.cached == "cache":
+            parts.append("answered from the cache: no quota used")
         return " · ".join(parts)
 
     def __iter__(self) -> Iterator[str]:
@@ -83,8 +93,15 @@ class VisionAnswer:
                 self.image_data_url, self.turns, detail=self.detail, system_text=SYSTEM_TEXT,
                 system_mode=self.system_mode,
             )
-            stream = client.stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
-                                   temperature=self.temperature)
+            if self.context_tokens:
+                prefix = f"{SYSTEM_TEXT}\n\n" if self.system_mode == "user" else ""
+                self.messages, dropped = fit_messages(self.messages, self.context_tokens, self.max_tokens,
+                                                      first_user_prefix=prefix)
+                note = budget_note(dropped, self.context_tokens, display_name(self.model))
+                if note and note not in self.notes:
+                    self.notes.append(note)
+            stream = self.open_stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
+                                      temperature=self.temperature)
             try:
                 for piece in stream:
                     self.text += piece
@@ -107,6 +124,10 @@ class VisionAnswer:
                     continue
                 raise
             self.usage = stream.usage
+            if hasattr(stream, "_dedupe"):
+                from lib.rehearsal import label_of
+
+                self.cached = label_of(stream)
             self.elapsed_s = time.monotonic() - started
             client.remember(self.settings.endpoint, _MEMORY_KEY, self.system_mode)
             return
