@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -104,26 +106,32 @@ def skipped_models(endpoint: str) -> dict[str, str]:
 
 @dataclass
 class QuotaSnapshot:
-    """Requests this app sent today (UTC) per model, and the last rate-limit headers the server returned."""
+    """Requests this server sent today (UTC) and in the last minute, per provider and endpoint, and the last
+    x-ratelimit-remaining-* headers each one returned."""
 
     date: str
-    counts: dict[str, int]
-    remaining: dict[str, str]
+    counts: dict[str, int]  # "provider (host) · model" -> today
+    today: dict[str, int]  # "provider (host)" -> today, all models
+    last_minute: dict[str, int]  # "provider (host)" -> the last 60 s
+    remaining: dict[str, dict[str, str]]  # "provider (host)" -> header -> value
 
 
 class QuotaTracker:
-    """Thread-safe request counter shared by every session of this server process."""
+    """Thread-safe request counter shared by every session of this server process (it describes providers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = time.time) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._date = ""
         self._counts: dict[str, int] = {}
-        self._remaining: dict[str, str] = {}
+        self._today: dict[str, int] = {}
+        self._recent: dict[str, deque[float]] = {}
+        self._remaining: dict[str, dict[str, str]] = {}
 
     def _roll(self) -> None:
-        today = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+        today = _dt.datetime.fromtimestamp(self._clock(), _dt.timezone.utc).date().isoformat()
         if today != self._date:
-            self._date, self._counts, self._remaining = today, {}, {}
+            self._date, self._counts, self._today, self._remaining = today, {}, {}, {}
 
     def count(self, where: str, model: str) -> None:
         """One request accepted for `model` at `where` (the provider and endpoint, not the model name alone)."""
@@ -131,20 +139,27 @@ class QuotaTracker:
             self._roll()
             key = f"{where} · {model}"
             self._counts[key] = self._counts.get(key, 0) + 1
+            self._today[where] = self._today.get(where, 0) + 1
+            recent = self._recent.setdefault(where, deque(maxlen=1000))
+            recent.append(self._clock())
 
-    def observe(self, headers: dict[str, str]) -> None:
-        """Keep any x-ratelimit-remaining-* header from a response."""
+    def observe(self, where: str, headers: dict[str, str]) -> None:
+        """Keep any x-ratelimit-remaining-* header a response from `where` carried."""
         with self._lock:
             self._roll()
             for k, v in headers.items():
                 if k.lower().startswith("x-ratelimit-remaining"):
-                    self._remaining[k.lower()] = v
+                    self._remaining.setdefault(where, {})[k.lower()] = v
 
     def snapshot(self) -> QuotaSnapshot:
         """A copy for display."""
         with self._lock:
             self._roll()
-            return QuotaSnapshot(self._date, dict(self._counts), dict(self._remaining))
+            now = self._clock()
+            minute = {w: sum(1 for t in q if now - t < 60) for w, q in self._recent.items()}
+            return QuotaSnapshot(self._date, dict(self._counts), dict(self._today),
+                                 {w: n for w, n in minute.items() if n},
+                                 {w: dict(h) for w, h in self._remaining.items()})
 
 
 QUOTA = QuotaTracker()
@@ -229,18 +244,23 @@ def _reason(value: Any) -> str | None:
     return str(getattr(value, "value", value))
 
 
-def _hook(response: Any) -> None:
-    try:
-        QUOTA.observe(dict(response.http_response.headers))
-    except Exception:  # noqa: BLE001 - observing headers must never break a request
-        pass
+def _hook_for(settings: Settings) -> Any:
+    where = quota_key(settings)
+
+    def hook(response: Any) -> None:
+        try:
+            QUOTA.observe(where, dict(response.http_response.headers))
+        except Exception:  # noqa: BLE001 - observing headers must never break a request
+            pass
+
+    return hook
 
 
 def _params(settings: Settings, model: str, max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
-        "raw_response_hook": _hook,
+        "raw_response_hook": _hook_for(settings),
         "read_timeout": settings.timeout_s,
     }
     if temperature is not None:

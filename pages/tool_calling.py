@@ -39,6 +39,7 @@ from lib.transcript import (  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.common import (  # noqa: E402
     context_tokens,
+    count_requests,
     current_settings,
     model_picker,
     next_model_fn,
@@ -261,6 +262,7 @@ if running and can_send and model:
         if turn.error:
             show_error(turn.error)
         st.caption(footer(turn))
+    count_requests(turn.requests)
     save_conversation()
     # Redraw from history: the suggestions go away, "New chat" and the transcript buttons appear.
     st.rerun()

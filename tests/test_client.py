@@ -199,3 +199,27 @@ def test_refused_requests_are_not_counted(double: ApiDouble, settings) -> None:
     double.queue(Reply.rate_limit_day())
     _fail(settings, "refused/model")
     assert _count(settings, "refused/model") == before
+
+
+def test_quota_meter_counts_the_minute_and_the_day_per_provider_and_keeps_remaining_headers() -> None:
+    now = [1_790_000_000.0]
+    q = client.QuotaTracker(clock=lambda: now[0])
+    q.count("OpenRouter (openrouter.ai)", "a")
+    q.count("OpenRouter (openrouter.ai)", "b")
+    q.count("Ollama (127.0.0.1:11434)", "a")
+    q.observe("OpenRouter (openrouter.ai)", {"X-RateLimit-Remaining-Requests": "48", "content-type": "x"})
+    snap = q.snapshot()
+    assert snap.today == {"OpenRouter (openrouter.ai)": 2, "Ollama (127.0.0.1:11434)": 1}
+    assert snap.last_minute["OpenRouter (openrouter.ai)"] == 2
+    assert snap.remaining == {"OpenRouter (openrouter.ai)": {"x-ratelimit-remaining-requests": "48"}}
+    now[0] += 61
+    assert "OpenRouter (openrouter.ai)" not in q.snapshot().last_minute
+    assert q.snapshot().today["OpenRouter (openrouter.ai)"] == 2
+    now[0] += 86_400
+    assert q.snapshot().today == {}
+
+
+def test_remaining_headers_from_a_real_response_are_kept_per_provider(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="x", headers={"x-ratelimit-remaining-requests": "7"}))
+    list(client.stream(settings, "m", MSG))
+    assert client.QUOTA.snapshot().remaining[client.quota_key(settings)]["x-ratelimit-remaining-requests"] == "7"

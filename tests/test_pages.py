@@ -172,3 +172,20 @@ def test_test_connection_says_in_one_line_whether_it_works() -> None:
         d.catalog_status = 401
         [b for b in at.button if b.label == "Test connection"][0].click().run()
         assert any("refused the key (HTTP 401)" in e.value for e in at.error)
+
+
+def test_the_sidebar_warns_before_the_free_daily_budget_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lib.config import load_settings
+
+    with ApiDouble() as d:
+        secrets = {"MODELS_PROVIDER": "openrouter", "MODELS_ENDPOINT": d.endpoint_for("openrouter"),
+                   "OPENROUTER_API_KEY": TEST_TOKEN}
+        tracker = client.QuotaTracker()
+        where = client.quota_key(load_settings(environ=secrets, probe=lambda url: False))
+        for _ in range(42):
+            tracker.count(where, "meta-llama/llama-3.3-70b-instruct:free")
+        monkeypatch.setattr(client, "QUOTA", tracker)
+        at = _app(None, **secrets)  # the sidebar is drawn on every page (AppTest keeps it on the first)
+        warnings = [w.value for w in at.warning]
+        assert any("42 of OpenRouter's 50 free requests today are used: 8 left" in w for w in warnings), warnings
+        assert any("42 of 50 today" in c.value for c in at.caption)

@@ -157,14 +157,42 @@ def _provider_fields(pid: str, settings: Settings) -> None:
                           help=f"Only if you reach {p.label} through a gateway; the {p.key_names[0]} goes there.")
 
 
+def count_requests(n: int) -> None:
+    """Pages call this with the model requests a turn cost (cached and replayed answers cost none)."""
+    st.session_state["session_requests"] = st.session_state.get("session_requests", 0) + max(0, n)
+
+
+def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
+    """The meter for the provider in use: this session, this server today and this minute against the published
+    limits, the server's own remaining counts; and a warning when the daily budget is nearly spent."""
+    snap = client.QUOTA.snapshot()
+    where = client.quota_key(settings) if settings.provider else ""
+    p = settings.provider
+    today, minute = snap.today.get(where, 0), snap.last_minute.get(where, 0)
+    lines = [f"This session: {st.session_state.get('session_requests', 0)}"]
+    if p is not None:
+        per_day = f" of {p.limits.per_day}" if p.limits.per_day else ""
+        per_min = f" of {p.limits.per_minute}" if p.limits.per_minute else ""
+        lines.append(f"This server, {settings.label}: {today}{per_day} today · {minute}{per_min} this minute")
+        for header, value in sorted(snap.remaining.get(where, {}).items()):
+            lines.append(f"{settings.label} says {header.removeprefix('x-ratelimit-')}: {value}")
+    warning = None
+    if p is not None and p.limits.per_day and today >= 0.8 * p.limits.per_day:
+        left = max(0, p.limits.per_day - today)
+        warning = (f"{today} of {settings.label}'s {p.limits.per_day} free requests today are used: {left} left. "
+                   "Turn on Rehearsal → Replay, or switch provider, before it runs out.")
+    return lines, warning
+
+
 def sidebar_quota(settings: Settings) -> None:
-    """Requests accepted today per provider and model (drawn after the page ran, so it includes this run)."""
+    """Requests per provider (drawn after the page ran, so it includes this run's requests)."""
+    lines, warning = quota_lines(settings)
     with st.sidebar:
-        snap = client.QUOTA.snapshot()
-        if snap.counts and not presenter.presenting():
-            st.subheader("Requests today")
-            for where, n in sorted(snap.counts.items()):
-                st.caption(f"{where}: {n}")
+        if warning:
+            st.warning(warning, icon="⏳")
+        if not presenter.presenting():
+            st.subheader("Requests")
+            st.caption("  \n".join(lines))
             p = settings.provider
             if p is not None and p.limits.note:
                 st.caption(f"{p.label}: {p.limits.note}.")
