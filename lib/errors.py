@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
-from lib.limits import SlotTimeout, ordinal, rate_limit_kind
+from lib.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
 from lib.redact import redact
 
 from azure.core.exceptions import (
@@ -122,21 +122,6 @@ def format_wait(seconds: float) -> str:
     h, r = divmod(s, 3600)
     m = r // 60
     return f"{h} h {m} min" if m else f"{h} h"
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """Wait time as GitHub's CLI reads it: x-ratelimit-timeremaining, then retry-after (then retry-after-ms)."""
-    if not headers:
-        return None
-    lower = {str(k).lower(): str(v) for k, v in headers.items()}
-    for key, scale in (("x-ratelimit-timeremaining", 1.0), ("retry-after", 1.0), ("retry-after-ms", 0.001)):
-        value = lower.get(key)
-        if value:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
 
 
 def _shorten(text: str, limit: int = 300) -> str:

@@ -238,9 +238,13 @@ _DAILY = re.compile(r"per[- ]?day|daily|86400|\bday\b|24 ?h")
 DAY_WAIT_S = 3600.0  # a retry-after longer than this is a daily quota, not a per-minute window
 
 
-def _wait_from(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after", 1.0), ("retry-after-ms", 0.001), ("x-ratelimit-timeremaining", 1.0)):
-        value = headers.get(name)
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Wait time a response asks for: x-ratelimit-timeremaining, then retry-after (then retry-after-ms)."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    for key, scale in (("x-ratelimit-timeremaining", 1.0), ("retry-after", 1.0), ("retry-after-ms", 0.001)):
+        value = lower.get(key)
         if value:
             try:
                 return max(0.0, float(value) * scale)
@@ -270,7 +274,7 @@ def rate_limit_kind(status: int, message: str, headers: Mapping[str, str]) -> Ra
     text = (message or "").lower()
     if _CONCURRENT.search(text):
         return "concurrent"
-    wait = _wait_from(lower)
+    wait = retry_after_seconds(lower)
     if _DAILY.search(text) or (wait is not None and wait > DAY_WAIT_S):
         return "day"
     return "minute"
@@ -342,7 +346,7 @@ def retry_concurrent(
             if attempt >= attempts or kind_of(exc) != "concurrent":
                 raise
             _, _, headers = _exception_parts(exc)
-            server_wait = _wait_from({str(k).lower(): str(v) for k, v in headers.items()}) or 0.0
+            server_wait = retry_after_seconds(headers) or 0.0
             pause = min(max_wait_s, max(wait_s * 2 ** (attempt - 1), server_wait))
             sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
