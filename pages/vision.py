@@ -26,22 +26,34 @@ from lib.transcript import TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
 from lib.vision_chat import VisionAnswer  # noqa: E402
 from ui import state  # noqa: E402
-from ui.common import current_settings, model_picker, next_model_fn, setup_panel, show_error  # noqa: E402
+from ui.common import (  # noqa: E402
+    context_tokens,
+    current_settings,
+    model_picker,
+    next_model_fn,
+    setup_panel,
+    show_error,
+    stream_opener,
+)
 
 SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
            "sample": ":material/photo_library: Sample"}
 DETAIL_HELP = "  \n".join(f"**{d.label}:** {d.explanation}" for d in DETAIL_LEVELS)
 IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
 WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
-# The thumbnail cards are clickable as a whole: the chip's button is stretched over its card (static CSS).
-CARD_CSS = """<style>
+# Static CSS (never model output): the thumbnail cards are clickable as a whole (the chip's button is stretched
+# over its card); the drop zone states this page's limit instead of Streamlit's larger server.maxUploadSize.
+PAGE_CSS = """<style>
 [class*="st-key-vision_card_"] { position: relative; }
 [class*="st-key-vision_card_"] [data-testid="stElementContainer"],
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"],
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"] > div { position: static; }
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"] button::after { content: ""; position: absolute; inset: 0; }
 [class*="st-key-vision_card_"]:hover { outline: 2px solid var(--primary-color, #0866FF); border-radius: 0.5rem; }
-</style>"""
+.st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
+.st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
+  content: "Drop a photo here · up to %(mb)d MB"; font-size: 0.875rem; }
+</style>""" % {"mb": MAX_UPLOAD_MB}
 
 settings = current_settings()
 ss = st.session_state
@@ -152,7 +164,6 @@ def sample_gallery() -> None:
     """Clickable cards, two by two: a thumbnail and a chip (a pills button stretched over the whole card)."""
     if "vision_thumbs" not in ss:
         ss["vision_thumbs"] = {x.key: vs.card_thumbnail(x.path.read_bytes()) for x in SAMPLES}
-    st.html(CARD_CSS)
     current = ss[vs.IMAGE]
     cols = st.columns(2, gap="small")
     for i, item in enumerate(SAMPLES):
@@ -234,9 +245,11 @@ def stream_answer(pending: vs.Pending, prepared, model: str) -> None:
             st.button("Stop", key="vision_stop", icon=":material/stop_circle:", on_click=vs.request_stop, args=(ss,),
                       help="Keeps the question and what has arrived so far.")
         answer_box = st.empty()
+        # Everything that reads session state is resolved here: the answer streams in a worker thread (ticking).
         answer = VisionAnswer(settings, model, prepared.data_url, vs.request_turns(ss[vs.TURNS], pending.question),
                               next_model=next_model_fn(settings, "vision"),
-                              detail=detail_level(ss.get("vision_detail") or "high").api_detail)
+                              detail=detail_level(ss.get("vision_detail") or "high").api_detail,
+                              open_stream=stream_opener(), context_tokens=context_tokens(settings, model))
         pending.answered_by = answer.answered_by
         pending.started = True
         save()  # a reload during the answer finds the question (it comes back marked stopped)
@@ -272,6 +285,7 @@ def stream_answer(pending: vs.Pending, prepared, model: str) -> None:
 
 # --- the page --------------------------------------------------------------------------------------------------------
 
+st.html(PAGE_CSS)
 title = st.empty()
 intro = st.empty()
 if not settings.can_send:
@@ -295,8 +309,8 @@ with left:
                 take("upload:" + up.file_id, up.name, up.getvalue(), "upload")
             elif (ss.get("vision_rejected") or ("",))[0].startswith("upload:"):
                 ss["vision_rejected"] = None  # the refused file was removed from the uploader
-            st.caption(f"JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF, up to {MAX_UPLOAD_MB} MB. "
-                       "Location data is removed before anything is sent.")
+            st.caption("JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF. Location data is removed before anything "
+                       "is sent.")
         elif source == "camera":
             shot = st.camera_input("Take a photo", key="vision_camera", resolution="1080p", disabled=busy)
             if shot is not None:
@@ -364,11 +378,12 @@ with right:
                                icon=":material/download:", type="tertiary", disabled=busy)
             st.download_button("JSON", js, "vision-transcript.json", "application/json", key="vision_export_json",
                                icon=":material/download:", type="tertiary", disabled=busy)
-    with st.expander("Open a saved transcript", expanded=bool(ss.get("vision_import_error"))):
-        st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",
-                         on_change=import_transcript, disabled=busy)
-        if ss.get("vision_import_error"):
-            st.error(ss["vision_import_error"], icon="📄")
+        # A popover: its uploader exists only while open, so the page has one photo drop zone.
+        with st.popover("Open a transcript", icon=":material/upload_file:", type="tertiary", disabled=busy):
+            st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",
+                             on_change=import_transcript)
+    if ss.get("vision_import_error"):
+        st.error(ss["vision_import_error"], icon="📄")
 
     with conversation:
         show_turns()
