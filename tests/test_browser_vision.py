@@ -261,3 +261,29 @@ def test_transcript_download_has_the_question_and_answer_and_no_key(
     assert parsed["model"] == "meta-llama/Llama-3.2-90B-Vision-Instruct"
     assert parsed["provider"] == "vLLM or another server you run"
     tb.shot(page, "vision_transcript")
+
+
+@tb.explained
+def test_camera_photo_is_taken_at_the_largest_resolution_the_browser_gives(
+        browser: Browser, app: tb.AppServer) -> None:
+    """Chromium's fake camera offers 1920×1080: the photo arrives at that size, not the widget's 438×329 preview."""
+    b = browser.browser_type.launch(executable_path=str(tb.CHROMIUM), args=[
+        *tb.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+    try:
+        context = b.new_context(viewport=VIEWPORT, locale="en-US", permissions=["camera"])
+        context.set_default_timeout(tb.RUN_TIMEOUT_MS)
+        page = context.new_page()
+        open_vision(page, app)
+        chip(page, "Camera").click()
+        tb.settle(page)
+        take = page.get_by_role("button", name="Take Photo")
+        expect(take).to_be_enabled()
+        page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.videoWidth > 0)")
+        take.click()
+        caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="sent to the model")
+        expect(caption).to_contain_text("camera.jpg · sent to the model: 1920×1080 JPEG")
+        expect(caption).to_contain_text("→ 1120×630 JPEG")
+        tb.settle(page)
+        page.screenshot(path=str(tb.SHOTS / "vision_camera.png"))
+    finally:
+        b.close()
