@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import crash
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
 from ui.shell import mark_shell, pages
@@ -20,5 +21,6 @@ apply_style()
 settings = current_settings()
 sidebar(settings)
 quota_controls(settings)
-nav.run()
+with crash.guard():
+    nav.run()
 sidebar_quota(settings)

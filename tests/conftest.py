@@ -46,3 +46,16 @@ def settings(double: ApiDouble) -> Settings:
         },
         probe=lambda url: False,
     )
+
+
+@pytest.fixture(autouse=True)
+def _page_errors_fail_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page error must fail the test that caused it: under AppTest the app's last-net handler (ui/crash.py)
+    re-raises, so `at.exception` sees it. Tests of the handler itself are marked `real_crash_handler`."""
+    if request.node.get_closest_marker("real_crash_handler"):
+        return
+
+    def reraise(exception: BaseException) -> None:
+        raise exception
+
+    monkeypatch.setattr("ui.crash.show", reraise)

@@ -295,6 +295,7 @@ def open_app(page: Page, app: AppServer, path: str = "") -> None:
 def assert_healthy(page: Page) -> None:
     """No exception box on the page, and no configured key anywhere in its HTML."""
     expect(page.locator(EXCEPTION)).to_have_count(0)
+    expect(page.get_by_text("Something went wrong on this page")).to_have_count(0)
     html = page.content()
     for key in (FAKE_TOKEN, *KEYS.values()):
         assert key not in html, f"a key is in the HTML of {page.url}"

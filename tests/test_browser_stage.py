@@ -107,6 +107,7 @@ def open_tools(page: Page, app: AppServer, query: str = "") -> None:
 
 def healthy(page: Page) -> None:
     expect(page.locator(EXCEPTION)).to_have_count(0)
+    expect(page.get_by_text("Something went wrong on this page")).to_have_count(0)
     assert KEY not in page.content()
 
 
