@@ -18,7 +18,7 @@ ensure_shell()
 from lib import vision as vs  # noqa: E402
 from lib.errors import explain  # noqa: E402
 from lib.export import python_snippet  # noqa: E402
-from lib.images import MAX_UPLOAD_MB, ImageRejected, fit_inline  # noqa: E402
+from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  # noqa: E402
 from lib.providers import display_name  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
 from lib.ticking import Tick, ticking  # noqa: E402
@@ -48,7 +48,8 @@ PAGE_CSS = """<style>
 [class*="st-key-vision_card_"] [data-testid="stElementContainer"],
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"],
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"] > div { position: static; }
-[class*="st-key-vision_card_"] [data-testid="stButtonGroup"] button::after { content: ""; position: absolute; inset: 0; }
+[class*="st-key-vision_card_"] [data-testid="stButtonGroup"] button::after {
+  content: ""; position: absolute; inset: 0; }
 [class*="st-key-vision_card_"]:hover { outline: 2px solid var(--primary-color, #0866FF); border-radius: 0.5rem; }
 .st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
 .st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
@@ -96,8 +97,8 @@ def take(image_id: str, name: str, raw: bytes, source: str) -> None:
     try:
         image = vs.image_from_bytes(image_id, name, raw, source)
     except ImageRejected as exc:
-        ss["vision_rejected"] = (image_id, f"**{name}** can't be used: {exc}.")
-        st.toast(f"{name} can't be used: {exc}.", icon="🚫")
+        ss["vision_rejected"] = (image_id, f"**{display_markdown(name)}** can't be used: {exc}.")
+        st.toast(f"{display_markdown(name)} can't be used: {exc}.", icon="🚫")
         return
     ss["vision_rejected"] = None
     if vs.use_image(ss, image):
@@ -131,14 +132,17 @@ def begin(question: str | None) -> None:
 
 
 def ask() -> None:
+    """The Ask button: your own question if you typed one, else the chosen preset's prompt."""
     begin(vs.ask_text(ss.get("vision_preset"), ss.get("vision_own")))
 
 
 def follow_up() -> None:
+    """The chat box under the conversation."""
     begin(ss.get("vision_chat"))
 
 
 def retry() -> None:
+    """Ask the failed question again (offered only when that can help)."""
     failed = ss[vs.FAILED]
     if failed is not None:
         ss[vs.FAILED] = None
@@ -146,6 +150,7 @@ def retry() -> None:
 
 
 def import_transcript() -> None:
+    """Show a saved transcript again; a file that is not one gets a clear reason (the current state stays)."""
     upload = ss.get("vision_import")
     ss["vision_import_error"] = None
     if upload is None:
@@ -153,11 +158,11 @@ def import_transcript() -> None:
     try:
         n = vs.import_transcript(ss, upload.getvalue())
     except TranscriptError as exc:
-        ss["vision_import_error"] = f"**{upload.name}** can't be opened: {exc}"
+        ss["vision_import_error"] = f"**{display_markdown(upload.name)}** can't be opened: {exc}"
         return
     ss["vision_rejected"] = None
     save()
-    st.toast(f"Opened {upload.name}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
+    st.toast(f"Opened {display_markdown(upload.name)}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
 
 
 def sample_gallery() -> None:
@@ -177,7 +182,7 @@ def sample_gallery() -> None:
                      label_visibility="collapsed", disabled=busy)
 
 
-def prepared_image():
+def prepared_image() -> PreparedImage | None:
     """The current image as sent at the chosen detail level (made once per level; reruns reuse it)."""
     image: vs.CurrentImage | None = ss[vs.IMAGE]
     if image is None:
@@ -213,7 +218,7 @@ def show_turns() -> None:
             elif role == "assistant":
                 st.markdown("*No text arrived before it stopped.*")
             if i in meta:
-                st.caption(meta[i])
+                st.caption(display_markdown(meta[i]))  # an imported transcript's footers are untrusted too
 
 
 def show_failure(can_retry: bool) -> None:
@@ -232,7 +237,7 @@ def show_failure(can_retry: bool) -> None:
             st.button("Retry", key="vision_retry", icon=":material/refresh:", on_click=retry)
 
 
-def stream_answer(pending: vs.Pending, prepared, model: str) -> None:
+def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> None:
     """Stream the pending question's answer with a live status line and Stop; then redraw from state."""
     with st.chat_message("user"):
         show_question(pending.question)
@@ -257,8 +262,8 @@ def stream_answer(pending: vs.Pending, prepared, model: str) -> None:
 
         def label() -> str:
             step = "writing the answer" if answer.text else "looking at the image"
-            if answer.notes:
-                step = f"trying {display_name(answer.model)} · " + step
+            if answer.model != model:  # the first model was retired or not found: the next one is answering
+                step = f"trying another model · {step}"
             return f"{display_name(answer.model)} is {step}… **{int(pending.elapsed_s)} s**"
 
         status.markdown(f":material/progress_activity: {label()}")
@@ -333,7 +338,8 @@ with left:
             with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT)):
                 st.image(prepared.data, width="stretch")
             credit = next((s.credit for s in SAMPLES if image.id == "sample:" + s.key), None)
-            st.caption(f"**{image.name}** · sent to the model: {prepared.summary}" + (f"  \n{credit}" if credit else ""))
+            st.caption(f"**{display_markdown(image.name)}** · sent to the model: {prepared.summary}"
+                       + (f"  \n{credit}" if credit else ""))
             if image.source == "transcript":
                 st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
                            "photo for a detailed answer.")
