@@ -22,7 +22,7 @@ from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  
 from lib.providers import display_name  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
 from lib.ticking import Tick, ticking  # noqa: E402
-from lib.transcript import TranscriptError  # noqa: E402
+from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
 from lib.vision_chat import VisionAnswer  # noqa: E402
 from ui import state  # noqa: E402
@@ -39,6 +39,7 @@ from ui.common import (  # noqa: E402
 SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
            "sample": ":material/photo_library: Sample"}
 DETAIL_HELP = "  \n".join(f"**{d.label}:** {d.explanation}" for d in DETAIL_LEVELS)
+MAX_TRANSCRIPT_MB = max(1, MAX_JSON_BYTES // 1_000_000)
 IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
 WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
 # Static CSS (never model output): the thumbnail cards are clickable as a whole (the chip's button is stretched
@@ -387,7 +388,7 @@ with right:
         # A popover: its uploader exists only while open, so the page has one photo drop zone.
         with st.popover("Open a transcript", icon=":material/upload_file:", type="tertiary", disabled=busy):
             st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",
-                             on_change=import_transcript)
+                             on_change=import_transcript, max_upload_size=MAX_TRANSCRIPT_MB)
     if ss.get("vision_import_error"):
         st.error(ss["vision_import_error"], icon="📄")
 
