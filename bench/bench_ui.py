@@ -1,0 +1,683 @@
+"""The app in a real browser: websocket bytes per streamed answer, a checkbox click at 0 vs 30 turns, cold start vs
+a bare Streamlit page, and the server's memory over 30 vision sessions.
+
+    python -m bench.bench_ui          # about 3 minutes; prints the rows
+
+Everything runs on 127.0.0.1: `streamlit run app.py` in a subprocess (started as tests/test_browser.py starts it,
+every non-local request routed to a trap that refuses it), the API double (tests/api_double.py) and the tool stub
+(tests/stubs.py), driven by headless Chromium (/usr/bin/chromium) through Playwright's sync API. In one run:
+
+(1) websocket bytes for one streamed answer on the tool page: `framereceived` bytes of the page's websocket from
+    pressing Enter in the chat input until the run has settled (its final redraw included), for a ~2.2 KB answer
+    of 340 words (10 ms between pieces, no tool call) and, interleaved, a 20-word answer (what every answer costs
+    whatever its length, so the difference is what the text itself costs); and the time from Enter to the answer's
+    first word on screen vs to the double starting its answer (first token), both from the same wall clock;
+(2) a tool checkbox clicked on the tool page of a session with no conversation and of one with 30 turns (imported
+    as a JSON transcript through "Open a transcript"): from the click to the end of the script run it starts (the
+    run's last websocket message, timestamped in the page, or the app's data-test-script-state turning
+    notRunning if that comes later), 7 clicks each, alternating between the two sessions;
+(3) cold start: from launching `streamlit run` (a fresh process) to Home idle in the browser with its title shown,
+    for app.py and for a bare page (`st.title("Bare")`), 5 runs each, interleaved; and whether the app's server
+    has pandas / pyarrow loaded once Home is shown (their shared objects in /proc/<pid>/maps);
+(4) one fresh server, 30 browser sessions one after another each opening the vision page, uploading a ~3 MB
+    photo-like JPEG, clicking "Ask Llama", waiting for the answer and closing: the server's VmRSS before and after
+    1, 10, 20 and 30 sessions.
+
+Only ratios inside this run matter; absolute times on this shared 2-core machine are indicative.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from bench._common import Result, fmt_s, median, quiet, settings_for
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+CHAT_INPUT = '[data-testid="stChatInputTextArea"]'
+EXCEPTION = '[data-testid="stException"]'
+TIMEOUT_MS = 30_000
+
+STREAM_PAIRS = 2  # (1): long and short answers, interleaved
+LONG_WORDS, SHORT_WORDS = 340, 20  # 340 words: about 2.2 KB, some 400 Llama tokens
+CHUNK_DELAY_S = 0.01
+CLICKS = 7  # (2): per session
+TURNS = 30
+COLD_RUNS = 5  # (3): per side
+VISION_SESSIONS = 30  # (4)
+RSS_AT = (1, 10, 20, 30)
+PHOTO_SIZE = (3264, 2448)  # 8 MP, about 2.9 MB at q92 with bench_images' camera-like texture
+CHECKBOX = "Local time (offline)"  # a tool that needs no network and is off by default
+
+VOCABULARY = (
+    "the llama walked slowly across a high windy plateau where grass grew thin and silver under morning light "
+    "while herders sang old songs about rivers mountains stars bread wool markets journeys home and friends who "
+    "waited patiently beside warm fires telling stories of clever animals brave children distant cities quiet "
+    "valleys"
+).split()
+
+
+def story(words: int, seed: int) -> str:
+    """A plain-prose answer of `words` words: a unique first word (to spot the first text) and a unique last one."""
+    rng = random.Random(seed)
+    body = [rng.choice(VOCABULARY) for _ in range(words - 2)]
+    for i in range(12, len(body), 13):
+        body[i] += "."
+    return " ".join(["Llamastory", *body, "Finis."])
+
+
+# --- servers and browser -----------------------------------------------------------------------------------------
+
+
+def _no_proxy_get(url: str, timeout: float = 2.0) -> bytes:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as resp:
+        return resp.read()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Launched:
+    """`streamlit run <script>` in its own process group, timed from the launch (cold start)."""
+
+    def __init__(self, script: str, cwd: Path, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", script,
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_healthy(self, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}")
+            try:
+                if _no_proxy_get(self.url + "/_stcore/health").strip() == b"ok":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("streamlit did not become healthy")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def loaded(pid: int, package: str) -> bool:
+    """Whether any shared object of `package` (e.g. pyarrow) is mapped in the process."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return any(f"/{package}/" in line and ".so" in line for line in maps.splitlines())
+
+
+def new_page(browser: Any, width: int = 1400, height: int = 1000) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    return context, context.new_page()
+
+
+def settle(page: Any) -> None:
+    """tests.test_browser.settle: idle twice, 400 ms apart (a turn ends with a rerun that redraws it)."""
+    from tests.test_browser import settle as _settle
+
+    _settle(page, TIMEOUT_MS)
+
+
+def healthy(page: Any) -> None:
+    if page.locator(EXCEPTION).count():
+        raise RuntimeError("the page shows an exception: " + page.locator(EXCEPTION).first.inner_text()[:300])
+
+
+# --- (1) websocket bytes for one streamed answer -----------------------------------------------------------------
+
+FIRST_TEXT_JS = """(marker) => {
+    window.__firstText = null;
+    const seen = () => [...document.querySelectorAll(
+        '[data-testid="stChatMessage"] [data-testid="stMarkdownContainer"]')].some(e => e.textContent.includes(marker));
+    const obs = new MutationObserver(() => {
+        if (window.__firstText === null && seen()) { window.__firstText = Date.now(); obs.disconnect(); }
+    });
+    obs.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def one_answer(browser: Any, app: Any, double: Any, words: int, seed: int) -> dict[str, float]:
+    """A fresh session asks one question; the double streams `words` words. Bytes and first-text times."""
+    from tests.api_double import Reply
+
+    context, page = new_page(browser)
+    received = [0, 0]  # bytes, frames
+
+    def on_ws(ws: Any) -> None:
+        def frame(payload: Any) -> None:
+            received[0] += len(payload.encode() if isinstance(payload, str) else payload)
+            received[1] += 1
+
+        ws.on("framereceived", frame)
+
+    page.on("websocket", on_ws)
+    try:
+        page.goto(f"{app.url}/tool_calling")
+        page.locator(CHAT_INPUT).wait_for()
+        settle(page)
+        healthy(page)
+        text = story(words, seed)
+        stamps: list[float] = []
+        original = double._next_reply
+
+        def stamped(body: dict[str, Any]) -> Any:
+            stamps.append(time.time())  # the double answers at once (no delay_s): its first token leaves now
+            return original(body)
+
+        double._next_reply = stamped
+        double.queue(Reply(text=text, chunk_delay_s=CHUNK_DELAY_S))
+        page.evaluate(FIRST_TEXT_JS, "Llamastory")
+        page.wait_for_timeout(300)  # let Playwright deliver any frame still pending before the snapshot
+        before_bytes, before_frames = received
+        box = page.locator(CHAT_INPUT)
+        box.fill(f"Tell me a story, number {seed}")
+        sent = time.time()
+        box.press("Enter")
+        page.locator('[data-testid="stChatMessage"]').filter(has_text="Finis.").first.wait_for()
+        settle(page)
+        page.wait_for_timeout(300)
+        healthy(page)
+        double._next_reply = original
+        first_text = page.evaluate("window.__firstText")
+        if not stamps or first_text is None:
+            raise RuntimeError("the answer did not arrive as expected")
+        return {
+            "bytes": received[0] - before_bytes,
+            "frames": received[1] - before_frames,
+            "answer": len(text.encode()),
+            "first_text_s": first_text / 1000 - sent,
+            "first_token_s": stamps[0] - sent,
+        }
+    finally:
+        double._next_reply = type(double)._next_reply.__get__(double)
+        context.close()
+
+
+def stream_bytes(browser: Any, app: Any, double: Any) -> dict[str, Any]:
+    longs, shorts = [], []
+    for i in range(STREAM_PAIRS):
+        order = [(LONG_WORDS, longs), (SHORT_WORDS, shorts)]
+        for words, out in order if i % 2 == 0 else order[::-1]:
+            out.append(one_answer(browser, app, double, words, seed=100 * i + words))
+    return {"long": longs, "short": shorts}
+
+
+# --- (2) checkbox click at 0 vs 30 turns -------------------------------------------------------------------------
+
+# Every websocket message's arrival is timestamped in the page (a run ends with the server's "script finished"
+# message), and so are the app's data-test-script-state changes: a very quick run can go running -> notRunning
+# within one render, leaving no attribute change to see.
+WS_TIMES_JS = """(() => {
+    window.__wsTimes = [];
+    window.__wsBytes = [];
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener('message', (e) => {
+                window.__wsTimes.push(performance.now());
+                window.__wsBytes.push((e.data && (e.data.byteLength ?? e.data.size ?? e.data.length)) || 0);
+            });
+        }
+    };
+})();"""
+WATCH_RUNS_JS = """() => {
+    window.__runs = [];
+    window.__clickAt = null;
+    const app = document.querySelector('[data-testid="stApp"]');
+    new MutationObserver(() => window.__runs.push([app.getAttribute('data-test-script-state'), performance.now()]))
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    document.addEventListener('click', () => { if (window.__clickAt === null) window.__clickAt = performance.now(); },
+                              true);
+}"""
+QUIET_MS = 500
+RUN_OVER_JS = """(quietMs) => {
+    const t = window.__clickAt;
+    if (t === null) return false;
+    const msgs = window.__wsTimes.filter(x => x > t);
+    const state = document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state');
+    return msgs.length > 0 && state === 'notRunning' && performance.now() - msgs[msgs.length - 1] > quietMs;
+}"""
+CLICK_TIME_JS = """() => {
+    const t = window.__clickAt;
+    const ends = window.__wsTimes.filter(x => x > t)
+        .concat(window.__runs.filter(r => r[1] > t && r[0] === 'notRunning').map(r => r[1]));
+    const bytes = window.__wsBytes.filter((b, i) => window.__wsTimes[i] > t).reduce((a, b) => a + b, 0);
+    return [Math.max(...ends) - t, bytes];
+}"""
+
+
+def transcript_json(endpoint: str, n: int = TURNS) -> str:
+    """A tool-page transcript of `n` finished turns, each with a Brave Search step and a ~1 KB answer."""
+    import datetime as dt
+
+    from lib.budget import fit_messages
+    from lib.llama_prompt import ToolCall
+    from lib.providers import context_limit
+    from lib.tool_loop import RETURN_MODES, ToolStep, Turn, build_messages
+    from lib.tools.base import ToolResult
+    from lib.transcript import to_json, tool_transcript
+
+    model = "meta-llama/Llama-3.1-405B-Instruct"
+    settings = settings_for(endpoint)
+    limit = context_limit(settings.provider, model) if settings.provider else 8000
+    turns: list[Turn] = []
+    for i in range(n):
+        query = f"weather in town number {i}"
+        results = "\n".join(f"{k + 1}. Weather report {k} for town {i}: " + story(14, 1000 * i + k)
+                            for k in range(8))  # ~800 characters, like the stub's search results
+        step = ToolStep(raw_output=f'<|python_tag|>brave_search.call(query="{query}")<|eom_id|>',
+                        call=ToolCall("brave_search", {"query": query}, form="builtin"),
+                        result=ToolResult("brave_search", {"query": query}, results, True, "Brave Search API", False,
+                                          0.42, "https://api.search.brave.com/res/v1/web/search"),
+                        model=model)
+        answer = story(180, i)  # ~1 KB
+        turn = Turn(question=f"What is the weather in town number {i}?", steps=[step], answer=answer,
+                    answer_raw=answer, model=model, endpoint=endpoint, provider="Custom", provider_id="custom",
+                    keyed=True, return_mode=RETURN_MODES[0], elapsed_s=2.1, requests=2, tokens=1800)
+        sent = build_messages(turns, turn, ["brave_search", "wolfram_alpha"], RETURN_MODES[0], dt.date(2026, 11, 27))
+        turn.messages_sent = fit_messages(sent, limit, 1024)[0]
+        turns.append(turn)
+    return to_json(tool_transcript(turns, provider="Custom", model=model))
+
+
+def click_time(page: Any) -> tuple[float, int]:
+    """(seconds from the click to the last message of the run it starts, or to the last change to notRunning if
+    later; websocket bytes that run sent)."""
+    page.evaluate("window.__clickAt = null")
+    page.get_by_text(CHECKBOX, exact=True).click()
+    page.wait_for_function(RUN_OVER_JS, arg=QUIET_MS, timeout=TIMEOUT_MS)
+    ms, received = page.evaluate(CLICK_TIME_JS)
+    return ms / 1000, int(received)
+
+
+def checkbox(browser: Any, app: Any, double: Any, tmp: Path) -> dict[str, Any]:
+    path = tmp / "thirty-turns.json"
+    path.write_text(transcript_json(double.endpoint), encoding="utf-8")
+    empty_ctx, empty = new_page(browser)
+    full_ctx, full = new_page(browser)
+    for context in (empty_ctx, full_ctx):
+        context.add_init_script(WS_TIMES_JS)
+    try:
+        for page in (empty, full):
+            page.goto(f"{app.url}/tool_calling")
+            page.get_by_text(CHECKBOX, exact=True).wait_for()
+            settle(page)
+            healthy(page)
+        full.get_by_text("Open a transcript").click()
+        full.locator('[data-testid="stPopover"] [data-testid="stFileUploaderDropzoneInput"], '
+                     '[data-testid="stPopoverBody"] [data-testid="stFileUploaderDropzoneInput"]').first \
+            .set_input_files(str(path))
+        full.get_by_role("group", name="Chat message from user").nth(TURNS - 1).wait_for()
+        settle(full)
+        full.keyboard.press("Escape")
+        settle(full)
+        healthy(full)
+        shown = full.get_by_role("group", name="Chat message from user").count()
+        for page in (empty, full):
+            page.evaluate(WATCH_RUNS_JS)
+        times: dict[str, list[float]] = {"empty": [], "full": []}
+        sent: dict[str, list[int]] = {"empty": [], "full": []}
+        for i in range(CLICKS):
+            order = [("empty", empty), ("full", full)]
+            for name, page in order if i % 2 == 0 else order[::-1]:
+                seconds, received = click_time(page)
+                times[name].append(seconds)
+                sent[name].append(received)
+        healthy(empty)
+        healthy(full)
+        return {"times": times, "bytes": sent, "turns_shown": shown, "json_kb": path.stat().st_size / 1024}
+    finally:
+        empty_ctx.close()
+        full_ctx.close()
+
+
+# --- (3) cold start ----------------------------------------------------------------------------------------------
+
+
+def cold_once(browser: Any, script: str, cwd: Path, env: dict[str, str], title: str, log: Path) -> dict[str, Any]:
+    server = Launched(script, cwd, env, log)
+    context = None
+    try:
+        server.wait_healthy()
+        healthy_s = time.perf_counter() - server.started
+        context, page = new_page(browser)
+        page.goto(server.url)
+        page.get_by_role("heading", name=title).wait_for()
+        page.locator(IDLE).wait_for()
+        seconds = time.perf_counter() - server.started
+        healthy(page)
+        pid = server.proc.pid
+        return {"s": seconds, "health_s": healthy_s, "pandas": loaded(pid, "pandas"), "pyarrow": loaded(pid, "pyarrow"),
+                "rss": rss_mb(pid)}
+    finally:
+        if context is not None:
+            context.close()
+        server.stop()
+
+
+def cold_start(browser: Any, env: dict[str, str], tmp: Path) -> dict[str, list[dict[str, Any]]]:
+    bare_dir = tmp / "bare"
+    bare_dir.mkdir()
+    (bare_dir / "bare.py").write_text('import streamlit as st\n\nst.title("Bare")\n', encoding="utf-8")
+    out: dict[str, list[dict[str, Any]]] = {"app": [], "bare": []}
+    for i in range(COLD_RUNS):
+        order = [("app", "app.py", ROOT, "Llama Herd Studio"), ("bare", "bare.py", bare_dir, "Bare")]
+        for name, script, cwd, title in order if i % 2 == 0 else order[::-1]:
+            out[name].append(cold_once(browser, script, cwd, env, title, tmp / f"cold-{name}-{i}.log"))
+    return out
+
+
+# --- (4) server memory over 30 vision sessions -------------------------------------------------------------------
+
+
+def vision_session(browser: Any, app: Any, double: Any, photo: Path, n: int) -> None:
+    from tests.api_double import Reply
+
+    context, page = new_page(browser, 1280, 720)
+    try:
+        page.goto(f"{app.url}/vision")
+        page.locator('.st-key-vision_upload [data-testid="stFileUploaderDropzoneInput"]').wait_for(state="attached")
+        page.locator(IDLE).wait_for()
+        healthy(page)
+        page.locator('.st-key-vision_upload [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+        ask = page.get_by_role("button", name="Ask Llama")
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Ask Llama') &&
+                                                                         !b.disabled)""", timeout=TIMEOUT_MS)
+        end = f"Visionend{n}."
+        double.queue(Reply(text=f"(bench) A detailed photo with fine texture, session {n}. " + story(40, n)
+                       + " " + end, chunk_delay_s=0.002))
+        ask.click()
+        page.locator('[data-testid="stChatMessage"]').filter(has_text=end).first.wait_for()
+        # Disabled while the answer streams, enabled again by the rerun that follows it.
+        page.locator(f"{CHAT_INPUT}:not([disabled])").wait_for()
+        page.locator(IDLE).wait_for()
+        healthy(page)
+    finally:
+        context.close()
+
+
+def vision_memory(browser: Any, env: dict[str, str], double: Any, tmp: Path) -> dict[str, Any]:
+    from PIL import ImageDraw
+
+    from bench.bench_images import camera_like, jpeg_bytes
+    from tests.test_browser import start_app
+
+    base = camera_like(PHOTO_SIZE)
+    photo = tmp / "photo.jpg"
+    server = start_app(env, tmp)
+    try:
+        pid = server.proc.pid
+        warm_ctx, warm = new_page(browser)  # Home once, so the baseline has the app imported
+        warm.goto(server.url)
+        warm.locator(IDLE).wait_for()
+        warm_ctx.close()
+        time.sleep(0.5)
+        rss = {0: rss_mb(pid)}
+        sizes = []
+        t0 = time.perf_counter()
+        error = ""
+        for n in range(1, VISION_SESSIONS + 1):
+            # Every visitor brings a different photo (the same bytes would be answered from the replay cache).
+            img = base.copy()
+            ImageDraw.Draw(img).rectangle((0, 0, 8 * n, 40), fill=(255 - 8 * n, 8 * n, 0))
+            photo.write_bytes(jpeg_bytes(img))
+            sizes.append(photo.stat().st_size / 1e6)
+            try:
+                vision_session(browser, server, double, photo, n)
+            except Exception as exc:  # noqa: BLE001 - the readings so far are still reported
+                error = f"session {n} failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+                break
+            if n in RSS_AT:
+                time.sleep(0.5)
+                rss[n] = rss_mb(pid)
+        if len(rss) == 1:
+            raise RuntimeError(error or "no session completed")
+        return {"rss": rss, "photo_mb": median(sizes), "seconds": time.perf_counter() - t0, "error": error,
+                "sessions": n if not error else n - 1}
+    finally:
+        with double._lock:
+            double._script.clear()  # a reply left queued by a session that failed
+        server.stop()
+
+
+# --- the benchmark -----------------------------------------------------------------------------------------------
+
+
+def _guarded(label: str, fn: Callable[[], Any], failures: dict[str, str]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - reported as "not measured" with the reason
+        failures[label] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        print(f"   ({label} not measured: {failures[label]})", flush=True)
+        return None
+
+
+def run() -> Result:
+    quiet()
+    t0 = time.perf_counter()
+    from playwright.sync_api import sync_playwright
+
+    from scripts.screenshot import CHROMIUM_ARGS
+    from tests.api_double import ApiDouble
+    from tests.stubs import StubServer
+    from tests.test_browser import ProxyTrap, app_env, start_app
+
+    failures: dict[str, str] = {}
+    trap = ProxyTrap()
+    with ApiDouble() as double, StubServer() as stub, tempfile.TemporaryDirectory() as tmp_name, \
+            sync_playwright() as pw:
+        tmp = Path(tmp_name)
+        env = app_env(trap, **stub.env(), MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint,
+                      MODELS_API_KEY="sk-bench-ui-key")
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            cold = _guarded("cold start", lambda: cold_start(browser, env, tmp), failures)
+            (tmp / "tools").mkdir()
+            app = start_app(env, tmp / "tools")
+            try:
+                streams = _guarded("websocket bytes", lambda: stream_bytes(browser, app, double), failures)
+                clicks = _guarded("checkbox click", lambda: checkbox(browser, app, double, tmp), failures)
+            finally:
+                app.stop()
+            (tmp / "vision").mkdir()
+            memory = _guarded("vision sessions", lambda: vision_memory(browser, env, double, tmp / "vision"), failures)
+        finally:
+            browser.close()
+    trap.close()
+    outbound = list(trap.lines)
+
+    rows: list[tuple[str, str]] = []
+    ratios: list[tuple[str, float]] = []
+    notes: list[str] = []
+
+    if streams:
+        long_b = median([r["bytes"] for r in streams["long"]])
+        short_b = median([r["bytes"] for r in streams["short"]])
+        long_a = streams["long"][0]["answer"]
+        short_a = streams["short"][0]["answer"]
+        per_byte = (long_b - short_b) / (long_a - short_a)
+
+        def kb(runs: list[dict[str, float]]) -> str:
+            return ", ".join(f"{r['bytes'] / 1024:.1f}" for r in runs)
+
+        answers = streams["long"] + streams["short"]
+        first_text = median([r["first_text_s"] for r in answers])
+        first_token = median([r["first_token_s"] for r in answers])
+        first_ratio = median([r["first_text_s"] / r["first_token_s"] for r in answers])
+        rows += [
+            (f"(1) {LONG_WORDS}-word answer ({long_a / 1024:.1f} KB): websocket bytes received",
+             f"{long_b / 1024:.1f} KB  (runs: {kb(streams['long'])} KB; "
+             f"{median([r['frames'] for r in streams['long']]):.0f} frames)"),
+            (f"(1) {SHORT_WORDS}-word answer ({short_a} B): websocket bytes received",
+             f"{short_b / 1024:.1f} KB  (runs: {kb(streams['short'])} KB; "
+             f"{median([r['frames'] for r in streams['short']]):.0f} frames)"),
+            ("(1) extra bytes per extra answer byte (long - short)", f"{per_byte:.2f}"),
+            ("(1) Enter -> double's first token / -> first answer text on screen",
+             f"{fmt_s(first_token)} / {fmt_s(first_text)}  (median of {len(answers)} answers)"),
+        ]
+        ratios += [
+            (f"websocket bytes / answer bytes, {LONG_WORDS}-word answer (target <= 10)", long_b / long_a),
+            ("websocket bytes per extra answer byte (long - short answer)", per_byte),
+            ("Enter->first text on screen / Enter->double's first token", first_ratio),
+        ]
+    else:
+        rows.append(("(1) websocket bytes for one streamed answer", f"not measured: {failures.get('websocket bytes')}"))
+
+    if clicks:
+        e, f = clicks["times"]["empty"], clicks["times"]["full"]
+        rows += [
+            ("(2) checkbox click -> run over, 0 turns",
+             f"{fmt_s(median(e))}  (min {fmt_s(min(e))}, max {fmt_s(max(e))}; {len(e)} clicks)"),
+            (f"(2) checkbox click -> run over, {TURNS} turns (transcript {clicks['json_kb']:.0f} KB, "
+             f"{clicks['turns_shown']} questions shown)",
+             f"{fmt_s(median(f))}  (min {fmt_s(min(f))}, max {fmt_s(max(f))}; {len(f)} clicks)"),
+            ("(2) websocket bytes for that one rerun, 0 turns / 30 turns",
+             f"{median(clicks['bytes']['empty']) / 1024:.1f} KB / {median(clicks['bytes']['full']) / 1024:.1f} KB"),
+        ]
+        ratios.append((f"checkbox click, {TURNS} turns / 0 turns (target <= 2)", median(f) / median(e)))
+    else:
+        rows.append(("(2) checkbox click at 0 / 30 turns", f"not measured: {failures.get('checkbox click')}"))
+
+    if cold:
+        a, b = [r["s"] for r in cold["app"]], [r["s"] for r in cold["bare"]]
+
+        def mods(runs: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{m} {'loaded' if any(r[m] for r in runs) else 'not loaded'}"
+                             for m in ("pandas", "pyarrow"))
+
+        rows += [
+            ("(3) launch -> Home idle with its title, app.py",
+             f"{fmt_s(median(a))}  (runs: {', '.join(f'{x:.2f}' for x in a)} s; RSS then "
+             f"{median([r['rss'] for r in cold['app']]):.0f} MB)"),
+            ("(3) launch -> page idle with its title, bare st.title page",
+             f"{fmt_s(median(b))}  (runs: {', '.join(f'{x:.2f}' for x in b)} s; RSS then "
+             f"{median([r['rss'] for r in cold['bare']]):.0f} MB)"),
+            ("(3) of which launch -> /_stcore/health answers, app.py / bare",
+             f"{fmt_s(median([r['health_s'] for r in cold['app']]))} / "
+             f"{fmt_s(median([r['health_s'] for r in cold['bare']]))}"),
+            ("(3) app server once Home is shown (/proc/<pid>/maps)", mods(cold["app"])),
+            ("(3) bare page's server (/proc/<pid>/maps)", mods(cold["bare"])),
+        ]
+        ratios.append(("cold start to Home idle, app / bare page (target <= 1.1)", median(a) / median(b)))
+    else:
+        rows.append(("(3) cold start", f"not measured: {failures.get('cold start')}"))
+
+    if memory:
+        rss = memory["rss"]
+        done = [k for k in RSS_AT if k in rss]
+        rows.append((f"(4) server RSS before / after {', '.join(map(str, done))} vision sessions "
+                     f"({memory['photo_mb']:.1f} MB JPEG each)",
+                     " / ".join(f"{rss[k]:.0f}" for k in (0, *done)) + " MB"))
+        if memory["error"]:
+            rows.append(("(4) vision sessions stopped early", memory["error"]))
+        if all(k in rss for k in (10, 20, 30)):
+            first, second = (rss[20] - rss[10]) / 10, (rss[30] - rss[20]) / 10
+            per_session = (rss[30] - rss[10]) / 20
+            trend = ("levelled off" if second <= max(1.0, 0.25 * first) else
+                     "still growing, more slowly" if second < first else "still growing, not levelling off")
+            rows += [
+                ("(4) RSS growth per session, sessions 10->20 / 20->30", f"{first:+.1f} / {second:+.1f} MB ({trend})"),
+                ("(4) 30 sessions took", f"{memory['seconds']:.0f} s, all inside Streamlit's 120 s "
+                                         "server.disconnectedSessionTTL for a closed session"),
+            ]
+            ratios += [
+                ("RSS growth per vision session (10->30) / upload size", per_session / memory["photo_mb"]),
+                ("RSS growth per session, sessions 20->30 / 10->20 (< 1: slowing)",
+                 second / first if first > 0 else float("nan")),
+            ]
+    else:
+        rows.append(("(4) server RSS after 30 vision sessions", f"not measured: {failures.get('vision sessions')}"))
+    rows.append(("requests the app tried to send off 127.0.0.1",
+                 str(len(outbound)) + (f" ({outbound[:3]})" if outbound else "")))
+
+    parts = []
+    if streams:
+        rerun = (f", {short_b / median(clicks['bytes']['empty']):.1f}x what one rerun of the same empty page sends "
+                 f"({median(clicks['bytes']['empty']) / 1024:.1f} KB for a checkbox click)") if clicks else ""
+        parts.append(
+            f"A {long_a / 1024:.1f} KB streamed answer cost {long_b / 1024:.1f} KB of websocket traffic "
+            f"({long_b / long_a:.1f}x the answer, target <= 10x). Most of it does not depend on the answer: a "
+            f"{SHORT_WORDS}-word answer costs {short_b / 1024:.1f} KB{rerun}; each extra answer byte costs "
+            f"{per_byte:.1f} bytes. First text appeared {first_ratio:.2f}x the time the double took to send its "
+            "first token.")
+    if clicks:
+        parts.append(f"A checkbox click took {fmt_s(median(e))} with no conversation and {fmt_s(median(f))} with "
+                     f"{TURNS} turns ({median(f) / median(e):.2f}x, target <= 2x).")
+    if cold:
+        parts.append(f"Cold start to Home idle: {median(a):.2f} s vs {median(b):.2f} s for a bare page "
+                     f"({median(a) / median(b):.2f}x, target <= 1.1x); {mods(cold['app'])} in the app's server.")
+    if memory and all(k in memory["rss"] for k in (10, 20, 30)):
+        parts.append(f"Over 30 vision sessions the server's RSS went {memory['rss'][0]:.0f} -> "
+                     f"{memory['rss'][30]:.0f} MB: {per_session:+.1f} MB per session after the first 10 "
+                     f"({first:+.1f} then {second:+.1f} MB per session: {trend}) for a "
+                     f"{memory['photo_mb']:.1f} MB upload each, every closed session still inside Streamlit's "
+                     "120 s disconnected-session TTL (whether it is released after that is not measured here).")
+    elif memory:
+        parts.append(f"Vision sessions: {memory['error']}; readings so far are in the rows.")
+    for label, why in failures.items():
+        parts.append(f"Not measured: {label} ({why}).")
+    res = Result(
+        name="ui: the app in a browser (websocket bytes, checkbox at 30 turns, cold start, vision memory)",
+        measures=(
+            "A real `streamlit run app.py` against the API double and tool stub on 127.0.0.1, driven by headless "
+            f"Chromium (Playwright). (1) websocket bytes from Enter to the run settled, {LONG_WORDS}- and "
+            f"{SHORT_WORDS}-word answers, {STREAM_PAIRS} each, interleaved, fresh session each; (2) checkbox click "
+            f"to run over, {CLICKS} clicks each on a 0-turn and a {TURNS}-turn session, alternating; (3) launch to "
+            f"Home idle vs a bare page, {COLD_RUNS} fresh processes each, interleaved; (4) server VmRSS over "
+            f"{VISION_SESSIONS} vision sessions (upload, ask, answer, close) on one fresh server. Medians."
+        ),
+        rows=rows,
+        ratios=ratios,
+        interpretation=" ".join(parts),
+    )
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+if __name__ == "__main__":
+    print(run().show())
