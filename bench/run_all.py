@@ -1,6 +1,6 @@
 """Run every benchmark, print a table and write bench/RESULTS.md.
 
-    python -m bench.run_all            # from the repo root; about 1.5 minutes (the retry sleeps dominate)
+    python -m bench.run_all            # from the repo root; about 5 minutes (the browser benchmark: about 3.5)
     python -m bench.bench_images       # any one benchmark alone, printed only
 """
 
@@ -14,11 +14,11 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import bench_client_reuse, bench_images, bench_parser, bench_retry
+from bench import bench_client_reuse, bench_images, bench_parser, bench_requests, bench_retry, bench_ui
 from bench._common import Result, fmt_ratio
 
-# CPU-bound benchmarks first; the retry one mostly sleeps.
-BENCHMARKS = (bench_parser, bench_images, bench_client_reuse, bench_retry)
+# CPU-bound benchmarks first; the retry one mostly sleeps; the browser one (a Streamlit server and Chromium) last.
+BENCHMARKS = (bench_parser, bench_images, bench_client_reuse, bench_requests, bench_retry, bench_ui)
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 HOW_TO_RUN = """\
@@ -32,10 +32,17 @@ From the repository root:
 python -m bench.run_all
 ```
 
-It runs the four benchmarks below (about 1.5 minutes, most of it the retry benchmark's deliberate sleeps), prints
-a table and rewrites this file. One benchmark alone, printed only: `python -m bench.bench_retry`,
-`python -m bench.bench_images`, `python -m bench.bench_parser`, `python -m bench.bench_client_reuse`.
-Everything is local: the API double from `tests/api_double.py` on 127.0.0.1 and generated images; no network.
+It runs the six benchmarks below (about 5 minutes: some 3.5 for the browser benchmark, about 1 for the retry
+benchmark's deliberate sleeps), prints a table and rewrites this file. One benchmark alone, printed only:
+`python -m bench.bench_parser`, `python -m bench.bench_images`, `python -m bench.bench_client_reuse`,
+`python -m bench.bench_requests`, `python -m bench.bench_retry`, `python -m bench.bench_ui`.
+Everything is local: the API double from `tests/api_double.py` and the tool stub from `tests/stubs.py` on
+127.0.0.1, generated images, and for the ui benchmark a real `streamlit run app.py` driven by headless Chromium
+(`/usr/bin/chromium` through Playwright); no network.
+
+The images section below comes from `bench_images.run()` in this run. Its "before (REV)" memory rows, the same
+cases measured with an older `lib/images.py`, are not part of it (four 79-MP decodes at once take about 2.4 GB):
+`python -m bench.bench_images --update-results --before REV` adds them, rewriting only the images part.
 
 The machine this runs on is shared and noisy, so the numbers that matter are **ratios measured inside one run**
 (medians of interleaved repetitions of both sides); absolute times are only indicative. Nothing in `tests/`
@@ -67,7 +74,8 @@ def environment() -> list[tuple[str, str]]:
         ("date (UTC)", _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M")),
         ("machine", f"{platform.system()} {platform.machine()}, nproc {os.cpu_count()}"),
         ("python", sys.version.split()[0]),
-        ("packages", ", ".join(f"{p} {version(p)}" for p in ("azure-ai-inference", "azure-core", "pillow", "streamlit"))),
+        ("packages", ", ".join(f"{p} {version(p)}" for p in ("azure-ai-inference", "azure-core", "pillow", "streamlit",
+                                                         "playwright"))),
     ]
 
 
