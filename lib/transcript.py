@@ -237,10 +237,16 @@ def tool_transcript(
 ) -> dict[str, Any]:
     """The tool page's conversation as a JSON-able dict (every step, result, error, timing; secrets redacted).
 
+    Only the last turn keeps `messages_sent` (its request already holds the whole conversation as sent; storing
+    every turn's would grow with the square of the conversation).
+
     >>> d = tool_transcript([], provider="ollama", model="llama3.1:405b")
     >>> d["kind"], d["version"], d["turns"]
     ('tools', 1, [])
     """
+    dicts = [_turn_dict(t) for t in turns]
+    for d in dicts[:-1]:
+        d["messages_sent"] = []
     data = {
         "schema": SCHEMA,
         "version": VERSION,
@@ -248,7 +254,7 @@ def tool_transcript(
         "exported_at": _now(exported_at),
         "provider": provider,
         "model": model,
-        "turns": [_turn_dict(t) for t in turns],
+        "turns": dicts,
     }
     return redact_data(data, secrets)
 

@@ -71,7 +71,12 @@ if "tool_turns" not in ss:  # a new session: a reload of this tab brings its con
     except (TranscriptError, KeyError, TypeError, ValueError):
         ss["tool_turns"] = []
 turns: list[Turn] = ss["tool_turns"]
-running = ss.get("tool_running")  # a question submitted in the last run, answered in this one
+# A question typed or clicked (suggestion callbacks run before the script) is answered in this very run, with the
+# input drawn disabled and a Stop button: nothing typed meanwhile is lost, and no extra page draw is spent.
+submitted = ss.get("tool_chat") or ss.pop("tool_pending", None)
+if submitted and not ss.get("tool_running"):
+    ss["tool_running"] = {"question": submitted, "fresh": ss.pop("tool_fresh", False)}
+running = ss.get("tool_running")
 
 
 def save_conversation() -> None:
@@ -162,11 +167,17 @@ if last is not None and not running and can_send and (last.stopped or (last.erro
 
 with st.container(horizontal=True, vertical_alignment="center"):
     if turns and not running:
-        data = tool_transcript(turns, provider=settings.label, model=turns[-1].model, secrets=settings.secrets())
-        st.download_button("Transcript (Markdown)", to_markdown(data, settings.secrets()), "tool-calling.md",
-                           "text/markdown", icon=":material/description:", type="tertiary")
-        st.download_button("Transcript (JSON)", to_json(data, settings.secrets()), "tool-calling.json",
-                           "application/json", icon=":material/data_object:", type="tertiary")
+        # Built only when clicked: a long conversation costs nothing on every other rerun.
+        def transcript() -> dict:
+            return tool_transcript(turns, provider=settings.label, model=turns[-1].model,
+                                   secrets=settings.secrets())
+
+        st.download_button("Transcript (Markdown)", lambda: to_markdown(transcript(), settings.secrets()),
+                           "tool-calling.md", "text/markdown", icon=":material/description:", type="tertiary",
+                           on_click="ignore")
+        st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
+                           "tool-calling.json", "application/json", icon=":material/data_object:",
+                           type="tertiary", on_click="ignore")
     if not running and not stage:
         with st.popover("Open a transcript", icon=":material/upload_file:"):
             uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],
@@ -181,15 +192,14 @@ with st.container(horizontal=True, vertical_alignment="center"):
                     save_conversation()
                     st.rerun()
 
-typed = st.chat_input(
+st.chat_input(
     ("Answering… press Stop to interrupt" if running else "Ask something that needs a tool…") if can_send
     else "Connect a model host (see above) to start chatting",
     disabled=not can_send or bool(running),
     key="tool_chat",
 )
-question = typed or ss.pop("tool_pending", None)
+question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
 if question and can_send and model and not running:
-    # Answer in the next run, with the input disabled and a Stop button: nothing typed meanwhile is lost.
     ss["tool_running"] = {"question": question, "fresh": ss.pop("tool_fresh", False)}
     st.rerun()
 

@@ -379,12 +379,16 @@ with right:
                       key="vision_chat", on_submit=follow_up, disabled=busy or prepared is None or not can_send)
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if ss[vs.TURNS]:
-            md, js = vs.transcript_files(ss, model=model or "", provider=settings.label, secrets=settings.secrets())
+            # Built only when clicked (from a snapshot: the download is served outside this script run).
+            snapshot = {k: ss.get(k) for k in (vs.ANSWERED, vs.IMAGE, vs.TURNS, vs.META)}
+            export = dict(model=model or "", provider=settings.label, secrets=settings.secrets())
             st.caption("Transcript:", width="content")
-            st.download_button("Markdown", md, "vision-transcript.md", "text/markdown", key="vision_export_md",
-                               icon=":material/download:", type="tertiary", disabled=busy)
-            st.download_button("JSON", js, "vision-transcript.json", "application/json", key="vision_export_json",
-                               icon=":material/download:", type="tertiary", disabled=busy)
+            st.download_button("Markdown", lambda: vs.transcript_files(snapshot, **export)[0], "vision-transcript.md",
+                               "text/markdown", key="vision_export_md", icon=":material/download:", type="tertiary",
+                               disabled=busy, on_click="ignore")
+            st.download_button("JSON", lambda: vs.transcript_files(snapshot, **export)[1], "vision-transcript.json",
+                               "application/json", key="vision_export_json", icon=":material/download:",
+                               type="tertiary", disabled=busy, on_click="ignore")
         # A popover: its uploader exists only while open, so the page has one photo drop zone.
         with st.popover("Open a transcript", icon=":material/upload_file:", type="tertiary", disabled=busy):
             st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",

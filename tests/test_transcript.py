@@ -147,7 +147,8 @@ def test_json_round_trip_rebuilds_turn_objects() -> None:
     assert a.steps[0].result == original[0].steps[0].result
     assert a.steps[1].result == original[0].steps[1].result
     assert a.steps[0].call_id == "call_ab12cd34ef56"
-    assert a.messages_sent == original[0].messages_sent
+    assert a.messages_sent == [], "only the last turn keeps its request (it holds the whole conversation)"
+    assert b.messages_sent == original[1].messages_sent
     assert (a.model, a.endpoint, a.elapsed_s, a.requests, a.tokens) == (
         "meta/llama-3.1-405b-instruct", original[0].endpoint, 3.25, 3, 1234)
     assert a.return_mode == "tool_calls" and a.notes == original[0].notes and a.finished
@@ -203,10 +204,10 @@ def test_call_line_quotes_strings_and_keeps_numbers() -> None:
 
 @pytest.mark.parametrize("secret", [FAKE_KEY, PLAIN_SECRET])
 def test_a_secret_never_appears_in_markdown_or_json(secret: str) -> None:
-    turns = [_turn(secret), _failed_turn(secret)]
-    turns[0].notes.append(f"note with {secret}")
-    turns[0].steps[0].raw_output += f" {secret}"
-    turns[0].steps[0].call = ToolCall("brave_search", {"query": secret})
+    turns = [_failed_turn(secret), _turn(secret)]
+    turns[1].notes.append(f"note with {secret}")
+    turns[1].steps[0].raw_output += f" {secret}"
+    turns[1].steps[0].call = ToolCall("brave_search", {"query": secret})
     d = tool_transcript(turns, provider="nvidia", model="m", secrets=[secret])
     md, js = to_markdown(d), to_json(d)
     for text in (md, js, json.dumps(d)):
@@ -214,8 +215,8 @@ def test_a_secret_never_appears_in_markdown_or_json(secret: str) -> None:
         assert REDACTED in text
     # the secret was in a tool result, an error detail and a message
     t = d["turns"]
-    assert t[0]["steps"][0]["result"]["content"].endswith(f"debug={REDACTED}")
-    assert REDACTED in t[1]["error"]["detail"] and REDACTED in t[0]["messages_sent"][1]["content"]
+    assert t[1]["steps"][0]["result"]["content"].endswith(f"debug={REDACTED}")
+    assert REDACTED in t[0]["error"]["detail"] and REDACTED in t[1]["messages_sent"][1]["content"]
 
 
 def test_secrets_given_only_at_output_time_are_removed_too() -> None:
