@@ -25,7 +25,7 @@ from lib.ticking import Tick, ticking  # noqa: E402
 from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
 from lib.vision_chat import VisionAnswer  # noqa: E402
-from ui import state  # noqa: E402
+from ui import presenter, state  # noqa: E402
 from ui.common import (  # noqa: E402
     context_tokens,
     current_settings,
@@ -148,6 +148,22 @@ def retry() -> None:
     if failed is not None:
         ss[vs.FAILED] = None
         begin(failed.question)
+
+
+SCENARIOS = (  # presenter mode: one click picks the photo and asks
+    ("Read the bakery's sign", "shopfront", "read_text"),
+    ("Describe the cat", "cat", "describe"),
+    ("What's unusual here?", "astronaut", "unusual"),
+)
+
+
+def scenario(sample_key: str, preset_key: str) -> None:
+    """A scenario button: this sample, this task, asked at once."""
+    chosen = vs.sample(sample_key)
+    ss["vision_source"] = "sample"
+    take("sample:" + sample_key, chosen.path.name, chosen.path.read_bytes(), "sample")
+    ss["vision_preset"], ss["vision_own"] = preset_key, ""
+    begin(preset(preset_key).prompt)
 
 
 def import_transcript() -> None:
@@ -296,6 +312,12 @@ title = st.empty()
 intro = st.empty()
 if not settings.can_send:
     setup_panel(settings, compact=True)
+
+if presenter.presenting():
+    with st.container(horizontal=True, gap="small"):
+        for label, sample_key, preset_key in SCENARIOS:
+            st.button(label, key=f"vision_scenario_{sample_key}", icon=":material/play_arrow:", on_click=scenario,
+                      args=(sample_key, preset_key), disabled=busy or not settings.can_send)
 
 left, right = st.columns([1, 1], gap="medium")
 with left:

@@ -467,3 +467,15 @@ def test_ask_text_prefers_your_own_words_then_the_preset() -> None:
     assert vs.ask_text(None, "") is None and vs.ask_text("nope", "") is None
     assert vs.preset_for_prompt(vs.preset("alt_text").prompt).label == "Alt text"
     assert vs.preset_for_prompt("Anything else") is None
+
+
+def test_presenter_scenario_picks_the_photo_and_asks_in_one_click(double: ApiDouble) -> None:
+    at = _app(double)
+    at.session_state["presenter_mode"] = True
+    at.run()
+    [b for b in at.button if b.label == "Read the bakery's sign"][0].click().run()
+    assert not at.exception
+    sent = double.chat_requests[-1].body["messages"]
+    text = str(sent)
+    assert "Transcribe all the text in this image" in text and "data:image/jpeg;base64," in text
+    assert any("I received one JPEG image" in m.value for m in at.markdown)
