@@ -21,6 +21,8 @@ from lib.export import python_snippet  # noqa: E402
 from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  # noqa: E402
 from lib.providers import display_name  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
+from lib.limits import wait_notice, wait_text  # noqa: E402
+from lib.pacing import Pacer  # noqa: E402
 from lib.ticking import Tick, ticking  # noqa: E402
 from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
@@ -142,6 +144,17 @@ def follow_up() -> None:
     begin(ss.get("vision_chat"))
 
 
+def ask_again_fresh() -> None:
+    """Replace the last (cached) answer with a fresh one: the same request, skipping the cache."""
+    turns, meta = ss[vs.TURNS], ss[vs.META]
+    if len(turns) >= 2 and turns[-1][0] == "assistant":
+        question = turns[-2][1]
+        meta.pop(len(turns) - 1, None)
+        del turns[-2:]
+        ss["vision_fresh"] = True
+        begin(question)
+
+
 def retry() -> None:
     """Ask the failed question again (offered only when that can help)."""
     failed = ss[vs.FAILED]
@@ -236,6 +249,10 @@ def show_turns() -> None:
                 st.markdown("*No text arrived before it stopped.*")
             if i in meta:
                 st.caption(display_markdown(meta[i]))  # an imported transcript's footers are untrusted too
+                last = i == len(ss[vs.TURNS]) - 1
+                if last and role == "assistant" and "no quota used" in meta[i] and ss[vs.PENDING] is None:
+                    st.button("Ask again (fresh)", key="vision_fresh", icon=":material/refresh:", type="tertiary",
+                              on_click=ask_again_fresh, help="Send this question to the model again, skipping the cache.")
 
 
 def show_failure(can_retry: bool) -> None:
@@ -271,7 +288,8 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
         answer = VisionAnswer(settings, model, prepared.data_url, vs.request_turns(ss[vs.TURNS], pending.question),
                               next_model=next_model_fn(settings, "vision"),
                               detail=detail_level(ss.get("vision_detail") or "high").api_detail,
-                              open_stream=stream_opener(), context_tokens=context_tokens(settings, model))
+                              open_stream=stream_opener(fresh=ss.pop("vision_fresh", False)),
+                              context_tokens=context_tokens(settings, model))
         pending.answered_by = answer.answered_by
         pending.started = True
         save()  # a reload during the answer finds the question (it comes back marked stopped)
@@ -283,15 +301,28 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
                 step = f"trying another model · {step}"
             return f"{display_name(answer.model)} is {step}… **{int(pending.elapsed_s)} s**"
 
-        status.markdown(f":material/progress_activity: {label()}")
+        line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
+
+        def pieces():
+            """The answer, streamed in ticking()'s worker thread, reporting any wait for a free slot."""
+            with wait_notice(lambda n: line.__setitem__("position", n)):
+                yield from answer
+
+        shown = f":material/progress_activity: {label()}"
+        status.markdown(shown)
+        pacer = Pacer()  # redraw the growing answer only when it grew enough: traffic stays linear
         try:
-            for item in ticking(answer, interval_s=0.5):
+            for item in ticking(pieces(), interval_s=0.5):
                 pending.elapsed_s = time.monotonic() - started
                 pending.answered_by = answer.answered_by
                 if not isinstance(item, Tick):
                     pending.partial = answer.text
-                    answer_box.markdown(display_markdown(answer.text) + " ▌")
-                status.markdown(f":material/progress_activity: {label()}")
+                    if pacer.due(len(answer.text)):
+                        answer_box.markdown(display_markdown(answer.text) + " ▌")
+                now = f":material/progress_activity: {wait_text(line['position']) if line['position'] else label()}"
+                if now != shown:
+                    status.markdown(now)
+                    shown = now
         except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
             vs.fail(ss, pending.question, explain(exc), answer.text)
         else:

@@ -479,3 +479,21 @@ def test_presenter_scenario_picks_the_photo_and_asks_in_one_click(double: ApiDou
     text = str(sent)
     assert "Transcribe all the text in this image" in text and "data:image/jpeg;base64," in text
     assert any("I received one JPEG image" in m.value for m in at.markdown)
+
+
+def test_a_cached_answer_offers_ask_again_fresh_which_goes_to_the_model(double: ApiDouble) -> None:
+    data = _photo(800, 600)
+    at = _app(double)
+    _upload(at, "phone.jpg", data, "image/jpeg")
+    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    sent = len(double.chat_requests)
+    _upload(at, "another.jpg", _photo(640, 480), "image/jpeg")  # a new image: a new conversation
+    _upload(at, "phone-again.jpg", data, "image/jpeg")  # the same photo and question again: from the cache
+    [b for b in at.button if b.label == "Ask Llama"][0].click().run()
+    assert not at.exception
+    assert len(double.chat_requests) == sent, "an identical request was sent again"
+    assert any("no quota used" in c.value for c in at.caption)
+    [b for b in at.button if b.label == "Ask again (fresh)"][0].click().run()
+    assert not at.exception
+    assert len(double.chat_requests) == sent + 1
+    assert not any("no quota used" in c.value for c in at.caption)
