@@ -91,8 +91,10 @@ def fetch_models(url: str, key: str | None, timeout_s: float = 8.0) -> CatalogRe
         headers["Authorization"] = f"Bearer {key}"
     try:
         response = requests.get(url, headers=headers, timeout=timeout_s)
-    except requests.RequestException as exc:
-        return CatalogResult(error=f"could not reach it ({type(exc).__name__})", url=url)
+    except requests.Timeout:
+        return CatalogResult(error="it did not answer in time", url=url)
+    except requests.RequestException:
+        return CatalogResult(error="could not reach it", url=url)
     if response.status_code != 200:
         return CatalogResult(error=f"it answered HTTP {response.status_code}", url=url, status=response.status_code)
     try:

@@ -8,6 +8,7 @@ ensure_shell()
 
 from lib import client  # noqa: E402
 from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED  # noqa: E402
+from ui import presenter  # noqa: E402
 from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
 
 settings = current_settings()
@@ -47,11 +48,14 @@ if p is None:
 else:
     key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
            else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
-    st.markdown(
-        f"- **Provider:** {p.label} — {settings.reason}\n"
-        f"- **Endpoint:** `{settings.endpoint or 'missing'}`\n"
-        f"- **Key:** {key}"
-    )
+    if presenter.presenting():  # on stage: no addresses, setting names or key talk
+        st.markdown(f"- **Provider:** {p.label}")
+    else:
+        st.markdown(
+            f"- **Provider:** {p.label} — {settings.reason}\n"
+            f"- **Endpoint:** `{settings.endpoint or 'missing'}`\n"
+            f"- **Key:** {key}"
+        )
     if settings.can_send or settings.endpoint:
         rows = ["| Page | Built for | Uses | Why |", "|---|---|---|---|"]
         for page, title in (("tools", "Tool calling"), ("vision", "Vision")):
@@ -82,5 +86,6 @@ else:
         else:
             st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
 
-with st.expander(f"Where Llama runs (checked {CHECKED_ON})"):
-    st.markdown(providers_table())
+if not presenter.presenting():
+    with st.expander(f"Where Llama runs (checked {CHECKED_ON})"):
+        st.markdown(providers_table())

@@ -189,3 +189,18 @@ def test_the_sidebar_warns_before_the_free_daily_budget_runs_out(monkeypatch: py
         warnings = [w.value for w in at.warning]
         assert any("42 of OpenRouter's 50 free requests today are used: 8 left" in w for w in warnings), warnings
         assert any("42 of 50 today" in c.value for c in at.caption)
+
+
+def test_home_in_presenter_mode_shows_no_addresses_or_setting_names() -> None:
+    with ApiDouble() as d:
+        secrets = {"MODELS_PROVIDER": "openrouter", "MODELS_ENDPOINT": d.endpoint_for("openrouter"),
+                   "OPENROUTER_API_KEY": TEST_TOKEN}
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+        for k, v in secrets.items():
+            at.secrets[k] = v
+        at.session_state["presenter_mode"] = True
+        at.run()
+        main = "\n".join(m.value for m in at.main.markdown) + "\n".join(c.value for c in at.main.caption)
+        assert "OpenRouter" in main and "Llama 3.3 70B" in main
+        for jargon in ("127.0.0.1", "MODELS_PROVIDER", "OPENROUTER_API_KEY", "Endpoint"):
+            assert jargon not in main, jargon
