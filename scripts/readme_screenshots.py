@@ -43,6 +43,24 @@ def pick_sample(page: Page, key: str) -> None:
     settle(page)
 
 
+def shoot(page: Page, url: str, query: str, sample: str, tools_png: str, vision_png: str) -> None:
+    """A tool turn (weather in Stockholm) and a vision answer (one sample), one screenshot each."""
+    page.goto(f"{url}/tool_calling{query}")
+    settle(page)
+    page.get_by_role("button", name="What is the weather in Stockholm?").click()
+    page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool result").wait_for()
+    settle(page)
+    page.get_by_text("decided to call").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / tools_png))
+    page.goto(f"{url}/vision{query}")
+    settle(page)
+    pick_sample(page, sample)
+    page.get_by_role("button", name="Ask Llama").click()
+    page.locator('[data-testid="stChatMessage"]').filter(has_text="I received one").wait_for()
+    settle(page)
+    page.screenshot(path=str(OUT / vision_png))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with ApiDouble() as double, StubServer() as stub:
@@ -64,35 +82,9 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 720})
-                page.goto(f"{url}/tool_calling?present=1")
-                settle(page)
-                page.get_by_role("button", name="What is the weather in Stockholm?").click()
-                page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool result").wait_for()
-                settle(page)
-                page.get_by_text("decided to call").first.scroll_into_view_if_needed()
-                page.screenshot(path=str(OUT / "presenter_tools.png"))
-                page.goto(f"{url}/vision?present=1")
-                settle(page)
-                pick_sample(page, "shopfront")
-                page.get_by_role("button", name="Ask Llama").click()
-                page.locator('[data-testid="stChatMessage"]').filter(has_text="I received one").wait_for()
-                settle(page)
-                page.screenshot(path=str(OUT / "presenter_vision.png"))
+                shoot(page, url, "?present=1", "shopfront", "presenter_tools.png", "presenter_vision.png")
                 page.set_viewport_size({"width": 1400, "height": 1000})
-                page.goto(f"{url}/tool_calling")
-                settle(page)
-                page.get_by_role("button", name="What is the weather in Stockholm?").click()
-                page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool result").wait_for()
-                settle(page)
-                page.get_by_text("decided to call").first.scroll_into_view_if_needed()
-                page.screenshot(path=str(OUT / "tool_calling.png"))
-                page.goto(f"{url}/vision")
-                settle(page)
-                pick_sample(page, "cat")
-                page.get_by_role("button", name="Ask Llama").click()
-                page.locator('[data-testid="stChatMessage"]').filter(has_text="I received one").wait_for()
-                settle(page)
-                page.screenshot(path=str(OUT / "vision.png"))
+                shoot(page, url, "", "cat", "tool_calling.png", "vision.png")
                 browser.close()
         finally:
             proc.terminate()

@@ -17,8 +17,6 @@ import pytest
 
 from tests.test_browser import (  # noqa: E402 - the shared browser harness (skips without Chromium)
     CHAT_INPUT,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     EXCEPTION,
     RUN_TIMEOUT_MS,
     AppServer,
@@ -27,10 +25,11 @@ from tests.test_browser import (  # noqa: E402 - the shared browser harness (ski
     send_chat,
     settle,
     shot,
+    browser,  # noqa: F401 - the shared Chromium fixture (one per module)
     start_app,
 )
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.api_double import ApiDouble, Reply  # noqa: E402
 from tests.stubs import StubServer  # noqa: E402
@@ -73,19 +72,9 @@ def stage_app(stage_double: ApiDouble, stage_trap: ProxyTrap,
     assert stage_trap.lines == [], stage_trap.lines
 
 
-@pytest.fixture(scope="module")
-def stage_browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture
-def tab(stage_browser: Browser, stage_app: AppServer) -> Iterator[Page]:
-    context = stage_browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US", accept_downloads=True)
+def tab(browser: Browser, stage_app: AppServer) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US", accept_downloads=True)
     context.set_default_timeout(RUN_TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -252,14 +241,14 @@ def test_the_same_question_again_costs_no_quota(tab: Page, stage_app: AppServer,
 
 
 def test_five_sessions_at_once_share_two_slots_and_all_get_answers(
-        stage_browser: Browser, stage_app: AppServer, stage_double: ApiDouble) -> None:
+        browser: Browser, stage_app: AppServer, stage_double: ApiDouble) -> None:
     stage_double.max_concurrent = 2
     stage_double.max_in_flight = 0
     refused = stage_double.refused_concurrent
     pages = []
     try:
         for _ in range(5):
-            ctx = stage_browser.new_context(viewport={"width": 1280, "height": 720})
+            ctx = browser.new_context(viewport={"width": 1280, "height": 720})
             ctx.set_default_timeout(60_000)
             pg = ctx.new_page()
             open_tools(pg, stage_app)
