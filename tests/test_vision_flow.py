@@ -497,3 +497,22 @@ def test_a_cached_answer_offers_ask_again_fresh_which_goes_to_the_model(double: 
     assert not at.exception
     assert len(double.chat_requests) == sent + 1
     assert not any("no quota used" in c.value for c in at.caption)
+
+
+def test_nvidia_gets_an_image_under_its_inline_cap_and_no_system_message_and_the_page_says_so() -> None:
+    with ApiDouble() as d:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.secrets["MODELS_PROVIDER"] = "nvidia"
+        at.secrets["MODELS_ENDPOINT"] = d.endpoint_for("nvidia")
+        at.secrets["NVIDIA_API_KEY"] = "nvapi-test-key-123456"
+        at.run()
+        at.switch_page("pages/vision.py").run()
+        _upload(at, "detailed.jpg", _photo(), "image/jpeg")  # 4000x3000 with noise: well over 180 000 chars
+        assert any("shrunk to fit the host's inline limit" in c.value for c in at.caption)
+        _ask(at)
+        assert not at.exception
+        body = d.chat_requests[-1].body
+        assert all(m["role"] != "system" for m in body["messages"])
+        urls = _images_in(body)
+        assert len(urls) == 1 and len(urls[0].split(",", 1)[1]) <= 180_000
+        assert any("I received one JPEG image" in m.value for m in at.markdown)
