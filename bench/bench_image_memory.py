@@ -11,6 +11,11 @@ decoding and preparing count. Linux only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
 import argparse
 import io
 import json

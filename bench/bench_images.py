@@ -19,6 +19,11 @@ Times are medians of interleaved runs; memory is the peak-RSS growth in a fresh 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
 import datetime as _dt
 import io
 import random

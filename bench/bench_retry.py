@@ -102,7 +102,7 @@ def run() -> Result:
         ],
         ratios=[
             ("(a)/(b) default vs project, retry-after 2 s", m_def / m_ours),
-            (f"default sleep (computed) / project (c), daily 429", default_day_sleep / m_day),
+            ("default sleep (computed) / project (c), daily 429", default_day_sleep / m_day),
         ],
         interpretation=(
             f"With a 2 s Retry-After the project still waits (it retries waits <= 3 s, twice), so it only saves "

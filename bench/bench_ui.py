@@ -533,7 +533,6 @@ def run() -> Result:
 
     rows: list[tuple[str, str]] = []
     ratios: list[tuple[str, float]] = []
-    notes: list[str] = []
 
     if streams:
         long_b = median([r["bytes"] for r in streams["long"]])

@@ -48,7 +48,7 @@ from ui.common import (  # noqa: E402
     show_error,
     stream_opener,
 )
-from ui.tool_views import decided, footer, ran, raw_view, render_turn  # noqa: E402
+from ui.tool_views import decided, footer, ran, render_turn  # noqa: E402
 
 # Each suggestion switches on the tool it exercises, so one click shows a tool call.
 SUGGESTIONS: dict[str, tuple[str, ...]] = {
