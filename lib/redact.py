@@ -1,7 +1,8 @@
-"""Keys never show: every configured secret is registered here and `redact()` blanks it out of any text.
+"""Keys never show: the one place that blanks secrets out of text shown, logged, exported or recorded.
 
-Process-wide on purpose (a key typed in one session must not appear in another's error text either). Also
-masks anything shaped like a provider key or an auth header, registered or not.
+Every configured secret is `register()`ed (process-wide on purpose: a key typed in one session must not appear in
+another's error text either). `redact()` replaces registered secrets and any `extra` ones — raw, URL-encoded or
+JSON-escaped — and anything shaped like a provider key or an auth header value, registered or not.
 
     register("sk-or-v1-abc123...")
     redact("401: bad key sk-or-v1-abc123...")  # '401: bad key [redacted]'
@@ -9,45 +10,103 @@ masks anything shaped like a provider key or an auth header, registered or not.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+from typing import Sequence
+from urllib.parse import quote, quote_plus
 
 MASK = "[redacted]"
+_MIN_SECRET_LEN = 4
+_MAX = 1000
 _lock = threading.Lock()
 _secrets: set[str] = set()
-_MAX = 1000
 
-_SHAPES = re.compile(
-    r"(?:nvapi-[A-Za-z0-9_\-]{8,}|sk-or-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{8,}"
-    r"|gh[pousr]_[A-Za-z0-9]{8,}|github_pat_[A-Za-z0-9_]{8,})"
-    r"|(?<=Bearer )[A-Za-z0-9._\-~+/=]{8,}"
-    r"|(?<=api-key: )\S{8,}",
-    re.IGNORECASE,
+_TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # the whole match is the secret
+    re.compile(r"(?<![A-Za-z0-9])nvapi-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])sk-or-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9_]{8,}"),
+    re.compile(r"(?<![A-Za-z0-9])github_pat_[A-Za-z0-9_]{8,}"),
+)
+_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
+    # only group 1 (the value) is the secret
+    re.compile(r"\bBearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE),
+    re.compile(r"\b(?:x-)?api[-_ ]?key\"?\s*[:=]\s*\"?([^\s\"',;&<>]{4,})", re.IGNORECASE),
+    re.compile(r"[?&](?:api_?key|key|appid|app_id|token|access_token|auth)=([^\s&#\"'<>]{4,})", re.IGNORECASE),
 )
 
 
 def register(secret: str | None) -> None:
     """Remember a secret so `redact()` removes it everywhere (values shorter than 4 characters are ignored)."""
-    if not secret or len(secret.strip()) < 4:
+    if not secret or len(secret.strip()) < _MIN_SECRET_LEN:
         return
     with _lock:
         if len(_secrets) < _MAX:
             _secrets.add(secret.strip())
 
 
-def redact(text: str, extra: list[str] | tuple[str, ...] = ()) -> str:
-    """`text` with every registered (and `extra`) secret and every key-shaped string replaced by [redacted]."""
-    if not text:
-        return text
-    with _lock:
-        known = sorted(_secrets | {e for e in extra if e and len(e) >= 4}, key=len, reverse=True)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return _SHAPES.sub(MASK, text)
-
-
 def forget_all() -> None:
     """Clear the registry (tests)."""
     with _lock:
         _secrets.clear()
+
+
+def _secret_forms(secrets: Sequence[str]) -> list[str]:
+    with _lock:
+        known = set(_secrets)
+    forms: set[str] = set()
+    for secret in [*known, *secrets]:
+        if not isinstance(secret, str) or len(secret) < _MIN_SECRET_LEN:
+            continue
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+                      json.dumps(secret, ensure_ascii=False)[1:-1]})
+    return sorted((f for f in forms if len(f) >= _MIN_SECRET_LEN), key=len, reverse=True)
+
+
+def redaction_spans(text: str, secrets: Sequence[str] = ()) -> list[tuple[int, int]]:
+    """Sorted, merged (start, end) ranges of `text` that `redact()` replaces.
+
+    >>> redaction_spans("key nvapi-abcdefgh12 ok")
+    [(4, 20)]
+    """
+    spans: list[tuple[int, int]] = []
+    for form in _secret_forms(secrets):
+        start = text.find(form)
+        while start != -1:
+            spans.append((start, start + len(form)))
+            start = text.find(form, start + 1)
+    for pattern in _TOKEN_PATTERNS:
+        spans.extend(m.span() for m in pattern.finditer(text))
+    for pattern in _VALUE_PATTERNS:
+        spans.extend(m.span(1) for m in pattern.finditer(text))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def redact(text: str, extra: Sequence[str] = ()) -> str:
+    """`text` with every registered (and `extra`) secret and everything key-shaped replaced by [redacted].
+
+    >>> redact("Authorization: Bearer abcdefgh12345 and sk-or-v1-0123456789", ["hunter22"])
+    'Authorization: Bearer [redacted] and [redacted]'
+    """
+    if not text:
+        return text
+    spans = redaction_spans(text, extra)
+    if not spans:
+        return text
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)

@@ -25,7 +25,6 @@ import json
 import math
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
-from urllib.parse import quote, quote_plus
 
 from lib.safe_text import display_markdown
 
@@ -40,86 +39,16 @@ MAX_TURNS = 500
 MAX_STEPS_PER_TURN = 50
 MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
 THUMBNAIL_SIDES = (240, 200, 160, 128, 96, 64)
-REDACTED = "[redacted]"
-_MIN_SECRET_LEN = 4
+
+
+from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: E402,F401 - re-exported
 
 
 class TranscriptError(ValueError):
     """A transcript that cannot be read; the message says why in words a person understands."""
 
 
-# Redaction -------------------------------------------------------------------------------------------------------
-
-_TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # the whole match is the secret
-    re.compile(r"(?<![A-Za-z0-9])nvapi-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?<![A-Za-z0-9])sk-or-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{8,}"),
-    re.compile(r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9_]{8,}"),
-    re.compile(r"(?<![A-Za-z0-9])github_pat_[A-Za-z0-9_]{8,}"),
-)
-_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # only group 1 (the value) is the secret
-    re.compile(r"\bBearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE),
-    re.compile(r"\b(?:x-)?api[-_ ]?key\"?\s*[:=]\s*\"?([^\s\"',;&<>]{4,})", re.IGNORECASE),
-    re.compile(r"[?&](?:api_?key|key|appid|app_id|token|access_token|auth)=([^\s&#\"'<>]{4,})", re.IGNORECASE),
-)
-
-
-def _secret_forms(secrets: Sequence[str]) -> list[str]:
-    forms: set[str] = set()
-    for secret in secrets:
-        if not isinstance(secret, str) or len(secret) < _MIN_SECRET_LEN:
-            continue
-        forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-                      json.dumps(secret, ensure_ascii=False)[1:-1]})
-    return sorted((f for f in forms if len(f) >= _MIN_SECRET_LEN), key=len, reverse=True)
-
-
-def redaction_spans(text: str, secrets: Sequence[str] = ()) -> list[tuple[int, int]]:
-    """Sorted, merged (start, end) ranges of `text` that `redact()` replaces.
-
-    >>> redaction_spans("key nvapi-abcdefgh12 ok")
-    [(4, 20)]
-    """
-    spans: list[tuple[int, int]] = []
-    for form in _secret_forms(secrets):
-        start = text.find(form)
-        while start != -1:
-            spans.append((start, start + len(form)))
-            start = text.find(form, start + 1)
-    for pattern in _TOKEN_PATTERNS:
-        spans.extend(m.span() for m in pattern.finditer(text))
-    for pattern in _VALUE_PATTERNS:
-        spans.extend(m.span(1) for m in pattern.finditer(text))
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """`text` with each secret (≥ 4 characters, raw or URL-encoded) and anything key-shaped replaced.
-
-    >>> redact("Authorization: Bearer abcdefgh12345 and sk-or-v1-0123456789", ["hunter22"])
-    'Authorization: Bearer [redacted] and [redacted]'
-    """
-    spans = redaction_spans(text, secrets)
-    if not spans:
-        return text
-    out, pos = [], 0
-    for start, end in spans:
-        out.append(text[pos:start])
-        out.append(REDACTED)
-        pos = end
-    out.append(text[pos:])
-    return "".join(out)
-
+# Redaction: one implementation for the whole app, in lib/redact.py (re-exported here for transcripts and replay).
 
 def _is_data_url(text: str) -> bool:
     return text.startswith("data:") and ";base64," in text[:100]
