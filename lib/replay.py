@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from lib.jsonfile import load_untrusted_json
 from lib.transcript import redact, redact_data, redaction_spans, REDACTED
 
 if TYPE_CHECKING:
@@ -581,27 +582,8 @@ def _parse_tool(t: Any, n: int) -> ToolRecording:
     )
 
 
-def _reject_constant(name: str) -> Any:
-    raise _bad(f"it contains {name}, which is not valid JSON")
-
-
 def _parse(text: str | bytes) -> list[Recording | ToolRecording]:
-    if isinstance(text, (bytes, bytearray)):
-        if len(text) > MAX_FILE_BYTES:
-            raise ReplayError(f"This rehearsal file is too large (at most {MAX_FILE_BYTES // 1_000_000} MB).")
-        try:
-            text = bytes(text).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ReplayError("This is not a rehearsal file: it is not UTF-8 text.") from None
-    if len(text) > MAX_FILE_BYTES:
-        raise ReplayError(f"This rehearsal file is too large (at most {MAX_FILE_BYTES // 1_000_000} MB).")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ReplayError(f"This is not a rehearsal file: it is not valid JSON (line {exc.lineno}, "
-                          f"column {exc.colno}: {exc.msg}).") from None
-    except RecursionError:
-        raise ReplayError("This is not a rehearsal file: the JSON is nested too deeply.") from None
+    data = load_untrusted_json(text, max_bytes=MAX_FILE_BYTES, what="a rehearsal file", error=ReplayError)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ReplayError("This is not a Llama Herd Studio rehearsal file (the “schema” marker is missing).")
     version = data.get("version")

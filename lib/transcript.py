@@ -41,6 +41,7 @@ MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
 THUMBNAIL_SIDES = (240, 200, 160, 128, 96, 64)
 
 
+from lib.jsonfile import load_untrusted_json  # noqa: E402
 from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: E402,F401 - re-exported
 
 
@@ -569,10 +570,6 @@ def _validated(d: Any, kind: str | None = None) -> dict[str, Any]:
     return out
 
 
-def _reject_constant(name: str) -> Any:
-    raise _fail(f"This transcript is damaged: it contains {name}, which is not valid JSON.")
-
-
 def from_json(text: str | bytes, *, kind: str | None = None) -> dict[str, Any]:
     """Read and check a transcript; returns a clean dict (unknown keys dropped) or raises TranscriptError.
 
@@ -581,27 +578,7 @@ def from_json(text: str | bytes, *, kind: str | None = None) -> dict[str, Any]:
     >>> from_json(to_json(tool_transcript([], provider="ollama", model="m")), kind="tools")["model"]
     'm'
     """
-    if isinstance(text, (bytes, bytearray)):
-        if len(text) > MAX_JSON_BYTES:
-            raise _fail(f"This file is too large for a transcript ({len(text) / 1e6:.1f} MB; "
-                        f"at most {MAX_JSON_BYTES // 1_000_000} MB).")
-        try:
-            text = bytes(text).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise _fail("This is not a transcript: the file is not UTF-8 text.") from None
-    if not isinstance(text, str):
-        raise TypeError("from_json() needs the file's text")
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_JSON_BYTES:
-        raise _fail(f"This file is too large for a transcript ({size / 1e6:.1f} MB; "
-                    f"at most {MAX_JSON_BYTES // 1_000_000} MB).")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise _fail(f"This is not a transcript: the file is not valid JSON "
-                    f"(line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
-    except RecursionError:
-        raise _fail("This is not a transcript: the JSON is nested too deeply.") from None
+    data = load_untrusted_json(text, max_bytes=MAX_JSON_BYTES, what="a transcript", error=_fail)
     return _validated(data, kind)
 
 
