@@ -29,11 +29,13 @@ class Tick:
     elapsed_s: float
 
 
-def ticking(items: Iterable[T], interval_s: float = 0.5) -> Iterator[T | Tick]:
+def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) -> Iterator[T | Tick]:
     """Yield the items of `items` (consumed in a daemon thread) and a `Tick` every `interval_s` of silence.
 
     An exception raised by `items` is re-raised here. Closing this generator stops the worker after its current
-    item (a blocked read finishes in the background and is dropped).
+    item (a blocked read finishes in the background and is dropped). With `eager`, the first `next()` starts the
+    worker and returns `Tick(0.0)` at once: a page can send its request, draw the rest of itself while the model
+    thinks, and read the events after (the worker is still stopped if the run is interrupted meanwhile).
     """
     q: queue.Queue[object] = queue.Queue()
     cancel = threading.Event()
@@ -59,6 +61,8 @@ def ticking(items: Iterable[T], interval_s: float = 0.5) -> Iterator[T | Tick]:
     worker = threading.Thread(target=work, name="ticking", daemon=True)
     worker.start()
     try:
+        if eager:
+            yield Tick(0.0)
         while True:
             try:
                 kind, value = q.get(timeout=interval_s)  # type: ignore[misc]

@@ -12,10 +12,9 @@ ensure_shell()
 
 from lib import tools  # noqa: E402
 from lib.limits import wait_notice, wait_text  # noqa: E402
-from lib.pacing import Pacer  # noqa: E402
 from lib.providers import display_name, tool_format  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
-from lib.ticking import Tick, ticking  # noqa: E402
+from lib.ticking import ticking  # noqa: E402
 from lib.tool_loop import (  # noqa: E402
     MAX_ROUNDS,
     AnswerText,
@@ -40,15 +39,16 @@ from ui import presenter, state  # noqa: E402
 from ui.common import (  # noqa: E402
     context_tokens,
     count_requests,
+    LiveAnswer,
+    ProgressLine,
     current_settings,
     model_picker,
     next_model_fn,
     rehearsal_tools,
     setup_panel,
-    show_error,
     stream_opener,
 )
-from ui.tool_views import decided, footer, ran, render_turn  # noqa: E402
+from ui.tool_views import decided, ran, render_turn, turn_tail  # noqa: E402
 
 # Each suggestion switches on the tool it exercises, so one click shows a tool call.
 SUGGESTIONS: dict[str, tuple[str, ...]] = {
@@ -72,11 +72,16 @@ if "tool_turns" not in ss:  # a new session: a reload of this tab brings its con
         ss["tool_turns"] = []
 turns: list[Turn] = ss["tool_turns"]
 # A question typed or clicked (suggestion callbacks run before the script) is answered in this very run, with the
-# input drawn disabled and a Stop button: nothing typed meanwhile is lost, and no extra page draw is spent.
-submitted = ss.get("tool_chat") or ss.pop("tool_pending", None)
+# input disabled and a Stop button: nothing typed meanwhile is lost, and no extra page draw is spent.
+typed = ss.get("tool_chat")
+submitted = typed or ss.pop("tool_pending", None)
 if submitted and not ss.get("tool_running"):
-    ss["tool_running"] = {"question": submitted, "fresh": ss.pop("tool_fresh", False)}
+    ss["tool_running"] = {"question": submitted, "fresh": ss.pop("tool_fresh", False), "typed": bool(typed)}
 running = ss.get("tool_running")
+# A typed question keeps the page as it is: the chat input disables itself until the run ends (submit_mode), every
+# other control is already in its after-the-turn state, and the finished turn is drawn in place. No second page draw
+# (a whole page is about 11 KB of websocket traffic) unless something outside the turn changed.
+in_place = bool(running and running.get("typed")) and not stage
 
 
 def save_conversation() -> None:
@@ -96,7 +101,8 @@ with st.container(border=True):
     with top[0]:
         model = model_picker(settings, "tools")
     with top[1]:
-        if st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns or bool(running)):
+        # Enabled while a turn runs: a click interrupts it (what arrived is kept) and starts over.
+        if st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns and not running):
             ss["tool_turns"] = []
             state.save("tools", {})
             st.rerun()
@@ -114,7 +120,7 @@ intro.caption(
        f" Built for Llama 3.1 405B; answering now: **{model_name} on {settings.label}**.")
 )
 
-with st.container(border=True):
+with st.container(border=True, key="tool_panel"):
     st.markdown("**Tools the model may call**")
     cols = st.columns(3)
     selected: list[str] = []
@@ -126,7 +132,9 @@ with st.container(border=True):
             ss[key] = False
         with cols[i % 3]:
             kind = "built-in" if spec.builtin else "custom"
-            st.checkbox(spec.title, key=key, disabled=not status.available or bool(running),
+            # During a turn drawn in place the page's CSS makes these inert (ui/presenter.py), so the same widgets
+            # serve before, during and after it; other runs draw them disabled and redraw the page at the end.
+            st.checkbox(spec.title, key=key, disabled=not status.available or (bool(running) and not in_place),
                         help=f"{spec.description} ({kind} tool)")
             state.remember(key)
             if stage:
@@ -136,6 +144,29 @@ with st.container(border=True):
                 st.caption(f"`{name}` · {icon} {status.note}")
         if ss[key]:
             selected.append(name)
+
+# The question goes out now, before the rest of the page is drawn: the model thinks while the history draws.
+live: Turn | None = None
+if running and can_send and model:
+    ss.pop("tool_running", None)
+    live = Turn(question=running["question"], stopped=True)  # stays "stopped" unless the loop ends normally
+    history = list(turns)
+    turns.append(live)  # kept, marked stopped, whatever interrupts this run from here on
+    line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
+    # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
+    # ticking()'s worker thread, which has no session.
+    options = dict(max_rounds=MAX_ROUNDS, turn=live, next_model=next_model_fn(settings, "tools"),
+                   open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
+                   context_tokens=context_tokens(settings, model))
+
+    def events():
+        """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
+        with wait_notice(lambda n: line.__setitem__("position", n)):
+            yield from run_turn(settings, model, history, live.question, selected, config, **options)
+
+    started = time.monotonic()
+    live_events = ticking(events(), eager=True)
+    next(live_events)  # the worker starts (and sends the request) now
 
 
 def suggest(prompt: str) -> None:
@@ -147,29 +178,42 @@ def suggest(prompt: str) -> None:
     ss["tool_pending"] = prompt
 
 
+suggestions = st.empty()  # emptied in place when the first typed turn ends
 if not turns or stage:
-    st.markdown("**Scenarios** — one click asks, with the right tool switched on" if stage else "**Try one of these**")
-    with st.container(horizontal=True):
+    with suggestions.container():
+        st.markdown("**Scenarios** — one click asks, with the right tool switched on" if stage
+                    else "**Try one of these**")
+        buttons = st.container(horizontal=True, key="tool_suggestions")
+    with buttons:
         for prompt, names in SUGGESTIONS.items():
             st.button(prompt, help="Switches on " + ", ".join(f"`{n}`" for n in names),
-                      disabled=not can_send or bool(running), on_click=suggest, args=(prompt,),
+                      disabled=not can_send or (bool(running) and not in_place), on_click=suggest, args=(prompt,),
                       icon=":material/play_arrow:" if stage else None)
 
-for i, turn in enumerate(turns):
-    if render_turn(turn, i, latest=i == len(turns) - 1 and not running) and can_send:
+past = turns[:-1] if live else turns
+for i, turn in enumerate(past):
+    if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
         ss["tool_pending"], ss["tool_fresh"] = turn.question, True
 live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate
-last = turns[-1] if turns else None
-if last is not None and not running and can_send and (last.stopped or (last.error and last.error.retry_helps)):
-    if st.button("Retry this question", icon=":material/refresh:"):
+retry_area = st.empty()
+RETRY = dict(label="Retry this question", icon=":material/refresh:", key="tool_retry")
+
+
+def retry_wanted(turn: Turn | None) -> bool:
+    """Whether a turn ended in a way that asking again can fix (stopped, or an error that a retry helps)."""
+    return turn is not None and can_send and (turn.stopped or bool(turn.error and turn.error.retry_helps))
+
+
+if not running and retry_wanted(turns[-1] if turns else None):
+    if retry_area.button(**RETRY):
         ss["tool_pending"] = turns.pop().question
         st.rerun()
 
 with st.container(horizontal=True, vertical_alignment="center"):
-    if turns and not running:
+    if turns or in_place:
         # Built only when clicked: a long conversation costs nothing on every other rerun.
         def transcript() -> dict:
-            return tool_transcript(turns, provider=settings.label, model=turns[-1].model,
+            return tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
                                    secrets=settings.secrets())
 
         st.download_button("Transcript (Markdown)", lambda: to_markdown(transcript(), settings.secrets()),
@@ -178,7 +222,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
         st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
                            "tool-calling.json", "application/json", icon=":material/data_object:",
                            type="tertiary", on_click="ignore")
-    if not running and not stage:
+    if (in_place or not running) and not stage:
         with st.popover("Open a transcript", icon=":material/upload_file:"):
             uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],
                                         key="tool_import")
@@ -193,9 +237,10 @@ with st.container(horizontal=True, vertical_alignment="center"):
                     st.rerun()
 
 st.chat_input(
-    ("Answering… press Stop to interrupt" if running else "Ask something that needs a tool…") if can_send
-    else "Connect a model host (see above) to start chatting",
-    disabled=not can_send or bool(running),
+    ("Answering… press Stop to interrupt" if running and not in_place else "Ask something that needs a tool…")
+    if can_send else "Connect a model host (see above) to start chatting",
+    disabled=not can_send or (bool(running) and not in_place),
+    submit_mode="disable",
     key="tool_chat",
 )
 question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
@@ -203,58 +248,42 @@ if question and can_send and model and not running:
     ss["tool_running"] = {"question": question, "fresh": ss.pop("tool_fresh", False)}
     st.rerun()
 
-if running and can_send and model:
-    ss.pop("tool_running", None)
+if live is not None:
+    turn = live
     if not selected:
         st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
-    turn = Turn(question=running["question"], stopped=True)  # stays "stopped" unless the loop ends normally
-    history = list(turns)
-    turns.append(turn)
     with live_area.chat_message("user"):
         st.markdown(display_markdown(turn.question))
     with live_area.chat_message("assistant", avatar="🦙"):
-        status_box = st.status(f"{model_name} is thinking… 0 s", state="running")
-        st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
-                  help="Stop this answer; the question and what arrived are kept.")
+        # The step and the elapsed seconds beside Stop, as on the vision page (a spinning icon, from the CSS in
+        # ui/presenter.py). Not st.status: it sleeps 50 ms when created, which would delay the first text.
+        progress_area = st.empty()
+        with progress_area.container(horizontal=True, vertical_alignment="center", gap="small", key="tool_progress"):
+            progress_line = ProgressLine(st.empty())
+            st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
+                      help="Stop this answer; the question and what arrived are kept.")
+
+        def progress(step: str, seconds: float) -> None:
+            """The current step and the elapsed whole seconds."""
+            progress_line.show(f"{step} **{seconds:.0f} s**")
+
+        progress(f"{model_name} is thinking…", time.monotonic() - started)
         timeline = st.container()
-        answer_box = st.empty()
+        answer = LiveAnswer(st.empty())
         step_text = f"{model_name} is thinking…"
-        shown = ""
-        pacer = Pacer()
-        started = time.monotonic()
-        line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
-
-        # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
-        # ticking()'s worker thread, which has no session.
-        options = dict(max_rounds=MAX_ROUNDS, turn=turn, next_model=next_model_fn(settings, "tools"),
-                       open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
-                       context_tokens=context_tokens(settings, model))
-
-        def events():
-            """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
-            with wait_notice(lambda n: line.__setitem__("position", n)):
-                yield from run_turn(settings, model, history, turn.question, selected, config, **options)
-
-        for event in ticking(events()):
+        for event in live_events:
             turn.elapsed_s = time.monotonic() - started
-            if isinstance(event, Tick):
-                waiting = wait_text(line["position"]) + " " if line["position"] else ""
-                status_box.update(label=f"{waiting or step_text} {event.elapsed_s:.0f} s")
-            elif isinstance(event, Waiting):
+            if isinstance(event, Waiting):
                 step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
                              else f"{display_name(turn.model)} is reading the tool result…")
-                status_box.update(label=f"{step_text} {turn.elapsed_s:.0f} s")
             elif isinstance(event, AnswerText):
-                shown += event.text
-                turn.answer = shown  # kept if the run is interrupted
-                if pacer.due(len(shown)):
-                    answer_box.markdown(display_markdown(shown) + " ▌")
+                answer.add(event.text)
+                turn.answer = answer.text  # kept if the run is interrupted
+                step_text = f"{display_name(turn.model)} is writing the answer…"
             elif isinstance(event, CallStarted):
-                answer_box.empty()
-                shown, turn.answer = "", ""
-                pacer.reset()
+                answer.clear()
+                turn.answer = ""
                 step_text = f"Running `{event.step.call.name}`…"
-                status_box.update(label=f"{step_text} {turn.elapsed_s:.0f} s")
                 with timeline.container(border=True):
                     decided(event.step, turn.model)
                     pending = st.container()
@@ -266,15 +295,21 @@ if running and can_send and model:
                 timeline.info(event.text, icon="ℹ️")
             elif isinstance(event, Done):
                 turn = event.turn
+            # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
+            progress(wait_text(line["position"]) if line["position"] else step_text, turn.elapsed_s)
         turn.stopped = False
-        status_box.update(label=f"Done in {turn.elapsed_s:.1f} s", state="error" if turn.error else "complete")
-        answer_box.markdown(display_markdown(turn.answer))
-        if turn.error:
-            show_error(turn.error)
-        st.caption(footer(turn))
-    count_requests(turn.requests)
-    save_conversation()
-    # Redraw from history: the suggestions go away, "New chat" and the transcript buttons appear.
-    st.rerun()
+        count_requests(turn.requests)
+        save_conversation()
+        if not in_place or turn.model != model:
+            # Redraw from history: the input comes back, the suggestions go away; or the title and the model picker
+            # show the model that answered after the chosen one was retired mid-turn.
+            st.rerun()
+        # Drawn in place exactly as the history will draw it on the next run.
+        progress_area.empty()
+        answer.finish(turn.answer)
+        turn_tail(turn, len(turns) - 1, latest=True)
+    suggestions.empty()
+    if retry_wanted(turn):
+        retry_area.button(**RETRY)
 elif running:
-    ss.pop("tool_running", None)
+    ss.pop("tool_running", None)  # nothing can be sent (no model or no host): drop the question's run

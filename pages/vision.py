@@ -22,13 +22,14 @@ from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  
 from lib.providers import display_name  # noqa: E402
 from lib.safe_text import display_markdown  # noqa: E402
 from lib.limits import wait_notice, wait_text  # noqa: E402
-from lib.pacing import Pacer  # noqa: E402
 from lib.ticking import Tick, ticking  # noqa: E402
 from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
 from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
 from lib.vision_chat import VisionAnswer  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.common import (  # noqa: E402
+    LiveAnswer,
+    ProgressLine,
     context_tokens,
     current_settings,
     model_picker,
@@ -279,11 +280,11 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
         st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
                 "written; the answer may be less reliable.", icon="🌐")
     with st.chat_message("assistant", avatar="🦙"):
-        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-            status = st.empty()
+        with st.container(horizontal=True, vertical_alignment="center", gap="small", key="vision_progress"):
+            status = ProgressLine(st.empty())
             st.button("Stop", key="vision_stop", icon=":material/stop_circle:", on_click=vs.request_stop, args=(ss,),
                       help="Keeps the question and what has arrived so far.")
-        answer_box = st.empty()
+        live = LiveAnswer(st.empty())  # finished paragraphs drawn once, the current one paced
         # Everything that reads session state is resolved here: the answer streams in a worker thread (ticking).
         answer = VisionAnswer(settings, model, prepared.data_url, vs.request_turns(ss[vs.TURNS], pending.question),
                               next_model=next_model_fn(settings, "vision"),
@@ -308,21 +309,15 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
             with wait_notice(lambda n: line.__setitem__("position", n)):
                 yield from answer
 
-        shown = f":material/progress_activity: {label()}"
-        status.markdown(shown)
-        pacer = Pacer()  # redraw the growing answer only when it grew enough: traffic stays linear
+        status.show(label())
         try:
             for item in ticking(pieces(), interval_s=0.5):
                 pending.elapsed_s = time.monotonic() - started
                 pending.answered_by = answer.answered_by
                 if not isinstance(item, Tick):
                     pending.partial = answer.text
-                    if pacer.due(len(answer.text)):
-                        answer_box.markdown(display_markdown(answer.text) + " ▌")
-                now = f":material/progress_activity: {wait_text(line['position']) if line['position'] else label()}"
-                if now != shown:
-                    status.markdown(now)
-                    shown = now
+                    live.add(item)
+                status.show(wait_text(line['position']) if line['position'] else label())
         except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
             vs.fail(ss, pending.question, explain(exc), answer.text)
         else:

@@ -145,8 +145,7 @@ def test_a_slow_turn_shows_elapsed_seconds_disables_input_and_stop_keeps_what_ar
     words = " ".join(f"word{i}" for i in range(200))
     stage_double.queue(Reply(text="Slowly: " + words, delay_s=2.5, chunk_delay_s=0.1))
     send_chat(tab, "Answer slowly please")
-    status = tab.locator('[data-testid="stExpander"], [data-testid="stStatusWidget"], details').filter(
-        has_text=re.compile(r"thinking… [1-9]\d* s"))
+    status = tab.locator(".st-key-tool_progress").filter(has_text=re.compile(r"thinking… [1-9]\d* s"))
     expect(status.first).to_be_visible(timeout=4_000)  # elapsed seconds from the first seconds on
     expect(tab.locator(CHAT_INPUT)).to_be_disabled()
     expect(tab.locator(CHAT).filter(has_text="Slowly: word0")).to_have_count(1, timeout=8_000)

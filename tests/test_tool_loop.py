@@ -168,9 +168,15 @@ def test_page_shows_call_result_and_answer_and_keeps_history(double: ApiDouble, 
     assert decided[0] < ran[0] < answer[0], "the timeline reads call → run → answer"
     assert "Llama 3.1 405B decided to call" in text[decided[0]]
     assert any(e.label.startswith("What the model sees") for e in at.expander)
+    assert any(e.label.startswith("View code") for e in at.expander)
+    closed = "\n".join(c.value for c in at.code)
+    assert "<|start_header_id|>" not in closed and "os.environ" not in closed, "closed raw views send nothing"
+    # Opening them (each reruns the page) shows the exchange in Llama tokens and the request as Python.
+    at.session_state["tool_raw_prompt"] = True
+    at.session_state["tool_raw_code"] = True
+    at.run()
     raw = "\n".join(c.value for c in at.code)
     assert "<|python_tag|>brave_search.call" in raw and "<|start_header_id|>ipython<|end_header_id|>" in raw
-    assert any(e.label.startswith("View code") for e in at.expander)
     assert 'os.environ["MODELS_API_KEY"]' in raw and double.endpoint in raw
     # A rerun (any click) renders the same turn from the session's history.
     at.run()

@@ -11,6 +11,7 @@ from lib import client
 from lib.catalog import CatalogResult
 from lib.config import Settings, load_settings
 from lib.errors import UserError
+from lib.pacing import FREEZE, Streamer
 from lib.providers import (
     CHECKED_ON,
     GITHUB_RETIRED,
@@ -25,6 +26,7 @@ from lib.providers import (
     provider,
 )
 from lib.redact import redact
+from lib.safe_text import display_markdown
 from lib.rehearsal import Rehearsal
 from ui import presenter, state
 
@@ -388,3 +390,62 @@ def quota_controls(settings: Settings) -> None:
                     st.session_state["rehearsal_mode"] = "replay"
                     st.toast(f"Loaded {n} recorded exchanges: replay is on.", icon="🎬")
                     st.rerun()
+
+
+class ProgressLine:
+    """A live one-line status in a slot: a spinning icon (CSS in ui/presenter.py, inside a container keyed
+    `*_progress`) and a text such as "Llama 3.3 70B is thinking… **3 s**", sent again only when it changes."""
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+        self._shown = ""
+
+    def show(self, text: str) -> None:
+        """Show `text` after the icon, unless it is already shown."""
+        line = f":material/progress_activity: {text}"
+        if line != self._shown:
+            self._slot.markdown(line)
+            self._shown = line
+
+
+class LiveAnswer:
+    """A streamed answer drawn into `slot` (an `st.empty()`): finished paragraphs frozen in their own elements, the
+    current one redrawn with a cursor, all paced by `lib.pacing` so traffic stays a small multiple of the answer.
+    `finish()` draws the whole answer once in place of the pieces."""
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+        self._pieces: Any = None
+        self._tail: Any = None
+        self.streamer = Streamer()
+
+    @property
+    def text(self) -> str:
+        """Everything received so far."""
+        return self.streamer.text
+
+    def add(self, piece: str) -> None:
+        """Take the next streamed piece; draw what the pacer allows."""
+        for kind, text in self.streamer.feed(piece):
+            if self._pieces is None:
+                self._pieces = self._slot.container()
+                self._tail = self._pieces.empty()
+            if kind == FREEZE:
+                self._tail.markdown(display_markdown(text))
+                self._tail = self._pieces.empty()
+            else:
+                self._tail.markdown(display_markdown(text) + " ▌")
+
+    def clear(self) -> None:
+        """Forget and remove what was drawn (the text turned out to be a tool call)."""
+        self._slot.empty()
+        self._pieces = self._tail = None
+        self.streamer.reset()
+
+    def finish(self, text: str | None = None) -> None:
+        """Draw the whole answer (or `text`) as one element, or nothing if it is empty."""
+        final = self.text if text is None else text
+        if final:
+            self._slot.markdown(display_markdown(final))
+        else:
+            self._slot.empty()

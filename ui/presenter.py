@@ -3,7 +3,9 @@
 Presenter mode is a sidebar toggle, or `?present=1` in the URL (it stays in the URL so a reload keeps it). In it,
 body text is 20 px, captions are 17 px and at least 4.5:1 against the background (outside it too), and pages show
 plain lines ("Web search: Wikipedia (no Brave key)") instead of setting names, URLs and error class names.
-The CSS below is static text written here, never model output.
+The CSS below is static text written here, never model output. It also makes the tool choices and suggestions
+inert while a typed question is answered in place (its Stop button, `.st-key-tool_stop`, exists only then): the
+same widgets serve before, during and after the turn, so the page is not drawn a second time to re-enable them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ _KEY = "presenter_mode"
 _BASE_CSS = """
 <style>
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: %(caption)s !important; opacity: 1; }
+[data-testid="stApp"][data-test-script-state="running"]:has(.st-key-tool_stop) :is(
+  .st-key-tool_panel [data-testid="stCheckbox"], .st-key-tool_suggestions button) { pointer-events: none; opacity: .45; }
+:is(.st-key-tool_progress, .st-key-vision_progress) [data-testid="stMarkdown"] [data-testid="stIconMaterial"] {
+  display: inline-block; animation: llama-spin 1s linear infinite; }
+@keyframes llama-spin { to { transform: rotate(360deg); } }
+@media (prefers-reduced-motion: reduce) {
+  :is(.st-key-tool_progress, .st-key-vision_progress) [data-testid="stIconMaterial"] { animation: none; } }
 </style>
 """
 _PRESENT_CSS = """

@@ -60,24 +60,37 @@ def step_view(step: ToolStep, model: str = "") -> None:
 
 
 def raw_view(turn: Turn) -> None:
-    """The whole exchange in raw Llama 3.1 token form, and the request as runnable Python."""
+    """The whole exchange in raw Llama 3.1 token form, and the request as runnable Python.
+
+    Both expanders are drawn empty and filled only while open (opening one reruns the page): they repeat the whole
+    conversation, and most turns are never inspected, so they cost no traffic until someone looks.
+    """
+    prompt = st.expander("What the model sees (raw Llama 3.1 prompt format)", key="tool_raw_prompt", on_change="rerun")
+    if prompt.open:
+        with prompt:
+            raw_prompt(turn)
+    if turn.messages_sent and not presenter.presenting():
+        code = st.expander("View code (Python, azure-ai-inference)", key="tool_raw_code", on_change="rerun")
+        if code.open:
+            with code:
+                st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
+                           "environment, never written into the code.")
+                st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent, provider_id=turn.provider_id,
+                                       has_key=turn.keyed), language="python")
+
+
+def raw_prompt(turn: Turn) -> None:
+    """The raw view's body: how the tools were switched on, and the exchange in Llama 3.1 tokens."""
     messages = list(turn.messages_sent)
     if turn.answer_raw:
         messages.append({"role": "assistant", "content": turn.answer_raw})
-    with st.expander("What the model sees (raw Llama 3.1 prompt format)"):
-        if turn.tool_format == "json":
-            st.caption("Tools were sent as JSON function definitions in the first user message (this model has "
-                       "no built-in tools).")
-        else:
-            st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
-                       "system prompt (JSON definitions for the custom ones).")
-        st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
-    if turn.messages_sent and not presenter.presenting():
-        with st.expander("View code (Python, azure-ai-inference)"):
-            st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
-                       "environment, never written into the code.")
-            st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent, provider_id=turn.provider_id,
-                                   has_key=turn.keyed), language="python")
+    if turn.tool_format == "json":
+        st.caption("Tools were sent as JSON function definitions in the first user message (this model has "
+                   "no built-in tools).")
+    else:
+        st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
+                   "system prompt (JSON definitions for the custom ones).")
+    st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
 
 
 def footer(turn: Turn) -> str:
@@ -98,7 +111,6 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
     """
     with st.chat_message("user"):
         st.markdown(display_markdown(turn.question))
-    clicked = False
     with st.chat_message("assistant", avatar="🦙"):
         for step in turn.steps:
             step_view(step, turn.model)
@@ -106,14 +118,22 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
             st.info(note, icon="ℹ️")
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
-        if turn.stopped:
-            st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
-        if turn.error:
-            show_error(turn.error)
-        st.caption(footer(turn))
-        if turn.cached == "cache" and index is not None:
-            clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
-                                type="tertiary", help="Send this question to the model again, skipping the cache.")
-        if latest:
-            raw_view(turn)
+        clicked = turn_tail(turn, index, latest)
+    return clicked
+
+
+def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
+    """What follows a turn's answer: stopped or error notice, footer, "Ask again (fresh)" and, for the latest turn,
+    the raw views. The live turn ends with this too, so it looks the same as when the history redraws it."""
+    if turn.stopped:
+        st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+    if turn.error:
+        show_error(turn.error)
+    st.caption(footer(turn))
+    clicked = False
+    if turn.cached == "cache" and index is not None:
+        clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
+                            type="tertiary", help="Send this question to the model again, skipping the cache.")
+    if latest:
+        raw_view(turn)
     return clicked
