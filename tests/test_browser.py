@@ -443,6 +443,68 @@ def test_tool_call_weather_in_stockholm(page: Page, app: AppServer, stub: StubSe
     shot(page, "tool_weather_stockholm")
 
 
+LLAMA_FACTS = (
+    "Llamas are domesticated South American camelids, kept as pack animals by Andean cultures for centuries.",
+    "They are social animals and live in herds. Their wool is soft and has only a little lanolin.",
+    "A grown llama stands 1.7 to 1.8 m tall at the top of the head and weighs 130 to 200 kg. Finis.",
+)
+
+
+def pointer_events(page: Page, name: str) -> str:
+    return page.get_by_role("checkbox", name=name).evaluate(
+        "e => getComputedStyle(e.closest('[data-testid=\"stCheckbox\"]')).pointerEvents")
+
+
+@explained
+def test_a_typed_question_streams_paragraph_by_paragraph_and_ends_in_place(page: Page, app: AppServer,
+                                                                          double: ApiDouble) -> None:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from tests.api_double import Reply
+
+    runs: list[str] = []  # one "new_session" message starts each script run
+
+    def frame(payload: Any) -> None:
+        msg = ForwardMsg()
+        msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
+        if msg.WhichOneof("type") == "new_session":
+            runs.append("run")
+
+    page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    open_app(page, app, "tool_calling")
+    before = len(runs)
+    double.queue(Reply(text="\n\n".join(LLAMA_FACTS), chunk_delay_s=0.08))
+    send_chat(page, "Tell me three things about llamas")
+    chat = page.locator('[data-testid="stChatMessage"]')
+    # While it streams: the input and the tool choices can't be used, the first paragraph is already there.
+    expect(chat.filter(has_text="social animals")).to_have_count(1, timeout=10_000)
+    expect(page.locator(CHAT_INPUT)).to_be_disabled()
+    assert pointer_events(page, "Local time (offline)") == "none"
+    expect(chat.filter(has_text="Finis.")).to_have_count(1, timeout=20_000)
+    settle(page)
+    # Ended in place: one script run for the whole question, everything usable again, the turn complete.
+    assert len(runs) - before == 1, f"{len(runs) - before} page runs for one typed question"
+    expect(page.locator(CHAT_INPUT)).to_be_enabled()
+    assert pointer_events(page, "Local time (offline)") != "none"
+    answer = chat.filter(has_text="Finis.")
+    for fact in LLAMA_FACTS:  # three paragraphs, each once
+        expect(answer.get_by_role("paragraph").filter(has_text=fact)).to_have_count(1)
+    expect(answer).to_contain_text("1 model request")
+    expect(answer.locator("details").filter(has_text="What the model sees")).to_have_count(1)
+    expect(answer).not_to_contain_text("▌")
+    layout = answer.evaluate("e => e.getBoundingClientRect().height")
+    # The next run draws the same turn from history: same text, same height.
+    page.get_by_text("Local time (offline)", exact=True).click()
+    settle(page)
+    answer = chat.filter(has_text="Finis.")
+    for fact in LLAMA_FACTS:
+        expect(answer).to_contain_text(fact)
+    assert abs(answer.evaluate("e => e.getBoundingClientRect().height") - layout) < 2
+    page.get_by_text("Local time (offline)", exact=True).click()
+    settle(page)
+    assert_healthy(page)
+
+
 @explained
 def test_vision_upload_and_describe(page: Page, app: AppServer, tmp_path: Path) -> None:
     photo = tmp_path / "gradient-photo.jpg"
