@@ -215,6 +215,29 @@ def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, st
 
 
 
+def test_an_earlier_turns_tool_result_is_closed_and_drawn_only_when_opened(double: ApiDouble,
+                                                                            stub: StubServer) -> None:
+    client.clear_models_cache()
+    double.queue(Reply(text=CALL), Reply(text="Cloudy in Stockholm."),
+                 Reply(text='<|python_tag|>brave_search.call(query="Oslo weather")<|eom_id|>'), Reply(text="Rain in Oslo."))
+    at = _app(double, stub)
+    at.chat_input[0].set_value("What is the weather in Stockholm?").run()
+    at.chat_input[0].set_value("And in Oslo?").run()
+    assert not at.exception
+
+    def received() -> list:
+        return [e for e in at.expander if e.label == "What the model receives"]
+
+    def shown() -> list[str]:
+        return [c.value for e in received() for c in e.code]
+
+    assert len(received()) == 2
+    assert len(shown()) == 1 and "Oslo" in shown()[0], "only the latest turn's result is drawn"
+    at.session_state["tool_received_0_0"] = True  # the person opens the first turn's result: it is drawn
+    at.run()
+    assert len(shown()) == 2 and any("Stockholm" in c for c in shown())
+
+
 def test_retry_is_not_offered_for_a_spent_daily_quota(double: ApiDouble, stub: StubServer) -> None:
     client.clear_models_cache()
     double.queue(Reply.rate_limit_day())

@@ -41,22 +41,32 @@ def decided(step: ToolStep, model: str = "") -> None:
     st.code(step.raw_output, language=None, wrap_lines=True)
 
 
-def ran(step: ToolStep) -> None:
-    """Step 2: what the app ran and what went back to the model (plain text, never HTML)."""
+def ran(step: ToolStep, key: str | None = None) -> None:
+    """Step 2: what the app ran and what went back to the model (plain text, never HTML).
+
+    With `key` (an earlier turn of the conversation), "What the model receives" starts closed and its content is
+    drawn only while it is open: a long conversation stays light to redraw. Without, it is open (off stage).
+    """
     r = step.result
     st.markdown(ran_line(step))
-    if r is not None:
-        with st.expander("What the model receives", expanded=not presenter.presenting()):
+    if r is None:
+        return
+    if key is None:
+        box = st.expander("What the model receives", expanded=not presenter.presenting())
+    else:
+        box = st.expander("What the model receives", key=key, on_change="rerun")
+    if key is None or box.open:
+        with box:
             st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
             if r.url and not presenter.presenting():
                 st.caption(f"Source: `{r.url}`")
 
 
-def step_view(step: ToolStep, model: str = "") -> None:
-    """A whole step, as a bordered block of the timeline."""
+def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
+    """A whole step, as a bordered block of the timeline (`key`: see `ran`)."""
     with st.container(border=True):
         decided(step, model)
-        ran(step)
+        ran(step, key)
 
 
 def raw_view(turn: Turn) -> None:
@@ -112,8 +122,8 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
     with st.chat_message("user"):
         st.markdown(display_markdown(turn.question))
     with st.chat_message("assistant", avatar="🦙"):
-        for step in turn.steps:
-            step_view(step, turn.model)
+        for n, step in enumerate(turn.steps):
+            step_view(step, turn.model, None if latest or index is None else f"tool_received_{index}_{n}")
         for note in turn.notes:
             st.info(note, icon="ℹ️")
         if turn.answer:
