@@ -48,14 +48,23 @@ CHAT_INPUT = '[data-testid="stChatInputTextArea"]'
 EXCEPTION = '[data-testid="stException"]'
 TIMEOUT_MS = 30_000
 
-STREAM_PAIRS = 2  # (1): long and short answers, interleaved
+STREAM_PAIRS = 2  # (1): long, long in paragraphs and short answers, interleaved
 LONG_WORDS, SHORT_WORDS = 340, 20  # 340 words: about 2.2 KB, some 400 Llama tokens
+PARAGRAPH_WORDS = 85  # the paragraphed variant: four paragraphs, as Llama usually writes 400 tokens
 CHUNK_DELAY_S = 0.01
+TTFT_S = 0.3  # (1b): a hosted model's time to first token (often more); the double waits this long first
+TTFT_REPS = 3
+# (1c): the app before its turns were answered in place (the last commit before that work), measured in the same
+# run from `git archive`, so "first text no later" compares like with like.
+BEFORE_REV = "ccf226f"
 CLICKS = 7  # (2): per session
 TURNS = 30
 COLD_RUNS = 5  # (3): per side
 VISION_SESSIONS = 30  # (4)
 RSS_AT = (1, 10, 20, 30)
+# (4): Streamlit keeps a closed tab's session for server.disconnectedSessionTTL (120 s by default); the vision
+# server here keeps it 30 s, so the readings also show what happens once sessions expire, without a 2-minute wait.
+VISION_TTL_S = 30
 PHOTO_SIZE = (3264, 2448)  # 8 MP, about 2.9 MB at q92 with bench_images' camera-like texture
 CHECKBOX = "Local time (offline)"  # a tool that needs no network and is off by default
 
@@ -74,6 +83,18 @@ def story(words: int, seed: int) -> str:
     for i in range(12, len(body), 13):
         body[i] += "."
     return " ".join(["Llamastory", *body, "Finis."])
+
+
+def paragraphed(words: int, seed: int, every: int = PARAGRAPH_WORDS) -> str:
+    """`story`, split into paragraphs of about `every` words (at a sentence end)."""
+    out, count = [], 0
+    for word in story(words, seed).split(" "):
+        out.append(word)
+        count += 1
+        if count >= every and word.endswith(".") and word != "Finis.":
+            out.append("\n\n")
+            count = 0
+    return " ".join(out).replace(" \n\n ", "\n\n")
 
 
 # --- servers and browser -----------------------------------------------------------------------------------------
@@ -179,17 +200,24 @@ FIRST_TEXT_JS = """(marker) => {
 }"""
 
 
-def one_answer(browser: Any, app: Any, double: Any, words: int, seed: int) -> dict[str, float]:
-    """A fresh session asks one question; the double streams `words` words. Bytes and first-text times."""
+def one_answer(browser: Any, app: Any, double: Any, text: str, seed: int, ttft_s: float = 0.0) -> dict[str, float]:
+    """A fresh session asks one question; the double waits `ttft_s`, then streams `text` (it starts with
+    "Llamastory" and ends with "Finis."). Bytes, script runs and first-text times."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
     from tests.api_double import Reply
 
     context, page = new_page(browser)
-    received = [0, 0]  # bytes, frames
+    received = [0, 0, 0]  # bytes, frames, script runs (each starts with a new_session message)
 
     def on_ws(ws: Any) -> None:
         def frame(payload: Any) -> None:
-            received[0] += len(payload.encode() if isinstance(payload, str) else payload)
+            data = payload.encode() if isinstance(payload, str) else payload
+            received[0] += len(data)
             received[1] += 1
+            msg = ForwardMsg()
+            msg.ParseFromString(data)
+            received[2] += msg.WhichOneof("type") == "new_session"
 
         ws.on("framereceived", frame)
 
@@ -199,7 +227,6 @@ def one_answer(browser: Any, app: Any, double: Any, words: int, seed: int) -> di
         page.locator(CHAT_INPUT).wait_for()
         settle(page)
         healthy(page)
-        text = story(words, seed)
         stamps: list[float] = []
         original = double._next_reply
 
@@ -208,10 +235,10 @@ def one_answer(browser: Any, app: Any, double: Any, words: int, seed: int) -> di
             return original(body)
 
         double._next_reply = stamped
-        double.queue(Reply(text=text, chunk_delay_s=CHUNK_DELAY_S))
+        double.queue(Reply(text=text, delay_s=ttft_s, chunk_delay_s=CHUNK_DELAY_S))
         page.evaluate(FIRST_TEXT_JS, "Llamastory")
         page.wait_for_timeout(300)  # let Playwright deliver any frame still pending before the snapshot
-        before_bytes, before_frames = received
+        before_bytes, before_frames, before_runs = received
         box = page.locator(CHAT_INPUT)
         box.fill(f"Tell me a story, number {seed}")
         sent = time.time()
@@ -227,22 +254,45 @@ def one_answer(browser: Any, app: Any, double: Any, words: int, seed: int) -> di
         return {
             "bytes": received[0] - before_bytes,
             "frames": received[1] - before_frames,
+            "runs": received[2] - before_runs,
             "answer": len(text.encode()),
             "first_text_s": first_text / 1000 - sent,
-            "first_token_s": stamps[0] - sent,
+            "first_token_s": stamps[0] + ttft_s - sent,
         }
     finally:
         double._next_reply = type(double)._next_reply.__get__(double)
         context.close()
 
 
-def stream_bytes(browser: Any, app: Any, double: Any) -> dict[str, Any]:
-    longs, shorts = [], []
-    for i in range(STREAM_PAIRS):
-        order = [(LONG_WORDS, longs), (SHORT_WORDS, shorts)]
-        for words, out in order if i % 2 == 0 else order[::-1]:
-            out.append(one_answer(browser, app, double, words, seed=100 * i + words))
-    return {"long": longs, "short": shorts}
+def stream_bytes(browser: Any, apps: dict[str, Any], double: Any) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """(1) and (1b) for each app ("now", and "before" when it could be built), interleaved."""
+    out: dict[str, dict[str, list[dict[str, float]]]] = {
+        name: {"long": [], "paragraphs": [], "short": [], "ttft": []} for name in apps}
+    for i in range(max(STREAM_PAIRS, TTFT_REPS)):
+        kinds = [("long", lambda seed: story(LONG_WORDS, seed), 0.0), ("short", lambda seed: story(SHORT_WORDS, seed), 0.0),
+                 ("paragraphs", lambda seed: paragraphed(LONG_WORDS, seed), 0.0)] if i < STREAM_PAIRS else []
+        kinds.append(("ttft", lambda seed: story(SHORT_WORDS, seed), TTFT_S))
+        for kind, text, ttft in kinds if i % 2 == 0 else kinds[::-1]:
+            names = list(apps) if (i + len(kind)) % 2 == 0 else list(apps)[::-1]
+            seed = 100 * i + list(out[names[0]]).index(kind)  # a new question each time: no replay-cache hit
+            for name in names:
+                out[name][kind].append(one_answer(browser, apps[name], double, text(seed), seed=seed, ttft_s=ttft))
+    return out
+
+
+def before_app(env: dict[str, str], tmp: Path, rev: str) -> Any:
+    """`streamlit run app.py` of the app at git revision `rev` (exported with `git archive`)."""
+    where = tmp / f"before-{rev}"
+    where.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    server = Launched("app.py", where, env, tmp / f"before-{rev}.log")
+    try:
+        server.wait_healthy()
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 # --- (2) checkbox click at 0 vs 30 turns -------------------------------------------------------------------------
@@ -449,7 +499,7 @@ def vision_memory(browser: Any, env: dict[str, str], double: Any, tmp: Path) -> 
 
     base = camera_like(PHOTO_SIZE)
     photo = tmp / "photo.jpg"
-    server = start_app(env, tmp)
+    server = start_app({**env, "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(VISION_TTL_S)}, tmp)
     try:
         pid = server.proc.pid
         warm_ctx, warm = new_page(browser)  # Home once, so the baseline has the app imported
@@ -477,7 +527,11 @@ def vision_memory(browser: Any, env: dict[str, str], double: Any, tmp: Path) -> 
                 rss[n] = rss_mb(pid)
         if len(rss) == 1:
             raise RuntimeError(error or "no session completed")
-        return {"rss": rss, "photo_mb": median(sizes), "seconds": time.perf_counter() - t0, "error": error,
+        seconds = time.perf_counter() - t0
+        if not error:  # every tab is closed: wait until Streamlit has dropped the last session, plus its cleanup
+            time.sleep(VISION_TTL_S + 15)
+            rss["expired"] = rss_mb(pid)
+        return {"rss": rss, "photo_mb": median(sizes), "seconds": seconds, "error": error,
                 "sessions": n if not error else n - 1}
     finally:
         with double._lock:
@@ -519,11 +573,18 @@ def run() -> Result:
             cold = _guarded("cold start", lambda: cold_start(browser, env, tmp), failures)
             (tmp / "tools").mkdir()
             app = start_app(env, tmp / "tools")
+            before = _guarded(f"the app at {BEFORE_REV}", lambda: before_app(env, tmp, BEFORE_REV), failures)
             try:
-                streams = _guarded("websocket bytes", lambda: stream_bytes(browser, app, double), failures)
+                apps = {"now": app, **({"before": before} if before else {})}
+                streams = _guarded("websocket bytes", lambda: stream_bytes(browser, apps, double), failures)
+                if before:
+                    before.stop()
+                    before = None
                 clicks = _guarded("checkbox click", lambda: checkbox(browser, app, double, tmp), failures)
             finally:
                 app.stop()
+                if before:
+                    before.stop()
             (tmp / "vision").mkdir()
             memory = _guarded("vision sessions", lambda: vision_memory(browser, env, double, tmp / "vision"), failures)
         finally:
@@ -535,35 +596,65 @@ def run() -> Result:
     ratios: list[tuple[str, float]] = []
 
     if streams:
-        long_b = median([r["bytes"] for r in streams["long"]])
-        short_b = median([r["bytes"] for r in streams["short"]])
-        long_a = streams["long"][0]["answer"]
-        short_a = streams["short"][0]["answer"]
-        per_byte = (long_b - short_b) / (long_a - short_a)
+        now = streams["now"]
+        old_app = streams.get("before")
+
+        def med(runs: list[dict[str, float]], key: str) -> float:
+            return median([r[key] for r in runs])
 
         def kb(runs: list[dict[str, float]]) -> str:
             return ", ".join(f"{r['bytes'] / 1024:.1f}" for r in runs)
 
-        answers = streams["long"] + streams["short"]
-        first_text = median([r["first_text_s"] for r in answers])
-        first_token = median([r["first_token_s"] for r in answers])
-        first_ratio = median([r["first_text_s"] / r["first_token_s"] for r in answers])
+        long_b, short_b, para_b = med(now["long"], "bytes"), med(now["short"], "bytes"), med(now["paragraphs"], "bytes")
+        long_a, short_a, para_a = now["long"][0]["answer"], now["short"][0]["answer"], now["paragraphs"][0]["answer"]
+        per_byte = (long_b - short_b) / (long_a - short_a)
+        instant = now["long"] + now["short"] + now["paragraphs"]
+        first_ratio = median([r["first_text_s"] / r["first_token_s"] for r in instant])
+        ttft_ratio = median([r["first_text_s"] / r["first_token_s"] for r in now["ttft"]])
         rows += [
-            (f"(1) {LONG_WORDS}-word answer ({long_a / 1024:.1f} KB): websocket bytes received",
-             f"{long_b / 1024:.1f} KB  (runs: {kb(streams['long'])} KB; "
-             f"{median([r['frames'] for r in streams['long']]):.0f} frames)"),
+            (f"(1) {LONG_WORDS}-word answer, one paragraph ({long_a / 1024:.1f} KB): websocket bytes received",
+             f"{long_b / 1024:.1f} KB  (runs: {kb(now['long'])} KB; {med(now['long'], 'frames'):.0f} frames, "
+             f"{med(now['long'], 'runs'):.0f} script run(s))"),
+            (f"(1) {LONG_WORDS}-word answer in paragraphs of ~{PARAGRAPH_WORDS} words ({para_a / 1024:.1f} KB): "
+             "websocket bytes received",
+             f"{para_b / 1024:.1f} KB  (runs: {kb(now['paragraphs'])} KB)"),
             (f"(1) {SHORT_WORDS}-word answer ({short_a} B): websocket bytes received",
-             f"{short_b / 1024:.1f} KB  (runs: {kb(streams['short'])} KB; "
-             f"{median([r['frames'] for r in streams['short']]):.0f} frames)"),
+             f"{short_b / 1024:.1f} KB  (runs: {kb(now['short'])} KB; {med(now['short'], 'frames'):.0f} frames)"),
             ("(1) extra bytes per extra answer byte (long - short)", f"{per_byte:.2f}"),
-            ("(1) Enter -> double's first token / -> first answer text on screen",
-             f"{fmt_s(first_token)} / {fmt_s(first_text)}  (median of {len(answers)} answers)"),
+            ("(1b) Enter -> double's first token / -> first answer text on screen, instant double",
+             f"{fmt_s(med(instant, 'first_token_s'))} / {fmt_s(med(instant, 'first_text_s'))}  "
+             f"(median of {len(instant)} answers)"),
+            (f"(1b) the same, the double waiting {TTFT_S:.1f} s before its first token",
+             f"{fmt_s(med(now['ttft'], 'first_token_s'))} / {fmt_s(med(now['ttft'], 'first_text_s'))}  "
+             f"(median of {len(now['ttft'])} answers)"),
         ]
         ratios += [
-            (f"websocket bytes / answer bytes, {LONG_WORDS}-word answer (target <= 10)", long_b / long_a),
+            (f"websocket bytes / answer bytes, {LONG_WORDS}-word answer in one paragraph (target <= 10)",
+             long_b / long_a),
+            (f"websocket bytes / answer bytes, {LONG_WORDS}-word answer in paragraphs", para_b / para_a),
             ("websocket bytes per extra answer byte (long - short answer)", per_byte),
-            ("Enter->first text on screen / Enter->double's first token", first_ratio),
+            ("Enter->first text on screen / Enter->double's first token, instant double", first_ratio),
+            (f"Enter->first text on screen / Enter->double's first token, {TTFT_S:.1f} s to first token", ttft_ratio),
         ]
+        if old_app:
+            instant_old = old_app["long"] + old_app["short"] + old_app["paragraphs"]
+            old_long_b = med(old_app["long"], "bytes")
+            rows += [
+                (f"(1c) the app at {BEFORE_REV}, same run: {LONG_WORDS}-word answer, one paragraph / in paragraphs / "
+                 f"{SHORT_WORDS} words",
+                 f"{old_long_b / 1024:.1f} / {med(old_app['paragraphs'], 'bytes') / 1024:.1f} / "
+                 f"{med(old_app['short'], 'bytes') / 1024:.1f} KB  ({med(old_app['long'], 'runs'):.0f} script runs)"),
+                (f"(1c) the app at {BEFORE_REV}: Enter -> first text on screen, instant double / "
+                 f"{TTFT_S:.1f} s to first token",
+                 f"{fmt_s(med(instant_old, 'first_text_s'))} / {fmt_s(med(old_app['ttft'], 'first_text_s'))}"),
+            ]
+            ratios += [
+                (f"first text on screen, now / at {BEFORE_REV}, instant double (<= 1: no later)",
+                 med(instant, "first_text_s") / med(instant_old, "first_text_s")),
+                (f"first text on screen, now / at {BEFORE_REV}, {TTFT_S:.1f} s to first token (<= 1: no later)",
+                 med(now["ttft"], "first_text_s") / med(old_app["ttft"], "first_text_s")),
+                (f"websocket bytes, {LONG_WORDS}-word answer, now / at {BEFORE_REV}", long_b / old_long_b),
+            ]
     else:
         rows.append(("(1) websocket bytes for one streamed answer", f"not measured: {failures.get('websocket bytes')}"))
 
@@ -621,9 +712,15 @@ def run() -> Result:
                      "still growing, more slowly" if second < first else "still growing, not levelling off")
             rows += [
                 ("(4) RSS growth per session, sessions 10->20 / 20->30", f"{first:+.1f} / {second:+.1f} MB ({trend})"),
-                ("(4) 30 sessions took", f"{memory['seconds']:.0f} s, all inside Streamlit's 120 s "
-                                         "server.disconnectedSessionTTL for a closed session"),
+                ("(4) 30 sessions took", f"{memory['seconds']:.0f} s (a closed tab's session kept "
+                                         f"{VISION_TTL_S} s: server.disconnectedSessionTTL)"),
             ]
+            if "expired" in rss:
+                rows.append((f"(4) RSS {VISION_TTL_S + 15} s after the last tab closed (every session expired)",
+                             f"{rss['expired']:.0f} MB ({rss['expired'] - rss[0]:+.0f} MB over the start, "
+                             f"{rss['expired'] - rss[30]:+.0f} MB from the peak)"))
+                ratios.append(("RSS after every session expired: growth over the start / growth at 30 sessions",
+                               (rss["expired"] - rss[0]) / (rss[30] - rss[0]) if rss[30] > rss[0] else float("nan")))
             ratios += [
                 ("RSS growth per vision session (10->30) / upload size", per_session / memory["photo_mb"]),
                 ("RSS growth per session, sessions 20->30 / 10->20 (< 1: slowing)",
@@ -639,11 +736,20 @@ def run() -> Result:
         rerun = (f", {short_b / median(clicks['bytes']['empty']):.1f}x what one rerun of the same empty page sends "
                  f"({median(clicks['bytes']['empty']) / 1024:.1f} KB for a checkbox click)") if clicks else ""
         parts.append(
-            f"A {long_a / 1024:.1f} KB streamed answer cost {long_b / 1024:.1f} KB of websocket traffic "
-            f"({long_b / long_a:.1f}x the answer, target <= 10x). Most of it does not depend on the answer: a "
-            f"{SHORT_WORDS}-word answer costs {short_b / 1024:.1f} KB{rerun}; each extra answer byte costs "
-            f"{per_byte:.1f} bytes. First text appeared {first_ratio:.2f}x the time the double took to send its "
-            "first token.")
+            f"A {long_a / 1024:.1f} KB streamed answer in one paragraph cost {long_b / 1024:.1f} KB of websocket "
+            f"traffic ({long_b / long_a:.1f}x the answer, target <= 10x; in paragraphs {para_b / para_a:.1f}x). "
+            f"What every answer costs whatever its length: a {SHORT_WORDS}-word answer costs {short_b / 1024:.1f} KB"
+            f"{rerun}; each extra answer byte costs {per_byte:.1f} bytes. First text appeared {first_ratio:.2f}x the "
+            f"time the instant double took to send its first token ({ttft_ratio:.2f}x with a {TTFT_S:.1f} s "
+            "first token: the request now leaves before the page is drawn, so a real model's thinking hides the "
+            "page draw).")
+        if old_app:
+            parts.append(
+                f"Against the app at {BEFORE_REV} in the same run: {long_b / old_long_b:.2f}x its traffic for the "
+                f"long answer, first text {med(instant, 'first_text_s') / med(instant_old, 'first_text_s'):.2f}x its "
+                f"time with the instant double and "
+                f"{med(now['ttft'], 'first_text_s') / med(old_app['ttft'], 'first_text_s'):.2f}x with a "
+                f"{TTFT_S:.1f} s first token.")
     if clicks:
         parts.append(f"A checkbox click took {fmt_s(median(e))} with no conversation and {fmt_s(median(f))} with "
                      f"{TURNS} turns ({median(f) / median(e):.2f}x, target <= 2x).")
@@ -654,8 +760,9 @@ def run() -> Result:
         parts.append(f"Over 30 vision sessions the server's RSS went {memory['rss'][0]:.0f} -> "
                      f"{memory['rss'][30]:.0f} MB: {per_session:+.1f} MB per session after the first 10 "
                      f"({first:+.1f} then {second:+.1f} MB per session: {trend}) for a "
-                     f"{memory['photo_mb']:.1f} MB upload each, every closed session still inside Streamlit's "
-                     "120 s disconnected-session TTL (whether it is released after that is not measured here).")
+                     f"{memory['photo_mb']:.1f} MB upload each, a closed tab's session kept {VISION_TTL_S} s."
+                     + (f" Once every session had expired it was {memory['rss']['expired']:.0f} MB."
+                        if "expired" in memory["rss"] else ""))
     elif memory:
         parts.append(f"Vision sessions: {memory['error']}; readings so far are in the rows.")
     for label, why in failures.items():
@@ -664,8 +771,11 @@ def run() -> Result:
         name="ui: the app in a browser (websocket bytes, checkbox at 30 turns, cold start, vision memory)",
         measures=(
             "A real `streamlit run app.py` against the API double and tool stub on 127.0.0.1, driven by headless "
-            f"Chromium (Playwright). (1) websocket bytes from Enter to the run settled, {LONG_WORDS}- and "
-            f"{SHORT_WORDS}-word answers, {STREAM_PAIRS} each, interleaved, fresh session each; (2) checkbox click "
+            f"Chromium (Playwright). (1) websocket bytes from Enter to the run settled, {LONG_WORDS}-word answers "
+            f"in one paragraph and in paragraphs and {SHORT_WORDS}-word ones, {STREAM_PAIRS} each, interleaved, "
+            f"fresh session each; (1b) Enter to first text on screen, also with a double waiting {TTFT_S:.1f} s "
+            f"({TTFT_REPS} answers); (1c) the same on the app at {BEFORE_REV} (git archive), interleaved; "
+            "(2) checkbox click "
             f"to run over, {CLICKS} clicks each on a 0-turn and a {TURNS}-turn session, alternating; (3) launch to "
             f"Home idle vs a bare page, {COLD_RUNS} fresh processes each, interleaved; (4) server VmRSS over "
             f"{VISION_SESSIONS} vision sessions (upload, ask, answer, close) on one fresh server. Medians."

@@ -1,6 +1,6 @@
 """Run every benchmark, print a table and write bench/RESULTS.md.
 
-    python -m bench.run_all            # from the repo root; about 5 minutes (the browser benchmark: about 3.5)
+    python -m bench.run_all            # from the repo root; about 7 minutes (the browser benchmark: about 5)
     python -m bench.bench_images       # any one benchmark alone, printed only
 """
 
@@ -32,13 +32,15 @@ From the repository root:
 python -m bench.run_all
 ```
 
-It runs the six benchmarks below (about 5 minutes: some 3.5 for the browser benchmark, about 1 for the retry
+It runs the six benchmarks below (about 7 minutes: some 5 for the browser benchmark, about 1 for the retry
 benchmark's deliberate sleeps), prints a table and rewrites this file. One benchmark alone, printed only:
 `python -m bench.bench_parser`, `python -m bench.bench_images`, `python -m bench.bench_client_reuse`,
 `python -m bench.bench_requests`, `python -m bench.bench_retry`, `python -m bench.bench_ui`.
 Everything is local: the API double from `tests/api_double.py` and the tool stub from `tests/stubs.py` on
 127.0.0.1, generated images, and for the ui benchmark a real `streamlit run app.py` driven by headless Chromium
-(`/usr/bin/chromium` through Playwright); no network.
+(`/usr/bin/chromium` through Playwright); no network. The ui benchmark also starts the app as it was at commit
+`ccf226f` (before its turns were answered in place; exported with `git archive`, so it needs the repository's
+history) and measures both in the same run, so "first text no later" compares like with like.
 
 The images section below comes from `bench_images.run()` in this run. Its "before (REV)" memory rows, the same
 cases measured with an older `lib/images.py`, are not part of it (four 79-MP decodes at once take about 2.4 GB):
