@@ -87,5 +87,8 @@ else:
             st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
 
 if not presenter.presenting():
-    with st.expander(f"Where Llama runs (checked {CHECKED_ON})"):
-        st.markdown(providers_table())
+    # Drawn only when opened: a large table costs the first page view time in the browser.
+    where = st.expander(f"Where Llama runs (checked {CHECKED_ON})", key="home_where", on_change="rerun")
+    if where.open:
+        with where:
+            st.markdown(providers_table())

@@ -204,3 +204,14 @@ def test_home_in_presenter_mode_shows_no_addresses_or_setting_names() -> None:
         assert "OpenRouter" in main and "Llama 3.3 70B" in main
         for jargon in ("127.0.0.1", "MODELS_PROVIDER", "OPENROUTER_API_KEY", "Endpoint"):
             assert jargon not in main, jargon
+
+
+def test_home_draws_the_where_llama_runs_table_only_when_opened() -> None:
+    with ApiDouble() as d:
+        at = _app(None, MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint_for("vllm"), MODELS_API_KEY=TEST_TOKEN)
+        where = [e for e in at.expander if e.label.startswith("Where Llama runs (checked")]
+        assert len(where) == 1 and not where[0].markdown, "closed: nothing drawn inside"
+        at.session_state["home_where"] = True  # the person opens it
+        at.run()
+        table = "\n".join(m.value for e in at.expander if e.label.startswith("Where Llama runs") for m in e.markdown)
+        assert "OpenRouter" in table and "NVIDIA" in table and "|" in table

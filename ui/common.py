@@ -366,7 +366,8 @@ def quota_controls(settings: Settings) -> None:
         st.toggle("Reuse identical answers", value=True, key="dedupe_on",
                   help="The same question within 15 minutes is answered from the cache at a natural pace, "
                        "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
-        with st.expander("Rehearsal", expanded=rehearsal_mode() != "off"):
+        box = st.expander("Rehearsal", expanded=rehearsal_mode() != "off", key="rehearsal_box", on_change="rerun")
+        with box:
             st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
                      label_visibility="collapsed",
                      format_func={"off": "Off", "record": "Record", "replay": "Replay"}.__getitem__,
@@ -379,7 +380,8 @@ def quota_controls(settings: Settings) -> None:
                 st.download_button("Save recording (JSON)", recorded.store.to_json(secrets=settings.secrets()),
                                    "rehearsal.json", "application/json", icon=":material/download:",
                                    type="tertiary")
-            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload")
+            # The uploader only while the box is open: a first page view loads no file-upload code in the browser.
+            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload") if box.open else None
             if upload is not None and st.session_state.get("rehearsal_loaded") != upload.file_id:
                 try:
                     n = recorded.store.from_json(upload.getvalue().decode("utf-8", "replace"))
