@@ -286,13 +286,9 @@ def before_app(env: dict[str, str], tmp: Path, rev: str) -> Any:
     where.mkdir()
     archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
-    server = Launched("app.py", where, env, tmp / f"before-{rev}.log")
-    try:
-        server.wait_healthy()
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    from tests.test_browser import start_app
+
+    return start_app(env, where, cwd=where)
 
 
 # --- (2) checkbox click at 0 vs 30 turns -------------------------------------------------------------------------

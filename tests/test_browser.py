@@ -67,7 +67,7 @@ RUN_TIMEOUT_MS = 20_000
 class AppServer:
     """`streamlit run app.py` in its own process group, its stderr kept in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -77,7 +77,7 @@ class AppServer:
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
     def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -177,8 +177,9 @@ def app_env(trap: ProxyTrap, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_app(env: dict[str, str], tmp: Path) -> AppServer:
-    server = AppServer(env, tmp / "streamlit.log")
+def start_app(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> AppServer:
+    """`streamlit run app.py` in `cwd` (this checkout by default), once it answers its health check."""
+    server = AppServer(env, tmp / "streamlit.log", cwd)
     try:
         server.wait_healthy()
     except BaseException:
