@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from lib.memory import release_large_buffers
 from ui import crash
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
@@ -15,6 +16,7 @@ st.set_page_config(
     menu_items={"About": "Llama Herd Studio: Meta's Llama models calling tools and reading photos, live."},
 )
 
+release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS doesn't grow with every visitor
 nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style()

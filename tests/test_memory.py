@@ -1,0 +1,60 @@
+"""Freed photo-sized buffers go back to the operating system: the server does not keep every visitor's photo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A visitor's photo passes through as a few multi-megabyte buffers, in a new thread per script run; 40 visitors, one
+# after another, each keeping only its prepared image. Printed: growth beyond what is kept.
+PROGRAM = """
+import sys
+sys.path.insert(0, {root!r})
+from lib.memory import release_large_buffers
+if {fixed}:
+    assert release_large_buffers()
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+import threading
+start = rss_mb()
+kept = []
+def visit(n):  # each script run is a new thread, as in Streamlit; each keeps its prepared image (350 KB)
+    upload = bytes(2_900_000) + bytes([n % 256])
+    decoded = bytearray(upload) * 3
+    kept.append(bytes(decoded[:350_000]))
+    kept.append(bytes(600))
+    del upload, decoded
+for n in range(40):
+    t = threading.Thread(target=visit, args=(n,)); t.start(); t.join()
+print(rss_mb() - start - 40 * 0.35)
+"""
+
+
+def grown_mb(fixed: bool) -> float:
+    out = subprocess.run([sys.executable, "-c", PROGRAM.format(root=str(ROOT), fixed=fixed)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
+def test_freed_photo_buffers_are_given_back_with_the_fixed_threshold() -> None:
+    from lib.memory import release_large_buffers
+
+    if not release_large_buffers():
+        pytest.skip("not glibc")
+    assert grown_mb(fixed=True) < 5, "40 visitors' freed buffers should not stay in the process"
+
+
+def test_release_is_idempotent() -> None:
+    from lib.memory import release_large_buffers
+
+    assert release_large_buffers() == release_large_buffers()
