@@ -238,6 +238,18 @@ def test_an_earlier_turns_tool_result_is_closed_and_drawn_only_when_opened(doubl
     assert len(shown()) == 2 and any("Stockholm" in c for c in shown())
 
 
+def test_retry_drawn_in_place_right_after_the_failure_asks_again(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_models_cache()
+    double.queue(Reply(text=CALL), Reply.rate_limit_minute(wait=42))
+    at = _app(double, stub)
+    at.chat_input[0].set_value("What is the weather in Stockholm?").run()  # the turn ends in place, failed
+    double.queue(Reply(text="Sunny now."))
+    [b for b in at.button if b.label == "Retry this question"][0].click().run()  # no other run in between
+    assert not at.exception and not at.error
+    assert any(m.value == "Sunny now." for m in at.markdown)
+    assert len(at.session_state["tool_turns"]) == 1
+
+
 def test_retry_is_not_offered_for_a_spent_daily_quota(double: ApiDouble, stub: StubServer) -> None:
     client.clear_models_cache()
     double.queue(Reply.rate_limit_day())
