@@ -215,7 +215,7 @@ def test_page_error_mid_turn_shows_message_and_keeps_steps(double: ApiDouble, st
 
 
 
-def test_an_earlier_turns_tool_result_is_closed_and_drawn_only_when_opened(double: ApiDouble,
+def test_an_earlier_turns_step_is_one_line_and_its_details_are_drawn_only_when_opened(double: ApiDouble,
                                                                             stub: StubServer) -> None:
     client.clear_models_cache()
     double.queue(Reply(text=CALL), Reply(text="Cloudy in Stockholm."),
@@ -225,17 +225,17 @@ def test_an_earlier_turns_tool_result_is_closed_and_drawn_only_when_opened(doubl
     at.chat_input[0].set_value("And in Oslo?").run()
     assert not at.exception
 
-    def received() -> list:
-        return [e for e in at.expander if e.label == "What the model receives"]
+    def shown(label: str) -> list[str]:
+        return [c.value for e in at.expander if e.label == label for c in e.code]
 
-    def shown() -> list[str]:
-        return [c.value for e in received() for c in e.code]
-
-    assert len(received()) == 2
-    assert len(shown()) == 1 and "Oslo" in shown()[0], "only the latest turn's result is drawn"
-    at.session_state["tool_received_0_0"] = True  # the person opens the first turn's result: it is drawn
+    earlier = "Raw output and what the model received"
+    assert "Oslo" in "".join(shown("What the model receives")), "the latest turn's result is open"
+    assert [e.label for e in at.expander].count(earlier) == 1 and not shown(earlier), "the first turn's is closed"
+    first = [m.value for m in at.markdown if "decided to call `brave_search(query=\"Stockholm weather\")`" in m.value]
+    assert first and "→ The app ran Web search (Brave):" in first[0], "an earlier step reads as one line"
+    at.session_state["tool_received_0_0"] = True  # the person opens it: the raw output and the result are drawn
     at.run()
-    assert len(shown()) == 2 and any("Stockholm" in c for c in shown())
+    assert any("brave_search.call" in c for c in shown(earlier)) and any("Stockholm" in c for c in shown(earlier))
 
 
 def test_retry_drawn_in_place_right_after_the_failure_asks_again(double: ApiDouble, stub: StubServer) -> None:

@@ -41,32 +41,42 @@ def decided(step: ToolStep, model: str = "") -> None:
     st.code(step.raw_output, language=None, wrap_lines=True)
 
 
-def ran(step: ToolStep, key: str | None = None) -> None:
-    """Step 2: what the app ran and what went back to the model (plain text, never HTML).
-
-    With `key` (an earlier turn of the conversation), "What the model receives" starts closed and its content is
-    drawn only while it is open: a long conversation stays light to redraw. Without, it is open (off stage).
-    """
-    r = step.result
+def ran(step: ToolStep) -> None:
+    """Step 2: what the app ran and what went back to the model (plain text, never HTML)."""
     st.markdown(ran_line(step))
+    if step.result is not None:
+        with st.expander("What the model receives", expanded=not presenter.presenting()):
+            received(step)
+
+
+def received(step: ToolStep) -> None:
+    """The tool result exactly as the model received it, and where it came from."""
+    r = step.result
     if r is None:
         return
-    if key is None:
-        box = st.expander("What the model receives", expanded=not presenter.presenting())
-    else:
-        box = st.expander("What the model receives", key=key, on_change="rerun")
-    if key is None or box.open:
-        with box:
-            st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
-            if r.url and not presenter.presenting():
-                st.caption(f"Source: `{r.url}`")
+    st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
+    if r.url and not presenter.presenting():
+        st.caption(f"Source: `{r.url}`")
 
 
 def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
-    """A whole step, as a bordered block of the timeline (`key`: see `ran`)."""
+    """A whole step, as a bordered block of the timeline.
+
+    With `key` (a step of an earlier turn), the step is one line, decision → result, and the raw output and the
+    result are drawn only while their expander is open: a long conversation stays light to redraw.
+    """
     with st.container(border=True):
-        decided(step, model)
-        ran(step, key)
+        if key is None:
+            decided(step, model)
+            ran(step)
+            return
+        st.markdown(f"**{decided_label(step, model)}** → {ran_line(step).replace('**', '')}")
+        box = st.expander("Raw output and what the model received", key=key, on_change="rerun")
+        if box.open:
+            with box:
+                st.caption("Raw model output")
+                st.code(step.raw_output, language=None, wrap_lines=True)
+                received(step)
 
 
 def raw_view(turn: Turn) -> None:
