@@ -28,14 +28,10 @@ Only ratios inside this run matter; absolute times on this shared 2-core machine
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -100,60 +96,20 @@ def paragraphed(words: int, seed: int, every: int = PARAGRAPH_WORDS) -> str:
 # --- servers and browser -----------------------------------------------------------------------------------------
 
 
-def _no_proxy_get(url: str, timeout: float = 2.0) -> bytes:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=timeout) as resp:
-        return resp.read()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Launched:
-    """`streamlit run <script>` in its own process group, timed from the launch (cold start)."""
+    """`streamlit run <script>` in `cwd` (tests.test_browser.AppServer), timed from the launch (cold start)."""
 
     def __init__(self, script: str, cwd: Path, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script,
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        from tests.test_browser import AppServer
+
+        self._server = AppServer(env, log, cwd, script)
+        self.started, self.url, self.proc = self._server.started, self._server.url, self._server.proc
 
     def wait_healthy(self, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}")
-            try:
-                if _no_proxy_get(self.url + "/_stcore/health").strip() == b"ok":
-                    return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError("streamlit did not become healthy")
+        self._server.wait_healthy(timeout_s, poll_s=0.02)  # polled often: the time to healthy is measured
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._log.close()
+        self._server.stop()
 
 
 def rss_mb(pid: int) -> float:

@@ -65,22 +65,24 @@ RUN_TIMEOUT_MS = 20_000
 
 
 class AppServer:
-    """`streamlit run app.py` in its own process group, its stderr kept in a file."""
+    """`streamlit run app.py` (or `script`) in its own process group, its stderr kept in a file; `started` is the
+    launch time (time.perf_counter), for the cold-start benchmark."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT, script: str = "app.py") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py",
+            [sys.executable, "-m", "streamlit", "run", script,
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
-    def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
+    def wait_healthy(self, timeout_s: float = START_TIMEOUT_S, poll_s: float = 0.2) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,7 +93,7 @@ class AppServer:
                         return
             except OSError:
                 pass
-            time.sleep(0.2)
+            time.sleep(poll_s)
         raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout_s} s\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
