@@ -26,6 +26,7 @@ from tests.test_browser import (  # noqa: E402 - the shared browser harness (ski
     shot,
     browser,  # noqa: F401 - the shared Chromium fixture (one per module)
     start_app,
+    trap,  # noqa: F401 - the shared proxy trap fixture (one per module)
 )
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
@@ -51,24 +52,17 @@ def stage_double() -> Iterator[ApiDouble]:
 
 
 @pytest.fixture(scope="module")
-def stage_trap() -> Iterator[ProxyTrap]:
-    t = ProxyTrap()
-    yield t
-    t.close()
-
-
-@pytest.fixture(scope="module")
-def stage_app(stage_double: ApiDouble, stage_trap: ProxyTrap,
+def stage_app(stage_double: ApiDouble, trap: ProxyTrap,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     with StubServer() as stub:
-        env = app_env(stage_trap, **stub.env(), MODELS_PROVIDER="openrouter",
+        env = app_env(trap, **stub.env(), MODELS_PROVIDER="openrouter",
                       MODELS_ENDPOINT=stage_double.endpoint_for("openrouter"), OPENROUTER_API_KEY=KEY)
         server = start_app(env, tmp_path_factory.mktemp("stage"))
         try:
             yield server
         finally:
             server.stop()
-    assert stage_trap.lines == [], stage_trap.lines
+    assert trap.lines == [], trap.lines
 
 
 @pytest.fixture
