@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lib.memory import release_large_buffers
+from lib.memory import freeze_long_lived, release_large_buffers
 from ui import crash
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
@@ -17,6 +17,7 @@ st.set_page_config(
 )
 
 release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS doesn't grow with every visitor
+freeze_long_lived()  # the modules loaded so far live as long as the process: Streamlit's gc after each run skips them
 nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style()

@@ -58,3 +58,39 @@ def test_release_is_idempotent() -> None:
     from lib.memory import release_large_buffers
 
     assert release_large_buffers() == release_large_buffers()
+
+
+# What Streamlit's collection after every script run walks, before and after the app froze what it had loaded; and
+# whether a photo-sized reference cycle made afterwards is still collected.
+FREEZE_PROGRAM = """
+import gc, sys, weakref
+sys.path.insert(0, {root!r})
+import streamlit, ui.common  # what app.py loads before it freezes
+from lib.memory import freeze_long_lived
+walked_before = len(gc.get_objects())
+froze = freeze_long_lived()
+walked_after = len(gc.get_objects())
+again = freeze_long_lived()
+import lib.tool_loop  # the first visit to the tool page imports more
+after_import = freeze_long_lived()
+
+class Turn:
+    pass
+a, b = Turn(), Turn()
+a.other, b.other, a.photo = b, a, bytearray(20_000_000)
+alive = weakref.ref(a)
+del a, b
+gc.collect(2)
+print(walked_before, walked_after, froze, again, after_import, alive() is None)
+"""
+
+
+def test_the_collection_after_each_run_skips_what_lives_as_long_as_the_process() -> None:
+    out = subprocess.run([sys.executable, "-c", FREEZE_PROGRAM.format(root=str(ROOT))],
+                         capture_output=True, text=True, check=True)
+    before, after, froze, again, after_import, cycle_freed = out.stdout.split()
+    assert froze == "True" and int(before) > 50_000, "Streamlit, the SDK and the app are tens of thousands of objects"
+    assert int(after) < int(before) / 20, f"after freezing, a full collection walks {after} of {before} objects"
+    assert again == "False", "nothing new was imported: nothing more to freeze"
+    assert after_import == "True", "a page's first imports are frozen too"
+    assert cycle_freed == "True", "a photo held in a reference cycle made after the freeze is still collected"
