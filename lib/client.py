@@ -17,17 +17,21 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import streamlit as st
-from azure.ai.inference import ChatCompletionsClient
-from azure.core.credentials import AzureKeyCredential
-from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
 from lib.errors import NoProviderError, NoTokenError, retry_after_seconds
 from lib.limits import DEFAULT_SLOT_TIMEOUT_S, SLOTS, cap_for, kind_of_response, retry_concurrent, slot_key
+
+if TYPE_CHECKING:
+    from azure.ai.inference import ChatCompletionsClient
+
+# The SDK is imported when the first client is built, not with this module: Home uses the request counter and the
+# model listing from here but sends no request, so a fresh server draws it without loading azure-ai-inference.
 
 MAX_RETRY_WAIT_S = 3.0  # never sleep longer than this for a Retry-After
 CONNECT_TIMEOUT_S = 10.0
@@ -35,34 +39,48 @@ DEFAULT_MAX_TOKENS = 1024
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class ShortRetryPolicy(RetryPolicy):
-    """Retry only short, transient failures; never wait more than `max_wait_s` for a Retry-After."""
+@cache
+def _short_retry_policy() -> type:
+    """`ShortRetryPolicy`, defined on first use (it subclasses azure-core's `RetryPolicy`)."""
+    from azure.core.pipeline.policies import RetryPolicy
 
-    def __init__(self, max_wait_s: float = MAX_RETRY_WAIT_S, **kwargs: Any) -> None:
-        kwargs.setdefault("retry_total", 2)
-        kwargs.setdefault("retry_connect", 2)
-        kwargs.setdefault("retry_read", 0)  # a read timeout already cost the user a long wait
-        kwargs.setdefault("retry_status", 2)
-        kwargs.setdefault("retry_backoff_factor", 0.4)
-        kwargs.setdefault("retry_backoff_max", int(max_wait_s))
-        super().__init__(**kwargs)
-        self.max_wait_s = max_wait_s
-        # Chat completions have no side effects besides quota: a refused connection may be retried.
-        self._method_whitelist = frozenset(self._method_whitelist | {"POST"})
+    class ShortRetryPolicy(RetryPolicy):
+        """Retry only short, transient failures; never wait more than `max_wait_s` for a Retry-After."""
 
-    def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
-        """Retry 408/429/5xx only when the server asks for a short wait (or none, except 429)."""
-        status = response.http_response.status_code
-        if status not in TRANSIENT_STATUSES or not settings["total"]:
-            return False
-        if status == 429 and kind_of_response(response.http_response) == "concurrent":
-            return False  # "too many at once": retry_concurrent() waits longer, at the request start
-        wait = retry_after_seconds(dict(response.http_response.headers))
-        if wait is not None and wait > self.max_wait_s:
-            return False
-        if status == 429 and wait is None:
-            return False
-        return True
+        def __init__(self, max_wait_s: float = MAX_RETRY_WAIT_S, **kwargs: Any) -> None:
+            kwargs.setdefault("retry_total", 2)
+            kwargs.setdefault("retry_connect", 2)
+            kwargs.setdefault("retry_read", 0)  # a read timeout already cost the user a long wait
+            kwargs.setdefault("retry_status", 2)
+            kwargs.setdefault("retry_backoff_factor", 0.4)
+            kwargs.setdefault("retry_backoff_max", int(max_wait_s))
+            super().__init__(**kwargs)
+            self.max_wait_s = max_wait_s
+            # Chat completions have no side effects besides quota: a refused connection may be retried.
+            self._method_whitelist = frozenset(self._method_whitelist | {"POST"})
+
+        def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+            """Retry 408/429/5xx only when the server asks for a short wait (or none, except 429)."""
+            status = response.http_response.status_code
+            if status not in TRANSIENT_STATUSES or not settings["total"]:
+                return False
+            if status == 429 and kind_of_response(response.http_response) == "concurrent":
+                return False  # "too many at once": retry_concurrent() waits longer, at the request start
+            wait = retry_after_seconds(dict(response.http_response.headers))
+            if wait is not None and wait > self.max_wait_s:
+                return False
+            if status == 429 and wait is None:
+                return False
+            return True
+
+    return ShortRetryPolicy
+
+
+def __getattr__(name: str) -> Any:
+    """`client.ShortRetryPolicy`: the SDK-dependent class, built when first asked for."""
+    if name == "ShortRetryPolicy":
+        return _short_retry_policy()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,6 +197,10 @@ class _NoKey:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, timeout_s: float) -> ChatCompletionsClient:
     """One client per endpoint and key fingerprint (the key itself is not hashed into the cache key)."""
+    from azure.ai.inference import ChatCompletionsClient
+    from azure.core.credentials import AzureKeyCredential
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
     auth: dict[str, Any] = (
         {"credential": AzureKeyCredential(_token)} if _token
         # No key for this server: no Authorization and no api-key header at all.
@@ -186,7 +208,7 @@ def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, ti
     )
     return ChatCompletionsClient(
         endpoint=endpoint,
-        retry_policy=ShortRetryPolicy(timeout=int(timeout_s) + 30),
+        retry_policy=_short_retry_policy()(timeout=int(timeout_s) + 30),
         connection_timeout=CONNECT_TIMEOUT_S,
         read_timeout=timeout_s,
         user_agent="llama-herd-studio",

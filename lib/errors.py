@@ -12,20 +12,16 @@ import re
 import socket
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lib.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
 from lib.redact import redact
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceRequestTimeoutError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+if TYPE_CHECKING:
+    from azure.core.exceptions import HttpResponseError
+
+# azure.core.exceptions is imported where an exception is explained, not here: Home imports this module for
+# `UserError` and draws no request, so a fresh server shows it without loading the SDK.
 
 
 class ErrorKind(str, Enum):
@@ -158,6 +154,8 @@ def _headers(exc: HttpResponseError) -> Mapping[str, str]:
 
 
 def _http(exc: HttpResponseError) -> UserError:
+    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
     status = exc.status_code or 0
     code, server_message = _error_body(exc)
     code_l = (code or "").lower()
@@ -288,6 +286,14 @@ def _http(exc: HttpResponseError) -> UserError:
 
 def explain(exc: BaseException) -> UserError:
     """Turn any exception from the client, the network or the stream into a `UserError`."""
+    from azure.core.exceptions import (
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceRequestTimeoutError,
+        ServiceResponseError,
+        ServiceResponseTimeoutError,
+    )
+
     if isinstance(exc, NoTokenError):
         return UserError(
             ErrorKind.NO_TOKEN,
