@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from lib.catalog import fetch_models, parse_models
@@ -133,3 +138,57 @@ def test_fetching_a_listing_never_raises() -> None:
         assert azure.status == 404
     down = fetch_models("http://127.0.0.1:9/v1/models", None, timeout_s=2)
     assert not down.available and "could not reach" in (down.error or "")
+
+
+class _Listing(BaseHTTPRequestHandler):
+    """A local listing server: `/moved` redirects to `target`, `/slow` answers late, `/junk` answers not JSON."""
+
+    target = ""
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", self.target)
+            self.end_headers()
+            return
+        if self.path == "/slow":
+            time.sleep(1.5)
+        body = b"<html>not json</html>" if self.path == "/junk" else json.dumps({"data": [{"id": "m"}]}).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # /slow: the client has given up
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Listing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_listing_that_redirects_elsewhere_never_gets_the_key_and_says_what_happened() -> None:
+    first, second = _serve(), _serve()
+    try:
+        _Listing.seen = []
+        _Listing.target = f"http://127.0.0.1:{second.server_port}/v1/models"
+        moved = fetch_models(f"http://127.0.0.1:{first.server_port}/moved", "nvapi-secret")
+        assert not moved.available and moved.status == 302 and "302" in (moved.error or "")
+        assert [s["path"] for s in _Listing.seen] == ["/moved"], "the redirect was not followed"
+        assert _Listing.seen[0]["authorization"] == "Bearer nvapi-secret"  # to the URL it was given for, only
+        late = fetch_models(f"http://127.0.0.1:{first.server_port}/slow", None, timeout_s=0.3)
+        assert not late.available and "in time" in (late.error or "")
+        junk = fetch_models(f"http://127.0.0.1:{first.server_port}/junk", None)
+        assert not junk.available and "JSON" in (junk.error or "")
+        ok = fetch_models(f"http://127.0.0.1:{second.server_port}/v1/models", None)
+        assert ok.ids == ["m"] and "authorization" not in _Listing.seen[-1]
+    finally:
+        first.shutdown()
+        second.shutdown()
