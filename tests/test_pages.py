@@ -215,3 +215,44 @@ def test_home_draws_the_where_llama_runs_table_only_when_opened() -> None:
         at.run()
         table = "\n".join(m.value for e in at.expander if e.label.startswith("Where Llama runs") for m in e.markdown)
         assert "OpenRouter" in table and "NVIDIA" in table and "|" in table
+
+
+# Run in a fresh interpreter, so what is already imported by other tests doesn't hide what a page imports.
+IMPORTS_PROGRAM = """
+import os, sys
+sys.path.insert(0, {root!r})
+from streamlit.testing.v1 import AppTest
+HEAVY = ("pandas", "pyarrow", "numpy", "azure.core", "azure.ai.inference", "requests", "charset_normalizer")
+before = {{m for m in HEAVY if m in sys.modules}}
+at = AppTest.from_file(os.path.join({root!r}, "app.py"), default_timeout=30)
+at.run()
+if {page!r}:
+    at.switch_page({page!r})
+    at.run()
+assert not at.exception, at.exception
+print(" ".join(sorted(m for m in HEAVY if m in sys.modules and m not in before)) or "-")
+print("|".join(c.value.replace("\\n", " ") for c in at.caption))
+"""
+
+
+def _imported_by(page: str | None, env: dict[str, str]) -> tuple[set[str], str]:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", IMPORTS_PROGRAM.format(root=str(ROOT), page=page or "")],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules, captions = out.stdout.strip().splitlines()[-2:]
+    return set(modules.split()) - {"-"}, captions
+
+
+def test_home_loads_no_dataframe_library_sdk_or_http_library_on_its_first_view() -> None:
+    with ApiDouble() as d:
+        env = {"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": d.endpoint, "MODELS_API_KEY": TEST_TOKEN}
+        home, captions = _imported_by(None, env)
+        assert "lists 5 models" in captions, "Home listed the server's models (the request it does make)"
+        assert home == set(), f"Home's first view imported {home}: each costs a fresh server time before it shows"
+        # The tool page's first view sends nothing either, so it needs no SDK yet.
+        tools, _ = _imported_by("pages/tool_calling.py", env)
+        assert "azure.core" not in tools and "pandas" not in tools
