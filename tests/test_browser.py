@@ -12,6 +12,7 @@ A full-page screenshot of each main state is left in /tmp/browser_shots/ (not as
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -26,6 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -230,14 +232,48 @@ def app(double: ApiDouble, stub: StubServer, trap: ProxyTrap,
     assert tried == [], f"the app tried to reach the internet: {tried}"
 
 
+@contextlib.contextmanager
+def trapped_chromium() -> Iterator[Browser]:
+    """Chromium that cannot reach beyond this machine, and a check that no page tried.
+
+    Every request to another host goes through a local proxy trap that refuses it: Chromium's own background
+    services (autofill, component updates) call Google even with --disable-background-networking, and are refused
+    there. At the end, asserts that no page of any context made such a request (a font, an icon or a script from a
+    CDN would break an offline demo and tell a third party about the visit)."""
+    trap = ProxyTrap()
+    outside: list[str] = []
+
+    def watch(request: Any) -> None:
+        url = request.url
+        if url.startswith(("http:", "https:", "ws:", "wss:")) and urlsplit(url).hostname not in ("127.0.0.1",
+                                                                                                 "localhost"):
+            outside.append(url)
+
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                  proxy={"server": trap.url, "bypass": "127.0.0.1,localhost"})
+            new_context = b.new_context
+
+            def watched_context(*args: Any, **kwargs: Any) -> Any:
+                context = new_context(*args, **kwargs)
+                context.on("request", watch)
+                return context
+
+            b.new_context = watched_context  # type: ignore[method-assign]
+            try:
+                yield b
+            finally:
+                b.close()
+    finally:
+        trap.close()
+    assert outside == [], f"a page tried to reach the internet: {outside}"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with trapped_chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -51,12 +51,8 @@ def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(tb.CHROMIUM), args=tb.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with tb.trapped_chromium() as b:
+        yield b
 
 
 @pytest.fixture
