@@ -17,7 +17,7 @@ st.set_page_config(
 )
 
 release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS doesn't grow with every visitor
-freeze_long_lived()  # the modules loaded so far live as long as the process: Streamlit's gc after each run skips them
+freeze_long_lived()  # first run only: what is loaded by now lives as long as the process; Streamlit's gc skips it
 nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style()

@@ -11,12 +11,13 @@ Measured with the vision flow (15 sessions of a 2.9 MB photo, then every session
 149 MB with (87 MB at start). Linux with glibc only; elsewhere `release_large_buffers()` does nothing.
 
 Streamlit runs a full garbage collection after every script run (`runner.postScriptGC`). With Streamlit, its
-server, the SDK and this app loaded that walks some 100,000 objects which live as long as the process: measured
-in the server, 104 ms at the end of every run, that is every click, before the browser hears the run is over.
-`freeze_long_lived()` moves what exists at the start of a run into the permanent generation the collector skips
-(`gc.freeze`), and does it again only when modules were imported since (the first visit to each page): the
-collection after a run then walks only what the run created (0 ms, some 800 objects). Frozen objects are still
-freed by reference counting as usual; only a reference cycle that is already garbage when frozen stays.
+server and this app loaded that walks some 100,000 objects which live as long as the process: measured in the
+server, 104 ms at the end of every run, that is every click, before the browser hears the run is over.
+`freeze_long_lived()`, called by app.py after its imports, moves what exists then into the permanent generation the
+collector skips (`gc.freeze`): the collection after a run then walks only what came later (some 800 objects at
+first; the pages' modules and the SDK add ~20,000, about 5 ms). It freezes once per process, at the first run,
+when the only session is the one starting: frozen objects are still freed by reference counting, but a reference
+cycle among them never is, so freezing later would keep other visitors' sessions (and their photos) alive.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 THRESHOLD_BYTES = 128 * 1024  # glibc's own default, kept fixed
 
 _done = False
-_modules_when_frozen = 0
+_frozen = False
 
 
 def release_large_buffers() -> bool:
@@ -51,11 +52,10 @@ def release_large_buffers() -> bool:
 
 
 def freeze_long_lived() -> bool:
-    """`gc.freeze()` what exists now if modules were imported since the last time; True when it froze."""
-    global _modules_when_frozen
-    loaded = len(sys.modules)
-    if loaded == _modules_when_frozen:
+    """`gc.freeze()` what exists now, the first time only; True when it froze."""
+    global _frozen
+    if _frozen:
         return False
     gc.freeze()
-    _modules_when_frozen = loaded
+    _frozen = True
     return True
