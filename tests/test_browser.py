@@ -532,13 +532,68 @@ def test_a_typed_question_streams_paragraph_by_paragraph_and_ends_in_place(page:
     expect(answer.locator("details").filter(has_text="What the model sees")).to_have_count(1)
     expect(answer).not_to_contain_text("▌")
     layout = answer.evaluate("e => e.getBoundingClientRect().height")
-    # The next run draws the same turn from history: same text, same height.
-    page.get_by_text("Local time (offline)", exact=True).click()
+    # The next page run draws the same turn from history: same text, same height. (A sidebar switch runs the whole
+    # page; a tool checkbox only reruns its panel.)
+    before = len(runs)
+    reuse = page.locator('[data-testid="stSidebar"]').get_by_text("Reuse identical answers", exact=True)
+    reuse.click()
     settle(page)
+    assert len(runs) - before == 1, "the switch should run the whole page"
     answer = chat.filter(has_text="Finis.")
     for fact in LLAMA_FACTS:
         expect(answer).to_contain_text(fact)
     assert abs(answer.evaluate("e => e.getBoundingClientRect().height") - layout) < 2
+    reuse.click()
+    settle(page)
+    assert_healthy(page)
+
+
+@explained
+def test_a_tool_checkbox_reruns_only_its_panel_and_the_next_question_uses_the_choice(
+        page: Page, app: AppServer, double: ApiDouble) -> None:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from tests.api_double import Reply
+
+    runs: list[str] = []  # "page" or "fragment", from each run's "new_session" message
+    received: list[int] = []
+
+    def frame(payload: Any) -> None:
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        received.append(len(data))
+        msg = ForwardMsg()
+        msg.ParseFromString(data)
+        if msg.WhichOneof("type") == "new_session":
+            runs.append("fragment" if msg.metadata.run.fragment_ids else "page")
+
+    page.on("websocket", lambda ws: ws.on("framereceived", frame))
+    open_app(page, app, "tool_calling")
+    local_time = page.get_by_role("checkbox", name="Local time (offline)")
+    if local_time.is_checked():
+        page.get_by_text("Local time (offline)", exact=True).click()
+        settle(page)
+    for n in range(3):  # a conversation below the panel
+        double.queue(Reply(text=f"Answer number {n}: " + " ".join(LLAMA_FACTS)))
+        send_chat(page, f"Question number {n} about llamas")
+        expect(page.locator('[data-testid="stChatMessage"]').filter(has_text=f"Answer number {n}:")).to_have_count(1)
+        settle(page)
+    runs.clear()
+    received.clear()
+    page.get_by_text("Local time (offline)", exact=True).click()
+    settle(page)
+    expect(local_time).to_be_checked()
+    # Only the panel ran: no page run started, a fraction of what the conversation alone weighs came over.
+    assert runs == ["fragment"], f"runs for a checkbox click: {runs}"
+    assert sum(received) < 3000, f"{sum(received)} bytes for a checkbox click"
+    expect(page.locator('[data-testid="stChatMessage"]').filter(has_text="Answer number 2:")).to_have_count(1)
+    # The choice reaches the model with the next question.
+    asked = len(double.requests)
+    double.queue(Reply(text="Noted."))
+    send_chat(page, "What time is it in Lima?")
+    expect(page.locator('[data-testid="stChatMessage"]').filter(has_text="Noted.")).to_have_count(1)
+    settle(page)
+    chat_requests = [r for r in double.requests[asked:] if r.messages]
+    assert chat_requests and "get_local_time" in json.dumps(chat_requests[0].body), "the new tool was not offered"
     page.get_by_text("Local time (offline)", exact=True).click()
     settle(page)
     assert_healthy(page)
