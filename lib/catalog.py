@@ -12,10 +12,11 @@ sent to the URL the provider table (or the person) gave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import http.client
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 
@@ -117,7 +118,7 @@ def fetch_models(url: str, key: str | None, timeout_s: float = 8.0) -> CatalogRe
         if isinstance(exc.reason, TimeoutError):
             return CatalogResult(error="it did not answer in time", url=url)
         return CatalogResult(error="could not reach it", url=url)
-    except (OSError, ValueError):  # a dropped connection, a malformed URL or status line
+    except (OSError, ValueError, http.client.HTTPException):  # dropped, a malformed URL, status line or body
         return CatalogResult(error="could not reach it", url=url)
     try:
         return CatalogResult(models=tuple(parse_models(json.loads(body))), url=url, status=200)

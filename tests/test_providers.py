@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,3 +193,22 @@ def test_a_listing_that_redirects_elsewhere_never_gets_the_key_and_says_what_hap
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_a_listing_that_does_not_speak_http_is_explained_not_raised() -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"garbage\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        result = fetch_models(f"http://127.0.0.1:{server.getsockname()[1]}/v1/models", "k", timeout_s=5)
+    finally:
+        server.close()
+    assert not result.available and "could not reach" in (result.error or "")
