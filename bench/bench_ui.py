@@ -13,8 +13,8 @@ every non-local request routed to a trap that refuses it), the API double (tests
     whatever its length, so the difference is what the text itself costs); and the time from Enter to the answer's
     first word on screen vs to the double starting its answer (first token), both from the same wall clock;
 (2) a tool checkbox clicked on the tool page of a session with no conversation and of one with 30 turns (imported
-    as a JSON transcript through "Open a transcript"): from the click to the end of the script run it starts (the
-    run's last websocket message, timestamped in the page, or the app's data-test-script-state turning
+    as a JSON transcript through "Open a transcript"): from the click to the end of the run it starts (the tool
+    panel is a fragment: only it reruns) (the run's last websocket message, timestamped in the page, or the app's data-test-script-state turning
     notRunning if that comes later), 7 clicks each, alternating between the two sessions;
 (3) cold start: from launching `streamlit run` (a fresh process) to Home idle in the browser with its title shown,
     for app.py and for a bare page (`st.title("Bare")`), 5 runs each, interleaved; and whether the app's server
@@ -618,7 +618,7 @@ def run() -> Result:
             (f"(2) checkbox click -> run over, {TURNS} turns (transcript {clicks['json_kb']:.0f} KB, "
              f"{clicks['turns_shown']} questions shown)",
              f"{fmt_s(median(f))}  (min {fmt_s(min(f))}, max {fmt_s(max(f))}; {len(f)} clicks)"),
-            ("(2) websocket bytes for that one rerun, 0 turns / 30 turns",
+            ("(2) websocket bytes for that click's run (the tool panel, a fragment), 0 turns / 30 turns",
              f"{median(clicks['bytes']['empty']) / 1024:.1f} KB / {median(clicks['bytes']['full']) / 1024:.1f} KB"),
         ]
         ratios.append((f"checkbox click, {TURNS} turns / 0 turns (target <= 2)", median(f) / median(e)))
@@ -685,8 +685,8 @@ def run() -> Result:
 
     parts = []
     if streams:
-        rerun = (f", {short_b / median(clicks['bytes']['empty']):.1f}x what one rerun of the same empty page sends "
-                 f"({median(clicks['bytes']['empty']) / 1024:.1f} KB for a checkbox click)") if clicks else ""
+        rerun = (f", {short_b / median(clicks['bytes']['empty']):.1f}x what a checkbox click sends "
+                 f"({median(clicks['bytes']['empty']) / 1024:.1f} KB: the tool panel reruns alone)") if clicks else ""
         parts.append(
             f"A {long_a / 1024:.1f} KB streamed answer in one paragraph cost {long_b / 1024:.1f} KB of websocket "
             f"traffic ({long_b / long_a:.1f}x the answer, target <= 10x; in paragraphs {para_b / para_a:.1f}x). "
