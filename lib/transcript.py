@@ -26,6 +26,9 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from lib.jsonfile import load_untrusted_json
+# Redaction: one implementation for the whole app, in lib/redact.py (re-exported here for transcripts and replay).
+from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: F401 - re-exported
 from lib.safe_text import display_markdown
 
 if TYPE_CHECKING:
@@ -41,15 +44,9 @@ MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
 THUMBNAIL_SIDES = (240, 200, 160, 128, 96, 64)
 
 
-from lib.jsonfile import load_untrusted_json  # noqa: E402
-from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: E402,F401 - re-exported
-
-
 class TranscriptError(ValueError):
     """A transcript that cannot be read; the message says why in words a person understands."""
 
-
-# Redaction: one implementation for the whole app, in lib/redact.py (re-exported here for transcripts and replay).
 
 def _is_data_url(text: str) -> bool:
     return text.startswith("data:") and ";base64," in text[:100]
