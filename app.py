@@ -10,7 +10,6 @@ from ui.shell import mark_shell, pages
 
 st.set_page_config(
     page_title="Llama Herd Studio",
-    page_icon="🦙",
     layout="wide",
     # Menu items make the ⋮ menu appear, and with it the Light / Dark / System theme choice.
     menu_items={"About": "Llama Herd Studio: Meta's Llama models calling tools and reading photos, live."},
@@ -27,3 +26,6 @@ quota_controls(settings)
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
+# The llama favicon last: an emoji icon makes Streamlit build its emoji table (~30 ms, once per server), which is
+# better spent after the page is on its way to the browser than before. A run that ends early keeps the last icon.
+st.set_page_config(page_icon="🦙")

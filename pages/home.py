@@ -22,19 +22,19 @@ st.markdown(
 
 left, right = st.columns(2, gap="medium")
 with left, st.container(border=True, height="stretch"):
-    st.markdown("#### 🛠️ Tool calling")
     st.markdown(
+        "#### 🛠️ Tool calling\n\n"
         "Pick tools — web search, Wolfram|Alpha, weather, a clock — and ask a question. You see the model's "
         "native tool call, the real result, and the answer that uses it, plus the raw Llama prompt format."
     )
-    st.page_link("pages/tool_calling.py", label="Open the tool-calling demo", icon="➡️")
+    st.page_link("pages/tool_calling.py", label="Open the tool-calling demo", icon=":material/arrow_forward:")
 with right, st.container(border=True, height="stretch"):
-    st.markdown("#### 🖼️ Vision")
     st.markdown(
+        "#### 🖼️ Vision\n\n"
         "Upload a photo, take one with your camera, or use a sample. The model describes it, writes alt text, "
         "reads text in it — then answers your follow-up questions about the same image."
     )
-    st.page_link("pages/vision.py", label="Open the vision demo", icon="➡️")
+    st.page_link("pages/vision.py", label="Open the vision demo", icon=":material/arrow_forward:")
 
 if not settings.can_send:
     setup_panel(settings)  # includes the GitHub Models retirement sentence when only a GitHub token was found
@@ -42,31 +42,29 @@ elif settings.github_retired:
     st.info(GITHUB_RETIRED.split(":")[0] + f": using {settings.label} instead.", icon="🪦")
 
 p = settings.provider
-st.subheader("Connection")
 if p is None:
-    st.markdown("- **Provider:** none yet" + ("" if settings.github_retired else f" ({settings.reason})"))
+    st.markdown("### Connection\n\n- **Provider:** none yet"
+                + ("" if settings.github_retired else f" ({settings.reason})"))
 else:
     key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
            else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
+    lines = ["### Connection", ""]
     if presenter.presenting():  # on stage: no addresses, setting names or key talk
-        st.markdown(f"- **Provider:** {p.label}")
+        lines += [f"- **Provider:** {p.label}"]
     else:
-        st.markdown(
-            f"- **Provider:** {p.label} — {settings.reason}\n"
-            f"- **Endpoint:** `{settings.endpoint or 'missing'}`\n"
-            f"- **Key:** {key}"
-        )
+        lines += [f"- **Provider:** {p.label} — {settings.reason}",
+                  f"- **Endpoint:** `{settings.endpoint or 'missing'}`",
+                  f"- **Key:** {key}"]
     if settings.can_send or settings.endpoint:
-        rows = ["| Page | Built for | Uses | Why |", "|---|---|---|---|"]
+        lines += ["", "| Page | Built for | Uses | Why |", "|---|---|---|---|"]
         for page, title in (("tools", "Tool calling"), ("vision", "Vision")):
             pick, listing = choose_model(settings, page)  # type: ignore[arg-type]
             uses = f"{pick.label} · `{pick.model}`" if pick.model else "—"
-            rows.append(f"| {title} | {BUILT_FOR[page]} | {uses} | {pick.reason.replace('|', '/')} |")
-        st.markdown("\n".join(rows))
+            lines.append(f"| {title} | {BUILT_FOR[page]} | {uses} | {pick.reason.replace('|', '/')} |")
         listing = client.get_models(settings)
-        if listing is not None:
-            if listing.available:
-                st.caption(f"{settings.label} lists {len(listing.models)} models.")
+        if listing is not None and listing.available:
+            lines += ["", f":small[:gray[{settings.label} lists {len(listing.models)} models.]]"]
+    st.markdown("\n".join(lines))  # one element, not four: each is work for the browser on the first page view
 
     if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
         client.clear_models_cache()

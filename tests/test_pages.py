@@ -231,7 +231,7 @@ if {page!r}:
     at.run()
 assert not at.exception, at.exception
 print(" ".join(sorted(m for m in HEAVY if m in sys.modules and m not in before)) or "-")
-print("|".join(c.value.replace("\\n", " ") for c in at.caption))
+print("|".join(c.value.replace("\\n", " ") for c in [*at.caption, *at.markdown]))
 """
 
 
@@ -243,15 +243,15 @@ def _imported_by(page: str | None, env: dict[str, str]) -> tuple[set[str], str]:
     out = subprocess.run([sys.executable, "-c", IMPORTS_PROGRAM.format(root=str(ROOT), page=page or "")],
                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert out.returncode == 0, out.stderr[-2000:]
-    modules, captions = out.stdout.strip().splitlines()[-2:]
-    return set(modules.split()) - {"-"}, captions
+    modules, text = out.stdout.strip().splitlines()[-2:]
+    return set(modules.split()) - {"-"}, text
 
 
 def test_home_loads_no_dataframe_library_sdk_or_http_library_on_its_first_view() -> None:
     with ApiDouble() as d:
         env = {"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": d.endpoint, "MODELS_API_KEY": TEST_TOKEN}
-        home, captions = _imported_by(None, env)
-        assert "lists 5 models" in captions, "Home listed the server's models (the request it does make)"
+        home, text = _imported_by(None, env)
+        assert "lists 5 models" in text, "Home listed the server's models (the request it does make)"
         assert home == set(), f"Home's first view imported {home}: each costs a fresh server time before it shows"
         # The tool page's first view sends nothing either, so it needs no SDK yet.
         tools, _ = _imported_by("pages/tool_calling.py", env)

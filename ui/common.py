@@ -72,7 +72,7 @@ def _key_line(settings: Settings) -> str:
         where = {"secrets": ".streamlit/secrets.toml", "environment": "environment", "sidebar": "typed here"}
         return f"Key: found ({settings.key_name}, {where.get(settings.token_source, settings.token_source)})"
     if p.key_required:
-        return f"Key: **missing** — paste your {p.key_names[0]} above"
+        return f"Key: **missing** — paste your {p.key_names[0]} under Connection settings"
     return "Key: not needed"
 
 
@@ -84,20 +84,51 @@ def _stash_key(pid: str) -> None:
     st.session_state[f"key_{pid}"] = ""
 
 
+# Widget keys of the fields folded into the sidebar's boxes: the provider, the fields typed for it (per provider
+# id), the rehearsal mode. Streamlit forgets a widget's value after a run that doesn't draw it, and resets it on a
+# page switch unless the value was set through st.session_state in that run: see keep_sidebar_choices.
+_KEPT = ("provider", "rehearsal_mode")
+_KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_")
+
+
+def keep_sidebar_choices() -> None:
+    """Keep what was chosen in "Connection settings" and "Rehearsal" while those boxes are closed (not drawn).
+
+    Called on every run before the boxes: Streamlit's documented way to keep a widget's value across runs and pages
+    that don't draw it is to set it again through st.session_state in each run."""
+    ss = st.session_state
+    for name in list(ss.keys()):
+        if name in _KEPT or name.startswith(_KEPT_PREFIXES):
+            ss[name] = ss[name]
+
+
 def sidebar(settings: Settings) -> None:
-    """Where Llama runs: the provider switch and its fields, shared by all pages (per browser session)."""
+    """Where Llama runs: which provider, and the switch and its fields folded under "Connection settings".
+
+    The fields are drawn only while that box is open (open at first when nothing can be sent yet): a radio of
+    six providers and three text boxes were about a quarter of the browser's work for the first page view.
+    """
     base = base_settings()
+    ss = st.session_state
     with st.sidebar:
         presenter.toggle()
         stage = presenter.presenting()
-        st.subheader("Where Llama runs")
-        if stage:
-            st.markdown(f"**{settings.label}**" if settings.provider else "Not connected yet")
-        if "provider" not in st.session_state and base.provider_id:
-            st.session_state["provider"] = base.provider_id
-        box = st.expander("Connection settings") if stage else st.container()
-        with box:
-            _connection(base, settings)
+        if "provider" not in ss and base.provider_id:
+            ss["provider"] = base.provider_id
+        keep_sidebar_choices()
+        lines = ["### Where Llama runs", "", f"**{settings.label}**" if settings.provider else "Not connected yet"]
+        if settings.provider and not stage:  # on stage: no addresses or key talk
+            lines += [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
+                      _key_line(settings)]
+        # One element, not three: each is work for the browser on the first page view.
+        st.markdown("  \n".join(lines[:3]) + "".join(f"  \n:small[:gray[{x}]]" for x in lines[3:] if x))
+        # Decided once per session: the box's label and `expanded` are part of its identity.
+        ss.setdefault("connection_open_at_start", not settings.can_send)
+        box = st.expander("Connection settings", expanded=ss["connection_open_at_start"], key="connection_box",
+                          on_change="rerun")
+        if box.open:
+            with box:
+                _connection(base, settings)
 
 
 def _connection(base: Settings, settings: Settings) -> None:
@@ -114,9 +145,6 @@ def _connection(base: Settings, settings: Settings) -> None:
         st.caption(f"Why: {base.reason}.")
     if pid:
         _provider_fields(pid, settings)
-        lines = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
-                 _key_line(settings)]
-        st.caption("  \n".join(x for x in lines if x))
 
 
 def _provider_fields(pid: str, settings: Settings) -> None:
@@ -194,10 +222,9 @@ def sidebar_quota(settings: Settings) -> None:
             st.warning(warning, icon="⏳")
         if not presenter.presenting():
             st.subheader("Requests")
-            st.caption("  \n".join(lines))
             p = settings.provider
-            if p is not None and p.limits.note:
-                st.caption(f"{p.label}: {p.limits.note}.")
+            note = f"\n\n{p.label}: {p.limits.note}." if p is not None and p.limits.note else ""
+            st.caption("  \n".join(lines) + note)
 
 
 def show_error(err: UserError) -> None:
@@ -367,6 +394,8 @@ def quota_controls(settings: Settings) -> None:
                   help="The same question within 15 minutes is answered from the cache at a natural pace, "
                        "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
         box = st.expander("Rehearsal", expanded=rehearsal_mode() != "off", key="rehearsal_box", on_change="rerun")
+        if not box.open:  # drawn only when opened (a lighter first view); keep_sidebar_choices keeps the mode
+            return
         with box:
             st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
                      label_visibility="collapsed",
@@ -380,8 +409,7 @@ def quota_controls(settings: Settings) -> None:
                 st.download_button("Save recording (JSON)", recorded.store.to_json(secrets=settings.secrets()),
                                    "rehearsal.json", "application/json", icon=":material/download:",
                                    type="tertiary")
-            # The uploader only while the box is open: a first page view loads no file-upload code in the browser.
-            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload") if box.open else None
+            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload")
             if upload is not None and st.session_state.get("rehearsal_loaded") != upload.file_id:
                 try:
                     n = recorded.store.from_json(upload.getvalue().decode("utf-8", "replace"))

@@ -9,11 +9,15 @@ _RAN = "_shell_ran_for"
 
 
 def pages() -> list:
-    """The three pages, in menu order."""
+    """The three pages, in menu order.
+
+    No icons: an emoji icon makes Streamlit build its emoji table (a regex of every emoji, ~30 ms of a server's
+    first page view) before anything is drawn, and a Material one becomes the favicon until the app sets its own,
+    fetched from fonts.gstatic.com (outside, and not there offline)."""
     return [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/tool_calling.py", title="Tool calling", icon="🛠️", url_path="tool_calling"),
-        st.Page("pages/vision.py", title="Vision", icon="🖼️", url_path="vision"),
+        st.Page("pages/home.py", title="Home", default=True),
+        st.Page("pages/tool_calling.py", title="Tool calling", url_path="tool_calling"),
+        st.Page("pages/vision.py", title="Vision", url_path="vision"),
     ]
 
 
