@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import threading
 import time
 from collections import deque
@@ -134,6 +135,9 @@ class QuotaSnapshot:
     remaining: dict[str, dict[str, str]]  # "provider (host)" -> header -> value
 
 
+_RATE_VALUE = re.compile(r"[0-9A-Za-z.:+-]{1,24}")  # a count or a duration, as rate-limit headers carry
+
+
 class QuotaTracker:
     """Thread-safe request counter shared by every session of this server process (it describes providers)."""
 
@@ -162,12 +166,16 @@ class QuotaTracker:
             recent.append(self._clock())
 
     def observe(self, where: str, headers: dict[str, str]) -> None:
-        """Keep any x-ratelimit-remaining-* header a response from `where` carried."""
+        """Keep any x-ratelimit-remaining-* header a response from `where` carried.
+
+        Only a value that reads like a count or a duration ("48", "1m30s", "12.5") is kept: the sidebar shows it as
+        Markdown, and a server's header is untrusted text (an image link in one would make the browser fetch it)."""
         with self._lock:
             self._roll()
             for k, v in headers.items():
-                if k.lower().startswith("x-ratelimit-remaining"):
-                    self._remaining.setdefault(where, {})[k.lower()] = v
+                value = str(v).strip()
+                if k.lower().startswith("x-ratelimit-remaining") and _RATE_VALUE.fullmatch(value):
+                    self._remaining.setdefault(where, {})[k.lower()] = value
 
     def snapshot(self) -> QuotaSnapshot:
         """A copy for display."""

@@ -207,7 +207,9 @@ def test_quota_meter_counts_the_minute_and_the_day_per_provider_and_keeps_remain
     q.count("OpenRouter (openrouter.ai)", "a")
     q.count("OpenRouter (openrouter.ai)", "b")
     q.count("Ollama (127.0.0.1:11434)", "a")
-    q.observe("OpenRouter (openrouter.ai)", {"X-RateLimit-Remaining-Requests": "48", "content-type": "x"})
+    q.observe("OpenRouter (openrouter.ai)", {"X-RateLimit-Remaining-Requests": "48", "content-type": "x",
+                                             # untrusted text: an image link would be fetched by the sidebar
+                                             "x-ratelimit-remaining-tokens": "![t](https://tracker.example/p.png)"})
     snap = q.snapshot()
     assert snap.today == {"OpenRouter (openrouter.ai)": 2, "Ollama (127.0.0.1:11434)": 1}
     assert snap.last_minute["OpenRouter (openrouter.ai)"] == 2
