@@ -1,4 +1,7 @@
-"""Home: what the demo shows, where Llama runs for this session, setup help when nothing is connected."""
+"""Home: what the demo shows, where Llama runs for this session, setup help when nothing is connected.
+
+The first view is light on purpose (a cold start is mostly the browser drawing it): the connection is one line,
+its details and the "Where Llama runs" table are drawn when their box is opened."""
 
 import streamlit as st
 
@@ -7,9 +10,58 @@ from ui.shell import ensure_shell
 ensure_shell()
 
 from lib import client  # noqa: E402
-from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED  # noqa: E402
+from lib.config import Settings  # noqa: E402
+from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
 from ui import presenter  # noqa: E402
 from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
+
+
+def _uses(pick: ModelPick, page: str) -> str:
+    """"**Llama 3.3 70B** (built for Llama 3.1 405B)": the model a demo uses, and what it was built for if not that."""
+    return f"**{pick.label}**" + ("" if pick.exact or not pick.model else f" (built for {BUILT_FOR[page]})")
+
+
+def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> None:
+    """The connection's details, the model each page uses and why, and "Test connection"."""
+    p = settings.provider
+    assert p is not None
+    key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
+           else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
+    if stage:  # on stage: no addresses, setting names or key talk
+        lines = [f"- **Provider:** {p.label}"]
+    else:
+        lines = [f"- **Provider:** {p.label} — {settings.reason}",
+                 f"- **Endpoint:** `{settings.endpoint or 'missing'}`",
+                 f"- **Key:** {key}"]
+    if picks:
+        lines += ["", "| Page | Built for | Uses | Why |", "|---|---|---|---|"]
+        for page, title in (("tools", "Tool calling"), ("vision", "Vision")):
+            pick = picks[page]
+            used = f"{pick.label} · `{pick.model}`" if pick.model else "—"
+            lines.append(f"| {title} | {BUILT_FOR[page]} | {used} | {pick.reason.replace('|', '/')} |")
+        listing = client.get_models(settings)
+        if listing is not None and listing.available:
+            lines += ["", f":small[:gray[{settings.label} lists {len(listing.models)} models.]]"]
+    st.markdown("\n".join(lines))
+    if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
+        client.clear_models_cache()
+        listing = client.get_models(settings)
+        if listing is None:
+            st.info(f"{p.label} has no model list; the first request will tell whether the endpoint, key and "
+                    "deployment name work.", icon="ℹ️")
+        elif listing.available:
+            checks = ("and the key works" if (p.listing_checks_key or not p.key_names) and settings.token
+                      else "" if not p.key_required else
+                      f"(it lists models without checking the key, so the first answer will tell whether "
+                      f"the {p.key_names[0]} works)")
+            st.success(f"Connected to {p.label}: {len(listing.models)} models listed {checks}".strip() + ".",
+                       icon="✅")
+        elif listing.status in (401, 403):
+            st.error(f"{p.label} refused the key (HTTP {listing.status}).", icon="🔑")
+        else:
+            st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
+
+
 
 settings = current_settings()
 
@@ -42,47 +94,24 @@ elif settings.github_retired:
     st.info(GITHUB_RETIRED.split(":")[0] + f": using {settings.label} instead.", icon="🪦")
 
 p = settings.provider
+stage = presenter.presenting()
 if p is None:
-    st.markdown("### Connection\n\n- **Provider:** none yet"
-                + ("" if settings.github_retired else f" ({settings.reason})"))
+    st.markdown("**Connection:** none yet" + ("" if settings.github_retired else f" ({settings.reason})."))
 else:
-    key = ("not needed" if not p.key_names or (not p.key_required and not settings.token)
-           else f"found ({settings.key_name})" if settings.token else f"**missing** — set `{p.key_names[0]}`")
-    lines = ["### Connection", ""]
-    if presenter.presenting():  # on stage: no addresses, setting names or key talk
-        lines += [f"- **Provider:** {p.label}"]
-    else:
-        lines += [f"- **Provider:** {p.label} — {settings.reason}",
-                  f"- **Endpoint:** `{settings.endpoint or 'missing'}`",
-                  f"- **Key:** {key}"]
-    if settings.can_send or settings.endpoint:
-        lines += ["", "| Page | Built for | Uses | Why |", "|---|---|---|---|"]
-        for page, title in (("tools", "Tool calling"), ("vision", "Vision")):
-            pick, listing = choose_model(settings, page)  # type: ignore[arg-type]
-            uses = f"{pick.label} · `{pick.model}`" if pick.model else "—"
-            lines.append(f"| {title} | {BUILT_FOR[page]} | {uses} | {pick.reason.replace('|', '/')} |")
-        listing = client.get_models(settings)
-        if listing is not None and listing.available:
-            lines += ["", f":small[:gray[{settings.label} lists {len(listing.models)} models.]]"]
-    st.markdown("\n".join(lines))  # one element, not four: each is work for the browser on the first page view
-
-    if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
-        client.clear_models_cache()
-        listing = client.get_models(settings)
-        if listing is None:
-            st.info(f"{p.label} has no model list; the first request will tell whether the endpoint, key and "
-                    "deployment name work.", icon="ℹ️")
-        elif listing.available:
-            checks = ("and the key works" if (p.listing_checks_key or not p.key_names) and settings.token
-                      else "" if not p.key_required else
-                      f"(it lists models without checking the key, so the first answer will tell whether "
-                      f"the {p.key_names[0]} works)")
-            st.success(f"Connected to {p.label}: {len(listing.models)} models listed {checks}".strip() + ".",
-                       icon="✅")
-        elif listing.status in (401, 403):
-            st.error(f"{p.label} refused the key (HTTP {listing.status}).", icon="🔑")
-        else:
-            st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
+    # One line on the first view (which model each demo uses); the details, the reasons and "Test connection" are
+    # drawn only when their box is opened: every element is work for the browser on a first page view.
+    picks = ({page: choose_model(settings, page)[0] for page in ("tools", "vision")}
+             if settings.can_send or settings.endpoint else {})
+    line = f"**Connection:** {p.label}"
+    if picks:
+        line += f" · tool calling uses {_uses(picks['tools'], 'tools')}"
+        line += f", vision uses {_uses(picks['vision'], 'vision')}"
+    st.markdown(line + ".")
+    box = st.expander("Connection details, models and a connection test", key="home_connection",
+                      on_change="rerun")
+    if box.open:
+        with box:
+            _details(settings, picks, stage)
 
 if not presenter.presenting():
     # Drawn only when opened: a large table costs the first page view time in the browser.

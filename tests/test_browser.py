@@ -416,7 +416,9 @@ def photo_jpeg(path: Path, size: tuple[int, int] = (3000, 2000)) -> bytes:
 def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
     open_app(page, app)
     expect(page.get_by_role("heading", name="Llama Herd Studio")).to_be_visible()
-    expect(page.get_by_text("lists 5 models")).to_be_visible()
+    connection = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').filter(
+        has_text="Connection:")
+    expect(connection).to_contain_text("tool calling uses Llama 3.1 405B, vision uses Llama 3.2 90B Vision")
     assert_healthy(page)
     shot(page, "home")
 
@@ -432,6 +434,8 @@ def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
         assert_healthy(page)
         if path:
             shot(page, path.strip("/"))
+    expect(connection).to_contain_text("tool calling uses Llama 3.1 405B")
+    page.locator("summary").filter(has_text="Connection details").click()
     expect(page.get_by_text("lists 5 models")).to_be_visible()
 
 
@@ -752,7 +756,10 @@ def test_each_provider_picks_its_best_model_runs_a_tool_turn_and_a_vision_answer
         pick_provider(page, label, double.endpoint_for(preset), KEYS[key_var] if key_var else None)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar).to_contain_text(f"Endpoint: {double.endpoint_for(preset)}")
-    # Home: the model chosen for each page and why, in one line each.
+    # Home: the model chosen for each page in one line; opened, the details say why, in one table row each.
+    line = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"]').filter(has_text="Connection:")
+    expect(line).to_contain_text(f"tool calling uses {tools_name}")
+    page.locator("summary").filter(has_text="Connection details").click()
     table = page.locator("table").filter(has_text="Built for")
     expect(table).to_contain_text(tools_name)
     expect(table).to_contain_text(vision_name)

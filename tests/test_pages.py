@@ -91,6 +91,9 @@ def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: 
         vision_page = _app("pages/vision.py", **secrets)
         assert vision_page.title[0].value == f"🖼️ Vision with {vision_title}"
         home = _app(None, **secrets)
+        assert tools_title in _all_text(home) and vision_title in _all_text(home)  # the one-line connection
+        home.session_state["home_connection"] = True  # the person opens the details: the reasons
+        home.run()
         text = _all_text(home)
         assert why in text and tools_title in text and vision_title in text
         assert TEST_TOKEN not in text + _all_text(tools_page) + _all_text(vision_page)
@@ -165,6 +168,8 @@ def test_a_retired_model_mid_session_is_skipped_and_the_same_question_goes_to_th
 def test_test_connection_says_in_one_line_whether_it_works() -> None:
     with ApiDouble() as d:
         at = _app(None, MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint_for("vllm"), MODELS_API_KEY=TEST_TOKEN)
+        at.session_state["home_connection"] = True  # "Connection details, models and a connection test"
+        at.run()
         [b for b in at.button if b.label == "Test connection"][0].click().run()
         assert any("Connected to vLLM or another server you run: 2 models listed and the key works" in s.value
                    for s in at.success)
@@ -206,6 +211,22 @@ def test_home_in_presenter_mode_shows_no_addresses_or_setting_names() -> None:
             assert jargon not in main, jargon
 
 
+def test_home_says_the_connection_in_one_line_and_draws_its_details_only_when_opened() -> None:
+    with ApiDouble() as d:
+        at = _app(None, MODELS_PROVIDER="openrouter", MODELS_ENDPOINT=d.endpoint_for("openrouter"),
+                  OPENROUTER_API_KEY=TEST_TOKEN)
+        line = [m.value for m in at.main.markdown if m.value.startswith("**Connection:**")]
+        assert line == ["**Connection:** OpenRouter · tool calling uses **Llama 3.3 70B** (built for Llama 3.1 405B), "
+                        "vision uses **Llama 3.2 11B Vision** (built for Llama 3.2 90B Vision)."]
+        box = [e for e in at.expander if e.label.startswith("Connection details")]
+        assert len(box) == 1 and not box[0].markdown and not at.button, "closed: nothing drawn inside"
+        at.session_state["home_connection"] = True
+        at.run()
+        details = "\n".join(m.value for e in at.expander if e.label.startswith("Connection details") for m in e.markdown)
+        assert "isn't offered by OpenRouter any more" in details and "| Tool calling |" in details
+        assert [b.label for b in at.button] == ["Test connection"]
+
+
 def test_home_draws_the_where_llama_runs_table_only_when_opened() -> None:
     with ApiDouble() as d:
         at = _app(None, MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint_for("vllm"), MODELS_API_KEY=TEST_TOKEN)
@@ -231,6 +252,8 @@ if {page!r}:
     at.run()
 assert not at.exception, at.exception
 print(" ".join(sorted(m for m in HEAVY if m in sys.modules and m not in before)) or "-")
+at.session_state["home_connection"] = True  # then open Home's connection details
+at.run()
 print("|".join(c.value.replace("\\n", " ") for c in [*at.caption, *at.markdown]))
 """
 
