@@ -14,10 +14,12 @@ every non-local request routed to a trap that refuses it), the API double (tests
     first word on screen vs to the double starting its answer (first token), both from the same wall clock;
 (2) a tool checkbox clicked on the tool page of a session with no conversation and of one with 30 turns (imported
     as a JSON transcript through "Open a transcript"): from the click to the end of the run it starts (the tool
-    panel is a fragment: only it reruns) (the run's last websocket message, timestamped in the page, or the app's data-test-script-state turning
-    notRunning if that comes later), 7 clicks each, alternating between the two sessions;
+    panel is a fragment: only it reruns), that is the run's last websocket message, timestamped in the page, or the
+    app's data-test-script-state turning notRunning if that comes later; 7 clicks each, alternating between the
+    two sessions;
 (3) cold start: from launching `streamlit run` (a fresh process) to Home idle in the browser with its title shown,
-    for app.py and for a bare page (`st.title("Bare")`), 5 runs each, interleaved; and whether the app's server
+    for app.py (its modules byte-compiled first) and for a bare page (`st.title("Bare")`), 7 runs each,
+    interleaved; and whether the app's server
     has pandas / pyarrow loaded once Home is shown (their shared objects in /proc/<pid>/maps);
 (4) one fresh server, 30 browser sessions one after another each opening the vision page, uploading a ~3 MB
     photo-like JPEG, clicking "Ask Llama", waiting for the answer and closing: the server's VmRSS before and after

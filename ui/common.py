@@ -116,12 +116,13 @@ def sidebar(settings: Settings) -> None:
         if "provider" not in ss and base.provider_id:
             ss["provider"] = base.provider_id
         keep_sidebar_choices()
-        lines = ["### Where Llama runs", "", f"**{settings.label}**" if settings.provider else "Not connected yet"]
+        where = f"**{settings.label}**" if settings.provider else "Not connected yet"
         if settings.provider and not stage:  # on stage: no addresses or key talk
-            lines += [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
-                      _key_line(settings)]
+            details = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
+                       _key_line(settings)]
+            where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
-        st.markdown("  \n".join(lines[:3]) + "".join(f"  \n:small[:gray[{x}]]" for x in lines[3:] if x))
+        st.markdown("### Where Llama runs\n\n" + where)
         # Decided once per session: the box's label and `expanded` are part of its identity.
         ss.setdefault("connection_open_at_start", not settings.can_send)
         box = st.expander("Connection settings", expanded=ss["connection_open_at_start"], key="connection_box",

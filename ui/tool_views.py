@@ -37,6 +37,11 @@ def ran_line(step: ToolStep) -> str:
 def decided(step: ToolStep, model: str = "") -> None:
     """Step 1: the call, and the model's raw output exactly as it came."""
     st.markdown(f"**{decided_label(step, model)}**")
+    raw_output(step)
+
+
+def raw_output(step: ToolStep) -> None:
+    """The model's output for a step, exactly as it came."""
     st.caption("Raw model output")
     st.code(step.raw_output, language=None, wrap_lines=True)
 
@@ -74,8 +79,7 @@ def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
         box = st.expander("Raw output and what the model received", key=key, on_change="rerun")
         if box.open:
             with box:
-                st.caption("Raw model output")
-                st.code(step.raw_output, language=None, wrap_lines=True)
+                raw_output(step)
                 received(step)
 
 
