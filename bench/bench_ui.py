@@ -12,11 +12,12 @@ every non-local request routed to a trap that refuses it), the API double (tests
     of 340 words (10 ms between pieces, no tool call) and, interleaved, a 20-word answer (what every answer costs
     whatever its length, so the difference is what the text itself costs); and the time from Enter to the answer's
     first word on screen vs to the double starting its answer (first token), both from the same wall clock;
-(2) a tool checkbox clicked on the tool page of a session with no conversation and of one with 30 turns (imported
-    as a JSON transcript through "Open a transcript"): from the click to the end of the run it starts (the tool
-    panel is a fragment: only it reruns), that is the run's last websocket message, timestamped in the page, or the
-    app's data-test-script-state turning notRunning if that comes later; 7 clicks each, alternating between the
-    two sessions;
+(2) a tool checkbox clicked on the tool page of a session with no conversation, of one with 30 turns (imported
+    as a JSON transcript through "Open a transcript") as the page draws them (the latest 10, the rest behind "Show
+    20 earlier turns"), and of one with that button clicked (all 30 drawn): from the click to the end of the run it
+    starts (the tool panel is a fragment: only it reruns), that is the run's last websocket message, timestamped in
+    the page, or the app's data-test-script-state turning notRunning if that comes later; 11 clicks each, the three
+    sessions taking turns;
 (3) cold start: from launching `streamlit run` (a fresh process) to Home idle in the browser with its title shown,
     for app.py (its modules byte-compiled first) and for a bare page (`st.title("Bare")`), 7 runs each,
     interleaved; and whether the app's server
@@ -31,6 +32,7 @@ Only ratios inside this run matter; absolute times on this shared 2-core machine
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,7 +58,7 @@ TTFT_REPS = 3
 # (1c): the app before its turns were answered in place (the last commit before that work), measured in the same
 # run from `git archive`, so "first text no later" compares like with like.
 BEFORE_REV = "ccf226f"
-CLICKS = 7  # (2): per session
+CLICKS = 11  # (2): per session (a click varies 40-130 ms here, with the browser's garbage collection)
 TURNS = 30
 COLD_RUNS = 7  # (3): per side (a launch varies by ±0.1 s here: 7 keep the median steady)
 VISION_SESSIONS = 30  # (4)
@@ -339,45 +341,59 @@ def click_time(page: Any) -> tuple[float, int]:
     return ms / 1000, int(received)
 
 
+def _open_transcript(page: Any, path: Path) -> None:
+    """Open a JSON transcript through "Open a transcript" and wait for its latest question on screen."""
+    page.get_by_text("Open a transcript").click()
+    page.locator('[data-testid="stPopover"] [data-testid="stFileUploaderDropzoneInput"], '
+                 '[data-testid="stPopoverBody"] [data-testid="stFileUploaderDropzoneInput"]').first \
+        .set_input_files(str(path))
+    page.get_by_text(f"What is the weather in town number {TURNS - 1}?", exact=True).wait_for()
+    settle(page)
+    page.keyboard.press("Escape")
+    settle(page)
+
+
 def checkbox(browser: Any, app: Any, double: Any, tmp: Path) -> dict[str, Any]:
+    """Click times in three sessions: no conversation; 30 turns as the page draws them (the latest SHOWN_TURNS,
+    the rest behind "Show N earlier turns"); 30 turns with that button clicked, all drawn."""
     path = tmp / "thirty-turns.json"
     path.write_text(transcript_json(double.endpoint), encoding="utf-8")
-    empty_ctx, empty = new_page(browser)
-    full_ctx, full = new_page(browser)
-    for context in (empty_ctx, full_ctx):
+    sessions = {name: new_page(browser) for name in ("empty", "full", "all")}
+    for context, _ in sessions.values():
         context.add_init_script(WS_TIMES_JS)
     try:
-        for page in (empty, full):
+        for _, page in sessions.values():
             page.goto(f"{app.url}/tool_calling")
             page.get_by_text(CHECKBOX, exact=True).wait_for()
             settle(page)
             healthy(page)
-        full.get_by_text("Open a transcript").click()
-        full.locator('[data-testid="stPopover"] [data-testid="stFileUploaderDropzoneInput"], '
-                     '[data-testid="stPopoverBody"] [data-testid="stFileUploaderDropzoneInput"]').first \
-            .set_input_files(str(path))
-        full.get_by_role("group", name="Chat message from user").nth(TURNS - 1).wait_for()
-        settle(full)
-        full.keyboard.press("Escape")
-        settle(full)
-        healthy(full)
-        shown = full.get_by_role("group", name="Chat message from user").count()
-        for page in (empty, full):
+        for name in ("full", "all"):
+            _open_transcript(sessions[name][1], path)
+        earlier = sessions["all"][1].get_by_text(re.compile(r"^Show \d+ earlier turns?$"))
+        if earlier.count():
+            earlier.first.click()
+            sessions["all"][1].get_by_text("What is the weather in town number 0?", exact=True).wait_for()
+            settle(sessions["all"][1])
+        shown = {name: sessions[name][1].get_by_role("group", name="Chat message from user").count()
+                 for name in ("full", "all")}
+        for _, page in sessions.values():
+            healthy(page)
             page.evaluate(WATCH_RUNS_JS)
-        times: dict[str, list[float]] = {"empty": [], "full": []}
-        sent: dict[str, list[int]] = {"empty": [], "full": []}
+        times: dict[str, list[float]] = {name: [] for name in sessions}
+        sent: dict[str, list[int]] = {name: [] for name in sessions}
+        order = list(sessions)
         for i in range(CLICKS):
-            order = [("empty", empty), ("full", full)]
-            for name, page in order if i % 2 == 0 else order[::-1]:
-                seconds, received = click_time(page)
+            for name in order[i % len(order):] + order[:i % len(order)]:  # each session leads in turn
+                seconds, received = click_time(sessions[name][1])
                 times[name].append(seconds)
                 sent[name].append(received)
-        healthy(empty)
-        healthy(full)
-        return {"times": times, "bytes": sent, "turns_shown": shown, "json_kb": path.stat().st_size / 1024}
+        for _, page in sessions.values():
+            healthy(page)
+        return {"times": times, "bytes": sent, "turns_shown": shown["full"], "all_shown": shown["all"],
+                "json_kb": path.stat().st_size / 1024}
     finally:
-        empty_ctx.close()
-        full_ctx.close()
+        for context, _ in sessions.values():
+            context.close()
 
 
 # --- (3) cold start ----------------------------------------------------------------------------------------------
@@ -623,17 +639,22 @@ def run() -> Result:
         rows.append(("(1) websocket bytes for one streamed answer", f"not measured: {failures.get('websocket bytes')}"))
 
     if clicks:
-        e, f = clicks["times"]["empty"], clicks["times"]["full"]
+        e, f, every = clicks["times"]["empty"], clicks["times"]["full"], clicks["times"]["all"]
         rows += [
             ("(2) checkbox click -> run over, 0 turns",
              f"{fmt_s(median(e))}  (min {fmt_s(min(e))}, max {fmt_s(max(e))}; {len(e)} clicks)"),
             (f"(2) checkbox click -> run over, {TURNS} turns (transcript {clicks['json_kb']:.0f} KB, "
-             f"{clicks['turns_shown']} questions shown)",
+             f"as the page draws them: {clicks['turns_shown']} questions on screen, the rest behind "
+             "\"Show N earlier turns\")",
              f"{fmt_s(median(f))}  (min {fmt_s(min(f))}, max {fmt_s(max(f))}; {len(f)} clicks)"),
-            ("(2) websocket bytes for that click's run (the tool panel, a fragment), 0 turns / 30 turns",
-             f"{median(clicks['bytes']['empty']) / 1024:.1f} KB / {median(clicks['bytes']['full']) / 1024:.1f} KB"),
+            (f"(2) checkbox click -> run over, {TURNS} turns all drawn (\"Show N earlier turns\" clicked: "
+             f"{clicks['all_shown']} questions on screen)",
+             f"{fmt_s(median(every))}  (min {fmt_s(min(every))}, max {fmt_s(max(every))}; {len(every)} clicks)"),
+            (f"(2) websocket bytes for that click's run (the tool panel, a fragment), 0 / {TURNS} / {TURNS} all drawn",
+             " / ".join(f"{median(clicks['bytes'][k]) / 1024:.1f} KB" for k in ("empty", "full", "all"))),
         ]
-        ratios.append((f"checkbox click, {TURNS} turns / 0 turns (target <= 2)", median(f) / median(e)))
+        ratios += [(f"checkbox click, {TURNS} turns / 0 turns (target <= 2)", median(f) / median(e)),
+                   (f"checkbox click, {TURNS} turns all drawn / 0 turns", median(every) / median(e))]
     else:
         rows.append(("(2) checkbox click at 0 / 30 turns", f"not measured: {failures.get('checkbox click')}"))
 
@@ -716,7 +737,10 @@ def run() -> Result:
                 f"{TTFT_S:.1f} s first token.")
     if clicks:
         parts.append(f"A checkbox click took {fmt_s(median(e))} with no conversation and {fmt_s(median(f))} with "
-                     f"{TURNS} turns ({median(f) / median(e):.2f}x, target <= 2x).")
+                     f"{TURNS} turns ({median(f) / median(e):.2f}x, target <= 2x), the page drawing the latest "
+                     f"{clicks['turns_shown']} of them; with all {TURNS} drawn it took {fmt_s(median(every))} "
+                     f"({median(every) / median(e):.2f}x): the browser redraws every drawn element on each run, "
+                     "the tool panel's fragment runs included, while the server sends the same few KB.")
     if cold:
         parts.append(f"Cold start to Home idle: {median(a):.2f} s vs {median(b):.2f} s for a bare page "
                      f"({median(a) / median(b):.2f}x, target <= 1.1x); {mods(cold['app'])} in the app's server.")
@@ -740,7 +764,8 @@ def run() -> Result:
             f"fresh session each; (1b) Enter to first text on screen, also with a double waiting {TTFT_S:.1f} s "
             f"({TTFT_REPS} answers); (1c) the same on the app at {BEFORE_REV} (git archive), interleaved; "
             "(2) checkbox click "
-            f"to run over, {CLICKS} clicks each on a 0-turn and a {TURNS}-turn session, alternating; (3) launch to "
+            f"to run over, {CLICKS} clicks each on a 0-turn session, a {TURNS}-turn one as drawn and a {TURNS}-turn "
+            "one with every turn drawn, taking turns; (3) launch to "
             f"Home idle vs a bare page, {COLD_RUNS} fresh processes each, interleaved, the app's modules "
             "byte-compiled first (as a first launch does unless PYTHONDONTWRITEBYTECODE is set, as it is here); "
             "(4) server VmRSS over "

@@ -44,6 +44,17 @@ MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
 THUMBNAIL_SIDES = (240, 200, 160, 128, 96, 64)
 
 
+SHOWN_TURNS = 10
+"""Turns a page draws by default; earlier ones wait behind a "Show N earlier turns" button. The browser redraws
+every drawn element on each run, even a fragment's (30 drawn turns made a tool-checkbox click up to 2.6x slower),
+and a demo looks at the latest turns; the exports always have every turn."""
+
+
+def hidden_turns(count: int, show_all: bool = False, shown: int = SHOWN_TURNS) -> int:
+    """How many of a conversation's first turns are left undrawn: all but the latest `shown`, none if `show_all`."""
+    return 0 if show_all or count <= shown else count - shown
+
+
 class TranscriptError(ValueError):
     """A transcript that cannot be read; the message says why in words a person understands."""
 

@@ -42,6 +42,7 @@ from ui.common import (  # noqa: E402
     LiveAnswer,
     ProgressLine,
     current_settings,
+    earlier_turns,
     model_picker,
     next_model_fn,
     rehearsal_tools,
@@ -197,7 +198,8 @@ if not turns or stage:
                       icon=":material/play_arrow:" if stage else None)
 
 past = turns[:-1] if live else turns
-for i, turn in enumerate(past):
+hidden = earlier_turns(len(past), "tool_show_all")
+for i, turn in enumerate(past[hidden:], start=hidden):
     if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
         ss["tool_pending"], ss["tool_fresh"] = turn.question, True
 live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate

@@ -32,6 +32,7 @@ from ui.common import (  # noqa: E402
     ProgressLine,
     context_tokens,
     current_settings,
+    earlier_turns,
     model_picker,
     next_model_fn,
     setup_panel,
@@ -239,8 +240,11 @@ def show_question(text: str) -> None:
 
 def show_turns() -> None:
     """The conversation so far: questions, answers, and each answer's footer (who answered, time, or stopped)."""
-    meta = ss[vs.META]
-    for i, (role, text) in enumerate(ss[vs.TURNS]):
+    meta, turns = ss[vs.META], ss[vs.TURNS]
+    questions = [i for i, (role, _) in enumerate(turns) if role == "user"]
+    hidden = earlier_turns(len(questions), "vision_show_all")
+    start = questions[hidden] if hidden else 0
+    for i, (role, text) in enumerate(turns[start:], start=start):
         with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
             if role == "user":
                 show_question(text)
@@ -250,7 +254,7 @@ def show_turns() -> None:
                 st.markdown("*No text arrived before it stopped.*")
             if i in meta:
                 st.caption(display_markdown(meta[i]))  # an imported transcript's footers are untrusted too
-                last = i == len(ss[vs.TURNS]) - 1
+                last = i == len(turns) - 1
                 if last and role == "assistant" and "no quota used" in meta[i] and ss[vs.PENDING] is None:
                     st.button("Ask again (fresh)", key="vision_fresh", icon=":material/refresh:", type="tertiary",
                               on_click=ask_again_fresh, help="Send this question to the model again, skipping the cache.")

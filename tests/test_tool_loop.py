@@ -257,3 +257,35 @@ def test_retry_is_not_offered_for_a_spent_daily_quota(double: ApiDouble, stub: S
     at.chat_input[0].set_value("Tell me a joke").run()
     assert any("Daily limit reached" in e.value for e in at.error)
     assert not [b for b in at.button if b.label == "Retry this question"]
+
+
+def test_a_long_conversation_draws_its_latest_turns_and_the_rest_on_request(double: ApiDouble,
+                                                                            stub: StubServer) -> None:
+    """30 turns: the page draws the latest 10 under "Show 20 earlier turns"; a click draws all 30; a new chat is
+    short again, so the next long one starts with the latest 10 again."""
+    client.clear_models_cache()
+    at = _app(double, stub)
+
+    def asked() -> list[str]:
+        return [m.value for m in at.markdown if m.value.startswith("Question number")]
+
+    def long_chat(n: int) -> list[Turn]:
+        return [Turn(question=f"Question number {i}?", answer=f"Answer number {i}.", model="m", provider="P",
+                     requests=1) for i in range(n)]
+
+    at.session_state["tool_turns"] = long_chat(30)
+    at.run()
+    assert not at.exception
+    assert asked() == [f"Question number {i}?" for i in range(20, 30)]
+    assert any(m.value == "Answer number 29." for m in at.markdown)
+    assert not any(m.value == "Answer number 19." for m in at.markdown)
+    assert sum(e.label.startswith("What the model sees") for e in at.expander) == 1, "the latest turn's raw view"
+    [b for b in at.button if b.label == "Show 20 earlier turns"][0].click().run()
+    assert asked() == [f"Question number {i}?" for i in range(30)]
+    assert not [b for b in at.button if b.label.startswith("Show ")]
+    [b for b in at.button if b.label == "New chat"][0].click().run()
+    assert asked() == []
+    at.session_state["tool_turns"] = long_chat(11)
+    at.run()
+    assert asked() == [f"Question number {i}?" for i in range(1, 11)]
+    assert [b.label for b in at.button if b.label.startswith("Show ")] == ["Show 1 earlier turn"]

@@ -422,3 +422,12 @@ def test_unknown_keys_are_dropped_and_nothing_is_evaluated() -> None:
 
 def test_transcript_error_is_a_value_error() -> None:
     assert issubclass(TranscriptError, ValueError)
+
+
+def test_hidden_turns_leaves_all_but_the_latest_ten_undrawn_unless_asked() -> None:
+    from lib.transcript import SHOWN_TURNS, hidden_turns
+
+    assert SHOWN_TURNS == 10
+    assert [hidden_turns(n) for n in (0, 1, 10, 11, 30)] == [0, 0, 0, 1, 20]
+    assert hidden_turns(30, show_all=True) == 0
+    assert hidden_turns(5, shown=2) == 3

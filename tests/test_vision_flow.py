@@ -516,3 +516,22 @@ def test_nvidia_gets_an_image_under_its_inline_cap_and_no_system_message_and_the
         urls = _images_in(body)
         assert len(urls) == 1 and len(urls[0].split(",", 1)[1]) <= 180_000
         assert any("I received one JPEG image" in m.value for m in at.markdown)
+
+
+def test_a_long_vision_conversation_draws_its_latest_turns_and_the_rest_on_request(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "photo.jpg", _photo(800, 600), "image/jpeg")
+    turns: list[tuple[str, str]] = []
+    for i in range(14):
+        turns += [("user", f"Question number {i}?"), ("assistant", f"Answer number {i}.")]
+    at.session_state[vs.TURNS] = turns
+    at.session_state[vs.META] = {2 * i + 1: f"footer {i}" for i in range(14)}
+    at.run()
+    assert not at.exception
+    asked = [m.value for m in at.markdown if m.value.startswith("Question number")]
+    assert asked == [f"Question number {i}?" for i in range(4, 14)]
+    footers = [c.value for c in at.caption if c.value.startswith("footer")]
+    assert footers == [f"footer {i}" for i in range(4, 14)], "each answer keeps its own footer"
+    [b for b in at.button if b.label == "Show 4 earlier turns"][0].click().run()
+    assert [m.value for m in at.markdown if m.value.startswith("Question number")] == \
+        [f"Question number {i}?" for i in range(14)]

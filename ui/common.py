@@ -27,6 +27,7 @@ from lib.providers import (
 )
 from lib.redact import redact
 from lib.safe_text import display_markdown
+from lib.transcript import SHOWN_TURNS, hidden_turns
 from lib.rehearsal import Rehearsal
 from ui import presenter, state
 
@@ -226,6 +227,22 @@ def sidebar_quota(settings: Settings) -> None:
             p = settings.provider
             note = f"\n\n{p.label}: {p.limits.note}." if p is not None and p.limits.note else ""
             st.caption("  \n".join(lines) + note)
+
+
+def earlier_turns(count: int, key: str) -> int:
+    """How many of the conversation's `count` turns to leave undrawn (see `lib.transcript.SHOWN_TURNS`), with a
+    "Show N earlier turns" button drawn here when there are any. A click draws them all until the conversation is
+    short again (a new chat or a new image)."""
+    ss = st.session_state
+    if count <= SHOWN_TURNS:
+        ss.pop(key, None)
+    hidden = hidden_turns(count, bool(ss.get(key)))
+    if hidden:
+        st.button(f"Show {hidden} earlier turn{'s' if hidden > 1 else ''}", key=f"{key}_button",
+                  icon=":material/expand_less:", type="tertiary", on_click=ss.__setitem__, args=(key, True),
+                  help=f"Only the latest {SHOWN_TURNS} turns are drawn, so a long conversation stays quick to "
+                       "use. The transcript downloads have every turn.")
+    return hidden
 
 
 def show_error(err: UserError) -> None:
