@@ -242,9 +242,9 @@ def run(before: str | None = None) -> Result:
         ratios=ratios,
         interpretation=(
             f"prepare_image is {photo_naive / photo_ours:.2f}x the naive speed on the 12-MP photo (draft-mode "
-            f"decode) and {shot_naive / shot_ours:.2f}x on the screenshot, where both must decode every pixel and "
-            f"resize once (what prepare_image adds, a PNG-size estimate and a 4:4:4 JPEG, costs about what the "
-            f"naive pipeline's two full-size copies do). A 79-MP colour PNG is refused before "
+            f"decode) and {shot_naive / shot_ours:.2f}x on the screenshot, where both must decode every pixel "
+            f"(about half the time) and resize once: prepare_image resizes in bands on both cores (Pillow releases "
+            f"the GIL), which pays for its PNG-size estimate and 4:4:4 JPEG. A 79-MP colour PNG is refused before "
             f"decoding ({huge_1.mb:.0f} MB; naive decode: {huge_naive.mb:.0f} MB); the largest colour PNG it "
             f"accepts peaks at {accepted_1.mb:.0f} MB, four at once at {accepted_4.mb:.0f} MB (two decode slots); "
             f"a 79-MP palette PNG is accepted at {huge_palette.mb:.0f} MB."

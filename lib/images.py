@@ -28,8 +28,10 @@ import codecs
 import contextlib
 import io
 import math
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable, Final, Iterator
 
@@ -88,6 +90,11 @@ _decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 _STRIP_BYTES: Final = 2 * _MB  # flatten and reduce this much of a decoded image at a time
 _REDUCING_GAP: Final = 2.0  # Image.thumbnail's default: box-reduce to at least 2× the target, then resample
 _RESAMPLE: Final = Image.Resampling.BICUBIC  # thumbnail's default; LANCZOS differs by <1 level (43 dB), 1.5x slower
+_RESIZE_BANDS: Final = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                 else os.cpu_count() or 1))  # the final resize runs in this many bands at once
+_MIN_BAND_ROWS: Final = 64  # output rows a band must have to be worth a thread
+_resize_pool: ThreadPoolExecutor | None = None
+_resize_pool_lock = threading.Lock()
 JPEG_QUALITY: Final = 85
 _INLINE_QUALITIES: Final = (JPEG_QUALITY, 80, 75, 70)  # fit_inline: optimised JPEG, then lower qualities
 # Formats a camera, phone or screenshot tool produces. Others Pillow knows (EPS runs Ghostscript, PSD, ICO, ...)
@@ -376,7 +383,7 @@ def _prepare(data: bytes, filename: str | None, max_side: int) -> PreparedImage:
     if reduced.size == target and box == (0, 0, *target):
         out = reduced
     else:
-        out = reduced.resize(target, _RESAMPLE, box=box)
+        out = _resize(reduced, target, box)
     del reduced
     if transpose is not None:
         out = out.transpose(transpose)
@@ -411,6 +418,39 @@ def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 
 # --- memory: estimate, refuse, take turns ---------------------------------------------------------------------------
+
+
+def _resize(img: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> Image.Image:
+    """``img.resize(size, _RESAMPLE, box=box)``, in horizontal bands resized at once on several threads.
+
+    Pillow lets go of the GIL while it resamples, and a band's box reads the source rows beyond its edges that the
+    filter needs, so bands join without a seam. Pillow may pick the other order of its two passes (across, down)
+    for a band than for the whole, which changes the 8-bit rounding between them: the result is the same bicubic
+    resample to within a few levels on pure noise, and invisibly on photos and screenshots (over 50 dB). On 2
+    cores the resize, about half of a screenshot's preparation, takes about half the time.
+    """
+    width, height = size
+    bands = min(_RESIZE_BANDS, height // _MIN_BAND_ROWS)
+    if bands < 2:
+        return img.resize(size, _RESAMPLE, box=box)
+    left, top, right, bottom = box
+    scale = (bottom - top) / height
+    cuts = [height * k // bands for k in range(bands + 1)]
+
+    def band(k: int) -> Image.Image:
+        return img.resize((width, cuts[k + 1] - cuts[k]), _RESAMPLE,
+                          box=(left, top + cuts[k] * scale, right, top + cuts[k + 1] * scale))
+
+    global _resize_pool
+    with _resize_pool_lock:
+        if _resize_pool is None:
+            _resize_pool = ThreadPoolExecutor(max_workers=_RESIZE_BANDS - 1, thread_name_prefix="image-resize")
+    others = [_resize_pool.submit(band, k) for k in range(1, bands)]
+    parts = [band(0)] + [future.result() for future in others]
+    out = Image.new(img.mode, size)
+    for k, part in enumerate(parts):
+        out.paste(part, (0, cuts[k]))
+    return out
 
 
 def _bytes_per_pixel(mode: str) -> int:
