@@ -6,7 +6,7 @@ from lib.memory import freeze_long_lived, release_large_buffers
 from ui import crash
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
-from ui.shell import mark_shell, pages
+from ui.shell import favicon, mark_shell, pages
 
 st.set_page_config(
     page_title="Llama Herd Studio",
@@ -26,6 +26,4 @@ quota_controls(settings)
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
-# The llama favicon last: an emoji icon makes Streamlit build its emoji table (~30 ms, once per server), which is
-# better spent after the page is on its way to the browser than before. A run that ends early keeps the last icon.
-st.set_page_config(page_icon="🦙")
+favicon()  # last, and from the second run of a fresh server on (see ui/shell.py); a run that ends early keeps it

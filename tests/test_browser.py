@@ -862,6 +862,35 @@ def test_a_deep_link_on_a_freshly_started_server_gets_the_whole_app(
         server.stop()
 
 
+def test_the_llama_favicon_comes_with_the_second_run_of_a_fresh_server(
+        browser: Browser, trap: ProxyTrap, double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A fresh server's first page view doesn't wait ~35 ms for Streamlit's emoji table (it loads in the
+    background): that tab gets the 🦙 icon with its next run, and every later visitor at once."""
+    server = start_app(app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint),
+                       tmp_path_factory.mktemp("favicon"))
+    llama = re.compile(r"^data:image/svg\+xml,.*(🦙|%F0%9F%A6%99)")  # Streamlit's emoji favicon, an SVG
+    icon = 'link[rel~="icon"]'
+    try:
+        first = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = first.new_page()
+        pg.goto(server.url)
+        settle(pg)
+        expect(pg.get_by_role("heading", name=re.compile("Llama Herd Studio"))).to_be_visible()
+        expect(pg.locator(icon).first).not_to_have_attribute("href", llama)
+        pg.get_by_text("Presenter mode").click()  # any rerun
+        settle(pg)
+        expect(pg.locator(icon).first).to_have_attribute("href", llama)
+        later = browser.new_context(viewport={"width": 1280, "height": 900})
+        other = later.new_page()
+        other.goto(server.url)
+        settle(other)
+        expect(other.locator(icon).first).to_have_attribute("href", llama)
+        for context in (first, later):
+            context.close()
+    finally:
+        server.stop()
+
+
 @explained
 def test_error_state_daily_limit(page: Page, app: AppServer) -> None:
     open_app(page, app, "tool_calling")
