@@ -93,8 +93,8 @@ _RESAMPLE: Final = Image.Resampling.BICUBIC  # thumbnail's default; LANCZOS diff
 _RESIZE_BANDS: Final = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                  else os.cpu_count() or 1))  # the final resize runs in this many bands at once
 _MIN_BAND_ROWS: Final = 64  # output rows a band must have to be worth a thread
-_resize_pool: ThreadPoolExecutor | None = None
-_resize_pool_lock = threading.Lock()
+# Idle until the first resize that needs it (a ThreadPoolExecutor starts its threads on demand).
+_resize_pool: Final = ThreadPoolExecutor(max_workers=max(1, _RESIZE_BANDS - 1), thread_name_prefix="image-resize")
 JPEG_QUALITY: Final = 85
 _INLINE_QUALITIES: Final = (JPEG_QUALITY, 80, 75, 70)  # fit_inline: optimised JPEG, then lower qualities
 # Formats a camera, phone or screenshot tool produces. Others Pillow knows (EPS runs Ghostscript, PSD, ICO, ...)
@@ -417,9 +417,6 @@ def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max_side, round_aspect(max_side / aspect, key=lambda n: 0 if n == 0 else abs(aspect - max_side / n))
 
 
-# --- memory: estimate, refuse, take turns ---------------------------------------------------------------------------
-
-
 def _resize(img: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> Image.Image:
     """``img.resize(size, _RESAMPLE, box=box)``, in horizontal bands resized at once on several threads.
 
@@ -441,16 +438,15 @@ def _resize(img: Image.Image, size: tuple[int, int], box: tuple[float, float, fl
         return img.resize((width, cuts[k + 1] - cuts[k]), _RESAMPLE,
                           box=(left, top + cuts[k] * scale, right, top + cuts[k + 1] * scale))
 
-    global _resize_pool
-    with _resize_pool_lock:
-        if _resize_pool is None:
-            _resize_pool = ThreadPoolExecutor(max_workers=_RESIZE_BANDS - 1, thread_name_prefix="image-resize")
     others = [_resize_pool.submit(band, k) for k in range(1, bands)]
     parts = [band(0)] + [future.result() for future in others]
     out = Image.new(img.mode, size)
     for k, part in enumerate(parts):
         out.paste(part, (0, cuts[k]))
     return out
+
+
+# --- memory: estimate, refuse, take turns ---------------------------------------------------------------------------
 
 
 def _bytes_per_pixel(mode: str) -> int:

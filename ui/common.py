@@ -26,9 +26,9 @@ from lib.providers import (
     provider,
 )
 from lib.redact import redact
+from lib.rehearsal import Rehearsal
 from lib.safe_text import display_markdown
 from lib.transcript import SHOWN_TURNS, hidden_turns
-from lib.rehearsal import Rehearsal
 from ui import presenter, state
 
 
