@@ -101,6 +101,17 @@ def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: 
             assert request.path.startswith(f"/{preset}/"), "nothing went anywhere but the chosen preset"
 
 
+@pytest.mark.parametrize("page", ["pages/tool_calling.py", "pages/vision.py"])
+def test_a_host_whose_model_list_cannot_be_read_gets_a_warning_not_a_tick(page: str) -> None:
+    with ApiDouble() as d:
+        listed = _app(page, MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint, MODELS_API_KEY=TEST_TOKEN)
+        line = next(c.value for c in listed.caption if "Llama" in c.value and c.value[:1] in "✅🔁⚠")
+        assert line.startswith("✅"), line  # the double lists the exact model
+    down = _app(page, MODELS_PROVIDER="custom", MODELS_ENDPOINT="http://127.0.0.1:9/v1", MODELS_API_KEY=TEST_TOKEN)
+    line = next(c.value for c in down.caption if "Couldn't list" in c.value)
+    assert line.startswith("⚠️") and "could not reach" in line, line
+
+
 def test_a_model_without_built_in_tools_is_told_and_gets_json_definitions() -> None:
     with ApiDouble() as d:
         d.queue(Reply(text="Hello."))

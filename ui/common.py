@@ -349,7 +349,8 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     if st.session_state.get(key) not in options:
         st.session_state[key] = pick.model
     chosen: str = st.session_state[key]
-    icon = "✅" if pick.exact else "🔁"
+    # ⚠️ when the host's model list could not be read: the pick is a guess until the first answer.
+    icon = "⚠️" if listing is not None and not listing.available else "✅" if pick.exact else "🔁"
     note = ""
     if len(options) > 1:
         chosen = st.selectbox(
