@@ -19,7 +19,7 @@ release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS
 freeze_long_lived()  # first run only: what is loaded by now lives as long as the process; Streamlit's gc skips it
 nav = st.navigation(pages(), position="top")
 mark_shell()
-apply_style()
+apply_style(nav.url_path)
 settings = current_settings()
 sidebar(settings)
 quota_controls(settings)

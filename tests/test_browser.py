@@ -340,6 +340,26 @@ def assert_healthy(page: Page) -> None:
         assert key not in html, f"a key is in the HTML of {page.url}"
 
 
+def contrast(page: Page, selector: str) -> float:
+    """WCAG contrast of the first match's text as seen: its colour blended with the first opaque background under
+    it by its opacity (and its ancestors'), against that background."""
+    return page.eval_on_selector(selector, """e => {
+        const rgba = s => { const v = s.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+        const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92
+            : Math.pow((c + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+        let alpha = rgba(getComputedStyle(e).color)[3], bg = [255, 255, 255], n = e;
+        while (n) {
+            const s = getComputedStyle(n), b = rgba(s.backgroundColor);
+            alpha *= Number(s.opacity);
+            if (b[3] === 1) { bg = b; break; }
+            n = n.parentElement;
+        }
+        const fg = rgba(getComputedStyle(e).color).slice(0, 3).map((c, i) => alpha * c + (1 - alpha) * bg[i]);
+        const a = lum(fg), b = lum(bg);
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    }""")
+
+
 def shot(page: Page, name: str) -> None:
     """Side effect for people: a full-page screenshot (never asserted, never fails a test).
 
@@ -420,6 +440,8 @@ def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
         has_text="Connection:")
     expect(connection).to_contain_text("tool calling uses Llama 3.1 405B, vision uses Llama 3.2 90B Vision")
     assert_healthy(page)
+    sidebar_caption = '[data-testid="stSidebar"] [data-testid="stCaptionContainer"] p'
+    assert contrast(page, sidebar_caption) >= 4.5  # the request meter, on every page
     shot(page, "home")
 
     for label, title, path in (
@@ -432,11 +454,24 @@ def test_every_page_via_navigation(page: Page, app: AppServer) -> None:
         expect(page).to_have_url(re.compile(re.escape(app.url + path) + r"/?(\?.*)?$"))
         settle(page)
         assert_healthy(page)
+        assert contrast(page, sidebar_caption) >= 4.5
         if path:
             shot(page, path.strip("/"))
     expect(connection).to_contain_text("tool calling uses Llama 3.1 405B")
     page.locator("summary").filter(has_text="Connection details").click()
     expect(page.get_by_text("lists 5 models")).to_be_visible()
+
+    # A browser that prefers dark gets the dark theme, and its captions are as readable.
+    assert page.context.browser is not None
+    dark = page.context.browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    try:
+        tab = dark.new_page()
+        open_app(tab, app)
+        assert tab.eval_on_selector('[data-testid="stApp"]', "e => getComputedStyle(e).backgroundColor") == \
+            "rgb(14, 17, 23)"
+        assert contrast(tab, sidebar_caption) >= 4.5
+    finally:
+        dark.close()
 
 
 @explained

@@ -21,6 +21,7 @@ from tests.test_browser import (  # noqa: E402 - the shared browser harness (ski
     AppServer,
     ProxyTrap,
     app_env,
+    contrast,
     send_chat,
     settle,
     shot,
@@ -175,29 +176,16 @@ def test_transcript_download_has_question_call_answer_and_no_key(tab: Page, stag
     assert parsed["turns"][0]["steps"][0]["call"]["name"] == "brave_search"
 
 
-def _contrast(page: Page, selector: str) -> float:
-    return page.eval_on_selector(selector, """e => {
-        const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
-        const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92
-            : Math.pow((c + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-        let bg = null, n = e;
-        while (n) { const c = getComputedStyle(n).backgroundColor;
-            if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') { bg = c; break; } n = n.parentElement; }
-        const a = lum(rgb(getComputedStyle(e).color)), b = lum(rgb(bg || 'rgb(255,255,255)'));
-        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    }""")
-
-
 def test_presenter_mode_has_large_text_readable_captions_and_no_configuration_jargon(
         tab: Page, stage_app: AppServer) -> None:
     open_tools(tab, stage_app)
-    assert _contrast(tab, '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p') >= 4.5
+    assert contrast(tab, '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p') >= 4.5
     open_tools(tab, stage_app, "?present=1")
     expect(tab.get_by_role("switch", name="Presenter mode")).to_be_checked()
     size = tab.eval_on_selector('[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p',
                                 "e => parseFloat(getComputedStyle(e).fontSize)")
     assert size >= 20, size
-    assert _contrast(tab, '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p') >= 4.5
+    assert contrast(tab, '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p') >= 4.5
     visible = tab.locator("body").inner_text()
     for jargon in ("BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "127.0.0.1", "ALLOW_CODE_INTERPRETER", "OPENROUTER_API_KEY",
                    "ConnectionError", "Endpoint:"):

@@ -1,11 +1,16 @@
 """Presenter mode and the app's look: large text, readable captions, no configuration jargon on stage.
 
 Presenter mode is a sidebar toggle, or `?present=1` in the URL (it stays in the URL so a reload keeps it). In it,
-body text is 20 px, captions are 17 px and at least 4.5:1 against the background (outside it too), and pages show
-plain lines ("Web search: Wikipedia (no Brave key)") instead of setting names, URLs and error class names.
-The CSS below is static text written here, never model output. It also makes the tool choices and suggestions
-inert while a typed question is answered in place (its Stop button, `.st-key-tool_stop`, exists only then): the
-same widgets serve before, during and after the turn, so the page is not drawn a second time to re-enable them.
+body text is 20 px, captions are 17 px and 7:1 or more against the background, and pages show plain lines
+("Web search: Wikipedia (no Brave key)") instead of setting names, URLs and error class names.
+Outside it, captions are at least 4.5:1 through the theme alone: Streamlit draws them in the text colour at 60%
+opacity, and `.streamlit/config.toml`'s light text colour is dark enough for that (4.9:1 on white, 4.7:1 on the
+sidebar; the dark theme's is 6.1:1 or more).
+The CSS below is static text written here, never model output, and is drawn only where it is needed: the demo
+pages' progress spinners, and the tool page's rule that makes the tool choices and suggestions inert while a
+typed question is answered in place (its Stop button, `.st-key-tool_stop`, exists only then): the same widgets
+serve before, during and after the turn, so the page is not drawn a second time to re-enable them. Home has none:
+a CSS element is a part of the browser's work for a first page view (~20 ms of it here).
 """
 
 from __future__ import annotations
@@ -14,13 +19,9 @@ import streamlit as st
 
 _KEY = "presenter_mode"
 
-# Caption colours chosen for contrast: #4A5160 on #FFFFFF is 8.1:1, on the sidebar's #F1F4F9 7.4:1;
-# #C3C8D2 on #0E1117 is 11.6:1, on #1B2130 9.6:1 (WCAG AA asks 4.5:1).
-_BASE_CSS = """
+# On the demo pages: an answer's progress icon spins (still where the user asks for less motion).
+_PROGRESS_CSS = """
 <style>
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: %(caption)s !important; opacity: 1; }
-[data-testid="stApp"][data-test-script-state="running"]:has(.st-key-tool_stop) :is(
-  .st-key-tool_panel [data-testid="stCheckbox"], .st-key-tool_suggestions button) { pointer-events: none; opacity: .45; }
 :is(.st-key-tool_progress, .st-key-vision_progress) [data-testid="stMarkdown"] [data-testid="stIconMaterial"] {
   display: inline-block; animation: llama-spin 1s linear infinite; }
 @keyframes llama-spin { to { transform: rotate(360deg); } }
@@ -28,16 +29,27 @@ _BASE_CSS = """
   :is(.st-key-tool_progress, .st-key-vision_progress) [data-testid="stIconMaterial"] { animation: none; } }
 </style>
 """
+# On the tool page: the tool choices and suggestions are inert while a typed question is answered in place.
+_TOOL_CSS = """
+<style>
+[data-testid="stApp"][data-test-script-state="running"]:has(.st-key-tool_stop) :is(
+  .st-key-tool_panel [data-testid="stCheckbox"], .st-key-tool_suggestions button) { pointer-events: none; opacity: .45; }
+</style>
+"""
+# Presenter mode. Caption colours for a projector: #4A5160 on #FFFFFF is 8.1:1, on the sidebar's #F1F4F9 7.4:1;
+# #C3C8D2 on #0E1117 is 11.6:1, on #1B2130 9.6:1.
 _PRESENT_CSS = """
 <style>
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stChatMessage"] p, [data-testid="stWidgetLabel"] p, .stButton button p,
 [data-testid="stChatInputTextArea"] { font-size: 20px !important; line-height: 1.5; }
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 17px !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
+  font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
 [data-testid="stCode"] pre, [data-testid="stCode"] code { font-size: 17px !important; }
 </style>
 """
+_PAGE_CSS = {"tool_calling": _PROGRESS_CSS + _TOOL_CSS, "vision": _PROGRESS_CSS}
 
 
 def _dark() -> bool:
@@ -70,9 +82,10 @@ def toggle() -> None:
                    "Dark theme: the ⋮ menu at the top right.")
 
 
-def apply_style() -> None:
-    """Inject the app's CSS: readable captions always, large text in presenter mode."""
-    css = _BASE_CSS % {"caption": "#C3C8D2" if _dark() else "#4A5160"}
+def apply_style(page: str) -> None:
+    """Inject the CSS the page at `page` (its URL path, "" for Home) needs, and presenter mode's large text."""
+    css = _PAGE_CSS.get(page, "")
     if presenting():
-        css += _PRESENT_CSS
-    st.html(css)
+        css += _PRESENT_CSS % {"caption": "#C3C8D2" if _dark() else "#4A5160"}
+    if css:
+        st.html(css)
