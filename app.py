@@ -6,8 +6,9 @@ from lib.memory import freeze_long_lived, release_large_buffers
 from ui import crash
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
-from ui.shell import favicon, mark_shell, pages
+from ui.shell import favicon, mark_shell, pages, skip_repl_check
 
+skip_repl_check()  # first: before any element (see ui/shell.py)
 st.set_page_config(
     page_title="Llama Herd Studio",
     layout="wide",

@@ -23,7 +23,6 @@ cycle among them never is, so freezing later would keep other visitors' sessions
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import sys
 
@@ -42,8 +41,9 @@ def release_large_buffers() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The process's own symbols, libc's among them: ctypes.util.find_library("c") would run `ldconfig -p` in a
+        # subprocess (~3 ms, a fork of the server) before a fresh server's first page view.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

@@ -290,3 +290,20 @@ def test_home_loads_no_dataframe_library_sdk_or_http_library_on_its_first_view()
         # The tool page's first view sends nothing either, so it needs no SDK yet.
         tools, _ = _imported_by("pages/tool_calling.py", env)
         assert "azure.core" not in tools and "pandas" not in tools
+
+
+def test_streamlits_run_it_with_streamlit_run_warning_is_only_skipped_under_a_running_server(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ui.shell.skip_repl_check spares a fresh server's first view Streamlit's REPL check (inspect.stack(), ~30 ms);
+    someone running `python app.py` still gets Streamlit's warning."""
+    from streamlit import delta_generator, runtime
+
+    from ui.shell import skip_repl_check
+
+    monkeypatch.setattr(delta_generator, "_use_warning_has_been_displayed", False)  # fails if Streamlit renames it
+    monkeypatch.setattr(runtime, "exists", lambda: False)
+    skip_repl_check()
+    assert delta_generator._use_warning_has_been_displayed is False
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+    skip_repl_check()
+    assert delta_generator._use_warning_has_been_displayed is True
