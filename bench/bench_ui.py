@@ -19,7 +19,7 @@ every non-local request routed to a trap that refuses it), the API double (tests
     the page, or the app's data-test-script-state turning notRunning if that comes later; 11 clicks each, the three
     sessions taking turns;
 (3) cold start: from launching `streamlit run` (a fresh process) to Home idle in the browser with its title shown,
-    for app.py (its modules byte-compiled first) and for a bare page (`st.title("Bare")`), 7 runs each,
+    for app.py (its modules byte-compiled first) and for a bare page (`st.title("Bare")`), 15 runs each,
     interleaved; and whether the app's server
     has pandas / pyarrow loaded once Home is shown (their shared objects in /proc/<pid>/maps);
 (4) one fresh server, 30 browser sessions one after another each opening the vision page, uploading a ~3 MB
@@ -60,7 +60,8 @@ TTFT_REPS = 3
 BEFORE_REV = "ccf226f"
 CLICKS = 11  # (2): per session (a click varies 40-130 ms here, with the browser's garbage collection)
 TURNS = 30
-COLD_RUNS = 7  # (3): per side (a launch varies by ±0.1 s here: 7 keep the median steady)
+COLD_RUNS = 15  # (3): per side. A launch varies by ±0.1 s here: with 7 the ratio of medians moved by
+# ±0.05 from one run to the next (1.01, 1.05, 1.11 in three runs of the same code); two runs with 15: 1.04, 1.05
 VISION_SESSIONS = 30  # (4)
 RSS_AT = (1, 10, 20, 30)
 # (4): Streamlit keeps a closed tab's session for server.disconnectedSessionTTL (120 s by default); the vision
