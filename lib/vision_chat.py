@@ -32,7 +32,8 @@ def _refuses_system(exc: BaseException) -> bool:
 
 
 class VisionAnswer:
-    """Iterate for text pieces (`st.write_stream`); afterwards `.text`, `.usage`, `.system_mode`, `.messages`."""
+    """Iterate for text pieces (`st.write_stream`); afterwards `.text`, `.usage`, `.system_mode`, `.messages`,
+    `.requests`."""
 
     def __init__(
         self,
@@ -68,6 +69,7 @@ class VisionAnswer:
         self.fell_back = False
         self.messages: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
+        self.requests = 0  # model requests answered (a replayed or cached answer costs none)
 
     @property
     def answered_by(self) -> str:
@@ -128,6 +130,7 @@ class VisionAnswer:
                 from lib.rehearsal import label_of
 
                 self.cached = label_of(stream)
+            self.requests += 0 if self.cached else 1
             self.elapsed_s = time.monotonic() - started
             client.remember(self.settings.endpoint, _MEMORY_KEY, self.system_mode)
             return

@@ -31,6 +31,7 @@ from ui.common import (  # noqa: E402
     LiveAnswer,
     ProgressLine,
     context_tokens,
+    count_requests,
     current_settings,
     earlier_turns,
     model_picker,
@@ -326,6 +327,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
             vs.fail(ss, pending.question, explain(exc), answer.text)
         else:
             vs.finish(ss, pending.question, answer.text, answer.summary, answer.model, settings.label)
+            count_requests(answer.requests)  # the sidebar's "This session"
             ss["vision_notes"] = list(answer.notes) + (
                 ["This server refuses a system message next to an image, so the instruction was moved into the "
                  "question (remembered for this endpoint)."] if answer.fell_back else [])

@@ -110,6 +110,12 @@ def _texts(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown] + [c.value for c in at.caption]
 
 
+def _session_requests(at: AppTest) -> int:
+    """What the sidebar's "This session: N" shows (ui.common.quota_lines reads it; AppTest leaves the sidebar out
+    of its tree after a page switch)."""
+    return int(at.session_state["session_requests"]) if "session_requests" in at.session_state else 0
+
+
 def _user_texts(body: dict) -> list[str]:
     out = []
     for m in body["messages"]:
@@ -487,16 +493,19 @@ def test_a_cached_answer_offers_ask_again_fresh_which_goes_to_the_model(double: 
     _upload(at, "phone.jpg", data, "image/jpeg")
     [b for b in at.button if b.label == "Ask Llama"][0].click().run()
     sent = len(double.chat_requests)
+    assert _session_requests(at) == 1  # the sidebar's meter counts the vision page's requests too
     _upload(at, "another.jpg", _photo(640, 480), "image/jpeg")  # a new image: a new conversation
     _upload(at, "phone-again.jpg", data, "image/jpeg")  # the same photo and question again: from the cache
     [b for b in at.button if b.label == "Ask Llama"][0].click().run()
     assert not at.exception
     assert len(double.chat_requests) == sent, "an identical request was sent again"
     assert any("no quota used" in c.value for c in at.caption)
+    assert _session_requests(at) == 1, "a cached answer costs this session nothing"
     [b for b in at.button if b.label == "Ask again (fresh)"][0].click().run()
     assert not at.exception
     assert len(double.chat_requests) == sent + 1
     assert not any("no quota used" in c.value for c in at.caption)
+    assert _session_requests(at) == 2
 
 
 def test_nvidia_gets_an_image_under_its_inline_cap_and_no_system_message_and_the_page_says_so() -> None:
