@@ -185,6 +185,11 @@ def test_presenter_mode_has_large_text_readable_captions_and_no_configuration_ja
     size = tab.eval_on_selector('[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p',
                                 "e => parseFloat(getComputedStyle(e).fontSize)")
     assert size >= 20, size
+    sidebar = '[data-testid="stSidebar"]'
+    heading = tab.eval_on_selector(f"{sidebar} h3", "e => parseFloat(getComputedStyle(e).fontSize)")
+    line = tab.eval_on_selector(f"{sidebar} [data-testid='stMarkdownContainer'] p",
+                                "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert heading > line >= 20, (heading, line)  # "Where Llama runs" stays a heading over its larger lines
     assert contrast(tab, '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] p') >= 4.5
     visible = tab.locator("body").inner_text()
     for jargon in ("BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "127.0.0.1", "ALLOW_CODE_INTERPRETER", "OPENROUTER_API_KEY",

@@ -46,6 +46,7 @@ _PRESENT_CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
   font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
+[data-testid="stSidebar"] :is(h2, h3) { font-size: 1.5rem !important; }  /* above its 20 px lines */
 [data-testid="stCode"] pre, [data-testid="stCode"] code { font-size: 17px !important; }
 </style>
 """
