@@ -6,6 +6,7 @@ and the wait time for rate limits. The server's own words are kept (shortened) a
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -35,6 +36,9 @@ class ErrorKind(str, Enum):
     PAYMENT = "payment"
     NO_PROVIDER = "no_provider"
     TOO_LARGE = "too_large"
+    CONTEXT_TOO_LONG = "context_too_long"
+    IMAGE_NOT_SUPPORTED = "image_not_supported"
+    NEEDS_KEY = "needs_key"
     RATE_LIMIT_MINUTE = "rate_limit_minute"
     RATE_LIMIT_DAY = "rate_limit_day"
     RATE_LIMIT_CONCURRENT = "rate_limit_concurrent"
@@ -58,6 +62,8 @@ class UserError:
     status: int | None = None
     code: str | None = None
     detail: str = ""
+    context_limit: int | None = None
+    """For CONTEXT_TOO_LONG: the model's input limit in tokens when the server named it (so the caller can refit)."""
 
     @property
     def is_rate_limit(self) -> bool:
@@ -74,7 +80,8 @@ class UserError:
         """Whether sending the same request again could succeed (not for a spent daily quota or a refused key)."""
         return self.kind not in (ErrorKind.RATE_LIMIT_DAY, ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.NO_TOKEN,
                                  ErrorKind.NO_PROVIDER, ErrorKind.RETIRED, ErrorKind.PAYMENT,
-                                 ErrorKind.CONTENT_FILTER, ErrorKind.TOO_LARGE)
+                                 ErrorKind.CONTENT_FILTER, ErrorKind.TOO_LARGE, ErrorKind.CONTEXT_TOO_LONG,
+                                 ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY)
 
 
 _CUT_OFF = (
@@ -125,25 +132,228 @@ def _shorten(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _error_body(exc: HttpResponseError) -> tuple[str | None, str]:
-    """(error.code, error.message) from the SDK's parsed error or the raw JSON body."""
+# ---------------------------------------------------------------------------------------------------------------
+# Reading error bodies: gateways (LiteLLM) wrap the upstream server's words; unwrap them to the sentence that matters.
+
+_MAX_PARSE = 20_000  # longer bodies are read as plain text (parsing them is not worth the time)
+_WRAPPERS = (
+    re.compile(r"^(?:litellm\.)?[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception)\s*(?::|-(?=\s))\s*"),  # litellm.XError:
+    re.compile(r"^Error code:\s*\d{3}\s*-\s*"),  # "Error code: 400 - {...}" (the OpenAI SDK's wording)
+    re.compile(r"^/[\w./-]*:\s+"),  # "/chat/completions: Invalid model name ..."
+)
+
+
+def _strip_wrappers(text: str) -> str:
+    text = text.strip()
+    changed = True
+    while changed and text:  # each pass removes one prefix, so this ends
+        changed = False
+        for pattern in _WRAPPERS:
+            stripped = pattern.sub("", text, count=1).strip()
+            if stripped != text:
+                text, changed = stripped, True
+    return text
+
+
+def _loads(text: str) -> Any:
+    """JSON, or a Python literal (`ast.literal_eval`, never eval) such as LiteLLM's `{'error': '...'}`; else None."""
+    text = (text or "").strip()
+    if not text.startswith(("{", "[")) or len(text) > _MAX_PARSE:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except Exception:  # noqa: BLE001 - SyntaxError, ValueError, MemoryError, RecursionError: not a literal
+        return None
+
+
+def _message_of(obj: Any) -> str | None:
+    """The text of `{"error": "..."}`, `{"error": {"message": "..."}}` or `{"message": "..."}`."""
+    if not isinstance(obj, dict):
+        return None
+    err = obj.get("error")
+    if isinstance(err, str) and err.strip():
+        return err
+    if isinstance(err, dict):
+        for key in ("message", "detail", "msg"):
+            if isinstance(err.get(key), str) and err[key].strip():
+                return err[key]
+    for key in ("message", "detail"):
+        if isinstance(obj.get(key), str) and obj[key].strip():
+            return obj[key]
+    return None
+
+
+def unwrap_message(text: str) -> str:
+    """The sentence that matters in a gateway's wrapped error text, or the text as is.
+
+    Strips `litellm.XxxError:` / `XxxException -` / `Error code: 400 -` prefixes and one level of
+    `{'error': ...}` / `{"error": {"message": ...}}` nesting.
+
+    >>> unwrap_message("litellm.BadRequestError: Hosted_vllmException - This model's maximum context length is 2048")
+    "This model's maximum context length is 2048"
+    >>> unwrap_message("{'error': '/chat/completions: Invalid model name passed in model=x'}")
+    'Invalid model name passed in model=x'
+    >>> unwrap_message("plain words")
+    'plain words'
+    """
+    original = str(text or "")
+    out = _strip_wrappers(original)
+    inner = _message_of(_loads(out))
+    if inner is not None:
+        out = _strip_wrappers(inner)
+    return out or original.strip()
+
+
+def _body_fields(body: Any) -> tuple[str | None, str, str | None, int | None]:
+    """(code, message, type, n_ctx) from a parsed error body of any host's shape."""
+    code: Any = None
+    message: Any = ""
+    etype: Any = None
+    n_ctx: Any = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):  # OpenAI style; OpenRouter's code is a number; llama.cpp adds n_ctx
+        code = err.get("code")
+        message = err.get("message") or ""
+        etype = err.get("type")
+        n_ctx = err.get("n_ctx")
+    elif isinstance(err, str):  # Hugging Face / vLLM --api-key: {"error": "text"}
+        message = err
+    if isinstance(body, dict):  # vLLM: top-level message; Azure 422: top-level code; NVIDIA: problem+json
+        code = code or body.get("code")
+        message = message or body.get("message") or body.get("detail") or body.get("title") or ""
+        etype = etype or body.get("type")
+        n_ctx = n_ctx if n_ctx is not None else body.get("n_ctx")
+    limit = n_ctx if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0 else None
+    return (str(code) if code else None), str(message or ""), (str(etype) if etype else None), limit
+
+
+def _read_body(exc: HttpResponseError) -> Any:
+    try:
+        return json.loads(exc.response.text()) if exc.response is not None else None
+    except Exception:  # noqa: BLE001 - any unreadable body just means "no details"
+        return None
+
+
+def _error_body(exc: HttpResponseError, body: Any = None) -> tuple[str | None, str]:
+    """(error.code, error.message) from the SDK's parsed error or the raw JSON body (`body`, if already read)."""
     code = getattr(getattr(exc, "error", None), "code", None)
     message = getattr(getattr(exc, "error", None), "message", None) or ""
     if not code or not message:
-        try:
-            body: Any = json.loads(exc.response.text()) if exc.response is not None else None
-        except Exception:  # noqa: BLE001 - any unreadable body just means "no details"
-            body = None
-        err = body.get("error") if isinstance(body, dict) else None
-        if isinstance(err, dict):  # OpenAI style; OpenRouter's code is a number
-            code = code or err.get("code")
-            message = message or str(err.get("message") or "")
-        elif isinstance(err, str):  # Hugging Face / some servers: {"error": "text"}
-            message = message or err
-        if isinstance(body, dict):  # vLLM: top-level message; Azure 422: top-level code; NVIDIA: problem+json
-            code = code or body.get("code")
-            message = message or str(body.get("message") or body.get("detail") or body.get("title") or "")
+        raw_code, raw_message, _, _ = _body_fields(body if body is not None else _read_body(exc))
+        code = code or raw_code
+        message = message or raw_message
     return (str(code) if code else None), str(message or "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Permanent refusals: the same request can never succeed (even when the server calls it a 500).
+
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error", "context_window_exceeded",
+                            "contextwindowexceedederror"})
+_CONTEXT_WORDS = (
+    "maximum context length",  # vLLM, OpenAI
+    "context_length_exceeded",
+    "contextwindowexceeded",  # LiteLLM's ContextWindowExceededError
+    "context window exceeded",
+    "exceeds the context window",
+    "exceeds the available context size",  # llama.cpp
+    "exceed_context_size",
+    "compared to kv size",  # older llama.cpp: "Input prompt is too big compared to KV size"
+    "prompt is too long",
+)
+_CONTEXT_LIMITS = (
+    re.compile(r"maximum context length (?:is|of) (\d[\d,]*)"),
+    re.compile(r"context (?:length|window|size) (?:is|of) (\d[\d,]*)"),
+    re.compile(r"`?inputs`? tokens \+ `?max_new_tokens`? must be <= (\d+)"),  # Hugging Face TGI
+)
+_TGI_OVERFLOW = re.compile(r"tokens \+ `?max_new_tokens`? must be <=")
+_IMAGE_WORDS = (
+    "not a multimodal model",  # vLLM
+    "image input is not supported",  # llama.cpp (no mmproj)
+    "image inputs are not supported",
+    "images are not supported",
+    "does not support image",  # "... image input", "... images"
+    "support image input",  # OpenRouter: "No endpoints found that support image input"
+    "vision is not supported",
+    "does not support vision",
+    "at most 0 image",  # vLLM with --limit-mm-per-prompt image=0
+)
+_NEGATIONS = re.compile(r"\bnot\b|\bno\b|unsupported|n't")
+
+
+def _refusal(code: str | None, etype: str | None, text: str) -> str | None:
+    """"context" (the conversation does not fit), "image" (the model reads no images) or None."""
+    low = text.lower()
+    tags = {(code or "").lower(), (etype or "").lower()}
+    if tags & _CONTEXT_CODES or any(w in low for w in _CONTEXT_WORDS) or _TGI_OVERFLOW.search(low):
+        return "context"
+    if "system" in low:  # "system messages are not supported with images": the vision page retries without one
+        return None
+    if any(w in low for w in _IMAGE_WORDS) or ("multimodal" in low and _NEGATIONS.search(low)):
+        return "image"
+    return None
+
+
+def _context_limit(text: str, n_ctx: int | None) -> int | None:
+    if n_ctx:
+        return n_ctx
+    low = text.lower()
+    for pattern in _CONTEXT_LIMITS:
+        m = pattern.search(low)
+        if m:
+            value = int(m.group(1).replace(",", ""))
+            if value > 0:
+                return value
+    return None
+
+
+def permanent_failure(status: int, body_text: str) -> bool:
+    """Whether an error answer is a refusal that sending again cannot change (the model reads no images, the
+    conversation exceeds its context), whatever the status: llama.cpp answers an image to a text model with a 500.
+
+    >>> permanent_failure(500, '{"error":{"code":500,"message":"image input is not supported","type":"server_error"}}')
+    True
+    >>> permanent_failure(500, '{"error":{"code":500,"message":"oops"}}')
+    False
+    """
+    if status < 400 or not body_text:
+        return False
+    text = str(body_text)[:_MAX_PARSE]
+    code, message, etype, _ = _body_fields(_loads(text))
+    message = message or text
+    return _refusal(code, etype, f"{message} {unwrap_message(message)}") is not None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Whether the failed request carried a key at all.
+
+_KEY_HEADERS = ("authorization", "api-key", "x-api-key")
+_AUTH_SCHEME = re.compile(r"^\s*(?:bearer|basic|token)\b", re.IGNORECASE)
+_NO_KEY_WORDS = ("no api key", "missing api key", "api key is missing", "api key is required", "api key required",
+                 "no key was provided", "missing authentication", "not authenticated")
+
+
+def _sent_key(exc: HttpResponseError) -> bool | None:
+    """True/False when the request's headers can be read (`exc.response.request.headers`), else None."""
+    try:
+        headers = exc.response.request.headers
+        items = list(headers.items())
+    except Exception:  # noqa: BLE001 - no response, no request, or headers of an unexpected shape
+        return None
+    for name, value in items:
+        name_l = str(name).lower()
+        if name_l not in _KEY_HEADERS:
+            continue
+        value_s = str(value or "")
+        if name_l == "authorization":
+            value_s = _AUTH_SCHEME.sub("", value_s)
+        if value_s.strip():
+            return True
+    return False
 
 
 def _headers(exc: HttpResponseError) -> Mapping[str, str]:
@@ -157,10 +367,15 @@ def _http(exc: HttpResponseError) -> UserError:
     from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
     status = exc.status_code or 0
-    code, server_message = _error_body(exc)
+    body = _read_body(exc)
+    code, server_message = _error_body(exc, body)
     code_l = (code or "").lower()
     headers = _headers(exc)
-    detail = _shorten(redact(server_message or str(exc.reason or "")))
+    _, _, etype, n_ctx = _body_fields(body)
+    inner = unwrap_message(server_message) if server_message else ""
+    # Classify on the gateway's wrapper too ("litellm.ContextWindowExceededError: ...") and on the inner sentence.
+    words = f"{server_message} {inner}" if inner != server_message else server_message
+    detail = _shorten(redact(inner or str(exc.reason or "")))
     common: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
     if status < 400:
@@ -226,6 +441,26 @@ def _http(exc: HttpResponseError) -> UserError:
             "The provider's content filter refused this prompt or its answer. Rephrase it and try again.",
             **common,
         )
+    refusal = _refusal(code, etype, words) if status >= 400 else None
+    if refusal == "context" and status != 413 and "tokens_limit" not in code_l:
+        limit = _context_limit(words, n_ctx)
+        return UserError(
+            ErrorKind.CONTEXT_TOO_LONG,
+            "This conversation is too long for the model",
+            "The conversation no longer fits in what this model can read at once"
+            + (f" ({limit} tokens)" if limit else "")
+            + ". Start a New chat, or ask a shorter question.",
+            context_limit=limit,
+            **common,
+        )
+    if refusal == "image":
+        return UserError(
+            ErrorKind.IMAGE_NOT_SUPPORTED,
+            "This model does not read images",
+            "The model you picked reads text only. Pick a vision model (Llama 3.2 Vision or Llama 4) in the "
+            "page's model picker or in the sidebar, then send again.",
+            **common,
+        )
     if status == 413 or "tokens_limit" in code_l or "too large" in server_message.lower():
         return UserError(
             ErrorKind.TOO_LARGE,
@@ -234,6 +469,18 @@ def _http(exc: HttpResponseError) -> UserError:
             "shorten the text, or use a smaller image.",
             **common,
         )
+    msg_l = words.lower()
+    if isinstance(exc, ClientAuthenticationError) or status == 401 or (
+            status == 403 and any(w in msg_l for w in _NO_KEY_WORDS)):
+        sent = _sent_key(exc)
+        if sent is False or (sent is None and any(w in msg_l for w in _NO_KEY_WORDS)):
+            return UserError(
+                ErrorKind.NEEDS_KEY,
+                "This server needs a key",
+                "The server asks for a key and none was sent. Set MODELS_API_KEY (or the provider's key) in "
+                ".streamlit/secrets.toml or the environment, or paste it in the sidebar.",
+                **common,
+            )
     if isinstance(exc, ClientAuthenticationError) or status == 401:
         return UserError(
             ErrorKind.AUTH,
@@ -250,9 +497,11 @@ def _http(exc: HttpResponseError) -> UserError:
             "(some hosts ask you to accept the model's licence first).",
             **common,
         )
-    msg_l = server_message.lower()
-    model_missing = "model" in msg_l and any(w in msg_l for w in ("not found", "does not exist", "not a valid model",
-                                                                  "no such model", "unknown model"))
+    model_missing = ("no endpoints found for" in msg_l  # OpenRouter
+                     or ("model" in msg_l and any(w in msg_l for w in ("not found", "does not exist",
+                                                                       "not a valid model", "no such model",
+                                                                       "unknown model", "invalid model",
+                                                                       "model_not_found"))))
     if (isinstance(exc, ResourceNotFoundError) or status == 404 or code_l in {"unknown_model", "unavailable_model",
                                                                              "model_not_found"} or model_missing):
         return UserError(

@@ -16,14 +16,20 @@ from azure.core.exceptions import (
 from azure.core.rest import HttpRequest
 from azure.core.pipeline.transport import HttpResponse
 
-from lib.errors import ErrorKind, explain, format_wait, retry_after_seconds
+from lib.errors import ErrorKind, UserError, explain, format_wait, retry_after_seconds
 
 
 class _Resp(HttpResponse):
-    """A minimal azure-core response carrying a status, headers and a JSON body."""
+    """A minimal azure-core response carrying a status, headers and a JSON body.
 
-    def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
-        super().__init__(HttpRequest("POST", "http://127.0.0.1/x"), None)
+    Its request carries a key (`Authorization: Bearer ...`) unless `request_headers` says otherwise: a 401 to a
+    request that sent a key is "the key was refused", one to a request that sent none is "this server needs a key".
+    """
+
+    def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None,
+                 request_headers: dict[str, str] | None = None) -> None:
+        req_headers = {"Authorization": "Bearer test-key-1234"} if request_headers is None else request_headers
+        super().__init__(HttpRequest("POST", "http://127.0.0.1/x", headers=req_headers), None)
         self.status_code = status
         self.headers = headers or {}
         self.reason = "reason"
@@ -51,6 +57,9 @@ def _http(status: int, code: str, message: str, headers: dict[str, str] | None =
         (_http(429, "RateLimitReached", "Rate limit of 50 per 86400s exceeded for UserByModelByDay. Please wait 24367 seconds before retrying.",
                {"retry-after": "24367", "x-ratelimit-type": "UserByModelByDay"}), ErrorKind.RATE_LIMIT_DAY),
         (_http(400, "content_filter", "The response was filtered"), ErrorKind.CONTENT_FILTER),
+        (_http(400, "context_length_exceeded", "too many tokens"), ErrorKind.CONTEXT_TOO_LONG),
+        (_http(400, "400", "x is not a multimodal model"), ErrorKind.IMAGE_NOT_SUPPORTED),
+        (HttpResponseError(response=_Resp(401, {"error": "Unauthorized"}, request_headers={})), ErrorKind.NEEDS_KEY),
         (_http(400, "invalid_request", "Something else"), ErrorKind.BAD_REQUEST),
         (_http(500, "internal_error", "oops"), ErrorKind.SERVER),
         (_http(503, "service_unavailable", "busy"), ErrorKind.SERVER),
@@ -144,4 +153,6 @@ def test_retry_is_not_offered_where_it_cannot_help() -> None:
     assert not day.retry_helps
     assert not explain(_http(401, "unauthorized", "Bad credentials", cls=ClientAuthenticationError)).retry_helps
     assert explain(_http(503, "service_unavailable", "busy")).retry_helps
+    for kind in (ErrorKind.CONTEXT_TOO_LONG, ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY):
+        assert not UserError(kind, "t", "m").retry_helps
     assert explain(ServiceRequestError("Connection refused")).retry_helps
