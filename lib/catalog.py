@@ -1,8 +1,11 @@
 """What a provider lists: OpenAI-style `GET {base}/models`, parsed leniently, never raising to the page.
 
 Ollama, vLLM, NVIDIA, OpenRouter and Hugging Face's router all answer `{"data": [{"id": ...}, ...]}`; OpenRouter
-adds `context_length` and `architecture.input_modalities`. Azure AI Foundry has no listing: the model there is the
-deployment name the person gives.
+adds `context_length` and `architecture.input_modalities`. Each server names the context size in its own field (read
+off the real servers): vLLM `max_model_len`, llama.cpp's `llama-server` `meta.n_ctx`, LiteLLM's proxy
+`max_input_tokens`, OpenRouter `context_length`. `owned_by` tells vLLM ("vllm") and llama.cpp ("llamacpp") apart:
+both render Meta's chat template themselves. Azure AI Foundry has no listing: the model there is the deployment
+name the person gives.
 
 The GET uses the standard library (`urllib.request`, which Streamlit's server has already loaded), not `requests`:
 Home lists models on its first view, and importing `requests` there cost a fresh server ~45 ms before the page
@@ -28,6 +31,12 @@ class ModelInfo:
     context_length: int | None = None
     input_modalities: tuple[str, ...] = ()
     owned_by: str = ""
+
+    @property
+    def server(self) -> str:
+        """"vllm" or "llamacpp" when the listing says which server software answers ("" otherwise)."""
+        owner = self.owned_by.lower()
+        return owner if owner in ("vllm", "llamacpp") else ""
 
     @property
     def accepts_images(self) -> bool:
@@ -81,10 +90,12 @@ def parse_models(payload: Any) -> list[ModelInfo]:
         if not isinstance(mid, str) or not mid.strip():
             continue
         arch = item.get("architecture") if isinstance(item.get("architecture"), dict) else {}
+        meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
         modalities = arch.get("input_modalities") or item.get("input_modalities") or ()
         out.append(ModelInfo(
             id=mid.strip(),
-            context_length=_int(item.get("context_length") or item.get("max_model_len")),
+            context_length=_int(item.get("context_length") or item.get("max_model_len")
+                                or item.get("max_input_tokens") or meta.get("n_ctx")),
             input_modalities=tuple(str(m) for m in modalities if isinstance(m, str)),
             owned_by=str(item.get("owned_by") or ""),
         ))

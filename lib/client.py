@@ -19,14 +19,15 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import streamlit as st
 
 from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
-from lib.errors import NoProviderError, NoTokenError, retry_after_seconds
+from lib.errors import NoProviderError, NoTokenError, permanent_failure, retry_after_seconds
 from lib.limits import DEFAULT_SLOT_TIMEOUT_S, SLOTS, cap_for, kind_of_response, retry_concurrent, slot_key
+from lib.ticking import Cancelled, current_scope
 
 if TYPE_CHECKING:
     from azure.ai.inference import ChatCompletionsClient
@@ -65,6 +66,8 @@ def _short_retry_policy() -> type:
             status = response.http_response.status_code
             if status not in TRANSIENT_STATUSES or not settings["total"]:
                 return False
+            if status >= 500 and permanent_failure(status, _body_text(response.http_response)):
+                return False  # e.g. llama.cpp's 500 "image input is not supported": asking again cannot help
             if status == 429 and kind_of_response(response.http_response) == "concurrent":
                 return False  # "too many at once": retry_concurrent() waits longer, at the request start
             wait = retry_after_seconds(dict(response.http_response.headers))
@@ -75,6 +78,15 @@ def _short_retry_policy() -> type:
             return True
 
     return ShortRetryPolicy
+
+
+def _body_text(http_response: Any) -> str:
+    """An error response's body as text ("" when it cannot be read); error bodies are small."""
+    try:
+        http_response.read()
+        return str(http_response.text() or "")[:20_000]
+    except Exception:  # noqa: BLE001 - an unreadable body just means "no details"
+        return ""
 
 
 def __getattr__(name: str) -> Any:
@@ -88,19 +100,25 @@ def __getattr__(name: str) -> Any:
 # Per-endpoint memory (shared by all users on purpose: it describes servers, not people) and a request counter.
 
 _memory_lock = threading.Lock()
-_endpoint_memory: dict[tuple[str, str], Any] = {}
+_endpoint_memory: dict[tuple[str, str], tuple[Any, float | None]] = {}  # value, expires (monotonic) or None
+SKIP_MODEL_S = 600.0
+"""How long a model that answered "retired" / "not found" is passed over before it is tried again."""
+NO_STREAMING_S = 600.0
+"""How long an endpoint whose stream could not be read gets non-streamed calls before streaming is tried again."""
 
 
-def remember(endpoint: str, key: str, value: Any) -> None:
-    """Record what an endpoint accepts (e.g. which way of returning tool results worked)."""
+def remember(endpoint: str, key: str, value: Any, ttl_s: float | None = None) -> None:
+    """Record what an endpoint accepts (e.g. which way of returning tool results worked), for `ttl_s` or for good."""
+    expires = time.monotonic() + ttl_s if ttl_s is not None else None
     with _memory_lock:
-        _endpoint_memory[(endpoint.rstrip("/").lower(), key)] = value
+        _endpoint_memory[(endpoint.rstrip("/").lower(), key)] = (value, expires)
 
 
 def recall(endpoint: str, key: str, default: Any = None) -> Any:
-    """What `remember` stored for this endpoint, or `default`."""
+    """What `remember` stored for this endpoint (and has not expired), or `default`."""
     with _memory_lock:
-        return _endpoint_memory.get((endpoint.rstrip("/").lower(), key), default)
+        value, expires = _endpoint_memory.get((endpoint.rstrip("/").lower(), key), (default, None))
+    return default if expires is not None and time.monotonic() >= expires else value
 
 
 def forget_all() -> None:
@@ -109,18 +127,23 @@ def forget_all() -> None:
         _endpoint_memory.clear()
 
 
-def skip_model(endpoint: str, model: str, why: str) -> None:
-    """Never pick `model` on this endpoint again in this server's lifetime (it answered retired / not found)."""
+def skip_model(endpoint: str, model: str, why: str, ttl_s: float = SKIP_MODEL_S) -> None:
+    """Pass `model` over on this endpoint for `ttl_s` (it answered retired / not found); then it is tried again.
+
+    One odd answer (a gateway's hiccup, a model reloading) must not leave every visitor without a model for the
+    server's lifetime."""
+    until = time.monotonic() + ttl_s
     with _memory_lock:
         key = (endpoint.rstrip("/").lower(), "skipped_models")
-        skipped = dict(_endpoint_memory.get(key, {}))
-        skipped[model] = why
-        _endpoint_memory[key] = skipped
+        skipped = dict(_endpoint_memory.get(key, ({}, None))[0])
+        skipped[model] = (why, until)
+        _endpoint_memory[key] = (skipped, None)
 
 
 def skipped_models(endpoint: str) -> dict[str, str]:
-    """Models skipped on this endpoint, with why."""
-    return dict(recall(endpoint, "skipped_models", {}))
+    """Models passed over on this endpoint now, with why."""
+    now = time.monotonic()
+    return {m: why for m, (why, until) in recall(endpoint, "skipped_models", {}).items() if until > now}
 
 
 @dataclass
@@ -251,11 +274,12 @@ class Usage:
 
 @dataclass
 class ChatReply:
-    """A whole (non-streamed) answer."""
+    """A whole (non-streamed) answer; `model` is the model the server says answered."""
 
     text: str
     usage: Usage | None = None
     finish_reason: str | None = None
+    model: str | None = None
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -286,7 +310,8 @@ def _hook_for(settings: Settings) -> Any:
     return hook
 
 
-def _params(settings: Settings, model: str, max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+def _params(settings: Settings, model: str, max_tokens: int | None, temperature: float | None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
@@ -295,6 +320,8 @@ def _params(settings: Settings, model: str, max_tokens: int | None, temperature:
     }
     if temperature is not None:
         params["temperature"] = temperature
+    if extra:
+        params["model_extras"] = dict(extra)
     return params
 
 
@@ -314,6 +341,48 @@ def _read_to_end(response: Any) -> None:
         response.close()
 
 
+def _hang_up(response: Any) -> None:
+    """Close a streamed response now, from any thread: the socket is shut down first, so a read blocked in another
+    thread returns at once and the server sees the client leave (vLLM and llama.cpp then abort the request)."""
+    http = getattr(response, "_response", None)
+    raw = getattr(getattr(http, "internal_response", None), "raw", None)
+    try:
+        if raw is not None and hasattr(raw, "shutdown"):
+            raw.shutdown()  # urllib3 >= 2.3: unblocks a recv() in another thread
+    except (OSError, ValueError):  # already closed, or released to the pool
+        pass
+    finally:
+        response.close()
+
+
+def _sse_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A server-sent event stream as the SDK's strict parser reads it: LF line endings, `data:` lines only.
+
+    The SSE standard allows CRLF or CR line endings, comment lines (`: OPENROUTER PROCESSING`, `: keep-alive`) and
+    `event:` / `id:` / `retry:` fields; the SDK raises "SSE event not supported" on each. Here comments and other
+    fields are dropped, line endings normalised and `data:` without its space accepted, one whole line at a time.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\r" in pending[:-1] or pending.endswith(b"\r\n"):
+            pending = pending.replace(b"\r\n", b"\n")
+        if b"\r" in pending[:-1]:
+            pending = pending[:-1].replace(b"\r", b"\n") + pending[-1:]
+        *lines, pending = pending.split(b"\n")
+        out = []
+        for line in lines:
+            if not line:
+                out.append(b"\n")
+            elif line.startswith(b"data:"):
+                out.append(b"data: " + line[5:].lstrip(b" ") + b"\n")
+            # else: a comment (":…") or another field (event:, id:, retry:) — nothing the client needs
+        if out:
+            yield b"".join(out)
+    if pending.startswith(b"data:"):
+        yield b"data: " + pending[5:].lstrip(b" ") + b"\n"
+
+
 def complete(
     settings: Settings,
     model: str,
@@ -321,10 +390,11 @@ def complete(
     *,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ChatReply:
-    """One non-streamed chat completion."""
+    """One non-streamed chat completion (`extra`: body fields beyond the SDK's, e.g. `chat_template_kwargs`)."""
     with _slot(settings, model):
-        return _complete(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+        return _complete(settings, model, messages, max_tokens=max_tokens, temperature=temperature, extra=extra)
 
 
 def _complete(
@@ -334,22 +404,29 @@ def _complete(
     *,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ChatReply:
     client = get_client(settings)
     result = retry_concurrent(
-        lambda: client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature)))
+        lambda: client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature, extra)))
     QUOTA.count(quota_key(settings), model)  # only requests the server accepted
     choice = result.choices[0] if result.choices else None
     text = (choice.message.content or "") if choice and choice.message else ""
-    return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None)
+    return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None,
+                     model=getattr(result, "model", None) or None)
 
 
 class ChatStream:
-    """Iterate for text pieces (e.g. `st.write_stream(stream)`); afterwards read `.text`, `.usage`, `.streamed`.
+    """Iterate for text pieces (e.g. `st.write_stream(stream)`); afterwards read `.text`, `.usage`, `.streamed`,
+    `.finish_reason` ("stop", or "length" when the answer was cut at `max_tokens`) and `.served_model` (the model
+    the server says answered).
 
-    If the server's stream cannot be parsed, one non-streamed call is made instead and its text yielded (only the
-    part not yet shown, when it continues what was shown). The endpoint is remembered as non-streaming.
-    Exceptions from the network or server propagate; `.text` keeps what arrived before them.
+    `close()` hangs up at once, from any thread: the server stops generating and the concurrency slot is free. Inside
+    a `lib.ticking` worker this happens by itself when the page stops the worker (Stop, or any other click).
+    If the server's stream cannot be parsed even after `_sse_lines`, one non-streamed call is made instead and its
+    text yielded (only the part not yet shown, when it continues what was shown); the endpoint then gets
+    non-streamed calls for `NO_STREAMING_S`. Exceptions from the network or server propagate; `.text` keeps what
+    arrived before them.
     """
 
     def __init__(
@@ -360,23 +437,39 @@ class ChatStream:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.messages = list(messages)
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.extra = dict(extra or {})
         self.text = ""
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.served_model: str | None = None
         self.streamed = True
         self.done = False
+        self.closed = False
+        self.sent = False  # the server accepted the request (it counts against the quota)
+        self._response: Any = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Hang up now (idempotent; safe from another thread)."""
+        with self._lock:
+            self.closed = True
+            response, self._response = self._response, None
+        if response is not None:
+            _hang_up(response)
 
     def _fallback(self) -> Iterator[str]:
         self.streamed = False
         reply = _complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
-                          temperature=self.temperature)
-        self.usage, self.finish_reason = reply.usage, reply.finish_reason
+                          temperature=self.temperature, extra=self.extra)
+        self.sent = True
+        self.usage, self.finish_reason, self.served_model = reply.usage, reply.finish_reason, reply.model
         rest = reply.text[len(self.text):] if reply.text.startswith(self.text) else reply.text
         if not reply.text.startswith(self.text):
             self.text = ""
@@ -386,26 +479,39 @@ class ChatStream:
         self.done = True
 
     def __iter__(self) -> Iterator[str]:
-        with _slot(self.settings, self.model):  # held until the answer is read, or the generator is closed
-            yield from self._iter()
+        scope = current_scope()
+        if scope is not None:
+            scope.add(self.close)
+        try:
+            with _slot(self.settings, self.model):  # held until the answer is read, closed, or Stop gives it back
+                yield from self._iter()
+        finally:
+            if not self.done:
+                self.close()  # abandoned (the consumer stopped reading): hang up rather than let it generate on
+            if scope is not None:
+                scope.discard(self.close)
 
     def _iter(self) -> Iterator[str]:
         if recall(self.settings.endpoint, "no_streaming", False):
             yield from self._fallback()
             return
         client = get_client(self.settings)
-        params = _params(self.settings, self.model, self.max_tokens, self.temperature)
+        params = _params(self.settings, self.model, self.max_tokens, self.temperature,
+                         {**self.extra, "stream_options": {"include_usage": True}})
         try:
-            response = retry_concurrent(lambda: client.complete(
-                messages=self.messages,
-                stream=True,
-                model_extras={"stream_options": {"include_usage": True}},
-                **params,
-            ))
+            response = retry_concurrent(lambda: client.complete(messages=self.messages, stream=True, **params))
+            self.sent = True
             QUOTA.count(quota_key(self.settings), self.model)  # only requests the server accepted
+            response._bytes_iterator = _sse_lines(response._bytes_iterator)
+            with self._lock:
+                if self.closed:  # stopped while the request was on its way
+                    _hang_up(response)
+                    raise Cancelled("stopped")
+                self._response = response
             for update in response:
                 if getattr(update, "usage", None):
                     self.usage = _usage(update.usage)
+                self.served_model = getattr(update, "model", None) or self.served_model
                 for choice in update.choices or ():
                     piece = choice.delta.content if choice.delta else None
                     if choice.finish_reason:
@@ -414,12 +520,14 @@ class ChatStream:
                         self.text += piece
                         yield piece
             _read_to_end(response)
-        except ValueError as exc:
-            if "SSE" not in str(exc):
+        except ValueError:  # the SDK's "SSE event not supported", or a data line that is not JSON
+            if self.closed:
                 raise
-            remember(self.settings.endpoint, "no_streaming", True)
+            remember(self.settings.endpoint, "no_streaming", True, ttl_s=NO_STREAMING_S)
             yield from self._fallback()
             return
+        with self._lock:
+            self._response = None
         self.done = True
 
 
@@ -430,9 +538,10 @@ def stream(
     *,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ChatStream:
     """A `ChatStream` for these messages (nothing is sent until it is iterated)."""
-    return ChatStream(settings, model, messages, max_tokens=max_tokens, temperature=temperature)
+    return ChatStream(settings, model, messages, max_tokens=max_tokens, temperature=temperature, extra=extra)
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
@@ -446,6 +555,85 @@ def get_models(settings: Settings) -> CatalogResult | None:
     if not url:
         return None
     return _cached_models(url, settings.token_fingerprint, settings.token)
+
+
+def server_of(settings: Settings, model: str | None) -> str:
+    """"vllm" / "llamacpp" when this endpoint's listing says that server software serves `model` ("" otherwise).
+
+    Both render Meta's Llama chat template themselves and offer `/tokenize`."""
+    listing = get_models(settings) if model else None
+    info = listing.find(model) if listing is not None and listing.available and model else None
+    return info.server if info is not None else ""
+
+
+def _root(endpoint: str) -> str:
+    """The server's root: `http://host:8000/v1` → `http://host:8000` (vLLM and llama.cpp serve /tokenize there)."""
+    base = endpoint.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def _post_json(settings: Settings, path: str, body: dict[str, Any], timeout_s: float = 5.0) -> Any:
+    """POST to the endpoint's own server (same host, the same key, no redirect followed); None on any failure."""
+    import json
+    import urllib.request
+
+    from lib.catalog import _OPENER
+
+    headers = {"Content-Type": "application/json", "User-Agent": "llama-herd-studio"}
+    if settings.token:
+        headers["Authorization"] = f"Bearer {settings.token}"
+    request = urllib.request.Request(_root(settings.endpoint) + path, json.dumps(body).encode(), headers)
+    try:
+        with _OPENER.open(request, timeout=timeout_s) as response:
+            return json.loads(response.read())
+    except Exception:  # noqa: BLE001 - a count or a rendering is a bonus: without it the estimate is used
+        return None
+
+
+def token_counter(settings: Settings, model: str | None
+                  ) -> Callable[[Sequence[dict[str, Any]], dict[str, Any] | None], int] | None:
+    """`count(messages, extra)`: a request's input tokens by the server's own tokenizer and chat template (vLLM's
+    `/tokenize`, llama.cpp's `/apply-template` + `/tokenize`; `extra` as sent, e.g. `chat_template_kwargs`), or
+    None where the server has no such route. A count that fails falls back to `lib.budget.estimate_tokens`."""
+    kind = server_of(settings, model)
+    if not kind or not model:
+        return None
+
+    def count(messages: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None) -> int:
+        from lib.budget import estimate_tokens
+
+        if kind == "vllm":
+            body = {"model": model, "messages": list(messages), "add_generation_prompt": True, **(extra or {})}
+            answer = _post_json(settings, "/tokenize", body)
+            if isinstance(answer, dict) and isinstance(answer.get("count"), int):
+                return int(answer["count"])
+        else:
+            prompt = rendered_prompt(settings, model, messages, extra)
+            answer = _post_json(settings, "/tokenize", {"content": prompt}) if prompt is not None else None
+            if isinstance(answer, dict) and isinstance(answer.get("tokens"), list):
+                return len(answer["tokens"])
+        return estimate_tokens(messages)
+
+    return count
+
+
+def rendered_prompt(settings: Settings, model: str, messages: Sequence[dict[str, Any]],
+                    extra: dict[str, Any] | None = None) -> str | None:
+    """The prompt exactly as the server renders it from these messages with its chat template (vLLM: `/tokenize`
+    then `/detokenize`; llama.cpp: `/apply-template`), or None where the server cannot tell."""
+    kind = server_of(settings, model)
+    if kind == "vllm":
+        body = {"model": model, "messages": list(messages), "add_generation_prompt": True, **(extra or {})}
+        tokens = _post_json(settings, "/tokenize", body)
+        if isinstance(tokens, dict) and isinstance(tokens.get("tokens"), list):
+            text = _post_json(settings, "/detokenize", {"model": model, "tokens": tokens["tokens"]})
+            if isinstance(text, dict) and isinstance(text.get("prompt"), str):
+                return text["prompt"]
+    elif kind == "llamacpp":
+        answer = _post_json(settings, "/apply-template", {"messages": list(messages), **(extra or {})})
+        if isinstance(answer, dict) and isinstance(answer.get("prompt"), str):
+            return answer["prompt"]
+    return None
 
 
 def clear_models_cache() -> None:

@@ -45,9 +45,14 @@ def where(settings: Any) -> str:
     return f"{getattr(settings, 'provider_id', '') or ''}|{endpoint}"
 
 
-def request_params(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
-    """The parameters that change an answer, as the fingerprint counts them."""
-    return {"max_tokens": max_tokens, "temperature": temperature}
+def request_params(max_tokens: int | None, temperature: float | None,
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters that change an answer, as the fingerprint counts them (`extra`: body fields such as
+    `chat_template_kwargs`, which change what the model is shown)."""
+    params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+    if extra:
+        params["extra"] = dict(extra)
+    return params
 
 
 class CachedStream:
@@ -71,6 +76,16 @@ class CachedStream:
         self.done = False
         self.cached = False
         self.live: Any = None
+
+    @property
+    def sent(self) -> bool:
+        """The live request reached the server (False when answered from the cache)."""
+        return bool(getattr(self.live, "sent", False))
+
+    @property
+    def served_model(self) -> str | None:
+        """The model the live server says answered (None from the cache or when it names none)."""
+        return getattr(self.live, "served_model", None)
 
     def __iter__(self) -> Iterator[str]:
         recording = None if self.fresh else self._dedupe.lookup_fp(self.fingerprint)
@@ -179,7 +194,8 @@ class Dedupe:
 
     def chat_stream(self, settings: Any, model: str, messages: Sequence[Any], *, max_tokens: int | None = None,
                     temperature: float | None = None, fresh: bool = False,
-                    open_live: Callable[[], Any] | None = None, **live_kwargs: Any) -> CachedStream:
+                    open_live: Callable[[], Any] | None = None, extra: Mapping[str, Any] | None = None,
+                    **live_kwargs: Any) -> CachedStream:
         """Drop-in for `lib.client.stream(settings, model, messages, max_tokens=, temperature=)` with the cache.
 
         `open_live` defaults to that very call (imported only when the cache misses); `live_kwargs` (such as an
@@ -190,10 +206,12 @@ class Dedupe:
                 return open_live()
             from lib import client  # the app's one SDK module; not needed for a cached answer
 
+            if extra:
+                live_kwargs["extra"] = dict(extra)
             return client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,
                                  **live_kwargs)
 
-        return self.stream(where(settings), model, messages, request_params(max_tokens, temperature), live,
+        return self.stream(where(settings), model, messages, request_params(max_tokens, temperature, extra), live,
                            fresh=fresh)
 
     # tool results

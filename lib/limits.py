@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
 from lib.providers import Provider
+from lib.ticking import Cancelled, current_scope
 
 T = TypeVar("T")
 RateLimitKind = Literal["concurrent", "minute", "day"]
@@ -128,7 +129,8 @@ class SlotPool:
         if lane.in_use == 0 and not lane.line and self._lanes.get(key) is lane:
             del self._lanes[key]  # bounded memory: idle keys are forgotten
 
-    def _take(self, key: str, limit: int, timeout_s: float, on_wait: Callable[[int], None] | None) -> Slot:
+    def _take(self, key: str, limit: int, timeout_s: float, on_wait: Callable[[int], None] | None,
+              stop: Callable[[], bool] | None = None) -> Slot:
         ticket = object()
         started = self._clock()
         deadline = started + max(0.0, timeout_s)
@@ -156,6 +158,10 @@ class SlotPool:
                         remaining = deadline - self._clock()
                         if remaining <= 0:
                             raise SlotTimeout(position, key, self._clock() - started)
+                        if stop is not None:
+                            if stop():
+                                raise Cancelled("stopped while waiting for a free slot")
+                            remaining = min(remaining, 0.2)  # look at `stop` a few times a second
                         self._cond.wait(remaining)
                 if slot is None:
                     reported = position
@@ -195,19 +201,34 @@ class SlotPool:
         """Hold one of `limit` slots for `key` while the block runs (None: unlimited, never waits); yields a `Slot`.
 
         Waits in arrival order; `on_wait(position)` is called each time the place in line changes (1 = next);
-        without one, the callback of an enclosing `wait_notice()` is used. Raises `SlotTimeout(position)` after `timeout_s` without a slot; an exception from `on_wait` (a page
-        being rerun) leaves the line and is passed on.
+        without one, the callback of an enclosing `wait_notice()` is used. Raises `SlotTimeout(position)` after
+        `timeout_s` without a slot; an exception from `on_wait` (a page being rerun) leaves the line and is passed on.
+
+        Inside a `lib.ticking` worker, a Stop (the worker's `CancelScope` cancelled) gives the slot back at once, even
+        while the request that holds it is still blocked on the network, and a waiter leaves the line (`Cancelled`).
         """
         if limit is None:
             yield Slot()
             return
         if limit < 1:
             raise ValueError("limit must be at least 1 (or None for unlimited)")
-        slot = self._take(key, limit, timeout_s, on_wait if on_wait is not None else _ON_WAIT.get())
+        scope = current_scope()
+        stop = (lambda: scope.cancelled) if scope is not None else None
+        slot = self._take(key, limit, timeout_s, on_wait if on_wait is not None else _ON_WAIT.get(), stop)
+        given_back = threading.Lock()  # held once the slot is given back: by a Stop or by the block's end
+
+        def give_back() -> None:
+            if given_back.acquire(blocking=False):
+                self._give_back(key)
+
+        if scope is not None:
+            scope.add(give_back)
         try:
             yield slot
         finally:
-            self._give_back(key)
+            give_back()
+            if scope is not None:
+                scope.discard(give_back)
 
 
 SLOTS = SlotPool()

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Collection, Literal, Sequence
@@ -68,12 +69,19 @@ class Provider:
     exact_vision: str = ""  # does it have the exact Llama 3.2 90B Vision?
     start: str = ""  # one line to get going
     checked: str = CHECKED_ON
+    short: str = ""  # the name in a sentence ("your server"), when the label is a description
+
+    @property
+    def noun(self) -> str:
+        """The provider's name as a sentence uses it: "Ollama", "your server", "OpenRouter"."""
+        return self.short or self.label
 
 
 PROVIDERS: tuple[Provider, ...] = (
     Provider(
         id="ollama",
         label="Ollama (on this machine)",
+        short="Ollama",
         base_url="http://127.0.0.1:11434/v1",  # built from OLLAMA_HOST
         key_names=(),
         key_required=False,
@@ -96,6 +104,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider(
         id="custom",
         label="vLLM or another server you run",
+        short="your server",
         base_url=None,
         key_names=("MODELS_API_KEY",),
         key_required=False,
@@ -393,6 +402,12 @@ def pick_model(
                 return ModelPick(cand, why, exact, tuple(c for c in candidates if c.lower() not in skip))
         return ModelPick(None, f"Every known {page} model of {p.label} was retired or refused; set one by name.")
 
+    if not ordered and skip and listed:
+        # Every listed candidate answered "not found" / "retired" a moment ago. One odd answer must not leave every
+        # visitor with no model: offer them again (the skip is a hint, and it expires anyway).
+        again = pick_model(p, page, listed, explicit, ())
+        if again.model:
+            return dataclasses.replace(again, reason=again.reason + " (It was refused a moment ago; trying it again.)")
     if not ordered:
         hint = ""
         if p.id == "ollama":
@@ -425,3 +440,12 @@ def context_limit(p: Provider, model_id: str, listed_context: int | None = None)
     if listed_context and p.context_tokens:
         return min(listed_context, p.context_tokens)
     return listed_context or p.context_tokens or 8000
+
+
+def answered_by(model: str, served_model: str, provider: str) -> str:
+    """"Llama 3.1 8B on Ollama"; the server's own name for the model when it names another one than was asked for
+    ("Llama 3.1 8B on LiteLLM (asked for Llama 3.1 405B)")."""
+    asked = display_name(model) if model else "the model"
+    name = display_name(served_model) if served_model else asked
+    text = f"{name} on {provider}" if provider else name
+    return text + (f" (asked for {asked})" if served_model and name != asked else "")

@@ -34,6 +34,15 @@ def _undated(messages: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _undated_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters with `chat_template_kwargs.date_string` blanked: the server writes it as the "Today Date:" line."""
+    out = dict(params or {})
+    kwargs = (out.get("extra") or {}).get("chat_template_kwargs") if isinstance(out.get("extra"), Mapping) else None
+    if isinstance(kwargs, Mapping) and "date_string" in kwargs:
+        out["extra"] = {**out["extra"], "chat_template_kwargs": {**kwargs, "date_string": "-"}}
+    return out
+
+
 class Rehearsal(Dedupe):
     """One presenter's recording: unbounded in time, bounded in size, replayed at the recorded pace."""
 
@@ -45,8 +54,8 @@ class Rehearsal(Dedupe):
 
     @staticmethod
     def key(provider: str, model: str, messages: Sequence[Any], params: Mapping[str, Any] | None = None) -> str:
-        """Provider id (not the endpoint), model, undated messages, parameters."""
-        return fingerprint(provider.split("|", 1)[0], model, _undated(messages), params)
+        """Provider id (not the endpoint), model, undated messages, parameters (a template's date_string blanked)."""
+        return fingerprint(provider.split("|", 1)[0], model, _undated(messages), _undated_params(params))
 
     def opener(self, mode: Mode, *, fresh: bool = False) -> Callable[..., Any]:
         """`open_stream(settings, model, messages, max_tokens=, temperature=)` for this mode.
@@ -56,15 +65,15 @@ class Rehearsal(Dedupe):
         """
 
         def open_stream(settings: Any, model: str, messages: Sequence[Any], *, max_tokens: int | None = None,
-                        temperature: float | None = None) -> Any:
+                        temperature: float | None = None, extra: Mapping[str, Any] | None = None) -> Any:
             def live() -> Any:
                 return DEDUPE.chat_stream(settings, model, messages, max_tokens=max_tokens,
-                                          temperature=temperature, fresh=fresh)
+                                          temperature=temperature, fresh=fresh, extra=extra)
 
             if mode == "off":
                 return live()
             return self.chat_stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,
-                                    fresh=fresh or mode == "record", open_live=live)
+                                    fresh=fresh or mode == "record", open_live=live, extra=extra)
 
         return open_stream
 

@@ -244,11 +244,13 @@ class Recorder:
             self._chunks.append((max(0.0, self._monotonic() - self._started), piece))
 
     def finish(self, usage: Any = None, finish_reason: str | None = None) -> Recording | None:
-        """The stream ended normally: store the recording (None if empty, refused by the bounds, or closed)."""
+        """The stream ended normally: store the recording (None if empty, cut at the length limit, refused by the
+        bounds, or closed). An answer cut at `max_tokens` is not a whole answer: replaying it would pass it off as
+        one."""
         if self._closed:
             return None
         self._closed = True
-        if not self._chunks:
+        if not self._chunks or finish_reason == "length":
             return None
         recording = Recording(self._fp, list(self._chunks), _usage_dict(usage), finish_reason,
                               self._store.clock())

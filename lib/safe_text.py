@@ -14,3 +14,8 @@ _IMAGE = re.compile(r"!\[")
 def display_markdown(text: str) -> str:
     """`text` with Markdown images turned into plain text (`![alt](url)` shows literally); links stay links."""
     return _IMAGE.sub(r"!\\[", text)
+
+
+def plural(n: int, noun: str) -> str:
+    """"1 model", "2 models", "0 models" (English: nouns that take an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

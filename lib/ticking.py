@@ -3,7 +3,10 @@
 A blocked socket read (waiting for a model's first token, a hung upstream) would otherwise freeze the page with no
 sign of life. `ticking(events)` yields every item of `events` as it arrives, and a `Tick(elapsed_s)` whenever
 `interval_s` passes with nothing new, so the page can redraw "thinking… 7 s". Cancelling (`close()` the generator,
-as Streamlit does when a rerun interrupts the script) sets `cancel`, which the worker checks between items.
+which a page does in a `finally:` when Stop or any other click interrupts its run) sets `cancel`, which the worker
+checks between items, and calls every closer registered with the worker's `CancelScope` at once: the model stream
+open in the worker registers one (lib.client), so a Stop closes the connection (the server stops generating) and a
+read blocked on a silent server returns now, not at the next token or the read timeout.
 
     for item in ticking(run_turn(...)):
         if isinstance(item, Tick): label.update(f"thinking… {item.elapsed_s:.0f} s"); continue
@@ -12,11 +15,12 @@ as Streamlit does when a rerun interrupts the script) sets `cancel`, which the w
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -29,6 +33,56 @@ class Tick:
     elapsed_s: float
 
 
+class Cancelled(Exception):
+    """Raised in a worker whose consumer gave up (e.g. while it waited in line for a free slot)."""
+
+
+class CancelScope:
+    """Closers to call when the consumer gives up (thread-safe; a closer added after cancelling runs at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], object]] = []
+        self.cancelled = False
+
+    def add(self, closer: Callable[[], object]) -> None:
+        """Call `closer` when cancelled (now, if already cancelled)."""
+        with self._lock:
+            if not self.cancelled:
+                self._closers.append(closer)
+                return
+        _quietly(closer)
+
+    def discard(self, closer: Callable[[], object]) -> None:
+        """`closer` is no longer needed (its resource was released normally)."""
+        with self._lock:
+            if closer in self._closers:
+                self._closers.remove(closer)
+
+    def cancel(self) -> None:
+        """Call every closer once, newest first."""
+        with self._lock:
+            self.cancelled = True
+            closers, self._closers = self._closers[::-1], []
+        for closer in closers:
+            _quietly(closer)
+
+
+def _quietly(closer: Callable[[], object]) -> None:
+    try:
+        closer()
+    except Exception:  # noqa: BLE001 - closing must never raise into a Stop
+        pass
+
+
+_SCOPE: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar("ticking_scope", default=None)
+
+
+def current_scope() -> CancelScope | None:
+    """The `CancelScope` of the `ticking()` worker running this code (None outside one)."""
+    return _SCOPE.get()
+
+
 def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) -> Iterator[T | Tick]:
     """Yield the items of `items` (consumed in a daemon thread) and a `Tick` every `interval_s` of silence.
 
@@ -39,8 +93,10 @@ def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) ->
     """
     q: queue.Queue[object] = queue.Queue()
     cancel = threading.Event()
+    scope = CancelScope()
 
     def work() -> None:
+        _SCOPE.set(scope)  # this thread's context: what the items open registers its closer here
         try:
             for item in items:
                 if cancel.is_set():
@@ -76,4 +132,6 @@ def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) ->
             else:
                 return
     finally:
-        cancel.set()
+        if not cancel.is_set():
+            cancel.set()
+            scope.cancel()

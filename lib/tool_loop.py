@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client, tools
-from lib.budget import budget_note, fit_messages
+from lib.budget import budget_note, estimate_tokens, fit_messages
 from lib.config import Settings
 from lib.errors import ErrorKind, UserError, explain
-from lib.providers import ToolFormat, display_name, tool_format
+from lib.providers import ToolFormat, answered_by, display_name, tool_format
+from lib.ticking import current_scope
 from lib.llama_prompt import (
     ToolCall,
     build_system_prompt,
+    format_today,
     call_text,
     custom_tools_message,
     may_be_tool_call,
@@ -33,6 +35,7 @@ from lib.llama_prompt import (
 )
 
 MAX_ROUNDS = 4
+SYSTEM_INSTRUCTIONS = "You are a helpful assistant."
 RETURN_MODES = ("tool_calls", "tool_text", "user")
 RETURN_MODE_LABELS = {
     "tool_calls": "assistant tool_calls + tool message",
@@ -75,8 +78,11 @@ class Turn:
     stopped: bool = False  # interrupted (Stop, or another click) before it finished: what arrived is kept
     cached: str = ""  # "cache" / "rehearsal" when an answer was replayed instead of asked
     elapsed_s: float = 0.0
-    requests: int = 0  # model requests answered (not counting refused ones)
+    requests: int = 0  # model requests the server accepted (a stopped one included; refused ones not)
     tokens: int = 0  # total tokens the server reported for them
+    cut: bool = False  # the answer stopped at the length limit (finish_reason "length"), not where the model ended it
+    served_model: str = ""  # the model the server says answered, when it names one
+    template_kwargs: dict[str, Any] = field(default_factory=dict)  # body fields for a server rendering Meta's template
 
     @property
     def summary(self) -> str:
@@ -90,14 +96,17 @@ class Turn:
 
     @property
     def answered_by(self) -> str:
-        """"Llama 3.3 70B on OpenRouter" — the model that actually answered and where."""
-        name = display_name(self.model) if self.model else "the model"
-        return f"{name} on {self.provider}" if self.provider else name
+        """"Llama 3.3 70B on OpenRouter" — the model that actually answered (as the server names it) and where."""
+        return answered_by(self.model, self.served_model, self.provider)
 
     @property
     def finished(self) -> bool:
         """Answered without an error."""
         return self.error is None and bool(self.answer)
+
+
+CUT_NOTE = ("The answer stopped at the length limit, so it is incomplete. Ask the model to continue, or ask a "
+            "narrower question.")
 
 
 # Events ----------------------------------------------------------------------------------------------------------
@@ -194,6 +203,7 @@ def build_messages(
     mode: str,
     today: dt.date,
     fmt: ToolFormat = "builtin",
+    server_template: bool = False,
 ) -> list[dict[str, Any]]:
     """System prompt (Meta's format), earlier finished turns, this question and its steps so far.
 
@@ -204,7 +214,10 @@ def build_messages(
     builtin, custom = split_tools(tool_names)
     if fmt == "json":
         builtin, custom = [], builtin + custom
-    messages: list[dict[str, Any]] = [{"role": "system", "content": build_system_prompt(builtin, today)}]
+    # A server that renders Meta's template itself (vLLM, llama.cpp) writes the Environment / Tools / date lines from
+    # `template_kwargs()`: a hand-written copy would be wrapped in a second system header with another date.
+    system = SYSTEM_INSTRUCTIONS if server_template else build_system_prompt(builtin, today, SYSTEM_INSTRUCTIONS)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     definitions = tools.meta_definitions(custom, include_builtin=(fmt == "json"))
     first = True
     for past in [t for t in history if t.finished] + [turn]:
@@ -216,6 +229,16 @@ def build_messages(
         if past is not turn:
             messages.append({"role": "assistant", "content": past.answer})
     return messages
+
+
+def template_kwargs(tool_names: Sequence[str], today: dt.date, fmt: ToolFormat = "builtin") -> dict[str, Any]:
+    """What a server rendering Meta's Llama 3.1 template needs to write the exact built-in-tools system prompt:
+    `{"chat_template_kwargs": {"builtin_tools": [...], "date_string": "01 December 2026"}}` (vLLM, llama.cpp)."""
+    builtin = split_tools(tool_names)[0] if fmt == "builtin" else []
+    kwargs: dict[str, Any] = {"date_string": format_today(today)}
+    if builtin:
+        kwargs["builtin_tools"] = builtin
+    return {"chat_template_kwargs": kwargs}
 
 
 def _allowed(call: ToolCall, tool_names: Sequence[str]) -> str | None:
@@ -255,13 +278,20 @@ def run_turn(
     next_model: Callable[[str], str | None] | None = None,
     open_stream: Callable[..., Any] | None = None,
     context_tokens: int | None = None,
+    count_tokens: Callable[[Sequence[dict[str, Any]], dict[str, Any] | None], int] | None = None,
+    server_template: bool = False,
 ) -> Iterator[Event]:
     """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises.
 
     When the model answers "retired" or "not found" before saying anything, it is skipped for this server's
     lifetime and the same request goes once to `next_model(model)` (the next of the provider's chain).
     With `context_tokens`, every request is fitted to that input limit minus `max_tokens`: the oldest turns are
-    left out (never the system prompt, the tool definitions or the latest turn) and a note says so.
+    left out (never the system prompt, the tool definitions or the latest turn) and a note says so; `count_tokens`
+    (e.g. the server's own tokenizer) counts a request exactly where the estimate is close to the limit. If the
+    server still answers "too long", more turns are left out and the request goes once more. `server_template`: the
+    server renders Meta's template itself (vLLM, llama.cpp): the built-in tools and the date go as
+    `chat_template_kwargs` (`template_kwargs()`) instead of a hand-written system prompt.
+    A Stop (the `lib.ticking` worker cancelled) ends the loop quietly: the request counts, nothing else is said.
     """
     started = time.monotonic()
     today = today or dt.date.today()
@@ -271,20 +301,26 @@ def run_turn(
     mode = client.recall(settings.endpoint, _MEMORY_KEY, RETURN_MODES[0])
     rounds = 0
     switches = 0
+    limit = context_tokens
+    refitted = False
     try:
         while True:
             turn.tool_format = tool_format(model)
-            messages = build_messages(history, turn, tool_names, mode, today, turn.tool_format)  # type: ignore[arg-type]
-            if context_tokens:
-                messages, dropped = fit_messages(messages, context_tokens, max_tokens)
-                note = budget_note(dropped, context_tokens, display_name(model))
+            messages = build_messages(history, turn, tool_names, mode, today, turn.tool_format,  # type: ignore[arg-type]
+                                      server_template)
+            extra = template_kwargs(tool_names, today, turn.tool_format) if server_template else None  # type: ignore[arg-type]
+            turn.template_kwargs = dict(extra or {})
+            if limit:
+                count = (lambda m: count_tokens(m, extra)) if count_tokens else None  # noqa: E731
+                messages, dropped = fit_messages(messages, limit, max_tokens, count=count)
+                note = budget_note(dropped, limit, display_name(model))
                 if note and note not in turn.notes:
                     turn.notes.append(note)
                     yield Note(note)
             turn.messages_sent = messages
             yield Waiting(rounds + 1)
             stream = (open_stream or client.stream)(settings, model, messages, max_tokens=max_tokens,
-                                                    temperature=temperature)
+                                                    temperature=temperature, **({"extra": extra} if extra else {}))
             buffered = ""
             streaming_prose = False
             try:
@@ -297,18 +333,29 @@ def run_turn(
                         streaming_prose = True
                         yield AnswerText(strip_special_tokens(buffered))
             except Exception as exc:  # noqa: BLE001 - turned into a user-facing error below
+                turn.requests += 1 if _was_sent(stream) else 0
+                if _cancelled():
+                    break  # Stop: the page keeps the turn as it was, marked stopped; nothing else to say
                 err = explain(exc)
                 if err.model_gone and not stream.text and next_model is not None and switches < 3:
                     client.skip_model(settings.endpoint, model, err.title)
                     replacement = next_model(model)
                     if replacement:
                         switches += 1
-                        note = (f"`{model}` answered “{err.title.lower()}”, so it is skipped from now on; "
+                        note = (f"`{model}` answered “{err.title.lower()}”, so it is skipped for a while; "
                                 f"the same request went to `{replacement}` ({display_name(replacement)}).")
                         turn.notes.append(note)
                         yield Note(note)
                         model = turn.model = replacement
                         continue
+                if err.kind is ErrorKind.CONTEXT_TOO_LONG and not refitted and not stream.text:
+                    # The server counts differently than we do: leave out more of the oldest turns and send once more.
+                    refitted = True
+                    known = err.context_limit or limit or estimate_tokens(messages) + max_tokens
+                    limit = max(256, int(min(known, limit or known) * 0.8))
+                    yield Note(f"The server said the conversation is too long for {display_name(model)}; "
+                               "sending it again with fewer earlier turns.")
+                    continue
                 if err.kind is ErrorKind.BAD_REQUEST and turn.steps and mode != RETURN_MODES[-1]:
                     # The server refused how we returned the tool result: try the next way.
                     old = mode
@@ -320,12 +367,16 @@ def run_turn(
                 turn.answer_raw = stream.text
                 turn.error = err
                 break
+            except BaseException:  # Stop closed this generator while it waited for the next piece
+                turn.requests += 1 if _was_sent(stream) else 0
+                raise
             raw = stream.text
             replayed = _replay_label(stream)
             if replayed:
                 turn.cached = replayed
             turn.requests += 0 if replayed else 1
             turn.tokens += stream.usage.total_tokens if stream.usage else 0
+            turn.served_model = getattr(stream, "served_model", None) or turn.served_model
             call = parse_tool_call(raw)
             if call is not None and streaming_prose and "<|python_tag|>" not in raw and call.name not in tool_names:
                 call = None  # prose that merely mentions JSON or a call is an answer, not a request
@@ -337,6 +388,7 @@ def run_turn(
                 turn.answer_raw = raw
                 if not streaming_prose and turn.answer:
                     yield AnswerText(turn.answer)  # a short answer that looked like a call until it ended
+                turn.cut = getattr(stream, "finish_reason", None) == "length"  # shown after the answer
                 if not turn.answer:
                     turn.error = UserError(ErrorKind.UNKNOWN, "Empty answer",
                                            "The model returned no text. Send the question again.")
@@ -357,9 +409,21 @@ def run_turn(
             step.result = run_tool(call, tool_names, config)
             yield CallFinished(step)
     except Exception as exc:  # noqa: BLE001 - the loop never raises into the page
-        turn.error = explain(exc)
+        if not _cancelled():
+            turn.error = explain(exc)
     turn.elapsed_s = time.monotonic() - started
     yield Done(turn)
+
+
+def _cancelled() -> bool:
+    """This loop runs in a `lib.ticking` worker whose page gave up on it (Stop, or another click)."""
+    scope = current_scope()
+    return scope is not None and scope.cancelled
+
+
+def _was_sent(stream: Any) -> bool:
+    """Whether the server accepted this stream's request (it counts, even if stopped or cut off later)."""
+    return bool(getattr(stream, "sent", False))
 
 
 def _replay_label(stream: Any) -> str:

@@ -12,9 +12,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lib import client
 from lib.config import Settings
-from lib.budget import budget_note, fit_messages
+from lib.budget import budget_note, estimate_tokens, fit_messages
 from lib.errors import ErrorKind, explain
-from lib.providers import display_name
+from lib.providers import answered_by, display_name
+from lib.ticking import current_scope
 from lib.vision import build_messages
 
 SYSTEM_TEXT = (
@@ -69,12 +70,19 @@ class VisionAnswer:
         self.fell_back = False
         self.messages: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
-        self.requests = 0  # model requests answered (a replayed or cached answer costs none)
+        self.requests = 0  # model requests the server accepted (a replayed or cached answer costs none)
+        self.finish_reason: str | None = None  # "length": cut at max_tokens
+        self.served_model = ""  # the model the server says answered
+
+    @property
+    def cut(self) -> bool:
+        """The answer stopped at the length limit, not where the model ended it."""
+        return self.finish_reason == "length"
 
     @property
     def answered_by(self) -> str:
-        """"Llama 3.2 11B Vision on OpenRouter"."""
-        return f"{display_name(self.model)} on {self.settings.label}"
+        """"Llama 3.2 11B Vision on OpenRouter" (the server's own name for the model when it names another)."""
+        return answered_by(self.model, self.served_model, self.settings.label)
 
     @property
     def summary(self) -> str:
@@ -86,20 +94,24 @@ class VisionAnswer:
             parts.append("replayed from rehearsal")
         elif self.cached == "cache":
             parts.append("answered from the cache: no quota used")
+        if self.cut:
+            parts.append("✂️ cut at the length limit: incomplete")
         return " · ".join(parts)
 
     def __iter__(self) -> Iterator[str]:
         started = time.monotonic()
+        limit = self.context_tokens
+        refitted = False
         while True:
             self.messages = build_messages(
                 self.image_data_url, self.turns, detail=self.detail, system_text=SYSTEM_TEXT,
                 system_mode=self.system_mode,
             )
-            if self.context_tokens:
+            if limit:
                 prefix = f"{SYSTEM_TEXT}\n\n" if self.system_mode == "user" else ""
-                self.messages, dropped = fit_messages(self.messages, self.context_tokens, self.max_tokens,
+                self.messages, dropped = fit_messages(self.messages, limit, self.max_tokens,
                                                       first_user_prefix=prefix)
-                note = budget_note(dropped, self.context_tokens, display_name(self.model))
+                note = budget_note(dropped, limit, display_name(self.model))
                 if note and note not in self.notes:
                     self.notes.append(note)
             stream = self.open_stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
@@ -108,17 +120,28 @@ class VisionAnswer:
                 for piece in stream:
                     self.text += piece
                     yield piece
-            except Exception as exc:
+            except BaseException as exc:
+                self.requests += 1 if getattr(stream, "sent", False) else 0  # a stopped request reached the host
+                if not isinstance(exc, Exception):
+                    raise  # Stop closed this generator
+                scope = current_scope()
+                if scope is not None and scope.cancelled:
+                    raise
                 err = explain(exc)
                 if not self.text and err.model_gone and self.next_model is not None and len(self.notes) < 3:
                     client.skip_model(self.settings.endpoint, self.model, err.title)
                     replacement = self.next_model(self.model)
                     if replacement:
-                        self.notes.append(f"`{self.model}` answered “{err.title.lower()}”, so it is skipped from "
-                                          f"now on; the same request went to `{replacement}` "
+                        self.notes.append(f"`{self.model}` answered “{err.title.lower()}”, so it is skipped for "
+                                          f"a while; the same request went to `{replacement}` "
                                           f"({display_name(replacement)}).")
                         self.model = replacement
                         continue
+                if not self.text and err.kind is ErrorKind.CONTEXT_TOO_LONG and not refitted and len(self.turns) > 1:
+                    refitted = True  # the server counts differently: fewer earlier turns, once more
+                    known = err.context_limit or limit or estimate_tokens(self.messages) + self.max_tokens
+                    limit = max(256, int(min(known, limit or known) * 0.8))
+                    continue
                 if not self.text and self.system_mode == "system" and _refuses_system(exc):
                     self.system_mode = "user"
                     self.fell_back = True
@@ -126,6 +149,8 @@ class VisionAnswer:
                     continue
                 raise
             self.usage = stream.usage
+            self.finish_reason = getattr(stream, "finish_reason", None)
+            self.served_model = getattr(stream, "served_model", None) or ""
             if hasattr(stream, "_dedupe"):
                 from lib.rehearsal import label_of
 

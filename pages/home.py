@@ -12,6 +12,7 @@ ensure_shell()
 from lib import client  # noqa: E402
 from lib.config import Settings  # noqa: E402
 from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
+from lib.safe_text import plural  # noqa: E402
 from ui import presenter  # noqa: E402
 from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
 
@@ -41,7 +42,7 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
             lines.append(f"| {title} | {BUILT_FOR[page]} | {used} | {pick.reason.replace('|', '/')} |")
         listing = client.get_models(settings)
         if listing is not None and listing.available:
-            lines += ["", f":small[:gray[{settings.label} lists {len(listing.models)} models.]]"]
+            lines += ["", f":small[:gray[{settings.label} lists {plural(len(listing.models), 'model')}.]]"]
     st.markdown("\n".join(lines))
     if st.button("Test connection", icon=":material/network_check:", disabled=not settings.endpoint):
         client.clear_models_cache()
@@ -54,7 +55,7 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
                       else "" if not p.key_required else
                       f"(it lists models without checking the key, so the first answer will tell whether "
                       f"the {p.key_names[0]} works)")
-            st.success(f"Connected to {p.label}: {len(listing.models)} models listed {checks}".strip() + ".",
+            st.success(f"Connected to {p.label}: {plural(len(listing.models), 'model')} listed {checks}".strip() + ".",
                        icon="✅")
         elif listing.status in (401, 403):
             st.error(f"{p.label} refused the key (HTTP {listing.status}).", icon="🔑")

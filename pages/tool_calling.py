@@ -47,6 +47,7 @@ from ui.common import (  # noqa: E402
     next_model_fn,
     rehearsal_tools,
     setup_panel,
+    server_options,
     stream_opener,
 )
 from ui.tool_views import decided, ran, render_turn, turn_tail  # noqa: E402
@@ -65,6 +66,8 @@ settings = current_settings()
 config = tool_config(settings)
 ss = st.session_state
 stage = presenter.presenting()
+if (leftover := ss.pop("tool_live_events", None)) is not None:
+    leftover.close()  # the last run was interrupted before its answer's loop: stop its worker and hang up now
 if "tool_turns" not in ss:  # a new session: a reload of this tab brings its conversation back
     saved = state.load("tools")
     try:
@@ -112,12 +115,13 @@ with st.container(border=True):
                    "definition (Meta's custom-tool format) instead of Llama 3.1's `Tools:` system line.")
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama"
-title.title(f"🛠️ Tool calling with {model_name}")
+title.title(f"🛠️ Tool calling with {model_name}" if model or not settings.can_send
+            else f"🛠️ Tool calling: {settings.provider.noun if settings.provider else settings.label} has no Llama text model")
 intro.caption(
     "Llama 3.1 has native tool calling: switched on by its system prompt, it answers with a call such as "
     "`brave_search.call(query=\"…\")` instead of text. This page runs that call for real, gives the model "
     "the result, and streams the answer that uses it."
-    + ("" if model_name == "Llama 3.1 405B" else
+    + ("" if model_name == "Llama 3.1 405B" or not model else
        f" Built for Llama 3.1 405B; answering now: **{model_name} on {settings.label}**.")
 )
 
@@ -164,7 +168,7 @@ if running and can_send and model:
     # ticking()'s worker thread, which has no session.
     options = dict(max_rounds=MAX_ROUNDS, turn=live, next_model=next_model_fn(settings, "tools"),
                    open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
-                   context_tokens=context_tokens(settings, model))
+                   context_tokens=context_tokens(settings, model), **server_options(settings, model))
 
     def events():
         """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
@@ -173,6 +177,9 @@ if running and can_send and model:
 
     started = time.monotonic()
     live_events = ticking(events(), eager=True)
+    # If this run is interrupted (Stop, any other click) the worker is stopped at once and the request hung up: in
+    # the `finally` around the loop below, or, if the interruption comes before it, at the start of the next run.
+    ss["tool_live_events"] = live_events
     next(live_events)  # the worker starts (and sends the request) now
 
 
@@ -279,32 +286,36 @@ if live is not None:
         timeline = st.container()
         answer = LiveAnswer(st.empty())
         step_text = f"{model_name} is thinking…"
-        for event in live_events:
-            turn.elapsed_s = time.monotonic() - started
-            if isinstance(event, Waiting):
-                step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
-                             else f"{display_name(turn.model)} is reading the tool result…")
-            elif isinstance(event, AnswerText):
-                answer.add(event.text)
-                turn.answer = answer.text  # kept if the run is interrupted
-                step_text = f"{display_name(turn.model)} is writing the answer…"
-            elif isinstance(event, CallStarted):
-                answer.clear()
-                turn.answer = ""
-                step_text = f"Running `{event.step.call.name}`…"
-                with timeline.container(border=True):
-                    decided(event.step, turn.model)
-                    pending = st.container()
-            elif isinstance(event, CallFinished):
-                with pending:
-                    ran(event.step)
-                step_text = f"{display_name(turn.model)} is reading the tool result…"
-            elif isinstance(event, Note):
-                timeline.info(event.text, icon="ℹ️")
-            elif isinstance(event, Done):
-                turn = event.turn
-            # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
-            progress(wait_text(line["position"]) if line["position"] else step_text, turn.elapsed_s)
+        try:
+            for event in live_events:
+                turn.elapsed_s = time.monotonic() - started
+                if isinstance(event, Waiting):
+                    step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
+                                 else f"{display_name(turn.model)} is reading the tool result…")
+                elif isinstance(event, AnswerText):
+                    answer.add(event.text)
+                    turn.answer = answer.text  # kept if the run is interrupted
+                    step_text = f"{display_name(turn.model)} is writing the answer…"
+                elif isinstance(event, CallStarted):
+                    answer.clear()
+                    turn.answer = ""
+                    step_text = f"Running `{event.step.call.name}`…"
+                    with timeline.container(border=True):
+                        decided(event.step, turn.model)
+                        pending = st.container()
+                elif isinstance(event, CallFinished):
+                    with pending:
+                        ran(event.step)
+                    step_text = f"{display_name(turn.model)} is reading the tool result…"
+                elif isinstance(event, Note):
+                    timeline.info(event.text, icon="ℹ️")
+                elif isinstance(event, Done):
+                    turn = event.turn
+                # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
+                progress(wait_text(line["position"]) if line["position"] else step_text, turn.elapsed_s)
+        finally:
+            live_events.close()  # interrupted or not: stop the worker, hang up a request still open
+            ss.pop("tool_live_events", None)
         turn.stopped = False
         count_requests(turn.requests)
         save_conversation()

@@ -315,8 +315,9 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
                 yield from answer
 
         status.show(label())
+        items = ticking(pieces(), interval_s=0.5)
         try:
-            for item in ticking(pieces(), interval_s=0.5):
+            for item in items:
                 pending.elapsed_s = time.monotonic() - started
                 pending.answered_by = answer.answered_by
                 if not isinstance(item, Tick):
@@ -334,6 +335,8 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
             ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model, messages=answer.messages,
                                              provider_id=settings.provider_id, has_key=bool(settings.token))
             save()
+        finally:
+            items.close()  # Stop or any other click: the worker stops and the request is hung up at once
     st.rerun()  # redraw from state: inputs enabled again, Retry right after a failure
 
 
@@ -407,10 +410,11 @@ with left:
 
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama Vision"
-title.title(f"🖼️ Vision with {model_name}")
+title.title(f"🖼️ Vision with {model_name}" if model or not settings.can_send
+            else f"🖼️ Vision: {settings.provider.noun if settings.provider else settings.label} has no vision model")
 intro.caption(
     "Llama 3.2 Vision sees one photo in up to four 560-px tiles (1120×1120 at most); then ask about it."
-    + ("" if model_name == "Llama 3.2 90B Vision" else
+    + ("" if model_name == "Llama 3.2 90B Vision" or not model else
        f" Built for Llama 3.2 90B Vision; answering now: **{model_name} on {settings.label}**.")
 )
 

@@ -31,6 +31,7 @@ import base64
 import io
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -131,10 +132,16 @@ class Reply:
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    stream_mode: str = "sse"  # "sse" | "crlf" | "keepalive" | "cut"
+    # "sse" | "crlf" | "cr" (bare CR line endings) | "keepalive" (a `: keep-alive` comment first) | "openrouter"
+    # (`: OPENROUTER PROCESSING` comments before and between chunks, as OpenRouter sends by design) | "badjson" (a
+    # data line that is not JSON) | "cut" (the connection drops mid-way) | "stall" (headers, then nothing: a server
+    # that hangs before its first token)
+    stream_mode: str = "sse"
     delay_s: float = 0.0  # before the first byte (slow first token)
     chunk_delay_s: float = 0.0
     usage: bool = True
+    finish_reason: str = "stop"  # "length": cut at max_tokens, as real servers report it
+    model: str | None = None  # the model the answer says answered (default: the one asked for)
 
     # Presets with the exact bodies/headers documented in FACTS.md --------------------------------------------------
     @classmethod
@@ -464,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
             double._in_flight += 1
             double.max_in_flight = max(double.max_in_flight, double._in_flight)
         try:
-            if reply.delay_s:
+            if reply.delay_s and reply.stream_mode != "stall":
                 time.sleep(reply.delay_s)
             if reply.status != 200:
                 self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"),
@@ -475,10 +482,27 @@ class _Handler(BaseHTTPRequestHandler):
                 include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
                 self._stream(reply, model, include_usage and reply.usage)
             else:
-                self._send_json(200, _completion(reply.text, model), reply.headers)
+                self._send_json(200, _completion(reply.text, reply.model or model, reply.finish_reason), reply.headers)
         finally:
             with double._lock:
                 double._in_flight -= 1
+
+    def _stall(self, model: str, limit_s: float) -> None:
+        """Send nothing until the client hangs up (logged in `double.disconnects`), `double.stalled` is set, or
+        `limit_s` passes."""
+        double = self.server.double  # type: ignore[attr-defined]
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not double.stalled.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    data = b""
+                if not data:
+                    double.disconnects.append(model)
+                    break
+        self.close_connection = True
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
@@ -491,46 +515,57 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in reply.headers.items():
             self.send_header(k, v)
         self.end_headers()
-        eol = "\r\n" if reply.stream_mode == "crlf" else "\n"
+        eol = {"crlf": "\r\n", "cr": "\r"}.get(reply.stream_mode, "\n")
+        comment = b": OPENROUTER PROCESSING\n\n" if reply.stream_mode == "openrouter" else b""
+        model = reply.model or model
         if reply.stream_mode == "keepalive":
             self._chunk(b": keep-alive\n\n")
+        if reply.stream_mode == "stall":
+            self._stall(model, reply.delay_s or 60.0)
+            return
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         pieces = re.findall(r"\S+\s*|\s+", reply.text) or [""]
-        for i, piece in enumerate(pieces):
-            delta: dict[str, Any] = {"content": piece}
-            if i == 0:
-                delta["role"] = "assistant"
-            chunk = {
+        try:
+            for i, piece in enumerate(pieces):
+                delta: dict[str, Any] = {"content": piece}
+                if i == 0:
+                    delta["role"] = "assistant"
+                chunk = {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
+                data = json.dumps(chunk) if not (reply.stream_mode == "badjson" and i == 0) else "{not json"
+                self._chunk(comment + f"data: {data}{eol}{eol}".encode())
+                if reply.stream_mode == "cut" and i >= len(pieces) // 2:
+                    # Drop the connection without ending the chunked body: the client sees a broken stream.
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                if reply.chunk_delay_s:
+                    time.sleep(reply.chunk_delay_s)
+            final = {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}],
             }
-            self._chunk(f"data: {json.dumps(chunk)}{eol}{eol}".encode())
-            if reply.stream_mode == "cut" and i >= len(pieces) // 2:
-                # Drop the connection without ending the chunked body: the client sees a broken stream.
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            if reply.chunk_delay_s:
-                time.sleep(reply.chunk_delay_s)
-        final = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-        }
-        self._chunk(f"data: {json.dumps(final)}{eol}{eol}".encode())
-        if include_usage:
-            usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                     "choices": [], "usage": _usage(reply.text)}
-            self._chunk(f"data: {json.dumps(usage)}{eol}{eol}".encode())
-        self._chunk(f"data: [DONE]{eol}{eol}".encode())
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+            self._chunk(comment + f"data: {json.dumps(final)}{eol}{eol}".encode())
+            if include_usage:
+                usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                         "choices": [], "usage": _usage(reply.text)}
+                self._chunk(f"data: {json.dumps(usage)}{eol}{eol}".encode())
+            self._chunk(f"data: [DONE]{eol}{eol}".encode())
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client hung up mid-answer (Stop): a real server logs it and aborts the request.
+            self.server.double.disconnects.append(model)  # type: ignore[attr-defined]
+            self.close_connection = True
 
 
 def _usage(text: str) -> dict[str, int]:
@@ -538,13 +573,13 @@ def _usage(text: str) -> dict[str, int]:
     return {"prompt_tokens": 42, "completion_tokens": completion, "total_tokens": 42 + completion}
 
 
-def _completion(text: str, model: str) -> dict[str, Any]:
+def _completion(text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-" + uuid.uuid4().hex[:12],
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
         "usage": _usage(text),
     }
 
@@ -586,6 +621,8 @@ class ApiDouble:
         self.max_in_flight = 0  # most chat requests answered at once
         self.max_concurrent: int | None = None  # refuse (429) chat requests beyond this many in flight
         self.refused_concurrent = 0
+        self.stalled = threading.Event()  # set: every "stall" reply ends (a test releasing a hung server)
+        self.disconnects: list[str] = []  # models whose answer the client hung up on, as a real server logs it
         self._server = _Server((host, port), _Handler)
         self._server.double = self
         self._thread: threading.Thread | None = None

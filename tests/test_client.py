@@ -105,22 +105,106 @@ def test_persistent_500_gives_a_server_error_after_few_tries(double: ApiDouble, 
     assert time.monotonic() - start < 5
 
 
-def test_crlf_stream_falls_back_to_one_non_streamed_call(double: ApiDouble, settings) -> None:
-    double.queue(Reply(text="CRLF answer", stream_mode="crlf"), Reply(text="CRLF answer"))
+@pytest.mark.parametrize("mode", ["crlf", "cr", "keepalive", "openrouter"])
+def test_streams_the_sse_standard_allows_are_read_as_streams(double: ApiDouble, settings, mode: str) -> None:
+    """CRLF or CR line endings and comment lines (OpenRouter's `: OPENROUTER PROCESSING`, by design) are valid SSE:
+    the answer streams piece by piece in one request, and nothing about the endpoint changes for anyone."""
+    text = "one two three four five"
+    double.queue(Reply(text=text, stream_mode=mode), Reply(text="second answer", stream_mode=mode))
     s = client.stream(settings, "m", MSG)
-    assert "".join(s) == "CRLF answer"
+    pieces = list(s)
+    assert "".join(pieces) == text and len(pieces) >= 5
+    assert s.streamed is True and s.finish_reason == "stop" and s.usage is not None
+    assert len(double.chat_requests) == 1
+    assert "".join(client.stream(settings, "m", MSG)) == "second answer"
+    assert [r.body["stream"] for r in double.chat_requests] == [True, True]
+
+
+def test_an_unreadable_stream_falls_back_and_streaming_is_tried_again_later(
+        double: ApiDouble, settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    double.queue(Reply(text="bad json answer", stream_mode="badjson"), Reply(text="bad json answer"))
+    s = client.stream(settings, "m", MSG)
+    assert "".join(s) == "bad json answer"
     assert s.streamed is False
     bodies = [r.body for r in double.chat_requests]
     assert bodies[0]["stream"] is True and not bodies[1].get("stream")
-    # The endpoint is remembered: the next request goes non-streamed straight away.
+    # Remembered for a while: the next request goes non-streamed straight away...
     double.queue(Reply(text="second"))
     assert "".join(client.stream(settings, "m", MSG)) == "second"
     assert not double.chat_requests[-1].body.get("stream")
+    # ...but not for the server's lifetime: after NO_STREAMING_S streaming is tried again.
+    later = time.monotonic() + client.NO_STREAMING_S + 1
+    monkeypatch.setattr(client.time, "monotonic", lambda: later)
+    double.queue(Reply(text="third"))
+    assert "".join(client.stream(settings, "m", MSG)) == "third"
+    assert double.chat_requests[-1].body.get("stream") is True
 
 
-def test_keepalive_comment_stream_falls_back(double: ApiDouble, settings) -> None:
-    double.queue(Reply(text="kept alive", stream_mode="keepalive"), Reply(text="kept alive"))
-    assert "".join(client.stream(settings, "m", MSG)) == "kept alive"
+def test_a_cut_answer_and_the_serving_model_are_reported(double: ApiDouble, settings) -> None:
+    double.queue(Reply(text="a long answer that hit", finish_reason="length", model="llama-3.1-8b-q4"))
+    s = client.stream(settings, "meta-llama/Llama-3.1-8B-Instruct", MSG)
+    assert "".join(s) == "a long answer that hit"
+    assert s.finish_reason == "length" and s.served_model == "llama-3.1-8b-q4"
+
+
+def test_closing_a_stream_from_another_thread_hangs_up_at_once(double: ApiDouble, settings) -> None:
+    """Stop on a server that has sent nothing yet: the blocked read returns now, the server sees the client go."""
+    import threading
+
+    double.queue(Reply(stream_mode="stall", delay_s=30))
+    s = client.stream(settings, "m", MSG)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(s)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not s.sent and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert s.sent
+    started = time.monotonic()
+    s.close()
+    reader.join(5)
+    assert not reader.is_alive() and time.monotonic() - started < 1.0
+    assert errors and s.done is False
+    deadline = time.monotonic() + 2
+    while not double.disconnects and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert double.disconnects == ["m"]
+
+
+def test_stopping_a_ticking_worker_frees_the_slot_at_once(double: ApiDouble, settings) -> None:
+    """Two stopped turns on stalled streams must not keep a free tier's two slots busy for the next visitor."""
+    from dataclasses import replace
+
+    from lib.limits import SLOTS, slot_key
+    from lib.ticking import ticking
+
+    hosted = replace(settings, provider_id="openrouter")
+    assert hosted.provider is not None and hosted.provider.limits.concurrent == 2
+    key = slot_key("openrouter", settings.endpoint, "m")
+    double.queue(*[Reply(stream_mode="stall", delay_s=30)] * 2)
+    workers = [ticking(iter(client.stream(hosted, "m", MSG)), interval_s=0.05, eager=True) for _ in range(2)]
+    for w in workers:
+        next(w)
+    deadline = time.monotonic() + 5
+    while SLOTS.in_use(key) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert SLOTS.in_use(key) == 2
+    started = time.monotonic()
+    for w in workers:
+        w.close()  # what a page does when Stop interrupts its run
+    assert SLOTS.in_use(key) == 0
+    assert time.monotonic() - started < 1.0
+    deadline = time.monotonic() + 2
+    while len(double.disconnects) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(double.disconnects) == 2
 
 
 def test_cut_stream_keeps_partial_text_and_says_so(double: ApiDouble, settings) -> None:
@@ -225,3 +309,21 @@ def test_remaining_headers_from_a_real_response_are_kept_per_provider(double: Ap
     double.queue(Reply(text="x", headers={"x-ratelimit-remaining-requests": "7"}))
     list(client.stream(settings, "m", MSG))
     assert client.QUOTA.snapshot().remaining[client.quota_key(settings)]["x-ratelimit-remaining-requests"] == "7"
+
+
+def test_a_permanent_500_is_not_retried(double: ApiDouble, settings) -> None:
+    """llama.cpp answers an image sent to a text model with a 500 (read off its server): asking again cannot help."""
+    body = {"error": {"code": 500, "message": "image input is not supported - hint: if this is unexpected, you may "
+                                              "need to provide the mmproj", "type": "server_error"}}
+    double.queue(*[Reply(status=500, body=body)] * 3)
+    err, _ = _fail(settings)
+    assert err.kind is ErrorKind.IMAGE_NOT_SUPPORTED
+    assert len(double.chat_requests) == 1
+
+
+def test_a_skipped_model_is_tried_again_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    client.skip_model("http://h/v1", "m", "Model not found")
+    assert client.skipped_models("http://h/v1") == {"m": "Model not found"}
+    later = time.monotonic() + client.SKIP_MODEL_S + 1
+    monkeypatch.setattr(client.time, "monotonic", lambda: later)
+    assert client.skipped_models("http://h/v1") == {}

@@ -212,3 +212,14 @@ def test_a_listing_that_does_not_speak_http_is_explained_not_raised() -> None:
     finally:
         server.close()
     assert not result.available and "could not reach" in (result.error or "")
+
+
+def test_a_model_refused_once_is_offered_again_rather_than_no_model_at_all() -> None:
+    """One odd 404 must not leave every visitor with "lists no Llama text model" and a disabled page."""
+    from lib.providers import pick_model, provider
+
+    p = provider("openrouter")
+    listed = ["meta-llama/llama-3.3-70b-instruct"]
+    pick = pick_model(p, "tools", listed, None, {"meta-llama/llama-3.3-70b-instruct"})
+    assert pick.model == "meta-llama/llama-3.3-70b-instruct"
+    assert "trying it again" in pick.reason

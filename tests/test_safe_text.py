@@ -24,3 +24,9 @@ def test_tool_page_shows_an_injected_image_as_text() -> None:
         assert not at.exception
         shown = [m.value for m in at.markdown if "attacker.example" in m.value]
         assert shown and all("!\\[x]" in v for v in shown)
+
+
+def test_counts_read_as_english() -> None:
+    from lib.safe_text import plural
+
+    assert [plural(n, "model") for n in (0, 1, 2)] == ["0 models", "1 model", "2 models"]

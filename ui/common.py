@@ -406,6 +406,14 @@ def context_tokens(settings: Settings, model: str | None) -> int | None:
     return context_limit(p, model, info.context_length if info else None)
 
 
+def server_options(settings: Settings, model: str | None) -> dict[str, Any]:
+    """What the tool loop needs to know of a server that renders Meta's template itself (vLLM, llama.cpp): send the
+    built-in tools as `chat_template_kwargs`, and count tokens with the server's own tokenizer."""
+    if not client.server_of(settings, model):
+        return {}
+    return {"server_template": True, "count_tokens": client.token_counter(settings, model)}
+
+
 def quota_controls(settings: Settings) -> None:
     """Sidebar: the replay cache toggle and the rehearsal recorder."""
     with st.sidebar:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import tools
+from lib import client, tools
 from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
 from lib.providers import display_name
 from lib.safe_text import display_markdown
-from lib.tool_loop import ToolStep, Turn
+from lib.tool_loop import CUT_NOTE, ToolStep, Turn
 from lib.transcript import call_line
 from ui import presenter
-from ui.common import show_error
+from ui.common import current_settings, show_error
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:
@@ -114,7 +114,24 @@ def raw_prompt(turn: Turn) -> None:
     else:
         st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
                    "system prompt (JSON definitions for the custom ones).")
+    rendered = server_rendering(turn)
+    if rendered is not None:
+        st.caption("Rendered by the server itself from the request (its tokenizer and Meta's chat template), then "
+                   "the model's reply: exactly the tokens the model read and wrote.")
+        st.code(rendered + turn.answer_raw, language=None, wrap_lines=True)
+        return
     st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
+
+
+def server_rendering(turn: Turn) -> str | None:
+    """The last request as the server rendered it (vLLM, llama.cpp), when this turn's server renders Meta's template
+    and is still the one connected; None otherwise (the page then renders Meta's format itself)."""
+    if not turn.template_kwargs or not turn.messages_sent:
+        return None
+    settings = current_settings()
+    if settings.endpoint.rstrip("/") != turn.endpoint.rstrip("/"):
+        return None
+    return client.rendered_prompt(settings, turn.model, turn.messages_sent, turn.template_kwargs)
 
 
 def footer(turn: Turn) -> str:
@@ -151,6 +168,8 @@ def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
     the raw views. The live turn ends with this too, so it looks the same as when the history redraws it."""
     if turn.stopped:
         st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+    elif turn.cut:
+        st.warning(CUT_NOTE, icon="✂️")
     if turn.error:
         show_error(turn.error)
     st.caption(footer(turn))
