@@ -83,55 +83,90 @@ def current_scope() -> CancelScope | None:
     return _SCOPE.get()
 
 
-def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) -> Iterator[T | Tick]:
-    """Yield the items of `items` (consumed in a daemon thread) and a `Tick` every `interval_s` of silence.
+class Ticking(Iterator["T | Tick"]):
+    """The iterator `ticking()` returns: items and ticks in the consumer's thread, `close()` from any thread."""
 
-    An exception raised by `items` is re-raised here. Closing this generator stops the worker after its current
-    item (a blocked read finishes in the background and is dropped). With `eager`, the first `next()` starts the
-    worker and returns `Tick(0.0)` at once: a page can send its request, draw the rest of itself while the model
-    thinks, and read the events after (the worker is still stopped if the run is interrupted meanwhile).
-    """
-    q: queue.Queue[object] = queue.Queue()
-    cancel = threading.Event()
-    scope = CancelScope()
+    def __init__(self, items: Iterable[T], interval_s: float, eager: bool) -> None:
+        self._items = items
+        self._interval_s = interval_s
+        self._eager = eager
+        self._q: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._cancel = threading.Event()
+        self._scope = CancelScope()
+        self._worker: threading.Thread | None = None
+        self._started = 0.0
+        self._finished = False
+        self._finished_normally = False
 
-    def work() -> None:
-        _SCOPE.set(scope)  # this thread's context: what the items open registers its closer here
+    @property
+    def cancelled(self) -> bool:
+        """`close()` was called before the items ran out (Stop, or another click)."""
+        return self._cancel.is_set() and not self._finished_normally
+
+    def _work(self) -> None:
+        _SCOPE.set(self._scope)  # this thread's context: what the items open registers its closer here
+        items = self._items
         try:
             for item in items:
-                if cancel.is_set():
+                if self._cancel.is_set():
                     break
-                q.put(("item", item))
+                self._q.put(("item", item))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            q.put(("error", exc))
+            self._q.put(("error", exc))
         finally:
             close = getattr(items, "close", None)
-            if cancel.is_set() and callable(close):
+            if self._cancel.is_set() and callable(close):
                 try:
                     close()
                 except Exception:  # noqa: BLE001
                     pass
-            q.put(("done", _DONE))
+            self._q.put(("done", _DONE))
 
-    started = time.monotonic()
-    worker = threading.Thread(target=work, name="ticking", daemon=True)
-    worker.start()
-    try:
-        if eager:
-            yield Tick(0.0)
+    def __iter__(self) -> "Ticking[T]":
+        return self
+
+    def __next__(self) -> "T | Tick":
+        if self._finished:
+            raise StopIteration
+        if self._worker is None:
+            self._started = time.monotonic()
+            self._worker = threading.Thread(target=self._work, name="ticking", daemon=True)
+            self._worker.start()
+            if self._eager:
+                return Tick(0.0)
         while True:
+            if self._cancel.is_set():
+                self._finished = True
+                raise StopIteration
             try:
-                kind, value = q.get(timeout=interval_s)  # type: ignore[misc]
+                kind, value = self._q.get(timeout=self._interval_s)
             except queue.Empty:
-                yield Tick(time.monotonic() - started)
-                continue
+                return Tick(time.monotonic() - self._started)
             if kind == "item":
-                yield value  # type: ignore[misc]
-            elif kind == "error":
+                return value  # type: ignore[return-value]
+            self._finished = True
+            if kind == "error":
+                self.close()
                 raise value  # type: ignore[misc]
-            else:
-                return
-    finally:
-        if not cancel.is_set():
-            cancel.set()
-            scope.cancel()
+            self._finished_normally = True
+            self.close()
+            raise StopIteration
+
+    def close(self) -> None:
+        """Stop the worker and call every closer registered with its `CancelScope` (idempotent, any thread)."""
+        if not self._cancel.is_set():
+            self._cancel.set()
+            self._scope.cancel()
+
+
+def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) -> Ticking[T]:
+    """Yield the items of `items` (consumed in a daemon thread) and a `Tick` every `interval_s` of silence.
+
+    An exception raised by `items` is re-raised here. `close()` (safe from any thread: Streamlit may start the next
+    run on a new thread while the interrupted one still waits here) stops the worker after its current item and
+    hangs up whatever it registered with its `CancelScope`: a blocked read returns at once. With `eager`, the first
+    `next()` starts the worker and returns `Tick(0.0)` at once: a page can send its request, draw the rest of
+    itself while the model thinks, and read the events after. After `close()`, iteration ends and `.cancelled`
+    is True.
+    """
+    return Ticking(items, interval_s, eager)

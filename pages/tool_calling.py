@@ -316,6 +316,8 @@ if live is not None:
         finally:
             live_events.close()  # interrupted or not: stop the worker, hang up a request still open
             ss.pop("tool_live_events", None)
+        if live_events.cancelled:
+            st.stop()  # the next run (already started, on another thread) stopped this one: the turn stays stopped
         turn.stopped = False
         count_requests(turn.requests)
         save_conversation()

@@ -89,6 +89,8 @@ def save() -> None:
     state.save("vision", vs.snapshot(ss, {k: ss.get(k) for k in WIDGETS}))
 
 
+if (leftover := ss.pop("vision_live_items", None)) is not None:
+    leftover.close()  # the last run is still waiting on its answer: stop its worker and hang up now (any thread)
 if vs.settle_interrupted(ss):  # the last run was cut short (Stop, another click, a page switch)
     save()
 pending: vs.Pending | None = ss[vs.PENDING]
@@ -316,6 +318,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
 
         status.show(label())
         items = ticking(pieces(), interval_s=0.5)
+        ss["vision_live_items"] = items  # the next run closes it if this one is interrupted before its `finally`
         try:
             for item in items:
                 pending.elapsed_s = time.monotonic() - started
@@ -327,6 +330,8 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
         except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
             vs.fail(ss, pending.question, explain(exc), answer.text)
         else:
+            if items.cancelled:
+                st.stop()  # the next run (already started, on another thread) stopped this one: it stays stopped
             vs.finish(ss, pending.question, answer.text, answer.summary, answer.model, settings.label)
             count_requests(answer.requests)  # the sidebar's "This session"
             ss["vision_notes"] = list(answer.notes) + (
@@ -337,6 +342,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
             save()
         finally:
             items.close()  # Stop or any other click: the worker stops and the request is hung up at once
+            ss.pop("vision_live_items", None)
     st.rerun()  # redraw from state: inputs enabled again, Retry right after a failure
 
 

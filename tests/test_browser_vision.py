@@ -235,6 +235,31 @@ def test_stop_during_a_slow_answer_keeps_the_question_and_what_arrived(
 
 
 @tb.explained
+def test_stop_while_the_server_has_sent_nothing_hangs_up_at_once(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    """A server that accepted the request and then went silent: Stop must not wait for a token that never comes
+    (it froze at "looking at the image… 6 s"); the connection is closed, so the server sees the client go."""
+    import time
+
+    double.queue(Reply(stream_mode="stall", delay_s=60))
+    gone = len(double.disconnects)
+    open_vision(page, app)
+    pick_sample(page, "shopfront")
+    tb.send_chat(page, "What does the sign say?")
+    expect(page.get_by_text(re.compile(r"is looking at the image… [2-9] s"))).to_be_visible(timeout=8_000)
+    stop_button(page).click()
+    started = time.monotonic()
+    expect(answers(page).last).to_contain_text("⏹ Stopped by you after", timeout=3_000)
+    expect(page.locator(tb.CHAT_INPUT)).to_be_enabled(timeout=3_000)
+    while len(double.disconnects) == gone:
+        assert time.monotonic() - started < 2, "the app kept the connection open after Stop"
+        time.sleep(0.05)
+    # The page works on: the next question is answered.
+    tb.send_chat(page, "What does the sign say?")
+    expect(answers(page).last).to_contain_text("I received one JPEG image", timeout=10_000)
+
+
+@tb.explained
 def test_transcript_download_has_the_question_and_answer_and_no_key(
         page: Page, app: tb.AppServer, double: ApiDouble) -> None:
     open_vision(page, app)

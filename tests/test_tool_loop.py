@@ -289,3 +289,35 @@ def test_a_long_conversation_draws_its_latest_turns_and_the_rest_on_request(doub
     at.run()
     assert asked() == [f"Question number {i}?" for i in range(1, 11)]
     assert [b.label for b in at.button if b.label.startswith("Show ")] == ["Show 1 earlier turn"]
+
+
+VLLM_OVERFLOW = {"error": {"message": "This model's maximum context length is 2048 tokens. However, your prompt "
+                                      "contains at least 2049 input tokens, which exceeds this limit even without any "
+                                      "output tokens. Please reduce the length of the input prompt. "
+                                      "(parameter=input_tokens, value=2049)",
+                           "type": "BadRequestError", "param": "input_tokens", "code": 400}}  # vLLM 0.32's own body
+
+
+def test_a_tool_result_that_overflows_round_two_is_not_taken_for_a_refused_format(double: ApiDouble, settings,
+                                                                                  stub: StubServer) -> None:
+    """vLLM's 'maximum context length' 400 after a tool call: the app says the conversation is too long (no Retry),
+    it does not try other ways of returning the result (they would all overflow the same)."""
+    double.queue(Reply(text=CALL), *[Reply(status=400, body=VLLM_OVERFLOW)] * 4)
+    turn, events = _turn(settings, stub, "What is the weather in Stockholm?")
+    assert turn.error is not None and turn.error.kind is ErrorKind.CONTEXT_TOO_LONG
+    assert not turn.error.retry_helps and "2048" in turn.error.message
+    notes = [e.text for e in events if isinstance(e, Note)]
+    assert not any("retrying with" in n for n in notes), notes
+    assert len(double.chat_requests) <= 3  # the call, the round-2 request, at most one refitted resend
+
+
+def test_an_overflow_drops_more_earlier_turns_and_sends_once_more(double: ApiDouble, settings,
+                                                                  stub: StubServer) -> None:
+    history = [Turn(question=f"question {i} " + "word " * 200, answer="answer " * 200,
+                    model="meta/Meta-Llama-3.1-405B-Instruct") for i in range(6)]
+    double.queue(Reply(status=400, body=VLLM_OVERFLOW), Reply(text="Short answer."))
+    turn, events = _turn(settings, stub, "And now?", tools=(), history=history, context_tokens=8000)
+    assert turn.error is None and turn.answer == "Short answer."
+    first, second = [len(r.body["messages"]) for r in double.chat_requests]
+    assert second < first  # fewer earlier turns the second time
+    assert any("too long" in e.text for e in events if isinstance(e, Note))
