@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -11,6 +13,7 @@ from lib import client, redact
 from lib.dedupe import DEDUPE
 from lib.config import clear_probe_cache
 from lib.config import Settings, load_settings
+from tests import real_servers
 from tests.api_double import ApiDouble
 
 TEST_TOKEN = "sk-test-KEY-abcdef0123456789"
@@ -59,3 +62,48 @@ def _page_errors_fail_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
         raise exception
 
     monkeypatch.setattr("ui.crash.show", reraise)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Install the real-server tier (cached venvs and model, tests/real_servers/setup.sh) once, before any test runs
+    and outside the per-test timeout, when a selected test needs it. A first install takes a few minutes."""
+    if real_servers.enabled() and any(item.get_closest_marker("real_server") for item in items):
+        started = time.monotonic()
+        config.stash[REAL_PATHS] = real_servers.setup("vllm", "litellm")
+        print(f"\nreal-server tier ready in {time.monotonic() - started:.0f} s: {config.stash[REAL_PATHS]}")
+
+
+REAL_PATHS = pytest.StashKey[dict]()
+
+
+# The real-server tier's servers: started once per test session, shared by the library and the browser tests.
+
+
+@pytest.fixture(scope="session")
+def real_paths(request: pytest.FixtureRequest) -> dict[str, str]:
+    return request.config.stash.get(REAL_PATHS, None) or real_servers.setup("vllm", "litellm")
+
+
+@pytest.fixture(scope="session")
+def real_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("real-servers")
+
+
+@pytest.fixture(scope="session")
+def vllm(real_paths: dict[str, str], real_logs: Path) -> Iterator[real_servers.RealServer]:
+    server = real_servers.start_vllm(real_paths, real_logs)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def litellm(real_paths: dict[str, str], real_logs: Path, vllm: real_servers.RealServer) -> Iterator[real_servers.RealServer]:
+    server = real_servers.start_litellm(real_paths, real_logs, vllm.url)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
