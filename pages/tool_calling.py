@@ -116,7 +116,7 @@ with st.container(border=True):
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama"
 title.title(f"🛠️ Tool calling with {model_name}" if model or not settings.can_send
-            else f"🛠️ Tool calling: {settings.provider.noun if settings.provider else settings.label} has no Llama text model")
+            else "🛠️ Tool calling: no Llama text model here")
 intro.caption(
     "Llama 3.1 has native tool calling: switched on by its system prompt, it answers with a call such as "
     "`brave_search.call(query=\"…\")` instead of text. This page runs that call for real, gives the model "

@@ -417,7 +417,7 @@ with left:
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama Vision"
 title.title(f"🖼️ Vision with {model_name}" if model or not settings.can_send
-            else f"🖼️ Vision: {settings.provider.noun if settings.provider else settings.label} has no vision model")
+            else "🖼️ Vision: no vision model here")
 intro.caption(
     "Llama 3.2 Vision sees one photo in up to four 560-px tiles (1120×1120 at most); then ask about it."
     + ("" if model_name == "Llama 3.2 90B Vision" or not model else

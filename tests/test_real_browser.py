@@ -149,6 +149,6 @@ def test_stop_on_the_tool_page_stops_vllm_within_a_second(page: Page, app: AppSe
 def test_the_vision_page_on_a_text_only_server_says_so_in_its_title(page: Page, app: AppServer) -> None:
     open_app(page, app, "vision")
     heading = page.get_by_role("heading", level=1)
-    expect(heading).to_contain_text("has no vision model")
+    expect(heading).to_contain_text("Vision: no vision model here")
     assert_healthy(page)
     shot(page, "real_vllm_vision_no_model")

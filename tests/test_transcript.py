@@ -126,6 +126,17 @@ def test_provider_and_tool_format_round_trip_when_turn_has_them() -> None:
         assert back.tool_format == "json"
 
 
+def test_a_stopped_or_cut_turn_stays_so_after_a_reload() -> None:
+    """A reload restores turns from a transcript: "stopped", "cut at the length limit", the model the server named
+    and what went to a template-rendering server must survive it."""
+    turn = _turn()
+    turn.stopped, turn.cut, turn.served_model = True, True, "llama3.1:8b-q4"
+    turn.template_kwargs = {"chat_template_kwargs": {"builtin_tools": ["brave_search"], "date_string": "01 Dec"}}
+    back = tool_turns_from_transcript(from_json(to_json(tool_transcript([turn], provider="p", model="m"))))[0]
+    assert (back.stopped, back.cut, back.served_model) == (True, True, "llama3.1:8b-q4")
+    assert back.template_kwargs == turn.template_kwargs
+
+
 def test_error_is_exported_with_title_message_and_kind() -> None:
     d = tool_transcript([_failed_turn("abcdefgh1234")], provider="p", model="m")
     e = d["turns"][0]["error"]

@@ -108,13 +108,16 @@ def raw_prompt(turn: Turn) -> None:
     messages = list(turn.messages_sent)
     if turn.answer_raw:
         messages.append({"role": "assistant", "content": turn.answer_raw})
+    rendered = server_rendering(turn)
     if turn.tool_format == "json":
         st.caption("Tools were sent as JSON function definitions in the first user message (this model has "
                    "no built-in tools).")
+    elif turn.template_kwargs:
+        st.caption("The built-in tools and today's date went to the server as `chat_template_kwargs`: Meta's chat "
+                   "template on the server wrote the `Environment: ipython` and `Tools:` lines itself.")
     else:
         st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
                    "system prompt (JSON definitions for the custom ones).")
-    rendered = server_rendering(turn)
     if rendered is not None:
         st.caption("Rendered by the server itself from the request (its tokenizer and Meta's chat template), then "
                    "the model's reply: exactly the tokens the model read and wrote.")
