@@ -323,6 +323,8 @@ def permanent_failure(status: int, body_text: str) -> bool:
     if status < 400 or not body_text:
         return False
     text = str(body_text)[:_MAX_PARSE]
+    if "unknown model architecture" in text.lower():
+        return True  # Ollama 0.30+ loading Llama 3.2 Vision ('mllama'): it fails the same way every time
     code, message, etype, _ = _body_fields(_loads(text))
     message = message or text
     return _refusal(code, etype, f"{message} {unwrap_message(message)}") is not None

@@ -12,6 +12,26 @@ Azure AI Foundry share, with each host's known quirks (shared/FACTS.md) as a *pr
 - scripted failures: 401, 404, 413, 429 per minute / per day with retry-after, 400 content filter, 500, 503, a
   stream cut off mid-way, CRLF / keep-alive streams the SDK cannot parse, a slow first token.
 
+Presets with a `server` behave as that server software does (read off vLLM 0.32, LiteLLM's proxy 1.108 and llama.cpp's
+llama-server, which tests/test_double_parity.py compares with the double; Ollama from its docs and FACTS.md):
+- "vllm" (context 8192), "llamacpp" (2048, one model, any name), "litellm" (a gateway in front of vLLM, 8192): a
+  prompt over the context (`lib.budget.estimate_tokens`) is refused in the server's own 400
+  (`Reply.context_overflow`); an image for a text-only model too (`Reply.image_refused`: llama.cpp answers 500);
+  an unknown model is vLLM's 404 / LiteLLM's 400 "Invalid model name" (`Reply.model_missing`). `double.contexts`
+  sets another context per preset (listed and enforced alike).
+- "ollama" (context 4096): a longer prompt is cut from the front, silently, and answered (`Recorded.truncated`);
+  one request at a time per model (`double.ollama_parallel`, others wait); `GET /api/version` says
+  `double.ollama_version`; with `double.follow_ollama_version`, `llama3.2-vision` answers Ollama >= 0.30's 500
+  (`Reply.mllama_crash`).
+- listings as each writes them: vLLM `owned_by: "vllm"` + `max_model_len`, llama.cpp `owned_by: "llamacpp"` +
+  `meta.n_ctx`, LiteLLM `owned_by: "openai"` + `max_input_tokens`.
+- at the server root (`/vllm/tokenize` beside `/vllm/v1`): vLLM's `/tokenize` + `/detokenize`, llama.cpp's
+  `/apply-template` + `/tokenize` + `/detokenize`, rendering Meta's Llama 3.1 chat template (`render_llama31`).
+- the demo responder's built-in calls come without `<|python_tag|>` / `<|eom_id|>` (replies a test scripts are sent
+  as given); usage counts the prompt (the other presets keep a fixed 42).
+A client that hangs up mid-answer (a stalled stream, between two pieces, before a slow first byte) is logged in
+`double.disconnects`.
+
 One double serves every preset at once: `double.endpoint_for("openrouter")` is `http://127.0.0.1:PORT/openrouter/v1`;
 `double.endpoint` is the double's own preset (default "any": a permissive server answering any model name). Tests script replies (`double.queue(Reply(...))`)
 and read `double.requests` to assert what the app sent (headers included: which key reached which preset). With no
@@ -28,8 +48,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import copy
+import dataclasses
+import hashlib
 import io
 import json
+import random
 import re
 import select
 import socket
@@ -38,7 +63,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+from lib.budget import MESSAGE_OVERHEAD, estimate_tokens
+from lib.llama_prompt import BEGIN, EOM, EOT, PYTHON_TAG
 
 @dataclass(frozen=True)
 class Preset:
@@ -51,7 +79,13 @@ class Preset:
     lists_models: bool = True
     refuses_system_with_image: bool = False
     max_inline_image_chars: int | None = None
-    error_shape: str = "openai"  # "openai" | "openrouter" | "ollama" | "nvidia" | "azure"
+    error_shape: str = "openai"  # "openai" | "openrouter" | "ollama" | "nvidia" | "azure" | "llamacpp" | "litellm"
+    # The server software behind the preset, with what it really does (read off vLLM 0.32, LiteLLM 1.108, llama.cpp's
+    # llama-server and Ollama's docs): "vllm" | "llamacpp" | "litellm" | "ollama" | "" (none of these: no such
+    # behaviour). With a server set: usage counts the real prompt (`lib.budget.estimate_tokens`), and a prompt over
+    # `context_tokens` is refused in that server's own 400 (Ollama: cut from the front and answered, silently).
+    server: str = ""
+    context_tokens: int | None = None  # the server's context window (None: unlimited)
 
 
 def _m(mid: str, *, owned_by: str = "meta", vision: bool = False, context: int | None = None) -> dict[str, Any]:
@@ -63,6 +97,41 @@ def _m(mid: str, *, owned_by: str = "meta", vision: bool = False, context: int |
     return item
 
 
+_CREATED = 1730000000
+
+
+def _vllm_m(mid: str, context: int) -> dict[str, Any]:
+    """A model as vLLM's OpenAI server lists it (`owned_by: "vllm"`, `max_model_len`, a permission block)."""
+    return {"id": mid, "object": "model", "created": _CREATED, "owned_by": "vllm", "root": mid, "parent": None,
+            "max_model_len": context,
+            "permission": [{"id": "modelperm-" + hashlib.sha256(mid.encode()).hexdigest()[:16],
+                            "object": "model_permission", "created": _CREATED, "allow_create_engine": False,
+                            "allow_sampling": True, "allow_logprobs": True, "allow_search_indices": False,
+                            "allow_view": True, "allow_fine_tuning": False, "organization": "*", "group": None,
+                            "is_blocking": False}]}
+
+
+def _llamacpp_m(mid: str, context: int) -> dict[str, Any]:
+    """A model as llama.cpp's llama-server lists it (`owned_by: "llamacpp"`, the context in `meta.n_ctx`)."""
+    return {"id": mid, "object": "model", "created": _CREATED, "owned_by": "llamacpp",
+            "meta": {"vocab_type": 2, "n_vocab": 128256, "n_ctx_train": 131072, "n_ctx": context, "n_embd": 4096,
+                     "n_params": 8030261248, "size": 4912898304}}
+
+
+def _litellm_m(mid: str, context: int | None = None) -> dict[str, Any]:
+    """A model as LiteLLM's proxy lists it (`owned_by: "openai"`; `max_input_tokens` where it knows the limit)."""
+    item: dict[str, Any] = {"id": mid, "object": "model", "created": 1677610602, "owned_by": "openai"}
+    if context is not None:
+        item["max_input_tokens"] = context
+        item["max_output_tokens"] = context
+    return item
+
+
+VLLM_CONTEXT = 8192  # `vllm serve … --max-model-len 8192`, as FACTS.md's example
+LLAMACPP_CONTEXT = 2048  # `llama-server -c 2048`
+LITELLM_CONTEXT = 8192  # the vLLM behind the gateway
+OLLAMA_CONTEXT = 4096  # Ollama's default below 24 GiB of VRAM (docs.ollama.com context-length)
+
 PRESETS: dict[str, Preset] = {
     # The double's own endpoint (`/v1`): a permissive server that answers any model name.
     "any": Preset("any", (
@@ -73,14 +142,25 @@ PRESETS: dict[str, Preset] = {
         _m("Qwen/Qwen2.5-7B-Instruct", owned_by="vllm"),
     ), strict_models=False),
     "vllm": Preset("vllm", (
-        _m("meta-llama/Llama-3.1-405B-Instruct-FP8", owned_by="vllm"),
-        _m("meta-llama/Llama-3.2-90B-Vision-Instruct", owned_by="vllm"),
-    )),
+        _vllm_m("meta-llama/Llama-3.1-405B-Instruct-FP8", VLLM_CONTEXT),
+        _vllm_m("meta-llama/Llama-3.2-90B-Vision-Instruct", VLLM_CONTEXT),
+    ), server="vllm", context_tokens=VLLM_CONTEXT),
+    # llama.cpp's llama-server: one model, whatever name a request gives (it does not check `model`).
+    "llamacpp": Preset("llamacpp", (
+        _llamacpp_m("meta-llama/Llama-3.1-8B-Instruct", LLAMACPP_CONTEXT),
+    ), strict_models=False, error_shape="llamacpp", server="llamacpp", context_tokens=LLAMACPP_CONTEXT),
+    # LiteLLM's proxy as a company gateway (tests/real_servers/litellm_config.yaml): one model routed to a vLLM
+    # server, the others mock answers; an unknown model is a 400 "Invalid model name".
+    "litellm": Preset("litellm", (
+        _litellm_m("meta-llama/Llama-3.1-405B-Instruct", LITELLM_CONTEXT),
+        _litellm_m("meta-llama/Llama-3.3-70B-Instruct"),
+        _litellm_m("meta-llama/Llama-3.1-70B-Instruct"),
+    ), error_shape="litellm", server="litellm", context_tokens=LITELLM_CONTEXT),
     "ollama": Preset("ollama", (
         _m("llama3.1:8b", owned_by="library"),
         _m("llama3.2-vision:latest", owned_by="library"),
         _m("qwen2.5:7b", owned_by="library"),
-    ), error_shape="ollama"),
+    ), error_shape="ollama", server="ollama", context_tokens=OLLAMA_CONTEXT),
     "nvidia": Preset("nvidia", (
         _m("meta/llama-3.1-405b-instruct"),
         _m("meta/llama-3.3-70b-instruct"),
@@ -121,7 +201,39 @@ def shaped_error(shape: str, status: int, code: str, message: str) -> dict[str, 
         return {"type": "about:blank", "status": status, "title": code.replace("_", " ").title(), "detail": message}
     if shape == "azure" and status == 422:
         return {"code": code, "message": message}
+    if shape == "llamacpp":
+        return {"error": {"code": status, "message": message, "type": _LLAMACPP_TYPES.get(status, "server_error")}}
+    if shape == "litellm":
+        return {"error": {"message": message, "type": _LITELLM_TYPES.get(status, "None"), "param": None,
+                          "code": str(status)}}
+    if shape == "vllm":
+        return {"error": {"message": message, "type": _VLLM_TYPES.get(status, "InternalServerError"), "param": None,
+                          "code": status}}
     return _error(code, message)
+
+
+_LLAMACPP_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 500: "server_error", 501: "not_supported_error", 503: "unavailable_error"}
+_LITELLM_TYPES = {400: "invalid_request_error", 401: "auth_error", 404: "not_found_error", 429: "throttling_error"}
+_VLLM_TYPES = {400: "BadRequestError", 404: "NotFoundError", 501: "NotImplementedError"}
+SERVED = "meta-llama/Llama-3.1-405B-Instruct"  # the model the real-server tier serves (tests/real_servers)
+MLLAMA_ERROR = ("llama-server process has terminated: exit status 1: error loading model: unknown model "
+                "architecture: 'mllama'")
+
+
+def _vllm_overflow_message(limit: int, prompt_tokens: int) -> str:
+    return (f"This model's maximum context length is {limit} tokens. However, your prompt contains at least "
+            f"{prompt_tokens} input tokens, which exceeds this limit even without any output tokens. Please reduce "
+            f"the length of the input prompt. (parameter=input_tokens, value={prompt_tokens})")
+
+
+def _litellm_wrapped(prefix: str, upstream: dict[str, Any], model: str, context_hint: bool = False) -> str:
+    """LiteLLM's words around an upstream vLLM error body (as its proxy writes them, read off LiteLLM 1.108)."""
+    text = f"{prefix}Hosted_vllmException - {json.dumps(upstream, separators=(',', ':'))}"
+    if context_hint:
+        text += (f"\nmodel={model}. context_window_fallbacks=None. fallbacks=None.\n\nSet 'context_window_fallback' - "
+                 "https://docs.litellm.ai/docs/routing#fallbacks")
+    return text + f"\n\nLiteLLM: model group '{model}' failed with the error above. No fallback was attempted."
 
 
 @dataclass
@@ -214,6 +326,75 @@ class Reply:
         """400 with a free message (e.g. a server refusing a message shape)."""
         return cls(status=400, body=_error("invalid_request", message))
 
+    # What real server software answers (bodies read off vLLM 0.32, LiteLLM 1.108 and llama.cpp's llama-server) ----
+    @classmethod
+    def context_overflow(cls, server: str, limit: int = 2048, prompt_tokens: int = 2049,
+                         model: str = SERVED) -> "Reply":
+        """The prompt does not fit the context, in `server`'s own words: "vllm" | "llamacpp" | "litellm" (LiteLLM's
+        proxy in front of vLLM; `model` is the model group it names) | "openai". Ollama refuses nothing (it cuts the
+        prompt from the front): no such reply."""
+        if server == "vllm":
+            return cls(status=400, body={"error": {"message": _vllm_overflow_message(limit, prompt_tokens),
+                                                   "type": "BadRequestError", "param": "input_tokens", "code": 400}})
+        if server == "llamacpp":
+            return cls(status=400, body={"error": {
+                "code": 400, "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error", "n_prompt_tokens": prompt_tokens, "n_ctx": limit}})
+        if server == "litellm":
+            upstream = cls.context_overflow("vllm", limit, prompt_tokens).body
+            message = _litellm_wrapped("litellm.ContextWindowExceededError: litellm.BadRequestError: "
+                                       "ContextWindowExceededError: ", upstream, model, context_hint=True)
+            return cls(status=400, body={"error": {"message": message, "type": "invalid_request_error",
+                                                   "param": None, "code": "400"}})
+        if server == "openai":
+            return cls(status=400, body={"error": {
+                "message": f"This model's maximum context length is {limit} tokens. However, your messages "
+                           f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+        raise ValueError(f"no context-overflow answer for {server!r} (Ollama cuts the prompt instead)")
+
+    @classmethod
+    def image_refused(cls, server: str, model: str = SERVED) -> "Reply":
+        """An image sent to a text-only model: vLLM 400 "is not a multimodal model", llama.cpp (no `--mmproj`)
+        **500** "image input is not supported", LiteLLM 400 wrapping vLLM's words."""
+        if server == "vllm":
+            return cls(status=400, body={"error": {"message": f"{model} is not a multimodal model",
+                                                   "type": "BadRequestError", "param": None, "code": 400}})
+        if server == "llamacpp":
+            return cls(status=500, body={"error": {
+                "code": 500, "message": "image input is not supported - hint: if this is unexpected, you may need "
+                                        "to provide the mmproj", "type": "server_error"}})
+        if server == "litellm":
+            upstream = cls.image_refused("vllm", model).body
+            message = _litellm_wrapped("litellm.BadRequestError: ", upstream, model)
+            return cls(status=400, body={"error": {"message": message, "type": "invalid_request_error",
+                                                   "param": None, "code": "400"}})
+        raise ValueError(f"no image refusal known for {server!r}")
+
+    @classmethod
+    def model_missing(cls, server: str, model: str, served: tuple[str, ...] = (SERVED,)) -> "Reply":
+        """A model the server does not serve: vLLM 404 naming its aliases, LiteLLM 400 "Invalid model name"."""
+        if server == "vllm":
+            return cls(status=404, body={"error": {
+                "message": f"The model `{model}` does not exist. Valid aliases: {', '.join(served)}.",
+                "type": "NotFoundError", "param": "model", "code": 404}})
+        if server == "litellm":
+            message = (f"/chat/completions: Invalid model name passed in model={model}. Call `/v1/models` to view "
+                       "available models for your key.")
+            return cls(status=400, body={"error": {"message": message, "type": "invalid_request_error",
+                                                   "param": None, "code": "400",
+                                                   "provider_specific_fields": {"error": message}}})
+        raise ValueError(f"no unknown-model answer known for {server!r}")
+
+    @classmethod
+    def mllama_crash(cls, native: bool = False) -> "Reply":
+        """Ollama >= 0.30 asked for `llama3.2-vision` (its llama-server has no `mllama` architecture): HTTP 500.
+        On `/v1` Ollama's OpenAI middleware wraps the message (`{"error": {"message": …, "type": "api_error"}}`);
+        `native=True` gives `/api/chat`'s own `{"error": "…"}`, the form quoted in FACTS.md."""
+        if native:
+            return cls(status=500, body={"error": MLLAMA_ERROR})
+        return cls(status=500, body=shaped_error("ollama", 500, "api_error", MLLAMA_ERROR))
+
 
 @dataclass
 class Recorded:
@@ -223,6 +404,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    truncated: bool = False  # Ollama cut the prompt from the front to fit its context (and answered anyway)
+    prompt_tokens: int | None = None  # what the double counted (`lib.budget.estimate_tokens`), after any cut
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -338,6 +521,9 @@ def demo_responder(body: dict[str, Any]) -> Reply:
             return Reply(text=f"(API double) About the same image: you asked “{last_text.strip()[:200]}”. " + _describe_image(image), chunk_delay_s=0.02)
         return Reply(text=_describe_image(image), chunk_delay_s=0.02)
     system = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
+    kwargs = body.get("chat_template_kwargs") if isinstance(body.get("chat_template_kwargs"), dict) else {}
+    if kwargs.get("builtin_tools"):  # a vLLM-like server renders these into Meta's system prompt itself
+        system = f"Environment: ipython\nTools: {', '.join(map(str, kwargs['builtin_tools']))}\n{system}"
     user_msgs = [m for m in messages if m.get("role") == "user"]
     first_user = _text_of(user_msgs[0].get("content")) if user_msgs else ""
     if last.get("role") in ("tool", "ipython") or last_text.startswith(("Tool result", "[tool result")):
@@ -350,6 +536,126 @@ def demo_responder(body: dict[str, Any]) -> Reply:
     if call:
         return Reply(text=call)
     return Reply(text=f"(API double — not a real model.) You said: “{last_text.strip()[:300]}”.", chunk_delay_s=0.02)
+
+
+# What server software does to a request and an answer ----------------------------------------------------------------
+
+
+def _as_served(reply: Reply) -> Reply:
+    """vLLM and llama.cpp: `<|eom_id|>` is a stop token (the answer ends there, without it) and `<|python_tag|>`
+    does not reach the text: a built-in call arrives as `brave_search.call(query="…")`."""
+    text = reply.text
+    if EOM in text:
+        text = text.split(EOM, 1)[0]
+    text = text.replace(PYTHON_TAG, "")
+    return dataclasses.replace(reply, text=text) if text != reply.text else reply
+
+
+def _is_vision(model: str) -> bool:
+    low = model.lower()
+    return "vision" in low or "llama-4" in low
+
+
+def _prompt_tokens(messages: Any) -> int:
+    """The app's own estimate of a request's prompt (never below the real Llama 3 count)."""
+    try:
+        return estimate_tokens([m for m in messages if isinstance(m, dict)]) if isinstance(messages, list) else 0
+    except Exception:  # noqa: BLE001 - a malformed message counts as nothing
+        return 0
+
+
+def _text_count(text: str) -> int:
+    """The estimate for bare text (no message around it)."""
+    return max(1, estimate_tokens([{"role": "user", "content": text}]) - MESSAGE_OVERHEAD) if text else 0
+
+
+def _version(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def _ollama_fit(messages: list[Any], limit: int) -> tuple[list[Any], bool]:
+    """What Ollama does with a prompt over its context (docs.ollama.com context-length): it keeps the system
+    messages and the latest message, drops the oldest others until the rest fits, then cuts the latest message's
+    text from the front. It says nothing to the client. Returns (what the model reads, whether anything was cut)."""
+    if _prompt_tokens(messages) <= limit or not messages:
+        return messages, False
+    kept = list(messages)
+    while True:
+        droppable = [i for i, m in enumerate(kept[:-1]) if not (isinstance(m, dict) and m.get("role") == "system")]
+        if not droppable or _prompt_tokens(kept) <= limit:
+            break
+        del kept[droppable[0]]
+    last = kept[-1]
+    if _prompt_tokens(kept) > limit and isinstance(last, dict) and isinstance(last.get("content"), str):
+        text = last["content"]
+        lo, hi = 0, len(text)  # keep the longest tail of the text that fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _prompt_tokens(kept[:-1] + [{**last, "content": text[len(text) - mid:]}]) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        kept[-1] = {**last, "content": text[len(text) - lo:]}
+    return kept, True
+
+
+KNOWLEDGE_LINE = "Cutting Knowledge Date: December 2023"
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>")
+
+
+def _template_text(content: Any) -> str:
+    """A message's content as vLLM hands it to a text template: text parts joined by new lines."""
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def render_llama31(messages: list[dict[str, Any]], template_kwargs: dict[str, Any] | None = None,
+                   add_generation_prompt: bool = True) -> str:
+    """The prompt as vLLM / llama.cpp render it with Meta's Llama 3.1 Instruct chat template (checked against vLLM
+    0.32's `/tokenize` + `/detokenize`): a system block that always names the knowledge date and the day
+    (`date_string`, default "26 Jul 2024"), `Environment: ipython` and the `Tools:` line for `builtin_tools`, then the
+    turns: a tool result under `ipython` as JSON text, a structured tool call as `<|python_tag|>name.call(…)` (a
+    built-in tool) or `{"name": …, "parameters": …}`."""
+    kwargs = template_kwargs if isinstance(template_kwargs, dict) else {}
+    builtin = [str(t) for t in kwargs["builtin_tools"]] if isinstance(kwargs.get("builtin_tools"), list) else None
+    turns = [m for m in messages if isinstance(m, dict)]
+    system = ""
+    if turns and turns[0].get("role") == "system":
+        system = _template_text(turns[0].get("content")).strip()
+        turns = turns[1:]
+    out = [BEGIN, "<|start_header_id|>system<|end_header_id|>\n\n"]
+    if builtin is not None:
+        out.append("Environment: ipython\n")
+        out.append("Tools: " + ", ".join(t for t in builtin if t != "code_interpreter") + "\n\n")
+    out.append(f"{KNOWLEDGE_LINE}\nToday Date: {kwargs.get('date_string') or '26 Jul 2024'}\n\n{system}<|eot_id|>")
+    for m in turns:
+        role = str(m.get("role", "user"))
+        if role in ("tool", "ipython"):
+            content = m.get("content")
+            text = json.dumps(content, ensure_ascii=False) if isinstance(content, (str, list, dict)) else str(content)
+            out.append(f"<|start_header_id|>ipython<|end_header_id|>\n\n{text}<|eot_id|>")
+        elif m.get("tool_calls"):
+            call = (m["tool_calls"][0] or {}).get("function") or {}
+            name, args = str(call.get("name", "")), call.get("arguments") or {}
+            if isinstance(args, str):
+                args = json.loads(args) if args.strip() else {}
+            if builtin is not None and name in builtin:
+                text = PYTHON_TAG + name + ".call(" + ", ".join(f'{k}="{v}"' for k, v in args.items()) + ")"
+            else:
+                text = '{"name": "' + name + '", "parameters": ' + json.dumps(args, ensure_ascii=False) + "}"
+            out.append(f"<|start_header_id|>assistant<|end_header_id|>\n\n{text}{EOM if builtin is not None else EOT}")
+        else:
+            text = _template_text(m.get("content")).strip()
+            out.append(f"<|start_header_id|>{role}<|end_header_id|>\n\n{text}<|eot_id|>")
+    if add_generation_prompt:
+        out.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    return "".join(out)
+
+
+def _rendered_count(prompt: str) -> int:
+    """Tokens of a rendered prompt: one a special token, the app's estimate for the text between them."""
+    return len(_SPECIAL.findall(prompt)) + sum(_text_count(piece) for piece in _SPECIAL.split(prompt) if piece)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -389,6 +695,14 @@ class _Handler(BaseHTTPRequestHandler):
         first = path.strip("/").split("/", 1)[0]
         return (PRESETS[first] if first in PRESETS else double.preset), path
 
+    def _route(self) -> tuple[Preset, str]:
+        """(preset, the path below the preset's server root): `/vllm/tokenize` -> (vllm, "/tokenize")."""
+        path = self.path.split("?")[0]
+        first = path.strip("/").split("/", 1)[0]
+        if first in PRESETS:
+            return PRESETS[first], path[len(first) + 1:] or "/"
+        return self.server.double.preset, path
+
     def do_GET(self) -> None:  # noqa: N802
         double = self.server.double
         double._record("GET", self.path, dict(self.headers), None)
@@ -398,18 +712,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(double.catalog_status,
                                 shaped_error(preset.error_shape, double.catalog_status, "unavailable", "unavailable"))
             else:
-                models = double.models if double.models is not None else list(preset.models)
-                self._send_json(200, {"object": "list", "data": models})
+                self._send_json(200, double._listing(preset))
             return
         if path.endswith("/api/version") and preset.name in ("ollama", "any"):
-            self._send_json(200, {"version": "0.12.0"})
+            self._send_json(200, {"version": double.ollama_version})
             return
         self._send_json(404, shaped_error(preset.error_shape, 404, "not_found", "Not found"))
 
     def _refusal(self, preset: Preset, body: dict[str, Any]) -> Reply | None:
-        """What the preset's host refuses before any answer: unknown / retired models, its vision quirks."""
+        """What the preset's host refuses before any answer: unknown / retired models, its vision quirks, a prompt
+        over its context."""
+        double = self.server.double
         model = str(body.get("model") or "")
-        ids = {str(m["id"]).lower() for m in (self.server.double.models or preset.models)}
+        ids = double._model_ids(preset)
         shape = preset.error_shape
         if model.lower() in preset.retired:
             when = preset.retired[model.lower()]
@@ -417,6 +732,8 @@ class _Handler(BaseHTTPRequestHandler):
                 shape, 410, "gone", f"The model '{model}' has reached its end of life on {when} and is no longer "
                                     "available."))
         if preset.strict_models and model.lower() not in ids:
+            if preset.server in ("vllm", "litellm"):
+                return Reply.model_missing(preset.server, model, tuple(double._model_names(preset)))
             if shape == "ollama":
                 return Reply(status=404, body=shaped_error(shape, 404, "not_found",
                                                            f'model "{model}" not found, try pulling it first'))
@@ -429,7 +746,7 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(status=404, body=shaped_error(shape, 404, "model_not_found",
                                                        f"The model `{model}` does not exist."))
         messages = body.get("messages") or []
-        image = _image_of(messages)
+        image = _image_of(messages) if isinstance(messages, list) else None
         if image is not None:
             if preset.refuses_system_with_image and any(m.get("role") == "system" for m in messages):
                 return Reply(status=400, body=shaped_error(
@@ -440,14 +757,78 @@ class _Handler(BaseHTTPRequestHandler):
                     shape, 400, "bad_request",
                     f"Image too large: inline base64 images must be under {preset.max_inline_image_chars} characters "
                     "(use the assets API for larger images)."))
+            # llama-server without `--mmproj` reads no image whatever the model's name; vLLM (and LiteLLM in front
+            # of it) refuses an image for a model that is not multimodal.
+            if preset.server == "llamacpp" or (preset.server in ("vllm", "litellm") and not _is_vision(model)):
+                return Reply.image_refused(preset.server, model)
+        if (preset.server == "ollama" and double.follow_ollama_version and model.lower().startswith("llama3.2-vision")
+                and _version(double.ollama_version) >= (0, 30)):
+            return Reply.mllama_crash()
+        limit = double.context_for(preset)
+        if limit and preset.server in ("vllm", "llamacpp", "litellm") and isinstance(messages, list):
+            tokens = _prompt_tokens(messages)
+            if tokens > limit:
+                # vLLM counts no further than one past its limit ("at least 2049"); llama.cpp says the whole count.
+                said = tokens if preset.server == "llamacpp" else min(tokens, limit + 1)
+                return Reply.context_overflow(preset.server, limit, said, model)
         return None
+
+    def _server_route(self, preset: Preset, rest: str, body: Any) -> bool:
+        """The server's own routes beside `/v1`: vLLM's `/tokenize` and `/detokenize`, llama.cpp's `/apply-template`,
+        `/tokenize` and `/detokenize` (at the server root: `/vllm/tokenize` for the preset at `/vllm/v1`)."""
+        double = self.server.double
+        request = body if isinstance(body, dict) else {}
+        try:
+            if preset.server == "vllm" and rest in ("/tokenize", "/detokenize"):
+                model = str(request.get("model") or "")
+                if model and preset.strict_models and model.lower() not in double._model_ids(preset):
+                    reply = Reply.model_missing("vllm", model, tuple(double._model_names(preset)))
+                    self._send_json(reply.status, reply.body)
+                elif rest == "/tokenize":
+                    if "messages" in request:
+                        messages = list(request.get("messages") or [])
+                        text = render_llama31(messages, request.get("chat_template_kwargs"),
+                                              bool(request.get("add_generation_prompt", True)))
+                        count = _rendered_count(text)  # its <|begin_of_text|> included
+                    else:
+                        text = str(request.get("prompt") or "")
+                        count = _text_count(text) + 1
+                    tokens = double._tokens_for(text, count, bos=True)
+                    self._send_json(200, {"count": len(tokens), "max_model_len": double.context_for(preset) or 131072,
+                                          "tokens": tokens, "token_strs": None})
+                else:
+                    self._send_json(200, {"prompt": double._text_for(request.get("tokens") or [])})
+                return True
+            if preset.server == "llamacpp" and rest in ("/tokenize", "/detokenize", "/apply-template"):
+                if rest == "/apply-template":
+                    messages = list(request.get("messages") or [])
+                    text = render_llama31(messages, request.get("chat_template_kwargs"))
+                    self._send_json(200, {"prompt": text})
+                elif rest == "/tokenize":
+                    content = request.get("content")
+                    text = content if isinstance(content, str) else ""
+                    bos = bool(request.get("add_special"))
+                    tokens = double._tokens_for(text, _rendered_count(text) + int(bos), bos=bos)
+                    self._send_json(200, {"tokens": tokens})
+                else:
+                    self._send_json(200, {"content": double._text_for(request.get("tokens") or [])})
+                return True
+        except (TypeError, ValueError, AttributeError) as exc:
+            status = 400
+            self._send_json(status, shaped_error("vllm" if preset.server == "vllm" else preset.error_shape, status,
+                                                 "bad_request", f"{type(exc).__name__}: {exc}"))
+            return True
+        return False
 
     def do_POST(self) -> None:  # noqa: N802
         double = self.server.double
         body = self._read_body()
-        double._record("POST", self.path, dict(self.headers), body)
+        recorded = double._record("POST", self.path, dict(self.headers), body)
         preset, path = self._preset()
         if not path.endswith("/chat/completions"):
+            route_preset, rest = self._route()
+            if self._server_route(route_preset, rest, body):
+                return
             self._send_json(404, shaped_error(preset.error_shape, 404, "not_found", "Not found"))
             return
         if double.require_token is not None:
@@ -457,6 +838,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         request = body if isinstance(body, dict) else {}
         reply = self._refusal(preset, request) if double.enforce_presets else None
+        messages = request.get("messages") if isinstance(request.get("messages"), list) else []
+        limit = double.context_for(preset)
+        if reply is None and double.enforce_presets and preset.server == "ollama" and limit:
+            kept, cut = _ollama_fit(messages, limit)
+            if cut:  # Ollama answers anyway, from the prompt's end: nothing tells the client
+                request = {**request, "messages": kept}
+                messages = kept
+                recorded.truncated = True
+        prompt_tokens = _prompt_tokens(messages) if preset.server else None
+        recorded.prompt_tokens = prompt_tokens
         with double._lock:
             over = double.max_concurrent is not None and double._in_flight >= double.max_concurrent
             if over:
@@ -466,26 +857,61 @@ class _Handler(BaseHTTPRequestHandler):
                                               f"Too many concurrent requests: at most {double.max_concurrent} at "
                                               "once for this model."), {"retry-after": "1"})
             return
-        reply = reply or double._next_reply(request)
-        with double._lock:
-            double._in_flight += 1
-            double.max_in_flight = max(double.max_in_flight, double._in_flight)
-        try:
-            if reply.delay_s and reply.stream_mode != "stall":
-                time.sleep(reply.delay_s)
-            if reply.status != 200:
-                self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"),
-                                reply.headers)
-                return
-            model = request.get("model", "double")
-            if request.get("stream"):
-                include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-                self._stream(reply, model, include_usage and reply.usage)
-            else:
-                self._send_json(200, _completion(reply.text, reply.model or model, reply.finish_reason), reply.headers)
-        finally:
+        if reply is None:
+            reply, scripted = double._take(request)
+            if not scripted and preset.server in ("vllm", "llamacpp", "litellm"):
+                reply = _as_served(reply)
+        model = str(request.get("model", "double"))
+        with double._serving(preset, model):  # Ollama: one request at a time per model (OLLAMA_NUM_PARALLEL)
             with double._lock:
-                double._in_flight -= 1
+                double._in_flight += 1
+                double.max_in_flight = max(double.max_in_flight, double._in_flight)
+            try:
+                self._answer(reply, request, model, prompt_tokens)
+            finally:
+                with double._lock:
+                    double._in_flight -= 1
+
+    def _answer(self, reply: Reply, request: dict[str, Any], model: str, prompt_tokens: int | None) -> None:
+        double = self.server.double
+        if reply.delay_s and reply.stream_mode != "stall" and self._client_gone(reply.delay_s):
+            double.disconnects.append(reply.model or model)  # it hung up before the first byte
+            self.close_connection = True
+            return
+        if reply.status != 200:
+            self._send_json(reply.status, reply.body if reply.body is not None else _error("error", "error"),
+                            reply.headers)
+            return
+        if request.get("stream"):
+            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+            self._stream(reply, model, include_usage and reply.usage, prompt_tokens)
+        else:
+            self._send_json(200, _completion(reply.text, reply.model or model, reply.finish_reason, prompt_tokens),
+                            reply.headers)
+
+    def _client_gone(self, seconds: float) -> bool:
+        """Wait `seconds`, or less: True as soon as the client hangs up (its side of the socket ends or resets)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                readable, _, _ = select.select([self.connection], [], [], left)
+            except (OSError, ValueError):
+                return True
+            if not readable:
+                return False
+            try:
+                data = self.connection.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                data = b"?"
+            except OSError:
+                return True
+            if not data:
+                return True
+            time.sleep(max(0.0, deadline - time.monotonic()))  # the client sent something: not a hang-up
+            return False
 
     def _stall(self, model: str, limit_s: float) -> None:
         """Send nothing until the client hangs up (logged in `double.disconnects`), `double.stalled` is set, or
@@ -508,7 +934,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, reply: Reply, model: str, include_usage: bool) -> None:
+    def _stream(self, reply: Reply, model: str, include_usage: bool, prompt_tokens: int | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -545,8 +971,11 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                if reply.chunk_delay_s:
-                    time.sleep(reply.chunk_delay_s)
+                if reply.chunk_delay_s and self._client_gone(reply.chunk_delay_s):
+                    # The client hung up between two pieces (Stop): a real server logs it and aborts the request.
+                    self.server.double.disconnects.append(model)  # type: ignore[attr-defined]
+                    self.close_connection = True
+                    return
             final = {
                 "id": cid,
                 "object": "chat.completion.chunk",
@@ -557,7 +986,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(comment + f"data: {json.dumps(final)}{eol}{eol}".encode())
             if include_usage:
                 usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-                         "choices": [], "usage": _usage(reply.text)}
+                         "choices": [], "usage": _usage(reply.text, prompt_tokens)}
                 self._chunk(f"data: {json.dumps(usage)}{eol}{eol}".encode())
             self._chunk(f"data: [DONE]{eol}{eol}".encode())
             self.wfile.write(b"0\r\n\r\n")
@@ -568,19 +997,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _usage(text: str) -> dict[str, int]:
+def _usage(text: str, prompt_tokens: int | None = None) -> dict[str, int]:
+    """Usage as the server reports it: the prompt as counted (`lib.budget.estimate_tokens`) for presets with a
+    server, else 42; the answer at one token a 4 characters."""
+    prompt = 42 if prompt_tokens is None else prompt_tokens
     completion = max(1, len(text) // 4)
-    return {"prompt_tokens": 42, "completion_tokens": completion, "total_tokens": 42 + completion}
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _completion(text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
+def _completion(text: str, model: str, finish_reason: str = "stop", prompt_tokens: int | None = None
+                ) -> dict[str, Any]:
     return {
         "id": "chatcmpl-" + uuid.uuid4().hex[:12],
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
-        "usage": _usage(text),
+        "usage": _usage(text, prompt_tokens),
     }
 
 
@@ -623,6 +1056,17 @@ class ApiDouble:
         self.refused_concurrent = 0
         self.stalled = threading.Event()  # set: every "stall" reply ends (a test releasing a hung server)
         self.disconnects: list[str] = []  # models whose answer the client hung up on, as a real server logs it
+        # Server software's own behaviour (presets with a `server`) ----------------------------------------------------
+        self.contexts: dict[str, int | None] = {}  # preset name -> context window, over the preset's (None: no limit)
+        self.ollama_version = "0.34.1"  # what Ollama's `GET /api/version` says
+        # True: Ollama answers as the version above does. From 0.30 on, `llama3.2-vision` answers 500 (its
+        # llama-server has no `mllama` architecture). Off by default: the pages' tests still show a Llama 3.2
+        # Vision answer on Ollama.
+        self.follow_ollama_version = False
+        self.ollama_parallel = 1  # OLLAMA_NUM_PARALLEL: requests a model answers at once; the rest wait their turn
+        self._ollama_busy: dict[tuple[str, str], int] = {}
+        self._ollama_turn = threading.Condition()
+        self._token_texts: dict[tuple[int, ...], str] = {}  # token ids handed out -> the text they stand for
         self._server = _Server((host, port), _Handler)
         self._server.double = self
         self._thread: threading.Thread | None = None
@@ -639,14 +1083,94 @@ class ApiDouble:
         return self
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
+        return self._take(body)[0]
+
+    def _take(self, body: dict[str, Any]) -> tuple[Reply, bool]:
+        """(the next reply, whether a test scripted it): scripted replies are sent exactly as given."""
         with self._lock:
             if self._script:
-                return self._script.pop(0)
-        return self.responder(body)
+                return self._script.pop(0), True
+        return self.responder(body), False
 
-    def _record(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+    def _record(self, method: str, path: str, headers: dict[str, str], body: Any) -> Recorded:
+        entry = Recorded(method, path, headers, body)
         with self._lock:
-            self.requests.append(Recorded(method, path, headers, body))
+            self.requests.append(entry)
+        return entry
+
+    # -- what each server software does ----------------------------------------------------------------------------
+    def context_for(self, preset: str | Preset) -> int | None:
+        """The context window the double enforces (and lists) for this preset: `contexts[name]` if set, else the
+        preset's own."""
+        p = PRESETS[preset] if isinstance(preset, str) else preset
+        return self.contexts[p.name] if p.name in self.contexts else p.context_tokens
+
+    def _model_names(self, preset: Preset) -> list[str]:
+        return [str(m.get("id")) for m in (self.models or preset.models) if isinstance(m, dict)]
+
+    def _model_ids(self, preset: Preset) -> set[str]:
+        return {name.lower() for name in self._model_names(preset)}
+
+    def _listing(self, preset: Preset) -> dict[str, Any]:
+        """`GET …/models` as the preset's server writes it, the context fields saying `context_for(preset)`."""
+        if self.models is not None:
+            return {"object": "list", "data": self.models}
+        context = self.context_for(preset)
+        data = []
+        for model in preset.models:
+            item = copy.deepcopy(model)
+            if context is not None:
+                if "max_model_len" in item:  # vLLM
+                    item["max_model_len"] = context
+                if "max_input_tokens" in item:  # LiteLLM
+                    item["max_input_tokens"] = item["max_output_tokens"] = context
+                if isinstance(item.get("meta"), dict) and "n_ctx" in item["meta"]:  # llama.cpp
+                    item["meta"]["n_ctx"] = context
+            data.append(item)
+        if preset.server == "litellm":
+            return {"data": data, "object": "list"}
+        if preset.server == "llamacpp":  # llama-server also answers Ollama's shape under "models"
+            models = [{"name": m["id"], "model": m["id"], "modified_at": "", "size": "", "digest": "",
+                       "type": "model", "description": "", "tags": [""], "capabilities": ["completion"],
+                       "parameters": "", "details": {"parent_model": "", "format": "gguf", "family": "",
+                                                     "families": [""], "parameter_size": "",
+                                                     "quantization_level": ""}} for m in data]
+            return {"models": models, "object": "list", "data": data}
+        return {"object": "list", "data": data}
+
+    @contextlib.contextmanager
+    def _serving(self, preset: Preset, model: str) -> Iterator[None]:
+        """Ollama answers `ollama_parallel` requests at a time per model; the others wait (no 429)."""
+        if preset.server != "ollama":
+            yield
+            return
+        key = (preset.name, model.lower())
+        with self._ollama_turn:
+            while self._ollama_busy.get(key, 0) >= max(1, int(self.ollama_parallel)):
+                self._ollama_turn.wait(0.05)
+            self._ollama_busy[key] = self._ollama_busy.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._ollama_turn:
+                self._ollama_busy[key] -= 1
+                self._ollama_turn.notify_all()
+
+    def _tokens_for(self, text: str, count: int, bos: bool) -> list[int]:
+        """`count` token ids standing for `text` (the same text, the same ids), remembered for detokenizing."""
+        rng = random.Random(hashlib.sha256(text.encode("utf-8", "replace")).digest())
+        ids = ([128000] if bos else []) + [rng.randrange(1000, 128000) for _ in range(max(0, count - int(bos)))]
+        with self._lock:
+            self._token_texts[tuple(ids)] = text
+        return ids
+
+    def _text_for(self, tokens: Any) -> str:
+        try:
+            key = tuple(int(t) for t in tokens)
+        except (TypeError, ValueError):
+            return ""
+        with self._lock:
+            return self._token_texts.get(key, "")
 
     @property
     def chat_requests(self) -> list[Recorded]:

@@ -13,19 +13,21 @@ from typing import Iterator
 import pytest
 
 from tests import real_servers as rs
-from tests.test_browser import (
+from tests.test_browser import (  # the module-scoped `stub`, `trap` and `browser` fixtures too
     CHROMIUM,
     AppServer,
     ProxyTrap,
     app_env,
     assert_healthy,
+    browser,
     explained,
     open_app,
     send_chat,
     settle,
     shot,
     start_app,
-    trapped_chromium,
+    stub,
+    trap,
 )
 from tests.stubs import StubServer
 
@@ -34,24 +36,13 @@ if not CHROMIUM.exists():  # pragma: no cover - tests.test_browser already skips
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
+__all__ = ["browser", "stub", "trap"]  # fixtures shared with tests/test_browser.py
+
 pytestmark = [pytest.mark.browser, pytest.mark.real_server, pytest.mark.timeout(300),
               pytest.mark.skipif(not rs.enabled(), reason="LLAMA_HERD_REAL_SERVERS=0: real-server tier skipped")]
 
 MODEL = rs.SERVED_MODEL
 CHAT = '[data-testid="stChatMessage"]'
-
-
-@pytest.fixture(scope="module")
-def stub() -> Iterator[StubServer]:
-    with StubServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def trap() -> Iterator[ProxyTrap]:
-    t = ProxyTrap()
-    yield t
-    t.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +59,6 @@ def app(vllm: rs.RealServer, stub: StubServer, trap: ProxyTrap,
         tb._current_app = None
         server.stop()
     assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with trapped_chromium() as b:
-        yield b
 
 
 @pytest.fixture
