@@ -21,7 +21,8 @@ freeze_long_lived()  # first run only: what is loaded by now lives as long as th
 nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style(nav.url_path)
-settings = current_settings()
+# The sidebar speaks of the host this page runs on (each demo page may run on its own host; Home: the configured one).
+settings = current_settings({"tool_calling": "tools", "vision": "vision"}.get(nav.url_path))  # type: ignore[arg-type]
 sidebar(settings)
 quota_controls(settings)
 with crash.guard():

@@ -14,11 +14,22 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping, Sequence
 from urllib.parse import urlparse
 
 from lib import redact
-from lib.providers import GITHUB_RETIRED, KEYED_ORDER, PROVIDER_IDS, Provider, provider, provider_for_host
+from lib.providers import (
+    CHAINS,
+    GITHUB_RETIRED,
+    KEYED_ORDER,
+    PROVIDER_IDS,
+    ModelPick,
+    Provider,
+    family_of,
+    pick_model,
+    provider,
+    provider_for_host,
+)
 
 DEFAULT_OLLAMA_HOST = "127.0.0.1:11434"
 OLLAMA_PROBE_TIMEOUT_S = 0.5
@@ -50,6 +61,20 @@ KEYS = (
 )
 SECRET_KEYS = ("MODELS_API_KEY", "NVIDIA_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN", "AZURE_AI_CHAT_KEY",
                "GITHUB_TOKEN", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID")
+
+# Pin a page to one host (else each page takes the best model across every configured host).
+PAGE_PROVIDER_KEYS = {"tools": "TOOLS_PROVIDER", "vision": "VISION_PROVIDER"}
+
+
+def base_url_key(provider_id: str) -> str:
+    """The setting that overrides one provider's base URL: `NVIDIA_BASE_URL`, `OPENROUTER_BASE_URL`, ..."""
+    return f"{provider_id.upper()}_BASE_URL"
+
+
+def all_keys() -> tuple[str, ...]:
+    """Every setting read: `KEYS`, the page pins and each provider's `<ID>_BASE_URL`."""
+    return (*KEYS, *PAGE_PROVIDER_KEYS.values(), *(base_url_key(pid) for pid in PROVIDER_IDS))
+
 
 _PLACEHOLDERS = {"changeme", "change-me", "replace-me", "your-key", "your_key", "your-key-here", "your_key_here",
                  "xxx", "xxxx", "todo", "none", "null", "key", "token", "secret", "placeholder"}
@@ -107,26 +132,49 @@ def ollama_base_url(host: str | None) -> str:
 
 
 _probe_lock = threading.Lock()
-_probe_cache: dict[str, tuple[float, bool]] = {}
+_probe_cache: dict[str, tuple[float, str | None]] = {}
 
 
-def probe_ollama(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl_s: float = 30.0) -> bool:
-    """Whether Ollama answers at `base_url` within `timeout_s` (remembered `ttl_s` seconds for all sessions)."""
+def ollama_version(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl_s: float = 30.0) -> str | None:
+    """The version Ollama reports at `base_url` (`GET /api/version`), or None when nothing answers there within
+    `timeout_s`; remembered `ttl_s` seconds for all sessions. Standard library only: Home probes on its first
+    view, and importing `requests` cost a fresh server ~45 ms."""
+    import json
+    import urllib.request
+
+    from lib.catalog import _OPENER  # no redirects followed
+
     now = time.monotonic()
     with _probe_lock:
         hit = _probe_cache.get(base_url)
         if hit and now - hit[0] < ttl_s:
             return hit[1]
-    import requests  # only when probing: keeps the import of this module light
-
     root = base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+    version: str | None = None
     try:
-        ok = requests.get(root + "/api/version", timeout=timeout_s).status_code == 200
-    except requests.RequestException:
-        ok = False
+        with _OPENER.open(urllib.request.Request(root + "/api/version"), timeout=timeout_s) as response:
+            body = json.loads(response.read(4096) or b"{}")
+            version = str(body.get("version") or "unknown") if isinstance(body, dict) else "unknown"
+    except Exception:  # noqa: BLE001 - refused, timed out, not HTTP, not JSON: no Ollama there
+        version = None
     with _probe_lock:
-        _probe_cache[base_url] = (now, ok)
-    return ok
+        _probe_cache[base_url] = (now, version)
+    return version
+
+
+def probe_ollama(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl_s: float = 30.0) -> bool:
+    """Whether Ollama answers at `base_url` within `timeout_s` (remembered `ttl_s` seconds for all sessions)."""
+    return ollama_version(base_url, timeout_s, ttl_s) is not None
+
+
+def ollama_runs_mllama(version: str | None) -> bool:
+    """Whether this Ollama version can still run Llama 3.2 Vision: 0.30 and later cannot (no 'mllama' in
+    llama.cpp's llama-server, ollama/ollama#16490). An unknown version is given the benefit of the doubt."""
+    try:
+        major, minor = (int(x) for x in (version or "").split(".")[:2])
+    except ValueError:
+        return True
+    return (major, minor) < (0, 30)
 
 
 def clear_probe_cache() -> None:
@@ -206,6 +254,37 @@ class Settings:
             found.append(self.token)
         return found
 
+    def hosts(self, probe: Callable[[str], bool] | None = None) -> list["Settings"]:
+        """Every host this configuration reaches, this one first: each provider whose key is set (each with only
+        its own key), and Ollama when it answers. One configured host: just this one."""
+        if self.provider_id == "" or self.token_source == "sidebar":
+            return [self]
+        found = [self]
+        for pid in KEYED_ORDER:
+            if pid != self.provider_id and any(self.values.get(k) and not is_placeholder(self.values[k])
+                                               for k in provider(pid).key_names):
+                other = _for_provider(replace(self, token=None, key_name=None, token_source="none"), pid,
+                                      self.values, self.sources, reason="its key is set as well")
+                if other.can_send:
+                    found.append(other)
+        if self.provider_id != "ollama":
+            url = ollama_base_url(self.values.get("OLLAMA_HOST"))
+            if (probe or probe_ollama)(url):
+                found.append(_for_provider(replace(self, token=None, key_name=None, token_source="none"), "ollama",
+                                           self.values, self.sources, reason=f"Ollama answered at {url}"))
+        return found
+
+    def pinned(self, page: str) -> "Settings | None":
+        """The host `TOOLS_PROVIDER` / `VISION_PROVIDER` pins this page to (None when not pinned or unknown)."""
+        pid = (self.values.get(PAGE_PROVIDER_KEYS.get(page, "")) or "").strip().lower()
+        if pid not in PROVIDER_IDS:
+            return None
+        if pid == self.provider_id:
+            return self
+        key = PAGE_PROVIDER_KEYS[page]
+        return _for_provider(replace(self, token=None, key_name=None, token_source="none"), pid, self.values,
+                             self.sources, reason=f"{key}={pid}")
+
     def with_provider(
         self,
         provider_id: str,
@@ -252,6 +331,8 @@ def _for_provider(
         endpoint = ollama_base_url(values.get("OLLAMA_HOST"))
     elif p.endpoint_name and values.get(p.endpoint_name) and not is_github_endpoint(values[p.endpoint_name]):
         endpoint = values[p.endpoint_name].rstrip("/")
+    elif values.get(base_url_key(provider_id)):
+        endpoint = values[base_url_key(provider_id)].rstrip("/")  # a gateway, a proxy or a test double for it
     else:
         endpoint = p.base_url or ""
     key_name = next((k for k in p.key_names if values.get(k) and not is_placeholder(values[k])), None)
@@ -278,7 +359,7 @@ def load_settings(
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
     placeholders: list[str] = []
-    for key in KEYS:
+    for key in all_keys():
         raw = secrets.get(key)
         if raw is not None and str(raw).strip():
             values[key], sources[key] = str(raw).strip(), "secrets"
@@ -331,3 +412,52 @@ def load_settings(
     if probe(ollama_url):
         return _for_provider(base, "ollama", values, sources, f"Ollama answered at {ollama_url}")
     return replace(base, reason=GITHUB_RETIRED if github else "no provider key found and Ollama is not running")
+
+
+def best_host(
+    candidates: Sequence[Settings],
+    page: str,
+    listed: Callable[[Settings], Sequence[str] | None],
+    skipped: Callable[[Settings], Collection[str]] = lambda s: (),
+) -> tuple[Settings, ModelPick]:
+    """The host whose best model for `page` ranks highest in the page's fallback chain (the exact model wherever it
+    is, else the closest); ties go to the earlier candidate. `listed(settings)` is that host's model listing."""
+    chain = CHAINS[page]  # type: ignore[index]
+    best: tuple[tuple[int, int, int], Settings, ModelPick] | None = None
+    for order, s in enumerate(candidates):
+        p = s.provider
+        if p is None:
+            continue
+        explicit = s.tools_model if page == "tools" else s.vision_model
+        pick = pick_model(p, page, listed(s), explicit, skipped(s))  # type: ignore[arg-type]
+        fam = family_of(pick.model) if pick.model else None
+        rank = (0 if pick.model else 1, chain.index(fam.key) if fam and fam.key in chain else len(chain), order)
+        if best is None or rank < best[0]:
+            best = (rank, s, pick)
+    if best is None:
+        return candidates[0], ModelPick(None, "No provider configured.")
+    return best[1], best[2]
+
+
+OLLAMA_NO_MLLAMA = ("Ollama {version} can't run Llama 3.2 Vision (Ollama 0.30 and later have no 'mllama'): add an "
+                    "NVIDIA_API_KEY for the exact 90B Vision, pull llama4:scout if this machine has the memory, or use "
+                    "Ollama 0.29 or older.")
+
+
+def servable(settings: Settings, page: str, listed: Sequence[str] | None,
+             explicit: str | None = None) -> tuple[list[str] | None, str | None, str]:
+    """(the listed models this host can really serve for `page`, the explicit model if it can, a note) —
+    Ollama 0.30+ lists `llama3.2-vision` but cannot load it, so it is never offered there and the note says why."""
+    if settings.provider_id != "ollama" or page != "vision":
+        return (list(listed) if listed is not None else None), explicit, ""
+    version = ollama_version(settings.endpoint)
+    if ollama_runs_mllama(version):
+        return (list(listed) if listed is not None else None), explicit, ""
+
+    def mllama(model: str) -> bool:
+        return model.lower().startswith("llama3.2-vision")
+
+    kept = [m for m in listed if not mllama(m)] if listed is not None else None
+    dropped = (listed is not None and len(kept or []) < len(listed)) or bool(explicit and mllama(explicit))
+    note = OLLAMA_NO_MLLAMA.format(version=version) if dropped or not kept else ""
+    return kept, (None if explicit and mllama(explicit) else explicit), note

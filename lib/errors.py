@@ -388,6 +388,15 @@ def _http(exc: HttpResponseError) -> UserError:
             **common,
         )
 
+    if "'mllama'" in words or "architecture: mllama" in words.lower():
+        # Ollama 0.30+ (llama.cpp's llama-server underneath) has no 'mllama': Llama 3.2 Vision can't load there.
+        return UserError(
+            ErrorKind.MODEL_NOT_FOUND,
+            "Ollama can't run Llama 3.2 Vision",
+            "Ollama 0.30 and later cannot load Llama 3.2 Vision ('mllama'). Add an NVIDIA_API_KEY for the exact "
+            "90B Vision, pull llama4:scout if this machine has the memory, or use Ollama 0.29 or older.",
+            **common,
+        )
     if status == 410 or "end of life" in server_message.lower() or "end-of-life" in server_message.lower():
         when = retirement_date(server_message)
         return UserError(

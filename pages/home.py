@@ -101,12 +101,14 @@ if p is None:
 else:
     # One line on the first view (which model each demo uses); the details, the reasons and "Test connection" are
     # drawn only when their box is opened: every element is work for the browser on a first page view.
-    picks = ({page: choose_model(settings, page)[0] for page in ("tools", "vision")}
+    hosts = {page: current_settings(page) for page in ("tools", "vision")}
+    picks = ({page: choose_model(hosts[page], page)[0] for page in ("tools", "vision")}
              if settings.can_send or settings.endpoint else {})
-    line = f"**Connection:** {p.label}"
+    split = hosts["tools"].provider_id != hosts["vision"].provider_id
+    line = f"**Connection:** {p.label}" if not split else "**Connection:** each demo on its best host"
     if picks:
-        line += f" · tool calling uses {_uses(picks['tools'], 'tools')}"
-        line += f", vision uses {_uses(picks['vision'], 'vision')}"
+        line += f" · tool calling uses {_uses(picks['tools'], 'tools')}" + (f" on {hosts['tools'].label}" if split else "")
+        line += f", vision uses {_uses(picks['vision'], 'vision')}" + (f" on {hosts['vision'].label}" if split else "")
     st.markdown(line + ".")
     box = st.expander("Connection details, models and a connection test", key="home_connection",
                       on_change="rerun")

@@ -62,7 +62,7 @@ SUGGESTIONS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_TOOLS = ("brave_search", "wolfram_alpha")
 
-settings = current_settings()
+settings = current_settings("tools")  # this page's host: the best across those configured
 config = tool_config(settings)
 ss = st.session_state
 stage = presenter.presenting()

@@ -62,7 +62,7 @@ PAGE_CSS = """<style>
   content: "Drop a photo here · up to %(mb)d MB"; font-size: 0.875rem; }
 </style>""" % {"mb": MAX_UPLOAD_MB}
 
-settings = current_settings()
+settings = current_settings("vision")  # this page's host: the best across those configured
 ss = st.session_state
 vs.init_state(ss)
 

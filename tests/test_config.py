@@ -153,3 +153,48 @@ def test_a_url_typed_in_the_sidebar_gets_no_configured_key() -> None:
     assert other_server.token is None, "MODELS_API_KEY was given for MODELS_ENDPOINT only"
     assert base.with_provider("azure").token == "az-secret-3"
     assert base.with_provider("azure", endpoint="https://other.services.ai.azure.com/models").token is None
+
+
+def test_each_provider_base_url_can_be_overridden_on_its_own_and_keys_stay_bound() -> None:
+    env = {"NVIDIA_API_KEY": "nvapi-real-key-123456", "OPENROUTER_API_KEY": "sk-or-real-key-123456",
+           "NVIDIA_BASE_URL": "http://127.0.0.1:8001/nvidia/v1/", "OPENROUTER_BASE_URL": "http://127.0.0.1:8001/or/v1"}
+    s = load_settings(environ=env, **NO_OLLAMA)
+    assert (s.provider_id, s.endpoint, s.token) == ("nvidia", "http://127.0.0.1:8001/nvidia/v1", "nvapi-real-key-123456")
+    hosts = {h.provider_id: h for h in s.hosts(probe=lambda url: False)}
+    assert set(hosts) == {"nvidia", "openrouter"}
+    assert (hosts["openrouter"].endpoint, hosts["openrouter"].token) == ("http://127.0.0.1:8001/or/v1",
+                                                                         "sk-or-real-key-123456")
+    assert hosts["nvidia"].token == "nvapi-real-key-123456"  # each key with its own host only
+
+
+def test_one_configured_host_is_the_only_host() -> None:
+    s = load_settings(environ={"OPENROUTER_API_KEY": "sk-or-real-key-123456"}, **NO_OLLAMA)
+    assert [h.provider_id for h in s.hosts(probe=lambda url: False)] == ["openrouter"]
+    assert s.pinned("tools") is None
+
+
+def test_a_running_ollama_is_a_host_too_and_a_page_can_be_pinned() -> None:
+    env = {"NVIDIA_API_KEY": "nvapi-real-key-123456", "TOOLS_PROVIDER": "ollama"}
+    s = load_settings(environ=env, **NO_OLLAMA)
+    assert [h.provider_id for h in s.hosts(probe=lambda url: True)] == ["nvidia", "ollama"]
+    pinned = s.pinned("tools")
+    assert pinned is not None and pinned.provider_id == "ollama" and pinned.token is None
+    assert s.pinned("vision") is None
+    assert load_settings(environ={**env, "TOOLS_PROVIDER": "nope"}, **NO_OLLAMA).pinned("tools") is None
+
+
+def test_the_best_host_for_each_page_is_the_best_model_across_hosts() -> None:
+    from lib.config import best_host
+
+    env = {"NVIDIA_API_KEY": "nvapi-real-key-123456", "OPENROUTER_API_KEY": "sk-or-real-key-123456"}
+    s = load_settings(environ=env, **NO_OLLAMA)
+    listings = {"nvidia": ["meta/llama-3.2-90b-vision-instruct", "meta/llama-3.2-11b-vision-instruct"],
+                "openrouter": ["meta-llama/llama-3.3-70b-instruct", "meta-llama/llama-3.2-11b-vision-instruct"]}
+    hosts = s.hosts(probe=lambda url: False)
+    vision, vpick = best_host(hosts, "vision", lambda h: listings[h.provider_id])
+    tools, tpick = best_host(hosts, "tools", lambda h: listings[h.provider_id])
+    assert (vision.provider_id, vpick.model) == ("nvidia", "meta/llama-3.2-90b-vision-instruct")
+    assert (tools.provider_id, tpick.model) == ("openrouter", "meta-llama/llama-3.3-70b-instruct")
+    # A tie goes to the configured host (the first).
+    same = {"nvidia": ["meta/llama-3.2-11b-vision-instruct"], "openrouter": ["meta-llama/llama-3.2-11b-vision-instruct"]}
+    assert best_host(hosts, "vision", lambda h: same[h.provider_id])[0].provider_id == "nvidia"

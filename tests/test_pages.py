@@ -74,7 +74,7 @@ def test_only_a_github_token_gets_the_retirement_in_one_sentence(page: str) -> N
     ("openrouter", "Llama 3.3 70B", "Llama 3.2 11B Vision", "isn't offered by OpenRouter any more"),
     ("nvidia", "Llama 3.1 405B", "Llama 3.2 90B Vision", "the model this page was built for"),
     ("huggingface", "Llama 3.3 70B", "Llama 4 Maverick", "reads the same tool format"),
-    ("ollama", "Llama 3.1 8B", "Llama 3.2 11B Vision", "isn't served by Ollama"),
+    ("ollama", "Llama 3.1 8B", "Llama 3.2 11B Vision", "isn't served by Ollama"),  # Ollama 0.29 (see below)
     ("vllm", "Llama 3.1 405B", "Llama 3.2 90B Vision", "the model this page was built for"),
 ])
 def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: str, tools_title: str,
@@ -82,6 +82,7 @@ def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: 
     pid = {"vllm": "custom"}.get(preset, preset)
     key_var = {"openrouter": "OPENROUTER_API_KEY", "nvidia": "NVIDIA_API_KEY", "huggingface": "HF_TOKEN"}.get(pid)
     with ApiDouble() as d:
+        d.ollama_version = "0.29.2"  # the last Ollama that runs Llama 3.2 Vision
         secrets = {"MODELS_PROVIDER": pid, "MODELS_ENDPOINT": d.endpoint_for(preset)}
         if key_var:
             secrets[key_var] = TEST_TOKEN
@@ -99,6 +100,22 @@ def test_each_provider_preset_names_the_model_in_the_title_and_says_why(preset: 
         assert TEST_TOKEN not in text + _all_text(tools_page) + _all_text(vision_page)
         for request in d.requests:
             assert request.path.startswith(f"/{preset}/"), "nothing went anywhere but the chosen preset"
+
+
+def test_ollama_0_30_never_gets_a_llama_3_2_vision_request_and_the_page_says_why() -> None:
+    """Ollama 0.30+ lists llama3.2-vision but cannot load it ('mllama'): it is never offered there, and the vision
+    page says why and what to do instead, in one line."""
+    with ApiDouble() as d:
+        d.follow_ollama_version = True  # the double answers as 0.34.1 does: HTTP 500 'mllama'
+        secrets = {"MODELS_PROVIDER": "ollama", "MODELS_ENDPOINT": d.endpoint_for("ollama")}
+        vision_page = _app("pages/vision.py", **secrets)
+        assert not vision_page.exception, vision_page.exception
+        assert vision_page.title[0].value == "🖼️ Vision: no vision model here"
+        why = " ".join(w.value for w in vision_page.warning)
+        assert "Ollama 0.34.1 can't run Llama 3.2 Vision" in why and "NVIDIA_API_KEY" in why and "llama4:scout" in why
+        tools_page = _app("pages/tool_calling.py", **secrets)
+        assert tools_page.title[0].value == "🛠️ Tool calling with Llama 3.1 8B"  # text Llamas still work
+        assert not [r for r in d.chat_requests if "llama3.2-vision" in str(r.body.get("model"))]
 
 
 @pytest.mark.parametrize("page", ["pages/tool_calling.py", "pages/vision.py"])

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib import client
 from lib.catalog import CatalogResult
-from lib.config import Settings, load_settings
+from lib.config import Settings, best_host, load_settings, servable
 from lib.errors import UserError
 from lib.pacing import FREEZE, Streamer
 from lib.providers import (
@@ -52,8 +52,12 @@ def _typed(name: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def current_settings() -> Settings:
-    """The base settings with this session's sidebar choices applied (takes effect on the next request)."""
+def current_settings(page: Page | None = None) -> Settings:
+    """The base settings with this session's sidebar choices applied (takes effect on the next request).
+
+    With `page`, and nothing chosen in the sidebar: the host that page runs on. `TOOLS_PROVIDER` / `VISION_PROVIDER`
+    pin it; otherwise the best model for the page across every configured host wins (`lib.config.best_host`), so
+    vision may run on NVIDIA's 90B while tools run on OpenRouter. One configured host: that one, as before."""
     base = base_settings()
     pid = st.session_state.get("provider", base.provider_id or None)
     if not pid:
@@ -61,8 +65,31 @@ def current_settings() -> Settings:
     endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"secret_key_{pid}")
     tools_model, vision_model = _typed(f"tools_model_{pid}"), _typed(f"vision_model_{pid}")
     if pid == base.provider_id and not any((endpoint, key, tools_model, vision_model)):
-        return base
+        return page_host(base, page)[0] if page else base
     return base.with_provider(pid, endpoint=endpoint, token=key, tools_model=tools_model, vision_model=vision_model)
+
+
+def _reachable(settings: Settings) -> bool:
+    """Its model listing was read, or it has none to read (Foundry)."""
+    listing = models(settings)
+    return listing is None or listing.available
+
+
+def page_host(base: Settings, page: Page) -> tuple[Settings, ModelPick | None]:
+    """The host a page runs on, with its pick when it was chosen by ranking (None: pinned or the only host)."""
+    pinned = base.pinned(page)
+    if pinned is not None:
+        return pinned, None
+    # A host whose listing could not be read (unreachable, refused key) is no candidate: its pick would be a guess.
+    hosts = [h for i, h in enumerate(base.hosts()) if i == 0 or _reachable(h)]
+    if len(hosts) == 1:
+        return base, None
+
+    def listed(s: Settings) -> list[str] | None:
+        listing = models(s)
+        return servable(s, page, listing.ids if listing is not None and listing.available else None)[0]
+
+    return best_host(hosts, page, listed, lambda s: client.skipped_models(s.endpoint))
 
 
 def _key_line(settings: Settings) -> str:
@@ -310,10 +337,13 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     p = settings.provider
     if p is None:
         return ModelPick(None, "No provider configured."), None
+    listed, explicit, note = servable(settings, page, listed, explicit)
     pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint))
     if listing is not None and not listing.available and pick.model and not explicit:
         pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models ({listing.error}); trying "
                                      f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
+    if note:
+        pick = ModelPick(pick.model, f"{pick.reason} {note}" if pick.model else note, pick.exact, pick.options)
     return pick, listing
 
 
@@ -323,7 +353,7 @@ def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]
     The listing is read now, in the script's thread: the function may be called from a worker thread.
     """
     listing = models(settings)
-    listed = listing.ids if listing is not None and listing.available else None
+    listed = servable(settings, page, listing.ids if listing is not None and listing.available else None)[0]
 
     def pick_next(current: str) -> str | None:
         p = settings.provider

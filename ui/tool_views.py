@@ -131,7 +131,7 @@ def server_rendering(turn: Turn) -> str | None:
     and is still the one connected; None otherwise (the page then renders Meta's format itself)."""
     if not turn.template_kwargs or not turn.messages_sent:
         return None
-    settings = current_settings()
+    settings = current_settings("tools")
     if settings.endpoint.rstrip("/") != turn.endpoint.rstrip("/"):
         return None
     return client.rendered_prompt(settings, turn.model, turn.messages_sent, turn.template_kwargs)
