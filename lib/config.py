@@ -25,7 +25,10 @@ from lib.providers import (
     PROVIDER_IDS,
     ModelPick,
     Provider,
+    endpoint_from_setting,
     family_of,
+    fill_base_url,
+    missing_url_settings,
     pick_model,
     provider,
     provider_for_host,
@@ -42,6 +45,11 @@ KEYS = (
     "NVIDIA_API_KEY",
     "OPENROUTER_API_KEY",
     "HF_TOKEN",
+    "SAMBANOVA_API_KEY",
+    "TOGETHER_API_KEY",
+    "DEEPINFRA_API_KEY",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_ACCOUNT_ID",
     "AZURE_AI_CHAT_ENDPOINT",
     "AZURE_AI_CHAT_KEY",
     "OLLAMA_HOST",
@@ -60,7 +68,8 @@ KEYS = (
     "TOOL_TIMEOUT_S",
 )
 SECRET_KEYS = ("MODELS_API_KEY", "NVIDIA_API_KEY", "OPENROUTER_API_KEY", "HF_TOKEN", "AZURE_AI_CHAT_KEY",
-               "GITHUB_TOKEN", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID")
+               "SAMBANOVA_API_KEY", "TOGETHER_API_KEY", "DEEPINFRA_API_KEY", "CLOUDFLARE_API_TOKEN",
+               "CLOUDFLARE_ACCOUNT_ID", "GITHUB_TOKEN", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID")
 
 # Pin a page to one host (else each page takes the best model across every configured host).
 PAGE_PROVIDER_KEYS = {"tools": "TOOLS_PROVIDER", "vision": "VISION_PROVIDER"}
@@ -165,16 +174,6 @@ def ollama_version(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl
 def probe_ollama(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl_s: float = 30.0) -> bool:
     """Whether Ollama answers at `base_url` within `timeout_s` (remembered `ttl_s` seconds for all sessions)."""
     return ollama_version(base_url, timeout_s, ttl_s) is not None
-
-
-def ollama_runs_mllama(version: str | None) -> bool:
-    """Whether this Ollama version can still run Llama 3.2 Vision: 0.30 and later cannot (no 'mllama' in
-    llama.cpp's llama-server, ollama/ollama#16490). An unknown version is given the benefit of the doubt."""
-    try:
-        major, minor = (int(x) for x in (version or "").split(".")[:2])
-    except ValueError:
-        return True
-    return (major, minor) < (0, 30)
 
 
 def clear_probe_cache() -> None:
@@ -330,11 +329,11 @@ def _for_provider(
     elif provider_id == "ollama":
         endpoint = ollama_base_url(values.get("OLLAMA_HOST"))
     elif p.endpoint_name and values.get(p.endpoint_name) and not is_github_endpoint(values[p.endpoint_name]):
-        endpoint = values[p.endpoint_name].rstrip("/")
+        endpoint = endpoint_from_setting(p, values[p.endpoint_name])  # Foundry: the /openai/v1 form of what was pasted
     elif values.get(base_url_key(provider_id)):
         endpoint = values[base_url_key(provider_id)].rstrip("/")  # a gateway, a proxy or a test double for it
     else:
-        endpoint = p.base_url or ""
+        endpoint = fill_base_url(p, values)  # Cloudflare's URL carries the account id; "" while it is missing
     key_name = next((k for k in p.key_names if values.get(k) and not is_placeholder(values[k])), None)
     token = values.get(key_name) if key_name else None
     return replace(
@@ -393,6 +392,8 @@ def load_settings(
         return f"{key} in {'.streamlit/secrets.toml' if sources.get(key) == 'secrets' else 'the environment'}"
 
     def has_key(pid: str) -> str | None:
+        if missing_url_settings(provider(pid), values):
+            return None  # a key without the rest (Cloudflare's account id) cannot send: don't start there
         return next((k for k in provider(pid).key_names if values.get(k) and not is_placeholder(values[k])), None)
 
     chosen = values.get("MODELS_PROVIDER", "").strip().lower()
@@ -419,45 +420,26 @@ def best_host(
     page: str,
     listed: Callable[[Settings], Sequence[str] | None],
     skipped: Callable[[Settings], Collection[str]] = lambda s: (),
+    version: Callable[[Settings], str | None] = lambda s: None,
 ) -> tuple[Settings, ModelPick]:
     """The host whose best model for `page` ranks highest in the page's fallback chain (the exact model wherever it
-    is, else the closest); ties go to the earlier candidate. `listed(settings)` is that host's model listing."""
+    is, else the closest); ties go to the earlier candidate. `listed(settings)` is that host's model listing and
+    `version(settings)` its server software's version (Ollama's), for models a version cannot run."""
     chain = CHAINS[page]  # type: ignore[index]
-    best: tuple[tuple[int, int, int], Settings, ModelPick] | None = None
+    best: tuple[tuple[int, int, int, int], Settings, ModelPick] | None = None
     for order, s in enumerate(candidates):
         p = s.provider
         if p is None:
             continue
         explicit = s.tools_model if page == "tools" else s.vision_model
-        pick = pick_model(p, page, listed(s), explicit, skipped(s))  # type: ignore[arg-type]
+        pick = pick_model(p, page, listed(s), explicit, skipped(s), server_version=version(s))  # type: ignore[arg-type]
         fam = family_of(pick.model) if pick.model else None
-        rank = (0 if pick.model else 1, chain.index(fam.key) if fam and fam.key in chain else len(chain), order)
+        dead = bool(pick.model) and pick.model.lower() in p.retired_on  # still listed, known retired: a last resort
+        rank = (0 if pick.model else 1, int(dead), chain.index(fam.key) if fam and fam.key in chain else len(chain),
+                order)
         if best is None or rank < best[0]:
             best = (rank, s, pick)
     if best is None:
         return candidates[0], ModelPick(None, "No provider configured.")
     return best[1], best[2]
 
-
-OLLAMA_NO_MLLAMA = ("Ollama {version} can't run Llama 3.2 Vision (Ollama 0.30 and later have no 'mllama'): add an "
-                    "NVIDIA_API_KEY for the exact 90B Vision, pull llama4:scout if this machine has the memory, or use "
-                    "Ollama 0.29 or older.")
-
-
-def servable(settings: Settings, page: str, listed: Sequence[str] | None,
-             explicit: str | None = None) -> tuple[list[str] | None, str | None, str]:
-    """(the listed models this host can really serve for `page`, the explicit model if it can, a note) —
-    Ollama 0.30+ lists `llama3.2-vision` but cannot load it, so it is never offered there and the note says why."""
-    if settings.provider_id != "ollama" or page != "vision":
-        return (list(listed) if listed is not None else None), explicit, ""
-    version = ollama_version(settings.endpoint)
-    if ollama_runs_mllama(version):
-        return (list(listed) if listed is not None else None), explicit, ""
-
-    def mllama(model: str) -> bool:
-        return model.lower().startswith("llama3.2-vision")
-
-    kept = [m for m in listed if not mllama(m)] if listed is not None else None
-    dropped = (listed is not None and len(kept or []) < len(listed)) or bool(explicit and mllama(explicit))
-    note = OLLAMA_NO_MLLAMA.format(version=version) if dropped or not kept else ""
-    return kept, (None if explicit and mllama(explicit) else explicit), note

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lib.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
+from lib.providers import OLLAMA_NO_MLLAMA
 from lib.redact import redact
 
 if TYPE_CHECKING:
@@ -365,6 +366,20 @@ def _headers(exc: HttpResponseError) -> Mapping[str, str]:
         return {}
 
 
+def _retired_route(exc: HttpResponseError, status: int, words: str) -> str | None:
+    """What to do when a host says the route itself was retired (Azure's /models route, for the SDK's requests)."""
+    from urllib.parse import urlsplit
+
+    from lib.providers import provider, provider_for_host, retired_route_message
+
+    try:
+        url = str(exc.response.request.url) if exc.response is not None else ""
+    except Exception:  # noqa: BLE001
+        url = ""
+    pid = provider_for_host(urlsplit(url).hostname or "", urlsplit(url).port) if url else None
+    return retired_route_message(provider(pid), status, words, url) if pid else None
+
+
 def _http(exc: HttpResponseError) -> UserError:
     from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
@@ -393,10 +408,12 @@ def _http(exc: HttpResponseError) -> UserError:
         return UserError(
             ErrorKind.MODEL_NOT_FOUND,
             "Ollama can't run Llama 3.2 Vision",
-            "Ollama 0.30 and later cannot load Llama 3.2 Vision ('mllama'). Add an NVIDIA_API_KEY for the exact "
-            "90B Vision, pull llama4:scout if this machine has the memory, or use Ollama 0.29 or older.",
+            OLLAMA_NO_MLLAMA,
             **common,
         )
+    route = _retired_route(exc, status, words)
+    if route:
+        return UserError(ErrorKind.RETIRED, "This endpoint's route was retired", route, **common)
     if status == 410 or "end of life" in server_message.lower() or "end-of-life" in server_message.lower():
         when = retirement_date(server_message)
         return UserError(

@@ -1,14 +1,18 @@
 """'View code': the Python that reproduces a request with azure-ai-inference, in the style of the SDK's samples.
 
 The key is never written into the code: the snippet reads the provider's own key variable from the environment
-(`OPENROUTER_API_KEY`, `NVIDIA_API_KEY`, …); Ollama and keyless servers need none. Images are not inlined (a base64
-photo would be pages long): the snippet loads them from a file with the SDK's own helper.
+(`OPENROUTER_API_KEY`, `NVIDIA_API_KEY`, …); Ollama and keyless servers need none. An endpoint that comes from a
+setting is read from it too: Foundry's `AZURE_AI_CHAT_ENDPOINT` (its OpenAI v1 route,
+`https://<resource>.openai.azure.com/openai/v1`), Cloudflare's URL built from `CLOUDFLARE_ACCOUNT_ID`. Images are not
+inlined (a base64 photo would be pages long): the snippet loads them from a file with the SDK's own helper.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 from lib.providers import provider as provider_entry
 
@@ -76,8 +80,17 @@ def _connection(endpoint: str, model: str, provider_id: str, has_key: bool) -> s
     """The endpoint, model and key lines: the provider's own variable names, never a value."""
     lines = []
     p = provider_entry(provider_id) if provider_id else None
-    if p is not None and p.id == "azure":
-        lines.append('endpoint = os.environ["AZURE_AI_CHAT_ENDPOINT"]  # https://<resource>.services.ai.azure.com/models')
+    template = p.base_url_template if p is not None else ""
+    if p is not None and p.endpoint_name and p.normalise_endpoint is not None:
+        # Foundry: the resource's OpenAI v1 route (the /models route azure-ai-inference was built for was retired).
+        lines.append(f'endpoint = os.environ["{p.endpoint_name}"]  # {p.endpoint_example or "your endpoint"}'
+                     + (" (not the retired …/models form)" if p.retired_route_hint else ""))
+    elif p is not None and template and urlsplit(template).hostname == urlsplit(endpoint).hostname:
+        # A URL with a value in it (Cloudflare's account ID): built from the same settings the app reads.
+        fills = dict(p.url_settings)
+        built = re.sub(r"\{([A-Z_]+)\}", lambda m: "{os.environ[" + repr(fills.get(m.group(1), m.group(1))) + "]}",
+                       template)
+        lines.append(f'endpoint = f"{built}"  # {p.label}')
     else:
         lines.append(f"endpoint = {_lit(endpoint)}" + (f"  # {p.label}" if p is not None else ""))
     lines.append(f"model = {_lit(model)}")

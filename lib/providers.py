@@ -1,8 +1,14 @@
-"""Where Llama runs: the providers and the Llama model families, kept as data (checked 2026-11-27).
+"""Where Llama runs: the providers and the Llama model families, kept as data (checked 2026-12-01).
 
 Hosts drop models month by month, so everything known about them lives here, in one table with the date it was
 checked (sources: shared/FACTS.md). Adding a provider is adding an entry to `PROVIDERS`; nothing else changes.
-`pick_model()` walks the fallback chain against what a provider lists and says in one line what it chose and why.
+`pick_model()` walks the fallback chain against what a provider lists and says in one line what it chose and why:
+models the entry knows are retired come last, families the server's version can't run (Ollama 0.30+ and Llama 3.2
+Vision) never come, and a host whose OpenAI route takes no images (Cloudflare) gets no vision model.
+
+A base URL that needs a value is data too: `fill_base_url()` fills Cloudflare's `{ACCOUNT_ID}` from
+`CLOUDFLARE_ACCOUNT_ID`; `endpoint_from_setting()` turns what a person pastes as a Foundry endpoint into its OpenAI
+v1 route (`foundry_endpoint()`), and `retired_route_message()` reads a "this route was retired" answer.
 
 Example::
 
@@ -17,9 +23,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Collection, Literal, Sequence
+from typing import Callable, Collection, Literal, Mapping, Sequence
+from urllib.parse import quote, urlsplit, urlunsplit
 
-CHECKED_ON = "2026-11-27"
+CHECKED_ON = "2026-12-01"
 """When this table was last checked against the hosts' own pages (re-check before a workshop)."""
 
 GITHUB_RETIRED_ON = "2026-07-30"
@@ -27,6 +34,18 @@ GITHUB_RETIRED = (
     "GitHub Models was retired on 30 July 2026, so a GitHub token no longer reaches any model: "
     "pick Ollama (free, on this machine), OpenRouter, NVIDIA, Hugging Face or Azure AI Foundry instead."
 )
+
+OLLAMA_NO_MLLAMA_SINCE: tuple[int, ...] = (0, 30)
+"""The first Ollama version that cannot run Llama 3.2 Vision (0.30, 2026-05-29: llama.cpp's server has no 'mllama')."""
+OLLAMA_NO_MLLAMA = (
+    "Ollama 0.30+ can't run Llama 3.2 Vision: add an NVIDIA key for the exact 90B, pull llama4:scout if the machine "
+    "has the memory, or use Ollama 0.29 or older."
+)
+
+AZURE_RETIRED_ROUTE = (
+    "This Azure endpoint uses the retired /models route: use https://<resource>.openai.azure.com/openai/v1"
+)
+"""What a Foundry answer saying the /models route (the one azure-ai-inference was built for) is retired means."""
 
 Page = Literal["tools", "vision"]
 ToolFormat = Literal["builtin", "json"]
@@ -43,8 +62,72 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class VersionLimit:
+    """Model families a server runs only before some version of its own software (Ollama 0.30 dropped 'mllama')."""
+
+    families: tuple[str, ...]  # Family keys
+    before: tuple[int, ...]  # the first version that can't run them
+    requires: str  # "needs Ollama 0.29 or older"
+    note: str  # one line for people: what to do instead
+
+    def blocks(self, model_id: str, version: Sequence[int] | None) -> bool | None:
+        """True: this version can't run the model; False: it can (or the limit is not about it); None: the model
+        is one of the families and the version is unknown."""
+        fam = family_of(model_id)
+        if fam is None or fam.key not in self.families:
+            return False
+        if version is None:
+            return None
+        return tuple(version) >= self.before
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """(0, 34, 1) from "0.34.1", "v0.29.2-rc1" or Ollama's `{"version": "0.34.1"}` value; None when unreadable."""
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(part) for part in m.group(1).split(".")) if m else None
+
+
+# --- base URLs a person supplies -----------------------------------------------------------------------------------
+
+_FOUNDRY_HOSTS = (".openai.azure.com", ".services.ai.azure.com", ".cognitiveservices.azure.com")
+_REQUEST_TAILS = ("/chat/completions", "/completions")
+
+
+def foundry_endpoint(url: str) -> str:
+    """The OpenAI v1 base URL of the Azure resource a pasted URL names (FACTS: Microsoft retired the `/models`
+    route the azure-ai-inference SDK was built for; the same resource answers at `/openai/v1`).
+
+    Any URL on a Foundry / Azure OpenAI host becomes `https://<host>/openai/v1`: the old `/models` form, a project URL
+    (`/api/projects/<name>`), a copied request URL (`/chat/completions?api-version=…`), a classic
+    `/openai/deployments/<name>/…` URL, or the bare resource. Any other host (a gateway, a serverless
+    `*.models.ai.azure.com` endpoint) keeps its path, minus a copied `/chat/completions` and query. "" stays "".
+
+    >>> foundry_endpoint("https://res.services.ai.azure.com/models")
+    'https://res.services.ai.azure.com/openai/v1'
+    >>> foundry_endpoint("res.openai.azure.com/openai/v1/chat/completions?api-version=2024-05-01-preview")
+    'https://res.openai.azure.com/openai/v1'
+    """
+    raw = (url or "").strip()
+    if not raw:
+        return ""
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    host = (parts.hostname or "").lower()
+    if host.endswith(_FOUNDRY_HOSTS):
+        return urlunsplit(("https", parts.netloc, "/openai/v1", "", ""))
+    path = parts.path.rstrip("/")
+    for tail in _REQUEST_TAILS:
+        if path.lower().endswith(tail):
+            path = path[: -len(tail)].rstrip("/")
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+@dataclass(frozen=True)
 class Provider:
-    """One place Llama runs. `base_url` None means the person gives it (a server of their own, a Foundry URL)."""
+    """One place Llama runs. `base_url` None means the URL comes from a setting: `endpoint_name` (a server of your
+    own, a Foundry resource) or `base_url_template` filled from `url_settings` (Cloudflare's account ID)."""
 
     id: str
     label: str
@@ -55,9 +138,10 @@ class Provider:
     lists_models: bool  # answers OpenAI-style GET {base}/models
     listing_checks_key: bool  # whether that listing proves the key works
     tools_models: tuple[str, ...]  # ordered candidates for the tools page (model IDs or deployment names)
-    vision_models: tuple[str, ...]
+    vision_models: tuple[str, ...]  # () with `vision_hint` saying why: the vision page never uses this host alone
     system_with_image: bool = True  # False: refuses a system message next to an image
     max_inline_image_chars: int | None = None  # largest base64 image it accepts inline
+    accepts_images: bool = True  # False: its OpenAI route refuses image parts, so no model is ever picked for vision
     stream_quirks: str = ""
     context_tokens: int | None = None  # input limit the server imposes whatever the model could take
     key_url: str = ""
@@ -65,16 +149,38 @@ class Provider:
     free_tier: str = ""
     limits: Limits = field(default_factory=Limits)
     local: bool = False
-    exact_tools: str = ""  # does it have the exact Llama 3.1 405B?
-    exact_vision: str = ""  # does it have the exact Llama 3.2 90B Vision?
+    exact_tools: str = ""  # does it have the exact Llama 3.1 405B? (else what the tools page uses there)
+    exact_vision: str = ""  # does it have the exact Llama 3.2 90B Vision? (else what the vision page uses there)
     start: str = ""  # one line to get going
     checked: str = CHECKED_ON
     short: str = ""  # the name in a sentence ("your server"), when the label is a description
+    # Base URLs with a value in them: "https://…/accounts/{ACCOUNT_ID}/ai/v1" and which setting fills each {NAME}.
+    base_url_template: str = ""
+    url_settings: tuple[tuple[str, str], ...] = ()
+    # What a person pastes into `endpoint_name`, made into the base URL the client posts to (Foundry: `/openai/v1`).
+    normalise_endpoint: Callable[[str], str] | None = None
+    endpoint_example: str = ""  # the endpoint's shape, for placeholders, exported code and the README
+    retired: tuple[tuple[str, str], ...] = ()  # (model ID, end-of-life date): known dead, tried only as a last resort
+    version_limits: tuple[VersionLimit, ...] = ()  # families only older versions of the server software can run
+    tools_hint: str = ""  # what to do when it offers no Llama text model
+    vision_hint: str = ""  # what to do when it offers no Llama vision model (or why it never can)
+    retired_route_hint: str = ""  # what an answer saying "this route is retired" means for this host
 
     @property
     def noun(self) -> str:
         """The provider's name as a sentence uses it: "Ollama", "your server", "OpenRouter"."""
         return self.short or self.label
+
+    @property
+    def retired_on(self) -> dict[str, str]:
+        """Known end-of-life dates by lower-case model ID."""
+        return {m.lower(): when for m, when in self.retired}
+
+    @property
+    def setting_names(self) -> tuple[str, ...]:
+        """Every setting a person sets for it: the key first, then its URL settings ("CLOUDFLARE_ACCOUNT_ID")."""
+        names = self.key_names[:1] + ((self.endpoint_name,) if self.endpoint_name else ())
+        return names + tuple(setting for _, setting in self.url_settings)
 
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -89,17 +195,23 @@ PROVIDERS: tuple[Provider, ...] = (
         lists_models=True,
         listing_checks_key=False,
         tools_models=("llama3.1:405b", "llama3.3:70b", "llama3.1:70b", "llama3.1:8b", "llama3.1"),
-        vision_models=("llama3.2-vision:90b", "llama3.2-vision:11b", "llama3.2-vision", "llama4:maverick",
-                       "llama4:scout", "llama4"),
-        stream_quirks="images only as base64 data URLs",
+        # Ollama >= 0.30 (2026-05-29) can't load Llama 3.2 Vision (HTTP 500 "unknown model architecture: 'mllama'",
+        # ollama/ollama #16490, still so on 0.34.1): Llama 4 first; llama3.2-vision only for Ollama 0.29 or older.
+        vision_models=("llama4:scout", "llama4:maverick", "llama4", "llama3.2-vision:90b", "llama3.2-vision:11b",
+                       "llama3.2-vision"),
+        stream_quirks="images only as base64 data URLs; one request at a time per model unless OLLAMA_NUM_PARALLEL",
         context_tokens=4096,
         key_url="https://ollama.com/download",
         free_tier="free, runs on your machine; no limits but your hardware",
         limits=Limits(note="local: no quota"),
         local=True,
         exact_tools="yes: `llama3.1:405b` (231 GB)",
-        exact_vision="yes: `llama3.2-vision:90b` (55 GB)",
-        start="ollama pull llama3.1:8b && ollama pull llama3.2-vision",
+        exact_vision="only on Ollama 0.29 or older: `llama3.2-vision:90b` (55 GB); on 0.30+ `llama4:scout`",
+        start="ollama pull llama3.1:8b",
+        version_limits=(VersionLimit(("llama-3.2-90b-vision", "llama-3.2-11b-vision"), OLLAMA_NO_MLLAMA_SINCE,
+                                     "needs Ollama 0.29 or older", OLLAMA_NO_MLLAMA),),
+        tools_hint="Pull one first: `ollama pull llama3.1:8b`.",
+        vision_hint=OLLAMA_NO_MLLAMA,
     ),
     Provider(
         id="custom",
@@ -122,6 +234,8 @@ PROVIDERS: tuple[Provider, ...] = (
         exact_tools="yes: `meta-llama/Llama-3.1-405B-Instruct-FP8` on 8 GPUs",
         exact_vision="yes: `meta-llama/Llama-3.2-90B-Vision-Instruct` on 4 GPUs",
         start="vllm serve meta-llama/Llama-3.1-405B-Instruct-FP8 --tensor-parallel-size 8",
+        checked="2026-11-27",
+        endpoint_example="http://host:8000/v1",
     ),
     Provider(
         id="nvidia",
@@ -132,10 +246,15 @@ PROVIDERS: tuple[Provider, ...] = (
         endpoint_name=None,
         lists_models=True,
         listing_checks_key=False,  # GET /v1/models answers without a key
-        tools_models=("meta/llama-3.1-405b-instruct", "meta/llama-3.3-70b-instruct", "meta/llama-3.1-70b-instruct",
-                      "meta/llama-3.1-8b-instruct"),
-        vision_models=("meta/llama-3.2-90b-vision-instruct", "meta/llama-3.2-11b-vision-instruct",
-                       "meta/llama-4-maverick-17b-128e-instruct", "meta/llama-4-scout-17b-16e-instruct"),
+        # Not confirmed alive: no end-of-life date is known for 3.1 70B / 8B, and no live call checked them.
+        tools_models=("meta/llama-3.1-70b-instruct", "meta/llama-3.1-8b-instruct"),
+        vision_models=("meta/llama-3.2-90b-vision-instruct",  # listed 2026-09-05: the only hosted 90B Vision
+                       "meta/llama-3.2-11b-vision-instruct"),  # answered 2026-07-30
+        # Retired models answer 410 with their end-of-life date while still listed: tried only if nothing else is.
+        retired=(("meta/llama-3.1-405b-instruct", "2026-04"),  # deprecated 2026-04, removed by 2026-05
+                 ("meta/llama-3.3-70b-instruct", "2026-09"),  # answers 410, end of life
+                 ("meta/llama-4-maverick-17b-128e-instruct", "2026-07-27"),
+                 ("meta/llama-4-scout-17b-16e-instruct", "2026-05")),  # removed by 2026-05
         system_with_image=False,
         max_inline_image_chars=180_000,
         stream_quirks="retired models answer 410 with an end-of-life date while still listed",
@@ -143,7 +262,7 @@ PROVIDERS: tuple[Provider, ...] = (
         key_hint="nvapi-…",
         free_tier="free credits for prototyping with an NVIDIA developer account",
         limits=Limits(per_minute=40, concurrent=2, note="about 40 requests a minute on free credits"),
-        exact_tools="no (405B deprecated 2026-04)",
+        exact_tools="no (405B retired 2026-04, 3.3 70B 2026-09); `meta/llama-3.1-70b-instruct` (not confirmed)",
         exact_vision="listed: `meta/llama-3.2-90b-vision-instruct` (seen 2026-09-05)",
         start="export NVIDIA_API_KEY=nvapi-…",
     ),
@@ -189,11 +308,12 @@ PROVIDERS: tuple[Provider, ...] = (
         exact_tools="no; `meta-llama/Llama-3.3-70B-Instruct`",
         exact_vision="unknown: depends on which inference provider serves it that month",
         start="export HF_TOKEN=hf_…",
+        checked="2026-11-27",
     ),
     Provider(
         id="azure",
         label="Azure AI Foundry",
-        base_url=None,  # https://<resource>.services.ai.azure.com/models
+        base_url=None,  # AZURE_AI_CHAT_ENDPOINT, made into https://<resource>.openai.azure.com/openai/v1
         key_names=("AZURE_AI_CHAT_KEY",),
         key_required=True,
         endpoint_name="AZURE_AI_CHAT_ENDPOINT",
@@ -207,21 +327,122 @@ PROVIDERS: tuple[Provider, ...] = (
         limits=Limits(note="your deployment's quota"),
         exact_tools="no (retired 2026-06-13); Llama 3.3 70B",
         exact_vision="no (retired 2026-06-13); Llama 4 Maverick / Scout",
-        start="export AZURE_AI_CHAT_ENDPOINT=https://<resource>.services.ai.azure.com/models AZURE_AI_CHAT_KEY=…",
+        start="export AZURE_AI_CHAT_ENDPOINT=https://<resource>.openai.azure.com/openai/v1 AZURE_AI_CHAT_KEY=…",
+        # The /models route azure-ai-inference was built for was retired (target 2026-08-26); the resource's OpenAI
+        # v1 route replaces it: model = the deployment name, key in `api-key`.
+        normalise_endpoint=foundry_endpoint,
+        endpoint_example="https://<resource>.openai.azure.com/openai/v1",
+        retired_route_hint=AZURE_RETIRED_ROUTE,
+    ),
+    Provider(
+        id="sambanova",
+        label="SambaNova Cloud",
+        short="SambaNova",
+        base_url="https://api.sambanova.ai/v1",
+        key_names=("SAMBANOVA_API_KEY",),
+        key_required=True,
+        endpoint_name=None,
+        lists_models=True,
+        listing_checks_key=False,
+        tools_models=("Meta-Llama-3.3-70B-Instruct",),
+        vision_models=(),
+        key_url="https://cloud.sambanova.ai/apis",
+        free_tier="free: 20 requests a minute, 20 a day",
+        limits=Limits(per_minute=20, per_day=20, concurrent=2, note="free tier: 20 a minute, 20 a day"),
+        exact_tools="no; `Meta-Llama-3.3-70B-Instruct`",
+        exact_vision="no Llama that reads images",
+        start="export SAMBANOVA_API_KEY=…",
+        vision_hint="SambaNova serves no Llama that reads images (checked 2026-12-01): use NVIDIA for the exact "
+                    "90B, or DeepInfra, OpenRouter or Hugging Face for Llama 4.",
+    ),
+    Provider(
+        id="together",
+        label="Together AI",
+        short="Together",
+        base_url="https://api.together.xyz/v1",
+        key_names=("TOGETHER_API_KEY",),
+        key_required=True,
+        endpoint_name=None,
+        lists_models=True,
+        listing_checks_key=False,
+        tools_models=("meta-llama/Llama-3.3-70B-Instruct-Turbo",),
+        vision_models=(),
+        key_url="https://api.together.ai/settings/api-keys",
+        free_tier="no free tier: pay as you go",
+        limits=Limits(concurrent=2, note="paid: your account's rate limits"),
+        exact_tools="no; `meta-llama/Llama-3.3-70B-Instruct-Turbo`",
+        exact_vision="no Llama that reads images",
+        start="export TOGETHER_API_KEY=…",
+        vision_hint="Together serves no Llama that reads images (checked 2026-12-01): use NVIDIA for the exact "
+                    "90B, or DeepInfra, OpenRouter or Hugging Face for Llama 4.",
+    ),
+    Provider(
+        id="deepinfra",
+        label="DeepInfra",
+        base_url="https://api.deepinfra.com/v1/openai",
+        key_names=("DEEPINFRA_API_KEY",),
+        key_required=True,
+        endpoint_name=None,
+        lists_models=True,
+        listing_checks_key=False,
+        tools_models=("meta-llama/Llama-3.3-70B-Instruct-Turbo", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
+                      "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
+        vision_models=("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
+                       "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
+        key_url="https://deepinfra.com/dash/api_keys",
+        free_tier="pay as you go; no free tier confirmed",
+        limits=Limits(concurrent=2, note="paid: your account's rate limits"),
+        exact_tools="no; `meta-llama/Llama-3.3-70B-Instruct-Turbo`",
+        exact_vision="no; Llama 4 Maverick / Scout",
+        start="export DEEPINFRA_API_KEY=…",
+    ),
+    Provider(
+        id="cloudflare",
+        label="Cloudflare Workers AI",
+        short="Cloudflare",
+        base_url=None,  # filled from CLOUDFLARE_ACCOUNT_ID: see `fill_base_url`
+        base_url_template="https://api.cloudflare.com/client/v4/accounts/{ACCOUNT_ID}/ai/v1",
+        url_settings=(("ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),),
+        key_names=("CLOUDFLARE_API_TOKEN",),
+        key_required=True,
+        endpoint_name=None,
+        lists_models=False,  # its OpenAI-compatible route lists no models: the candidates are used as given
+        listing_checks_key=False,
+        tools_models=("@cf/meta/llama-3.3-70b-instruct-fp8-fast", "@cf/meta/llama-3.1-8b-instruct-fp8",
+                      "@cf/meta/llama-4-scout-17b-16e-instruct"),
+        # No vision candidates: its OpenAI-compatible route rejects image parts, Llama 4 Scout's included.
+        vision_models=(),
+        accepts_images=False,
+        key_url="https://developers.cloudflare.com/workers-ai/get-started/rest-api/",
+        free_tier="free: 10 000 neurons a day",
+        limits=Limits(concurrent=2, note="free: 10 000 neurons a day (a compute budget, not a request count)"),
+        exact_tools="no; `@cf/meta/llama-3.3-70b-instruct-fp8-fast`",
+        exact_vision="no: its OpenAI route rejects image parts",
+        start="export CLOUDFLARE_ACCOUNT_ID=… CLOUDFLARE_API_TOKEN=…",
+        vision_hint="Cloudflare's OpenAI-compatible route rejects image parts, so the vision page can't use it: use "
+                    "NVIDIA for the exact 90B, or DeepInfra, OpenRouter or Hugging Face for Llama 4.",
     ),
 )
 
 _BY_ID = {p.id: p for p in PROVIDERS}
 PROVIDER_IDS: tuple[str, ...] = tuple(_BY_ID)
-KEYED_ORDER: tuple[str, ...] = ("nvidia", "openrouter", "huggingface", "azure")
-"""The order in which a present key picks the provider (when nothing is set explicitly)."""
+KEYED_ORDER: tuple[str, ...] = ("nvidia", "openrouter", "huggingface", "sambanova", "cloudflare", "deepinfra",
+                                "together", "azure")
+"""The order in which a present key picks the provider (when nothing is set explicitly): the host with an exact
+model first (NVIDIA: Llama 3.2 90B Vision), then free tiers (OpenRouter and Hugging Face also read images), then paid
+hosts (DeepInfra reads images too), Foundry last (it needs an endpoint and deployments as well)."""
 
 # Hosts that identify a provider when only MODELS_ENDPOINT is given.
 _HOSTS: dict[str, str] = {
     "integrate.api.nvidia.com": "nvidia",
     "openrouter.ai": "openrouter",
     "router.huggingface.co": "huggingface",
+    "api.sambanova.ai": "sambanova",
+    "api.together.xyz": "together",
+    "api.deepinfra.com": "deepinfra",
+    "api.cloudflare.com": "cloudflare",
 }
+_AZURE_SUFFIXES = (*_FOUNDRY_HOSTS, ".models.ai.azure.com", ".inference.ai.azure.com")
 
 
 def provider(provider_id: str) -> Provider:
@@ -234,12 +455,70 @@ def provider_for_host(host: str, port: int | None = None) -> str | None:
     host = host.lower()
     if host in _HOSTS:
         return _HOSTS[host]
-    if host.endswith(".services.ai.azure.com") or host.endswith(".models.ai.azure.com") or host.endswith(
-        ".inference.ai.azure.com"
-    ):
+    if host.endswith(_AZURE_SUFFIXES):
         return "azure"
     if port == 11434:
         return "ollama"
+    return None
+
+
+_URL_FIELD = re.compile(r"\{([A-Z_]+)\}")
+_PASTED_ACCOUNT = re.compile(r"/accounts/([^/?#\s]+)")
+
+
+def _url_value(raw: str | None) -> str:
+    """A setting's value as one URL path segment ("" when missing or still a placeholder); the ID out of a whole
+    pasted URL (`…/accounts/<id>/ai/v1`)."""
+    value = (raw or "").strip()
+    pasted = _PASTED_ACCOUNT.search(value)
+    if pasted:
+        value = pasted.group(1)
+    if not value or any(c in value for c in "<>{}…") or "..." in value or set(value) <= {"x", "X", "*", "-", "_"}:
+        return ""
+    return quote(value, safe="")
+
+
+def missing_url_settings(p: Provider, values: Mapping[str, str]) -> tuple[str, ...]:
+    """The settings `p.base_url_template` still needs ("CLOUDFLARE_ACCOUNT_ID"), in the template's order."""
+    fills = dict(p.url_settings)
+    return tuple(fills[name] for name in _URL_FIELD.findall(p.base_url_template)
+                 if name in fills and not _url_value(values.get(fills[name])))
+
+
+def fill_base_url(p: Provider, values: Mapping[str, str]) -> str:
+    """`p.base_url_template` with each {NAME} filled from the setting `p.url_settings` names ("" while one is
+    missing, so the page asks for it); `p.base_url` (or "") for a provider without a template.
+
+    >>> fill_base_url(provider("cloudflare"), {"CLOUDFLARE_ACCOUNT_ID": "0123abcd"})
+    'https://api.cloudflare.com/client/v4/accounts/0123abcd/ai/v1'
+    """
+    if not p.base_url_template:
+        return p.base_url or ""
+    if missing_url_settings(p, values):
+        return ""
+    fills = dict(p.url_settings)
+    return _URL_FIELD.sub(lambda m: _url_value(values.get(fills.get(m.group(1), ""))) or m.group(0),
+                          p.base_url_template)
+
+
+def endpoint_from_setting(p: Provider, raw: str) -> str:
+    """What a person put in `p.endpoint_name` (or typed as a base URL) as the URL the client posts to: Foundry's
+    through `foundry_endpoint`, any other without surrounding space and trailing slash."""
+    text = (raw or "").strip()
+    return p.normalise_endpoint(text) if p.normalise_endpoint and text else text.rstrip("/")
+
+
+def retired_route_message(p: Provider, status: int, message: str, endpoint: str = "") -> str | None:
+    """`p.retired_route_hint` when an answer reads as "this route was retired" (404/410 saying retired or deprecated,
+    about a `/models` route: in the message or the endpoint used); else None."""
+    if not p.retired_route_hint or status not in (404, 410):
+        return None
+    low = (message or "").lower()
+    if not any(word in low for word in ("retired", "retirement", "deprecated", "deprecation")):
+        return None
+    path = urlsplit(endpoint).path.lower().rstrip("/") + "/" if endpoint else ""
+    if "/models" in low or "/models/" in path:
+        return p.retired_route_hint
     return None
 
 
@@ -274,7 +553,7 @@ FAMILIES: tuple[Family, ...] = (
     _f("llama-3.2-11b-vision", "Llama 3.2 11B Vision",
        r"llama[-_ ]?3[.-]2\b.*(?:11b|vision(?::latest)?$)", "json", True, 128_000),
     _f("llama-4-maverick", "Llama 4 Maverick", r"llama[-_ ]?4\b.*maverick", "json", True, 1_000_000),
-    _f("llama-4-scout", "Llama 4 Scout", r"llama[-_ ]?4\b.*scout", "json", True, 1_000_000),
+    _f("llama-4-scout", "Llama 4 Scout", r"llama[-_ ]?4\b.*scout|^llama4(?::latest)?$", "json", True, 1_000_000),
     _f("llama-3.2-text", "Llama 3.2 (text)", r"llama[-_ ]?3[.-]2\b.*\b[13]b", "json", False, 128_000),
 )
 _FAMILY = {f.key: f for f in FAMILIES}
@@ -342,8 +621,12 @@ def _rank(candidates: Sequence[str], model_id: str) -> tuple[int, int, str]:
 
 def _why_fallback(p: Provider, page: Page, fam: Family, gone: Sequence[str]) -> str:
     first = BUILT_FOR[page]
+    retired_first = [when for m, when in p.retired
+                     if (f := family_of(m)) is not None and f.key == CHAINS[page][0]]
     if gone:
         lead = f"`{gone[-1]}` was retired or removed, so {first} isn't available here; "
+    elif retired_first:
+        lead = f"{p.label} retired {first} ({retired_first[0]}); "
     elif p.local or p.base_url is None:
         lead = f"{first} isn't served by {p.label}; "
     else:
@@ -357,25 +640,48 @@ def _why_fallback(p: Provider, page: Page, fam: Family, gone: Sequence[str]) -> 
     return lead + f"using {fam.label}, the closest Llama that reads images."
 
 
+def _limit_of(p: Provider, model_id: str, version: Sequence[int] | None) -> tuple[VersionLimit | None, bool | None]:
+    """The version limit that concerns a model on this server, and whether it blocks it (see VersionLimit.blocks)."""
+    for limit in p.version_limits:
+        verdict = limit.blocks(model_id, version)
+        if verdict is not False:
+            return limit, verdict
+    return None, False
+
+
 def pick_model(
     p: Provider,
     page: Page,
     listed: Sequence[str] | None,
     explicit: str | None = None,
     skipped: Collection[str] = (),
+    *,
+    server_version: str | None = None,
 ) -> ModelPick:
     """Choose the model for a page: `explicit` as given; else the first of the chain the provider lists.
 
     `listed` is what GET /models returned (None: no listing, e.g. Foundry deployments or the listing failed);
-    `skipped` are models that answered "retired" or "not found" on this server.
+    `skipped` are models that answered "retired" or "not found" on this server; `server_version` is what the server
+    software says it is (Ollama's `GET /api/version`): a family that version can't run is never picked, and with no
+    version such a family comes after every other. Models the table knows are retired (`Provider.retired`) come
+    last, tried only when nothing else is listed. A host that takes no images (`accepts_images`) gets no vision model.
     """
+    if page == "vision" and not p.accepts_images:
+        return ModelPick(None, p.vision_hint or f"{p.label} takes no images, so it has no model for this page.")
     skip = {s.lower() for s in skipped}
     candidates = p.tools_models if page == "tools" else p.vision_models
-    fitting = sorted({m for m in (listed or ()) if fits_page(m, page) and m.lower() not in skip},
-                     key=lambda m: _rank(candidates, m))
     chain = CHAINS[page]
-    ordered = sorted(fitting, key=lambda m: (chain.index(family_of(m).key) if family_of(m).key in chain  # type: ignore[union-attr]
-                                             else len(chain), _rank(candidates, m)))
+    retired = p.retired_on
+    version = parse_version(server_version)
+
+    def order(m: str) -> tuple[bool, bool, int, tuple[int, int, str]]:
+        fam = family_of(m)
+        at = chain.index(fam.key) if fam is not None and fam.key in chain else len(chain)
+        return (m.lower() in retired, _limit_of(p, m, version)[1] is None, at, _rank(candidates, m))
+
+    blocked = [m for m in (listed or ()) if fits_page(m, page) and _limit_of(p, m, version)[1] is True]
+    fitting = {m for m in (listed or ()) if fits_page(m, page) and m.lower() not in skip and m not in blocked}
+    ordered = sorted(fitting, key=order)
     options = tuple(ordered)
     gone = [s for s in skipped if fits_page(s, page)]
 
@@ -390,47 +696,61 @@ def pick_model(
                          (explicit,) + tuple(m for m in options if m != explicit))
 
     if listed is None:
-        for cand in candidates:
-            if cand.lower() not in skip:
-                fam = family_of(cand)
-                exact = fam is not None and fam.key == chain[0]
-                what = "deployment" if p.id == "azure" else "model"
-                why = (f"Using the {what} `{cand}`: {p.label} has no model list to check it against"
-                       + ("" if exact else f" ({BUILT_FOR[page]} isn't offered there)") + ".")
-                if p.id == "azure":
-                    why += " Type your own deployment name in the sidebar if it differs."
-                return ModelPick(cand, why, exact, tuple(c for c in candidates if c.lower() not in skip))
+        usable = sorted((c for c in candidates if c.lower() not in skip and c.lower() not in retired
+                         and _limit_of(p, c, version)[1] is not True),
+                        key=lambda c: _limit_of(p, c, version)[1] is None)  # else the table's own order
+        for cand in usable:
+            fam = family_of(cand)
+            exact = fam is not None and fam.key == chain[0]
+            what = "deployment" if p.lists_models is False and p.endpoint_name else "model"
+            why = (f"Using the {what} `{cand}`: {p.label} has no model list to check it against"
+                   + ("" if exact else f" ({BUILT_FOR[page]} isn't offered there)") + ".")
+            if what == "deployment":
+                why += " Type your own deployment name in the sidebar if it differs."
+            return ModelPick(cand, why, exact, tuple(usable))
+        if not candidates:
+            hint = p.tools_hint if page == "tools" else p.vision_hint
+            kind = "Llama text model" if page == "tools" else "Llama vision model"
+            return ModelPick(None, hint or f"{p.label} offers no {kind} (checked {p.checked}).")
         return ModelPick(None, f"Every known {page} model of {p.label} was retired or refused; set one by name.")
 
     if not ordered and skip and listed:
         # Every listed candidate answered "not found" / "retired" a moment ago. One odd answer must not leave every
         # visitor with no model: offer them again (the skip is a hint, and it expires anyway).
-        again = pick_model(p, page, listed, explicit, ())
+        again = pick_model(p, page, listed, explicit, (), server_version=server_version)
         if again.model:
             return dataclasses.replace(again, reason=again.reason + " (It was refused a moment ago; trying it again.)")
     if not ordered:
-        hint = ""
-        if p.id == "ollama":
-            hint = (" Pull one first: `ollama pull llama3.1:8b`." if page == "tools"
-                    else " Pull one first: `ollama pull llama3.2-vision`.")
+        if blocked:
+            limit = _limit_of(p, blocked[0], version)[0]
+            assert limit is not None
+            return ModelPick(None, f"{p.noun} lists `{blocked[0]}` but can't run it. {limit.note}")
+        hint = p.tools_hint if page == "tools" else p.vision_hint
         kind = "Llama text model" if page == "tools" else "Llama vision model"
-        return ModelPick(None, f"{p.label} lists no {kind}.{hint}")
+        return ModelPick(None, f"{p.label} lists no {kind}." + (f" {hint}" if hint else ""))
 
     best = ordered[0]
     fam = family_of(best)
     assert fam is not None
+    if best.lower() in retired:
+        lead = f"`{gone[-1]}` was retired or removed. " if gone else ""
+        return ModelPick(best, f"{lead}{fam.label} is still listed by {p.label} but was retired "
+                               f"({retired[best.lower()]}), and nothing newer is listed; trying it anyway.",
+                         False, options)
+    limit, verdict = _limit_of(p, best, version)
+    after = f" ({fam.label} {limit.requires}.)" if limit is not None and verdict is None else ""
     if fam.key == chain[0]:
-        return ModelPick(best, f"{fam.label}, the model this page was built for.", True, options)
+        return ModelPick(best, f"{fam.label}, the model this page was built for.{after}", True, options)
     if fam.key in chain:
-        return ModelPick(best, _why_fallback(p, page, fam, gone), False, options)
-    return ModelPick(best, f"No model of the documented chain is offered by {p.label}; using {fam.label}.",
+        return ModelPick(best, _why_fallback(p, page, fam, gone) + after, False, options)
+    return ModelPick(best, f"No model of the documented chain is offered by {p.label}; using {fam.label}.{after}",
                      False, options)
 
 
 def next_model(p: Provider, page: Page, listed: Sequence[str] | None, current: str,
-               skipped: Collection[str]) -> str | None:
+               skipped: Collection[str], *, server_version: str | None = None) -> str | None:
     """The model to try after `current` answered "retired" / "not found" (None: nothing left)."""
-    pick = pick_model(p, page, listed, None, {*skipped, current})
+    pick = pick_model(p, page, listed, None, {*skipped, current}, server_version=server_version)
     return pick.model if pick.model and pick.model.lower() != current.lower() else None
 
 

@@ -1,7 +1,9 @@
 """API DOUBLE: a local stand-in for the OpenAI-compatible hosts Llama runs on, for tests and offline demos.
 
-Never a real model. It speaks the protocol Ollama, vLLM, NVIDIA's API catalog, OpenRouter, Hugging Face's router and
-Azure AI Foundry share, with each host's known quirks (shared/FACTS.md) as a *preset*:
+Never a real model. It speaks the protocol Ollama, vLLM, NVIDIA's API catalog, OpenRouter, Hugging Face's router,
+Azure AI Foundry, SambaNova, Together, DeepInfra and Cloudflare Workers AI share, with each host's known quirks
+(shared/FACTS.md) as a *preset* ("sambanova", "together", "deepinfra", "cloudflare": their Llama models beside others,
+OpenAI-shaped errors; Cloudflare lists no models):
 - `POST …/chat/completions` — JSON, or SSE when `"stream": true` (`data: {...}` chunks, a usage chunk when
   `stream_options.include_usage` is set, then `data: [DONE]`).
 - `GET …/models` — OpenAI-style `{"object": "list", "data": [...]}` with the preset's models (OpenRouter's with
@@ -79,7 +81,8 @@ class Preset:
     lists_models: bool = True
     refuses_system_with_image: bool = False
     max_inline_image_chars: int | None = None
-    error_shape: str = "openai"  # "openai" | "openrouter" | "ollama" | "nvidia" | "azure" | "llamacpp" | "litellm"
+    error_shape: str = "openai"  # "openai" | "openrouter" | "ollama" | "nvidia" | "azure"
+    refuses_images: bool = False  # any image part is refused with a 400 (Cloudflare Workers AI's OpenAI route) | "llamacpp" | "litellm"
     # The server software behind the preset, with what it really does (read off vLLM 0.32, LiteLLM 1.108, llama.cpp's
     # llama-server and Ollama's docs): "vllm" | "llamacpp" | "litellm" | "ollama" | "" (none of these: no such
     # behaviour). With a server set: usage counts the real prompt (`lib.budget.estimate_tokens`), and a prompt over
@@ -184,6 +187,29 @@ PRESETS: dict[str, Preset] = {
         _m("Llama-3.3-70B-Instruct"),
         _m("Llama-4-Maverick-17B-128E-Instruct-FP8"),
     ), lists_models=False, error_shape="azure"),
+    # Hosts still serving Llama 3.3 70B (FACTS.md, checked 2026-12-01), each beside models that are not Llama.
+    "sambanova": Preset("sambanova", (
+        _m("Meta-Llama-3.3-70B-Instruct", owned_by="SambaNova"),
+        _m("DeepSeek-V3.1", owned_by="SambaNova"),
+        _m("gpt-oss-120b", owned_by="SambaNova"),
+    )),
+    "together": Preset("together", (
+        _m("meta-llama/Llama-3.3-70B-Instruct-Turbo", owned_by="together"),
+        _m("Qwen/Qwen2.5-72B-Instruct-Turbo", owned_by="together"),
+    )),
+    "deepinfra": Preset("deepinfra", (
+        _m("meta-llama/Llama-3.3-70B-Instruct-Turbo", owned_by="deepinfra"),
+        _m("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", owned_by="deepinfra"),
+        _m("meta-llama/Llama-4-Scout-17B-16E-Instruct", owned_by="deepinfra"),
+        _m("deepseek-ai/DeepSeek-V3.2", owned_by="deepinfra"),
+    )),
+    # Workers AI's OpenAI-compatible route lists no models. It also refuses image parts (Llama 4 Scout's included):
+    # saying so takes a `Preset` field the double does not have yet, so a test scripts that 400 itself for now.
+    "cloudflare": Preset("cloudflare", (
+        _m("@cf/meta/llama-3.3-70b-instruct-fp8-fast", owned_by="cloudflare"),
+        _m("@cf/meta/llama-3.1-8b-instruct-fp8", owned_by="cloudflare"),
+        _m("@cf/meta/llama-4-scout-17b-16e-instruct", owned_by="cloudflare"),
+    ), lists_models=False, refuses_images=True),  # its OpenAI route rejects image parts
 }
 
 
@@ -470,9 +496,17 @@ _TRIGGERS: dict[str, Callable[[], Reply]] = {
 }
 
 
-def _tool_call_for(question: str, system: str, first_user: str) -> str | None:
+def _tool_call_for(question: str, system: str, first_user: str, model: str = "") -> str | None:
     q = question.lower()
     custom = first_user  # custom (JSON) tool definitions travel in the first user message
+
+    # Llama 4 calls several functions at once, zero-shot, as a pythonic list (meta-llama/llama-models, llama4).
+    if ("llama-4" in model.lower() and "weather" in q and "time" in q
+            and '"get_weather"' in custom and '"get_local_time"' in custom):
+        places = re.findall(r"\b(?:in|for|at) ([A-ZÀ-Ý][A-Za-zÀ-ÿ .'-]*)", question)
+        place = (places[-1] if places else "Stockholm").strip(" ?.!")
+        return (f"[get_weather(city={json.dumps(place)}), "
+                f"get_local_time(city_or_timezone={json.dumps(place)})]")
 
     def builtin(name: str, query: str) -> str | None:
         if f'"{name}"' in custom:  # a model without built-in tools got it as a JSON definition
@@ -527,12 +561,22 @@ def demo_responder(body: dict[str, Any]) -> Reply:
     user_msgs = [m for m in messages if m.get("role") == "user"]
     first_user = _text_of(user_msgs[0].get("content")) if user_msgs else ""
     if last.get("role") in ("tool", "ipython") or last_text.startswith(("Tool result", "[tool result")):
-        result = _text_of(last.get("content"))
+        results = [_text_of(last.get("content"))]
+        for m in reversed(messages[:-1]):  # every result of a reply that asked for several tools
+            if m.get("role") not in ("tool", "ipython"):
+                break
+            results.insert(0, _text_of(m.get("content")))
+        if len(results) > 1:
+            return Reply(
+                text="(API double) Based on the tool results: "
+                     + " — and ".join(r.strip()[:400] for r in results),
+                chunk_delay_s=0.02,
+            )
         return Reply(
-            text="(API double) Based on the tool result: " + result.strip()[:400],
+            text="(API double) Based on the tool result: " + results[0].strip()[:400],
             chunk_delay_s=0.02,
         )
-    call = _tool_call_for(last_text.split("Question:")[-1].strip(), system, first_user)
+    call = _tool_call_for(last_text.split("Question:")[-1].strip(), system, first_user, str(body.get("model") or ""))
     if call:
         return Reply(text=call)
     return Reply(text=f"(API double — not a real model.) You said: “{last_text.strip()[:300]}”.", chunk_delay_s=0.02)
@@ -748,6 +792,9 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages") or []
         image = _image_of(messages) if isinstance(messages, list) else None
         if image is not None:
+            if preset.refuses_images:
+                return Reply(status=400, body=shaped_error(shape, 400, "bad_request",
+                                                           "Image input is not supported on this route"))
             if preset.refuses_system_with_image and any(m.get("role") == "system" for m in messages):
                 return Reply(status=400, body=shaped_error(
                     shape, 400, "bad_request", "Prompting with images is incompatible with system messages"))

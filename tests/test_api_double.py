@@ -482,3 +482,9 @@ def test_a_raw_client_leaving_mid_stream_or_before_a_slow_first_byte_is_logged(d
         while len(double.disconnects) == before and time.monotonic() - started < 2:
             time.sleep(0.02)
         assert double.disconnects[before:] == ["m"] and time.monotonic() - started < 0.6
+
+
+def test_cloudflares_openai_route_refuses_images_and_the_app_says_why(double: ApiDouble) -> None:
+    settings = _settings(double.endpoint_for("cloudflare"))
+    err = _explained(settings, "@cf/meta/llama-4-scout-17b-16e-instruct", IMAGE)
+    assert err.kind is ErrorKind.IMAGE_NOT_SUPPORTED and not err.retry_helps

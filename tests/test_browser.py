@@ -783,7 +783,9 @@ def test_choices_in_the_sidebar_boxes_are_kept_while_the_boxes_are_closed(
                          ids=[c[0] for c in PROVIDER_CASES])
 def test_each_provider_picks_its_best_model_runs_a_tool_turn_and_a_vision_answer(
         page: Page, app: AppServer, double: ApiDouble, stub: StubServer, preset: str, label: str, tools_name: str,
-        answered_by: str, vision_name: str, why: str, key_var: str | None) -> None:
+        answered_by: str, vision_name: str, why: str, key_var: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ollama 0.29 still runs Llama 3.2 Vision (0.30+ cannot: tests/test_pages.py covers that case).
+    monkeypatch.setattr(double, "ollama_version", "0.29.2")
     open_app(page, app)
     if preset == "azure":  # AZURE_AI_CHAT_ENDPOINT and its key are configured: nothing to type
         pick_provider(page, label, None)

@@ -80,7 +80,8 @@ def test_azure_uses_the_sdk_sample_names_and_needs_both() -> None:
     assert s.provider_id == "azure" and s.needs_endpoint and not s.can_send
     s = load_settings(environ={"AZURE_AI_CHAT_KEY": "azkey-1234567",
                                "AZURE_AI_CHAT_ENDPOINT": "https://res.services.ai.azure.com/models/"}, **NO_OLLAMA)
-    assert s.endpoint == "https://res.services.ai.azure.com/models" and s.can_send
+    # The /models route was retired (2026-08-26): what was pasted is used in its OpenAI v1 form.
+    assert s.endpoint == "https://res.services.ai.azure.com/openai/v1" and s.can_send
     assert s.models_url is None  # Foundry: the model is your deployment name
 
 
@@ -198,3 +199,49 @@ def test_the_best_host_for_each_page_is_the_best_model_across_hosts() -> None:
     # A tie goes to the configured host (the first).
     same = {"nvidia": ["meta/llama-3.2-11b-vision-instruct"], "openrouter": ["meta-llama/llama-3.2-11b-vision-instruct"]}
     assert best_host(hosts, "vision", lambda h: same[h.provider_id])[0].provider_id == "nvidia"
+
+
+NEW_HOST_KEYS = {"SAMBANOVA_API_KEY": "samba-secret-0001", "TOGETHER_API_KEY": "together-secret-0002",
+                 "DEEPINFRA_API_KEY": "deepinfra-secret-0003", "CLOUDFLARE_API_TOKEN": "cf-token-secret-0004",
+                 "CLOUDFLARE_ACCOUNT_ID": "0123456789abcdef0123456789abcdef"}
+
+
+def test_the_new_hosts_settings_are_read_and_treated_as_secrets() -> None:
+    from lib.config import KEYS, SECRET_KEYS
+    from lib.providers import PROVIDERS
+
+    for name in NEW_HOST_KEYS:
+        assert name in KEYS and name in SECRET_KEYS, name
+    for p in PROVIDERS:  # every setting a provider names is read, and every key is a secret
+        assert set(p.setting_names) <= set(KEYS), p.id
+        assert set(p.key_names) <= set(SECRET_KEYS), p.id
+    s = load_settings(environ={"MODELS_PROVIDER": "sambanova", **NEW_HOST_KEYS}, **NO_OLLAMA)
+    assert all(s.get(name) == value for name, value in NEW_HOST_KEYS.items())
+    assert set(NEW_HOST_KEYS.values()) <= set(s.secrets())
+    shown = redact.redact("keys: " + " ".join(NEW_HOST_KEYS.values()))
+    assert shown == "keys: " + " ".join(["[redacted]"] * len(NEW_HOST_KEYS))
+    assert not any(value in repr(s) for value in NEW_HOST_KEYS.values())
+
+
+def test_new_host_keys_still_reading_like_a_placeholder_count_as_missing() -> None:
+    s = load_settings(environ={"SAMBANOVA_API_KEY": "...", "CLOUDFLARE_API_TOKEN": "<your token>",
+                               "CLOUDFLARE_ACCOUNT_ID": "<account id>"}, **NO_OLLAMA)
+    assert s.provider is None
+    assert set(s.placeholder_keys) == {"SAMBANOVA_API_KEY", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"}
+
+
+def test_a_new_hosts_key_picks_it_and_goes_to_it_only() -> None:
+    s = load_settings(environ={"SAMBANOVA_API_KEY": "samba-secret-0001"}, **NO_OLLAMA)
+    assert s.provider_id == "sambanova" and s.endpoint == "https://api.sambanova.ai/v1" and s.can_send
+    assert s.reason == "found SAMBANOVA_API_KEY in the environment"
+    s = load_settings(environ={"MODELS_PROVIDER": "deepinfra", **NEW_HOST_KEYS}, **NO_OLLAMA)
+    assert (s.endpoint, s.token, s.key_name) == ("https://api.deepinfra.com/v1/openai", "deepinfra-secret-0003",
+                                                 "DEEPINFRA_API_KEY")
+    s = load_settings(environ={"NVIDIA_API_KEY": "nvapi-real-1234", "TOGETHER_API_KEY": "together-secret-0002"},
+                      **NO_OLLAMA)
+    assert s.provider_id == "nvidia" and s.token == "nvapi-real-1234"  # the exact 90B Vision comes first
+    together = s.with_provider("together")
+    assert together.endpoint == "https://api.together.xyz/v1" and together.token == "together-secret-0002"
+    s = load_settings(environ={"MODELS_ENDPOINT": "https://api.sambanova.ai/v1",
+                               "SAMBANOVA_API_KEY": "samba-secret-0001"}, **NO_OLLAMA)
+    assert s.provider_id == "sambanova" and s.token == "samba-secret-0001"

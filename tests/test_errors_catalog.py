@@ -156,3 +156,14 @@ def test_retry_is_not_offered_where_it_cannot_help() -> None:
     for kind in (ErrorKind.CONTEXT_TOO_LONG, ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY):
         assert not UserError(kind, "t", "m").retry_helps
     assert explain(ServiceRequestError("Connection refused")).retry_helps
+
+
+def test_an_azure_answer_saying_the_models_route_was_retired_says_where_to_go() -> None:
+    """Microsoft retired the Azure AI Model Inference /models route (target 2026-08-26); its replacement is the
+    resource's /openai/v1 route. The exact body was not seen: a 404 saying 'retired' about /models stands in."""
+    resp = _Resp(404, {"error": {"code": "NotFound", "message": "The /models route has been retired."}})
+    resp.request = HttpRequest("POST", "https://res.services.ai.azure.com/models/chat/completions")
+    err = explain(HttpResponseError(response=resp))
+    assert err.kind is ErrorKind.RETIRED and "/openai/v1" in err.message and not err.retry_helps
+    other = _Resp(404, {"error": {"code": "NotFound", "message": "The /models route has been retired."}})
+    assert "/openai/v1" not in explain(HttpResponseError(response=other)).message  # not Azure: no Azure advice

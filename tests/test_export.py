@@ -69,3 +69,45 @@ def test_keyless_snippet_sends_no_key_variable_and_azure_reads_its_endpoint_vari
                           [{"role": "user", "content": "hi"}], provider_id="azure", has_key=True)
     assert 'os.environ["AZURE_AI_CHAT_ENDPOINT"]' in code and 'os.environ["AZURE_AI_CHAT_KEY"]' in code
     assert "res.services.ai.azure.com" not in code.split("endpoint = ", 1)[1].split("\n", 1)[0]
+
+
+def test_foundry_snippet_shows_the_openai_v1_route_and_runs_against_it(tmp_path: Path) -> None:
+    messages = [{"role": "user", "content": "Hello"}]
+    code = python_snippet("https://res.openai.azure.com/openai/v1", "Llama-3.3-70B-Instruct", messages,
+                          provider_id="azure", has_key=True)
+    endpoint_line = next(line for line in code.splitlines() if line.startswith("endpoint = "))
+    assert endpoint_line.startswith('endpoint = os.environ["AZURE_AI_CHAT_ENDPOINT"]')
+    assert "https://<resource>.openai.azure.com/openai/v1" in endpoint_line
+    assert "services.ai.azure.com/models" not in code
+    assert "res.openai.azure.com" not in code
+    with ApiDouble() as double:
+        double.queue(Reply(text="Hi from Foundry."))
+        script = tmp_path / "snippet.py"
+        script.write_text(code)
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN", "_KEY"))} | {
+            "AZURE_AI_CHAT_ENDPOINT": double.endpoint_for("azure"), "AZURE_AI_CHAT_KEY": TEST_TOKEN}
+        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "Hi from Foundry."
+        sent = double.chat_requests[-1]
+        assert sent.headers["api-key"] == TEST_TOKEN and sent.body["model"] == "Llama-3.3-70B-Instruct"
+
+
+def test_cloudflare_snippet_builds_its_url_from_the_account_id_setting() -> None:
+    url = "https://api.cloudflare.com/client/v4/accounts/0123456789abcdef0123456789abcdef/ai/v1"
+    code = python_snippet(url, "@cf/meta/llama-3.3-70b-instruct-fp8-fast", [{"role": "user", "content": "hi"}],
+                          provider_id="cloudflare", has_key=True)
+    assert "0123456789abcdef" not in code, "the account ID is read from the environment, not written in"
+    assert ('endpoint = f"https://api.cloudflare.com/client/v4/accounts/{os.environ[\'CLOUDFLARE_ACCOUNT_ID\']}/ai/v1"'
+            in code)
+    assert 'os.environ["CLOUDFLARE_API_TOKEN"]' in code
+    compile(code, "snippet.py", "exec")
+    namespace: dict[str, object] = {}
+    exec(next(line for line in code.splitlines() if line.startswith("endpoint = ")),  # noqa: S102 - our own line
+         {"os": type("os", (), {"environ": {"CLOUDFLARE_ACCOUNT_ID": "acc1"}})}, namespace)
+    assert namespace["endpoint"] == "https://api.cloudflare.com/client/v4/accounts/acc1/ai/v1"
+    # Pointed at a stand-in (a gateway, the API double), the URL in use is written as it is.
+    code = python_snippet("http://127.0.0.1:8000/cloudflare/v1", "@cf/meta/llama-3.1-8b-instruct-fp8",
+                          [{"role": "user", "content": "hi"}], provider_id="cloudflare", has_key=True)
+    assert 'endpoint = "http://127.0.0.1:8000/cloudflare/v1"' in code

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib import client
 from lib.catalog import CatalogResult
-from lib.config import Settings, best_host, load_settings, servable
+from lib.config import Settings, best_host, load_settings, ollama_version
 from lib.errors import UserError
 from lib.pacing import FREEZE, Streamer
 from lib.providers import (
@@ -87,9 +87,9 @@ def page_host(base: Settings, page: Page) -> tuple[Settings, ModelPick | None]:
 
     def listed(s: Settings) -> list[str] | None:
         listing = models(s)
-        return servable(s, page, listing.ids if listing is not None and listing.available else None)[0]
+        return listing.ids if listing is not None and listing.available else None
 
-    return best_host(hosts, page, listed, lambda s: client.skipped_models(s.endpoint))
+    return best_host(hosts, page, listed, lambda s: client.skipped_models(s.endpoint), server_version)
 
 
 def _key_line(settings: Settings) -> str:
@@ -183,7 +183,7 @@ def _provider_fields(pid: str, settings: Settings) -> None:
     if pid in ("custom", "azure"):
         label = "Base URL" if pid == "custom" else "Endpoint (AZURE_AI_CHAT_ENDPOINT)"
         placeholder = ("http://localhost:8000/v1" if pid == "custom"
-                       else "https://<resource>.services.ai.azure.com/models")
+                       else "https://<resource>.openai.azure.com/openai/v1")
         ss.setdefault(f"endpoint_{pid}", settings.endpoint if settings.provider_id == pid else "")
         st.text_input(label, key=f"endpoint_{pid}", placeholder=placeholder)
     elif pid == "ollama":
@@ -309,15 +309,22 @@ def setup_panel(settings: Settings, compact: bool = False) -> None:
                        + ", ".join(f"`{k}`" for k in settings.placeholder_keys))
         st.markdown(
             "Any **one** of these works; then reload the page (or pick the provider in the sidebar):\n"
-            "1. **Ollama, free, on this machine:** install it from ollama.com, then "
-            "`ollama pull llama3.1:8b && ollama pull llama3.2-vision`. The app finds it by itself.\n"
-            "2. **OpenRouter:** make a key at openrouter.ai/settings/keys and set `OPENROUTER_API_KEY` "
+            "1. **Ollama, free, on this machine:** install it from ollama.com, then `ollama pull llama3.1:8b` "
+            "(and `ollama pull llama4:scout` for the vision page if the machine has the memory: Ollama 0.30+ can't "
+            "run Llama 3.2 Vision). The app finds it by itself.\n"
+            "2. **NVIDIA API catalog** (the only host with Llama 3.2 90B Vision): a key from build.nvidia.com as "
+            "`NVIDIA_API_KEY`.\n"
+            "3. **OpenRouter:** make a key at openrouter.ai/settings/keys and set `OPENROUTER_API_KEY` "
             "(free `:free` models: 50 requests a day).\n"
-            "3. **NVIDIA API catalog** (has Llama 3.2 90B Vision): a key from build.nvidia.com as `NVIDIA_API_KEY`.\n"
             "4. **Hugging Face:** a token from huggingface.co/settings/tokens as `HF_TOKEN`.\n"
-            "5. **Azure AI Foundry:** `AZURE_AI_CHAT_ENDPOINT` and `AZURE_AI_CHAT_KEY`, and your deployment names.\n"
-            "6. **Your own vLLM server:** `MODELS_PROVIDER=custom` and `MODELS_ENDPOINT=http://host:8000/v1`.\n\n"
-            "Put keys in `.streamlit/secrets.toml` (copy `.streamlit/secrets.toml.example`) or in the environment, "
+            "5. **SambaNova** (free tier), **Together**, **DeepInfra** or **Cloudflare Workers AI**: "
+            "`SAMBANOVA_API_KEY`, `TOGETHER_API_KEY`, `DEEPINFRA_API_KEY`, or `CLOUDFLARE_API_TOKEN` with "
+            "`CLOUDFLARE_ACCOUNT_ID`.\n"
+            "6. **Azure AI Foundry:** `AZURE_AI_CHAT_ENDPOINT` (`https://<resource>.openai.azure.com/openai/v1`) and "
+            "`AZURE_AI_CHAT_KEY`, and your deployment names.\n"
+            "7. **Your own vLLM server:** `MODELS_PROVIDER=custom` and `MODELS_ENDPOINT=http://host:8000/v1`.\n\n"
+            "Several at once work too: each demo page then runs on the host with the best model for it. Put keys in "
+            "`.streamlit/secrets.toml` (copy `.streamlit/secrets.toml.example`) or in the environment, "
             "or paste one in the sidebar for this browser session only."
         )
 
@@ -337,14 +344,17 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     p = settings.provider
     if p is None:
         return ModelPick(None, "No provider configured."), None
-    listed, explicit, note = servable(settings, page, listed, explicit)
-    pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint))
+    pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint),
+                      server_version=server_version(settings))
     if listing is not None and not listing.available and pick.model and not explicit:
         pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models ({listing.error}); trying "
                                      f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
-    if note:
-        pick = ModelPick(pick.model, f"{pick.reason} {note}" if pick.model else note, pick.exact, pick.options)
     return pick, listing
+
+
+def server_version(settings: Settings) -> str | None:
+    """The server software's version where it matters for which models run (Ollama's `GET /api/version`)."""
+    return ollama_version(settings.endpoint) if settings.provider_id == "ollama" and settings.endpoint else None
 
 
 def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]:
@@ -353,13 +363,14 @@ def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]
     The listing is read now, in the script's thread: the function may be called from a worker thread.
     """
     listing = models(settings)
-    listed = servable(settings, page, listing.ids if listing is not None and listing.available else None)[0]
+    listed = listing.ids if listing is not None and listing.available else None
+    version = server_version(settings)
 
     def pick_next(current: str) -> str | None:
         p = settings.provider
         if p is None:
             return None
-        return next_model(p, page, listed, current, client.skipped_models(settings.endpoint))
+        return next_model(p, page, listed, current, client.skipped_models(settings.endpoint), server_version=version)
 
     return pick_next
 
