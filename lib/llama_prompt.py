@@ -9,6 +9,12 @@ Example::
 
     >>> parse_tool_call('<|python_tag|>brave_search.call(query="Stockholm weather")<|eom_id|>')
     ToolCall(name='brave_search', arguments={'query': 'Stockholm weather'}, form='builtin')
+
+Llama 4 (and Llama 3.2/3.3 zero-shot) may ask for several functions at once as a pythonic list;
+``parse_tool_calls`` returns all of them (``parse_tool_call`` only the first)::
+
+    >>> [c.name for c in parse_tool_calls('[get_weather(city="Seoul"), get_local_time(city_or_timezone="Seoul")]')]
+    ['get_weather', 'get_local_time']
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ __all__ = [
     "BUILTIN_TOOLS",
     "ToolCall",
     "parse_tool_call",
+    "parse_tool_calls",
     "build_system_prompt",
     "format_today",
     "custom_tools_message",
     "call_text",
+    "calls_text",
     "render_raw_prompt",
     "strip_special_tokens",
     "may_be_tool_call",
@@ -57,6 +65,8 @@ MAX_JSON_ATTEMPTS = 64
 MAX_CALL_SEARCHES = 16
 MAX_NAME_CHARS = 128
 MAX_STREAM_CALL_CHARS = 4_000
+#: Calls read from one reply at most (a pythonic list ``[f(...), g(...), ...]``); the rest of a longer list is dropped.
+MAX_CALLS = 8
 
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -94,45 +104,71 @@ class ToolCall:
 def parse_tool_call(text: str) -> ToolCall | None:
     """Return the tool call written in ``text``, or None for prose, empty or malformed input.
 
+    For a pythonic list of calls this is the first one (``parse_tool_calls`` returns them all).
     Never raises and never evaluates anything.
+    """
+    try:
+        calls = _parse(text)
+    except Exception:  # RecursionError, MemoryError, ValueError, SyntaxError, ... : not a call
+        return None
+    return calls[0] if calls else None
+
+
+def parse_tool_calls(text: str) -> list[ToolCall]:
+    """Every tool call written in ``text``, in order; ``[]`` for prose, empty or malformed input.
+
+    A pythonic list ``[get_weather(city="Seoul"), get_local_time(city_or_timezone="Seoul")]`` gives each of its
+    calls, at most ``MAX_CALLS`` (the rest of a longer list is dropped). Every call's arguments must be literals
+    (``ast.literal_eval`` on the argument nodes, JSON-like values only): a call that is anything else ends the
+    list there, so only the calls before it are returned. Every other form ``parse_tool_call`` reads gives a
+    one-element list. The first element is always ``parse_tool_call(text)``. Never raises, never evaluates.
+
+    >>> parse_tool_calls("[f(a=1), g(b='x')]")
+    [ToolCall(name='f', arguments={'a': 1}, form='pythonic'), ToolCall(name='g', arguments={'b': 'x'}, form='pythonic')]
+    >>> parse_tool_calls("It is sunny.")
+    []
     """
     try:
         return _parse(text)
     except Exception:  # RecursionError, MemoryError, ValueError, SyntaxError, ... : not a call
-        return None
+        return []
 
 
-def _parse(text: str) -> ToolCall | None:
+def _parse(text: str) -> list[ToolCall]:
     if not isinstance(text, str) or len(text) > MAX_INPUT_CHARS:
-        return None
+        return []
     for tagged, body in _bodies(text):
-        call = _parse_body(tagged, body)
-        if call is not None:
-            return call
-    return None
+        calls = _parse_body(tagged, body)
+        if calls:
+            return calls[:MAX_CALLS]
+    return []
 
 
-def _parse_body(tagged: bool, body: str) -> ToolCall | None:
+def _one(call: ToolCall | None) -> list[ToolCall]:
+    return [] if call is None else [call]
+
+
+def _parse_body(tagged: bool, body: str) -> list[ToolCall]:
     if not body:
-        return None
+        return []
     call = _parse_function_tag(body)
     if call is not None:
-        return call
-    call = _parse_whole_expression(body)
-    if call is not None:
-        return call
+        return [call]
+    calls = _parse_whole_expression(body)
+    if calls:
+        return calls
     if body[0] in "{[":
         call = _parse_json_at_start(body)
         if call is not None:
-            return call
+            return [call]
     if not tagged:
         # Untagged text may carry a JSON call or a built-in call inside prose.
-        return _search_json(body) or _search_builtin(body)
+        return _one(_search_json(body) or _search_builtin(body))
     if not _is_python(body):  # <|python_tag|> + prose: look for a call inside before treating it as code
         call = _search_json(body) or _search_builtin(body)
         if call is not None:
-            return call
-    return ToolCall(CODE_INTERPRETER, {"code": body}, "code")
+            return [call]
+    return [ToolCall(CODE_INTERPRETER, {"code": body}, "code")]
 
 
 def _cut_at_end_token(s: str) -> str:
@@ -284,23 +320,33 @@ def _is_python(body: str) -> bool:
     return True
 
 
-def _parse_whole_expression(body: str) -> ToolCall | None:
-    """``x.call(...)``, ``[f(...), g(...)]`` or a lone ``f(...)`` making up the whole body."""
+def _parse_whole_expression(body: str) -> list[ToolCall]:
+    """``x.call(...)``, ``[f(...), g(...)]`` or a lone ``f(...)`` making up the whole body.
+
+    A list counts only when every element is a ``name(...)`` call; its calls are read in order, at most
+    ``MAX_CALLS``, up to the first one whose arguments are not all literals (that one and the rest are dropped).
+    """
     if not (body[0].isalpha() or body[0] in "_["):
-        return None
+        return []
     try:
         node = _parse_expr(body)
     except (SyntaxError, ValueError):
-        return None
+        return []
     if isinstance(node, ast.Call):
         call = _builtin_from_node(node)
         if call is not None:
-            return call
-        return _pythonic_from_node(node)
+            return [call]
+        return _one(_pythonic_from_node(node))
     if isinstance(node, ast.List) and node.elts:
         if all(isinstance(e, ast.Call) and isinstance(e.func, ast.Name) for e in node.elts):
-            return _pythonic_from_node(node.elts[0])
-    return None
+            calls: list[ToolCall] = []
+            for element in node.elts[:MAX_CALLS]:
+                call = _pythonic_from_node(element)
+                if call is None:
+                    break
+                calls.append(call)
+            return calls
+    return []
 
 
 def _builtin_from_node(node: ast.Call) -> ToolCall | None:
@@ -497,8 +543,8 @@ def call_text(call: ToolCall) -> str:
     """
     if call.form == "code":
         return str(call.arguments.get("code", ""))
-    kwargs = ", ".join(f"{k}={_py_literal(v)}" for k, v in call.arguments.items())
-    python_ok = all(_python_name(k) for k in [call.name, *call.arguments])
+    kwargs = _py_kwargs(call)
+    python_ok = _python_spellable(call)
     if call.form == "builtin" and python_ok:
         return f"{call.name}.call({kwargs})"
     if call.form == "pythonic" and python_ok:
@@ -506,6 +552,28 @@ def call_text(call: ToolCall) -> str:
     if call.form == "function_tag":
         return f"<function={call.name}>{json.dumps(call.arguments, ensure_ascii=False)}</function>"
     return json.dumps({"name": call.name, "parameters": call.arguments}, ensure_ascii=False)
+
+
+def _py_kwargs(call: ToolCall) -> str:
+    return ", ".join(f"{k}={_py_literal(v)}" for k, v in call.arguments.items())
+
+
+def _python_spellable(call: ToolCall) -> bool:
+    return all(_python_name(k) for k in [call.name, *call.arguments])
+
+
+def calls_text(calls: Sequence[ToolCall]) -> str:
+    """Canonical text of one reply's calls, without special tokens: ``call_text`` for a single call; for several,
+    the pythonic list ``[get_weather(city="Seoul"), get_local_time(city_or_timezone="Seoul")]`` (which
+    ``parse_tool_calls`` reads back), or a JSON list of ``{"name", "parameters"}`` objects when a call is not
+    pythonic or Python cannot spell its names.
+    """
+    calls = list(calls)
+    if len(calls) == 1:
+        return call_text(calls[0])
+    if calls and all(c.form == "pythonic" and _python_spellable(c) for c in calls):
+        return "[" + ", ".join(f"{c.name}({_py_kwargs(c)})" for c in calls) + "]"
+    return json.dumps([{"name": c.name, "parameters": c.arguments} for c in calls], ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------------------------------- raw view
@@ -534,14 +602,24 @@ def _content_text(content: Any) -> str:
     return "".join(parts)
 
 
-def _call_from_structured(tool_calls: Any) -> ToolCall | None:
-    """First OpenAI-style ``tool_calls`` entry as a ToolCall."""
-    if not tool_calls or not isinstance(tool_calls, Sequence):
+def _calls_from_structured(tool_calls: Any) -> list[ToolCall]:
+    """OpenAI-style ``tool_calls`` entries as ToolCalls, in order, up to the first unreadable one (MAX_CALLS)."""
+    if not tool_calls or not isinstance(tool_calls, Sequence) or isinstance(tool_calls, (str, bytes)):
+        return []
+    calls: list[ToolCall] = []
+    for entry in list(tool_calls[:MAX_CALLS]):
+        call = _call_from_entry(entry)
+        if call is None:
+            break
+        calls.append(call)
+    return calls
+
+
+def _call_from_entry(entry: Any) -> ToolCall | None:
+    """One OpenAI-style ``tool_calls`` entry as a ToolCall."""
+    if not isinstance(entry, Mapping):
         return None
-    first = tool_calls[0]
-    if not isinstance(first, Mapping):
-        return None
-    fn = first.get("function", first)
+    fn = entry.get("function", entry)
     if not isinstance(fn, Mapping):
         return None
     name = fn.get("name")
@@ -579,9 +657,10 @@ def render_raw_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
             clean = strip_special_tokens(content).strip()
             call = parse_tool_call(content) if clean else None
             if call is None:
-                call = _call_from_structured(message.get("tool_calls"))
+                structured = _calls_from_structured(message.get("tool_calls"))
+                call = structured[0] if structured else None
                 if call is not None and not clean:
-                    clean = call_text(call)
+                    clean = calls_text(structured)
             if call is not None or (message.get("tool_call") and clean):
                 if call is not None and call.form == "function_tag":
                     out.append(f"{header}{clean}{EOT}")

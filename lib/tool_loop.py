@@ -6,6 +6,12 @@ record kept in the session (question, every call with its result and raw model o
 Returning a tool result: whether a server accepts a `tool` message after an assistant message without structured
 `tool_calls` varies by host (vLLM renders `tool` as `ipython`; others refuse it), so `RETURN_MODES` are tried in
 order; a 400 moves to the next one and the one that worked is remembered per endpoint.
+
+Several calls in one reply (Llama 4's pythonic list `[get_weather(city="Seoul"), get_local_time(...)]`): each runs,
+in order, as its own `ToolStep` (its own `CallStarted` / `CallFinished`), and all the results go back together before
+the next model request: one assistant message with every call, then one result per call (`reply_messages()`). Such
+a reply counts as ONE round against `max_rounds` (the cap counts model replies that asked for tools, so it still
+stops a runaway loop; `parse_tool_calls` reads at most `MAX_CALLS` calls from one reply).
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ from lib.llama_prompt import (
     ToolCall,
     build_system_prompt,
     format_today,
-    call_text,
+    calls_text,
     custom_tools_message,
     may_be_tool_call,
-    parse_tool_call,
+    parse_tool_calls,
     strip_special_tokens,
 )
 
@@ -47,7 +53,11 @@ _MEMORY_KEY = "tool_result_mode"
 
 @dataclass
 class ToolStep:
-    """One tool call in a turn: what the model wrote, what it asked for, what the tool gave back."""
+    """One tool call in a turn: what the model wrote, what it asked for, what the tool gave back.
+
+    The steps of one reply that asked for several tools share its `raw_output` and hold its calls in order:
+    `reply_groups()` finds them from just that (nothing else is stored, so a saved transcript regroups the same).
+    """
 
     raw_output: str
     call: ToolCall
@@ -168,31 +178,50 @@ def split_tools(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return builtin, custom
 
 
-def _step_messages(step: ToolStep, mode: str) -> list[dict[str, Any]]:
-    content = step.result.content if step.result else "error: the tool did not run"
-    text = call_text(step.call)
+def reply_groups(steps: Sequence[ToolStep]) -> list[list[ToolStep]]:
+    """`steps` grouped by the model reply that asked for them, in order.
+
+    A group is a run of consecutive steps with the same `raw_output` whose calls are, in order, the calls
+    `parse_tool_calls` reads from it (a reply that asked for one tool, or an older turn: a group of one each).
+    """
+    groups: list[list[ToolStep]] = []
+    expected: list[ToolCall] = []  # the calls of the last group's reply not yet matched by a step
+    for step in steps:
+        if groups and expected and step.raw_output == groups[-1][0].raw_output and step.call == expected[0]:
+            groups[-1].append(step)
+            expected.pop(0)
+            continue
+        groups.append([step])
+        calls = parse_tool_calls(step.raw_output)
+        expected = calls[1:] if len(calls) > 1 and calls[0] == step.call else []
+    return groups
+
+
+def _result_text(step: ToolStep) -> str:
+    return step.result.content if step.result else "error: the tool did not run"
+
+
+def reply_messages(steps: Sequence[ToolStep], mode: str) -> list[dict[str, Any]]:
+    """The messages returning the results of one reply's calls (`steps`), in return mode `mode`.
+
+    "tool_calls": one assistant message with every call in `tool_calls`, then one `tool` message per call (the
+    OpenAI shape). "tool_text": the calls as text once (`calls_text`), then one `tool` message per call. "user":
+    the calls as text, then one user message with every result.
+    """
+    text = calls_text([s.call for s in steps])
+    results = [{"role": "tool", "tool_call_id": s.call_id, "content": _result_text(s)} for s in steps]
     if mode == "tool_calls":
-        args = step.call.arguments
-        return [
-            {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [
-                    {"id": step.call_id, "type": "function",
-                     "function": {"name": step.call.name, "arguments": json.dumps(args, ensure_ascii=False)}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": step.call_id, "content": content},
-        ]
+        calls = [{"id": s.call_id, "type": "function",
+                  "function": {"name": s.call.name, "arguments": json.dumps(s.call.arguments, ensure_ascii=False)}}
+                 for s in steps]
+        return [{"role": "assistant", "content": "", "tool_calls": calls}, *results]
     if mode == "tool_text":
-        return [
-            {"role": "assistant", "content": text},
-            {"role": "tool", "tool_call_id": step.call_id, "content": content},
-        ]
+        return [{"role": "assistant", "content": text}, *results]
+    parts = [f"Tool result from {s.call.name}:\n{_result_text(s)}" for s in steps]
+    these = "this result" if len(steps) == 1 else "these results"
     return [
         {"role": "assistant", "content": text},
-        {"role": "user", "content": f"Tool result from {step.call.name}:\n{content}\n\n"
-                                    "Use this result to answer my question."},
+        {"role": "user", "content": "\n\n".join(parts) + f"\n\nUse {these} to answer my question."},
     ]
 
 
@@ -224,8 +253,8 @@ def build_messages(
         question = custom_tools_message(definitions, past.question) if (first and definitions) else past.question
         first = False
         messages.append({"role": "user", "content": question})
-        for step in past.steps:
-            messages.extend(_step_messages(step, mode))
+        for group in reply_groups(past.steps):
+            messages.extend(reply_messages(group, mode))
         if past is not turn:
             messages.append({"role": "assistant", "content": past.answer})
     return messages
@@ -281,7 +310,11 @@ def run_turn(
     count_tokens: Callable[[Sequence[dict[str, Any]], dict[str, Any] | None], int] | None = None,
     server_template: bool = False,
 ) -> Iterator[Event]:
-    """Answer `question`, calling tools as the model asks, at most `max_rounds` tool calls. Never raises.
+    """Answer `question`, calling tools as the model asks, at most `max_rounds` rounds. Never raises.
+
+    A round is one model reply that asked for tools: all its calls run (in order, each its own `ToolStep` with
+    `CallStarted` / `CallFinished`) and all their results go back in the next request. A reply asking for tools after
+    `max_rounds` rounds ends the turn (`turn.capped`), its calls not run.
 
     When the model answers "retired" or "not found" before saying anything, it is skipped for this server's
     lifetime and the same request goes once to `next_model(model)` (the next of the provider's chain).
@@ -377,10 +410,11 @@ def run_turn(
             turn.requests += 0 if replayed else 1
             turn.tokens += stream.usage.total_tokens if stream.usage else 0
             turn.served_model = getattr(stream, "served_model", None) or turn.served_model
-            call = parse_tool_call(raw)
-            if call is not None and streaming_prose and "<|python_tag|>" not in raw and call.name not in tool_names:
-                call = None  # prose that merely mentions JSON or a call is an answer, not a request
-            if call is None:
+            calls = parse_tool_calls(raw)
+            if calls and streaming_prose and "<|python_tag|>" not in raw and any(c.name not in tool_names
+                                                                                 for c in calls):
+                calls = []  # prose that merely mentions JSON or a call is an answer, not a request
+            if not calls:
                 if turn.steps:
                     client.remember(settings.endpoint, _MEMORY_KEY, mode)
                     turn.return_mode = mode
@@ -395,7 +429,8 @@ def run_turn(
                 break
             if rounds >= max_rounds:
                 turn.capped = True
-                turn.notes.append(f"Stopped after {max_rounds} tool calls: the model kept asking for tools.")
+                turn.notes.append(f"Stopped after {max_rounds} rounds of tool calls: the model kept asking for "
+                                  "tools.")
                 yield Note(turn.notes[-1])
                 break
             rounds += 1
@@ -403,11 +438,12 @@ def run_turn(
                 # A result was accepted (the model answered it with another call): this mode works here.
                 client.remember(settings.endpoint, _MEMORY_KEY, mode)
                 turn.return_mode = mode
-            step = ToolStep(raw_output=raw, call=call, model=model)
-            turn.steps.append(step)
-            yield CallStarted(step, shown_text=streaming_prose)
-            step.result = run_tool(call, tool_names, config)
-            yield CallFinished(step)
+            for n, call in enumerate(calls):  # every call of the reply, in order; results all go back together
+                step = ToolStep(raw_output=raw, call=call, model=model)
+                turn.steps.append(step)
+                yield CallStarted(step, shown_text=streaming_prose and n == 0)
+                step.result = run_tool(call, tool_names, config)
+                yield CallFinished(step)
     except Exception as exc:  # noqa: BLE001 - the loop never raises into the page
         if not _cancelled():
             turn.error = explain(exc)

@@ -14,12 +14,15 @@ from hypothesis import strategies as st
 
 from lib.llama_prompt import (
     KNOWLEDGE_CUTOFF,
+    MAX_CALLS,
     ToolCall,
     build_system_prompt,
     call_text,
+    calls_text,
     custom_tools_message,
     may_be_tool_call,
     parse_tool_call,
+    parse_tool_calls,
     render_raw_prompt,
     strip_special_tokens,
 )
@@ -254,6 +257,10 @@ def test_parse_never_raises_and_returns_a_call_or_none(text):
     result = parse_tool_call(text)
     assert result is None or (isinstance(result, ToolCall) and result.name.isidentifier()
                               and isinstance(result.arguments, dict))
+    calls = parse_tool_calls(text)
+    assert isinstance(calls, list) and len(calls) <= MAX_CALLS
+    assert all(isinstance(c, ToolCall) and c.name.isidentifier() and isinstance(c.arguments, dict) for c in calls)
+    assert calls[:1] == ([] if result is None else [result]), "the first of all calls is parse_tool_call's"
     assert isinstance(may_be_tool_call(text), bool)
     assert isinstance(strip_special_tokens(text), str)
 
@@ -283,6 +290,7 @@ def test_parser_never_compiles_code_for_execution(text):
         mp.setattr(builtins, "eval", refuse)
         mp.setattr(builtins, "exec", refuse)
         parse_tool_call(text)
+        parse_tool_calls(text)
     assert all(calls)
 
 
@@ -299,16 +307,182 @@ def test_huge_adversarial_input_is_fast():
         "brave_search.call(query='" + "a" * 45_000,
         "Sure! " + "{ " * 20_000,
     ]
+    inputs += [
+        "[" + ", ".join(f"f{i}(a={i})" for i in range(1500)) + "]",  # just under the size cap
+        "[" + "f(a=1), " * 7000 + "]",
+        "[" + "f(a=1), " * 7000,
+        "[f(a=" + "[" * 3000 + "]" * 3000 + ")]",
+    ]
     for text in inputs:
         start = time.perf_counter()
         parse_tool_call(text)
+        parse_tool_calls(text)
         may_be_tool_call(text)
         assert time.perf_counter() - start < 1.0, text[:40]
 
 
 def test_deep_nesting_under_the_size_cap_does_not_crash():
     assert parse_tool_call("[" * 5000) is None
+    assert parse_tool_calls("[" * 5000) == []
     assert parse_tool_call('{"name": "f", "parameters": ' + '{"a": ' * 3000 + "1" + "}" * 3001) is None
+
+
+# ------------------------------------------------------------------------------------------ several calls (Llama 4)
+
+SEOUL = '[get_weather(city="Seoul"), get_local_time(city_or_timezone="Seoul")]'
+SEOUL_CALLS = [ToolCall("get_weather", {"city": "Seoul"}, "pythonic"),
+               ToolCall("get_local_time", {"city_or_timezone": "Seoul"}, "pythonic")]
+
+
+@pytest.mark.parametrize("text", [
+    SEOUL,
+    f"<|python_tag|>{SEOUL}<|eom_id|>",
+    f"  {SEOUL}<|eot_id|>\n",
+    f"<|start_header_id|>assistant<|end_header_id|>\n\n{SEOUL}<|eot_id|>",
+    '[get_weather(city="Seoul"),\n get_local_time(city_or_timezone="Seoul"),\n]',
+    "[get_weather(city='Seoul'), get_local_time(city_or_timezone='Seoul')]",
+])
+def test_every_call_of_a_pythonic_list_is_read_in_order(text):
+    assert parse_tool_calls(text) == SEOUL_CALLS
+    assert parse_tool_call(text) == SEOUL_CALLS[0], "parse_tool_call still gives the first call only"
+
+
+def test_several_calls_keep_literal_arguments_and_repeats():
+    text = "[f(a=[1, {'k': None}], b=-2.5), f(a=[1, {'k': None}], b=-2.5), g(), h(s='x, y)]')]"
+    assert parse_tool_calls(text) == [ToolCall("f", {"a": [1, {"k": None}], "b": -2.5}, "pythonic"),
+                                      ToolCall("f", {"a": [1, {"k": None}], "b": -2.5}, "pythonic"),
+                                      ToolCall("g", {}, "pythonic"), ToolCall("h", {"s": "x, y)]"}, "pythonic")]
+
+
+@pytest.mark.parametrize("text", [
+    '<|python_tag|>brave_search.call(query="Stockholm weather")<|eom_id|>',
+    '{"type": "function", "name": "get_weather", "parameters": {"city": "Paris"}}',
+    '[{"name": "get_weather", "parameters": {"city": "Paris"}}, {"name": "get_time", "parameters": {}}]',
+    '<function=get_weather>{"city": "Paris"}</function>',
+    "get_weather(city='Paris')",
+    "[get_weather(city='Paris')]",
+    "<|python_tag|>import math\nprint(math.pi)",
+    "Let me look that up. brave_search.call(query=\"Ireland's capital\")",
+])
+def test_every_other_form_is_a_one_element_list(text):
+    assert parse_tool_calls(text) == [parse_tool_call(text)]
+
+
+@pytest.mark.parametrize("text", ["", "The weather in Seoul is 4 °C.", "[1, 2, 3]", "[]", "[get_weather(city='Seoul'",
+                                  None, b"[f(a=1)]"])
+def test_prose_and_malformed_are_no_calls(text):
+    assert parse_tool_calls(text) == []
+
+
+def test_a_long_list_is_cut_to_max_calls():
+    text = "[" + ", ".join(f"tool_{i}(n={i})" for i in range(50)) + "]"
+    calls = parse_tool_calls(text)
+    assert len(calls) == MAX_CALLS == 8
+    assert [c.arguments["n"] for c in calls] == list(range(MAX_CALLS))
+
+
+@pytest.mark.parametrize("text, names", [
+    ("[__import__('os').system('x')]", []),
+    ("[get_weather(city='Seoul'), __import__('os').system('x')]", []),  # not every element is name(...)
+    ("[os.system(cmd='x')]", []),
+    ("[get_weather(city='Seoul'), os.system(cmd='x')]", []),
+    ("[f.call(query='x'), g(a=1)]", ["f"]),  # not a list of calls; a built-in call inside text, as today
+    ("[f(x=g(y=1)), h(a=1)]", []),  # a nested call as an argument: the list stops before it
+    ("[h(a=1), f(x=g(y=1))]", ["h"]),
+    ("[h(a=1), f(x=__import__('os').system('x')), g(b=2)]", ["h"]),
+    ("[f(**{'a': 1})]", []),
+    ("[h(a=1), f(**kwargs), g(b=2)]", ["h"]),
+    ("[h(a=1), f(*args)]", ["h"]),
+    ("[f(x=lambda: 0)]", []),
+    ("[h(a=1), f(x=lambda: __import__('os'))]", ["h"]),
+    ("[h(a=1), f(x=x)]", ["h"]),  # a name is not a literal
+    ("[f(1), g(a=1)]", []),  # positional arguments: not a tool call
+    ("[h(a=1), f(x={1, 2})]", ["h"]),  # sets are not JSON
+    ("[h(a=1), f(x=b'bytes')]", ["h"]),
+    ("[h(a=1), f(x=1j)]", ["h"]),
+    ("[h(a=1), f(x=f'{__import__(\"os\")}')]", ["h"]),
+    ("[h(a=1), f(x=(y := 1))]", ["h"]),
+    ("[h(a=1), f(x=[i for i in range(9)])]", ["h"]),
+    ("[h(a=1), f(x=().__class__)]", ["h"]),
+    ("[f(a=i) for i in range(3)]", []),
+    ("[*g(a=1)]", []),
+    ("[f[0](a=1)]", []),
+    ("[f(a=1)][0]", []),
+    ("[f(a=1)] + [g(b=2)]", []),
+    ("[f(a=1), g(b=2)]; import os", []),
+    ("[f(a=" + "[" * 3000 + "]" * 3000 + ")]", []),  # nested too deep for the parser: no call
+    ("[f(a=" + "(" * 5000 + ")]", []),
+])
+def test_hostile_lists_give_no_call_or_only_literal_calls(text, names):
+    calls = parse_tool_calls(text)
+    assert [c.name for c in calls] == names
+    assert all(c.form in ("pythonic", "builtin") for c in calls)
+    assert all(json.loads(json.dumps(c.arguments)) == c.arguments for c in calls), "JSON-like literals only"
+
+
+def test_a_dunder_name_is_only_a_name():
+    # Nothing is looked up or called: the tool loop refuses a name that is not an enabled tool.
+    assert parse_tool_calls("[__import__(name='os'), eval(source='1')]") == [
+        ToolCall("__import__", {"name": "os"}, "pythonic"), ToolCall("eval", {"source": "1"}, "pythonic")]
+
+
+def test_several_calls_execute_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    touch = f"__import__('os').system('touch {marker}')"
+    for text in (
+        f"[{touch}]",
+        f"[get_weather(city='Seoul'), {touch}]",
+        f"[get_weather(city={touch}), get_local_time(city_or_timezone='Seoul')]",
+        f"[get_weather(city='Seoul'), get_local_time(city_or_timezone={touch})]",
+        f"[get_weather(city='Seoul'), f(x=lambda: {touch})]",
+        f"[get_weather(city='Seoul'), f(**{{'x': {touch}}})]",
+        f"<|python_tag|>[get_weather(city='Seoul'), f(x={touch})]<|eom_id|>",
+    ):
+        for call in parse_tool_calls(text):
+            assert call.form == "pythonic" and "__import__" not in json.dumps(call.arguments)
+    assert not marker.exists()
+
+
+_LITERAL_ELEMENTS = {
+    "get_weather(city='Seoul')": ToolCall("get_weather", {"city": "Seoul"}, "pythonic"),
+    "g()": ToolCall("g", {}, "pythonic"),
+    "f(a=[1, {'b': None}])": ToolCall("f", {"a": [1, {"b": None}]}, "pythonic"),
+}
+_NAME_CALLS_NOT_LITERAL = ["f(x=g(y=1))", "f(**kw)", "f(*a)", "f(x=lambda: 0)", "f(x=x)", "f(1)", "f(x={1})",
+                           "f(x=__import__('os'))"]
+_NOT_NAME_CALLS = ["__import__('os').system('x')", "os.system(cmd='x')", "[f(a=1)]", "f(a=1).call(q='x')"]
+_TOO_DEEP = "f(x=" + "[" * 200 + "]" * 200 + ")"  # past Python's nesting limit inside the list: a SyntaxError
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([*_LITERAL_ELEMENTS, *_NAME_CALLS_NOT_LITERAL, *_NOT_NAME_CALLS, _TOO_DEEP]),
+                max_size=12),
+       st.sampled_from(["", "<|python_tag|>"]), st.sampled_from(["", "<|eom_id|>", "<|eot_id|>"]))
+def test_lists_mixing_literal_and_hostile_calls(elements, tag, end):
+    body = f"[{', '.join(elements)}]"
+    real_compile = builtins.compile
+
+    def guarded_compile(source, filename, mode, flags=0, *args, **kwargs):
+        import ast as _ast
+
+        assert flags & _ast.PyCF_ONLY_AST, "model output was compiled for execution"
+        return real_compile(source, filename, mode, flags, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(builtins, "compile", guarded_compile)
+        calls = parse_tool_calls(tag + body + end)
+    leading = []  # the literal calls before the first that is not one
+    for e in elements[:MAX_CALLS]:
+        if e not in _LITERAL_ELEMENTS:
+            break
+        leading.append(_LITERAL_ELEMENTS[e])
+    a_list_of_calls = not any(e in _NOT_NAME_CALLS or e == _TOO_DEEP for e in elements)
+    if a_list_of_calls and leading:
+        assert calls == leading
+    elif tag:
+        assert calls == [ToolCall("code_interpreter", {"code": body}, "code")]  # only returned as text, never run
+    else:
+        assert calls == []
 
 
 # ------------------------------------------------------------------------------------------ system prompt
@@ -420,6 +594,22 @@ def test_call_text_round_trips_through_the_parser(name, arguments, form):
     assert parse_tool_call("<|python_tag|>" + call_text(call) + "<|eom_id|>") == call
 
 
+def test_calls_text_writes_one_reply_once():
+    assert calls_text(SEOUL_CALLS) == SEOUL
+    assert calls_text(SEOUL_CALLS[:1]) == call_text(SEOUL_CALLS[0]) == '[get_weather(city="Seoul")]'
+    mixed = [ToolCall("get_weather", {"city": "Seoul"}, "json"), ToolCall("book", {"from": "OSL"}, "pythonic")]
+    assert json.loads(calls_text(mixed)) == [{"name": "get_weather", "parameters": {"city": "Seoul"}},
+                                             {"name": "book", "parameters": {"from": "OSL"}}]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_names, st.dictionaries(_names, _json_values, max_size=3)), min_size=1, max_size=MAX_CALLS))
+def test_calls_text_round_trips_through_parse_tool_calls(pairs):
+    calls = [ToolCall(name, arguments, "pythonic") for name, arguments in pairs]
+    assert parse_tool_calls(calls_text(calls)) == calls
+    assert parse_tool_calls("<|python_tag|>" + calls_text(calls) + "<|eom_id|>") == calls
+
+
 # ------------------------------------------------------------------------------------------ raw prompt
 
 
@@ -474,6 +664,17 @@ def test_render_tool_call_variants():
     assert '\n\n<function=f>{"a": 1}</function><|eot_id|>' in raw  # Meta: no python tag for this form
     raw = render_raw_prompt([{"role": "assistant", "content": "Just words."}])
     assert "<|python_tag|>" not in raw and "Just words.<|eot_id|>" in raw
+
+
+def test_render_several_calls_of_one_reply():
+    raw = render_raw_prompt([{"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Seoul"}'}},
+        {"id": "c2", "type": "function",
+         "function": {"name": "get_local_time", "arguments": '{"city_or_timezone": "Seoul"}'}}]}])
+    assert ('<|python_tag|>[{"name": "get_weather", "parameters": {"city": "Seoul"}}, {"name": "get_local_time", '
+            '"parameters": {"city_or_timezone": "Seoul"}}]<|eom_id|>') in raw
+    raw = render_raw_prompt([{"role": "assistant", "content": SEOUL}])
+    assert f"<|python_tag|>{SEOUL}<|eom_id|>" in raw
 
 
 # ------------------------------------------------------------------------------------------ streaming helpers

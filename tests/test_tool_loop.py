@@ -321,3 +321,236 @@ def test_an_overflow_drops_more_earlier_turns_and_sends_once_more(double: ApiDou
     first, second = [len(r.body["messages"]) for r in double.chat_requests]
     assert second < first  # fewer earlier turns the second time
     assert any("too long" in e.text for e in events if isinstance(e, Note))
+
+
+# Several calls in one reply (Llama 4, issue 18) ------------------------------------------------------------------
+
+LLAMA4 = "meta-llama/llama-4-maverick"
+BOTH = '[get_weather(city="Tokyo"), get_local_time(city_or_timezone="Tokyo")]'
+WEATHER_AND_TIME = ("get_weather", "get_local_time")
+
+
+def _llama4_turn(settings, stub: StubServer, question: str = "What's the weather and the local time in Tokyo?",
+                 tools=WEATHER_AND_TIME, history=(), **kw) -> tuple[Turn, list[Any]]:
+    events = list(run_turn(settings, LLAMA4, list(history), question, list(tools), stub.tool_config(timeout_s=3),
+                           today=TODAY, **kw))
+    assert isinstance(events[-1], Done)
+    return events[-1].turn, events
+
+
+def _after_question(messages: list[dict]) -> list[dict]:
+    """The messages after the (first) question: the calls and their results."""
+    return messages[2:]
+
+
+def test_demo_responder_asks_a_llama_4_model_for_both_tools_at_once() -> None:
+    from lib import tools
+    from lib.llama_prompt import custom_tools_message
+    from tests.api_double import demo_responder
+
+    question = "What's the weather and the local time in Seoul?"
+    first = custom_tools_message(tools.meta_definitions(list(WEATHER_AND_TIME), include_builtin=True), question)
+    body = {"messages": [{"role": "system", "content": "You are a helpful assistant."},
+                         {"role": "user", "content": first}]}
+    for model in ("meta-llama/llama-4-maverick", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "LLAMA-4-x"):
+        assert demo_responder({**body, "model": model}).text == (
+            '[get_weather(city="Seoul"), get_local_time(city_or_timezone="Seoul")]')
+    older = demo_responder({**body, "model": "meta-llama/Llama-3.3-70B-Instruct"}).text
+    assert json.loads(older)["name"] == "get_weather", "other models keep the one JSON call"
+    only_weather = custom_tools_message(tools.meta_definitions(["get_weather"], include_builtin=True), question)
+    reply = demo_responder({"model": LLAMA4, "messages": [{"role": "user", "content": only_weather}]}).text
+    assert json.loads(reply)["name"] == "get_weather", "both tools must have been offered"
+
+
+def test_llama_4_calls_two_tools_in_one_reply_and_gets_both_results(double: ApiDouble, settings,
+                                                                    stub: StubServer) -> None:
+    turn, events = _llama4_turn(settings, stub)  # the double's demo responder plays Llama 4
+    assert turn.error is None and turn.tool_format == "json"
+    assert [(s.call.name, s.call.arguments) for s in turn.steps] == [
+        ("get_weather", {"city": "Tokyo"}), ("get_local_time", {"city_or_timezone": "Tokyo"})]
+    assert all(s.result.ok for s in turn.steps)
+    assert turn.steps[0].raw_output == turn.steps[1].raw_output == BOTH
+    assert turn.steps[0].call_id != turn.steps[1].call_id
+    assert stub.requests_to("geocoding")[0].query["name"] == "Tokyo" and len(stub.requests_to("forecast")) == 1
+    kinds = [type(e).__name__ for e in events]
+    assert [k for k in kinds if k.startswith("Call")] == ["CallStarted", "CallFinished"] * 2
+    assert [e.step for e in events if type(e).__name__ == "CallStarted"] == turn.steps
+    assert kinds.index("AnswerText") > max(i for i, k in enumerate(kinds) if k == "CallFinished")
+    # The tools went as JSON definitions; the results of both calls went back in ONE next request.
+    assert len(double.chat_requests) == 2 and turn.requests == 2
+    first = double.chat_requests[0].body["messages"]
+    assert '"name": "get_local_time"' in first[1]["content"] and "Tools:" not in first[0]["content"]
+    calls_msg, *tool_msgs = _after_question(double.chat_requests[1].body["messages"])
+    assert calls_msg["role"] == "assistant" and calls_msg["content"] == ""
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls_msg["tool_calls"]] == [
+        ("get_weather", {"city": "Tokyo"}), ("get_local_time", {"city_or_timezone": "Tokyo"})]
+    assert [m["role"] for m in tool_msgs] == ["tool", "tool"]
+    assert [m["tool_call_id"] for m in tool_msgs] == [c["id"] for c in calls_msg["tool_calls"]] == [
+        s.call_id for s in turn.steps]
+    assert [m["content"] for m in tool_msgs] == [s.result.content for s in turn.steps]
+    # The answer uses both results.
+    assert turn.answer.startswith("(API double) Based on the tool results: ")
+    assert turn.steps[0].result.content[:40] in turn.answer and turn.steps[1].result.content[:40] in turn.answer
+    assert turn.return_mode == "tool_calls"
+    assert "2 model requests" in turn.summary and "2 tool calls" in turn.summary
+
+
+@pytest.mark.parametrize("mode", ["tool_text", "user"])
+def test_several_results_go_back_in_the_shape_of_each_return_mode(double: ApiDouble, settings, stub: StubServer,
+                                                                  mode: str) -> None:
+    client.remember(settings.endpoint, "tool_result_mode", mode)  # as if this server had refused the others
+    turn, _ = _llama4_turn(settings, stub)
+    assert turn.error is None and turn.return_mode == mode and len(turn.steps) == 2
+    back = _after_question(double.chat_requests[1].body["messages"])
+    weather, local = (s.result.content for s in turn.steps)
+    assert back[0] == {"role": "assistant", "content": BOTH}, "the calls as text, once"
+    if mode == "tool_text":
+        assert back[1:] == [{"role": "tool", "tool_call_id": s.call_id, "content": s.result.content}
+                            for s in turn.steps]
+    else:
+        assert back[1:] == [{"role": "user", "content": f"Tool result from get_weather:\n{weather}\n\n"
+                                                        f"Tool result from get_local_time:\n{local}\n\n"
+                                                        "Use these results to answer my question."}]
+    assert weather[:40] in turn.answer and local[:40] in turn.answer
+
+
+def test_two_calls_refused_as_tool_calls_fall_back_and_run_only_once(double: ApiDouble, settings,
+                                                                     stub: StubServer) -> None:
+    def no_structured_calls(body: dict) -> Reply:
+        if any(m.get("tool_calls") for m in body["messages"]):
+            return Reply.bad_request("'tool_calls' is not supported for this model.")
+        return Reply(text="Tokyo: clear and 12 °C; it is just past midnight there.")
+
+    double.queue(Reply(text=f"<|python_tag|>{BOTH}<|eom_id|>"))
+    double.responder = no_structured_calls
+    turn, events = _llama4_turn(settings, stub)
+    assert turn.error is None and turn.answer == "Tokyo: clear and 12 °C; it is just past midnight there."
+    assert turn.return_mode == "tool_text"
+    notes = [e.text for e in events if isinstance(e, Note)]
+    assert len(notes) == 1 and "retrying with “call as text + tool message”" in notes[0]
+    assert [s.call.name for s in turn.steps] == list(WEATHER_AND_TIME)
+    assert len(stub.requests_to("forecast")) == 1, "the fallback resends the results; it does not run the tools again"
+    refused, accepted = (_after_question(r.body["messages"]) for r in double.chat_requests[1:])
+    assert len(double.chat_requests) == 3
+    assert [m["role"] for m in refused] == ["assistant", "tool", "tool"] and len(refused[0]["tool_calls"]) == 2
+    assert [m["role"] for m in accepted] == ["assistant", "tool", "tool"]
+    assert accepted[0] == {"role": "assistant", "content": BOTH}
+    assert [m["tool_call_id"] for m in accepted[1:]] == [s.call_id for s in turn.steps]
+    # The next turn on this endpoint goes straight to the mode that worked.
+    double.queue(Reply(text=BOTH), Reply(text="Still clear."))
+    turn2, events2 = _llama4_turn(settings, stub, "And now?", history=[turn])
+    assert turn2.error is None and not any(isinstance(e, Note) for e in events2)
+    earlier = double.chat_requests[-1].body["messages"][2:6]  # the first turn, as history, in the same shape
+    assert earlier == [*accepted, {"role": "assistant", "content": turn.answer}]
+
+
+def test_two_calls_fall_back_to_one_user_message_with_both_results(double: ApiDouble, settings,
+                                                                   stub: StubServer) -> None:
+    def no_tool_role(body: dict) -> Reply:
+        if any(m["role"] == "tool" for m in body["messages"]):
+            return Reply.bad_request("Invalid message role 'tool' for this model.")
+        return Reply(text="Clear and 12 °C in Tokyo, just past midnight.")
+
+    double.queue(Reply(text=BOTH))
+    double.responder = no_tool_role
+    turn, events = _llama4_turn(settings, stub)
+    assert turn.error is None and turn.return_mode == "user"
+    assert sum(isinstance(e, Note) for e in events) == 2  # tool_calls → tool_text → user
+    back = _after_question(double.chat_requests[-1].body["messages"])
+    assert [m["role"] for m in back] == ["assistant", "user"]
+    assert back[1]["content"].startswith("Tool result from get_weather:\n")
+    assert "\n\nTool result from get_local_time:\n" in back[1]["content"]
+
+
+def test_a_reply_with_several_calls_is_one_round_and_the_cap_still_stops_the_loop(double: ApiDouble, settings,
+                                                                                   stub: StubServer) -> None:
+    double.responder = lambda body: Reply(text=BOTH)
+    turn, events = _llama4_turn(settings, stub, max_rounds=2)
+    assert turn.capped and len(turn.steps) == 4  # two rounds of two calls; the third reply's calls do not run
+    assert len(double.chat_requests) == 3
+    assert any(isinstance(e, Note) and "Stopped after 2 rounds" in e.text for e in events)
+    # The last request carried both rounds, each as one assistant message with its two calls.
+    back = _after_question(double.chat_requests[-1].body["messages"])
+    assert [m["role"] for m in back] == ["assistant", "tool", "tool"] * 2
+    assert [len(m["tool_calls"]) for m in back if m["role"] == "assistant"] == [2, 2]
+
+
+def test_a_disabled_tool_in_a_list_is_refused_and_the_other_still_runs(double: ApiDouble, settings,
+                                                                       stub: StubServer) -> None:
+    double.queue(Reply(text='[get_weather(city="Tokyo"), launch_rockets(n=3)]'), Reply(text="Only the weather."))
+    turn, _ = _llama4_turn(settings, stub, tools=("get_weather",))
+    assert [s.result.ok for s in turn.steps] == [True, False]
+    assert "unknown tool 'launch_rockets'" in turn.steps[1].result.content
+    back = _after_question(double.chat_requests[1].body["messages"])
+    assert [m["role"] for m in back] == ["assistant", "tool", "tool"] and "unknown tool" in back[2]["content"]
+
+
+def test_hostile_list_runs_nothing(double: ApiDouble, settings, stub: StubServer, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = f"[get_weather(city=__import__('os').system('touch {marker}')), get_local_time(city_or_timezone='Tokyo')]"
+    double.queue(Reply(text=text))
+    turn, _ = _llama4_turn(settings, stub)
+    assert turn.steps == [] and turn.answer == text  # not a call: shown as the model's text, nothing ran
+    assert not marker.exists() and not stub.requests_to("geocoding")
+
+
+def test_reply_groups_and_transcripts_rebuild_the_same_messages(double: ApiDouble, settings,
+                                                                stub: StubServer) -> None:
+    from lib.llama_prompt import ToolCall
+    from lib.tool_loop import RETURN_MODES, ToolStep, build_messages, reply_groups
+    from lib.transcript import from_json, to_json, tool_transcript, tool_turns_from_transcript
+
+    double.queue(Reply(text=BOTH), Reply(text=BOTH), Reply(text="Twice."))
+    turn, _ = _llama4_turn(settings, stub)
+    assert turn.error is None and len(turn.steps) == 4
+    assert [[s.call.name for s in g] for g in reply_groups(turn.steps)] == [list(WEATHER_AND_TIME)] * 2
+    # A reply that asked for one tool, asked twice the same way: two groups of one (as before).
+    single = ToolCall("brave_search", {"query": "x"}, "builtin")
+    assert [len(g) for g in reply_groups([ToolStep(CALL, single), ToolStep(CALL, single)])] == [1, 1]
+    # An older turn that ran only the first call of a list, twice: not mistaken for one reply.
+    first = ToolCall("get_weather", {"city": "Tokyo"}, "pythonic")
+    assert [len(g) for g in reply_groups([ToolStep(BOTH, first), ToolStep(BOTH, first)])] == [1, 1]
+    # Saved and loaded again (a reload, an imported transcript), the turn rebuilds exactly the same messages.
+    back = tool_turns_from_transcript(from_json(to_json(tool_transcript([turn], provider="p", model=LLAMA4))))
+    for mode in RETURN_MODES:
+        rebuilt = build_messages(back, Turn(question="And now?"), list(WEATHER_AND_TIME), mode, TODAY, "json")
+        assert rebuilt == build_messages([turn], Turn(question="And now?"), list(WEATHER_AND_TIME), mode, TODAY,
+                                         "json")
+        assert sum(m["role"] == "assistant" for m in rebuilt) == 3  # two replies with calls, then the answer
+
+
+def test_page_shows_each_call_of_a_llama_4_reply_and_the_answer(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_models_cache()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["MODELS_PROVIDER"] = "custom"
+    at.secrets["MODELS_API_KEY"] = TEST_TOKEN
+    at.secrets["MODELS_ENDPOINT"] = double.endpoint_for("openrouter")  # a host that lists Llama 4 Maverick
+    for k, v in stub.env().items():
+        at.secrets[k] = v
+    at.run()
+    at.switch_page("pages/tool_calling.py").run()
+    at.selectbox[0].set_value(LLAMA4).run()
+    for name in WEATHER_AND_TIME:
+        at.checkbox(key=f"tool_{name}").check()
+    at.run()
+    at.chat_input[0].set_value("What's the weather and the local time in Tokyo?").run()
+    assert not at.exception
+    text = [m.value for m in at.markdown]
+    decided = [i for i, v in enumerate(text) if "Llama 4 Maverick decided to call" in v]
+    ran = [i for i, v in enumerate(text) if v.startswith("**The app ran ")]
+    answer = [i for i, v in enumerate(text) if v.startswith("(API double) Based on the tool results:")]
+    assert len(decided) == 2 and len(ran) == 2 and answer, text
+    assert "`get_weather(city=" in text[decided[0]] and "`get_local_time(city_or_timezone=" in text[decided[1]]
+    assert decided[0] < ran[0] < decided[1] < ran[1] < answer[0], "each call, then its run, then the answer"
+    assert "2 tool calls" in "\n".join(c.value for c in at.caption)
+    sent = double.chat_requests[-1].body["messages"]
+    assert len(sent[-3]["tool_calls"]) == 2 and [m["role"] for m in sent[-2:]] == ["tool", "tool"]
+    # A rerun draws the same turn from the session's history; the raw view renders the two calls once.
+    at.session_state["tool_raw_prompt"] = True
+    at.run()
+    assert not at.exception
+    assert sum("decided to call" in m.value for m in at.markdown) == 2
+    raw = "\n".join(c.value for c in at.code)
+    assert ('<|python_tag|>[{"name": "get_weather", "parameters": {"city": "Tokyo"}}, {"name": "get_local_time", '
+            '"parameters": {"city_or_timezone": "Tokyo"}}]<|eom_id|>') in raw
+    assert raw.count("<|start_header_id|>ipython<|end_header_id|>") == 2
