@@ -112,7 +112,7 @@ def test_ollama_0_30_never_gets_a_llama_3_2_vision_request_and_the_page_says_why
         assert not vision_page.exception, vision_page.exception
         assert vision_page.title[0].value == "🖼️ Vision: no vision model here"
         why = " ".join(w.value for w in vision_page.warning)
-        assert "Ollama 0.34.1 can't run Llama 3.2 Vision" in why and "NVIDIA_API_KEY" in why and "llama4:scout" in why
+        assert "can't run Llama 3.2 Vision" in why and "NVIDIA key" in why and "llama4:scout" in why
         tools_page = _app("pages/tool_calling.py", **secrets)
         assert tools_page.title[0].value == "🛠️ Tool calling with Llama 3.1 8B"  # text Llamas still work
         assert not [r for r in d.chat_requests if "llama3.2-vision" in str(r.body.get("model"))]
