@@ -22,8 +22,9 @@ nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style(nav.url_path)
 # The sidebar speaks of the host this page runs on (each demo page may run on its own host; Home: the configured one).
-settings = current_settings({"tool_calling": "tools", "vision": "vision"}.get(nav.url_path))  # type: ignore[arg-type]
-sidebar(settings)
+demo = {"tool_calling": "tools", "vision": "vision"}.get(nav.url_path)
+settings = current_settings(demo)  # type: ignore[arg-type]
+sidebar(settings, demo)  # type: ignore[arg-type]
 quota_controls(settings)
 with crash.guard():
     nav.run()

@@ -172,3 +172,25 @@ def test_a_llama_4_model_calls_two_tools_in_one_reply_and_answers_with_both(
             context.close()
             server.stop()
             trap.close()
+
+
+@tb.explained
+def test_the_sidebar_moves_one_page_to_another_host_and_leaves_the_other_page_alone(
+        page: Page, app: tb.AppServer) -> None:
+    page.goto(f"{app.url}/vision")
+    tb.settle(page)
+    expect(page.get_by_role("heading", name="Vision with Llama 3.2 90B Vision")).to_be_visible()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    picker = sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Host for this page")
+    picker.get_by_role("combobox").click()
+    expect(page.get_by_role("option", name="Best for this page (NVIDIA API catalog)")).to_be_visible()
+    page.get_by_role("option", name="OpenRouter").click()
+    tb.settle(page)
+    expect(page.get_by_role("heading", name="Vision with Llama 3.2 11B Vision")).to_be_visible()
+    expect(sidebar).to_contain_text("OpenRouter")
+    tb.nav_link(page, "Tool calling").click()
+    tb.settle(page)
+    expect(page.get_by_role("heading", name="Tool calling with Llama 3.3 70B")).to_be_visible()
+    tb.nav_link(page, "Vision").click()
+    tb.settle(page)
+    expect(page.get_by_role("heading", name="Vision with Llama 3.2 11B Vision")).to_be_visible()  # kept

@@ -65,7 +65,14 @@ def current_settings(page: Page | None = None) -> Settings:
     endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"secret_key_{pid}")
     tools_model, vision_model = _typed(f"tools_model_{pid}"), _typed(f"vision_model_{pid}")
     if pid == base.provider_id and not any((endpoint, key, tools_model, vision_model)):
-        return page_host(base, page)[0] if page else base
+        if not page:
+            return base
+        chosen = st.session_state.get(f"page_host_{page}")  # "Host for this page" in the sidebar
+        if chosen and chosen != AUTO_HOST:
+            host = next((h for h in base.hosts() if h.provider_id == chosen), None)
+            if host is not None:
+                return host
+        return page_host(base, page)[0]
     return base.with_provider(pid, endpoint=endpoint, token=key, tools_model=tools_model, vision_model=vision_model)
 
 
@@ -73,6 +80,30 @@ def _reachable(settings: Settings) -> bool:
     """Its model listing was read, or it has none to read (Foundry)."""
     listing = models(settings)
     return listing is None or listing.available
+
+
+AUTO_HOST = "auto"
+
+
+def page_host_picker(page: Page) -> None:
+    """Sidebar: which of the configured hosts this demo page runs on (automatic: the best model for it). Drawn only
+    when there is a choice, i.e. when several hosts are configured and nothing was switched in the sidebar."""
+    base = base_settings()
+    if st.session_state.get("provider", base.provider_id) != base.provider_id:
+        return
+    hosts = [h for i, h in enumerate(base.hosts()) if i == 0 or _reachable(h)]
+    if len(hosts) < 2:
+        return
+    ids = [AUTO_HOST] + [h.provider_id for h in hosts]
+    key = f"page_host_{page}"
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = AUTO_HOST
+    auto = page_host(base, page)[0]
+    labels = {h.provider_id: h.label for h in hosts}
+    st.selectbox("Host for this page", ids, key=key,
+                 format_func=lambda i: f"Best for this page ({auto.label})" if i == AUTO_HOST else labels[i],
+                 help="Each demo page runs on the configured host with the best model for it; pick one here to "
+                      "run this page somewhere else (this browser session only).")
 
 
 def page_host(base: Settings, page: Page) -> tuple[Settings, ModelPick | None]:
@@ -116,7 +147,7 @@ def _stash_key(pid: str) -> None:
 # id), the rehearsal mode. Streamlit forgets a widget's value after a run that doesn't draw it, and resets it on a
 # page switch unless the value was set through st.session_state in that run: see keep_sidebar_choices.
 _KEPT = ("provider", "rehearsal_mode")
-_KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_")
+_KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
 
 
 def keep_sidebar_choices() -> None:
@@ -130,7 +161,7 @@ def keep_sidebar_choices() -> None:
             ss[name] = ss[name]
 
 
-def sidebar(settings: Settings) -> None:
+def sidebar(settings: Settings, page: Page | None = None) -> None:
     """Where Llama runs: which provider, and the switch and its fields folded under "Connection settings".
 
     The fields are drawn only while that box is open (open at first when nothing can be sent yet): a radio of
@@ -151,6 +182,8 @@ def sidebar(settings: Settings) -> None:
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
         st.markdown("### Where Llama runs\n\n" + where)
+        if page is not None and not stage:
+            page_host_picker(page)
         # Decided once per session: the box's label and `expanded` are part of its identity.
         ss.setdefault("connection_open_at_start", not settings.can_send)
         box = st.expander("Connection settings", expanded=ss["connection_open_at_start"], key="connection_box",
