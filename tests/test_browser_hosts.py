@@ -8,7 +8,9 @@ providers at the API double's presets on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -18,6 +20,7 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.api_double import ApiDouble  # noqa: E402
+from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
 from tests.test_browser_vision import pick_sample  # noqa: E402
 from tests.stubs import StubServer  # noqa: E402
 
@@ -49,12 +52,6 @@ def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with tb.trapped_chromium() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
@@ -64,6 +61,24 @@ def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
         yield pg
     finally:
         context.close()
+
+
+@contextlib.contextmanager
+def app_page(browser: Browser, tmp: Path, path: str, **env: str) -> Iterator[Page]:
+    """A fresh `streamlit run app.py` with `env` (outbound requests trapped and checked none), one 1280×720 page."""
+    trap = tb.ProxyTrap()
+    server = tb.start_app(tb.app_env(trap, **env), tmp)
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/{path}")
+        tb.settle(page)
+        yield page
+    finally:
+        context.close()
+        server.stop()
+        trap.close()
+    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
 def _keys_stay_home(double: ApiDouble) -> None:
@@ -117,61 +132,40 @@ def test_vision_on_nvidias_90b_and_tools_on_openrouter_each_page_saying_so(
 @tb.explained
 def test_an_ollama_that_cannot_run_llama_3_2_vision_gets_no_such_request_and_the_page_says_why(
         browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
-    trap = tb.ProxyTrap()
     with ApiDouble() as d:
         d.follow_ollama_version = True  # Ollama 0.34.1: llama3.2-vision answers 500 'mllama'
-        env = tb.app_env(trap, MODELS_PROVIDER="ollama", MODELS_ENDPOINT=d.endpoint_for("ollama"))
-        server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-ollama"))
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        try:
-            page = context.new_page()
-            page.goto(f"{server.url}/vision")
-            tb.settle(page)
+        with app_page(browser, tmp_path_factory.mktemp("streamlit-ollama"), "vision", MODELS_PROVIDER="ollama",
+                      MODELS_ENDPOINT=d.endpoint_for("ollama")) as page:
             expect(page.get_by_role("heading", level=1)).to_contain_text("Vision: no vision model here")
             expect(page.get_by_text("can't run Llama 3.2 Vision", exact=False).first).to_be_visible()
             expect(page.get_by_text("llama4:scout", exact=False).first).to_be_visible()
             tb.shot(page, "hosts_ollama_no_mllama")
-            assert not [r for r in d.chat_requests if "llama3.2-vision" in str(r.body.get("model"))]
-        finally:
-            context.close()
-            server.stop()
-            trap.close()
+        assert not [r for r in d.chat_requests if "llama3.2-vision" in str(r.body.get("model"))]
 
 
 @tb.explained
 def test_a_llama_4_model_calls_two_tools_in_one_reply_and_answers_with_both(
         browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
-    trap = tb.ProxyTrap()
-    with ApiDouble() as d, StubServer() as stub:
-        env = tb.app_env(trap, **stub.env(), MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint,
-                         TOOLS_MODEL="meta-llama/llama-4-maverick")
-        server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-llama4"))
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        try:
-            page = context.new_page()
-            page.goto(f"{server.url}/tool_calling")
-            tb.settle(page)
-            expect(page.get_by_role("heading", name="Tool calling with Llama 4 Maverick")).to_be_visible()
-            for name in ("Current weather (Open-Meteo)", "Local time (offline)"):
-                if not page.get_by_role("checkbox", name=name).is_checked():
-                    page.get_by_text(name, exact=True).click()  # the label: Streamlit's box sits under it
-                    tb.settle(page)
-                expect(page.get_by_role("checkbox", name=name)).to_be_checked()
-            tb.send_chat(page, "What's the weather and the local time in Tokyo?")
-            answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool results")
-            expect(answer.get_by_text("Based on the tool results", exact=False)).to_be_visible(timeout=20_000)
-            tb.settle(page)
-            expect(answer.get_by_text("decided to call get_weather", exact=False)).to_be_visible()
-            expect(answer.get_by_text("decided to call get_local_time", exact=False)).to_be_visible()
-            assert stub.requests_to("forecast"), "the weather tool ran against the stub"
-            second = d.chat_requests[-1].body["messages"]
-            assert len([m for m in second if m.get("role") == "tool"]) == 2  # both results went back at once
-            tb.assert_healthy(page)
-            tb.shot(page, "hosts_llama4_two_calls")
-        finally:
-            context.close()
-            server.stop()
-            trap.close()
+    with ApiDouble() as d, StubServer() as stub, app_page(
+            browser, tmp_path_factory.mktemp("streamlit-llama4"), "tool_calling", **stub.env(),
+            MODELS_PROVIDER="custom", MODELS_ENDPOINT=d.endpoint, TOOLS_MODEL="meta-llama/llama-4-maverick") as page:
+        expect(page.get_by_role("heading", name="Tool calling with Llama 4 Maverick")).to_be_visible()
+        for name in ("Current weather (Open-Meteo)", "Local time (offline)"):
+            if not page.get_by_role("checkbox", name=name).is_checked():
+                page.get_by_text(name, exact=True).click()  # the label: Streamlit's box sits under it
+                tb.settle(page)
+            expect(page.get_by_role("checkbox", name=name)).to_be_checked()
+        tb.send_chat(page, "What's the weather and the local time in Tokyo?")
+        answer = page.locator('[data-testid="stChatMessage"]').filter(has_text="Based on the tool results")
+        expect(answer.get_by_text("Based on the tool results", exact=False)).to_be_visible(timeout=20_000)
+        tb.settle(page)
+        expect(answer.get_by_text("decided to call get_weather", exact=False)).to_be_visible()
+        expect(answer.get_by_text("decided to call get_local_time", exact=False)).to_be_visible()
+        assert stub.requests_to("forecast"), "the weather tool ran against the stub"
+        second = d.chat_requests[-1].body["messages"]
+        assert len([m for m in second if m.get("role") == "tool"]) == 2  # both results went back at once
+        tb.assert_healthy(page)
+        tb.shot(page, "hosts_llama4_two_calls")
 
 
 @tb.explained
