@@ -177,7 +177,7 @@ def test_the_sidebar_moves_one_page_to_another_host_and_leaves_the_other_page_al
     sidebar = page.locator('[data-testid="stSidebar"]')
     picker = sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Host for this page")
     picker.get_by_role("combobox").click()
-    expect(page.get_by_role("option", name="Best for this page (NVIDIA API catalog)")).to_be_visible()
+    expect(page.get_by_role("option", name="Best: NVIDIA API catalog")).to_be_visible()
     page.get_by_role("option", name="OpenRouter").click()
     tb.settle(page)
     expect(page.get_by_role("heading", name="Vision with Llama 3.2 11B Vision")).to_be_visible()

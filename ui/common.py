@@ -101,7 +101,7 @@ def page_host_picker(page: Page) -> None:
     auto = page_host(base, page)[0]
     labels = {h.provider_id: h.label for h in hosts}
     st.selectbox("Host for this page", ids, key=key,
-                 format_func=lambda i: f"Best for this page ({auto.label})" if i == AUTO_HOST else labels[i],
+                 format_func=lambda i: f"Best: {auto.label}" if i == AUTO_HOST else labels[i],
                  help="Each demo page runs on the configured host with the best model for it; pick one here to "
                       "run this page somewhere else (this browser session only).")
 
