@@ -230,7 +230,7 @@ def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, ti
     """One client per endpoint and key fingerprint (the key itself is not hashed into the cache key)."""
     from azure.ai.inference import ChatCompletionsClient
     from azure.core.credentials import AzureKeyCredential
-    from azure.core.pipeline.policies import SansIOHTTPPolicy
+    from azure.core.pipeline.policies import RedirectPolicy, SansIOHTTPPolicy
 
     auth: dict[str, Any] = (
         {"credential": AzureKeyCredential(_token)} if _token
@@ -240,6 +240,9 @@ def _cached_client(endpoint: str, token_fingerprint: str, _token: str | None, ti
     return ChatCompletionsClient(
         endpoint=endpoint,
         retry_policy=_short_retry_policy()(timeout=int(timeout_s) + 30),
+        # A redirect is never followed: azure-core would resend the request, `api-key` header and all, to wherever
+        # the Location points (it drops only Authorization, and only across domains). A key stays with its host.
+        redirect_policy=RedirectPolicy.no_redirects(),
         connection_timeout=CONNECT_TIMEOUT_S,
         read_timeout=timeout_s,
         user_agent="llama-herd-studio",

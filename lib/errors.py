@@ -49,6 +49,7 @@ class ErrorKind(str, Enum):
     TIMEOUT = "timeout"
     OFFLINE = "offline"
     BAD_STREAM = "bad_stream"
+    REDIRECTED = "redirected"  # the endpoint answered 3xx: never followed with a key
     UNKNOWN = "unknown"
 
 
@@ -82,7 +83,7 @@ class UserError:
         return self.kind not in (ErrorKind.RATE_LIMIT_DAY, ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.NO_TOKEN,
                                  ErrorKind.NO_PROVIDER, ErrorKind.RETIRED, ErrorKind.PAYMENT,
                                  ErrorKind.CONTENT_FILTER, ErrorKind.TOO_LARGE, ErrorKind.CONTEXT_TOO_LONG,
-                                 ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY)
+                                 ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY, ErrorKind.REDIRECTED)
 
 
 _CUT_OFF = (
@@ -395,6 +396,14 @@ def _http(exc: HttpResponseError) -> UserError:
     detail = _shorten(redact(inner or str(exc.reason or "")))
     common: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
+    if 300 <= status < 400:
+        return UserError(
+            ErrorKind.REDIRECTED,
+            "The server answered with a redirect",
+            "It pointed the request to another address. The app does not follow redirects, so your key stays with "
+            "the host it was given for: check the endpoint URL (a trailing /v1, http or https).",
+            **common,
+        )
     if status < 400:
         # The SDK raises HttpResponseError("Unable to stream download.") when a 200 stream breaks off.
         return UserError(

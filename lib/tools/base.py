@@ -237,7 +237,12 @@ def http_get(
             headers=all_headers,
             timeout=(budget, budget),
             stream=True,
+            allow_redirects=False,  # requests would carry X-Subscription-Token and the query's appid along
         )
+        if response.is_redirect:
+            response.close()
+            raise ToolFailure(f"{service} answered with a redirect to another address; the app does not follow "
+                              "it with your key", source, fallback, shown)
         try:
             chunks: list[bytes] = []
             size = 0
