@@ -16,6 +16,15 @@ def display_markdown(text: str) -> str:
     return _IMAGE.sub(r"!\\[", text)
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def literal(text: str) -> str:
+    """`text` with every Markdown character escaped: it shows exactly as written — no image is fetched, no link
+    made, no emphasis — for a server's words and anything else that is neither ours nor the model's answer."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
 def plural(n: int, noun: str) -> str:
     """"1 model", "2 models", "0 models" (English: nouns that take an s)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -30,3 +30,17 @@ def test_counts_read_as_english() -> None:
     from lib.safe_text import plural
 
     assert [plural(n, "model") for n in (0, 1, 2)] == ["0 models", "1 model", "2 models"]
+
+
+def test_a_servers_words_show_as_written_with_no_image_no_link() -> None:
+    """An upstream error body is untrusted: `![](url)` in it must not become an image every viewer's browser
+    fetches (a tracking pixel), nor a link (bracketed or bare), nor formatting: every Markdown character is escaped."""
+    import re
+
+    from lib.safe_text import literal
+
+    hostile = "Bad ![pixel](http://evil.example/p.png?c=secret) see [here](http://evil.example) **now** `x` _y_"
+    out = literal(hostile)
+    unescaped = re.findall(r"(?<!\\)[!\[\]()*_`:]", out)
+    assert unescaped == [], unescaped
+    assert re.sub(r"\\(.)", r"\1", out) == hostile  # what a reader sees is exactly what the server wrote

@@ -27,7 +27,7 @@ from lib.providers import (
 )
 from lib.redact import redact
 from lib.rehearsal import Rehearsal
-from lib.safe_text import display_markdown
+from lib.safe_text import display_markdown, literal
 from lib.transcript import SHOWN_TURNS, hidden_turns
 from ui import presenter, state
 
@@ -308,9 +308,11 @@ def earlier_turns(count: int, key: str) -> int:
 def show_error(err: UserError) -> None:
     """An error box with the title, what to do, and the server's words (never a traceback, never a key)."""
     icon = "⏳" if err.is_rate_limit else "⚠️"
-    st.error(f"**{err.title}.** {err.message}", icon=icon)
+    # Title and message are ours, or came from an imported transcript: no image there is ever fetched. The server's
+    # own words are untrusted text and show exactly as written (no image, no link, no formatting).
+    st.error(display_markdown(f"**{err.title}.** {err.message}"), icon=icon)
     if err.detail and not presenter.presenting():
-        st.caption(f"Server said: {redact(err.detail)}" + (f" (HTTP {err.status})" if err.status else ""))
+        st.caption(f"Server said: {literal(redact(err.detail))}" + (f" (HTTP {err.status})" if err.status else ""))
 
 
 def providers_table() -> str:
