@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from lib.images import prepare_image  # noqa: E402
 from scripts.screenshot import CHROMIUM_ARGS  # noqa: E402
 from tests.api_double import ApiDouble  # noqa: E402
+from tests.real_servers import stop_group  # noqa: E402
 from tests.stubs import BRAVE_TOPICS, StubServer  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -108,15 +108,7 @@ class AppServer:
         return f"--- streamlit output (last {lines} lines of {self.log_path}) ---\n{tail}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        stop_group(self.proc, 10)
         self._log.close()
 
 
