@@ -45,6 +45,13 @@ CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4
 IMAGE_TOKENS = 1601
 MARGIN = 0.05  # share of the limit kept free for the estimate's error
+MAX_QUESTION_CHARS = 32_000
+"""The longest question the app sends, in characters (typed in the chat box or a vision follow-up): about 8k tokens
+of English prose, up to ~25k of Korean or Chinese. Longer is refused before any request (`check_question`): a pasted
+1 MB log would cost upload time and quota, and no Llama host here reads it whole (Ollama's default context is 4k
+tokens and it cuts silently from the front). A question under this that still does not fit the model's context
+takes the budget path: earlier turns are left out (`fit_messages`), and a server that still refuses answers
+"too long" (CONTEXT_TOO_LONG)."""
 TOOLS_PREAMBLE = "Answer the user's question by making use of the following functions"
 _QUESTION_MARK = "Question: "
 _RETURN_LINE = "Return function calls in JSON format."
@@ -150,6 +157,15 @@ def estimate_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     """Estimated input tokens of a request's messages: text by classes of characters (at least 1 token per 4
     characters), 1601 an image, 4 a message."""
     return sum(message_tokens(m) for m in messages)
+
+
+def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> None:
+    """Raise `lib.errors.QuestionTooLong` when `text` is longer than `limit` characters (nothing is sent then);
+    `explain()` says "This question is 1,000,000 characters; the limit is 32,000. Shorten it ..."."""
+    if isinstance(text, str) and len(text) > limit:
+        from lib.errors import QuestionTooLong
+
+        raise QuestionTooLong(len(text), limit)
 
 
 def input_budget(limit_tokens: int, max_output_tokens: int) -> int:

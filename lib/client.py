@@ -5,7 +5,9 @@
   passed as an unhashed `_token` argument: only a one-way fingerprint is part of the cache key. A provider that was
   given no key gets no auth header at all (the SDK would otherwise send its credential in two headers).
 - `ChatStream` yields text pieces for `st.write_stream`, collects usage, and falls back to one non-streamed call
-  when the server's stream cannot be parsed (the SDK's SSE parser is strict).
+  when the server's stream cannot be parsed (the SDK's SSE parser is strict). It ends, hanging up, when no text has
+  arrived for `Settings.timeout_s` although keep-alives keep the connection busy, or at `REQUEST_DEADLINE_S` in all,
+  or at a turn's deadline (`under_deadline`, `TURN_DEADLINE_S`).
 - `ShortRetryPolicy` never sleeps for long: a daily-limit 429 with `retry-after: 24367` comes straight back as an
   error; short transient failures (503, refused connection) are retried twice with short backoff.
 """
@@ -17,6 +19,7 @@ import re
 import threading
 import time
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -25,7 +28,7 @@ import streamlit as st
 
 from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
-from lib.errors import NoProviderError, NoTokenError, permanent_failure, retry_after_seconds
+from lib.errors import NoProviderError, NoTokenError, StreamDeadline, permanent_failure, retry_after_seconds
 from lib.limits import DEFAULT_SLOT_TIMEOUT_S, SLOTS, cap_for, kind_of_response, retry_concurrent, slot_key
 from lib.ticking import Cancelled, current_scope
 
@@ -39,6 +42,16 @@ MAX_RETRY_WAIT_S = 3.0  # never sleep longer than this for a Retry-After
 CONNECT_TIMEOUT_S = 10.0
 DEFAULT_MAX_TOKENS = 1024
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+REQUEST_DEADLINE_S = 600.0
+"""The most one streamed model request may take in all, however steadily text or keep-alives arrive (the read
+timeout resets on every byte); at least twice `Settings.timeout_s`, so a REQUEST_TIMEOUT_S raised for a slow host
+raises it too. A `Settings.request_deadline_s`, when the settings have one, wins."""
+TURN_DEADLINE_S = 900.0
+"""The most one question may take in all: every round of the tool loop (model requests and tool calls together), or
+a vision answer with its fallbacks; never less than one request's deadline. `Settings.turn_deadline_s`, when the
+settings have one, wins."""
+# The "no progress" limit is `Settings.timeout_s` (REQUEST_TIMEOUT_S, 120 s by default): no text within it ends a
+# stream even while keep-alive comments or empty chunks keep arriving, as silence ends it by the read timeout.
 
 
 @cache
@@ -386,6 +399,86 @@ def _sse_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield b"data: " + pending[5:].lstrip(b" ") + b"\n"
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Deadlines. The read timeout resets on every byte, so a server sending `: keep-alive` lines, `data: {"choices":[]}`
+# chunks or deltas without content forever would hold a turn open forever: a stream also ends when it has run too
+# long in all, or has brought no text for `Settings.timeout_s` while bytes kept arriving.
+
+_TURN_DEADLINE: ContextVar[tuple[float, float] | None] = ContextVar("turn_deadline", default=None)
+
+
+def request_deadline_s(settings: Settings) -> float:
+    """The most one streamed request may take in all: the settings' own figure, else `REQUEST_DEADLINE_S` (at
+    least twice the no-progress limit `settings.timeout_s`)."""
+    own = getattr(settings, "request_deadline_s", None)
+    return float(own) if own else max(REQUEST_DEADLINE_S, 2 * float(settings.timeout_s or 0))
+
+
+def turn_deadline_s(settings: Settings) -> float:
+    """The most one question may take in all: the settings' own figure, else `TURN_DEADLINE_S` (at least one
+    request's deadline)."""
+    own = getattr(settings, "turn_deadline_s", None)
+    return float(own) if own else max(TURN_DEADLINE_S, request_deadline_s(settings))
+
+
+def under_deadline(items: Any, until: float, seconds: float) -> Iterator[Any]:
+    """The items of `items`, fetched with a turn's deadline in force: a `ChatStream` opened or read while the next
+    item is fetched (even several calls deeper: the cache, the rehearsal) ends by `until` (`time.monotonic()`),
+    raising `StreamDeadline("turn", seconds)`. The deadline holds only while an item is fetched: never in the
+    consumer's code between two items. Closing this generator closes `items`' iterator."""
+    it = iter(items)
+    try:
+        while True:
+            token = _TURN_DEADLINE.set((until, seconds))
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            finally:
+                _TURN_DEADLINE.reset(token)
+            yield item
+    finally:
+        close = getattr(it, "close", None)
+        if callable(close):
+            close()
+
+
+class _Deadlines:
+    """When a stream must end: at `until` (the request's overall limit, or the turn's when that comes first), or
+    `idle_s` after the last text (keep-alives and empty chunks are not text)."""
+
+    def __init__(self, settings: Settings) -> None:
+        now = time.monotonic()
+        self.idle_s = float(settings.timeout_s or 0)
+        self.reason, self.limit_s = "request", request_deadline_s(settings)
+        self.until = now + self.limit_s
+        turn = _TURN_DEADLINE.get()
+        if turn is not None and turn[0] < self.until:
+            self.until, self.limit_s, self.reason = turn[0], turn[1], "turn"
+        self.last_text = now
+        self.got_text = False
+
+    def progress(self) -> None:
+        """Text (or a structured tool call) arrived."""
+        self.last_text = time.monotonic()
+        self.got_text = True
+
+    def check(self) -> None:
+        """Raise `StreamDeadline` when a limit has passed."""
+        now = time.monotonic()
+        if now >= self.until:
+            raise StreamDeadline(self.reason, self.limit_s, self.got_text)
+        if self.idle_s > 0 and now - self.last_text >= self.idle_s:
+            raise StreamDeadline("no_progress", self.idle_s, self.got_text)
+
+
+def _watched(chunks: Iterator[bytes], check: Callable[[], None]) -> Iterator[bytes]:
+    """`chunks` as they arrive, each one (a keep-alive comment too) first checked against the deadlines."""
+    for chunk in chunks:
+        check()
+        yield chunk
+
+
 def complete(
     settings: Settings,
     model: str,
@@ -430,6 +523,10 @@ class ChatStream:
     text yielded (only the part not yet shown, when it continues what was shown); the endpoint then gets
     non-streamed calls for `NO_STREAMING_S`. Exceptions from the network or server propagate; `.text` keeps what
     arrived before them.
+
+    Deadlines (checked on every chunk that arrives, keep-alive comments and empty chunks included): no text for
+    `settings.timeout_s` while bytes keep arriving, or `request_deadline_s(settings)` in all, or the turn's deadline
+    (`under_deadline`) when that comes first, raises `lib.errors.StreamDeadline` and hangs up like `close()`.
     """
 
     def __init__(
@@ -495,6 +592,8 @@ class ChatStream:
                 scope.discard(self.close)
 
     def _iter(self) -> Iterator[str]:
+        deadlines = _Deadlines(self.settings)
+        deadlines.check()  # the turn's time is already up: nothing is sent
         if recall(self.settings.endpoint, "no_streaming", False):
             yield from self._fallback()
             return
@@ -505,7 +604,9 @@ class ChatStream:
             response = retry_concurrent(lambda: client.complete(messages=self.messages, stream=True, **params))
             self.sent = True
             QUOTA.count(quota_key(self.settings), self.model)  # only requests the server accepted
-            response._bytes_iterator = _sse_lines(response._bytes_iterator)
+            # Every chunk, keep-alives included, is checked against the deadlines: past one, StreamDeadline is raised
+            # here and `__iter__` hangs up (the server stops generating); nothing incomplete is kept by a cache.
+            response._bytes_iterator = _sse_lines(_watched(response._bytes_iterator, deadlines.check))
             with self._lock:
                 if self.closed:  # stopped while the request was on its way
                     _hang_up(response)
@@ -517,6 +618,8 @@ class ChatStream:
                 self.served_model = getattr(update, "model", None) or self.served_model
                 for choice in update.choices or ():
                     piece = choice.delta.content if choice.delta else None
+                    if piece or (choice.delta is not None and getattr(choice.delta, "tool_calls", None)):
+                        deadlines.progress()
                     if choice.finish_reason:
                         self.finish_reason = _reason(choice.finish_reason)
                     if piece:

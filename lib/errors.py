@@ -50,6 +50,9 @@ class ErrorKind(str, Enum):
     OFFLINE = "offline"
     BAD_STREAM = "bad_stream"
     REDIRECTED = "redirected"  # the endpoint answered 3xx: never followed with a key
+    NO_PROGRESS = "no_progress"  # bytes kept arriving (keep-alives, empty chunks) but no text: stopped waiting
+    DEADLINE = "deadline"  # a request or a whole turn ran past its overall time limit: stopped waiting
+    QUESTION_TOO_LONG = "question_too_long"  # refused before anything was sent (lib.budget.MAX_QUESTION_CHARS)
     UNKNOWN = "unknown"
 
 
@@ -83,7 +86,8 @@ class UserError:
         return self.kind not in (ErrorKind.RATE_LIMIT_DAY, ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.NO_TOKEN,
                                  ErrorKind.NO_PROVIDER, ErrorKind.RETIRED, ErrorKind.PAYMENT,
                                  ErrorKind.CONTENT_FILTER, ErrorKind.TOO_LARGE, ErrorKind.CONTEXT_TOO_LONG,
-                                 ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY, ErrorKind.REDIRECTED)
+                                 ErrorKind.IMAGE_NOT_SUPPORTED, ErrorKind.NEEDS_KEY, ErrorKind.REDIRECTED,
+                                 ErrorKind.QUESTION_TOO_LONG)
 
 
 _CUT_OFF = (
@@ -102,6 +106,67 @@ class NoTokenError(RuntimeError):
 
 class NoProviderError(RuntimeError):
     """Raised before sending when no provider (or no endpoint for it) is configured."""
+
+
+class QuestionTooLong(RuntimeError):
+    """Raised before sending when a question is longer than the app sends (`lib.budget.check_question`)."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"the question is {length} characters; the limit is {limit}")
+        self.length = length
+        self.limit = limit
+
+
+class StreamDeadline(TimeoutError):
+    """Raised by `lib.client.ChatStream` when it stops waiting although the connection is still open.
+
+    `reason`: "no_progress" (bytes kept arriving, keep-alive comments or empty chunks, but no text for `seconds`),
+    "request" (the request ran `seconds` in all) or "turn" (the whole question, every request and tool call
+    together, ran `seconds`). `got_text`: some text had arrived before (it is kept, never cached).
+    """
+
+    def __init__(self, reason: str, seconds: float, got_text: bool = False) -> None:
+        super().__init__(f"stopped waiting: {reason} after {seconds:g} s")
+        self.reason = reason
+        self.seconds = seconds
+        self.got_text = got_text
+
+
+def format_seconds(seconds: float) -> str:
+    """120 → "120 s", 0.5 → "0.5 s"; 10 minutes and more as `format_wait` says them (900 → "15 min")."""
+    return f"{seconds:g} s" if seconds < 600 else format_wait(seconds)
+
+
+def _deadline_error(exc: StreamDeadline) -> UserError:
+    limit = format_seconds(exc.seconds)
+    kept = " What arrived is kept; send again to retry." if exc.got_text else ""
+    if exc.reason == "no_progress":
+        if exc.got_text:
+            return UserError(
+                ErrorKind.NO_PROGRESS,
+                "The answer stopped arriving",
+                f"The server kept the connection open for {limit} without sending any more text; stopped waiting."
+                + kept,
+            )
+        return UserError(
+            ErrorKind.NO_PROGRESS,
+            "No answer is arriving",
+            f"The server kept the connection open for {limit} without sending any text; stopped waiting. It may be "
+            "overloaded or stuck: send again, or pick another model or provider in the sidebar.",
+        )
+    if exc.reason == "turn":
+        return UserError(
+            ErrorKind.DEADLINE,
+            "This question took too long",
+            f"Answering it took more than {limit} in all (every model request and tool call together), the most one "
+            "question may take; stopped waiting." + (kept or " Send again, or ask something simpler."),
+        )
+    return UserError(
+        ErrorKind.DEADLINE,
+        "The answer took too long",
+        f"The model was still answering after {limit}, the most one request may take; stopped waiting."
+        + (kept or " Send again, or pick a faster model or provider."),
+    )
 
 
 _MONTH_DATE = re.compile(
@@ -592,6 +657,15 @@ def explain(exc: BaseException) -> UserError:
             "No provider configured",
             "Pick where Llama runs in the sidebar (see Home for how to set one up).",
         )
+    if isinstance(exc, QuestionTooLong):
+        return UserError(
+            ErrorKind.QUESTION_TOO_LONG,
+            "The question is too long",
+            f"This question is {exc.length:,} characters; the limit is {exc.limit:,}. Shorten it (send the part "
+            "that matters), then ask again. Nothing was sent.",
+        )
+    if isinstance(exc, StreamDeadline):
+        return _deadline_error(exc)
     if isinstance(exc, SlotTimeout):
         return UserError(
             ErrorKind.RATE_LIMIT_CONCURRENT,

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client, tools
-from lib.budget import budget_note, estimate_tokens, fit_messages
+from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
 from lib.config import Settings
-from lib.errors import ErrorKind, UserError, explain
+from lib.errors import ErrorKind, StreamDeadline, UserError, explain
 from lib.providers import ToolFormat, answered_by, display_name, tool_format
 from lib.ticking import current_scope
 from lib.llama_prompt import (
@@ -309,8 +309,14 @@ def run_turn(
     context_tokens: int | None = None,
     count_tokens: Callable[[Sequence[dict[str, Any]], dict[str, Any] | None], int] | None = None,
     server_template: bool = False,
+    deadline_s: float | None = None,
 ) -> Iterator[Event]:
     """Answer `question`, calling tools as the model asks, at most `max_rounds` rounds. Never raises.
+
+    A question over `lib.budget.MAX_QUESTION_CHARS` is refused before anything is sent (QUESTION_TOO_LONG). The
+    whole turn, every request and tool call, ends by `deadline_s` (default `client.turn_deadline_s(settings)`):
+    a stream open then is hung up, and no further round starts (DEADLINE); each stream also ends on its own
+    deadlines (no text for `settings.timeout_s` while keep-alives arrive: NO_PROGRESS; `client.REQUEST_DEADLINE_S`).
 
     A round is one model reply that asked for tools: all its calls run (in order, each its own `ToolStep` with
     `CallStarted` / `CallFinished`) and all their results go back in the next request. A reply asking for tools after
@@ -327,6 +333,8 @@ def run_turn(
     A Stop (the `lib.ticking` worker cancelled) ends the loop quietly: the request counts, nothing else is said.
     """
     started = time.monotonic()
+    seconds = deadline_s if deadline_s is not None else client.turn_deadline_s(settings)
+    until = started + seconds
     today = today or dt.date.today()
     turn = turn or Turn(question=question)
     turn.model, turn.endpoint, turn.provider = model, settings.endpoint, settings.label
@@ -337,7 +345,10 @@ def run_turn(
     limit = context_tokens
     refitted = False
     try:
+        check_question(question)  # a 1 MB paste is refused here: nothing is sent
         while True:
+            if time.monotonic() >= until:  # tools and earlier rounds used the turn's time up: no new request
+                raise StreamDeadline("turn", seconds)
             turn.tool_format = tool_format(model)
             messages = build_messages(history, turn, tool_names, mode, today, turn.tool_format,  # type: ignore[arg-type]
                                       server_template)
@@ -357,7 +368,7 @@ def run_turn(
             buffered = ""
             streaming_prose = False
             try:
-                for piece in stream:
+                for piece in client.under_deadline(stream, until, seconds):  # the turn's deadline holds inside
                     if streaming_prose:
                         yield AnswerText(piece)
                         continue

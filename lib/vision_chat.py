@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lib import client
 from lib.config import Settings
-from lib.budget import budget_note, estimate_tokens, fit_messages
+from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
 from lib.errors import ErrorKind, explain
 from lib.providers import answered_by, display_name
 from lib.ticking import current_scope
@@ -34,7 +34,12 @@ def _refuses_system(exc: BaseException) -> bool:
 
 class VisionAnswer:
     """Iterate for text pieces (`st.write_stream`); afterwards `.text`, `.usage`, `.system_mode`, `.messages`,
-    `.requests`."""
+    `.requests`.
+
+    Iterating raises `lib.errors.QuestionTooLong` before anything is sent when the latest question is over
+    `lib.budget.MAX_QUESTION_CHARS`, and `lib.errors.StreamDeadline` when the answer runs past `deadline_s` in all
+    (default `client.turn_deadline_s(settings)`) or a stream brings no text for `settings.timeout_s`; `explain()`
+    words both for the page."""
 
     def __init__(
         self,
@@ -49,8 +54,10 @@ class VisionAnswer:
         next_model: Callable[[str], str | None] | None = None,
         open_stream: Callable[..., Any] | None = None,
         context_tokens: int | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self.settings = settings
+        self.deadline_s = deadline_s if deadline_s is not None else client.turn_deadline_s(settings)
         self.next_model = next_model
         self.open_stream = open_stream or client.stream  # the page passes the cache / rehearsal opener
         self.context_tokens = context_tokens
@@ -100,6 +107,9 @@ class VisionAnswer:
 
     def __iter__(self) -> Iterator[str]:
         started = time.monotonic()
+        until = started + self.deadline_s  # every request of this answer (fallbacks included) ends by then
+        question = next((text for role, text in reversed(self.turns) if role == "user"), "")
+        check_question(question)  # a 1 MB follow-up is refused here (QuestionTooLong): nothing is sent
         limit = self.context_tokens
         refitted = False
         while True:
@@ -117,7 +127,7 @@ class VisionAnswer:
             stream = self.open_stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
                                       temperature=self.temperature)
             try:
-                for piece in stream:
+                for piece in client.under_deadline(stream, until, self.deadline_s):
                     self.text += piece
                     yield piece
             except BaseException as exc:

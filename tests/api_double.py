@@ -42,8 +42,8 @@ script, `demo_responder` answers plausibly, so a person can click through the wh
     python -m tests.api_double --port 8000
     MODELS_PROVIDER=custom MODELS_ENDPOINT=http://127.0.0.1:8000/v1 streamlit run app.py
 
-In demo mode, putting `#429day`, `#429`, `#401`, `#404`, `#410`, `#413`, `#filter`, `#500`, `#503`, `#slow`, `#cut`
-in a message makes the double answer with that failure, to show the app's error states.
+In demo mode, putting `#429day`, `#429`, `#401`, `#404`, `#410`, `#413`, `#filter`, `#500`, `#503`, `#slow`, `#cut`,
+`#heartbeat` in a message makes the double answer with that failure, to show the app's error states.
 """
 
 from __future__ import annotations
@@ -273,7 +273,10 @@ class Reply:
     # "sse" | "crlf" | "cr" (bare CR line endings) | "keepalive" (a `: keep-alive` comment first) | "openrouter"
     # (`: OPENROUTER PROCESSING` comments before and between chunks, as OpenRouter sends by design) | "badjson" (a
     # data line that is not JSON) | "cut" (the connection drops mid-way) | "stall" (headers, then nothing: a server
-    # that hangs before its first token)
+    # that hangs before its first token) | "heartbeat" (the text's pieces, if any, then bytes but never text again:
+    # `: keep-alive` comment lines, `data: {"choices":[]}` chunks and chunks whose delta has no content, in turn, one
+    # every `chunk_delay_s` (0.2 s when 0), until the client hangs up (logged in `double.disconnects`),
+    # `double.stalled` is set or `delay_s` (60 s when 0) passes; the connection is then closed, no [DONE] sent)
     stream_mode: str = "sse"
     delay_s: float = 0.0  # before the first byte (slow first token)
     chunk_delay_s: float = 0.0
@@ -493,6 +496,7 @@ _TRIGGERS: dict[str, Callable[[], Reply]] = {
     "#filter": Reply.content_filter,
     "#500": lambda: Reply.server_error(500),
     "#503": lambda: Reply.server_error(503),
+    "#heartbeat": lambda: Reply(stream_mode="heartbeat", delay_s=600.0),  # keep-alives forever, never any text
 }
 
 
@@ -921,7 +925,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, reply: Reply, request: dict[str, Any], model: str, prompt_tokens: int | None) -> None:
         double = self.server.double
-        if reply.delay_s and reply.stream_mode != "stall" and self._client_gone(reply.delay_s):
+        if reply.delay_s and reply.stream_mode not in ("stall", "heartbeat") and self._client_gone(reply.delay_s):
             double.disconnects.append(reply.model or model)  # it hung up before the first byte
             self.close_connection = True
             return
@@ -981,6 +985,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
+    def _heartbeat(self, cid: str, model: str, pieces: list[str], every_s: float, limit_s: float) -> None:
+        """`pieces` as text, then only bytes that carry no text, one every `every_s`, until the client hangs up
+        (logged in `double.disconnects`), `double.stalled` is set, or `limit_s` passes (then the connection closes).
+
+        What some servers and gateways do while a request is queued or a model is stuck: the read timeout never
+        fires, because a byte always comes."""
+        double = self.server.double  # type: ignore[attr-defined]
+
+        def chunk(choices: list[dict[str, Any]]) -> bytes:
+            body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                    "choices": choices}
+            return f"data: {json.dumps(body)}\n\n".encode()
+
+        fillers = (b": keep-alive\n\n",
+                   chunk([]),
+                   chunk([{"index": 0, "delta": {}, "finish_reason": None}]),
+                   chunk([{"index": 0, "delta": {"content": ""}, "finish_reason": None}]))
+        deadline = time.monotonic() + limit_s
+        try:
+            for i, piece in enumerate(pieces):
+                delta: dict[str, Any] = {"content": piece, **({"role": "assistant"} if i == 0 else {})}
+                self._chunk(chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
+            n = 0
+            while time.monotonic() < deadline and not double.stalled.is_set():
+                self._chunk(fillers[n % len(fillers)])
+                n += 1
+                with double._lock:
+                    double.heartbeats += 1
+                if self._client_gone(every_s):
+                    double.disconnects.append(model)
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            double.disconnects.append(model)
+        self.close_connection = True
+
     def _stream(self, reply: Reply, model: str, include_usage: bool, prompt_tokens: int | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -998,6 +1037,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cid = "chatcmpl-" + uuid.uuid4().hex[:12]
         pieces = re.findall(r"\S+\s*|\s+", reply.text) or [""]
+        if reply.stream_mode == "heartbeat":
+            self._heartbeat(cid, model, pieces if reply.text else [], reply.chunk_delay_s or 0.2,
+                            reply.delay_s or 60.0)
+            return
         try:
             for i, piece in enumerate(pieces):
                 delta: dict[str, Any] = {"content": piece}
@@ -1101,7 +1144,8 @@ class ApiDouble:
         self.max_in_flight = 0  # most chat requests answered at once
         self.max_concurrent: int | None = None  # refuse (429) chat requests beyond this many in flight
         self.refused_concurrent = 0
-        self.stalled = threading.Event()  # set: every "stall" reply ends (a test releasing a hung server)
+        self.stalled = threading.Event()  # set: every "stall" / "heartbeat" reply ends (a test releasing a hung one)
+        self.heartbeats = 0  # text-free chunks sent by "heartbeat" replies (keep-alives, empty chunks)
         self.disconnects: list[str] = []  # models whose answer the client hung up on, as a real server logs it
         # Server software's own behaviour (presets with a `server`) ----------------------------------------------------
         self.contexts: dict[str, int | None] = {}  # preset name -> context window, over the preset's (None: no limit)

@@ -488,3 +488,31 @@ def test_cloudflares_openai_route_refuses_images_and_the_app_says_why(double: Ap
     settings = _settings(double.endpoint_for("cloudflare"))
     err = _explained(settings, "@cf/meta/llama-4-scout-17b-16e-instruct", IMAGE)
     assert err.kind is ErrorKind.IMAGE_NOT_SUPPORTED and not err.retry_helps
+
+
+def test_heartbeat_sends_bytes_but_never_text_until_the_client_leaves(double: ApiDouble) -> None:
+    """`stream_mode="heartbeat"`: the text given (if any), then keep-alive comments, `"choices": []` chunks and
+    deltas without content every 0.2 s, no [DONE]; a client hanging up is logged like any other."""
+    host, port = double._server.server_address[:2]
+    double.queue(Reply(text="Hello", stream_mode="heartbeat"))
+    conn = httpclient.HTTPConnection(host, port, timeout=5)
+    conn.request("POST", "/v1/chat/completions", json.dumps({"model": "m", "stream": True, "messages": [
+        {"role": "user", "content": "Hi"}]}), {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    received = b""
+    started = time.monotonic()
+    while double.heartbeats < 5 and time.monotonic() - started < 3:
+        received += response.read1(4096)
+    assert double.heartbeats >= 5 and time.monotonic() - started < 2, "one every 0.2 s"
+    lines = [line for line in received.decode().split("\n") if line]
+    assert ": keep-alive" in lines and "[DONE]" not in received.decode()
+    texts = [c["delta"].get("content") for line in lines if line.startswith("data: ")
+             for c in json.loads(line[6:])["choices"]]
+    assert [t for t in texts if t] == ["Hello"]
+    assert any(json.loads(line[6:])["choices"] == [] for line in lines if line.startswith("data: "))
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    started = time.monotonic()
+    while not double.disconnects and time.monotonic() - started < 2:
+        time.sleep(0.02)
+    assert double.disconnects == ["m"] and time.monotonic() - started < 0.6
