@@ -13,7 +13,7 @@ ensure_shell()
 from lib import tools  # noqa: E402
 from lib.limits import wait_notice, wait_text  # noqa: E402
 from lib.providers import display_name, tool_format  # noqa: E402
-from lib.safe_text import display_markdown  # noqa: E402
+from lib.safe_text import as_text, display_markdown  # noqa: E402
 from lib.ticking import ticking  # noqa: E402
 from lib.tool_loop import (  # noqa: E402
     MAX_ROUNDS,
@@ -245,7 +245,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
                 try:
                     ss["tool_turns"] = tool_turns_from_transcript(from_json(uploaded.getvalue(), kind="tools"))
                 except TranscriptError as exc:
-                    st.error(f"That file can't be shown: {exc}", icon="🚫")
+                    st.error(f"That file can't be shown: {as_text(str(exc))}", icon="🚫")  # it may quote the file
                 else:
                     ss["tool_imported"] = uploaded.file_id
                     save_conversation()
@@ -308,7 +308,7 @@ if live is not None:
                         ran(event.step)
                     step_text = f"{display_name(turn.model)} is reading the tool result…"
                 elif isinstance(event, Note):
-                    timeline.info(event.text, icon="ℹ️")
+                    timeline.info(as_text(event.text, keep_code=True), icon="ℹ️")  # as render_turn shows it
                 elif isinstance(event, Done):
                     turn = event.turn
                 # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.

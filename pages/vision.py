@@ -20,7 +20,8 @@ from lib.errors import explain  # noqa: E402
 from lib.export import python_snippet  # noqa: E402
 from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  # noqa: E402
 from lib.providers import display_name  # noqa: E402
-from lib.safe_text import display_markdown  # noqa: E402
+from lib.safe_text import as_text, display_markdown, error_as_text  # noqa: E402
+from lib.budget import MAX_QUESTION_CHARS  # noqa: E402
 from lib.limits import wait_notice, wait_text  # noqa: E402
 from lib.ticking import Tick, ticking  # noqa: E402
 from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
@@ -193,11 +194,11 @@ def import_transcript() -> None:
     try:
         n = vs.import_transcript(ss, upload.getvalue())
     except TranscriptError as exc:
-        ss["vision_import_error"] = f"**{display_markdown(upload.name)}** can't be opened: {exc}"
+        ss["vision_import_error"] = f"**{as_text(upload.name)}** can't be opened: {as_text(str(exc))}"
         return
     ss["vision_rejected"] = None
     save()
-    st.toast(f"Opened {display_markdown(upload.name)}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
+    st.toast(f"Opened {as_text(upload.name)}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
 
 
 def sample_gallery() -> None:
@@ -256,7 +257,7 @@ def show_turns() -> None:
             elif role == "assistant":
                 st.markdown("*No text arrived before it stopped.*")
             if i in meta:
-                st.caption(display_markdown(meta[i]))  # an imported transcript's footers are untrusted too
+                st.caption(as_text(meta[i]))  # an imported transcript's footers are untrusted: shown as written
                 last = i == len(turns) - 1
                 if last and role == "assistant" and "no quota used" in meta[i] and ss[vs.PENDING] is None:
                     st.button("Ask again (fresh)", key="vision_fresh", icon=":material/refresh:", type="tertiary",
@@ -274,7 +275,7 @@ def show_failure(can_retry: bool) -> None:
         if failed.partial:
             st.markdown(display_markdown(failed.partial))
             st.caption("The answer was cut off here.")
-        show_error(failed.error)
+        show_error(error_as_text(failed.error))
         if failed.error.retry_helps and can_retry:
             st.button("Retry", key="vision_retry", icon=":material/refresh:", on_click=retry)
 
@@ -402,7 +403,7 @@ with left:
             with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT)):
                 st.image(prepared.data, width="stretch")
             credit = next((s.credit for s in SAMPLES if image.id == "sample:" + s.key), None)
-            st.caption(f"**{display_markdown(image.name)}** · sent to the model: {prepared.summary}"
+            st.caption(f"**{as_text(image.name)}** · sent to the model: {prepared.summary}"
                        + (f"  \n{credit}" if credit else ""))
             if image.source == "transcript":
                 st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
@@ -463,7 +464,7 @@ with right:
     with conversation:
         show_turns()
         for note in ss.get("vision_notes") or []:
-            st.info(note, icon="🔁")
+            st.info(as_text(note, keep_code=True), icon="🔁")
         show_failure(can_send and prepared is not None)
         if pending is not None:
             if prepared is not None and can_send and model:

@@ -9,7 +9,7 @@ from lib import client, tools
 from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
 from lib.providers import display_name
-from lib.safe_text import display_markdown
+from lib.safe_text import as_text, code_span, display_markdown, error_as_text
 from lib.tool_loop import CUT_NOTE, ToolStep, Turn
 from lib.transcript import call_line
 from ui import presenter
@@ -17,21 +17,29 @@ from ui.common import current_settings, show_error
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:
-    """"Llama 3.3 70B decided to call `brave_search(query="Stockholm weather")`"."""
-    who = display_name(step.model or fallback_model) if (step.model or fallback_model) else "The model"
-    return f"{who} decided to call `{call_line(step.call.name, step.call.arguments)}`"
+    """"Llama 3.3 70B decided to call `brave_search(query="Stockholm weather")`" (Markdown).
+
+    The model, the tool's name and its arguments may come from an imported transcript: they show as written (the
+    call as one code span, whatever backticks it holds), never as an image or a link."""
+    who = as_text(display_name(step.model or fallback_model)) if (step.model or fallback_model) else "The model"
+    return f"{who} decided to call {code_span(call_line(step.call.name, step.call.arguments))}"
 
 
-def ran_line(step: ToolStep) -> str:
-    """"The app ran Web search (Brave): 3 results · 0.42 s · Brave Search API"."""
+def ran_line(step: ToolStep, bold: bool = True) -> str:
+    """"The app ran Web search (Brave): 3 results · 0.42 s · Brave Search API" (Markdown; the lead in bold).
+
+    A tool the app does not know (an imported transcript's) is named as code, and the result's source shows as
+    written."""
     r = step.result
     spec = tools.TOOLS.get(step.call.name)
-    title = spec.title if spec else step.call.name
+    title = spec.title if spec else code_span(step.call.name)
+    b = "**" if bold else ""
     if r is None:
         return f"The app did not run {title}."
+    source = as_text(r.source)
     if not r.ok:
-        return f"**{title} failed** after {r.elapsed_s:.2f} s ({r.source}); the model was told why."
-    return f"**The app ran {title}:** {tools.result_summary(r)} · {r.elapsed_s:.2f} s · {r.source}"
+        return f"{b}{title} failed{b} after {r.elapsed_s:.2f} s ({source}); the model was told why."
+    return f"{b}The app ran {title}:{b} {tools.result_summary(r)} · {r.elapsed_s:.2f} s · {source}"
 
 
 def decided(step: ToolStep, model: str = "") -> None:
@@ -61,7 +69,7 @@ def received(step: ToolStep) -> None:
         return
     st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
     if r.url and not presenter.presenting():
-        st.caption(f"Source: `{r.url}`")
+        st.caption(f"Source: {code_span(r.url)}")  # as written, as code: never a link or an image
 
 
 def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
@@ -75,7 +83,7 @@ def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
             decided(step, model)
             ran(step)
             return
-        st.markdown(f"**{decided_label(step, model)}** → {ran_line(step).replace('**', '')}")
+        st.markdown(f"**{decided_label(step, model)}** → {ran_line(step, bold=False)}")
         box = st.expander("Raw output and what the model received", key=key, on_change="rerun")
         if box.open:
             with box:
@@ -138,8 +146,9 @@ def server_rendering(turn: Turn) -> str | None:
 
 
 def footer(turn: Turn) -> str:
-    """Who answered, how long it took, what it cost; and whether it was replayed."""
-    parts = [f"{turn.answered_by} · {turn.summary}" if turn.model else turn.summary]
+    """Who answered, how long it took, what it cost; and whether it was replayed (Markdown: the model and provider
+    names show as written)."""
+    parts = [f"{as_text(turn.answered_by)} · {turn.summary}" if turn.model else turn.summary]
     if turn.cached == "rehearsal":
         parts.append("replayed from rehearsal")
     elif turn.cached == "cache":
@@ -159,7 +168,7 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
         for n, step in enumerate(turn.steps):
             step_view(step, turn.model, None if latest or index is None else f"tool_received_{index}_{n}")
         for note in turn.notes:
-            st.info(note, icon="ℹ️")
+            st.info(as_text(note, keep_code=True), icon="ℹ️")
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
         clicked = turn_tail(turn, index, latest)
@@ -174,7 +183,7 @@ def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
     elif turn.cut:
         st.warning(CUT_NOTE, icon="✂️")
     if turn.error:
-        show_error(turn.error)
+        show_error(error_as_text(turn.error))  # an imported transcript's title and message show as written
     st.caption(footer(turn))
     clicked = False
     if turn.cached == "cache" and index is not None:
