@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lib.memory import freeze_long_lived, release_large_buffers
-from ui import crash
+from ui import crash, state
 from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
 from ui.presenter import apply_style
 from ui.shell import favicon, mark_shell, pages, skip_repl_check
@@ -26,7 +26,10 @@ demo = {"tool_calling": "tools", "vision": "vision"}.get(nav.url_path)
 settings = current_settings(demo)  # type: ignore[arg-type]
 sidebar(settings, demo)  # type: ignore[arg-type]
 quota_controls(settings)
+if state.shared_view() is None and (note := state.restore_note()):  # another browser's address, a restart
+    st.toast(note, icon="🔒" if note == state.NOTE_FOREIGN else "ℹ️", duration="long")
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
+state.plant_cookie()  # a first visit: the browser keeps its secret, so a reload finds this tab's conversation
 favicon()  # last, and from the second run of a fresh server on (see ui/shell.py); a run that ends early keeps it

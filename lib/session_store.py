@@ -1,31 +1,47 @@
-"""Conversations that survive a browser reload: a bounded, in-memory, thread-safe store keyed by a random id.
+"""Conversations that survive a browser reload: a bounded, in-memory, thread-safe store, bound to the browser.
 
-A reload starts a new Streamlit session, so the page keeps a random session id in the URL (`st.query_params`) and
-saves its conversation here under it. Values are stored as JSON text, so every `load()` returns a fresh copy and no
-two sessions ever share a mutable object. Ids come from URLs, so they are untrusted: they must match `ID_PATTERN`
-and are only ever dictionary keys, never file paths. Memory is bounded by `max_sessions` × `max_bytes_per_session`.
+A reload starts a new Streamlit session, so the page keeps a session id in the URL (`?s=…`) and saves its
+conversation here under it. The address alone opens nothing: an id made for a browser (`new_id(secret)`) carries a
+tag derived from a secret only that browser holds (a cookie), and `owned_by(sid, secret)` checks it, so an address
+pasted into the workshop chat, or a link with an id chosen by someone else, opens a fresh page elsewhere. A
+conversation is shown to others only through `share()`: a separate, read-only token that `unshare()` revokes.
+
+Ids come from URLs, so they are untrusted: they must match `ID_PATTERN` and are only ever dictionary keys, never file
+paths. Values are kept as UTF-8 JSON bytes (every `load()` returns a fresh copy; no two sessions share an object) and
+an optional binary blob (a prepared photo, kept once, not as base64 text). Memory is counted honestly (the bytes kept
+plus a fixed overhead per entry) and bounded three ways: per session, per client (one client filling the store evicts
+its own oldest sessions, never everyone else's), and in total. Ids made by another server process (`BOOT`) tell a
+page that the server restarted since, so it can say its conversation could not be restored.
 
 Example::
 
-    sid = st.query_params.get("s")
-    if not is_valid_id(sid):
-        sid = STORE.new_id(); st.query_params["s"] = sid
-    ss.setdefault("vision_turns", (STORE.load(sid, "vision") or {}).get("turns", []))
-    STORE.save(sid, "vision", {"turns": ss["vision_turns"]})
+    secret = cookie or STORE.new_secret()
+    sid = query_sid if owned_by(query_sid, secret) else STORE.new_id(secret)
+    STORE.save(sid, "vision", {"turns": turns}, client=ip, blob=photo_bytes)
+    STORE.load(sid, "vision"), STORE.load_blob(sid, "vision")
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
-import secrets
+import secrets as _secrets
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+ENTRY_OVERHEAD_BYTES = 512  # Python objects around each kept value: counted, so the totals are honest
+BOOT = _secrets.token_urlsafe(6)[:8]
+"""This server process: the first 8 characters of every browser-bound id it makes."""
+_NONCE = 16
+_TAG = 16
 
 
 def is_valid_id(session_id: object) -> bool:
@@ -37,8 +53,55 @@ def is_valid_id(session_id: object) -> bool:
     return isinstance(session_id, str) and ID_PATTERN.fullmatch(session_id) is not None
 
 
+def is_valid_secret(secret: object) -> bool:
+    """True for a browser secret `new_secret()` could have made."""
+    return isinstance(secret, str) and SECRET_PATTERN.fullmatch(secret) is not None
+
+
+def _tag(secret: str, head: str) -> str:
+    digest = hmac.new(secret.encode(), head.encode(), hashlib.sha256).hexdigest()
+    return digest[:_TAG]
+
+
+def owned_by(session_id: object, secret: object) -> bool:
+    """True when `session_id` was made by `new_id(secret)` (in this or an earlier server process).
+
+    >>> s = SessionStore.new_secret(); sid = SessionStore.new_id(s)
+    >>> owned_by(sid, s), owned_by(sid, SessionStore.new_secret()), owned_by(sid, None)
+    (True, False, False)
+    """
+    if not is_valid_id(session_id) or not is_valid_secret(secret):
+        return False
+    sid = str(session_id)
+    if len(sid) != len(BOOT) + _NONCE + _TAG:
+        return False
+    head, tag = sid[:-_TAG], sid[-_TAG:]
+    return hmac.compare_digest(tag, _tag(str(secret), head))
+
+
+def made_before_restart(session_id: str) -> bool:
+    """True for a browser-bound id made by an earlier process of this server (it restarted since)."""
+    return is_valid_id(session_id) and len(session_id) == len(BOOT) + _NONCE + _TAG and not session_id.startswith(BOOT)
+
+
+def owner_of(secret: str) -> str:
+    """A short, non-reversible name for a browser secret (what the store keeps instead of the secret)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Session:
+    used: float
+    client: str
+    entries: dict[str, tuple[float, bytes, bytes | None]] = field(default_factory=dict)  # key -> (saved, json, blob)
+
+    def size(self) -> int:
+        return sum(len(t) + len(b or b"") + ENTRY_OVERHEAD_BYTES for _, t, b in self.entries.values())
+
+
 class SessionStore:
-    """Per-session JSON values, the oldest sessions evicted beyond `max_sessions`, entries expiring after `max_age_s`.
+    """Per-session JSON values (and one blob each), bounded per session, per client and in total; entries expire
+    after `max_age_s`; beyond a bound the least recently used session goes (the client's own, first).
 
     >>> store = SessionStore()
     >>> sid = store.new_id()
@@ -50,100 +113,207 @@ class SessionStore:
 
     def __init__(
         self,
-        max_sessions: int = 200,
-        max_bytes_per_session: int = 2_000_000,
+        max_sessions: int = 2000,
+        max_bytes_per_session: int = 4_000_000,
         max_age_s: float = 6 * 3600,
         *,
+        max_sessions_per_client: int = 40,
+        max_bytes_per_client: int = 40_000_000,
+        max_total_bytes: int = 256_000_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_sessions < 1 or max_bytes_per_session < 1 or max_age_s <= 0:
-            raise ValueError("max_sessions, max_bytes_per_session and max_age_s must be positive")
+        bounds = (max_sessions, max_bytes_per_session, max_age_s, max_sessions_per_client, max_bytes_per_client,
+                  max_total_bytes)
+        if any(b <= 0 for b in bounds):
+            raise ValueError("every bound of the session store must be positive")
         self.max_sessions = max_sessions
         self.max_bytes_per_session = max_bytes_per_session
         self.max_age_s = max_age_s
+        self.max_sessions_per_client = max_sessions_per_client
+        self.max_bytes_per_client = max_bytes_per_client
+        self.max_total_bytes = max_total_bytes
         self._clock = clock
         self._lock = threading.Lock()
-        # session id -> (last used, {key: (saved at, json text)}); least recently used first
-        self._sessions: OrderedDict[str, tuple[float, dict[str, tuple[float, str]]]] = OrderedDict()
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
+        self._shares: dict[str, tuple[str, str]] = {}  # token -> (session id, key)
 
     @staticmethod
-    def new_id() -> str:
-        """A fresh url-safe random id (22 characters, 128 bits)."""
-        return secrets.token_urlsafe(16)
+    def new_id(secret: str | None = None) -> str:
+        """A fresh url-safe random id; with a browser `secret`, bound to it (see `owned_by`) and to this process."""
+        if secret is None:
+            return _secrets.token_urlsafe(16)
+        if not is_valid_secret(secret):
+            raise ValueError("not a browser secret")
+        head = BOOT + _secrets.token_urlsafe(12)[:_NONCE]
+        return head + _tag(secret, head)
+
+    @staticmethod
+    def new_secret() -> str:
+        """A fresh browser secret (43 url-safe characters, 256 bits), kept by the browser in a cookie."""
+        return _secrets.token_urlsafe(32)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._sessions)
 
+    def bytes_used(self) -> int:
+        """What every kept value, blob and entry costs, in bytes."""
+        with self._lock:
+            return sum(s.size() for s in self._sessions.values())
+
     def _expire(self, now: float) -> None:
         for sid in list(self._sessions):
-            _, entries = self._sessions[sid]
-            for key in [k for k, (saved, _) in entries.items() if now - saved > self.max_age_s]:
-                del entries[key]
-            if not entries:
-                del self._sessions[sid]
+            session = self._sessions[sid]
+            for key in [k for k, (saved, _, _) in session.entries.items() if now - saved > self.max_age_s]:
+                del session.entries[key]
+            if not session.entries:
+                self._drop(sid)
 
-    def save(self, session_id: str, key: str, value: dict[str, Any]) -> bool:
-        """Keep `value` (a JSON-able dict) for this session; False (and nothing kept) for a bad id or key, or when
-        the session would exceed `max_bytes_per_session` — then any older value under `key` is dropped too, so
+    def _drop(self, sid: str) -> None:
+        self._sessions.pop(sid, None)
+        for token in [t for t, (s, _) in self._shares.items() if s == sid]:
+            del self._shares[token]
+
+    def _evict(self, keep: str, client: str) -> None:
+        """Enforce the per-client bounds (the client's own oldest first), then the totals (oldest first)."""
+        def oldest(pred: Callable[[str, _Session], bool]) -> str | None:
+            return next((sid for sid, s in self._sessions.items() if sid != keep and pred(sid, s)), None)
+
+        mine = [s for s in self._sessions.values() if s.client == client]
+        count, size = len(mine), sum(s.size() for s in mine)
+        while count > self.max_sessions_per_client or size > self.max_bytes_per_client:
+            victim = oldest(lambda _sid, s: s.client == client)
+            if victim is None:
+                break
+            size -= self._sessions[victim].size()
+            count -= 1
+            self._drop(victim)
+        total = sum(s.size() for s in self._sessions.values())
+        while len(self._sessions) > self.max_sessions or total > self.max_total_bytes:
+            victim = oldest(lambda _sid, _s: True)
+            if victim is None:
+                break
+            total -= self._sessions[victim].size()
+            self._drop(victim)
+
+    def save(self, session_id: str, key: str, value: dict[str, Any], *, client: str = "",
+             blob: bytes | None = None) -> bool:
+        """Keep `value` (a JSON-able dict) and an optional `blob` for this session; `client` names who saved it (a
+        browser's owner name or address) for the per-client bounds. False (and nothing kept) for a bad id or key, or
+        when the session would exceed `max_bytes_per_session` — then any older value under `key` is dropped too, so
         `load()` never returns an outdated conversation.
 
         Raises TypeError/ValueError for a value that is not a JSON-able dict (a programming error).
         """
         if not isinstance(value, dict):
             raise TypeError(f"SessionStore.save() needs a dict, not {type(value).__name__}")
+        if blob is not None and not isinstance(blob, (bytes, bytearray)):
+            raise TypeError("a blob is bytes")
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         if not is_valid_id(session_id) or not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             return False
-        size = len(text.encode("utf-8", "surrogatepass"))
+        data = text.encode("utf-8", "surrogatepass")
+        kept = None if blob is None else bytes(blob)
         with self._lock:
             now = self._clock()
             self._expire(now)
-            _, entries = self._sessions.pop(session_id, (now, {}))
-            others = sum(len(t.encode("utf-8", "surrogatepass")) for k, (_, t) in entries.items() if k != key)
-            if size + others > self.max_bytes_per_session:
-                entries.pop(key, None)
-                if entries:
-                    self._sessions[session_id] = (now, entries)
+            session = self._sessions.pop(session_id, None) or _Session(now, str(client)[:128])
+            session.used = now
+            others = sum(len(t) + len(b or b"") + ENTRY_OVERHEAD_BYTES
+                         for k, (_, t, b) in session.entries.items() if k != key)
+            if len(data) + len(kept or b"") + ENTRY_OVERHEAD_BYTES + others > self.max_bytes_per_session:
+                session.entries.pop(key, None)
+                if session.entries:
+                    self._sessions[session_id] = session
+                else:
+                    self._drop(session_id)
                 return False
-            entries[key] = (now, text)
-            self._sessions[session_id] = (now, entries)
-            while len(self._sessions) > self.max_sessions:
-                self._sessions.popitem(last=False)
+            session.entries[key] = (now, data, kept)
+            self._sessions[session_id] = session
+            self._evict(session_id, session.client)
             return True
+
+    def _held(self, session_id: Any, key: Any) -> tuple[float, bytes, bytes | None] | None:
+        if not is_valid_id(session_id) or not isinstance(key, str):
+            return None
+        now = self._clock()
+        self._expire(now)
+        session = self._sessions.get(session_id)
+        if session is None or key not in session.entries:
+            return None
+        session.used = now
+        self._sessions.move_to_end(session_id)
+        return session.entries[key]
 
     def load(self, session_id: str, key: str) -> dict[str, Any] | None:
         """A fresh copy of what was saved, or None (unknown or invalid id, unknown key, or older than max_age_s)."""
-        if not is_valid_id(session_id) or not isinstance(key, str):
+        with self._lock:
+            held = self._held(session_id, key)
+        return None if held is None else json.loads(held[1])
+
+    def load_blob(self, session_id: str, key: str) -> bytes | None:
+        """The blob saved with the value, or None."""
+        with self._lock:
+            held = self._held(session_id, key)
+        return None if held is None else held[2]
+
+    def knows(self, session_id: str) -> bool:
+        """True while anything is kept for this session."""
+        with self._lock:
+            return isinstance(session_id, str) and session_id in self._sessions
+
+    def share(self, session_id: str, key: str) -> str | None:
+        """A read-only token for this session's `key` (the same one while it lasts); None if nothing is saved."""
+        with self._lock:
+            if self._held(session_id, key) is None:
+                return None
+            for token, (sid, k) in self._shares.items():
+                if sid == session_id and k == key:
+                    return token
+            token = _secrets.token_urlsafe(18)
+            self._shares[token] = (session_id, key)
+            return token
+
+    def share_token(self, session_id: str, key: str) -> str | None:
+        """The live share token of this session's `key`, if it is shared."""
+        with self._lock:
+            return next((t for t, (s, k) in self._shares.items() if s == session_id and k == key), None)
+
+    def shared(self, token: object) -> tuple[dict[str, Any], bytes | None] | None:
+        """What a share token shows right now (value and blob), or None once revoked, expired or unknown."""
+        if not isinstance(token, str) or not ID_PATTERN.fullmatch(token):
             return None
         with self._lock:
-            now = self._clock()
-            self._expire(now)
-            held = self._sessions.get(session_id)
-            if held is None or key not in held[1]:
-                return None
-            self._sessions[session_id] = (now, held[1])
-            self._sessions.move_to_end(session_id)
-            text = held[1][key][1]
-        return json.loads(text)
+            where = self._shares.get(token)
+            held = None if where is None else self._held(*where)
+        return None if held is None else (json.loads(held[1]), held[2])
+
+    def unshare(self, session_id: str, key: str | None = None) -> None:
+        """Revoke this session's share links (of one `key`, or all)."""
+        with self._lock:
+            for token in [t for t, (s, k) in self._shares.items() if s == session_id and key in (None, k)]:
+                del self._shares[token]
 
     def delete(self, session_id: str, key: str | None = None) -> None:
-        """Forget one value, or the whole session when `key` is None."""
+        """Forget one value, or the whole session when `key` is None (its share links go with it)."""
         with self._lock:
-            held = self._sessions.get(session_id) if isinstance(session_id, str) else None
-            if held is None:
+            session = self._sessions.get(session_id) if isinstance(session_id, str) else None
+            if session is None:
                 return
             if key is None:
-                del self._sessions[session_id]
+                self._drop(session_id)
             else:
-                held[1].pop(key, None)
-                if not held[1]:
-                    del self._sessions[session_id]
+                session.entries.pop(key, None)
+                for token in [t for t, (s, k) in self._shares.items() if s == session_id and k == key]:
+                    del self._shares[token]
+                if not session.entries:
+                    self._drop(session_id)
 
     def clear(self) -> None:
         """Forget everything (tests)."""
         with self._lock:
             self._sessions.clear()
+            self._shares.clear()
 
 
 STORE = SessionStore()

@@ -312,7 +312,10 @@ IMAGE, TURNS, META, PENDING, FAILED, ANSWERED = (
 STOPPED_MARK = "⏹ Stopped"
 SNAPSHOT_VERSION = 1
 MAX_SAVED_IMAGE_CHARS = 1_000_000
-"""Largest image (base64 characters) kept for a reload; the store allows 2 MB a session, shared with the tool page."""
+"""Largest image (base64 characters) kept inline in a `snapshot` (base64 text)."""
+MAX_SAVED_IMAGE_BYTES = 3_000_000
+"""Largest prepared image kept for a reload as bytes (`saved_form`); the store allows 4 MB a session, shared with
+the tool page's conversation. A larger one is re-encoded smaller to fit (`fit_inline`)."""
 
 
 @dataclass(frozen=True)
@@ -504,24 +507,35 @@ def request_turns(turns: Sequence[tuple[str, str]], question: str) -> list[tuple
 # --- saved for a reload, and transcripts -------------------------------------------------------------------------
 
 
-def _image_json(image: CurrentImage | None) -> dict[str, Any] | None:
-    if image is None:
-        return None
+def _kept_master(image: CurrentImage, max_chars: int) -> PreparedImage | None:
     m = image.master
-    if m.base64_chars > MAX_SAVED_IMAGE_CHARS:
+    if m.base64_chars > max_chars:
         try:
-            m = fit_inline(m, MAX_SAVED_IMAGE_CHARS)
+            m = fit_inline(m, max_chars)
         except ValueError:
             return None
-    return {"id": image.id, "name": image.name, "source": image.source, "data": base64.b64encode(m.data).decode(),
+    return m
+
+
+def _image_json(image: CurrentImage | None, m: PreparedImage | None = None, *, inline: bool = True
+                ) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    m = m or _kept_master(image, MAX_SAVED_IMAGE_CHARS)
+    if m is None:
+        return None
+    return {"id": image.id, "name": image.name, "source": image.source,
+            "data": base64.b64encode(m.data).decode() if inline else "",
             "mime_type": m.mime_type, "width": m.width, "height": m.height, "original_width": m.original_width,
             "original_height": m.original_height, "original_bytes": m.original_bytes,
             "original_format": m.original_format, "note": m.note}
 
 
-def _image_from_json(d: Any) -> CurrentImage | None:
+def _image_from_json(d: Any, blob: bytes | None = None) -> CurrentImage | None:
     if not isinstance(d, dict):
         return None
+    if blob is not None and d.get("data") == "":
+        d = {**d, "data": base64.b64encode(blob).decode()}
     ints = ("width", "height", "original_width", "original_height", "original_bytes")
     strs = ("id", "name", "source", "data", "mime_type", "original_format", "note")
     if not all(isinstance(d.get(k), int) for k in ints) or not all(isinstance(d.get(k), str) for k in strs):
@@ -537,13 +551,25 @@ def _image_from_json(d: Any) -> CurrentImage | None:
     return CurrentImage(d["id"], d["name"], master, d["source"])
 
 
-def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The conversation as JSON-able data for `ui.state.save`: turns, footers, the prepared image, a question on
+def saved_form(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None
+               ) -> tuple[dict[str, Any], bytes | None, bool]:
+    """What `ui.state.save` keeps for a reload: the snapshot without the image's bytes, the prepared image's bytes
+    (kept once, as bytes, not as base64 text; re-encoded smaller beyond MAX_SAVED_IMAGE_BYTES), and whether the
+    photo could be kept at all (False: the page says a reload won't bring it back)."""
+    image: CurrentImage | None = ss.get(IMAGE)
+    m = None if image is None else _kept_master(image, MAX_SAVED_IMAGE_BYTES * 4 // 3)
+    data = snapshot(ss, settings, image=_image_json(image, m, inline=False) if m is not None else None)
+    return data, (m.data if m is not None else None), image is None or m is not None
+
+
+def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None, *,
+             image: dict[str, Any] | None | bool = True) -> dict[str, Any]:
+    """The conversation as JSON-able data: turns, footers, the prepared image (inline, as base64), a question on
     its way, and the page's `settings` (widget values)."""
     pending = ss.get(PENDING)
     return {
         "version": SNAPSHOT_VERSION,
-        "image": _image_json(ss.get(IMAGE)),
+        "image": _image_json(ss.get(IMAGE)) if image is True else image or None,
         "turns": [[role, text] for role, text in ss.get(TURNS) or []],
         "meta": {str(i): m for i, m in (ss.get(META) or {}).items()},
         "answered": ss.get(ANSWERED),
@@ -553,8 +579,9 @@ def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -
     }
 
 
-def restore(ss: MutableMapping[str, Any], data: Any) -> Restored | None:
-    """Bring back what `snapshot` saved (after a reload). A question that was on its way comes back stopped.
+def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) -> Restored | None:
+    """Bring back what `snapshot` (or `saved_form`, with its `blob`) saved, after a reload. A question that was on
+    its way comes back stopped.
 
     Returns None, changing nothing, for no data or data of another shape.
     """
@@ -570,7 +597,7 @@ def restore(ss: MutableMapping[str, Any], data: Any) -> Restored | None:
             return None
         turns.append((item[0], item[1]))
     meta = {int(k): v for k, v in raw_meta.items() if k.isdigit() and isinstance(v, str) and int(k) < len(turns)}
-    image = _image_from_json(data.get("image"))
+    image = _image_from_json(data.get("image"), blob)
     if image is None and not turns:
         return None
     answered = data.get("answered")

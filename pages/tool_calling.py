@@ -51,6 +51,10 @@ from ui.common import (  # noqa: E402
     stream_opener,
 )
 from ui.tool_views import decided, ran, render_turn, turn_tail  # noqa: E402
+from ui.sharing import share_controls, show_shared_view  # noqa: E402
+
+if show_shared_view("tools"):  # a read-only link someone shared: their conversation, nothing else
+    st.stop()
 
 # Each suggestion switches on the tool it exercises, so one click shows a tool call.
 SUGGESTIONS: dict[str, tuple[str, ...]] = {
@@ -237,6 +241,8 @@ with st.container(horizontal=True, vertical_alignment="center"):
         st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
                            "tool-calling.json", "application/json", icon=":material/data_object:",
                            type="tertiary", on_click="ignore")
+    if (turns or in_place) and (in_place or not running) and not stage:
+        share_controls("tools")
     if (in_place or not running) and not stage:
         with st.popover("Open a transcript", icon=":material/upload_file:"):
             uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],

@@ -41,6 +41,10 @@ from ui.common import (  # noqa: E402
     show_error,
     stream_opener,
 )
+from ui.sharing import share_controls, show_shared_view  # noqa: E402
+
+if show_shared_view("vision"):  # a read-only link someone shared: their photo conversation, nothing else
+    st.stop()
 
 SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
            "sample": ":material/photo_library: Sample"}
@@ -71,7 +75,7 @@ vs.init_state(ss)
 if "vision_restore_checked" not in ss:
     ss["vision_restore_checked"] = True
     if ss[vs.IMAGE] is None and not ss[vs.TURNS]:
-        restored = vs.restore(ss, state.load("vision"))
+        restored = vs.restore(ss, state.load("vision"), state.load_blob("vision"))
         if restored:
             for key, value in restored.settings.items():
                 if key in WIDGETS and key not in ss and (key != "vision_detail" or restored.image):
@@ -86,8 +90,10 @@ for _key, _default in WIDGETS.items():
 
 
 def save() -> None:
-    """Keep the conversation, the prepared image and the page's choices for a reload of this tab."""
-    state.save("vision", vs.snapshot(ss, {k: ss.get(k) for k in WIDGETS}))
+    """Keep the conversation, the prepared image (as bytes) and the page's choices for a reload of this tab; when
+    they can't be kept (too large for the store), the page says a reload won't bring them back."""
+    data, photo, photo_kept = vs.saved_form(ss, {k: ss.get(k) for k in WIDGETS})
+    ss["vision_not_kept"] = not (state.save("vision", data, blob=photo) and photo_kept)
 
 
 if (leftover := ss.pop("vision_live_items", None)) is not None:
@@ -408,6 +414,9 @@ with left:
             if image.source == "transcript":
                 st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
                            "photo for a detailed answer.")
+            if ss.get("vision_not_kept"):
+                st.caption("This photo and conversation are too large to keep on the server: a reload won't bring "
+                           "them back (download the transcript to keep them).")
     if prepared is not None:
         state.keep("vision_detail", WIDGETS["vision_detail"])  # again: the image may have arrived in this run
         level = st.segmented_control("Detail", [d.key for d in DETAIL_LEVELS], required=True,
@@ -454,6 +463,8 @@ with right:
             st.download_button("JSON", lambda: vs.transcript_files(snapshot, **export)[1], "vision-transcript.json",
                                "application/json", key="vision_export_json", icon=":material/download:",
                                type="tertiary", disabled=busy, on_click="ignore")
+        if ss[vs.TURNS]:
+            share_controls("vision", disabled=busy)
         # A popover: its uploader exists only while open, so the page has one photo drop zone.
         with st.popover("Open a transcript", icon=":material/upload_file:", type="tertiary", disabled=busy):
             st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",

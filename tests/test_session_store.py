@@ -7,7 +7,9 @@ import threading
 import pytest
 
 from lib import session_store
-from lib.session_store import ID_PATTERN, STORE, SessionStore, is_valid_id
+from lib.session_store import (
+    ENTRY_OVERHEAD_BYTES, ID_PATTERN, STORE, SessionStore, is_valid_id, made_before_restart, owned_by,
+)
 
 
 class FakeClock:
@@ -85,7 +87,7 @@ def test_bad_keys_are_refused(key: str) -> None:
 
 
 def test_values_over_the_byte_cap_are_refused_and_the_stale_value_dropped() -> None:
-    store = SessionStore(max_bytes_per_session=1_000)
+    store = SessionStore(max_bytes_per_session=1_000 + 2 * ENTRY_OVERHEAD_BYTES)  # each entry's overhead counts
     sid = store.new_id()
     assert store.save(sid, "tools", {"t": "x" * 400})
     assert store.save(sid, "vision", {"t": "y" * 400})
@@ -93,7 +95,7 @@ def test_values_over_the_byte_cap_are_refused_and_the_stale_value_dropped() -> N
     assert store.save(sid, "vision", {"t": "y" * 600}) is False  # 500 + 600 > 1000
     assert store.load(sid, "vision") is None  # never an outdated conversation
     assert store.load(sid, "tools") == {"t": "x" * 500}
-    assert store.save(sid, "tools", {"t": "é" * 600}) is False  # bytes, not characters
+    assert store.save(sid, "tools", {"t": "é" * 800}) is False  # bytes, not characters
     assert store.load(sid, "tools") is None and len(store) == 0
 
 
@@ -163,7 +165,9 @@ def test_constructor_rejects_nonsense_bounds() -> None:
 
 def test_module_singleton_has_the_documented_defaults() -> None:
     assert isinstance(session_store.STORE, SessionStore)
-    assert (STORE.max_sessions, STORE.max_bytes_per_session, STORE.max_age_s) == (200, 2_000_000, 6 * 3600)
+    assert (STORE.max_sessions, STORE.max_bytes_per_session, STORE.max_age_s) == (2000, 4_000_000, 6 * 3600)
+    assert (STORE.max_sessions_per_client, STORE.max_bytes_per_client, STORE.max_total_bytes) == (
+        40, 40_000_000, 256_000_000)
 
 
 def test_store_is_thread_safe_and_stays_bounded() -> None:
@@ -187,3 +191,68 @@ def test_store_is_thread_safe_and_stays_bounded() -> None:
         t.join()
     assert not errors
     assert len(store) == 20
+
+
+# --- bound to the browser, shared on purpose, bounded per client ---------------------------------------------------
+
+
+def test_an_id_belongs_to_the_browser_secret_it_was_made_with() -> None:
+    mine, theirs = SessionStore.new_secret(), SessionStore.new_secret()
+    sid = SessionStore.new_id(mine)
+    assert is_valid_id(sid) and owned_by(sid, mine)
+    assert not owned_by(sid, theirs), "an address copied to another browser is not that browser's"
+    assert not owned_by(SessionStore.new_id(), mine), "an unbound (or attacker-chosen) id is nobody's"
+    assert not owned_by(sid[:-1] + ("A" if sid[-1] != "A" else "B"), mine), "a forged tag fails"
+    assert not owned_by(sid, None) and not owned_by(sid, "short")
+    assert not made_before_restart(sid)
+    assert made_before_restart(("Z" if sid[0] != "Z" else "Y") + sid[1:]), "another process's id"
+
+
+def test_one_client_filling_the_store_evicts_only_its_own_sessions() -> None:
+    store = SessionStore(max_sessions_per_client=5, max_bytes_per_client=1_000_000, max_total_bytes=3_000_000)
+    victim = store.new_id()
+    assert store.save(victim, "tools", {"turns": ["mine"]}, client="victim")
+    flood = [store.new_id() for _ in range(200)]
+    for sid in flood:  # 200 sessions of ~200 KB each from one client: 40 MB offered
+        store.save(sid, "tools", {"pad": "x" * 200_000}, client="attacker")
+    assert store.load(victim, "tools") == {"turns": ["mine"]}, "someone else's restore survives"
+    assert sum(store.knows(s) for s in flood) <= 5
+    assert store.bytes_used() <= 1_000_000 + 10_000
+
+
+def test_bytes_are_counted_honestly_and_the_total_is_bounded() -> None:
+    store = SessionStore(max_total_bytes=1_000_000, max_bytes_per_client=10**9, max_sessions_per_client=10**6)
+    for i in range(100):  # many clients, each small: the oldest go when the total is reached
+        store.save(store.new_id(), "k", {"pad": "é" * 10_000}, client=f"c{i}")  # 20 KB of UTF-8 each
+    assert store.bytes_used() <= 1_000_000
+    assert 40 <= len(store) <= 50, "about 1 MB / (20 KB + overhead)"
+
+
+def test_a_photo_is_kept_once_as_bytes_next_to_its_conversation() -> None:
+    store = SessionStore(max_bytes_per_session=1_500_000)
+    sid = store.new_id()
+    photo = bytes(range(256)) * 4_000  # 1 MB: as base64 text it would be 1.33 MB
+    assert store.save(sid, "vision", {"turns": []}, blob=photo)
+    assert store.load_blob(sid, "vision") == photo and store.load(sid, "vision") == {"turns": []}
+    assert store.bytes_used() < 1_050_000
+    assert not store.save(sid, "vision", {"turns": []}, blob=photo * 2), "over the session's bound: refused"
+    assert store.load_blob(sid, "vision") is None
+
+
+def test_a_share_link_is_read_only_revocable_and_follows_the_conversation() -> None:
+    store = SessionStore()
+    sid = store.new_id(store.new_secret())
+    assert store.share(sid, "tools") is None, "nothing saved: nothing to share"
+    store.save(sid, "tools", {"turns": ["one"]})
+    token = store.share(sid, "tools")
+    assert token and token != sid and store.share(sid, "tools") == token == store.share_token(sid, "tools")
+    assert store.shared(token) == ({"turns": ["one"]}, None)
+    store.save(sid, "tools", {"turns": ["one", "two"]})
+    assert store.shared(token) == ({"turns": ["one", "two"]}, None)
+    assert store.shared(sid) is None, "the owner's id is not a share token"
+    store.unshare(sid)
+    assert store.shared(token) is None and store.share_token(sid, "tools") is None
+    again = store.share(sid, "tools")
+    assert again != token, "a new link after revoking, never the old one"
+    store.delete(sid)
+    assert store.shared(again) is None

@@ -386,8 +386,9 @@ def test_camera_photo_and_sample_are_both_usable(double: ApiDouble) -> None:
     assert any("shopfront.jpg" in c.value and "1200×900" in c.value for c in at.caption)
 
 
-def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDouble) -> None:
+def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDouble, monkeypatch) -> None:
     from lib.session_store import STORE
+    from ui import state
 
     at = _app(double)
     _upload(at, "photo.jpg", _photo(800, 600), "image/jpeg")
@@ -396,18 +397,35 @@ def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDoub
     sid = at.session_state["_sid"]
     saved = STORE.load(sid, "vision")
     assert saved and saved["turns"] == [["user", "What is it?"], ["assistant", "A gradient."]]
-    assert "raw" not in json.dumps(saved)[:0] and base64.b64decode(saved["image"]["data"])[:3] == b"\xff\xd8\xff"
-    # A reload: a new session with the same ?s= id.
-    client.clear_models_cache()
-    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    again.secrets.update(at.secrets)
-    again.query_params["s"] = sid
-    again.run()
-    again.switch_page("pages/vision.py").run()
-    assert not again.exception
-    assert any(m.value == "What is it?" for m in again.markdown)
-    assert any(m.value == "A gradient." for m in again.markdown)
-    assert any("800×600" in c.value for c in again.caption), "the prepared image is back"
+    assert saved["image"]["data"] == "", "the photo is kept once, as bytes, not as base64 text"
+    assert (STORE.load_blob(sid, "vision") or b"")[:3] == b"\xff\xd8\xff"
+
+    def reload(cookie: str) -> AppTest:
+        """A new session with the same ?s= address, from a browser whose cookie holds `cookie`."""
+        monkeypatch.setattr(state, "_cookie", lambda: cookie)
+        client.clear_models_cache()
+        again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        again.secrets.update(at.secrets)
+        again.query_params["s"] = sid
+        again.run()
+        notes.extend(t.value for t in again.toast)
+        again.switch_page("pages/vision.py").run()
+        assert not again.exception
+        return again
+
+    notes: list[str] = []
+    # The same browser (its cookie holds the secret this tab's id was made with): everything comes back.
+    same = reload(at.session_state["_browser"])
+    assert any(m.value == "What is it?" for m in same.markdown)
+    assert any(m.value == "A gradient." for m in same.markdown)
+    assert any("800×600" in c.value for c in same.caption), "the prepared image is back"
+    assert same.session_state["_sid"] == sid and not notes
+    # Another browser given the copied address: a fresh page, a new id, and a note saying why.
+    other = reload(STORE.new_secret())
+    assert not any(m.value == "A gradient." for m in other.markdown)
+    assert other.session_state["_sid"] != sid and other.query_params["s"] != [sid]
+    assert any("another browser" in n for n in notes)
+    assert STORE.load(sid, "vision")["turns"][-1] == ["assistant", "A gradient."], "the owner's is untouched"
 
 
 # --- lib.vision's conversation state, without Streamlit -------------------------------------------------------------
@@ -544,3 +562,42 @@ def test_a_long_vision_conversation_draws_its_latest_turns_and_the_rest_on_reque
     [b for b in at.button if b.label == "Show 4 earlier turns"][0].click().run()
     assert [m.value for m in at.markdown if m.value.startswith("Question number")] == \
         [f"Question number {i}?" for i in range(14)]
+
+
+def test_after_a_server_restart_the_page_says_its_conversation_could_not_be_restored(
+        double: ApiDouble, monkeypatch) -> None:
+    from lib import session_store
+    from lib.session_store import STORE
+    from ui import state
+
+    secret = STORE.new_secret()
+    monkeypatch.setattr(session_store, "BOOT", "OldBoot1")  # an id made by the process before the restart
+    sid = STORE.new_id(secret)
+    monkeypatch.undo()
+    monkeypatch.setattr(state, "_cookie", lambda: secret)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["s"] = sid
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.toast] == [state.NOTE_RESTARTED]
+    assert at.session_state["_sid"] == sid, "the same browser keeps its address"
+    at.run()
+    assert not at.toast, "said once"
+
+
+def test_a_photo_is_saved_once_as_bytes_and_comes_back_from_them() -> None:
+    from lib.images import prepare_image
+
+    ss: dict = {}
+    vs.init_state(ss)
+    prepared = prepare_image(_photo(800, 600), "photo.jpg")
+    ss[vs.IMAGE] = vs.CurrentImage("upload:1", "photo.jpg", prepared)
+    ss[vs.TURNS] = [("user", "What is it?"), ("assistant", "A gradient.")]
+    data, blob, kept = vs.saved_form(ss, {"vision_own": ""})
+    assert kept and blob == prepared.data and data["image"]["data"] == ""
+    assert len(json.dumps(data)) < 2_000, "no base64 copy of the photo in the JSON"
+    again: dict = {}
+    vs.init_state(again)
+    restored = vs.restore(again, data, blob)
+    assert restored and restored.image and again[vs.IMAGE].master.data == prepared.data
+    assert again[vs.TURNS] == ss[vs.TURNS]

@@ -1,20 +1,33 @@
-"""Session state that outlives a page switch and a browser reload.
+"""Session state that outlives a page switch and a browser reload, kept to the browser it belongs to.
 
 - `keep(key, default)`: Streamlit drops a widget's value when a page without that widget runs (visiting Home).
   Call `keep` before creating the widget with `key=`; its value is mirrored in `_kept` and restored on return.
-- `session_id()` / `save()` / `load()`: a random id in the URL (`?s=…`) and the server-side `lib.session_store.STORE`
-  (bounded by sessions, bytes and age), so a reload brings both conversations back.
+- `session_id()` / `save()` / `load()`: an id in the URL (`?s=…`) and the server-side `lib.session_store.STORE`
+  (bounded per session, per client and in total), so a reload brings both conversations back. The id is bound to a
+  secret the browser keeps in a cookie (`COOKIE`, set once by `plant_cookie()`); an address opened in another
+  browser, or a link with someone else's id, gets a fresh page and a one-line note (`restore_note()`).
+- `share()` / `unshare()` / `shared()`: a separate, read-only, revocable link (`?view=…`), made only on request.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
 
-from lib.session_store import STORE, is_valid_id
+from lib.session_store import (
+    STORE, is_valid_id, is_valid_secret, made_before_restart, owned_by, owner_of,
+)
 
+COOKIE = "llama_herd_browser"
+COOKIE_DAYS = 30
+SHARE_PARAM = "view"
 _KEPT = "_kept"
+NOTE_FOREIGN = ("This address was opened in another browser, so it starts a fresh page here: a conversation "
+                "stays with its browser. To show one to others, its owner clicks “Share”.")
+NOTE_RESTARTED = ("The app's server restarted since this tab was last open, so its earlier conversation could not "
+                  "be restored.")
 
 
 def keep(key: str, default: Any = None) -> None:
@@ -33,23 +46,91 @@ def remember(key: str) -> None:
         ss.setdefault(_KEPT, {})[key] = ss[key]
 
 
+def _cookie() -> str | None:
+    """The browser's secret as its cookie sent it when this session connected (None outside a browser)."""
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - outside a browser session (AppTest, bare mode)
+        return None
+    return value if isinstance(value, str) else None
+
+
+def browser_secret() -> str:
+    """This browser's secret: its cookie's, or a new one that `plant_cookie()` hands to the browser."""
+    ss = st.session_state
+    if "_browser" not in ss:
+        cookie = _cookie()
+        if is_valid_secret(cookie):
+            ss["_browser"] = cookie
+        else:
+            ss["_browser"], ss["_browser_new"] = STORE.new_secret(), True
+    return ss["_browser"]
+
+
+def plant_cookie() -> None:
+    """Give the browser its secret (once, on its first visit): a first-party cookie set by a tiny script, kept for
+    30 days, SameSite=Strict (Secure over https). An existing cookie is never replaced: a second tab opened at the
+    very first visit keeps the first one's."""
+    ss = st.session_state
+    if not ss.get("_browser_new"):
+        return
+    secret = browser_secret()
+    assert is_valid_secret(secret)  # url-safe characters only: nothing to escape in the script
+    script = (
+        "<script>(function(){var n=%s,v=%s;"
+        "if(document.cookie.split('; ').some(function(c){return c.indexOf(n+'=')===0;}))return;"
+        "document.cookie=n+'='+v+'; path=/; max-age=%d; SameSite=Strict'"
+        "+(location.protocol==='https:'?'; Secure':'');})();</script>"
+    ) % (json.dumps(COOKIE), json.dumps(secret), COOKIE_DAYS * 86400)
+    with st.container(key="browser_cookie", height=1, border=False):
+        st.html(script, unsafe_allow_javascript=True)
+
+
 def session_id() -> str:
-    """This browser tab's id: from the URL when it is valid, else a new one written to the URL."""
+    """This tab's id: the URL's when this browser made it, else a new one (bound to this browser) in the URL."""
     ss = st.session_state
     if "_sid" not in ss:
+        secret = browser_secret()
         sid = st.query_params.get("s")
-        if not is_valid_id(sid):
-            sid = STORE.new_id()
+        if owned_by(sid, secret):
+            if made_before_restart(sid) and not STORE.knows(sid):
+                ss["_restore_note"] = NOTE_RESTARTED
+        else:
+            if is_valid_id(sid):
+                ss["_restore_note"] = NOTE_FOREIGN
+            sid = STORE.new_id(secret)
         ss["_sid"] = sid
     if st.query_params.get("s") != ss["_sid"]:
         st.query_params["s"] = ss["_sid"]
     return ss["_sid"]
 
 
-def save(name: str, value: dict[str, Any]) -> bool:
-    """Keep `value` (JSON-able) on the server under this tab's id, for a reload."""
+def restore_note() -> str | None:
+    """Once per session: why this tab did not get a conversation back (another browser's address, a restart)."""
+    session_id()
+    return st.session_state.pop("_restore_note", None)
+
+
+def _client() -> str:
+    """Who is saving, for the store's per-client bounds: the visitor's address (behind a reverse proxy, the one the
+    proxy appended last to X-Forwarded-For, which the visitor can't choose), else the browser."""
     try:
-        return STORE.save(session_id(), name, value)
+        ip = st.context.ip_address
+        forwarded = st.context.headers.get("X-Forwarded-For")
+    except Exception:  # noqa: BLE001 - outside a browser session
+        ip, forwarded = None, None
+    ip = ip if isinstance(ip, str) else None
+    if isinstance(forwarded, str) and forwarded.strip() and (ip is None or ip.startswith("127.") or ip == "::1"):
+        ip = forwarded.split(",")[-1].strip()[:64] or ip
+    return f"ip:{ip}" if ip else f"browser:{owner_of(browser_secret())}"
+
+
+def save(name: str, value: dict[str, Any], blob: bytes | None = None) -> bool:
+    """Keep `value` (JSON-able) and an optional `blob` (a photo) on the server under this tab's id, for a reload."""
+    if shared_view() is not None:
+        return False  # a read-only view writes nothing
+    try:
+        return STORE.save(session_id(), name, value, client=_client(), blob=blob)
     except (TypeError, ValueError):
         return False
 
@@ -57,3 +138,34 @@ def save(name: str, value: dict[str, Any]) -> bool:
 def load(name: str) -> dict[str, Any] | None:
     """What `save` kept for this tab, or None."""
     return STORE.load(session_id(), name)
+
+
+def load_blob(name: str) -> bytes | None:
+    """The blob `save` kept with it, or None."""
+    return STORE.load_blob(session_id(), name)
+
+
+def share(name: str) -> str | None:
+    """A read-only link's token for this tab's `name` conversation (made on request; the same one until revoked)."""
+    return STORE.share(session_id(), name)
+
+
+def share_token(name: str) -> str | None:
+    """This tab's live share token for `name`, if it is shared."""
+    return STORE.share_token(session_id(), name)
+
+
+def unshare(name: str) -> None:
+    """Revoke this tab's share link for `name`: whoever has it sees nothing from now on."""
+    STORE.unshare(session_id(), name)
+
+
+def shared_view() -> str | None:
+    """The share token in the URL (`?view=…`) when this page is opened as someone's read-only shared conversation."""
+    token = st.query_params.get(SHARE_PARAM)
+    return token if isinstance(token, str) and is_valid_id(token) else None
+
+
+def shared(token: str) -> tuple[dict[str, Any], bytes | None] | None:
+    """What a share token shows right now, or None (revoked, expired, never made)."""
+    return STORE.shared(token)
