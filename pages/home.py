@@ -14,7 +14,7 @@ from lib.config import Settings  # noqa: E402
 from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
 from lib.safe_text import plural  # noqa: E402
 from ui import presenter  # noqa: E402
-from ui.common import choose_model, current_settings, providers_table, setup_panel  # noqa: E402
+from ui.common import choose_model, current_settings, providers_table, setup_panel, shown_endpoint  # noqa: E402
 
 
 def _uses(pick: ModelPick, page: str) -> str:
@@ -32,7 +32,8 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
         lines = [f"- **Provider:** {p.label}"]
     else:
         lines = [f"- **Provider:** {p.label} — {settings.reason}",
-                 f"- **Endpoint:** `{settings.endpoint or 'missing'}`",
+                 "- **Endpoint:** " + (f"`{shown}`" if (shown := shown_endpoint(settings)) else
+                                       "set by this server's operator" if settings.endpoint else "missing"),
                  f"- **Key:** {key}"]
     if picks:
         lines += ["", "| Page | Built for | Uses | Why |", "|---|---|---|---|"]
@@ -59,6 +60,8 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
                        icon="✅")
         elif listing.status in (401, 403):
             st.error(f"{p.label} refused the key (HTTP {listing.status}).", icon="🔑")
+        elif st.session_state.get("_visitor_endpoint"):  # a visitor's own typed address: no upstream detail
+            st.error(f"Couldn't use {p.label} at the address typed in Connection settings.", icon="⚠️")
         else:
             st.error(f"Couldn't reach {p.label}: {listing.error}.", icon="⚠️")
 

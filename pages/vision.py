@@ -39,6 +39,7 @@ from ui.common import (  # noqa: E402
     next_model_fn,
     setup_panel,
     show_error,
+    shown_url,
     stream_opener,
 )
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
@@ -488,5 +489,5 @@ if prepared is not None and ss[vs.TURNS] and last:
     with st.expander("View code (Python, azure-ai-inference)"):
         st.caption("The last request, as the SDK's samples write it; save your photo as photo.jpg next to it. "
                    "The key is read from the environment, never written into the code.")
-        st.code(python_snippet(last["endpoint"], last["model"], last["messages"], provider_id=last["provider_id"],
+        st.code(python_snippet(shown_url(last["endpoint"]), last["model"], last["messages"], provider_id=last["provider_id"],
                                has_key=last["has_key"]), language="python")

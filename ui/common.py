@@ -10,6 +10,7 @@ import streamlit as st
 from lib import client
 from lib.catalog import CatalogResult
 from lib.config import Settings, best_host, load_settings, ollama_version
+from lib.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
 from lib.errors import UserError
 from lib.pacing import FREEZE, Streamer
 from lib.providers import (
@@ -52,6 +53,90 @@ def _typed(name: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+def operator_view() -> bool:
+    """True when this visitor is on the server's own machine (the operator): decided once per session."""
+    ss = st.session_state
+    if "_operator_view" not in ss:
+        try:
+            ip, headers = st.context.ip_address, {str(k): str(v) for k, v in st.context.headers.items()}
+        except Exception:  # noqa: BLE001 - outside a browser session (AppTest): the person running it
+            ip, headers = None, {}
+        ss["_operator_view"] = visitor_is_local(ip if isinstance(ip, str) else None, headers)
+    return bool(ss["_operator_view"])
+
+
+OPERATOR_ENDPOINT = "https://YOUR-ENDPOINT/v1"  # in exported code, in place of an address a visitor may not see
+
+
+def shown_url(endpoint: str) -> str:
+    """`endpoint` for exported code: as is for the operator or a provider's public address, else a placeholder."""
+    if operator_view():
+        return endpoint
+    public = {(p.base_url or "").rstrip("/") for p in PROVIDERS if p.base_url and p.id not in _LOCKED_PROVIDERS}
+    return endpoint if endpoint.rstrip("/") in public else OPERATOR_ENDPOINT
+
+
+def shown_endpoint(settings: Settings) -> str | None:
+    """The endpoint as this visitor may see it: all of it for the operator; for a visitor only a provider's own
+    public address (an operator's server or gateway is not theirs to see)."""
+    if operator_view():
+        return settings.endpoint or None
+    p = settings.provider
+    public = (p.base_url or "").rstrip("/") if p is not None and p.id not in _LOCKED_PROVIDERS else ""
+    return settings.endpoint if public and settings.endpoint.rstrip("/") == public else None
+
+
+def typed_endpoints_allowed(base: Settings) -> bool:
+    """Whether this visitor may type a base URL (ALLOW_TYPED_ENDPOINTS: local by default, on, off)."""
+    rule = policy(base.get("ALLOW_TYPED_ENDPOINTS"))
+    return rule == "on" or (rule == "local" and operator_view())
+
+
+_LOCKED_PROVIDERS = ("ollama", "custom", "azure")  # their address is the operator's to give
+
+
+def visitor_providers(base: Settings) -> list[str]:
+    """The providers this visitor may switch to: all, when they may type endpoints; else the operator's hosts and
+    the public providers they can bring their own key for."""
+    if typed_endpoints_allowed(base):
+        return list(PROVIDER_IDS)
+    configured = {h.provider_id for h in base.hosts()} | ({base.provider_id} if base.provider_id else set())
+    return [pid for pid in PROVIDER_IDS if pid in configured or pid not in _LOCKED_PROVIDERS]
+
+
+def endpoint_refusal(pid: str) -> str | None:
+    """Why the base URL typed for `pid` is not used (None: it is, or none was typed)."""
+    endpoint = _typed(f"endpoint_{pid}")
+    if endpoint is None:
+        return None
+    base = base_settings()
+    if not typed_endpoints_allowed(base):
+        return "This server's operator doesn't allow typed addresses (ALLOW_TYPED_ENDPOINTS)."
+    return _checked_endpoint(base, endpoint)[1]
+
+
+def _checked_endpoint(base: Settings, endpoint: str) -> tuple[str | None, str | None]:
+    allow_private = operator_view() or flag(base.get("ALLOW_PRIVATE_ENDPOINTS"))
+    checks: dict = st.session_state.setdefault("_endpoint_checks", {})
+    key = f"{int(allow_private)} {endpoint}"
+    if key not in checks:
+        if len(checks) > 50:
+            checks.clear()
+        try:
+            checks[key] = (check_url(endpoint, allow_private=allow_private), None)
+        except EndpointRefused as exc:
+            checks[key] = (None, str(exc))
+    return checks[key]
+
+
+def _allowed_endpoint(base: Settings, pid: str) -> str | None:
+    """The base URL typed for `pid`, if this visitor may use it and it passes the operator's rules."""
+    endpoint = _typed(f"endpoint_{pid}")
+    if endpoint is None or not typed_endpoints_allowed(base):
+        return None
+    return _checked_endpoint(base, endpoint)[0]
+
+
 def current_settings(page: Page | None = None) -> Settings:
     """The base settings with this session's sidebar choices applied (takes effect on the next request).
 
@@ -62,7 +147,14 @@ def current_settings(page: Page | None = None) -> Settings:
     pid = st.session_state.get("provider", base.provider_id or None)
     if not pid:
         return base
-    endpoint, key = _typed(f"endpoint_{pid}"), _typed(f"secret_key_{pid}")
+    if pid not in visitor_providers(base):
+        pid = base.provider_id or None  # a provider whose address is the operator's to give, and wasn't
+        if not pid:
+            return base
+    endpoint, key = _allowed_endpoint(base, pid), _typed(f"secret_key_{pid}")
+    # A visitor's own address: its failures are told in one short sentence of ours (no upstream words, no way to
+    # tell a closed port from an SSH banner).
+    st.session_state["_visitor_endpoint"] = bool(endpoint) and not operator_view()
     tools_model, vision_model = _typed(f"tools_model_{pid}"), _typed(f"vision_model_{pid}")
     if pid == base.provider_id and not any((endpoint, key, tools_model, vision_model)):
         if not page:
@@ -177,7 +269,8 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
         keep_sidebar_choices()
         where = f"**{settings.label}**" if settings.provider else "Not connected yet"
         if settings.provider and not stage:  # on stage: no addresses or key talk
-            details = [f"Endpoint: `{settings.endpoint}`" if settings.endpoint else "Endpoint: **missing**",
+            shown = shown_endpoint(settings)
+            details = [f"Endpoint: `{shown}`" if shown else "" if settings.endpoint else "Endpoint: **missing**",
                        _key_line(settings)]
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
@@ -197,7 +290,7 @@ def _connection(base: Settings, settings: Settings) -> None:
     """The provider switch and its fields."""
     pid = st.radio(
         "Provider",
-        list(PROVIDER_IDS),
+        visitor_providers(base),
         format_func=lambda i: provider(i).label,
         key="provider",
         **({} if "provider" in st.session_state else {"index": None}),
@@ -213,7 +306,10 @@ def _provider_fields(pid: str, settings: Settings) -> None:
     """The few fields a provider needs: a base URL for your own server, a key, deployment names."""
     p = provider(pid)
     ss = st.session_state
-    if pid in ("custom", "azure"):
+    typing = typed_endpoints_allowed(base_settings())
+    if not typing:
+        pass  # the operator's addresses only: nothing to type but a key
+    elif pid in ("custom", "azure"):
         label = "Base URL" if pid == "custom" else "Endpoint (AZURE_AI_CHAT_ENDPOINT)"
         placeholder = ("http://localhost:8000/v1" if pid == "custom"
                        else "https://<resource>.openai.azure.com/openai/v1")
@@ -243,10 +339,12 @@ def _provider_fields(pid: str, settings: Settings) -> None:
         what = "deployment" if pid == "azure" else "model"
         st.text_input(f"Tools {what}", key=f"tools_model_{pid}", placeholder=p.tools_models[0])
         st.text_input(f"Vision {what}", key=f"vision_model_{pid}", placeholder=p.vision_models[0])
-    elif pid != "ollama":
+    elif pid != "ollama" and typing:
         with st.expander("Gateway or proxy (optional)"):
             st.text_input("Base URL", key=f"endpoint_{pid}", placeholder=p.base_url or "",
                           help=f"Only if you reach {p.label} through a gateway; the {p.key_names[0]} goes there.")
+    if (refused := endpoint_refusal(pid)) is not None and typing:
+        st.error(f"Not used: {refused}", icon="🚫")
 
 
 def count_requests(n: int) -> None:
@@ -310,6 +408,10 @@ def show_error(err: UserError) -> None:
     icon = "⏳" if err.is_rate_limit else "⚠️"
     # Title and message are ours, or came from an imported transcript: no image there is ever fetched. The server's
     # own words are untrusted text and show exactly as written (no image, no link, no formatting).
+    if st.session_state.get("_visitor_endpoint") and not err.is_rate_limit:
+        st.error("**That address didn't answer as a model server.** Check the base URL typed in Connection "
+                 "settings, or pick one of the listed providers.", icon=icon)
+        return
     st.error(display_markdown(f"**{err.title}.** {err.message}"), icon=icon)
     if err.detail and not presenter.presenting():
         st.caption(f"Server said: {literal(redact(err.detail))}" + (f" (HTTP {err.status})" if err.status else ""))
@@ -382,7 +484,9 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint),
                       server_version=server_version(settings))
     if listing is not None and not listing.available and pick.model and not explicit:
-        pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models ({listing.error}); trying "
+        # A visitor's own typed address gets no reason (reached or not, refused or not: no port scanner here).
+        why = "" if st.session_state.get("_visitor_endpoint") else f" ({listing.error})"
+        pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models{why}; trying "
                                      f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
     return pick, listing
 
@@ -515,7 +619,7 @@ def quota_controls(settings: Settings) -> None:
             upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload")
             if upload is not None and st.session_state.get("rehearsal_loaded") != upload.file_id:
                 try:
-                    n = recorded.store.from_json(upload.getvalue().decode("utf-8", "replace"))
+                    n = recorded.store.from_json(upload.getvalue())
                 except ValueError as exc:
                     st.error(f"That recording can't be used: {exc}", icon="🚫")
                 else:

@@ -13,7 +13,7 @@ from lib.safe_text import as_text, code_span, display_markdown, error_as_text
 from lib.tool_loop import CUT_NOTE, ToolStep, Turn
 from lib.transcript import call_line
 from ui import presenter
-from ui.common import current_settings, show_error
+from ui.common import current_settings, show_error, shown_url
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:
@@ -107,7 +107,7 @@ def raw_view(turn: Turn) -> None:
             with code:
                 st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
                            "environment, never written into the code.")
-                st.code(python_snippet(turn.endpoint, turn.model, turn.messages_sent, provider_id=turn.provider_id,
+                st.code(python_snippet(shown_url(turn.endpoint), turn.model, turn.messages_sent, provider_id=turn.provider_id,
                                        has_key=turn.keyed), language="python")
 
 
