@@ -441,6 +441,7 @@ with right:
     question_text = vs.ask_text(ss.get("vision_preset"), ss.get("vision_own"))
     with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
         st.text_input("Or ask your own question", key="vision_own", on_change=own_typed, disabled=busy,
+                      max_chars=MAX_QUESTION_CHARS,
                       label_visibility="collapsed",
                       placeholder="…or type your own question")
         st.button("Ask Llama", key="vision_ask", type="primary", icon=":material/auto_awesome:",
@@ -451,7 +452,8 @@ with right:
     conversation = st.container()
     if prepared is not None or ss[vs.TURNS]:
         st.chat_input("Ask a follow-up about this image…" if ss[vs.TURNS] else "Ask anything about this image…",
-                      key="vision_chat", on_submit=follow_up, disabled=busy or prepared is None or not can_send)
+                      key="vision_chat", on_submit=follow_up, disabled=busy or prepared is None or not can_send,
+                      max_chars=MAX_QUESTION_CHARS)
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if ss[vs.TURNS]:
             # Built only when clicked (from a snapshot: the download is served outside this script run).
