@@ -6,6 +6,7 @@ results of the keyed tools; while replaying, a request seen in the rehearsal is 
 `REPLAYED_LABEL`, and anything new goes live. Requests match by provider, model, messages and parameters, not by
 endpoint (the stage's network may differ) nor by the "Today Date:" line (a rehearsal is usually the day before).
 The recording is a JSON file the presenter keeps (`to_json(secrets)` / `from_json`), with every secret redacted.
+A file over what the store holds (lib.replay.MAX_FILE_BYTES, 20 MB) is refused before it is read.
 
     rehearsal = Rehearsal()
     opener = rehearsal.opener(mode="record")         # or "replay"; pass to tool_loop.run_turn(open_stream=...)

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from lib.jsonfile import load_untrusted_json
+from lib.jsonfile import describe_path, load_untrusted_json, utf8_size
 from lib.transcript import redact, redact_data, redaction_spans, REDACTED
 
 if TYPE_CHECKING:
@@ -41,7 +41,19 @@ if TYPE_CHECKING:
 SCHEMA = "llama-herd-studio/replay"
 VERSION = 1
 MAX_GAP_S = 2.0  # a replayed answer never pauses longer than this between two pieces
-MAX_FILE_BYTES = 50_000_000
+MAX_FILE_BYTES = 20_000_000
+"""Largest rehearsal file read: what a rehearsal holds (lib.rehearsal keeps 20 MB of text), checked before reading.
+A rehearsal of 500 answers of 300 pieces is ~7 MB."""
+MAX_FILE_ITEMS = 2_000_000
+"""Values (lists, texts, numbers, keys...) a rehearsal file may hold, counted before it is parsed (lib/jsonfile.py):
+each text piece is 3 ([seconds, "text"]), so 500 answers of 300 pieces hold ~510,000, and 500 of 1,024 (max_tokens)
+~1.6 million, about what 20 MB can hold. Parsing this many costs at most ~200 MB for a moment; 49 MB of `[0,""],`
+(21 million) took 1.2 GB."""
+MAX_FILE_ENTRIES = 2_000  # recorded answers + tool results in one file (a rehearsal keeps 500)
+MAX_TEXT_CHARS = 100_000
+"""Longest recorded answer (all its pieces) or tool result read: an answer stops at max_tokens (1,024 tokens, ~5,000
+characters), a tool result at 4,000 characters."""
+MAX_NAME_CHARS = 1_000  # a recorded tool's name
 MAX_OFFSET_S = 3600.0
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Request options that do not change the answer (timeouts, hooks, streaming plumbing).
@@ -433,9 +445,15 @@ class ReplayStore:
                     "ok": e.ok, "elapsed_s": e.elapsed_s, "fallback": e.fallback, "url": e.url,
                     "recorded_at": e.recorded_at,
                 }, secrets))
-        data = {"schema": SCHEMA, "version": VERSION, "saved_at": self.clock(), "streams": streams,
-                "tools": tool_results}
-        return json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False)
+        # One recording a line, each written compactly: a text piece costs ~17 bytes instead of ~36 indented, so
+        # a full rehearsal (500 answers of up to 1,024 pieces) stays well under MAX_FILE_BYTES and loads again.
+        def lines(entries: list[dict[str, Any]]) -> str:
+            return ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                              for e in entries)
+
+        head = json.dumps({"schema": SCHEMA, "version": VERSION, "saved_at": self.clock()}, ensure_ascii=False,
+                          allow_nan=False)[:-1]
+        return f'{head}, "streams": [\n{lines(streams)}\n], "tools": [\n{lines(tool_results)}\n]}}\n'
 
     def save(self, path: str | os.PathLike[str], secrets: Sequence[str] = ()) -> None:
         """Write `to_json()` to `path` (atomically: a half-written file never replaces a good one)."""
@@ -471,8 +489,7 @@ class ReplayStore:
         try:
             size = os.path.getsize(path)
             if size > MAX_FILE_BYTES:
-                raise ReplayError(f"This rehearsal file is too large ({size / 1e6:.1f} MB; "
-                                  f"at most {MAX_FILE_BYTES // 1_000_000} MB).")
+                raise _too_large(size)
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as exc:
@@ -514,9 +531,15 @@ def _bad(message: str) -> ReplayError:
     return ReplayError(f"This rehearsal file is damaged: {message}.")
 
 
-def _number(value: Any, what: str, upper: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= upper:
+def _too_large(size: int) -> ReplayError:
+    return ReplayError(f"This rehearsal file is too large ({size / 1e6:.1f} MB; a rehearsal holds at most "
+                       f"{MAX_FILE_BYTES // 1_000_000} MB).")
+
+
+def _number(value: Any, what: str, upper: float = 1e15) -> float:
+    """A number from 0 to `upper` (a huge integer, which no float can hold, is not one either)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or (isinstance(value, float) and not math.isfinite(value)) or not 0 <= value <= upper:
         raise _bad(f"{what} is not a valid number")
     return float(value)
 
@@ -530,6 +553,8 @@ def _string(value: Any, what: str, optional: bool = False) -> Any:
 
 
 def _parse_stream(s: Any, n: int) -> Recording:
+    """Recording `n` of a file; each [seconds, text] list read is let go (a big file's lists are freed as tuples are
+    made, instead of both being held at once)."""
     what = f"recording {n}"
     if not isinstance(s, dict):
         raise _bad(f"{what} is not an object")
@@ -539,13 +564,23 @@ def _parse_stream(s: Any, n: int) -> Recording:
     raw_chunks = s.get("chunks")
     if not isinstance(raw_chunks, list) or not raw_chunks:
         raise _bad(f"{what} has no text pieces")
+    if len(raw_chunks) > MAX_TEXT_CHARS:
+        raise ReplayError(f"This rehearsal file was not loaded: {what} has {len(raw_chunks):,} text pieces "
+                          f"(at most {MAX_TEXT_CHARS:,}).")
     chunks: list[tuple[float, str]] = []
     previous = 0.0
-    for c in raw_chunks:
+    chars = 0
+    for i, c in enumerate(raw_chunks):
         if not isinstance(c, list) or len(c) != 2:
             raise _bad(f"a text piece of {what} is not a [seconds, text] pair")
         offset = max(previous, _number(c[0], f"a time in {what}", MAX_OFFSET_S))
-        chunks.append((offset, _string(c[1], f"a text piece of {what}")))
+        piece = _string(c[1], f"a text piece of {what}")
+        chars += len(piece)
+        if chars > MAX_TEXT_CHARS:
+            raise ReplayError(f"This rehearsal file was not loaded: the answer in {what} is longer than "
+                              f"{MAX_TEXT_CHARS:,} characters.")
+        chunks.append((offset, piece))
+        raw_chunks[i] = None
         previous = offset
     usage = s.get("usage")
     if usage is not None:
@@ -556,13 +591,15 @@ def _parse_stream(s: Any, n: int) -> Recording:
                      _number(s.get("recorded_at", 0.0), f"the time of {what}"))
 
 
-def _json_value(value: Any, what: str) -> Any:
+def _json_value(value: Any, what: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if depth >= 64:  # a file never gets here (lib/jsonfile refuses it)
+        raise _bad(f"{what} is nested too deeply")
     if isinstance(value, list):
-        return [_json_value(v, what) for v in value]
+        return [_json_value(v, what, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _json_value(v, what) for k, v in value.items()}
+        return {str(k): _json_value(v, what, depth + 1) for k, v in value.items()}
     raise _bad(f"{what} is not JSON")
 
 
@@ -570,26 +607,45 @@ def _parse_tool(t: Any, n: int) -> ToolRecording:
     what = f"tool result {n}"
     if not isinstance(t, dict):
         raise _bad(f"{what} is not an object")
+    name = _string(t.get("name"), f"the name of {what}")
+    if len(name) > MAX_NAME_CHARS:
+        raise _bad(f"the name of {what} is {len(name):,} characters long (at most {MAX_NAME_CHARS:,})")
     args = t.get("arguments", {})
     if not isinstance(args, dict):
         raise _bad(f"the arguments of {what} are not an object")
+    args = _json_value(args, what)
+    size = len(json.dumps(args, ensure_ascii=False))
+    if size > MAX_TEXT_CHARS:
+        raise ReplayError(f"This rehearsal file was not loaded: the arguments of {what} are {size:,} characters of "
+                          f"JSON (at most {MAX_TEXT_CHARS:,}).")
     for flag in ("ok", "fallback"):
         if not isinstance(t.get(flag, False), bool):
             raise _bad(f"“{flag}” of {what} is not true or false")
     return ToolRecording(
-        _string(t.get("name"), f"the name of {what}"), _json_value(args, what),
+        name, args,
         _string(t.get("content"), f"the content of {what}"), _string(t.get("source", ""), f"the source of {what}"),
         t.get("ok", False), _number(t.get("elapsed_s", 0.0), f"the time of {what}"), t.get("fallback", False),
         _string(t.get("url"), f"the URL of {what}", True), _number(t.get("recorded_at", 0.0), f"the date of {what}"),
     )
 
 
+def _place(path: Sequence[str | int]) -> str:
+    """Where in a rehearsal file a value is, in words: "“content” in tool result 2"."""
+    return describe_path(path, {"streams": "recording", "tools": "tool result", "chunks": "text piece"})
+
+
 def _parse(text: str | bytes) -> list[Recording | ToolRecording]:
-    data = load_untrusted_json(text, max_bytes=MAX_FILE_BYTES, what="a rehearsal file", error=ReplayError)
+    """The file's entries (all or nothing); the parsed JSON is let go entry by entry as they are built."""
+    size = len(text) if isinstance(text, (bytes, bytearray, memoryview)) or len(text) > MAX_FILE_BYTES \
+        else utf8_size(text)
+    if size > MAX_FILE_BYTES:
+        raise _too_large(size)
+    data = load_untrusted_json(text, max_bytes=MAX_FILE_BYTES, what="a rehearsal file", error=ReplayError,
+                               max_items=MAX_FILE_ITEMS, max_text_chars=MAX_TEXT_CHARS, place=_place)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ReplayError("This is not a Llama Herd Studio rehearsal file (the “schema” marker is missing).")
     version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 1_000:
         raise ReplayError("This rehearsal file has no valid version number.")
     if version > VERSION:
         raise ReplayError(f"This rehearsal file was made by a newer version of the app (format {version}; "
@@ -597,5 +653,13 @@ def _parse(text: str | bytes) -> list[Recording | ToolRecording]:
     streams, tool_results = data.get("streams", []), data.get("tools", [])
     if not isinstance(streams, list) or not isinstance(tool_results, list):
         raise _bad("“streams” and “tools” must be lists")
-    return [_parse_stream(s, n) for n, s in enumerate(streams, 1)] + \
-        [_parse_tool(t, n) for n, t in enumerate(tool_results, 1)]
+    if len(streams) + len(tool_results) > MAX_FILE_ENTRIES:
+        raise ReplayError(f"This rehearsal file holds too many recordings ({len(streams) + len(tool_results):,}; "
+                          f"at most {MAX_FILE_ENTRIES:,}).")
+    del data
+    entries: list[Recording | ToolRecording] = []
+    for items, parse in ((streams, _parse_stream), (tool_results, _parse_tool)):
+        for i in range(len(items)):
+            entries.append(parse(items[i], i + 1))
+            items[i] = None
+    return entries

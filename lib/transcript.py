@@ -11,7 +11,11 @@ Example::
 Everything exported passes through `redact()`: given secrets (raw or URL-encoded) and anything shaped like a key
 (`Bearer …`, `api-key: …`, `nvapi-…`, `sk-or-…`, `hf_…`, `ghp_…`, `github_pat_…`) become "[redacted]".
 Imports are untrusted: `from_json()` checks size, kind, version and every field's type, and never evaluates
-anything. The heavy app modules (tool loop, errors) are imported only where Turn objects are rebuilt.
+anything. It is bounded in memory too (lib/jsonfile.py): at most MAX_JSON_BYTES (5 MB), MAX_JSON_ITEMS values
+counted before parsing, 64 levels of nesting, numbers of at most 1,000 digits, texts of at most MAX_TEXT_CHARS
+(100,000 characters); tool calls must have a short name, a known form and arguments of at most 100,000 characters
+of JSON. Every refusal is a TranscriptError with a sentence. The heavy app modules (tool loop, errors) are
+imported only where Turn objects are rebuilt.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from lib.jsonfile import load_untrusted_json
+from lib.jsonfile import describe_path, load_untrusted_json
 # Redaction: one implementation for the whole app, in lib/redact.py (re-exported here for transcripts and replay).
 from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: F401 - re-exported
 from lib.safe_text import display_markdown
@@ -38,6 +42,16 @@ SCHEMA = "llama-herd-studio/transcript"
 VERSION = 1
 KINDS = ("tools", "vision")
 MAX_JSON_BYTES = 5_000_000
+MAX_JSON_ITEMS = 1_000_000
+"""Values (objects, lists, texts, numbers, keys) an imported transcript may hold, counted before it is parsed (see
+lib/jsonfile.py): ~100 MB at most once parsed. A 500-turn tool transcript holds ~130,000; 5 MB of `{},` 3.3 million."""
+MAX_TEXT_CHARS = 100_000
+"""Longest text read from an imported transcript (a question, an answer, a tool result, a message...). The app's
+own are far shorter: an answer stops at max_tokens (1,024 tokens, ~5,000 characters), a tool result at 4,000
+characters, a model reply read for tool calls at 50,000; a 4.9 MB answer made the browser tab unusable."""
+MAX_NAME_CHARS = 1_000
+"""Longest tool name in an imported transcript (a name read from the model's text is at most 128 characters)."""
+CALL_FORMS = ("builtin", "json", "function_tag", "pythonic", "code")  # how a model wrote a call (lib.llama_prompt)
 MAX_TURNS = 500
 MAX_STEPS_PER_TURN = 50
 MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
@@ -421,21 +435,45 @@ def _get(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where
     return value
 
 
+MAX_NUMBER = 1e15  # a count, a duration or a date larger than this is not one (and could not become a float)
+
+
+def _finite(value: Any) -> bool:
+    """A number that is a usable float: not NaN/Infinity, not an integer too large to convert."""
+    return (isinstance(value, int) and -MAX_NUMBER <= value <= MAX_NUMBER) or \
+        (isinstance(value, float) and math.isfinite(value))
+
+
 def _num(obj: Mapping[str, Any], key: str, where: str) -> float:
     value = _get(obj, key, (int, float), where, 0.0)
-    if not math.isfinite(value) or value < 0:
+    if not _finite(value) or not 0 <= value <= MAX_NUMBER:
         raise _fail(f"This transcript is damaged: “{key}” in {where} is not a valid number.")
     return float(value)
 
 
-def _json_like(value: Any, where: str) -> Any:
+def _json_like(value: Any, where: str, depth: int = 0) -> Any:
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
+    if depth >= 500:  # a sentence instead of a RecursionError (an imported file never nests over 64: lib/jsonfile)
+        raise _fail(f"This transcript is damaged: {where} is nested too deeply.")
     if isinstance(value, list):
-        return [_json_like(v, where) for v in value]
+        return [_json_like(v, where, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {str(k): _json_like(v, where) for k, v in value.items()}
+        return {str(k): _json_like(v, where, depth + 1) for k, v in value.items()}
     raise _fail(f"This transcript is damaged: {where} holds something that is not JSON.")
+
+
+def _small_json(value: dict[str, Any], what: str, where: str) -> dict[str, Any]:
+    """`value` (arguments of a tool call, template fields) if its JSON text is at most MAX_TEXT_CHARS characters."""
+    clean = _json_like(value, where)
+    try:
+        size = len(json.dumps(clean, ensure_ascii=False, allow_nan=False))
+    except ValueError:  # NaN/Infinity put in by a caller (a file can't hold them)
+        raise _fail(f"This transcript is damaged: {what} in {where} hold a number that is not one.") from None
+    if size > MAX_TEXT_CHARS:
+        raise _fail(f"This transcript was not opened: {what} in {where} are {size:,} characters of JSON "
+                    f"(at most {MAX_TEXT_CHARS:,}).")
+    return clean
 
 
 def _check_thumbnail(url: Any) -> str | None:
@@ -459,6 +497,8 @@ def _clean_error(e: Any, where: str) -> dict[str, Any] | None:
     if not isinstance(e, dict):
         raise _fail(f"This transcript is damaged: the error in {where} is not an object.")
     status = _get(e, "status", int, where, None)
+    if status is not None and not 0 <= status <= 999:
+        raise _fail(f"This transcript is damaged: the error in {where} has no valid HTTP status ({str(status)[:10]}).")
     retry = _get(e, "retry_after_s", (int, float), where, None)
     return {
         "kind": _get(e, "kind", str, where, "unknown"),
@@ -467,21 +507,39 @@ def _clean_error(e: Any, where: str) -> dict[str, Any] | None:
         "detail": _get(e, "detail", str, where, ""),
         "status": status,
         "code": _get(e, "code", str, where, None),
-        "retry_after_s": float(retry) if retry is not None and math.isfinite(retry) else None,
+        "retry_after_s": float(retry) if retry is not None and _finite(retry) and retry >= 0 else None,
     }
 
 
-def _clean_step(s: Any, where: str) -> dict[str, Any]:
+def _tool_name(obj: Mapping[str, Any], where: str, untrusted: bool, default: Any = ...) -> str:
+    name = _get(obj, "name", str, where, default)
+    if untrusted and len(name) > MAX_NAME_CHARS:
+        raise _fail(f"This transcript is damaged: the tool name in {where} is {len(name):,} characters long "
+                    f"(at most {MAX_NAME_CHARS:,}).")
+    return name
+
+
+def _arguments(obj: Mapping[str, Any], where: str, untrusted: bool) -> dict[str, Any]:
+    args = _get(obj, "arguments", dict, where, {})
+    if not untrusted:
+        return _json_like(args, where)
+    return _small_json(args, "the tool call's arguments", where)
+
+
+def _clean_step(s: Any, where: str, untrusted: bool = False) -> dict[str, Any]:
     if not isinstance(s, dict):
         raise _fail(f"This transcript is damaged: {where} is not an object.")
     call = _get(s, "call", dict, where)
     result = _get(s, "result", dict, where, None)
+    form = _get(call, "form", str, where, "json")
+    if untrusted and form not in CALL_FORMS:
+        raise _fail(f"This transcript is damaged: the tool call in {where} has the unknown form “{form[:20]}”.")
     clean_result = None
     if result is not None:
         rw = f"the result of {where}"
         clean_result = {
-            "name": _get(result, "name", str, rw, _get(call, "name", str, where)),
-            "arguments": _json_like(_get(result, "arguments", dict, rw, {}), rw),
+            "name": _tool_name(result, rw, untrusted, _tool_name(call, where, untrusted)),
+            "arguments": _arguments(result, rw, untrusted),
             "content": _get(result, "content", str, rw),
             "source": _get(result, "source", str, rw, ""),
             "ok": _get(result, "ok", bool, rw, False),
@@ -491,21 +549,21 @@ def _clean_step(s: Any, where: str) -> dict[str, Any]:
         }
     return {
         "raw_output": _get(s, "raw_output", str, where, ""),
-        "call": {"name": _get(call, "name", str, where),
-                 "arguments": _json_like(_get(call, "arguments", dict, where, {}), where),
-                 "form": _get(call, "form", str, where, "json")},
+        "call": {"name": _tool_name(call, where, untrusted), "arguments": _arguments(call, where, untrusted),
+                 "form": form},
         "call_id": _get(s, "call_id", str, where, ""),
         "result": clean_result,
     }
 
 
-def _clean_tool_turn(t: Any, n: int) -> dict[str, Any]:
+def _clean_tool_turn(t: Any, n: int, untrusted: bool = False) -> dict[str, Any]:
     where = f"turn {n}"
     if not isinstance(t, dict):
         raise _fail(f"This transcript is damaged: {where} is not an object.")
     steps = _get(t, "steps", list, where, [])
     if len(steps) > MAX_STEPS_PER_TURN:
-        raise _fail(f"This transcript has too many tool steps in {where} ({len(steps)}).")
+        raise _fail(f"This transcript has too many tool steps in {where} ({len(steps)}; at most "
+                    f"{MAX_STEPS_PER_TURN}).")
     notes = _get(t, "notes", list, where, [])
     if not all(isinstance(x, str) for x in notes):
         raise _fail(f"This transcript is damaged: the notes of {where} are not text.")
@@ -514,13 +572,14 @@ def _clean_tool_turn(t: Any, n: int) -> dict[str, Any]:
         raise _fail(f"This transcript is damaged: the messages of {where} are not objects.")
     timings = _get(t, "timings", dict, where, {})
     usage = _get(t, "usage", dict, where, {})
+    template = _get(t, "template_kwargs", dict, where, {})
     return {
         "question": _get(t, "question", str, where),
         "model": _get(t, "model", str, where, ""),
         "provider": _get(t, "provider", str, where, ""),
         "endpoint": _get(t, "endpoint", str, where, ""),
         "tool_format": _get(t, "tool_format", str, where, ""),
-        "steps": [_clean_step(s, f"step {i} of {where}") for i, s in enumerate(steps, 1)],
+        "steps": [_clean_step(s, f"step {i} of {where}", untrusted) for i, s in enumerate(steps, 1)],
         "answer": _get(t, "answer", str, where, ""),
         "answer_raw": _get(t, "answer_raw", str, where, ""),
         "error": _clean_error(t.get("error"), where),
@@ -528,7 +587,8 @@ def _clean_tool_turn(t: Any, n: int) -> dict[str, Any]:
         "stopped": _get(t, "stopped", bool, where, False),
         "cut": _get(t, "cut", bool, where, False),
         "served_model": _get(t, "served_model", str, where, ""),
-        "template_kwargs": _json_like(_get(t, "template_kwargs", dict, where, {}), where),
+        "template_kwargs": _small_json(template, "the template fields", where) if untrusted
+        else _json_like(template, where),
         "return_mode": _get(t, "return_mode", str, where, None),
         "notes": list(notes),
         "timings": {"elapsed_s": _num(timings, "elapsed_s", where)},
@@ -547,13 +607,15 @@ def _clean_vision_turn(t: Any, n: int) -> dict[str, Any]:
     return {"role": role, "text": _get(t, "text", str, where), "meta": _get(t, "meta", str, where, None)}
 
 
-def _validated(d: Any, kind: str | None = None) -> dict[str, Any]:
+def _validated(d: Any, kind: str | None = None, *, untrusted: bool = False) -> dict[str, Any]:
+    """A clean copy of transcript `d`, or TranscriptError. `untrusted` (a file brought in) also checks what the app
+    itself always gets right (tool names, call forms, size of arguments): an export must never fail on those."""
     if not isinstance(d, dict):
         raise _fail("This is not a transcript: the file does not hold a JSON object.")
     if d.get("schema") != SCHEMA:
         raise _fail("This is not a Llama Herd Studio transcript (the “schema” marker is missing).")
     version = d.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 1_000:
         raise _fail("This transcript has no valid version number.")
     if version > VERSION:
         raise _fail(f"This transcript was made by a newer version of the app (format {version}; "
@@ -577,7 +639,7 @@ def _validated(d: Any, kind: str | None = None) -> dict[str, Any]:
         "model": _get(d, "model", str, "the transcript", ""),
     }
     if found == "tools":
-        out["turns"] = [_clean_tool_turn(t, n) for n, t in enumerate(turns, 1)]
+        out["turns"] = [_clean_tool_turn(t, n, untrusted) for n, t in enumerate(turns, 1)]
     else:
         image = _get(d, "image", dict, "the transcript", {})
         out["image"] = {"name": _get(image, "name", str, "the image", ""),
@@ -594,8 +656,14 @@ def from_json(text: str | bytes, *, kind: str | None = None) -> dict[str, Any]:
     >>> from_json(to_json(tool_transcript([], provider="ollama", model="m")), kind="tools")["model"]
     'm'
     """
-    data = load_untrusted_json(text, max_bytes=MAX_JSON_BYTES, what="a transcript", error=_fail)
-    return _validated(data, kind)
+    data = load_untrusted_json(text, max_bytes=MAX_JSON_BYTES, what="a transcript", error=_fail,
+                               max_items=MAX_JSON_ITEMS, max_text_chars=MAX_TEXT_CHARS, place=_place)
+    return _validated(data, kind, untrusted=True)
+
+
+def _place(path: Sequence[str | int]) -> str:
+    """Where in a transcript a value is, in words: "“answer” in turn 3"."""
+    return describe_path(path, {"turns": "turn", "steps": "step", "messages_sent": "message"})
 
 
 def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:

@@ -436,6 +436,12 @@ def test_saved_file_has_no_secrets_even_split_across_pieces(tmp_path: Path) -> N
      "true or false"),
     ('{"schema": "llama-herd-studio/replay", "version": 1, "tools": [{"name": "t"}]}', "content"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"schema": "llama-herd-studio/replay", "version": 1, "streams": [{"fingerprint": "' + "a" * 64
+     + '", "chunks": [[1' + "0" * 5_000 + ', "x"]]}]}', "5,001 digits"),
+    ('{"schema": "llama-herd-studio/replay", "version": 1, "tools": [{"name": "t", "content": "c", "elapsed_s": 1'
+     + "0" * 400 + "}]}", "not a valid number"),
+    ('{"schema": "llama-herd-studio/replay", "version": 1, "tools": [{"name": "t", "content": "c", "arguments": 1}]}',
+     "arguments of tool result 1 are not an object"),
 ])
 def test_malformed_rehearsal_files_are_refused_and_nothing_is_loaded(text: str, words: str) -> None:
     store = ReplayStore()
@@ -469,6 +475,14 @@ def test_missing_or_huge_files_are_refused(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr("lib.replay.MAX_FILE_BYTES", 1)
     with pytest.raises(ReplayError, match="too large"):
         ReplayStore().load(big)
+    with pytest.raises(ReplayError, match="too large"):
+        ReplayStore().from_json("{}")
+
+
+def test_a_saved_file_is_one_compact_line_a_recording() -> None:
+    text = _rehearsed().to_json()
+    assert len(text.splitlines()) == 2 + 3 + 1  # head, 2 recordings, "tools", 1 tool result, end
+    assert '[[0.3,"It is "],[0.8,"3 °C."]]' in text
 
 
 def test_replay_error_is_a_value_error() -> None:

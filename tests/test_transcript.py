@@ -343,7 +343,11 @@ def _valid_tools_json() -> dict:
     ("[1, 2]", "not hold a JSON object"),
     ('{"a": 1}', "not a Llama Herd Studio transcript"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("[" * 65 + "]" * 65, "more than 64 levels"),
     ('{"x": NaN}', "NaN"),
+    ('{"x": 1' + "0" * 100_000 + "}", "a number with 100,001 digits"),  # was Python's own ValueError
+    ('{"x": 1e999}', "too large to use"),
+    ("[" + "{}," * 1_200_000 + "{}]", "too many separate values"),
 ])
 def test_malformed_json_is_refused_with_a_readable_message(text: str, words: str) -> None:
     with pytest.raises(TranscriptError, match=words):
