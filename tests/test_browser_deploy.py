@@ -260,3 +260,112 @@ def test_typed_endpoints_turned_on_still_refuse_files_metadata_private_and_redir
         server.stop()
         trap.close()
         redirector.close()
+
+
+def _rss_peak_mb(pid: int) -> float:
+    """The peak resident memory (VmHWM) of the app's process and its children, in MB."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            total = max(total, int(match.group(1)) / 1024)
+    return total
+
+
+def test_loading_a_49_mb_recording_keeps_the_server_under_300_mb(
+        browser: Browser, app: tb.AppServer, tmp_path: Path) -> None:
+    recording = tmp_path / "rehearsal.json"
+    with recording.open("w") as f:  # the shape of a recording, 49 MB of many small values
+        f.write('{"version": 1, "recordings": [')
+        f.write(",".join('[0,""]' for _ in range(7_000_000)))
+        f.write("]}")
+    assert 45e6 < recording.stat().st_size < 50e6
+    page = _browser_page(browser)
+    try:
+        page.goto(f"{app.url}/tool_calling")
+        tb.settle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.locator("summary").filter(has_text="Rehearsal").click()
+        tb.settle(page)
+        sidebar.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(recording))
+        page.wait_for_timeout(1_500)
+        tb.settle(page)
+        expect(sidebar.get_by_text(re.compile(r"(too large|must be \d+(\.\d+)?MB or smaller)", re.I)).first
+               ).to_be_visible()
+        peak = _rss_peak_mb(app.proc.pid)
+        print(f"app peak RSS with a 49 MB recording offered: {peak:.0f} MB")
+        assert 0 < peak < 300, f"the server's peak memory reached {peak:.0f} MB"
+        tb.assert_healthy(page)
+    finally:
+        page.context.close()
+
+
+CODE = ("import os, socket\\n"
+        "print('ENV', sorted(os.environ))\\n"
+        "s = socket.socket()\\n"
+        "s.settimeout(2)\\n"
+        "try:\\n"
+        "    s.connect(('127.0.0.1', PORT)); print('NET reached')\\n"
+        "except OSError as e:\\n"
+        "    print('NET blocked', e.errno)\\n"
+        "try:\\n"
+        "    open(APP + '/pwned.txt', 'w').write('x'); print('FS wrote')\\n"
+        "except OSError as e:\\n"
+        "    print('FS blocked', e.errno)\\n"
+        "os.system('sleep 300 &')\\n"
+        "print('done')")
+
+
+def test_the_python_tool_sees_no_key_no_network_no_app_directory_and_leaves_nothing_running(
+        browser: Browser, double: ApiDouble, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    trap = tb.ProxyTrap()
+    server = tb.start_app(tb.app_env(trap, MODELS_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
+                                     OPENROUTER_BASE_URL=double.endpoint_for("openrouter"),
+                                     ALLOW_CODE_INTERPRETER="1"), tmp_path)
+    page = _browser_page(browser)
+    code = CODE.replace("PORT", str(port)).replace("APP", repr(str(tb.ROOT)))
+    try:
+        page.goto(f"{server.url}/tool_calling")
+        tb.settle(page)
+        page.locator("label").filter(has_text="Python (sandboxed)").click()
+        tb.settle(page)
+        double.queue(Reply(text=f'<|python_tag|>code_interpreter.call(code="{code}")'))
+        double.queue(Reply(text="Answer to: the sandbox ran."))
+        tb.send_chat(page, "Run some Python for me")
+        expect(page.locator(CHAT).filter(has_text="Answer to: the sandbox ran.")).to_have_count(1, timeout=30_000)
+        tb.settle(page)
+        messages = double.chat_requests[-1].body["messages"]
+        sent = next((str(m.get("content")) for m in messages if str(m.get("content", "")).startswith("ENV")), "")
+        assert "done" in sent, messages[-2:]  # what the sandboxed program printed, as the model received it
+        assert "NET blocked" in sent and "NET reached" not in sent
+        assert "FS blocked" in sent and not (tb.ROOT / "pwned.txt").exists()
+        assert KEY not in str(messages) and "OPENROUTER_API_KEY" not in sent, "the model never saw the server's key"
+        with pytest.raises(socket.timeout):
+            listener.accept()  # nothing connected to the loopback service
+        left = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+        assert left == [], f"processes left behind: {left}"
+        tb.assert_healthy(page)
+        assert KEY not in page.content()
+    finally:
+        page.context.close()
+        server.stop()
+        trap.close()
+        listener.close()
