@@ -39,24 +39,30 @@ def share_link(page: Page, token: str) -> str:
 
 
 def share_controls(page: Page, *, disabled: bool = False) -> None:
-    """A "Share" popover: make a read-only link to this conversation, copy it, or stop sharing (revokes it)."""
+    """A "Share" popover: make a read-only link to this conversation, copy it, or stop sharing (revokes it).
+
+    The buttons act in callbacks (before the page is drawn), so the popover stays open and shows the result at once.
+    """
     token = state.share_token(page)
-    with st.popover("Shared" if token else "Share", icon=":material/share:", type="tertiary", disabled=disabled):
+    with st.popover("Share", icon=":material/share:", type="tertiary", disabled=disabled, key=f"share_box_{page}",
+                    help="Shared: anyone with the link can read this conversation" if token else None):
         if token is None:
             st.caption("Anyone with the link can read this conversation (not change it), as it grows, until you "
                        "stop sharing. The page address itself only works in this browser.")
-            if st.button("Make a read-only link", key=f"share_make_{page}", icon=":material/link:"):
-                if state.share(page) is None:
-                    st.warning("Nothing to share yet: ask something first.")
-                else:
-                    st.rerun()
+            st.button("Make a read-only link", key=f"share_make_{page}", icon=":material/link:",
+                      on_click=_make, args=(page,))
+            if st.session_state.pop(f"share_nothing_{page}", False):
+                st.warning("Nothing to share yet: ask something first.")
         else:
             st.caption("Read-only link (copy it with the button on its right):")
             st.code(share_link(page, token), language=None, wrap_lines=True)
-            if st.button("Stop sharing", key=f"share_stop_{page}", icon=":material/link_off:",
-                         help="The link stops working at once; a new one can be made later."):
-                state.unshare(page)
-                st.rerun()
+            st.button("Stop sharing", key=f"share_stop_{page}", icon=":material/link_off:", on_click=state.unshare,
+                      args=(page,), help="The link stops working at once; a new one can be made later.")
+
+
+def _make(page: Page) -> None:
+    if state.share(page) is None:
+        st.session_state[f"share_nothing_{page}"] = True
 
 
 def show_shared_view(page: Page) -> bool:

@@ -24,10 +24,8 @@ COOKIE = "llama_herd_browser"
 COOKIE_DAYS = 30
 SHARE_PARAM = "view"
 _KEPT = "_kept"
-NOTE_FOREIGN = ("This address was opened in another browser, so it starts a fresh page here: a conversation "
-                "stays with its browser. To show one to others, its owner clicks “Share”.")
-NOTE_RESTARTED = ("The app's server restarted since this tab was last open, so its earlier conversation could not "
-                  "be restored.")
+NOTE_FOREIGN = "That address is another browser's conversation, so this is a fresh page (to show one: Share)."
+NOTE_RESTARTED = "The server restarted since this tab was open: its earlier conversation couldn't be restored."
 
 
 def keep(key: str, default: Any = None) -> None:
