@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 SCHEMA = "llama-herd-studio/replay"
 VERSION = 1
+PIECE_OVERHEAD_BYTES = 130  # sys.getsizeof of a (float, str) tuple, its float and an empty str, on CPython 3.11
 MAX_GAP_S = 2.0  # a replayed answer never pauses longer than this between two pieces
 MAX_FILE_BYTES = 20_000_000
 """Largest rehearsal file read: what a rehearsal holds (lib.rehearsal keeps 20 MB of text), checked before reading.
@@ -175,8 +176,10 @@ class Recording:
 
     @property
     def size(self) -> int:
-        """Bytes of text held (for the store's bound)."""
-        return sum(len(piece.encode("utf-8", "surrogatepass")) for _, piece in self.chunks) + 100
+        """Bytes held (for the store's bound): the text, and what Python spends on each piece (its string, time and
+        tuple: about PIECE_OVERHEAD_BYTES), so a recording of many tiny pieces counts what it really costs."""
+        return sum(len(piece.encode("utf-8", "surrogatepass")) for _, piece in self.chunks) \
+            + PIECE_OVERHEAD_BYTES * len(self.chunks) + 100
 
 
 @dataclass

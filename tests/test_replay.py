@@ -13,6 +13,7 @@ import pytest
 from lib.client import Usage
 from lib.replay import (
     MAX_GAP_S,
+    PIECE_OVERHEAD_BYTES,
     Recording,
     ReplayError,
     ReplayStore,
@@ -281,10 +282,10 @@ def test_entry_count_is_bounded_with_least_recently_used_evicted() -> None:
 
 
 def test_total_bytes_are_bounded_and_oversized_entries_refused() -> None:
-    store = ReplayStore(max_entries=100, max_bytes=2_000)
+    store = ReplayStore(max_entries=100, max_bytes=2_400)  # each entry: 500 bytes of text + its piece + 100
     for i in range(5):
         assert _put(store, i, "y" * 500)
-    assert store.total_bytes <= 2_000 and len(store) == 3
+    assert store.total_bytes <= 2_400 and len(store) == 3
     assert store.lookup(_fp(0)) is None and store.lookup(_fp(4)) is not None
     assert not _put(store, 99, "z" * 5_000)
     assert store.lookup(_fp(99)) is None and len(store) == 3
@@ -295,7 +296,7 @@ def test_replacing_an_entry_does_not_leak_bytes() -> None:
     store = ReplayStore(max_bytes=10_000)
     for _ in range(50):
         _put(store, 1, "w" * 1_000)
-    assert len(store) == 1 and store.total_bytes < 1_200
+    assert len(store) == 1 and store.total_bytes < 1_000 + PIECE_OVERHEAD_BYTES + 200
     store.clear()
     assert len(store) == 0 and store.total_bytes == 0
 
@@ -487,3 +488,17 @@ def test_a_saved_file_is_one_compact_line_a_recording() -> None:
 
 def test_replay_error_is_a_value_error() -> None:
     assert issubclass(ReplayError, ValueError)
+
+
+def test_a_recording_of_many_tiny_pieces_counts_what_it_really_costs() -> None:
+    import tracemalloc
+
+    pieces = [(i / 1000, "ab") for i in range(20_000)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    rec = Recording(_fp(1), [(t, p + "") for t, p in pieces])
+    real = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert rec.size >= 0.8 * real, f"counted {rec.size} bytes for {real} really held"
+    store = ReplayStore(max_bytes=2_000_000)
+    assert not store.put(Recording(_fp(2), pieces * 10)), "200 000 tiny pieces (~30 MB in memory) don't fit 2 MB"
