@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
-from ui.common import current_settings, quota_controls, sidebar, sidebar_quota
+from ui.common import current_settings, quota_controls, remember_connection, restore_connection, sidebar, sidebar_quota
 from ui.presenter import apply_style
 from ui.shell import favicon, mark_shell, pages, skip_repl_check
 
@@ -22,6 +22,8 @@ nav = st.navigation(pages(), position="top")
 mark_shell()
 apply_style(nav.url_path)
 # The sidebar speaks of the host this page runs on (each demo page may run on its own host; Home: the configured one).
+if state.shared_view() is None:
+    restore_connection()  # a reload: this browser's provider, typed address and model names (never a key)
 demo = {"tool_calling": "tools", "vision": "vision"}.get(nav.url_path)
 settings = current_settings(demo)  # type: ignore[arg-type]
 sidebar(settings, demo)  # type: ignore[arg-type]
@@ -31,5 +33,7 @@ if state.shared_view() is None and (note := state.restore_note()):  # another br
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
+if state.shared_view() is None:
+    remember_connection()
 state.plant_cookie()  # a first visit: the browser keeps its secret, so a reload finds this tab's conversation
 favicon()  # last, and from the second run of a fresh server on (see ui/shell.py); a run that ends early keeps it

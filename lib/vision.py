@@ -141,6 +141,11 @@ class Sample:
     path: Path
     credit: str
 
+    @property
+    def stage_credit(self) -> str:
+        """The credit without the licence file's path (presenter mode shows no file paths)."""
+        return re.sub(r"\s*\(see assets/[^)]*\)|;\s*see assets/[^)]*", "", self.credit)
+
 
 _SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 _VIA = "via scikit-image's sample data; see assets/samples/LICENSES.md"
@@ -309,6 +314,7 @@ def build_messages(
 
 IMAGE, TURNS, META, PENDING, FAILED, ANSWERED = (
     "vision_image", "vision_turns", "vision_meta", "vision_pending", "vision_failed", "vision_answered")
+UNDO = "vision_undo"  # the photo and conversation a new photo replaced, until the next question
 STOPPED_MARK = "⏹ Stopped"
 SNAPSHOT_VERSION = 1
 MAX_SAVED_IMAGE_CHARS = 1_000_000
@@ -371,11 +377,34 @@ def image_from_bytes(image_id: str, name: str, raw: bytes, source: str) -> Curre
 
 
 def use_image(ss: MutableMapping[str, Any], image: CurrentImage) -> bool:
-    """Make `image` current: a different image starts a new conversation. False if it was already current."""
+    """Make `image` current: a different image starts a new conversation. False if it was already current.
+
+    A conversation it replaces is kept aside (`UNDO`) until the next question, so `undo_image` can bring it back."""
     current = ss.get(IMAGE)
     if current is not None and current.id == image.id:
         return False
+    if current is not None and ss.get(TURNS):
+        ss[UNDO] = (current, ss[TURNS], ss.get(META) or {}, ss.get(ANSWERED))
     ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[ANSWERED] = image, [], {}, None, None
+    return True
+
+
+def undo_offer(ss: Mapping[str, Any]) -> str | None:
+    """"photo.jpg and its 2 questions" while a replaced conversation can still come back (nothing asked since)."""
+    kept = ss.get(UNDO)
+    if not kept or ss.get(TURNS) or ss.get(PENDING) is not None:
+        return None
+    n = sum(1 for role, _ in kept[1] if role == "user")
+    return f"{kept[0].name} and its {n} question{'s' if n != 1 else ''}"
+
+
+def undo_image(ss: MutableMapping[str, Any]) -> bool:
+    """Bring back the photo and conversation the current image replaced (see `use_image`)."""
+    kept = ss.pop(UNDO, None)
+    if not kept or ss.get(TURNS):
+        return False
+    ss[IMAGE], ss[TURNS], ss[META], ss[ANSWERED] = kept
+    ss[FAILED] = None
     return True
 
 

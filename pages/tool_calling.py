@@ -112,9 +112,17 @@ with st.container(border=True):
     with top[1]:
         # Enabled while a turn runs: a click interrupts it (what arrived is kept) and starts over.
         if st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns and not running):
+            ss["tool_undo"] = list(turns)  # a stopped answer included: "Undo" brings the whole conversation back
             ss["tool_turns"] = []
             state.save("tools", {})
             st.rerun()
+        if ss.get("tool_undo") and not turns and not running:
+            if st.button("Undo new chat", icon=":material/undo:", width="stretch", type="tertiary",
+                         help="Bring back the conversation you just cleared."):
+                ss["tool_turns"] = back = ss.pop("tool_undo")
+                state.save("tools", tool_transcript(back, provider=settings.label, model=back[-1].model,
+                                                    secrets=settings.secrets()))
+                st.rerun()
     if model and tool_format(model) == "json":
         st.caption(f"{display_name(model)} has no built-in tools: every tool is sent as a JSON function "
                    "definition (Meta's custom-tool format) instead of Llama 3.1's `Tools:` system line.")

@@ -121,6 +121,12 @@ def take(image_id: str, name: str, raw: bytes, source: str) -> None:
         save()
 
 
+def undo_photo() -> None:
+    """Bring back the photo and conversation a new photo replaced."""
+    if vs.undo_image(ss):
+        save()
+
+
 def pick_sample(key: str) -> None:
     """A sample card was clicked."""
     if ss.get(f"vision_sample_{key}") is None:  # clicking the chosen one again keeps it
@@ -370,7 +376,8 @@ if presenter.presenting():
 
 left, right = st.columns([1, 1], gap="medium")
 with left:
-    image_area = st.container()  # filled below, once the source widgets have run: the picture comes first
+    # Filled below, once the source widgets have run: the picture comes first (and stays in view on stage).
+    image_area = st.container(key="vision_image_area")
     with st.container(border=False):
         source = st.segmented_control("Image source", list(SOURCES), format_func=SOURCES.__getitem__,
                                       required=True, key="vision_source", label_visibility="collapsed",
@@ -409,12 +416,16 @@ with left:
         if prepared is not None and image is not None:
             with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT)):
                 st.image(prepared.data, width="stretch")
-            credit = next((s.credit for s in SAMPLES if image.id == "sample:" + s.key), None)
+            credit = next((s.stage_credit if presenter.presenting() else s.credit
+                           for s in SAMPLES if image.id == "sample:" + s.key), None)
             st.caption(f"**{as_text(image.name)}** · sent to the model: {prepared.summary}"
                        + (f"  \n{credit}" if credit else ""))
             if image.source == "transcript":
                 st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
                            "photo for a detailed answer.")
+            if offer := vs.undo_offer(ss):  # a new photo replaced a conversation: one click brings it back
+                st.button(f"Undo: back to {as_text(offer)}", key="vision_undo_photo", icon=":material/undo:",
+                          type="tertiary", on_click=undo_photo, disabled=busy)
             if ss.get("vision_not_kept"):
                 st.caption("This photo and conversation are too large to keep on the server: a reload won't bring "
                            "them back (download the transcript to keep them).")

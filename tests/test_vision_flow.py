@@ -601,3 +601,23 @@ def test_a_photo_is_saved_once_as_bytes_and_comes_back_from_them() -> None:
     restored = vs.restore(again, data, blob)
     assert restored and restored.image and again[vs.IMAGE].master.data == prepared.data
     assert again[vs.TURNS] == ss[vs.TURNS]
+
+
+def test_a_new_photo_keeps_the_replaced_conversation_for_one_undo() -> None:
+    from lib.images import prepare_image
+
+    ss: dict = {}
+    vs.init_state(ss)
+    first = vs.CurrentImage("upload:1", "barn.jpg", prepare_image(_photo(800, 600), "barn.jpg"))
+    second = vs.CurrentImage("upload:2", "cat.jpg", prepare_image(_photo(640, 480), "cat.jpg"))
+    vs.use_image(ss, first)
+    assert vs.undo_offer(ss) is None, "nothing replaced yet"
+    ss[vs.TURNS] = [("user", "What is it?"), ("assistant", "A barn."), ("user", "Colour?"), ("assistant", "Red.")]
+    vs.use_image(ss, second)
+    assert ss[vs.TURNS] == [] and vs.undo_offer(ss) == "barn.jpg and its 2 questions"
+    assert vs.undo_image(ss)
+    assert ss[vs.IMAGE].id == "upload:1" and ss[vs.TURNS][-1] == ("assistant", "Red.")
+    assert vs.undo_offer(ss) is None and not vs.undo_image(ss), "one undo"
+    vs.use_image(ss, second)
+    ss[vs.TURNS] = [("user", "And this?")]
+    assert vs.undo_offer(ss) is None, "a question since: the offer is gone"

@@ -242,6 +242,33 @@ _KEPT = ("provider", "rehearsal_mode")
 _KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
 
 
+_CONNECTION_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
+
+
+def restore_connection() -> None:
+    """A new session (a reload): bring back what this browser chose under "Connection settings" (provider, typed
+    addresses and model names, each page's host; never a key), before any setting is resolved."""
+    ss = st.session_state
+    if "_connection_restored" in ss:
+        return
+    ss["_connection_restored"] = True
+    kept = state.load("connection") or {}
+    for name, value in kept.items():
+        if isinstance(value, str) and (name == "provider" or name.startswith(_CONNECTION_PREFIXES)) \
+                and name not in ss and len(value) <= 2048:
+            ss[name] = value
+
+
+def remember_connection() -> None:
+    """Keep this session's connection choices (not keys) for a reload of this tab, when they changed."""
+    ss = st.session_state
+    chosen = {name: ss[name] for name in list(ss.keys())
+              if isinstance(ss[name], str) and (name == "provider" or name.startswith(_CONNECTION_PREFIXES))}
+    if chosen != ss.get("_connection_saved", {}) and (chosen or "_connection_saved" in ss):
+        ss["_connection_saved"] = dict(chosen)
+        state.save("connection", chosen)
+
+
 def keep_sidebar_choices() -> None:
     """Keep what was chosen in "Connection settings" and "Rehearsal" while those boxes are closed (not drawn).
 

@@ -46,11 +46,24 @@ _PRESENT_CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
   font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
+/* one Stop on stage: the page's own (Streamlit's toolbar shows "Running… Stop" too) */
+[data-testid="stStatusWidget"] { display: none !important; }
+/* labels wrap instead of ending in "…" at 20 px ("Computation (Wolfram…") */
+[data-testid="stMarkdownContainer"].stMarkdownEllipsis, .stMarkdownEllipsis p {
+  white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
 [data-testid="stSidebar"] :is(h2, h3) { font-size: 1.5rem !important; }  /* above its 20 px lines */
 [data-testid="stCode"] pre, [data-testid="stCode"] code { font-size: 17px !important; }
 </style>
 """
+# On the vision page in presenter mode: the photo stays in view beside a follow-up's answer.
+_VISION_STAGE_CSS = """
+<style>
+[data-testid="stLayoutWrapper"]:has(> .st-key-vision_image_area), .st-key-vision_image_area {
+  position: sticky; top: 3.75rem; z-index: 3; background: %(background)s; }
+</style>
+"""
 _PAGE_CSS = {"tool_calling": _PROGRESS_CSS + _TOOL_CSS, "vision": _PROGRESS_CSS}
+_STAGE_CSS = {"vision": _VISION_STAGE_CSS}
 
 
 def _dark() -> bool:
@@ -65,12 +78,14 @@ def presenting() -> bool:
     ss = st.session_state
     if _KEY not in ss:
         ss[_KEY] = st.query_params.get("present") in ("1", "true", "yes", "on")
+    _sync_url()  # a page switch drops the URL's parameters: put it back, so a reload stays in presenter mode
     return bool(ss[_KEY])
 
 
 def _sync_url() -> None:
     if st.session_state.get(_KEY):
-        st.query_params["present"] = "1"
+        if st.query_params.get("present") != "1":
+            st.query_params["present"] = "1"
     elif "present" in st.query_params:
         del st.query_params["present"]
 
@@ -87,6 +102,7 @@ def apply_style(page: str) -> None:
     """Inject the CSS the page at `page` (its URL path, "" for Home) needs, and presenter mode's large text."""
     css = _PAGE_CSS.get(page, "")
     if presenting():
-        css += _PRESENT_CSS % {"caption": "#C3C8D2" if _dark() else "#4A5160"}
+        colours = {"caption": "#C3C8D2" if _dark() else "#4A5160", "background": "#0E1117" if _dark() else "#FFFFFF"}
+        css += (_PRESENT_CSS + _STAGE_CSS.get(page, "")) % colours
     if css:
         st.html(css)

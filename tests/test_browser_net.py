@@ -1,0 +1,139 @@
+"""The safety net holds on stage (issue 20): nothing is lost across page switches and reloads, presenter mode stays
+on, nothing on stage speaks configuration, and the photo stays beside its answers on the projector.
+
+The app runs against the API double on 127.0.0.1, in Chromium at 1280×720.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import pytest
+
+from tests import test_browser as tb  # skips this module too when Chromium or Playwright is missing
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+from tests.api_double import ApiDouble, Reply  # noqa: E402
+from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
+
+pytestmark = pytest.mark.browser
+
+KEY = "sk-or-net-test-key"
+CHAT = '[data-testid="stChatMessage"]'
+# Words that belong in the settings, not on a projector: setting names, addresses, file paths, upload fine print.
+CONFIG_WORDS = re.compile(
+    r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*(KEY|TOKEN|ID|URL|ENDPOINT|INTERPRETER|PROVIDER|MODEL|HOST)\b|=1\b|https?://"
+    r"|\b[\w.-]+/[\w./-]+\.(md|py|toml|json|txt)\b|MB per file|127\.0\.0\.1")
+
+
+@pytest.fixture(scope="module")
+def double() -> Iterator[ApiDouble]:
+    with ApiDouble() as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
+    trap = tb.ProxyTrap()
+    env = tb.app_env(trap, MODELS_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
+                     OPENROUTER_BASE_URL=double.endpoint_for("openrouter"))
+    server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-net"))
+    try:
+        yield server
+    finally:
+        server.stop()
+        trap.close()
+    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _nav(page: Page, label: str) -> None:
+    page.locator('[data-testid="stTopNavLink"]').filter(has_text=label).click()
+    tb.settle(page)
+
+
+def _stage_text(page: Page) -> str:
+    """What the room can read: the page's visible text (the sidebar's boxes closed, as on stage)."""
+    return page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]').innerText")
+
+
+def test_a_reload_after_switching_pages_brings_both_conversations_back_in_presenter_mode(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    page.goto(f"{app.url}/tool_calling?present=1")
+    tb.settle(page)
+    double.queue(Reply(text="Llamas hum to each other."))
+    tb.send_chat(page, "Do llamas make sounds?")
+    expect(page.locator(CHAT).filter(has_text="Llamas hum to each other.")).to_have_count(1)
+    tb.settle(page)
+    _nav(page, "Vision")
+    double.queue(Reply(text="A tabby cat looking at the camera."))
+    page.locator(".st-key-vision_scenario_cat button").click()
+    expect(page.locator(CHAT).filter(has_text="A tabby cat looking at the camera.")).to_have_count(1)
+    tb.settle(page)
+    _nav(page, "Tool calling")
+    assert "present=1" in page.url and "s=" in page.url, page.url
+    page.reload()
+    tb.settle(page)
+    size = page.locator(CHAT).filter(has_text="Llamas hum").locator("p").first.evaluate(
+        "e => getComputedStyle(e).fontSize")
+    assert size == "20px", f"presenter mode's 20 px text after the reload, not {size}"
+    expect(page.locator(CHAT).filter(has_text="Llamas hum to each other.")).to_have_count(1)
+    _nav(page, "Vision")
+    expect(page.locator(CHAT).filter(has_text="A tabby cat looking at the camera.")).to_have_count(1)
+    expect(page.locator(".st-key-vision_image_area img")).to_be_visible()  # the photo too
+    assert "present=1" in page.url
+    tb.shot(page, "net_vision_after_reload")
+
+
+def test_nothing_on_stage_speaks_configuration(page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    for path in ("", "tool_calling", "vision"):
+        page.goto(f"{app.url}/{path}?present=1")
+        tb.settle(page)
+        found = CONFIG_WORDS.findall(_stage_text(page))
+        assert not found, f"/{path} on stage shows {found}"
+    double.queue(Reply(text="The sign says: Bakery."))
+    page.locator(".st-key-vision_scenario_shopfront button").click()
+    expect(page.locator(CHAT).filter(has_text="The sign says: Bakery.")).to_have_count(1)
+    tb.settle(page)
+    text = _stage_text(page)
+    assert not CONFIG_WORDS.search(text), CONFIG_WORDS.findall(text)
+    page.goto(f"{app.url}/vision")  # outside presenter mode the details are all there
+    tb.settle(page)
+
+
+def test_on_the_projector_the_photo_stays_beside_a_follow_up_s_answer(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    words = " ".join(f"word{i}" for i in range(150))
+    page.goto(f"{app.url}/vision?present=1")
+    tb.settle(page)
+    double.queue(Reply(text="First: " + words))
+    page.locator(".st-key-vision_scenario_astronaut button").click()
+    expect(page.locator(CHAT).filter(has_text="First: word0")).to_have_count(1)
+    tb.settle(page)
+    double.queue(Reply(text="Second: " + words, chunk_delay_s=0.01))
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.fill("What is the astronaut holding?")
+    box.press("Enter")
+    expect(page.locator(CHAT).filter(has_text="Second: word0")).to_have_count(1)
+    tb.settle(page)
+    question = page.locator(CHAT).filter(has_text="What is the astronaut holding?")
+    question.scroll_into_view_if_needed()
+    photo = page.locator(".st-key-vision_image_area img")
+    box_q, box_p = question.bounding_box(), photo.bounding_box()
+    assert box_q and box_p
+    assert 0 <= box_q["y"] <= 720 - box_q["height"], "the follow-up is on screen"
+    assert box_p["y"] >= 0 and box_p["y"] + box_p["height"] / 2 <= 720, "and the photo stays in view beside it"
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_be_hidden()  # one Stop on stage: the page's own
+    tb.shot(page, "net_vision_follow_up")
