@@ -137,3 +137,46 @@ def test_on_the_projector_the_photo_stays_beside_a_follow_up_s_answer(
     assert box_p["y"] >= 0 and box_p["y"] + box_p["height"] / 2 <= 720, "and the photo stays in view beside it"
     expect(page.locator('[data-testid="stStatusWidget"]')).to_be_hidden()  # one Stop on stage: the page's own
     tb.shot(page, "net_vision_follow_up")
+
+
+def test_new_chat_while_an_answer_runs_can_be_undone(page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    page.goto(f"{app.url}/tool_calling")
+    tb.settle(page)
+    double.queue(Reply(text="Alpacas are smaller than llamas."))
+    tb.send_chat(page, "Alpaca or llama?")
+    expect(page.locator(CHAT).filter(has_text="Alpacas are smaller")).to_have_count(1)
+    tb.settle(page)
+    words = " ".join(f"w{i}" for i in range(300))
+    double.queue(Reply(text="Slowly: " + words, chunk_delay_s=0.05))
+    tb.send_chat(page, "Tell me slowly about guanacos")
+    expect(page.locator(CHAT).filter(has_text="Slowly: w0")).to_have_count(1)
+    page.get_by_role("button", name=re.compile("New chat")).click()
+    tb.settle(page)
+    expect(page.locator(CHAT)).to_have_count(0)
+    page.get_by_role("button", name=re.compile("Undo new chat")).click()
+    tb.settle(page)
+    expect(page.locator(CHAT).filter(has_text="Alpacas are smaller")).to_have_count(1)
+    expect(page.locator(CHAT).filter(has_text="Tell me slowly about guanacos")).to_have_count(1)  # kept, stopped
+    page.reload()
+    tb.settle(page)
+    expect(page.locator(CHAT).filter(has_text="Alpacas are smaller")).to_have_count(1)  # and saved for a reload
+
+
+def test_a_connection_typed_in_the_sidebar_survives_a_reload_but_not_its_key(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    page.goto(f"{app.url}/tool_calling")
+    tb.settle(page)
+    tb.pick_provider(page, "vLLM", double.endpoint_for("vllm"), key="sk-typed-secret-key")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_role("textbox", name=re.compile("Tools model")).fill("my-tools-model")
+    sidebar.get_by_role("textbox", name=re.compile("Tools model")).press("Enter")
+    tb.settle(page)
+    page.reload()
+    tb.settle(page)
+    expect(sidebar.get_by_text("vLLM or another server you run").first).to_be_visible()
+    tb.open_connection_settings(page)
+    expect(sidebar.get_by_role("textbox", name=re.compile("base url", re.I))).to_have_value(
+        double.endpoint_for("vllm"))
+    expect(sidebar.get_by_role("textbox", name=re.compile("Tools model"))).to_have_value("my-tools-model")
+    assert "sk-typed-secret-key" not in page.content()
+    expect(sidebar.get_by_role("button", name="Forget this key")).to_have_count(0)  # the key was not kept
