@@ -5,6 +5,7 @@ import streamlit as st
 from lib.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
 from ui.common import current_settings, quota_controls, remember_connection, restore_connection, sidebar, sidebar_quota
+from ui import presenter
 from ui.presenter import apply_style
 from ui.shell import favicon, mark_shell, pages, skip_repl_check
 
@@ -33,6 +34,8 @@ if state.shared_view() is None and (note := state.restore_note()):  # another br
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
+presenter.follow_question((nav.url_path, len(st.session_state.get("tool_turns") or ()),
+                           len(st.session_state.get("vision_turns") or ())))
 if state.shared_view() is None:
     remember_connection()
 state.plant_cookie()  # a first visit: the browser keeps its secret, so a reload finds this tab's conversation

@@ -128,8 +128,8 @@ def test_on_the_projector_the_photo_stays_beside_a_follow_up_s_answer(
     box.press("Enter")
     expect(page.locator(CHAT).filter(has_text="Second: word0")).to_have_count(1)
     tb.settle(page)
+    page.wait_for_timeout(2_000)  # the page brings the question to the top shortly after drawing it
     question = page.locator(CHAT).filter(has_text="What is the astronaut holding?")
-    question.scroll_into_view_if_needed()
     photo = page.locator(".st-key-vision_image_area img")
     box_q, box_p = question.bounding_box(), photo.bounding_box()
     assert box_q and box_p
@@ -180,3 +180,20 @@ def test_a_connection_typed_in_the_sidebar_survives_a_reload_but_not_its_key(
     expect(sidebar.get_by_role("textbox", name=re.compile("Tools model"))).to_have_value("my-tools-model")
     assert "sk-typed-secret-key" not in page.content()
     expect(sidebar.get_by_role("button", name="Forget this key")).to_have_count(0)  # the key was not kept
+
+
+def test_on_the_projector_a_tool_turn_s_question_and_the_start_of_its_answer_are_on_screen_together(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    page.goto(f"{app.url}/tool_calling?present=1")
+    tb.settle(page)
+    for n in range(2):  # a conversation already longer than the screen
+        double.queue(Reply(text=f"Answer {n}: " + " ".join(f"w{i}" for i in range(200))))
+        tb.send_chat(page, f"Question number {n}?")
+        expect(page.locator(CHAT).filter(has_text=f"Answer {n}: w0")).to_have_count(1)
+        tb.settle(page)
+    page.wait_for_timeout(2_000)
+    question = page.locator(CHAT).filter(has_text="Question number 1?").bounding_box()
+    answer = page.locator(CHAT).filter(has_text="Answer 1: w0").get_by_text("Answer 1: w0").bounding_box()
+    assert question and answer
+    assert 40 <= question["y"] and answer["y"] + 30 <= 720, (question, answer)
+    tb.shot(page, "net_tools_question_in_view")

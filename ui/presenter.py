@@ -46,6 +46,7 @@ _PRESENT_CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
   font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
+[data-testid="stChatMessage"] { scroll-margin-top: 4.5rem; }  /* below the top bar when brought into view */
 /* one Stop on stage: the page's own (Streamlit's toolbar shows "Running… Stop" too) */
 [data-testid="stStatusWidget"] { display: none !important; }
 /* labels wrap instead of ending in "…" at 20 px ("Computation (Wolfram…") */
@@ -106,3 +107,29 @@ def apply_style(page: str) -> None:
         css += (_PRESENT_CSS + _STAGE_CSS.get(page, "")) % colours
     if css:
         st.html(css)
+
+
+# Scrolls the main area so the latest question is at the top (its answer starts right below it). The script is our
+# own static text; it runs once per new turn, shortly after the page has drawn.
+_FOLLOW_JS = """<script>(function(){
+var d = window.frameElement ? window.parent.document : document;
+function follow(){
+  var asked = d.querySelectorAll('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"])');
+  if (asked.length) asked[asked.length - 1].scrollIntoView({block: "start", behavior: "instant"});
+}
+[400, 1000, 1800].forEach(function(ms){ setTimeout(follow, ms); });
+})();</script>"""
+
+
+def follow_question(signature: object) -> None:
+    """In presenter mode, bring the latest question to the top of the screen when `signature` (the page and its
+    number of turns) changes: on a projector the question and the start of its answer are seen together."""
+    if not presenting():
+        return
+    ss = st.session_state
+    if ss.get("_follow") == signature:
+        return
+    ss["_follow"] = signature
+    ss["_follow_n"] = n = ss.get("_follow_n", 0) + 1  # a new element each time: its script runs when it mounts
+    with st.sidebar, st.container(key=f"follow_question_{n}", height=1, border=False):
+        st.html(_FOLLOW_JS, unsafe_allow_javascript=True)
