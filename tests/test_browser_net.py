@@ -103,6 +103,14 @@ def test_nothing_on_stage_speaks_configuration(page: Page, app: tb.AppServer, do
         tb.settle(page)
         found = CONFIG_WORDS.findall(_stage_text(page))
         assert not found, f"/{path} on stage shows {found}"
+        if path == "vision":
+            page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Sample").first.click()
+            tb.settle(page)
+        cut = page.evaluate("""() => [...document.body.querySelectorAll('*')].filter(e =>
+            !e.closest('[data-testid="stSidebar"]') && e.textContent.trim() && e.offsetParent !== null
+            && getComputedStyle(e).textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1
+            ).map(e => e.textContent.trim())""")
+        assert not cut, f"/{path} on stage cuts labels short: {cut}"
     double.queue(Reply(text="The sign says: Bakery."))
     page.locator(".st-key-vision_scenario_shopfront button").click()
     expect(page.locator(CHAT).filter(has_text="The sign says: Bakery.")).to_have_count(1)

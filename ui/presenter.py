@@ -46,7 +46,12 @@ _PRESENT_CSS = """
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
   font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
-[data-testid="stChatMessage"] { scroll-margin-top: 4.5rem; }  /* below the top bar when brought into view */
+[data-testid="stChatMessage"] { scroll-margin-top: 4.5rem; }
+[class*="st-key-vision_card_"] [data-testid="stElementContainer"] { min-width: 0; flex: 0 1 auto; }
+[class*="st-key-vision_card_"] button { max-width: 100%%; height: auto; }
+[class*="st-key-vision_card_"] button p { font-size: 17px !important; white-space: normal !important;
+  text-overflow: clip !important; overflow: visible !important; line-height: 1.25; text-align: left;
+  overflow-wrap: normal !important; word-break: keep-all !important; }  /* below the top bar when brought into view */
 /* one Stop on stage: the page's own (Streamlit's toolbar shows "Running… Stop" too) */
 [data-testid="stStatusWidget"] { display: none !important; }
 /* labels wrap instead of ending in "…" at 20 px ("Computation (Wolfram…") */
