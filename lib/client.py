@@ -20,7 +20,8 @@ import threading
 import time
 from collections import deque
 from contextvars import ContextVar
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -29,7 +30,20 @@ import streamlit as st
 from lib.catalog import CatalogResult, fetch_models
 from lib.config import Settings
 from lib.errors import NoProviderError, NoTokenError, StreamDeadline, permanent_failure, retry_after_seconds
-from lib.limits import DEFAULT_SLOT_TIMEOUT_S, SLOTS, cap_for, kind_of_response, retry_concurrent, slot_key
+from lib.limits import (
+    DEFAULT_SLOT_TIMEOUT_S,
+    RATES,
+    SLOTS,
+    Admission,
+    cap_for,
+    kind_of_response,
+    limits_for,
+    rate_key,
+    refusal_of,
+    retry_concurrent,
+    slot_key,
+)
+from lib.providers import Limits
 from lib.ticking import Cancelled, current_scope
 
 if TYPE_CHECKING:
@@ -169,6 +183,29 @@ class QuotaSnapshot:
     today: dict[str, int]  # "provider (host)" -> today, all models
     last_minute: dict[str, int]  # "provider (host)" -> the last 60 s
     remaining: dict[str, dict[str, str]]  # "provider (host)" -> header -> value
+    minute_counts: dict[str, int] = field(default_factory=dict)  # "provider (host) · model" -> the last 60 s
+    # "provider (host) · model" -> (kind "day" / "minute", until: epoch seconds): the host refused with that limit
+    reached: dict[str, tuple[str, float]] = field(default_factory=dict)
+    now: float = 0.0  # when the snapshot was taken (epoch seconds)
+
+    def usage(self, where: str, applies: Callable[[str], bool] | None = None) -> tuple[int, int]:
+        """(today, the last 60 s) at `where`, over the models `applies(model)` accepts (all when None)."""
+        prefix = f"{where} · "
+
+        def total(counts: dict[str, int]) -> int:
+            return sum(n for k, n in counts.items()
+                       if k.startswith(prefix) and (applies is None or applies(k[len(prefix):])))
+
+        return total(self.counts), total(self.minute_counts)
+
+    def limit_reached(self, where: str, kind: str, applies: Callable[[str], bool] | None = None) -> float | None:
+        """Until when (epoch seconds) the host said its `kind` ("day" / "minute") limit is reached at `where` for
+        a model `applies` accepts; None when it didn't (or that time has passed)."""
+        prefix = f"{where} · "
+        untils = [until for k, (seen, until) in self.reached.items()
+                  if seen == kind and until > self.now and k.startswith(prefix)
+                  and (applies is None or applies(k[len(prefix):]))]
+        return max(untils) if untils else None
 
 
 _RATE_VALUE = re.compile(r"[0-9A-Za-z.:+-]{1,24}")  # a count or a duration, as rate-limit headers carry
@@ -183,8 +220,9 @@ class QuotaTracker:
         self._date = ""
         self._counts: dict[str, int] = {}
         self._today: dict[str, int] = {}
-        self._recent: dict[str, deque[float]] = {}
+        self._recent: dict[str, deque[tuple[float, str]]] = {}
         self._remaining: dict[str, dict[str, str]] = {}
+        self._reached: dict[str, tuple[str, float]] = {}
 
     def _roll(self) -> None:
         today = _dt.datetime.fromtimestamp(self._clock(), _dt.timezone.utc).date().isoformat()
@@ -199,7 +237,24 @@ class QuotaTracker:
             self._counts[key] = self._counts.get(key, 0) + 1
             self._today[where] = self._today.get(where, 0) + 1
             recent = self._recent.setdefault(where, deque(maxlen=1000))
-            recent.append(self._clock())
+            recent.append((self._clock(), model))
+
+    def refused(self, where: str, model: str, kind: str, wait_s: float | None = None) -> None:
+        """The host answered `model` at `where` with its `kind` ("day" / "minute") limit reached: the meter shows
+        that limit as used up until `wait_s` from now (a daily limit without a wait: the end of the UTC day)."""
+        if kind not in ("day", "minute"):
+            return
+        with self._lock:
+            now = self._clock()
+            if wait_s is None or wait_s <= 0:
+                if kind == "minute":
+                    wait_s = 60.0
+                else:
+                    day = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date() + _dt.timedelta(days=1)
+                    wait_s = _dt.datetime.combine(day, _dt.time(), _dt.timezone.utc).timestamp() - now
+            self._reached[f"{where} · {model}"] = (kind, now + min(float(wait_s), 2 * 86_400.0))
+            for key in [k for k, (_, until) in self._reached.items() if until <= now]:
+                del self._reached[key]
 
     def observe(self, where: str, headers: dict[str, str]) -> None:
         """Keep any x-ratelimit-remaining-* header a response from `where` carried.
@@ -218,13 +273,114 @@ class QuotaTracker:
         with self._lock:
             self._roll()
             now = self._clock()
-            minute = {w: sum(1 for t in q if now - t < 60) for w, q in self._recent.items()}
-            return QuotaSnapshot(self._date, dict(self._counts), dict(self._today),
-                                 {w: n for w, n in minute.items() if n},
-                                 {w: dict(h) for w, h in self._remaining.items()})
+            minute: dict[str, int] = {}
+            per_model: dict[str, int] = {}
+            for w, q in self._recent.items():
+                while q and now - q[0][0] >= 60:
+                    q.popleft()
+                for _, model in q:
+                    minute[w] = minute.get(w, 0) + 1
+                    per_model[f"{w} · {model}"] = per_model.get(f"{w} · {model}", 0) + 1
+            return QuotaSnapshot(self._date, dict(self._counts), dict(self._today), minute,
+                                 {w: dict(h) for w, h in self._remaining.items()}, per_model,
+                                 {k: v for k, v in self._reached.items() if v[1] > now}, now)
 
 
 QUOTA = QuotaTracker()
+"""The request counter of this server process (every session's requests)."""
+
+
+class SessionMeter:
+    """One browser session's requests that reached a host (thread-safe: counted in the worker that sends them).
+
+    `on_change(count)` is called after each one, outside the lock (the page keeps the count with its conversation,
+    so "This session" survives a reload); its failure never reaches the request."""
+
+    def __init__(self, count: int = 0, on_change: Callable[[int], Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._count = max(0, int(count))
+        self.on_change = on_change
+
+    @property
+    def count(self) -> int:
+        """Requests sent so far."""
+        with self._lock:
+            return self._count
+
+    def add(self, n: int = 1) -> None:
+        """`n` more requests reached a host."""
+        with self._lock:
+            self._count += max(0, n)
+            count = self._count
+        if self.on_change is not None:
+            try:
+                self.on_change(count)
+            except Exception:  # noqa: BLE001 - keeping the count must never break a request
+                pass
+
+_SENT_TO: ContextVar[Callable[[], Any] | None] = ContextVar("quota_sent_to", default=None)
+
+
+def _count_sent(settings: Settings, model: str, admission: Admission | None = None) -> None:
+    """The host accepted a request: count it for the server (QUOTA), for its per-minute window, and for the session
+    whose `CountedStream` it runs in."""
+    QUOTA.count(quota_key(settings), model)
+    if admission is not None:
+        admission.sent()
+    sink = _SENT_TO.get()
+    if sink is not None:
+        try:
+            sink()
+        except Exception:  # noqa: BLE001 - a meter must never break a request
+            pass
+
+
+def _limits(settings: Settings, model: str) -> Limits | None:
+    p = settings.provider
+    return limits_for(p, model) if p is not None else None
+
+
+def _refused(settings: Settings, model: str, exc: BaseException) -> None:
+    """A 429 for a per-minute or daily limit: the meter shows that limit used up, and a per-minute one holds every
+    request of this server back for as long as the host asked."""
+    kind, wait = refusal_of(exc)
+    if kind not in ("minute", "day"):
+        return
+    where = quota_key(settings)
+    QUOTA.refused(where, model, kind, wait)
+    limits = _limits(settings, model)
+    if kind == "minute" and wait and limits is not None and limits.per_minute:
+        RATES.pause(rate_key(where, limits), min(wait, 120.0))
+
+
+class CountedStream:
+    """A model stream (`lib.client.ChatStream`, a cached or rehearsal stream) whose requests that reach the host,
+    fallbacks included, are also counted by `on_sent` (a session's own meter), when they are sent: a request
+    stopped or refused later still counts. Every other attribute is the stream's own."""
+
+    def __init__(self, stream: Any, on_sent: Callable[[], Any]) -> None:
+        self.stream = stream
+        self._on_sent = on_sent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["stream"], name)
+
+    def __iter__(self) -> Iterator[str]:
+        previous = _SENT_TO.get()
+        _SENT_TO.set(self._on_sent)  # this worker thread's context: the client below counts into it
+        try:
+            yield from self.stream
+        finally:
+            _SENT_TO.set(previous)
+
+
+def counted(opener: Callable[..., Any], on_sent: Callable[[], Any]) -> Callable[..., Any]:
+    """`opener` (e.g. `lib.client.stream` or a rehearsal's) whose streams count their sent requests in `on_sent`."""
+
+    def open_stream(*args: Any, **kwargs: Any) -> CountedStream:
+        return CountedStream(opener(*args, **kwargs), on_sent)
+
+    return open_stream
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -341,11 +497,24 @@ def _params(settings: Settings, model: str, max_tokens: int | None, temperature:
     return params
 
 
-def _slot(settings: Settings, model: str) -> Any:
-    """One of the provider's concurrent slots for this model, shared by every session (see lib.limits)."""
+@contextmanager
+def _rate(settings: Settings, model: str) -> Iterator[Admission]:
+    """Leave to send one request within the per-minute limit that holds for this model here (see lib.limits)."""
+    limits = _limits(settings, model)
+    key = rate_key(quota_key(settings), limits) if limits is not None else ""
+    with RATES.admit(key, limits.per_minute if limits is not None else None, DEFAULT_SLOT_TIMEOUT_S) as admission:
+        yield admission
+
+
+@contextmanager
+def _slot(settings: Settings, model: str) -> Iterator[Admission]:
+    """Room in the per-minute limit, then one of the provider's concurrent slots for this model, shared by every
+    session (see lib.limits); yields the `Admission` to mark sent."""
     p = settings.provider
-    return SLOTS.acquire(slot_key(settings.provider_id, settings.endpoint, model),
-                         cap_for(p, model) if p else None, DEFAULT_SLOT_TIMEOUT_S)
+    with _rate(settings, model) as admission:
+        with SLOTS.acquire(slot_key(settings.provider_id, settings.endpoint, model),
+                           cap_for(p, model) if p else None, DEFAULT_SLOT_TIMEOUT_S):
+            yield admission
 
 
 def _read_to_end(response: Any) -> None:
@@ -489,8 +658,9 @@ def complete(
     extra: dict[str, Any] | None = None,
 ) -> ChatReply:
     """One non-streamed chat completion (`extra`: body fields beyond the SDK's, e.g. `chat_template_kwargs`)."""
-    with _slot(settings, model):
-        return _complete(settings, model, messages, max_tokens=max_tokens, temperature=temperature, extra=extra)
+    with _slot(settings, model) as admission:
+        return _complete(settings, model, messages, max_tokens=max_tokens, temperature=temperature, extra=extra,
+                         admission=admission)
 
 
 def _complete(
@@ -501,11 +671,17 @@ def _complete(
     max_tokens: int | None = None,
     temperature: float | None = None,
     extra: dict[str, Any] | None = None,
+    admission: Admission | None = None,
 ) -> ChatReply:
     client = get_client(settings)
-    result = retry_concurrent(
-        lambda: client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature, extra)))
-    QUOTA.count(quota_key(settings), model)  # only requests the server accepted
+    try:
+        result = retry_concurrent(
+            lambda: client.complete(messages=list(messages), **_params(settings, model, max_tokens, temperature,
+                                                                       extra)))
+    except Exception as exc:
+        _refused(settings, model, exc)
+        raise
+    _count_sent(settings, model, admission)  # only requests the server accepted
     choice = result.choices[0] if result.choices else None
     text = (choice.message.content or "") if choice and choice.message else ""
     return ChatReply(text=text, usage=_usage(result.usage), finish_reason=_reason(choice.finish_reason) if choice else None,
@@ -553,6 +729,7 @@ class ChatStream:
         self.done = False
         self.closed = False
         self.sent = False  # the server accepted the request (it counts against the quota)
+        self._admission: Admission | None = None  # its place in the per-minute window, while it is read
         self._response: Any = None
         self._lock = threading.Lock()
 
@@ -566,8 +743,14 @@ class ChatStream:
 
     def _fallback(self) -> Iterator[str]:
         self.streamed = False
-        reply = _complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
-                          temperature=self.temperature, extra=self.extra)
+        admission = self._admission
+        if admission is None or admission.stamped:  # the streamed request went out: this is one more
+            with _rate(self.settings, self.model) as again:
+                reply = _complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
+                                  temperature=self.temperature, extra=self.extra, admission=again)
+        else:
+            reply = _complete(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
+                              temperature=self.temperature, extra=self.extra, admission=admission)
         self.sent = True
         self.usage, self.finish_reason, self.served_model = reply.usage, reply.finish_reason, reply.model
         rest = reply.text[len(self.text):] if reply.text.startswith(self.text) else reply.text
@@ -583,7 +766,8 @@ class ChatStream:
         if scope is not None:
             scope.add(self.close)
         try:
-            with _slot(self.settings, self.model):  # held until the answer is read, closed, or Stop gives it back
+            # Held until the answer is read, closed, or Stop gives it back.
+            with _slot(self.settings, self.model) as self._admission:
                 yield from self._iter()
         finally:
             if not self.done:
@@ -601,9 +785,13 @@ class ChatStream:
         params = _params(self.settings, self.model, self.max_tokens, self.temperature,
                          {**self.extra, "stream_options": {"include_usage": True}})
         try:
-            response = retry_concurrent(lambda: client.complete(messages=self.messages, stream=True, **params))
+            try:
+                response = retry_concurrent(lambda: client.complete(messages=self.messages, stream=True, **params))
+            except Exception as exc:
+                _refused(self.settings, self.model, exc)  # a per-minute or daily 429: the meter shows it
+                raise
             self.sent = True
-            QUOTA.count(quota_key(self.settings), self.model)  # only requests the server accepted
+            _count_sent(self.settings, self.model, self._admission)  # only requests the server accepted
             # Every chunk, keep-alives included, is checked against the deadlines: past one, StreamDeadline is raised
             # here and `__iter__` hangs up (the server stops generating); nothing incomplete is kept by a cache.
             response._bytes_iterator = _sse_lines(_watched(response._bytes_iterator, deadlines.check))

@@ -63,11 +63,13 @@ class CachedStream:
     `.finish_reason` are the live stream's. Exceptions propagate; `.text` keeps what arrived before them.
     """
 
-    def __init__(self, dedupe: "Dedupe", fp: str, open_live: Callable[[], Any], fresh: bool = False) -> None:
+    def __init__(self, dedupe: "Dedupe", fp: str, open_live: Callable[[], Any], fresh: bool = False,
+                 on_recorded: Callable[[Recording], Any] | None = None) -> None:
         self._dedupe = dedupe
         self.fingerprint = fp
         self._open_live = open_live
         self.fresh = fresh
+        self._on_recorded = on_recorded  # told of a live answer once it is kept (a rehearsal notes what it pins)
         self.text = ""
         self.usage: Any = None
         self.recorded_usage: dict[str, int] | None = None
@@ -112,13 +114,16 @@ class CachedStream:
             self.usage = getattr(live, "usage", None)
             self.finish_reason = getattr(live, "finish_reason", None)
             self.streamed = bool(getattr(live, "streamed", True))
-        recorder.finish(self.usage, self.finish_reason)
+        recording = recorder.finish(self.usage, self.finish_reason)
+        if recording is not None and self._on_recorded is not None:
+            self._on_recorded(recording)
         self.done = True
 
 
 class Dedupe:
     """Identical requests answered once within `ttl_s`; thread-safe, bounded by `lib.replay.ReplayStore`."""
 
+    tool_source_note = CACHED_TOOL_SOURCE  # added to a reused tool result's source
     def __init__(
         self,
         store: ReplayStore | None = None,
@@ -185,21 +190,23 @@ class Dedupe:
         return replay(recording, self.speed, self._sleep, self.max_gap_s)
 
     def stream(self, provider: str, model: str, messages: Sequence[Any], params: Mapping[str, Any] | None,
-               open_live: Callable[[], Any], *, fresh: bool = False) -> CachedStream:
+               open_live: Callable[[], Any], *, fresh: bool = False,
+               on_recorded: Callable[[Recording], Any] | None = None) -> CachedStream:
         """A stream answered from the cache when this request was answered within the TTL, else by `open_live()`.
 
-        `open_live` is called only on a miss (e.g. `lambda: client.stream(settings, model, messages, ...)`).
+        `open_live` is called only on a miss (e.g. `lambda: client.stream(settings, model, messages, ...)`);
+        `on_recorded(recording)` once a live answer arrived whole and was kept.
         """
-        return CachedStream(self, self.key(provider, model, messages, params), open_live, fresh)
+        return CachedStream(self, self.key(provider, model, messages, params), open_live, fresh, on_recorded)
 
     def chat_stream(self, settings: Any, model: str, messages: Sequence[Any], *, max_tokens: int | None = None,
                     temperature: float | None = None, fresh: bool = False,
                     open_live: Callable[[], Any] | None = None, extra: Mapping[str, Any] | None = None,
-                    **live_kwargs: Any) -> CachedStream:
+                    on_recorded: Callable[[Recording], Any] | None = None, **live_kwargs: Any) -> CachedStream:
         """Drop-in for `lib.client.stream(settings, model, messages, max_tokens=, temperature=)` with the cache.
 
         `open_live` defaults to that very call (imported only when the cache misses); `live_kwargs` (such as an
-        `on_wait` callback) go to it and are not part of the fingerprint.
+        `on_wait` callback) go to it and are not part of the fingerprint. `on_recorded`: see `stream`.
         """
         def live() -> Any:
             if open_live is not None:
@@ -212,7 +219,7 @@ class Dedupe:
                                  **live_kwargs)
 
         return self.stream(where(settings), model, messages, request_params(max_tokens, temperature, extra), live,
-                           fresh=fresh)
+                           fresh=fresh, on_recorded=on_recorded)
 
     # tool results
 
@@ -244,7 +251,7 @@ class Dedupe:
                 hit = self.lookup_tool(call.name, call.arguments)
                 if hit is not None:
                     result = hit.as_result()
-                    return dataclasses.replace(result, source=result.source + CACHED_TOOL_SOURCE, elapsed_s=0.0)
+                    return dataclasses.replace(result, source=result.source + self.tool_source_note, elapsed_s=0.0)
             result = run_tool(call, tool_names, config)
             if call.name in tool_names:
                 self.record_tool(result)

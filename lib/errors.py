@@ -53,6 +53,8 @@ class ErrorKind(str, Enum):
     NO_PROGRESS = "no_progress"  # bytes kept arriving (keep-alives, empty chunks) but no text: stopped waiting
     DEADLINE = "deadline"  # a request or a whole turn ran past its overall time limit: stopped waiting
     QUESTION_TOO_LONG = "question_too_long"  # refused before anything was sent (lib.budget.MAX_QUESTION_CHARS)
+    TOOL_FAILED = "tool_failed"  # a tool failed the same way twice: the turn ended before another model request
+    TOOL_LOOP = "tool_loop"  # the model kept asking for tools past the round cap: the turn ended without an answer
     UNKNOWN = "unknown"
 
 

@@ -1,5 +1,10 @@
 """'View code': the Python that reproduces a request with azure-ai-inference, in the style of the SDK's samples.
 
+The snippet sends what the app sent: the same model, messages and every body parameter (`max_tokens`,
+`temperature`, `top_p` and `tools` when set, and `model_extras`: the `stream_options` the app's streaming client adds
+and a host's own fields such as vLLM's `chat_template_kwargs`). `TEMPERATURE` and `MAX_TOKENS` are the app's own
+defaults, used by the tool loop and the vision answer alike.
+
 The key is never written into the code: the snippet reads the provider's own key variable from the environment
 (`OPENROUTER_API_KEY`, `NVIDIA_API_KEY`, …); Ollama and keyless servers need none. An endpoint that comes from a
 setting is read from it too: Foundry's `AZURE_AI_CHAT_ENDPOINT` (its OpenAI v1 route,
@@ -11,10 +16,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from lib.providers import provider as provider_entry
+
+TEMPERATURE = 0.2
+"""The temperature every model request of the app sends (the tool loop and the vision answer)."""
+MAX_TOKENS = 1024
+"""The answer length every model request of the app asks for at most."""
+STREAM_OPTIONS = {"include_usage": True}
+"""What the app's streaming client adds to every streamed request (lib.client), so the server reports the tokens."""
 
 _HEADER = '''import os
 
@@ -101,23 +113,71 @@ def _connection(endpoint: str, model: str, provider_id: str, has_key: bool) -> s
     return "\n".join(lines) + "\n"
 
 
+def request_params(
+    *,
+    max_tokens: int | None = MAX_TOKENS,
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = None,
+    tools: Sequence[dict[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    streamed: bool = True,
+) -> dict[str, Any]:
+    """The body parameters a request sends besides `messages` and `stream`, as the server receives them (the SDK puts
+    `model_extras` at the top level of the body): `max_tokens` (lib.client's default when None), `temperature` and
+    `top_p` when set, `tools` when any, `stream_options` for a streamed request, then the host's own `extra` fields.
+
+    >>> request_params(extra={"chat_template_kwargs": {"date_string": "01 December 2026"}})
+    {'max_tokens': 1024, 'temperature': 0.2, 'stream_options': {'include_usage': True}, \
+'chat_template_kwargs': {'date_string': '01 December 2026'}}
+    """
+    params: dict[str, Any] = {"max_tokens": max_tokens or MAX_TOKENS}
+    if temperature is not None:
+        params["temperature"] = temperature
+    if top_p is not None:
+        params["top_p"] = top_p
+    if tools:
+        params["tools"] = [dict(t) for t in tools]
+    if streamed:
+        params["stream_options"] = dict(STREAM_OPTIONS)
+    params.update(dict(extra or {}))
+    return params
+
+
+_FIRST_CLASS = ("max_tokens", "temperature", "top_p", "tools")  # keyword arguments of ChatCompletionsClient.complete
+
+
 def python_snippet(
     endpoint: str,
     model: str,
     messages: Sequence[dict[str, Any]],
     *,
-    max_tokens: int = 1024,
+    max_tokens: int | None = MAX_TOKENS,
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = None,
+    tools: Sequence[dict[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
     provider_id: str = "",
     has_key: bool = False,
 ) -> str:
-    """Runnable Python for this request (streamed), reading the provider's key variable from the environment."""
+    """Runnable Python for this request (streamed), reading the provider's key variable from the environment.
+
+    Every body parameter the app sent is written with its value (`request_params()`): the SDK's own keyword
+    arguments as such, the rest (`stream_options`, a host's `chat_template_kwargs`) in `model_extras`, which the SDK
+    sends in the body as they are."""
     body = ",\n        ".join(_message(m) for m in messages)
+    params = request_params(max_tokens=max_tokens, temperature=temperature, top_p=top_p, tools=tools, extra=extra)
+    lines = [f"    {name}={params[name]!r},\n" for name in _FIRST_CLASS if name in params]
+    extras = {k: v for k, v in params.items() if k not in _FIRST_CLASS}
+    if extras:
+        lines.append(f"    model_extras={extras!r},  # sent in the body as they are\n")
     return (
         _HEADER.format(connection=_connection(endpoint, model, provider_id, has_key))
         + "\nresponse = client.complete(\n"
         + "    stream=True,\n"
         + f"    messages=[\n        {body},\n    ],\n"
-        + f"    model=model,\n    max_tokens={max_tokens},\n)\n\n"
+        + "    model=model,\n"
+        + "".join(lines)
+        + ")\n\n"
         + "for update in response:\n"
         + "    if update.choices and update.choices[0].delta.content:\n"
         + '        print(update.choices[0].delta.content, end="")\n'

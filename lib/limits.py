@@ -5,6 +5,11 @@ else waits in a first-come, first-served line and is told their place (`on_wait(
 changes, and `on_wait(0)` once admitted; after `timeout_s` the wait ends with `SlotTimeout`. `limit=None` (local
 servers) never waits.
 
+`RATES.admit(key, per_minute, timeout_s, on_wait)` keeps a published per-minute limit (`limits_for()`: the table's
+figure for that model, or the operator's `<PROVIDER>_REQUESTS_PER_MINUTE`) across every session: a request that
+would be one too many waits in line until the window frees, told how long (`Wait`, `wait_text`), instead of being
+sent and refused; the quota meter therefore never reads more than the limit.
+
 Why not streamlit-extras' `concurrency_limiter` (1.6.0, read in site-packages): it is a decorator keyed by the
 decorated *function* (module, name, source and max_concurrency hashed), so one limit would cover every provider
 and model that function talks to, and the limit is fixed when the function is decorated, not read per request
@@ -28,6 +33,9 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 import re
 import threading
 import time
@@ -37,7 +45,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
-from lib.providers import Provider
+from lib.providers import Limits, Provider
 from lib.ticking import Cancelled, current_scope
 
 T = TypeVar("T")
@@ -81,8 +89,28 @@ def ordinal(n: int) -> str:
     return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
+class Wait(int):
+    """A place in line, as every `on_wait` callback gets it (an int: 1 = next), that also says it is a wait for a
+    per-minute limit (`per_minute`) and how long until the next request may go (`seconds`; None: until one in
+    flight is answered)."""
+
+    seconds: float | None
+    per_minute: int | None
+
+    def __new__(cls, position: int, seconds: float | None = None, per_minute: int | None = None) -> "Wait":
+        obj = super().__new__(cls, position)
+        obj.seconds = seconds
+        obj.per_minute = per_minute
+        return obj
+
+
 def wait_text(position: int) -> str:
-    """What a waiting person reads: "Waiting for a free slot (2nd in line)…"."""
+    """What a waiting person reads: "Waiting for a free slot (2nd in line)…", or for a per-minute limit
+    "Waiting 12 s: at most 20 requests a minute here (1st in line)…"."""
+    if isinstance(position, Wait) and position.per_minute:
+        how_long = f"{math.ceil(position.seconds)} s" if position.seconds is not None else "a moment"
+        return (f"Waiting {how_long}: at most {position.per_minute} requests a minute here "
+                f"({ordinal(position)} in line)…")
     return f"Waiting for a free slot ({ordinal(position)} in line)…"
 
 
@@ -251,6 +279,232 @@ def cap_for(provider: Provider, model: str) -> int | None:
     return provider.limits.concurrent
 
 
+# Per-minute limits -------------------------------------------------------------------------------------------------
+
+LIMIT_SETTINGS = (("per_minute", "REQUESTS_PER_MINUTE"), ("per_day", "REQUESTS_PER_DAY"))
+"""The operator's own figures for a provider's account, e.g. `OPENROUTER_REQUESTS_PER_MINUTE=60` for a paid account
+(environment variables, read per request: `<PROVIDER ID>_REQUESTS_PER_MINUTE` / `_PER_DAY`). They hold for every
+model of that provider and replace the table's."""
+
+
+def limits_for(provider: Provider, model: str | None, environ: Mapping[str, str] | None = None) -> Limits:
+    """The limits that hold for `model` at `provider`: the table's (OpenRouter's 20 a minute and 50 a day only for
+    `:free` models), or the operator's figures from the environment (`LIMIT_SETTINGS`)."""
+    env = os.environ if environ is None else environ
+    limits = provider.limits.for_model(model)
+    chosen: dict[str, int] = {}
+    for name, suffix in LIMIT_SETTINGS:
+        raw = str(env.get(f"{provider.id.upper()}_{suffix}") or "").strip()
+        if raw.isdigit() and 0 < int(raw) < 10_000_000:
+            chosen[name] = int(raw)
+    if not chosen:
+        return limits
+    words = [f"{chosen['per_minute']} a minute"] if "per_minute" in chosen else []
+    words += [f"{chosen['per_day']} a day"] if "per_day" in chosen else []
+    return dataclasses.replace(limits, only_suffix="", note="set for this server: " + ", ".join(words), **chosen)
+
+
+def rate_key(where: str, limits: Limits) -> str:
+    """What a per-minute limit is counted over: the provider and endpoint (`where`), and for a limit that holds for
+    some models only (OpenRouter's `:free`), those models together."""
+    return f"{where}|{limits.only_suffix}" if limits.only_suffix else where
+
+
+@dataclass
+class _Window:
+    """One key's requests sent within the window (their monotonic times, oldest first), those admitted and not sent
+    yet, the line of waiters, and a pause the host asked for (a per-minute 429)."""
+
+    sent: deque[float] = field(default_factory=deque)
+    reserved: int = 0
+    line: deque[object] = field(default_factory=deque)
+    paused_until: float = 0.0
+
+
+class Admission:
+    """Leave to send one request within a per-minute limit: `sent()` once the host accepted it (it then counts for
+    the window); given back when the block ends unsent (refused, cancelled, never reached the host)."""
+
+    def __init__(self, window: "RateWindow | None", key: str) -> None:
+        self._window = window
+        self.key = key
+        self.stamped = False
+        self.released = False
+
+    def sent(self) -> None:
+        """The host accepted the request: it counts for the next `window_s` seconds (idempotent)."""
+        if self._window is not None:
+            self._window._stamp(self)
+        self.stamped = True
+
+
+class RateWindow:
+    """At most `limit` requests per key in any `window_s` seconds, across every session of the server.
+
+    Requests wait in a first-come, first-served line (as `SlotPool`'s) until the oldest request of the window is
+    older than `window_s` (plus `margin_s`, so a meter reading the last 60 s with another clock never sees more than
+    `limit`); `on_wait(Wait(position, seconds, limit))` says so each time the place in line or the whole seconds left
+    change, then `on_wait(0)`. A request admitted and not sent yet holds its place in the window, so two sessions can
+    never both take the last one. `pause(key, s)`: the host itself said "per-minute limit" (a 429): nothing goes for
+    `s` seconds."""
+
+    def __init__(self, window_s: float = 60.0, margin_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.margin_s = margin_s
+        self._clock = clock
+        self._cond = threading.Condition(threading.Lock())
+        self._lanes: dict[str, _Window] = {}
+
+    def _expire(self, lane: _Window, now: float) -> None:
+        while lane.sent and now - lane.sent[0] >= self.window_s + self.margin_s:
+            lane.sent.popleft()
+
+    def _tidy(self, key: str, lane: _Window) -> None:
+        if not lane.sent and not lane.reserved and not lane.line and lane.paused_until <= self._clock() \
+                and self._lanes.get(key) is lane:
+            del self._lanes[key]
+
+    def _free_in(self, lane: _Window, limit: int, now: float) -> float | None:
+        """Seconds until one more request may go (0: now; None: only when one admitted and unsent is given back)."""
+        self._expire(lane, now)
+        paused = max(0.0, lane.paused_until - now)
+        over = len(lane.sent) + lane.reserved - limit + 1  # requests that must leave the window first
+        if over <= 0:
+            return paused
+        if over > len(lane.sent):
+            return None
+        return max(paused, lane.sent[over - 1] + self.window_s + self.margin_s - now)
+
+    def used(self, key: str) -> int:
+        """Requests sent within the window, and those admitted and not sent yet."""
+        with self._cond:
+            lane = self._lanes.get(key)
+            if lane is None:
+                return 0
+            self._expire(lane, self._clock())
+            return len(lane.sent) + lane.reserved
+
+    def waiting(self, key: str) -> int:
+        """How many are waiting in line for `key`."""
+        with self._cond:
+            lane = self._lanes.get(key)
+            return len(lane.line) if lane else 0
+
+    def free_in(self, key: str, limit: int | None) -> float:
+        """Seconds until the next request for `key` may go under `limit` (0: now; unknown counts as the window)."""
+        if limit is None:
+            return 0.0
+        with self._cond:
+            lane = self._lanes.get(key)
+            if lane is None:
+                return 0.0
+            wait = self._free_in(lane, limit, self._clock())
+            return self.window_s if wait is None else wait
+
+    def pause(self, key: str, seconds: float) -> None:
+        """The host said its per-minute limit is reached: no request for `key` goes for `seconds`."""
+        with self._cond:
+            lane = self._lanes.setdefault(key, _Window())
+            lane.paused_until = max(lane.paused_until, self._clock() + max(0.0, min(seconds, 3600.0)))
+            self._cond.notify_all()
+
+    def _stamp(self, admission: Admission) -> None:
+        with self._cond:
+            lane = self._lanes.setdefault(admission.key, _Window())
+            if not admission.stamped and not admission.released:
+                lane.reserved -= 1
+            lane.sent.append(self._clock())
+            self._cond.notify_all()
+
+    def _give_back(self, admission: Admission) -> None:
+        with self._cond:
+            if admission.stamped or admission.released:
+                return
+            admission.released = True
+            lane = self._lanes.get(admission.key)
+            if lane is not None:
+                lane.reserved -= 1
+                self._cond.notify_all()
+                self._tidy(admission.key, lane)
+
+    @contextmanager
+    def admit(self, key: str, limit: int | None, timeout_s: float = DEFAULT_SLOT_TIMEOUT_S,
+              on_wait: Callable[[int], None] | None = None) -> Iterator[Admission]:
+        """Wait (in line) until a request for `key` fits `limit` per window, then hold its place while the block
+        runs; yields an `Admission` to mark `sent()`. `limit` None: no limit, never waits.
+
+        Without `on_wait`, an enclosing `wait_notice()` hears the wait. Raises `SlotTimeout(position)` after
+        `timeout_s`; inside a `lib.ticking` worker a Stop leaves the line (`Cancelled`)."""
+        if limit is None:
+            yield Admission(None, key)
+            return
+        if limit < 1:
+            raise ValueError("limit must be at least 1 (or None for unlimited)")
+        scope = current_scope()
+        report = on_wait if on_wait is not None else _ON_WAIT.get()
+        ticket = object()
+        started = self._clock()
+        with self._cond:
+            lane = self._lanes.setdefault(key, _Window())
+            lane.line.append(ticket)
+        reported: tuple[int, int | None] | None = None
+        admitted = False
+        try:
+            while not admitted:
+                with self._cond:
+                    while True:
+                        now = self._clock()
+                        position = lane.line.index(ticket) + 1
+                        wait = self._free_in(lane, limit, now)
+                        if position == 1 and wait == 0:
+                            lane.line.popleft()
+                            lane.reserved += 1
+                            self._cond.notify_all()  # the next in line may fit too
+                            admitted = True
+                            break
+                        shown = (position, None if wait is None else math.ceil(wait))
+                        if report is not None and shown != reported:
+                            break  # report outside the lock: the callback may draw on a page
+                        if now - started >= timeout_s:
+                            raise SlotTimeout(position, key, now - started)
+                        if scope is not None and scope.cancelled:
+                            raise Cancelled("stopped while waiting for the per-minute limit")
+                        pause = min(1.0, max(0.01, timeout_s - (now - started)))
+                        if wait:  # wake when the window frees (or each second, to count down)
+                            pause = min(pause, max(0.01, wait - math.floor(wait) if wait > 1 else wait))
+                        if scope is not None:
+                            pause = min(pause, 0.2)
+                        self._cond.wait(pause)
+                if not admitted and report is not None:
+                    reported = shown
+                    report(Wait(shown[0], wait, limit))
+            if reported is not None and report is not None:
+                try:
+                    report(0)  # admitted: no longer in line
+                except BaseException:
+                    with self._cond:
+                        lane.reserved -= 1
+                        self._cond.notify_all()
+                    raise
+        except BaseException:
+            with self._cond:
+                if ticket in lane.line:
+                    lane.line.remove(ticket)
+                    self._cond.notify_all()  # those behind move up
+                self._tidy(key, lane)
+            raise
+        admission = Admission(self, key)
+        try:
+            yield admission
+        finally:
+            self._give_back(admission)
+
+
+RATES = RateWindow()
+"""The per-minute windows of this server process: every session's requests count in them."""
+
+
 # 429 kinds ---------------------------------------------------------------------------------------------------------
 
 _CONCURRENT = re.compile(r"concurren|simultaneous|at once|in parallel|parallel request|in[- ]flight|"
@@ -342,6 +596,13 @@ def kind_of_response(http_response: Any) -> RateLimitKind | None:
 def kind_of(exc: BaseException) -> RateLimitKind | None:
     """`rate_limit_kind` of an exception raised by the SDK (None for anything that is not a 429)."""
     return rate_limit_kind(*_exception_parts(exc))
+
+
+def refusal_of(exc: BaseException) -> tuple[RateLimitKind | None, float | None]:
+    """(`kind_of(exc)`, the seconds the host asked to wait) of an SDK exception; (None, None) if not a 429."""
+    status, message, headers = _exception_parts(exc)
+    kind = rate_limit_kind(status, message, headers)
+    return kind, (retry_after_seconds(headers) if kind else None)
 
 
 def retry_concurrent(

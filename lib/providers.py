@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection, Literal, Mapping, Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
+NO_PROVIDER = "no provider"
+"""What `Settings.label` says when no provider is configured: never written as "… on no provider"."""
+
 CHECKED_ON = "2026-12-01"
 """When this table was last checked against the hosts' own pages (re-check before a workshop)."""
 
@@ -53,12 +56,35 @@ ToolFormat = Literal["builtin", "json"]
 
 @dataclass(frozen=True)
 class Limits:
-    """A provider's published free-tier limits (None: not published or not limited)."""
+    """A provider's published free-tier limits (None: not published or not limited).
+
+    `only_suffix`: the per-minute and per-day figures hold only for models whose id ends with it (OpenRouter's
+    `:free` models); any other model of the provider is a paid one, limited by the account (`paid_note`).
+    `concurrent` is the app's own cap and holds for every model."""
 
     per_minute: int | None = None
     per_day: int | None = None
     concurrent: int | None = None  # requests in flight at once, per model, that the app allows itself
     note: str = ""
+    only_suffix: str = ""
+    paid_note: str = "paid: your account's rate limits"
+
+    def applies_to(self, model: str | None) -> bool:
+        """Whether the per-minute and per-day figures are this model's (always, unless `only_suffix` says not)."""
+        return not self.only_suffix or bool(model) and str(model).strip().lower().endswith(self.only_suffix)
+
+    def for_model(self, model: str | None) -> "Limits":
+        """The limits that hold for `model`: as published, or (a paid model of a free tier) none but the cap.
+
+        >>> free_tier = Limits(per_minute=20, per_day=50, concurrent=2, only_suffix=":free")
+        >>> free_tier.for_model("meta-llama/llama-3.3-70b-instruct:free").per_day
+        50
+        >>> free_tier.for_model("meta-llama/llama-3.3-70b-instruct").per_day is None
+        True
+        """
+        if self.applies_to(model):
+            return self
+        return dataclasses.replace(self, per_minute=None, per_day=None, note=self.paid_note)
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,11 @@ class Provider:
         return self.short or self.label
 
     @property
+    def subject(self) -> str:
+        """The provider's name at the start of a sentence: "Your server", "Ollama"."""
+        return self.noun[:1].upper() + self.noun[1:]
+
+    @property
     def retired_on(self) -> dict[str, str]:
         """Known end-of-life dates by lower-case model ID."""
         return {m.lower(): when for m, when in self.retired}
@@ -283,7 +314,9 @@ PROVIDERS: tuple[Provider, ...] = (
         key_url="https://openrouter.ai/settings/keys",
         key_hint="sk-or-…",
         free_tier="`:free` models: 20 requests a minute, 50 a day without credits",
-        limits=Limits(per_minute=20, per_day=50, concurrent=2, note=":free models: 20 a minute, 50 a day"),
+        limits=Limits(per_minute=20, per_day=50, concurrent=2, note=":free models: 20 a minute, 50 a day",
+                      only_suffix=":free", paid_note="paid model: your account's rate limits (20 a minute and "
+                                                     "50 a day hold for :free models only)"),
         exact_tools="no (dropped by 2026-05); Llama 3.3 70B reads the same tool format",
         exact_vision="no; Llama 3.2 11B Vision and Llama 4 Maverick",
         start="export OPENROUTER_API_KEY=sk-or-…",
@@ -626,11 +659,11 @@ def _why_fallback(p: Provider, page: Page, fam: Family, gone: Sequence[str]) -> 
     if gone:
         lead = f"`{gone[-1]}` was retired or removed, so {first} isn't available here; "
     elif retired_first:
-        lead = f"{p.label} retired {first} ({retired_first[0]}); "
+        lead = f"{p.subject} retired {first} ({retired_first[0]}); "
     elif p.local or p.base_url is None:
-        lead = f"{first} isn't served by {p.label}; "
+        lead = f"{first} isn't served by {p.noun}; "
     else:
-        lead = f"{first} isn't offered by {p.label} any more; "
+        lead = f"{first} isn't offered by {p.noun} any more; "
     if page == "tools":
         if fam.tool_format == "builtin":
             return lead + f"using {fam.label}, which reads the same tool format."
@@ -667,7 +700,7 @@ def pick_model(
     last, tried only when nothing else is listed. A host that takes no images (`accepts_images`) gets no vision model.
     """
     if page == "vision" and not p.accepts_images:
-        return ModelPick(None, p.vision_hint or f"{p.label} takes no images, so it has no model for this page.")
+        return ModelPick(None, p.vision_hint or f"{p.subject} takes no images, so it has no model for this page.")
     skip = {s.lower() for s in skipped}
     candidates = p.tools_models if page == "tools" else p.vision_models
     chain = CHAINS[page]
@@ -689,7 +722,7 @@ def pick_model(
         setting = "TOOLS_MODEL" if page == "tools" else "VISION_MODEL"
         note = ""
         if listed is not None and explicit.lower() not in {m.lower() for m in listed}:
-            note = f" {p.label} does not list it, so check the name if requests fail."
+            note = f" {p.subject} does not list it, so check the name if requests fail."
         fam = family_of(explicit)
         exact = fam is not None and fam.key == chain[0]
         return ModelPick(explicit, f"Using `{explicit}` as set in {setting}.{note}", exact,
@@ -703,7 +736,7 @@ def pick_model(
             fam = family_of(cand)
             exact = fam is not None and fam.key == chain[0]
             what = "deployment" if p.lists_models is False and p.endpoint_name else "model"
-            why = (f"Using the {what} `{cand}`: {p.label} has no model list to check it against"
+            why = (f"Using the {what} `{cand}`: {p.noun} has no model list to check it against"
                    + ("" if exact else f" ({BUILT_FOR[page]} isn't offered there)") + ".")
             if what == "deployment":
                 why += " Type your own deployment name in the sidebar if it differs."
@@ -711,8 +744,8 @@ def pick_model(
         if not candidates:
             hint = p.tools_hint if page == "tools" else p.vision_hint
             kind = "Llama text model" if page == "tools" else "Llama vision model"
-            return ModelPick(None, hint or f"{p.label} offers no {kind} (checked {p.checked}).")
-        return ModelPick(None, f"Every known {page} model of {p.label} was retired or refused; set one by name.")
+            return ModelPick(None, hint or f"{p.subject} offers no {kind} (checked {p.checked}).")
+        return ModelPick(None, f"Every known {page} model of {p.noun} was retired or refused; set one by name.")
 
     if not ordered and skip and listed:
         # Every listed candidate answered "not found" / "retired" a moment ago. One odd answer must not leave every
@@ -724,17 +757,17 @@ def pick_model(
         if blocked:
             limit = _limit_of(p, blocked[0], version)[0]
             assert limit is not None
-            return ModelPick(None, f"{p.noun} lists `{blocked[0]}` but can't run it. {limit.note}")
+            return ModelPick(None, f"{p.subject} lists `{blocked[0]}` but can't run it. {limit.note}")
         hint = p.tools_hint if page == "tools" else p.vision_hint
         kind = "Llama text model" if page == "tools" else "Llama vision model"
-        return ModelPick(None, f"{p.label} lists no {kind}." + (f" {hint}" if hint else ""))
+        return ModelPick(None, f"{p.subject} lists no {kind}." + (f" {hint}" if hint else ""))
 
     best = ordered[0]
     fam = family_of(best)
     assert fam is not None
     if best.lower() in retired:
         lead = f"`{gone[-1]}` was retired or removed. " if gone else ""
-        return ModelPick(best, f"{lead}{fam.label} is still listed by {p.label} but was retired "
+        return ModelPick(best, f"{lead}{fam.label} is still listed by {p.noun} but was retired "
                                f"({retired[best.lower()]}), and nothing newer is listed; trying it anyway.",
                          False, options)
     limit, verdict = _limit_of(p, best, version)
@@ -743,7 +776,7 @@ def pick_model(
         return ModelPick(best, f"{fam.label}, the model this page was built for.{after}", True, options)
     if fam.key in chain:
         return ModelPick(best, _why_fallback(p, page, fam, gone) + after, False, options)
-    return ModelPick(best, f"No model of the documented chain is offered by {p.label}; using {fam.label}.{after}",
+    return ModelPick(best, f"No model of the documented chain is offered by {p.noun}; using {fam.label}.{after}",
                      False, options)
 
 
@@ -767,5 +800,5 @@ def answered_by(model: str, served_model: str, provider: str) -> str:
     ("Llama 3.1 8B on LiteLLM (asked for Llama 3.1 405B)")."""
     asked = display_name(model) if model else "the model"
     name = display_name(served_model) if served_model else asked
-    text = f"{name} on {provider}" if provider else name
+    text = f"{name} on {provider}" if provider and provider != NO_PROVIDER else name
     return text + (f" (asked for {asked})" if served_model and name != asked else "")

@@ -2,14 +2,18 @@
 
 `Rehearsal` is a `lib.dedupe.Dedupe` whose store never expires and replays at the recorded pace. While recording,
 every request goes live (and through the shared dedupe cache) and each answer that arrived whole is kept, with the
-results of the keyed tools; while replaying, a request seen in the rehearsal is answered from it, labelled
-`REPLAYED_LABEL`, and anything new goes live. Requests match by provider, model, messages and parameters, not by
-endpoint (the stage's network may differ) nor by the "Today Date:" line (a rehearsal is usually the day before).
+result of every tool call (the clock's too: a different time would make the next request a different one), and
+what it was made with (`pins`: each page's model per provider, the tools of the tool turn); while replaying, a
+request seen in the rehearsal is answered from it, labelled `REPLAYED_LABEL`, and anything new goes live. Requests
+match by provider, model, messages and parameters, not by endpoint (the stage's network may differ) nor by the
+"Today Date:" line (a rehearsal is usually the day before). The page replays with the pinned model and tools, so
+a model listing that can't be read on stage (no network) doesn't make the same question a different request.
 The recording is a JSON file the presenter keeps (`to_json(secrets)` / `from_json`), with every secret redacted.
 A file over what the store holds (lib.replay.MAX_FILE_BYTES, 20 MB) is refused before it is read.
 
     rehearsal = Rehearsal()
-    opener = rehearsal.opener(mode="record")         # or "replay"; pass to tool_loop.run_turn(open_stream=...)
+    opener = rehearsal.opener(mode="record", tools=["brave_search"])   # pass to tool_loop.run_turn(open_stream=...)
+    rehearsal.pinned_model("openrouter", "tools")    # on stage: the model to replay with
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 from lib.dedupe import DEDUPE, Dedupe
-from lib.replay import ReplayStore, fingerprint
+from lib.replay import PIN_PAGES, ReplayStore, ToolRecording, fingerprint
 
 REPLAYED_LABEL = "Replayed from rehearsal"
 Mode = Literal["off", "record", "replay"]
@@ -44,26 +48,118 @@ def _undated_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _has_image(messages: Sequence[Any]) -> bool:
+    """Whether a request carries a picture (the vision page's requests all do; the tool page's never)."""
+    for m in messages:
+        content = m.get("content") if isinstance(m, Mapping) else getattr(m, "content", None)
+        if isinstance(content, (list, tuple)) and any(
+                (p.get("type") if isinstance(p, Mapping) else getattr(p, "type", None)) in ("image_url", "image")
+                for p in content):
+            return True
+    return False
+
+
 class Rehearsal(Dedupe):
-    """One presenter's recording: unbounded in time, bounded in size, replayed at the recorded pace."""
+    """One presenter's recording: unbounded in time, bounded in size, replayed at the recorded pace.
+
+    Besides the answers it keeps what they were recorded with (`pins`): the model each page used at each provider
+    and the tools a tool turn had switched on. On stage the page uses that model whatever the model listing says
+    (or whether it can be read at all), and offers those tools, so the same question is the same request."""
+
+    tool_source_note = " (replayed from rehearsal)"
 
     def __init__(self) -> None:
         super().__init__(ReplayStore(max_entries=500, max_bytes=20_000_000, ttl_s=None), speed=1.0, max_gap_s=2.0)
+        self._models: dict[str, dict[str, str]] = {}  # provider id -> page -> model
+        self._tools: tuple[str, ...] | None = None  # the tools of the latest tool turn recorded
 
     def __len__(self) -> int:
         return len(self.store)
+
+    # what the recording was made with
+
+    def pinned_model(self, provider_id: str, page: str) -> str | None:
+        """The model `page` ("tools" / "vision") was recorded with at this provider (None: not recorded there)."""
+        with self._lock:
+            return self._models.get(provider_id.split("|", 1)[0], {}).get(page)
+
+    @property
+    def pinned_tools(self) -> tuple[str, ...] | None:
+        """The tools switched on for the latest tool turn recorded (None: no tool turn recorded)."""
+        with self._lock:
+            return self._tools
+
+    @property
+    def pins(self) -> dict[str, Any]:
+        """What the recording was made with, as saved in its file (see `lib.replay.parse_pins`)."""
+        with self._lock:
+            out: dict[str, Any] = {}
+            if self._models:
+                out["models"] = {pid: dict(pages) for pid, pages in self._models.items()}
+            if self._tools is not None:
+                out["tools"] = list(self._tools)
+            return out
+
+    def pin(self, provider_id: str, page: str, model: str, tools: Sequence[str] | None = None) -> None:
+        """Note that `page` used `model` at this provider (and, for a tool turn, these tools)."""
+        if page not in PIN_PAGES or not provider_id or not model:
+            return
+        with self._lock:
+            self._models.setdefault(provider_id.split("|", 1)[0], {})[page] = model
+            if page == "tools" and tools is not None:
+                self._tools = tuple(tools)
+
+    def _add_pins(self, pins: Mapping[str, Any]) -> None:
+        with self._lock:
+            for pid, pages in (pins.get("models") or {}).items():
+                self._models.setdefault(pid, {}).update(pages)
+            if pins.get("tools") is not None:
+                self._tools = tuple(pins["tools"])
+
+    def clear(self) -> None:
+        """Forget every recording and what it was made with."""
+        super().clear()
+        with self._lock:
+            self._models.clear()
+            self._tools = None
+
+    def to_json(self, secrets: Sequence[str] = ()) -> str:
+        """The rehearsal file: every recording and its pins, secrets redacted."""
+        return self.store.to_json(secrets, pins=self.pins)
+
+    def from_json(self, text: str | bytes) -> int:
+        """Add a rehearsal file's recordings and pins (all or nothing; ReplayError otherwise); how many were read."""
+        n, pins = self.store.load_json(text)
+        self._add_pins(pins)
+        return n
+
+    # tool results: every tool, whatever it costs (the clock's answer must replay too, or the next request differs)
+
+    def lookup_tool(self, name: str, arguments: Mapping[str, Any]) -> ToolRecording | None:
+        """The recorded result of this call (any tool)."""
+        entry = self.store.lookup_tool(name, arguments)
+        if entry is not None:
+            with self._lock:
+                self.tool_hits += 1
+        return entry
+
+    def record_tool(self, result: Any) -> bool:
+        """Keep this tool result as it came (any tool, failures too: the rehearsed answer was made from it)."""
+        return self.store.record_tool_result(result)
 
     @staticmethod
     def key(provider: str, model: str, messages: Sequence[Any], params: Mapping[str, Any] | None = None) -> str:
         """Provider id (not the endpoint), model, undated messages, parameters (a template's date_string blanked)."""
         return fingerprint(provider.split("|", 1)[0], model, _undated(messages), _undated_params(params))
 
-    def opener(self, mode: Mode, *, fresh: bool = False) -> Callable[..., Any]:
+    def opener(self, mode: Mode, *, fresh: bool = False, tools: Sequence[str] | None = None) -> Callable[..., Any]:
         """`open_stream(settings, model, messages, max_tokens=, temperature=)` for this mode.
 
         "off": the shared dedupe cache only; "record": always live (through the cache), kept here; "replay":
-        from here when seen, else live. `fresh` skips both caches ("Ask again (fresh)").
+        from here when seen, else live. `fresh` skips both caches ("Ask again (fresh)"). `tools`: the tools
+        switched on for this turn, pinned with a tool turn's recording.
         """
+        chosen = tuple(tools) if tools is not None else None
 
         def open_stream(settings: Any, model: str, messages: Sequence[Any], *, max_tokens: int | None = None,
                         temperature: float | None = None, extra: Mapping[str, Any] | None = None) -> Any:
@@ -73,8 +169,15 @@ class Rehearsal(Dedupe):
 
             if mode == "off":
                 return live()
+            page = "vision" if _has_image(messages) else "tools"
+            pid = str(getattr(settings, "provider_id", "") or "")
+
+            def kept(_recording: Any) -> None:
+                self.pin(pid, page, model, chosen if page == "tools" else None)
+
             return self.chat_stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,
-                                    fresh=fresh or mode == "record", open_live=live, extra=extra)
+                                    fresh=fresh or mode == "record", open_live=live, extra=extra,
+                                    on_recorded=kept if mode == "record" else None)
 
         return open_stream
 

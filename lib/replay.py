@@ -428,8 +428,9 @@ class ReplayStore:
 
     # files
 
-    def to_json(self, secrets: Sequence[str] = ()) -> str:
-        """Every live recording as JSON text, secrets and key-shaped text redacted."""
+    def to_json(self, secrets: Sequence[str] = (), pins: Mapping[str, Any] | None = None) -> str:
+        """Every live recording as JSON text, secrets and key-shaped text redacted; with `pins`, what the recording
+        was made with (see `parse_pins`), written as its "pins"."""
         with self._lock:
             entries = [e for e, _ in self._entries.values() if not self._expired(e)]
         streams, tool_results = [], []
@@ -454,8 +455,10 @@ class ReplayStore:
             return ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
                               for e in entries)
 
-        head = json.dumps({"schema": SCHEMA, "version": VERSION, "saved_at": self.clock()}, ensure_ascii=False,
-                          allow_nan=False)[:-1]
+        top: dict[str, Any] = {"schema": SCHEMA, "version": VERSION, "saved_at": self.clock()}
+        if pins:
+            top["pins"] = redact_data(parse_pins(dict(pins)), secrets)
+        head = json.dumps(top, ensure_ascii=False, allow_nan=False)[:-1]
         return f'{head}, "streams": [\n{lines(streams)}\n], "tools": [\n{lines(tool_results)}\n]}}\n'
 
     def save(self, path: str | os.PathLike[str], secrets: Sequence[str] = ()) -> None:
@@ -479,13 +482,17 @@ class ReplayStore:
 
         Raises ReplayError for anything that is not a valid rehearsal file. Call `clear()` first to replace.
         """
-        entries = _parse(text)
+        return self.load_json(text)[0]
+
+    def load_json(self, text: str | bytes) -> tuple[int, dict[str, Any]]:
+        """`from_json`, and the file's pins (what it was recorded with, checked: see `parse_pins`; {} if none)."""
+        entries, pins = _parse(text)
         for entry in entries:
             if isinstance(entry, Recording):
                 self.put(entry)
             else:
                 self._put(("tool", tool_key(entry.name, entry.arguments)), entry)
-        return len(entries)
+        return len(entries), pins
 
     def load(self, path: str | os.PathLike[str]) -> int:
         """`from_json()` of a file, refusing files over MAX_FILE_BYTES before reading them."""
@@ -637,8 +644,49 @@ def _place(path: Sequence[str | int]) -> str:
     return describe_path(path, {"streams": "recording", "tools": "tool result", "chunks": "text piece"})
 
 
-def _parse(text: str | bytes) -> list[Recording | ToolRecording]:
-    """The file's entries (all or nothing); the parsed JSON is let go entry by entry as they are built."""
+MAX_PIN_PROVIDERS = 50
+MAX_PIN_TOOLS = 50
+MAX_PIN_CHARS = 300  # a provider id, model id or tool name in the pins
+PIN_PAGES = ("tools", "vision")
+
+
+def parse_pins(value: Any) -> dict[str, Any]:
+    """What a recording pins, checked: `{"models": {provider id: {"tools" | "vision": model id}}, "tools": [tool
+    names a tool turn was recorded with]}` ({} for None). Raises ReplayError for anything else.
+
+    >>> parse_pins({"models": {"openrouter": {"tools": "meta-llama/llama-3.3-70b-instruct"}}, "tools": ["x"]})
+    {'models': {'openrouter': {'tools': 'meta-llama/llama-3.3-70b-instruct'}}, 'tools': ['x']}
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad("“pins” is not an object")
+
+    def short(text: Any, what: str) -> str:
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_PIN_CHARS:
+            raise _bad(f"{what} in “pins” is not a short text")
+        return text.strip()
+
+    out: dict[str, Any] = {}
+    models = value.get("models", {})
+    if not isinstance(models, dict) or len(models) > MAX_PIN_PROVIDERS:
+        raise _bad("the models in “pins” are not an object of providers")
+    if models:
+        out["models"] = {}
+        for pid, pages in models.items():
+            if not isinstance(pages, dict) or not set(pages) <= set(PIN_PAGES):
+                raise _bad("a provider's models in “pins” are not {\"tools\": …, \"vision\": …}")
+            out["models"][short(pid, "a provider")] = {page: short(m, "a model") for page, m in pages.items()}
+    tool_names = value.get("tools")
+    if tool_names is not None:
+        if not isinstance(tool_names, list) or len(tool_names) > MAX_PIN_TOOLS:
+            raise _bad("the tools in “pins” are not a list of names")
+        out["tools"] = [short(t, "a tool") for t in tool_names]
+    return out
+
+
+def _parse(text: str | bytes) -> tuple[list[Recording | ToolRecording], dict[str, Any]]:
+    """The file's entries (all or nothing) and its pins; the parsed JSON is let go entry by entry as they are built."""
     size = len(text) if isinstance(text, (bytes, bytearray, memoryview)) or len(text) > MAX_FILE_BYTES \
         else utf8_size(text)
     if size > MAX_FILE_BYTES:
@@ -659,10 +707,11 @@ def _parse(text: str | bytes) -> list[Recording | ToolRecording]:
     if len(streams) + len(tool_results) > MAX_FILE_ENTRIES:
         raise ReplayError(f"This rehearsal file holds too many recordings ({len(streams) + len(tool_results):,}; "
                           f"at most {MAX_FILE_ENTRIES:,}).")
+    pins = parse_pins(data.get("pins"))
     del data
     entries: list[Recording | ToolRecording] = []
     for items, parse in ((streams, _parse_stream), (tool_results, _parse_tool)):
         for i in range(len(items)):
             entries.append(parse(items[i], i + 1))
             items[i] = None
-    return entries
+    return entries, pins

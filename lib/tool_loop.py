@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from lib import client, tools
 from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
 from lib.config import Settings
 from lib.errors import ErrorKind, StreamDeadline, UserError, explain
+from lib.export import MAX_TOKENS, TEMPERATURE, python_snippet
 from lib.providers import ToolFormat, answered_by, display_name, tool_format
 from lib.ticking import current_scope
 from lib.llama_prompt import (
@@ -41,6 +43,9 @@ from lib.llama_prompt import (
 )
 
 MAX_ROUNDS = 4
+MAX_SAME_FAILURES = 2  # a tool that failed this many times the same way is not called again: the turn ends
+DEFAULT_TEMPERATURE = TEMPERATURE  # what every request sends ("View code" writes it from the turn)
+DEFAULT_MAX_TOKENS = MAX_TOKENS
 SYSTEM_INSTRUCTIONS = "You are a helpful assistant."
 RETURN_MODES = ("tool_calls", "tool_text", "user")
 RETURN_MODE_LABELS = {
@@ -89,15 +94,25 @@ class Turn:
     cached: str = ""  # "cache" / "rehearsal" when an answer was replayed instead of asked
     elapsed_s: float = 0.0
     requests: int = 0  # model requests the server accepted (a stopped one included; refused ones not)
+    in_flight: bool = False  # a request is on its way and not counted yet (a Stop now still cost it)
     tokens: int = 0  # total tokens the server reported for them
     cut: bool = False  # the answer stopped at the length limit (finish_reason "length"), not where the model ended it
     served_model: str = ""  # the model the server says answered, when it names one
     template_kwargs: dict[str, Any] = field(default_factory=dict)  # body fields for a server rendering Meta's template
+    temperature: float | None = DEFAULT_TEMPERATURE  # as sent (None: not sent, the server's default)
+    max_tokens: int = DEFAULT_MAX_TOKENS  # as sent
+
+    @property
+    def request_count(self) -> int:
+        """Model requests this turn cost: those counted, and one still on its way when the turn was stopped (it
+        reached the host, or was about to: the page may draw the stopped turn before the request is counted)."""
+        return self.requests + (1 if self.stopped and self.in_flight and not self.cached else 0)
 
     @property
     def summary(self) -> str:
         """"3.2 s · 2 model requests · 1,234 tokens · 1 tool call"."""
-        parts = [f"{self.elapsed_s:.1f} s", f"{self.requests} model request{'s' if self.requests != 1 else ''}"]
+        n = self.request_count
+        parts = [f"{self.elapsed_s:.1f} s", f"{n} model request{'s' if n != 1 else ''}"]
         if self.tokens:
             parts.append(f"{self.tokens:,} tokens")
         if self.steps:
@@ -287,6 +302,198 @@ def _run_tool(call: ToolCall, tool_names: Sequence[str], config: tools.ToolConfi
     return tools.run(call.name, dict(call.arguments), config)
 
 
+# Dead ends: a tool failing the same way again, a model that keeps asking for tools ------------------------------------
+
+# Each kind of failure a tool reports (the text after "error: " that the model receives), first match wins.
+_FAILURE_PATTERNS = (
+    ("code", r"^the code (failed|ran out of memory|did not finish|was stopped|was killed)"),
+    ("switched_off", r"is disabled \(set |is not enabled in this chat"),
+    ("unknown_tool", r"^unknown tool"),
+    ("sandbox", r"sandbox|could not start python"),
+    ("offline", r"could not connect to"),
+    ("network", r"^request to .* failed"),
+    ("slow", r"did not (answer|finish) within"),
+    ("key", r"rejected the (api key|appid)|refused the request \((401|403)\)"),
+    ("quota", r"rate limit reached|\(429\)"),
+    ("server", r"server error \(5\d\d\)"),
+    ("address", r"endpoint not found \(404\)|answered with a redirect"),
+    ("no_fallback", r"is not configured .*local fallback"),
+    ("garbled", r"malformed json|unexpected response|larger than \d+ mb|returned http \d+|empty answer|"
+                r"without coordinates|failed unexpectedly"),
+    ("arguments", r"argument|must be a json object"),
+    ("input", r"did not understand|no place called|unknown city or time zone|input is missing|local maths fallback|"
+              r"finite number|unknown unit|cannot convert|can't convert"),
+)
+_FAILURE_KINDS = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _FAILURE_PATTERNS)
+_TEMPORARY = frozenset({"network", "slow", "server"})  # may work again in a moment
+_MODELS_OWN = frozenset({"code", "input", "arguments", "other"})  # the call itself: perhaps another wording helps
+ENVIRONMENT_FAILURES = frozenset({"offline", "network", "slow", "key", "quota", "server", "address", "garbled",
+                                  "no_fallback", "switched_off", "unknown_tool", "sandbox"})
+"""Kinds of failure that don't depend on what the model asked: no other arguments will make the tool work (no network,
+a refused key, a tool switched off), so the same kind twice is a dead end whatever the arguments. Any other failure
+(a place not found, code that raised, arguments the tool doesn't take) is the model's to fix with another call: it
+is a dead end only when the very same error comes back twice."""
+_SERVICE = re.compile(r"^(?:could not connect to |request to )?(?P<service>[A-Z][\w|.-]*(?: [A-Z][\w|.-]*)*)")
+_HOST = re.compile(r"\(([^()\s]+:\d+|[a-z0-9.-]+\.[a-z]{2,})\)\s*$", re.IGNORECASE)
+_SECONDS = re.compile(r"within ([\d.]+) s")
+_KEY_SETTINGS = {"brave_search": "BRAVE_API_KEY", "wolfram_alpha": "WOLFRAM_ALPHA_APP_ID"}
+_URL_SETTINGS = {"brave_search": "BRAVE_SEARCH_URL", "wolfram_alpha": "WOLFRAM_ALPHA_URL",
+                 "get_weather": "OPEN_METEO_GEOCODING_URL / OPEN_METEO_FORECAST_URL"}
+
+
+def error_line(result: tools.ToolResult) -> str:
+    """The first line of what the model was told, without the "error: " prefix."""
+    first = result.content.strip().splitlines()[0] if result.content.strip() else ""
+    return first[len("error:"):].strip() if first.lower().startswith("error:") else first
+
+
+def failure_kind(result: tools.ToolResult | None) -> str | None:
+    """The kind of a failed tool result ("offline", "key", "quota", "code", …; "other"), None when it worked.
+
+    >>> failure_kind(tools.ToolResult("brave_search", {}, "error: could not connect to Brave Search (x:1)", False,
+    ...                               "Brave Search API", False, 0.0))
+    'offline'
+    """
+    if result is None or result.ok:
+        return None
+    text = error_line(result)
+    return next((kind for kind, pattern in _FAILURE_KINDS if pattern.search(text)), "other")
+
+
+def tool_title(name: str) -> str:
+    """"Web search" for brave_search (the tool's title without its source); the name itself for an unknown tool."""
+    spec = tools.TOOLS.get(name)
+    return spec.title.split(" (")[0] if spec else name
+
+
+def _local(host: str) -> bool:
+    return host.split(":")[0].lower() in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def failure_reason(step: ToolStep) -> str:
+    """Why a tool call failed, in words a presenter can act on: what is wrong and what to do about it.
+
+    >>> r = tools.ToolResult("brave_search", {}, "error: could not connect to Brave Search (api.search.brave.com)",
+    ...                      False, "Brave Search API", False, 0.1)
+    >>> failure_reason(ToolStep("", ToolCall("brave_search", {}), r))
+    "this machine can't reach the internet to use Brave Search (check the venue Wi-Fi or the network cable)"
+    """
+    result = step.result
+    name = step.call.name
+    if result is None:
+        return "the tool did not run"
+    text = error_line(result)
+    kind = failure_kind(result) or "other"
+    m = _SERVICE.match(text)
+    service = m.group("service") if m and kind not in ("code", "arguments", "switched_off", "unknown_tool") else ""
+    service = service or (result.source.replace(" (fallback)", "") if result.source else tool_title(name))
+    host_m = _HOST.search(text)
+    host = host_m.group(1) if host_m else ""
+    key_setting = _KEY_SETTINGS.get(name, "")
+    if kind == "offline":
+        if host and _local(host):
+            why = (f"nothing answers at {host}, the address set for {service} on this machine (is that service "
+                   "running?)")
+        else:
+            why = f"this machine can't reach the internet to use {service} (check the venue Wi-Fi or the network cable)"
+    elif kind == "network":
+        why = f"the request to {service} failed on the way ({text.rsplit('(', 1)[-1].rstrip(')')}): check the network"
+    elif kind == "slow":
+        secs = _SECONDS.search(text)
+        why = (f"{service} didn't answer within {secs.group(1) if secs else 'the time allowed'} s: the connection is "
+               "slow or the service is busy")
+    elif kind == "key":
+        why = f"{service} refused the key" + (f" (check `{key_setting}`" if key_setting else "")
+        if name == "brave_search":
+            why += ", or remove it to search Wikipedia instead)"
+        elif key_setting:
+            why += ")"
+    elif kind == "quota":
+        why = f"{service}'s quota is used up for now"
+    elif kind == "server":
+        code = re.search(r"\((5\d\d)\)", text)
+        why = (f"{service} is having problems (it answered {code.group(1) if code else 'with an error'}); that is "
+               "usually temporary")
+    elif kind == "address":
+        setting = _URL_SETTINGS.get(name)
+        why = f"{service} isn't at the address set for it" + (f" (check `{setting}`)" if setting else "")
+    elif kind == "garbled":
+        why = f"{service} sent an answer the app can't read"
+    elif kind == "no_fallback":
+        why = ("there's no Wolfram|Alpha AppID, and this isn't maths the app can work out on its own (set "
+               "`WOLFRAM_ALPHA_APP_ID`, or ask a plain calculation)")
+    elif kind == "switched_off":
+        why = ("running Python is switched off on this server (`ALLOW_CODE_INTERPRETER`)" if "is disabled" in text
+               else "it is switched off in this chat (tick it above to let the model use it)")
+    elif kind == "unknown_tool":
+        why = "this app has no tool by that name"
+    elif kind == "sandbox":
+        why = "the Python sandbox can't run on this machine"
+    elif kind == "code":
+        why = "the Python code the model wrote failed each time (the error is in the step above)"
+    elif kind == "input":
+        why = f"it couldn't answer what the model asked ({text})"
+    elif kind == "arguments":
+        why = f"the model called it with arguments it doesn't take ({text})"
+    else:
+        why = f"it answered: {text}" if text else "it gave no reason"
+    if result.fallback and name == "brave_search" and kind not in ("switched_off", "unknown_tool", "arguments"):
+        why += "; with no Brave key set, web search uses Wikipedia"
+    return why
+
+
+def tool_dead_end(steps: Sequence[ToolStep], limit: int = MAX_SAME_FAILURES) -> UserError | None:
+    """The error that ends a turn whose steps hold `limit` failures of the same tool in the same way, naming the tool
+    and why; None while every tool may still be worth another try.
+
+    "The same way": the same kind of failure among `ENVIRONMENT_FAILURES` whatever the arguments (no network, a
+    refused key), or the very same error text for any other kind (the model asking again for a place that doesn't
+    exist). Asking the model again would bring the same call and the same failure, at the price of a model request.
+    """
+    seen: dict[tuple[str, ...], int] = {}
+    for step in steps:
+        kind = failure_kind(step.result)
+        if kind is None or step.result is None:
+            continue
+        key = (step.call.name, kind) if kind in ENVIRONMENT_FAILURES else (step.call.name, kind,
+                                                                            error_line(step.result))
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] >= limit:
+            times = "twice" if limit == 2 else f"{limit} times"
+            title = f"{tool_title(step.call.name)} failed {times}"
+            retry = ("Retry this question in a moment" if kind in _TEMPORARY else
+                     "Retry this question, perhaps worded differently" if kind in _MODELS_OWN else
+                     "Retry this question once that is fixed")
+            return UserError(
+                ErrorKind.TOOL_FAILED, title,
+                f"{_sentence(failure_reason(step))}. The model was not asked again, to save requests. {retry}, or "
+                "switch the tool off and ask again.",
+            )
+    return None
+
+
+def capped_error(turn: Turn, max_rounds: int, asked: Sequence[ToolCall] = ()) -> UserError:
+    """The error that ends a turn whose model kept asking for tools after `max_rounds` rounds."""
+    names: dict[str, int] = {}
+    for step in turn.steps:
+        names[step.call.name] = names.get(step.call.name, 0) + 1
+    ran = ", ".join(f"`{n}` ×{c}" if c > 1 else f"`{n}`" for n, c in names.items()) or "none"
+    more = ", ".join(dict.fromkeys(f"`{c.name}`" for c in asked))
+    rounds = f"{max_rounds} round{'s' if max_rounds != 1 else ''}"
+    return UserError(
+        ErrorKind.TOOL_LOOP,
+        f"Stopped after {rounds} of tool calls",
+        f"The model kept asking for tools instead of answering (calls run: {ran}"
+        + (f"; it then asked for {more} again" if more else "")
+        + "), so the app stopped rather than spend more requests. Retry this question, ask it more directly, or "
+        "switch off the tools it doesn't need.",
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
 # The loop ---------------------------------------------------------------------------------------------------------
 
 
@@ -300,8 +507,8 @@ def run_turn(
     *,
     max_rounds: int = MAX_ROUNDS,
     today: dt.date | None = None,
-    max_tokens: int = 1024,
-    temperature: float | None = 0.2,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    temperature: float | None = DEFAULT_TEMPERATURE,
     turn: Turn | None = None,
     run_tool: Callable[[ToolCall, Sequence[str], tools.ToolConfig], tools.ToolResult] = _run_tool,
     next_model: Callable[[str], str | None] | None = None,
@@ -320,7 +527,10 @@ def run_turn(
 
     A round is one model reply that asked for tools: all its calls run (in order, each its own `ToolStep` with
     `CallStarted` / `CallFinished`) and all their results go back in the next request. A reply asking for tools after
-    `max_rounds` rounds ends the turn (`turn.capped`), its calls not run.
+    `max_rounds` rounds ends the turn (`turn.capped`), its calls not run, with an error saying so (Retry helps). A
+    tool that fails `MAX_SAME_FAILURES` times the same way in a turn (same tool, same kind of failure, whatever the
+    arguments: no network, a refused key) ends the turn before another model request, with an error naming the tool
+    and the reason in words a presenter can act on (`tool_dead_end()`).
 
     When the model answers "retired" or "not found" before saying anything, it is skipped for this server's
     lifetime and the same request goes once to `next_model(model)` (the next of the provider's chain).
@@ -339,6 +549,7 @@ def run_turn(
     turn = turn or Turn(question=question)
     turn.model, turn.endpoint, turn.provider = model, settings.endpoint, settings.label
     turn.provider_id, turn.keyed = settings.provider_id, bool(settings.token)
+    turn.temperature, turn.max_tokens = temperature, max_tokens
     mode = client.recall(settings.endpoint, _MEMORY_KEY, RETURN_MODES[0])
     rounds = 0
     switches = 0
@@ -363,6 +574,7 @@ def run_turn(
                     yield Note(note)
             turn.messages_sent = messages
             yield Waiting(rounds + 1)
+            turn.in_flight = True  # counted below once its fate is known; a Stop meanwhile still shows it
             stream = (open_stream or client.stream)(settings, model, messages, max_tokens=max_tokens,
                                                     temperature=temperature, **({"extra": extra} if extra else {}))
             buffered = ""
@@ -377,7 +589,7 @@ def run_turn(
                         streaming_prose = True
                         yield AnswerText(strip_special_tokens(buffered))
             except Exception as exc:  # noqa: BLE001 - turned into a user-facing error below
-                turn.requests += 1 if _was_sent(stream) else 0
+                _count(turn, stream)
                 if _cancelled():
                     break  # Stop: the page keeps the turn as it was, marked stopped; nothing else to say
                 err = explain(exc)
@@ -412,13 +624,13 @@ def run_turn(
                 turn.error = err
                 break
             except BaseException:  # Stop closed this generator while it waited for the next piece
-                turn.requests += 1 if _was_sent(stream) else 0
+                _count(turn, stream)
                 raise
             raw = stream.text
             replayed = _replay_label(stream)
             if replayed:
                 turn.cached = replayed
-            turn.requests += 0 if replayed else 1
+            turn.requests, turn.in_flight = turn.requests + (0 if replayed else 1), False
             turn.tokens += stream.usage.total_tokens if stream.usage else 0
             turn.served_model = getattr(stream, "served_model", None) or turn.served_model
             calls = parse_tool_calls(raw)
@@ -440,9 +652,7 @@ def run_turn(
                 break
             if rounds >= max_rounds:
                 turn.capped = True
-                turn.notes.append(f"Stopped after {max_rounds} rounds of tool calls: the model kept asking for "
-                                  "tools.")
-                yield Note(turn.notes[-1])
+                turn.error = capped_error(turn, max_rounds, calls)
                 break
             rounds += 1
             if turn.steps:
@@ -455,7 +665,12 @@ def run_turn(
                 yield CallStarted(step, shown_text=streaming_prose and n == 0)
                 step.result = run_tool(call, tool_names, config)
                 yield CallFinished(step)
+            dead_end = tool_dead_end(turn.steps)
+            if dead_end is not None:  # asking the model again would only bring the same call and the same failure
+                turn.error = dead_end
+                break
     except Exception as exc:  # noqa: BLE001 - the loop never raises into the page
+        turn.in_flight = False
         if not _cancelled():
             turn.error = explain(exc)
     turn.elapsed_s = time.monotonic() - started
@@ -466,6 +681,13 @@ def _cancelled() -> bool:
     """This loop runs in a `lib.ticking` worker whose page gave up on it (Stop, or another click)."""
     scope = current_scope()
     return scope is not None and scope.cancelled
+
+
+def _count(turn: Turn, stream: Any) -> None:
+    """Count the request that just ended in an exception (an error, or Stop) if the server accepted it: a stopped
+    one counts, a refused one (429, 401, an unreachable host) costs nothing. Until this runs, `turn.in_flight` lets a
+    page that draws the stopped turn first count it already (`Turn.request_count`)."""
+    turn.requests, turn.in_flight = turn.requests + (1 if _was_sent(stream) else 0), False
 
 
 def _was_sent(stream: Any) -> bool:
@@ -479,6 +701,15 @@ def _replay_label(stream: Any) -> str:
     from lib.rehearsal import label_of
 
     return label_of(stream)
+
+
+def request_code(turn: Turn, endpoint: str | None = None) -> str:
+    """"View code": the turn's last request as runnable Python, exactly as it was sent (model, messages, `max_tokens`,
+    `temperature`, the host's own fields such as `chat_template_kwargs`); the key is read from the environment.
+    `endpoint`: the address to write (the page passes the one it may show), else the turn's."""
+    return python_snippet(turn.endpoint if endpoint is None else endpoint, turn.model, turn.messages_sent,
+                          max_tokens=turn.max_tokens, temperature=turn.temperature, extra=turn.template_kwargs,
+                          provider_id=turn.provider_id, has_key=turn.keyed)
 
 
 def tool_config(settings: Settings) -> tools.ToolConfig:

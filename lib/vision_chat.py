@@ -14,6 +14,7 @@ from lib import client
 from lib.config import Settings
 from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
 from lib.errors import ErrorKind, explain
+from lib.export import MAX_TOKENS, TEMPERATURE, request_params
 from lib.providers import answered_by, display_name
 from lib.ticking import current_scope
 from lib.vision import build_messages
@@ -49,8 +50,8 @@ class VisionAnswer:
         turns: Sequence[tuple[str, str]],
         *,
         detail: str = "auto",
-        max_tokens: int = 1024,
-        temperature: float | None = 0.2,
+        max_tokens: int = MAX_TOKENS,
+        temperature: float | None = TEMPERATURE,
         next_model: Callable[[str], str | None] | None = None,
         open_stream: Callable[..., Any] | None = None,
         context_tokens: int | None = None,
@@ -80,6 +81,12 @@ class VisionAnswer:
         self.requests = 0  # model requests the server accepted (a replayed or cached answer costs none)
         self.finish_reason: str | None = None  # "length": cut at max_tokens
         self.served_model = ""  # the model the server says answered
+
+    @property
+    def request_params(self) -> dict[str, Any]:
+        """The body parameters this answer's requests send besides the messages (for "View code":
+        `lib.export.python_snippet(..., max_tokens=, temperature=)` writes the same)."""
+        return request_params(max_tokens=self.max_tokens, temperature=self.temperature)
 
     @property
     def cut(self) -> bool:

@@ -437,7 +437,7 @@ with left:
     model = model_picker(settings, "vision")
 
 can_send = settings.can_send and model is not None
-model_name = display_name(model) if model else "Llama Vision"
+model_name = display_name(model) if model else "Llama"
 title.title(f"🖼️ Vision with {model_name}" if model or not settings.can_send
             else "🖼️ Vision: no vision model here")
 intro.caption(

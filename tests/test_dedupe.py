@@ -242,3 +242,38 @@ def test_a_whole_tool_turn_asked_ten_times_costs_two_model_requests_and_one_sear
         assert len(stub.requests_to("brave")) == 1
     assert answers == ["It is 3 °C in Stockholm."] * 10
     assert len(double.chat_requests) == 2
+
+
+def test_on_recorded_hears_of_an_answer_only_once_it_is_kept(cache: Dedupe) -> None:
+    kept: list[Recording] = []
+
+    def live(pieces: list[str], fail: bool = False):
+        def stream() -> Iterator[str]:
+            yield from pieces
+            if fail:
+                raise ConnectionError("cut off")
+        return stream
+
+    assert "".join(cache.stream("p|e", "m", q("a"), None, live(["x", "y"]), on_recorded=kept.append)) == "xy"
+    assert [r.text for r in kept] == ["xy"]
+    assert "".join(cache.stream("p|e", "m", q("a"), None, live(["z"]), on_recorded=kept.append)) == "xy"
+    assert len(kept) == 1, "a replayed answer is not a new recording"
+    with pytest.raises(ConnectionError):
+        "".join(cache.stream("p|e", "m", q("b"), None, live(["half"], fail=True), on_recorded=kept.append))
+    it = iter(cache.stream("p|e", "m", q("c"), None, live(["a", "b"]), on_recorded=kept.append))
+    next(it)
+    it.close()  # stopped
+    assert len(kept) == 1, "a broken or stopped answer is never kept, so never pinned"
+
+
+def test_a_cached_tool_result_says_where_it_came_from(cache: Dedupe) -> None:
+    from lib.llama_prompt import ToolCall
+
+    def run(call: Any, names: Any, config: Any) -> ToolResult:
+        return ToolResult(call.name, dict(call.arguments), "3 °C", True, "Brave Search API", False, 0.4)
+
+    runner = cache.tool_runner(run)
+    call = ToolCall("brave_search", {"query": "weather"})
+    runner(call, ["brave_search"], None)
+    again = runner(call, ["brave_search"], None)
+    assert again.source == "Brave Search API (from the cache)" and again.elapsed_s == 0.0

@@ -111,3 +111,104 @@ def test_cloudflare_snippet_builds_its_url_from_the_account_id_setting() -> None
     code = python_snippet("http://127.0.0.1:8000/cloudflare/v1", "@cf/meta/llama-3.1-8b-instruct-fp8",
                           [{"role": "user", "content": "hi"}], provider_id="cloudflare", has_key=True)
     assert 'endpoint = "http://127.0.0.1:8000/cloudflare/v1"' in code
+
+
+# "View code" is the request the app really sent (issue 20) -----------------------------------------------------------
+
+
+def _complete_call(code: str) -> dict:
+    """The body `client.complete(...)` in a snippet sends: its keyword arguments as values (`model=model` read from
+    the snippet's own `model = "…"` line), with `model_extras` at the top level, as the SDK sends them."""
+    import ast
+
+    tree = ast.parse(code)
+    names = {t.id: node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute) and node.func.attr == "complete")
+    sent: dict = {}
+    for kw in call.keywords:
+        if kw.arg == "messages":
+            continue
+        value = names[kw.value.id] if isinstance(kw.value, ast.Name) else kw.value
+        literal = ast.literal_eval(value)
+        if kw.arg == "model_extras":
+            sent.update(literal)
+        else:
+            sent[kw.arg] = literal
+    return sent
+
+
+def _same_parameters(code: str, body: dict) -> None:
+    written = _complete_call(code)
+    for name, value in body.items():
+        if name == "messages":
+            continue
+        assert name in written, f"{name} was sent but is not in the code"
+        assert written[name] == value, f"{name}: sent {value!r}, the code says {written[name]!r}"
+    assert set(written) <= set(body), f"the code sends what the app did not: {set(written) - set(body)}"
+
+
+def test_a_tool_turns_code_has_every_parameter_sent_with_its_value(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from lib.config import load_settings
+    from lib.tool_loop import run_turn, request_code
+    from tests.stubs import StubServer
+
+    with ApiDouble() as double, StubServer() as stub:
+        # A vLLM server of your own: it renders Meta's template itself, so the body carries chat_template_kwargs.
+        settings = load_settings(environ={"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": double.endpoint_for("vllm"),
+                                          "MODELS_API_KEY": TEST_TOKEN}, probe=lambda url: False)
+        double.queue(Reply(text='<|python_tag|>brave_search.call(query="Stockholm weather")<|eom_id|>'),
+                     Reply(text="Cloudy, 3 °C."))
+        events = list(run_turn(settings, "meta-llama/Llama-3.1-405B-Instruct-FP8", [], "Weather in Stockholm?",
+                               ["brave_search"], stub.tool_config(timeout_s=3), today=dt.date(2026, 12, 1),
+                               server_template=True, temperature=0.7, max_tokens=512))
+        turn = events[-1].turn
+        assert turn.error is None and turn.answer == "Cloudy, 3 °C."
+        body = double.chat_requests[-1].body
+        assert body["temperature"] == 0.7 and body["max_tokens"] == 512 and "chat_template_kwargs" in body
+        code = request_code(turn)
+        _same_parameters(code, body)
+        assert "temperature=0.7" in code and "max_tokens=512" in code and "'builtin_tools': ['brave_search']" in code
+        assert TEST_TOKEN not in code and 'os.environ["MODELS_API_KEY"]' in code
+        # Run as written, the code sends the same body parameters to the same host.
+        double.queue(Reply(text="Cloudy, 3 °C."))
+        script = tmp_path / "snippet.py"
+        script.write_text(code)
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))} | {
+            "MODELS_API_KEY": TEST_TOKEN}
+        out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        again = double.chat_requests[-1]
+        assert again.path == double.chat_requests[-2].path
+        assert {k: v for k, v in again.body.items() if k != "messages"} == {
+            k: v for k, v in body.items() if k != "messages"}
+        assert [m["role"] for m in again.body["messages"]] == [m["role"] for m in body["messages"]]
+
+
+def test_a_vision_answers_code_has_every_parameter_sent_with_its_value() -> None:
+    from lib.config import load_settings
+    from lib.vision_chat import VisionAnswer
+
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+           "RU5ErkJggg==")
+    with ApiDouble() as double:
+        settings = load_settings(environ={"MODELS_PROVIDER": "openrouter",
+                                          "OPENROUTER_BASE_URL": double.endpoint_for("openrouter"),
+                                          "OPENROUTER_API_KEY": TEST_TOKEN}, probe=lambda url: False)
+        double.queue(Reply(text="A red square."))
+        answer = VisionAnswer(settings, "meta-llama/llama-3.2-11b-vision-instruct", png, [("user", "What is this?")])
+        assert "".join(answer) == "A red square."
+        body = double.chat_requests[-1].body
+        # What the vision page shows (pages/vision.py passes no parameters: the app's defaults are what it sends).
+        code = python_snippet(settings.endpoint, answer.model, answer.messages, provider_id=settings.provider_id,
+                              has_key=bool(settings.token))
+        _same_parameters(code, body)
+        assert body["temperature"] == 0.2 and "temperature=0.2" in code
+        assert _complete_call(code) == {k: v for k, v in body.items() if k not in ("messages", "stream")} | {
+            "stream": True}
+        assert TEST_TOKEN not in code and 'os.environ["OPENROUTER_API_KEY"]' in code and "# OpenRouter" in code
+        assert answer.request_params == {k: v for k, v in body.items() if k not in ("messages", "stream", "model")}

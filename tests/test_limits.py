@@ -426,3 +426,148 @@ def test_eight_sessions_through_the_pool_all_answered_never_over_the_double_cap(
     assert double.refused_concurrent == 0
     assert len(double.chat_requests) == 8  # no retries were needed
     assert SLOTS.in_use(key) == 0
+
+
+# Per-minute limits (issue 20: "27 of 20 this minute") -------------------------------------------------------------
+
+
+def test_a_paid_model_of_a_free_tier_has_none_of_its_limits_and_the_operator_may_set_them() -> None:
+    from lib.limits import limits_for
+
+    openrouter = provider("openrouter")
+    free = limits_for(openrouter, "meta-llama/llama-3.3-70b-instruct:free", environ={})
+    paid = limits_for(openrouter, "meta-llama/llama-3.3-70b-instruct", environ={})
+    assert (free.per_minute, free.per_day, free.concurrent) == (20, 50, 2)
+    assert (paid.per_minute, paid.per_day, paid.concurrent) == (None, None, 2)  # the app's own cap still holds
+    assert "paid model" in paid.note and ":free" in paid.note
+    samba = limits_for(provider("sambanova"), "Meta-Llama-3.3-70B-Instruct", environ={})
+    assert (samba.per_minute, samba.per_day) == (20, 20)  # a free tier for every model
+    assert limits_for(provider("ollama"), "llama3.1:8b", environ={}).per_minute is None
+    operator = limits_for(openrouter, "meta-llama/llama-3.3-70b-instruct",
+                          environ={"OPENROUTER_REQUESTS_PER_MINUTE": "3", "OPENROUTER_REQUESTS_PER_DAY": "x"})
+    assert (operator.per_minute, operator.per_day, operator.only_suffix) == (3, None, "")
+    assert operator.note == "set for this server: 3 a minute"
+    for nonsense in ("0", "-1", "1e9", " "):
+        assert limits_for(openrouter, "m", environ={"OPENROUTER_REQUESTS_PER_MINUTE": nonsense}).per_minute is None
+
+
+def test_rate_keys_count_a_free_tier_together_and_everything_else_per_endpoint() -> None:
+    from lib.limits import limits_for, rate_key
+
+    openrouter = provider("openrouter")
+    where = "OpenRouter (openrouter.ai)"
+    a = rate_key(where, limits_for(openrouter, "meta-llama/llama-3.3-70b-instruct:free", environ={}))
+    b = rate_key(where, limits_for(openrouter, "meta-llama/llama-3.2-11b-vision-instruct:free", environ={}))
+    assert a == b == f"{where}|:free"
+    assert rate_key(where, limits_for(provider("nvidia"), "x", environ={})) == where
+
+
+def test_wait_text_says_how_long_for_a_per_minute_limit() -> None:
+    from lib.limits import Wait
+
+    wait = Wait(1, 12.2, 20)
+    assert wait == 1 and bool(wait) and ordinal(wait) == "1st"  # still a place in line for every caller
+    assert wait_text(wait) == "Waiting 13 s: at most 20 requests a minute here (1st in line)…"
+    assert wait_text(Wait(2, None, 3)) == "Waiting a moment: at most 3 requests a minute here (2nd in line)…"
+    assert wait_text(Wait(2)) == wait_text(2) == "Waiting for a free slot (2nd in line)…"
+
+
+def test_the_window_never_lets_more_than_the_limit_go_within_it_and_says_how_long_to_wait() -> None:
+    from lib.limits import RateWindow, Wait
+
+    window = RateWindow(window_s=0.6, margin_s=0.0)
+    sent: list[float] = []
+    for _ in range(3):
+        with window.admit("k", 3, timeout_s=5) as admission:
+            admission.sent()
+            sent.append(time.monotonic())
+    assert window.used("k") == 3 and 0 < window.free_in("k", 3) <= 0.6
+    heard: list[int] = []
+    with wait_notice(heard.append):
+        with window.admit("k", 3, timeout_s=5) as admission:
+            admission.sent()
+            sent.append(time.monotonic())
+    assert sent[3] - sent[0] >= 0.6 - 0.05, "the fourth went only once the first had left the window"
+    assert heard and isinstance(heard[0], Wait) and heard[0].per_minute == 3 and heard[0] == 1
+    assert heard[0].seconds is not None and 0 < heard[0].seconds <= 0.6
+    assert heard[-1] == 0  # admitted: the page drops its notice
+    for t in sent:  # in any window of 0.6 s, never more than 3
+        assert sum(1 for u in sent if t <= u < t + 0.6 - 0.05) <= 3
+
+
+def test_an_admitted_request_holds_its_place_until_sent_or_given_back() -> None:
+    from lib.limits import RateWindow
+
+    window = RateWindow(window_s=30, margin_s=0.0)
+    with window.admit("k", 1, timeout_s=1):  # admitted, not sent yet: nobody else may take the last place
+        with pytest.raises(SlotTimeout):
+            with window.admit("k", 1, timeout_s=0.3):
+                pass  # pragma: no cover
+        assert window.used("k") == 1 and window.waiting("k") == 0
+    assert window.used("k") == 0 and not window._lanes  # never sent (refused, stopped): given back, forgotten
+    with pytest.raises(RuntimeError):
+        with window.admit("k", 1, timeout_s=1) as admission:
+            admission.sent()
+            raise RuntimeError("the stream broke after the host accepted it")
+    assert window.used("k") == 1  # it reached the host: it counts for the window
+    with window.admit("other", None, timeout_s=0) as free:  # no limit: never waits, never counted
+        free.sent()
+    assert window.used("other") == 0
+
+
+def test_sessions_in_line_for_the_window_are_served_in_order_and_never_over_the_limit() -> None:
+    from lib.limits import RateWindow
+
+    window = RateWindow(window_s=0.4, margin_s=0.0)
+    order: list[int] = []
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def session(i: int) -> None:
+        with window.admit("k", 2, timeout_s=10) as admission:
+            with lock:
+                order.append(i)
+                times.append(time.monotonic())
+            admission.sent()
+
+    threads = []
+    for i in range(6):
+        t = threading.Thread(target=session, args=(i,), daemon=True)
+        t.start()
+        threads.append(t)
+        eventually(lambda: len(order) + window.waiting("k") == i + 1)
+    for t in threads:
+        t.join(WAIT_S)
+    assert order == list(range(6))
+    for t in times:
+        assert sum(1 for u in times if t <= u < t + 0.4 - 0.05) <= 2
+
+
+def test_a_pause_from_the_host_holds_every_request_and_a_stop_leaves_the_line() -> None:
+    from lib.limits import RateWindow
+    from lib.ticking import Cancelled, CancelScope, _SCOPE
+
+    window = RateWindow(window_s=60, margin_s=0.0)
+    window.pause("k", 0.3)  # a per-minute 429 with retry-after: 0.3
+    started = time.monotonic()
+    with window.admit("k", 5, timeout_s=5):
+        pass
+    assert time.monotonic() - started >= 0.29
+    window.pause("k", 30)
+    scope = CancelScope()
+    errors: list[BaseException] = []
+
+    def waiter() -> None:
+        _SCOPE.set(scope)  # as inside a ticking() worker
+        try:
+            with window.admit("k", 5, timeout_s=20):
+                pass  # pragma: no cover
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    eventually(lambda: window.waiting("k") == 1)
+    scope.cancel()  # Stop
+    t.join(WAIT_S)
+    assert len(errors) == 1 and isinstance(errors[0], Cancelled) and window.waiting("k") == 0

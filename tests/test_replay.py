@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -502,3 +503,83 @@ def test_a_recording_of_many_tiny_pieces_counts_what_it_really_costs() -> None:
     assert rec.size >= 0.8 * real, f"counted {rec.size} bytes for {real} really held"
     store = ReplayStore(max_bytes=2_000_000)
     assert not store.put(Recording(_fp(2), pieces * 10)), "200 000 tiny pieces (~30 MB in memory) don't fit 2 MB"
+
+
+# What a recording pins (issue 20: replay with the venue's network down) --------------------------------------------
+
+
+def test_a_rehearsal_file_keeps_the_models_and_tools_it_was_recorded_with() -> None:
+    from lib.rehearsal import Rehearsal
+
+    rehearsal = Rehearsal()
+    rehearsal.store.put(Recording(_fp(1), [(0.1, "Hi")], None, "stop", 1000.0))
+    rehearsal.pin("openrouter", "tools", "meta-llama/llama-3.3-70b-instruct", ["brave_search", "get_local_time"])
+    rehearsal.pin("openrouter|http://x/v1", "vision", "meta-llama/llama-3.2-11b-vision-instruct")
+    rehearsal.pin("nvidia", "elsewhere", "m")  # not a page: ignored
+    text = rehearsal.to_json(secrets=[FAKE_KEY])
+    assert json.loads(text)["pins"] == {
+        "models": {"openrouter": {"tools": "meta-llama/llama-3.3-70b-instruct",
+                                  "vision": "meta-llama/llama-3.2-11b-vision-instruct"}},
+        "tools": ["brave_search", "get_local_time"]}
+    on_stage = Rehearsal()
+    assert on_stage.from_json(text) == 1
+    assert on_stage.pinned_model("openrouter", "tools") == "meta-llama/llama-3.3-70b-instruct"
+    assert on_stage.pinned_model("openrouter|http://stage/v1", "vision") == "meta-llama/llama-3.2-11b-vision-instruct"
+    assert on_stage.pinned_model("nvidia", "tools") is None
+    assert on_stage.pinned_tools == ("brave_search", "get_local_time")
+    older = Rehearsal()  # a file saved before pins existed still loads, and pins nothing
+    assert older.from_json(ReplayStore().to_json()) == 0 and older.pins == {} and older.pinned_tools is None
+    on_stage.clear()
+    assert on_stage.pins == {} and len(on_stage) == 0
+
+
+@pytest.mark.parametrize("pins, words", [
+    ('"pins": []', "“pins” is not an object"),
+    ('"pins": {"models": {"openrouter": {"home": "m"}}}', "not {\"tools\""),
+    ('"pins": {"models": {"openrouter": {"tools": 42}}}', "a model in “pins” is not a short text"),
+    ('"pins": {"models": {"openrouter": {"tools": "' + "m" * 400 + '"}}}', "not a short text"),
+    ('"pins": {"tools": "brave_search"}', "not a list of names"),
+    ('"pins": {"tools": [' + ",".join(['"t"'] * 60) + ']}', "not a list of names"),
+])
+def test_damaged_pins_are_refused_and_nothing_is_loaded(pins: str, words: str) -> None:
+    from lib.rehearsal import Rehearsal
+
+    text = ('{"schema": "llama-herd-studio/replay", "version": 1, ' + pins + ', "streams": [{"fingerprint": "'
+            + _fp(1) + '", "chunks": [[0, "x"]]}], "tools": []}')
+    rehearsal = Rehearsal()
+    with pytest.raises(ReplayError, match=re.escape(words)):
+        rehearsal.from_json(text)
+    assert len(rehearsal) == 0 and rehearsal.pins == {}
+
+
+def test_recording_pins_each_pages_model_and_the_tools_and_keeps_every_tool_result(double, settings) -> None:
+    from lib.rehearsal import Rehearsal
+    from lib.llama_prompt import ToolCall
+    from tests.api_double import Reply
+
+    rehearsal = Rehearsal()
+    double.queue(Reply(text="Tool answer"), Reply(text="Vision answer"))
+    record = rehearsal.opener("record", tools=["get_local_time"])
+    assert "".join(record(settings, "tools-model", [{"role": "user", "content": "Time in Tokyo?"}])) == "Tool answer"
+    assert "".join(record(settings, "vision-model", _vision_messages(b"photo"))) == "Vision answer"
+    assert rehearsal.pinned_model(settings.provider_id, "tools") == "tools-model"
+    assert rehearsal.pinned_model(settings.provider_id, "vision") == "vision-model"
+    assert rehearsal.pinned_tools == ("get_local_time",)
+    replaying = rehearsal.opener("replay", tools=["brave_search"])
+    stream = replaying(settings, "tools-model", [{"role": "user", "content": "Time in Tokyo?"}])
+    assert "".join(stream) == "Tool answer" and stream.cached and len(double.chat_requests) == 2  # no request
+    assert rehearsal.pinned_tools == ("get_local_time",), "replaying pins nothing"
+
+    # The clock's result is kept too (not a keyed tool): on stage the same call gets the same time, so the next
+    # request is the same request as in the rehearsal.
+    ran: list[str] = []
+
+    def clock(call, names, config):
+        ran.append(call.name)
+        return ToolResult(call.name, dict(call.arguments), "12:00 in Tokyo", True, "tz database", False, 0.01)
+
+    call = ToolCall("get_local_time", {"city_or_timezone": "Tokyo"})
+    assert rehearsal.tool_runner(clock, "record")(call, ["get_local_time"], None).content == "12:00 in Tokyo"
+    replayed = rehearsal.tool_runner(clock, "replay")(call, ["get_local_time"], None)
+    assert ran == ["get_local_time"] and replayed.content == "12:00 in Tokyo"
+    assert replayed.source == "tz database (replayed from rehearsal)"

@@ -109,8 +109,14 @@ def test_a_model_that_keeps_calling_tools_is_capped(double: ApiDouble, settings,
     double.responder = lambda body: Reply(text=CALL)
     turn, events = _turn(settings, stub, "loop forever", max_rounds=3)
     assert turn.capped and len(turn.steps) == 3
-    assert any(isinstance(e, Note) and "Stopped after 3" in e.text for e in events)
     assert len(double.chat_requests) == 4
+    # The turn says what happened and what to do, and the page offers Retry (retry_helps).
+    err = turn.error
+    assert err is not None and err.kind is ErrorKind.TOOL_LOOP and err.retry_helps
+    assert err.title == "Stopped after 3 rounds of tool calls"
+    assert "kept asking for tools instead of answering" in err.message and "`brave_search` ×3" in err.message
+    assert "Retry this question" in err.message and "switch off the tools" in err.message
+    assert not any(isinstance(e, Note) and "Stopped after" in e.text for e in events), "said once, as the error"
 
 
 def test_rate_limit_mid_turn_keeps_completed_steps(double: ApiDouble, settings, stub: StubServer) -> None:
@@ -468,7 +474,8 @@ def test_a_reply_with_several_calls_is_one_round_and_the_cap_still_stops_the_loo
     turn, events = _llama4_turn(settings, stub, max_rounds=2)
     assert turn.capped and len(turn.steps) == 4  # two rounds of two calls; the third reply's calls do not run
     assert len(double.chat_requests) == 3
-    assert any(isinstance(e, Note) and "Stopped after 2 rounds" in e.text for e in events)
+    assert turn.error is not None and turn.error.title == "Stopped after 2 rounds of tool calls"
+    assert "`get_weather` ×2, `get_local_time` ×2" in turn.error.message
     # The last request carried both rounds, each as one assistant message with its two calls.
     back = _after_question(double.chat_requests[-1].body["messages"])
     assert [m["role"] for m in back] == ["assistant", "tool", "tool"] * 2
@@ -554,3 +561,166 @@ def test_page_shows_each_call_of_a_llama_4_reply_and_the_answer(double: ApiDoubl
     assert ('<|python_tag|>[{"name": "get_weather", "parameters": {"city": "Tokyo"}}, {"name": "get_local_time", '
             '"parameters": {"city_or_timezone": "Tokyo"}}]<|eom_id|>') in raw
     assert raw.count("<|start_header_id|>ipython<|end_header_id|>") == 2
+
+
+# Dead ends (issue 20): a tool failing the same way twice ends the turn before another model request --------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once closed
+
+
+def _searching(body: dict) -> Reply:
+    """A model that asks for a web search every time, a different query each round."""
+    n = sum(m["role"] == "user" for m in body["messages"]) + len(body["messages"])
+    return Reply(text=f'<|python_tag|>brave_search.call(query="Stockholm weather {n}")<|eom_id|>')
+
+
+def test_a_tool_that_cannot_connect_twice_is_not_called_a_third_time(double: ApiDouble, settings,
+                                                                     stub: StubServer) -> None:
+    port = _closed_port()
+    double.responder = _searching
+    config = stub.tool_config(timeout_s=3, brave_search_url=f"http://127.0.0.1:{port}/res/v1/web/search")
+    events = list(run_turn(settings, "meta/Meta-Llama-3.1-405B-Instruct", [], "What is the weather in Stockholm?",
+                           ["brave_search"], config, today=TODAY))
+    turn = events[-1].turn
+    assert [s.call.name for s in turn.steps] == ["brave_search", "brave_search"]
+    assert turn.steps[0].call.arguments != turn.steps[1].call.arguments, "the arguments varied; the failure did not"
+    assert len(double.chat_requests) == 2 and turn.requests == 2, "no third model request"
+    assert "2 model requests" in turn.summary and "2 tool calls" in turn.summary
+    err = turn.error
+    assert err is not None and err.kind is ErrorKind.TOOL_FAILED and err.retry_helps
+    assert err.title == "Web search failed twice"
+    assert f"Nothing answers at 127.0.0.1:{port}, the address set for Brave Search" in err.message
+    assert "Retry this question" in err.message and "switch the tool off" in err.message
+    assert not turn.answer and not turn.capped
+
+
+def _failing(*contents: str, source: str = "Brave Search API", fallback: bool = False):
+    """A `run_tool` answering each call with the next error text (the last one repeats)."""
+    from lib import tools
+
+    texts = list(contents)
+
+    def run(call, tool_names, config):
+        text = texts.pop(0) if len(texts) > 1 else texts[0]
+        return tools.ToolResult(call.name, dict(call.arguments), f"error: {text}", False, source, fallback, 0.01)
+
+    return run
+
+
+@pytest.mark.parametrize("failure, title, words", [
+    ("could not connect to Brave Search (api.search.brave.com)", "Web search failed twice",
+     "This machine can't reach the internet to use Brave Search (check the venue Wi-Fi"),
+    ("Brave Search rejected the API key (401)", "Web search failed twice",
+     "Brave Search refused the key (check `BRAVE_API_KEY`, or remove it to search Wikipedia instead)"),
+    ("Brave Search rate limit reached (429): the plan's quota is used up, try again later", "Web search failed twice",
+     "Brave Search's quota is used up for now"),
+    ("Brave Search server error (503)", "Web search failed twice", "Brave Search is having problems (it answered 503)"),
+    ("Brave Search did not answer within 5 s", "Web search failed twice", "Brave Search didn't answer within 5 s"),
+])
+def test_each_kind_of_failure_is_told_in_words_a_presenter_can_act_on(double: ApiDouble, settings, failure: str,
+                                                                      title: str, words: str) -> None:
+    from lib import tools
+
+    double.responder = _searching
+    events = list(run_turn(settings, "m", [], "Search the web", ["brave_search"], tools.ToolConfig(), today=TODAY,
+                           run_tool=_failing(failure)))
+    turn = events[-1].turn
+    assert len(turn.steps) == 2 and len(double.chat_requests) == 2
+    assert turn.error.title == title and words in turn.error.message, turn.error.message
+
+
+def test_no_brave_key_and_no_network_says_both(double: ApiDouble, settings) -> None:
+    from lib import tools
+
+    double.responder = _searching
+    events = list(run_turn(settings, "m", [], "Search the web", ["brave_search"], tools.ToolConfig(), today=TODAY,
+                           run_tool=_failing("could not connect to Wikipedia search (en.wikipedia.org)",
+                                             source="Wikipedia search (fallback)", fallback=True)))
+    message = events[-1].turn.error.message
+    assert "can't reach the internet to use Wikipedia" in message
+    assert "with no Brave key set, web search uses Wikipedia" in message
+
+
+def test_two_different_failures_are_not_a_dead_end(double: ApiDouble, settings) -> None:
+    from lib import tools
+
+    double.queue(Reply(text=CALL), Reply(text=CALL), Reply(text="I could not search, sorry."))
+    events = list(run_turn(settings, "m", [], "Search the web", ["brave_search"], tools.ToolConfig(), today=TODAY,
+                           run_tool=_failing("could not connect to Brave Search (api.search.brave.com)",
+                                             "Brave Search rejected the API key (401)")))
+    turn = events[-1].turn
+    assert turn.error is None and turn.answer == "I could not search, sorry." and len(double.chat_requests) == 3
+
+
+def test_a_place_not_found_is_the_models_to_fix_unless_it_asks_for_the_same_one_again(double: ApiDouble, settings,
+                                                                                        stub: StubServer) -> None:
+    def weather(city: str) -> Reply:
+        return Reply(text=json.dumps({"name": "get_weather", "parameters": {"city": city}}))
+
+    # Another place after "not found": the model may fix its own call, so the turn goes on.
+    double.queue(weather("Atlantis"), weather("Stockholm"), Reply(text="3 °C in Stockholm."))
+    turn, _ = _turn(settings, stub, "Weather?", tools=("get_weather",))
+    assert turn.error is None and turn.answer == "3 °C in Stockholm." and len(double.chat_requests) == 3
+    # The same place twice: the very same failure, so no third model request.
+    sent = len(double.chat_requests)
+    double.queue(weather("Atlantis"), weather("Atlantis"), Reply(text="never asked"))
+    turn, _ = _turn(settings, stub, "Weather?", tools=("get_weather",))
+    assert len(double.chat_requests) - sent == 2
+    assert turn.error.kind is ErrorKind.TOOL_FAILED and turn.error.title == "Current weather failed twice"
+    assert "couldn't answer what the model asked (no place called 'Atlantis'" in turn.error.message
+
+
+def test_a_tool_switched_off_in_this_chat_asked_for_twice_ends_the_turn(double: ApiDouble, settings,
+                                                                       stub: StubServer) -> None:
+    double.responder = lambda body: Reply(text=CALL)  # brave_search, which is not ticked
+    turn, _ = _turn(settings, stub, "Search", tools=("get_weather",))
+    assert len(turn.steps) == 2 and len(double.chat_requests) == 2
+    assert "switched off in this chat" in turn.error.message
+
+
+def test_a_stopped_turn_counts_the_request_on_its_way(double: ApiDouble, settings, stub: StubServer) -> None:
+    """The page may draw a stopped turn before the worker counted its request: it counts as one already."""
+    turn = Turn(question="q", stopped=True, in_flight=True)
+    assert turn.request_count == 1 and "1 model request ·" not in turn.summary and "1 model request" in turn.summary
+    turn.in_flight, turn.requests = False, 1  # the worker then counts it: still one
+    assert turn.request_count == 1
+    assert Turn(question="q", stopped=True, in_flight=True, cached="cache").request_count == 0
+    # A full turn that was answered: no request left in flight.
+    double.queue(Reply(text="Hello."))
+    done, _ = _turn(settings, stub, "Hi", tools=())
+    assert done.requests == 1 and not done.in_flight
+
+
+def test_page_shows_why_a_tool_failed_twice_and_offers_retry(double: ApiDouble, stub: StubServer) -> None:
+    client.clear_models_cache()
+    stub.script("brave", status=500, body='{"error": "boom"}', content_type="application/json")
+    double.responder = _searching
+    at = _app(double, stub)
+    at.chat_input[0].set_value("What is the weather in Stockholm?").run()
+    assert not at.exception
+    assert len(double.chat_requests) == 2
+    errors = [e.value for e in at.error]
+    assert any("Web search failed twice" in e and "Brave Search is having problems (it answered 500)" in e
+               for e in errors), errors
+    steps = [m.value for m in at.markdown if "failed**" in m.value]
+    assert len(steps) == 2 and "Brave Search server error (500)" in steps[0], steps
+    assert [b for b in at.button if b.label == "Retry this question"]
+    stub.clear()
+    double.responder = lambda body: (Reply(text="Cloudy, 3 °C.") if any(m["role"] == "tool" for m in body["messages"])
+                                     else Reply(text=CALL))
+    [b for b in at.button if b.label == "Retry this question"][0].click().run()
+    assert not at.exception and not at.error
+    assert any(m.value == "Cloudy, 3 °C." for m in at.markdown)
+
+
+def test_a_turn_with_no_provider_is_never_said_to_run_on_no_provider() -> None:
+    turn = Turn(question="q", model="meta-llama/Llama-3.2-90B-Vision-Instruct", provider="no provider")
+    assert turn.answered_by == "Llama 3.2 90B Vision"
+    assert Turn(question="q", model="llama3.1:8b", provider="Ollama (on this machine)").answered_by == (
+        "Llama 3.1 8B on Ollama (on this machine)")

@@ -316,3 +316,67 @@ def test_plan_never_raises_and_only_passes_whitelisted_text(query: str) -> None:
             assert "__" not in part and "'" not in part and "[" not in part
             for word in re.findall(r"[a-z]+", part):
                 assert len(word) == 1 or word in math_fallback.FUNCTIONS | math_fallback.CONSTANTS, word
+
+
+# --- failures, as the tool loop reads them (issue 20) ---------------------------------------------------------------
+# The tool loop ends a turn when a tool fails the same way twice, telling the presenter why: it reads the kind of
+# failure from the message the model receives. Each tool's real failure messages must map to the right kind.
+
+
+@pytest.fixture
+def stub():
+    from tests.stubs import StubServer
+
+    with StubServer() as s:
+        yield s
+
+
+def _closed_url(path: str) -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+@pytest.mark.parametrize("route, script, kind", [
+    ("brave", {"status": 401, "body": "{}"}, "key"),
+    ("brave", {"status": 429, "body": "{}", "headers": {"Retry-After": "60"}}, "quota"),
+    ("brave", {"status": 500, "body": "{}"}, "server"),
+    ("brave", {"status": 404, "body": "{}"}, "address"),
+    ("brave", {"malformed": True}, "garbled"),
+    ("brave", {"delay": 2.0}, "slow"),
+    ("wolfram", {"status": 403, "body": ""}, "key"),
+    ("wolfram", {"status": 501, "body": "Wolfram|Alpha did not understand your input"}, "input"),
+])
+def test_each_http_failure_is_a_kind_the_tool_loop_can_explain(stub, route: str, script: dict, kind: str) -> None:
+    from lib.tool_loop import ENVIRONMENT_FAILURES, failure_kind
+
+    stub.script(route, **script)
+    name, args = ("brave_search", {"query": "llamas"}) if route == "brave" else ("wolfram_alpha", {"query": "2+2"})
+    result = run(name, args, stub.tool_config(timeout_s=1.0))
+    assert not result.ok
+    assert failure_kind(result) == kind, result.content
+    assert (kind in ENVIRONMENT_FAILURES) == (kind != "input")
+
+
+def test_offline_failures_and_the_apps_own_refusals_have_their_kinds(stub) -> None:
+    from lib.tool_loop import failure_kind
+
+    cases = [
+        (run("brave_search", {"query": "llamas"}, stub.tool_config(brave_search_url=_closed_url("/s"))), "offline"),
+        (run("get_weather", {"city": "Stockholm"},
+             stub.tool_config(open_meteo_geocoding_url=_closed_url("/v1/search"))), "offline"),
+        (run("get_weather", {"city": "Atlantis"}, stub.tool_config()), "input"),
+        (run("get_local_time", {"city_or_timezone": "Nowhere Land"}, OFFLINE), "input"),
+        (run("convert_units", {"value": 1, "from_unit": "km", "to_unit": "kg"}, OFFLINE), "input"),
+        (run("code_interpreter", {"code": "print(1)"}, OFFLINE), "switched_off"),
+        (run("launch_rockets", {}, OFFLINE), "unknown_tool"),
+        (run("brave_search", {}, OFFLINE), "arguments"),
+        (run("wolfram_alpha", {"query": "who is the pope"}, OFFLINE), "no_fallback"),
+    ]
+    for result, kind in cases:
+        assert not result.ok
+        assert failure_kind(result) == kind, result.content
+    assert failure_kind(run("convert_units", {"value": 1, "from_unit": "km", "to_unit": "mi"}, OFFLINE)) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any, Callable
 
 import streamlit as st
@@ -374,35 +375,145 @@ def _provider_fields(pid: str, settings: Settings) -> None:
         st.error(f"Not used: {refused}", icon="🚫")
 
 
-def count_requests(n: int) -> None:
-    """Pages call this with the model requests a turn cost (cached and replayed answers cost none)."""
-    st.session_state["session_requests"] = st.session_state.get("session_requests", 0) + max(0, n)
+METER = "meter"  # this tab's request count, kept with its conversations (ui.state) so a reload keeps it
+
+
+class _Run(threading.local):
+    """What one script run passes from its start to its end (each session's runs are on their own thread)."""
+
+    meter_model: tuple[str, str] | None = None  # (quota key, model) the page's model picker chose this run
+    page: str | None = None  # "tools" / "vision": the demo page that drew its model picker this run
+    rehearsal_slot: Any = None  # where the rehearsal box's count and Save button go, once the page has run
+
+
+_RUN = _Run()
+
+
+def session_meter() -> client.SessionMeter:
+    """This tab's request meter: every request the host accepted, counted as it is sent (so one stopped later
+    counts too; one refused with a 429 doesn't), and kept on the server under this tab's id, so a reload finds the
+    same count."""
+    ss = st.session_state
+    meter = ss.get("_meter")
+    if not isinstance(meter, client.SessionMeter):
+        # A read-only shared view sends nothing and has no tab id of its own to keep a count under.
+        saved = (state.load(METER) or {}) if state.shared_view() is None else {}
+        count = saved.get("requests") if isinstance(saved, dict) else 0
+        count = count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count < 10**9 else 0
+        meter = ss["_meter"] = client.SessionMeter(count, _meter_keeper())
+    ss["session_requests"] = meter.count
+    return meter
+
+
+def _meter_keeper() -> Callable[[int], Any] | None:
+    """Saves the count under this tab's id from whichever thread counts (a request is counted in the worker that
+    sends it, which has no Streamlit session): the id and the client are read now, in the script's thread."""
+    if state.shared_view() is not None:
+        return None  # a read-only shared view sends nothing and keeps nothing
+    try:
+        from lib.session_store import STORE
+
+        sid = state.session_id()
+        who = state._client()  # noqa: SLF001 - the same per-client bounds as state.save
+    except Exception:  # noqa: BLE001 - outside a browser session: the count lives as long as the session
+        return None
+
+    def keep(count: int) -> None:
+        STORE.save(sid, METER, {"requests": count}, client=who)
+
+    return keep
+
+
+def count_requests(n: int = 0) -> None:
+    """Pages call this after a turn. The meter already counted its requests as they were sent (`session_meter`:
+    cached and replayed answers cost none, a stopped request that reached the host counts); this brings
+    `st.session_state["session_requests"]` up to date. `n` is ignored (kept for the pages' calls)."""
+    session_meter()
+
+
+def model_in_use(settings: Settings) -> str | None:
+    """The model this run's page uses at these settings (None on Home, or when it uses none)."""
+    chosen = _RUN.meter_model
+    if chosen is None or not settings.provider:
+        return None
+    where, model = chosen
+    return model if where == client.quota_key(settings) else None
 
 
 def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
-    """The meter for the provider in use: this session, this server today and this minute against the published
-    limits, the server's own remaining counts; and a warning when the daily budget is nearly spent."""
+    """The meter for the provider and model in use: this session, this server today and this minute against the
+    limits that hold for that model (a paid model has none of a free tier's), the server's own remaining counts;
+    and a warning when the daily budget is nearly spent or the host said it is spent.
+
+    What the host said wins: a daily limit it reported reads as all used ("50 of 50 today: daily limit reached"),
+    whatever this server counted. Requests wait for the per-minute window (lib.limits.RATES) rather than exceed it,
+    so "this minute" never reads above a known limit; while one waits, the line says for how long."""
+    from lib.errors import format_wait
+    from lib.limits import RATES, limits_for, rate_key
+
     snap = client.QUOTA.snapshot()
-    where = client.quota_key(settings) if settings.provider else ""
     p = settings.provider
-    today, minute = snap.today.get(where, 0), snap.last_minute.get(where, 0)
-    lines = [f"This session: {st.session_state.get('session_requests', 0)}"]
-    if p is not None:
-        per_day = f" of {p.limits.per_day}" if p.limits.per_day else ""
-        per_min = f" of {p.limits.per_minute}" if p.limits.per_minute else ""
-        lines.append(f"This server, {settings.label}: {today}{per_day} today · {minute}{per_min} this minute")
-        for header, value in sorted(snap.remaining.get(where, {}).items()):
-            lines.append(f"{settings.label} says {header.removeprefix('x-ratelimit-')}: {value}")
+    lines = [f"This session: {session_meter().count}"]
+    if p is None:
+        return lines, None
+    where = client.quota_key(settings)
+    model = model_in_use(settings)
+    limits = limits_for(p, model)
+    applies: Callable[[str], bool] | None = None
+    scope = ""
+    if limits.only_suffix:  # the published figures hold for some models only (OpenRouter's :free)
+        free = model is None or limits.applies_to(model)  # no model here (Home): the free tier, against its limits
+        table = limits_for(p, "any" + limits.only_suffix)
+        if free:
+            limits, scope = table, f" ({limits.only_suffix} models)"
+            applies = table.applies_to
+        else:
+            scope = " (paid models)"
+            applies = lambda m: not table.applies_to(m)  # noqa: E731
+    today, minute = snap.usage(where, applies)
+    day_until = snap.limit_reached(where, "day", applies)
+    minute_until = snap.limit_reached(where, "minute", applies)
+    if day_until is not None:
+        used = f"{limits.per_day} of {limits.per_day} today" if limits.per_day else "today"
+        day = f"{used}: daily limit reached ({settings.label} said so; {today} sent from this server)"
+    elif limits.per_day and today >= limits.per_day:
+        day = f"{today} of {limits.per_day} today: daily limit reached"
+    else:
+        day = f"{today}{f' of {limits.per_day}' if limits.per_day else ''} today"
+    if limits.per_minute:
+        key = rate_key(where, limits)
+        shown = max(minute, limits.per_minute) if minute_until is not None else minute  # the host said: all used
+        this_minute = f"{shown} of {limits.per_minute} this minute"
+        wait = RATES.free_in(key, limits.per_minute) if RATES.used(key) >= limits.per_minute else 0.0
+        if minute_until is not None:
+            wait = max(wait, minute_until - snap.now)
+        if wait > 0 or RATES.waiting(key):
+            waiting = RATES.waiting(key)
+            this_minute += f": the next request waits {format_wait(wait)}" + (
+                f" ({waiting} in line)" if waiting else "")
+    else:
+        this_minute = f"{minute} this minute" + (" (the host said: limit reached)" if minute_until else "")
+    lines.append(f"This server, {settings.label}{scope}: {day} · {this_minute}")
+    for header, value in sorted(snap.remaining.get(where, {}).items()):
+        lines.append(f"{settings.label} says {header.removeprefix('x-ratelimit-')}: {value}")
     warning = None
-    if p is not None and p.limits.per_day and today >= 0.8 * p.limits.per_day:
-        left = max(0, p.limits.per_day - today)
-        warning = (f"{today} of {settings.label}'s {p.limits.per_day} free requests today are used: {left} left. "
+    if day_until is not None or (limits.per_day and today >= limits.per_day):
+        resets = f" It resets in about {format_wait(day_until - snap.now)}." if day_until is not None else ""
+        warning = (f"{settings.label}'s daily limit{scope} is reached: requests are refused until it resets."
+                   f"{resets} Turn on Rehearsal → Replay, or switch provider.")
+    elif limits.per_day and today >= 0.8 * limits.per_day:
+        left = max(0, limits.per_day - today)
+        warning = (f"{today} of {settings.label}'s {limits.per_day} free requests today are used: {left} left. "
                    "Turn on Rehearsal → Replay, or switch provider, before it runs out.")
     return lines, warning
 
 
 def sidebar_quota(settings: Settings) -> None:
-    """Requests per provider (drawn after the page ran, so it includes this run's requests)."""
+    """Requests per provider (drawn after the page ran, so it includes this run's requests), and the rehearsal
+    box's count and Save button (likewise: a turn recorded in this run is in them)."""
+    from lib.limits import limits_for
+
+    _rehearsal_status(settings)
     lines, warning = quota_lines(settings)
     with st.sidebar:
         if warning:
@@ -410,7 +521,9 @@ def sidebar_quota(settings: Settings) -> None:
         if not presenter.presenting():
             st.subheader("Requests")
             p = settings.provider
-            note = f"\n\n{p.label}: {p.limits.note}." if p is not None and p.limits.note else ""
+            # Home uses no model: the free tier's note, where the figures hold for some models only.
+            limits = limits_for(p, model_in_use(settings) or "any" + p.limits.only_suffix) if p is not None else None
+            note = f"\n\n{p.label}: {limits.note}." if p is not None and limits is not None and limits.note else ""
             st.caption("  \n".join(lines) + note)
 
 
@@ -501,7 +614,14 @@ def models(settings: Settings) -> CatalogResult | None:
 
 
 def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResult | None]:
-    """The automatic pick for a page (with the one-line reason) and the listing it was made from."""
+    """The automatic pick for a page (with the one-line reason) and the listing it was made from.
+
+    In Replay with a rehearsal that recorded this page at this provider: that model, pinned by the recording, and
+    no listing read (on stage it may not be readable at all; another pick would make every question a new one)."""
+    pinned = replay_pin(settings, page)
+    if pinned is not None:
+        return ModelPick(pinned, f"Replay: the model this page was rehearsed with, pinned by the recording "
+                                 f"({display_name(pinned)}).", False, (pinned,)), None
     listing = models(settings)
     listed = listing.ids if listing is not None and listing.available else None
     explicit = settings.tools_model if page == "tools" else settings.vision_model
@@ -513,7 +633,7 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     if listing is not None and not listing.available and pick.model and not explicit:
         # A visitor's own typed address gets no reason (reached or not, refused or not: no port scanner here).
         why = "" if st.session_state.get("_visitor_endpoint") else f" ({listing.error})"
-        pick = ModelPick(pick.model, f"Couldn't list {settings.label}'s models{why}; trying "
+        pick = ModelPick(pick.model, f"Couldn't list the models on {p.noun}{why}; trying "
                                      f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
     return pick, listing
 
@@ -547,6 +667,11 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     if pick.model is None:
         st.warning(pick.reason, icon="⚠️")
         return None
+    if replay_pin(settings, page) == pick.model:  # pinned by the rehearsal: no choice, and the picker's kept
+        st.markdown(f"**Model:** {display_name(pick.model)} · `{pick.model}`")
+        st.caption(f"🎬 {pick.reason}")
+        _RUN.meter_model, _RUN.page = (client.quota_key(settings), pick.model), page
+        return pick.model
     options = list(pick.options) or [pick.model]
     if pick.model not in options:
         options.insert(0, pick.model)
@@ -562,12 +687,14 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     if len(options) > 1:
         chosen = st.selectbox(
             "Model", options, key=key, format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
-            help=f"Llama models {settings.label} offers that fit this page, best first.",
+            help=f"Llama models that fit this page, best first, as listed by {settings.label}.",
         )
     else:
         st.markdown(f"**Model:** {display_name(chosen)} · `{chosen}`")
     state.remember(key)
     st.caption(f"{icon} {pick.reason}{note}")
+    _RUN.meter_model = (client.quota_key(settings), chosen)  # the sidebar's meter: the limits of this model
+    _RUN.page = page
     return chosen
 
 
@@ -584,13 +711,35 @@ def rehearsal_mode() -> str:
     return st.session_state.get("rehearsal_mode", "off")
 
 
+def replay_pin(settings: Settings, page: Page) -> str | None:
+    """In Replay: the model `page` was rehearsed with at this provider (None: not replaying, or not recorded)."""
+    recorded = st.session_state.get("_rehearsal")
+    if rehearsal_mode() != "replay" or not isinstance(recorded, Rehearsal) or not settings.provider_id:
+        return None
+    return recorded.pinned_model(settings.provider_id, page)
+
+
+def _chosen_tools() -> list[str]:
+    """The tools ticked on the tool page now (as the page reads them when a turn starts; on another page, where
+    Streamlit has let go of the boxes' values, as `ui.state.keep` kept them)."""
+    from lib import tools
+
+    ss = st.session_state
+    kept = ss.get("_kept") or {}  # ui.state's mirror of widget values
+    return [name for name in tools.TOOLS if ss.get(f"tool_{name}", kept.get(f"tool_{name}"))]
+
+
 def stream_opener(fresh: bool = False) -> Callable[..., Any]:
-    """How a page opens a model stream: through the shared cache (when on) and the rehearsal (when on)."""
+    """How a page opens a model stream: through the shared cache (when on) and the rehearsal (when on), every
+    request that reaches the host counted by this tab's meter as it is sent. Called in the script's thread."""
     mode = rehearsal_mode()
     use_cache = st.session_state.get("dedupe_on", True)
+    meter = session_meter()
     if mode == "off" and not use_cache:
-        return client.stream
-    return rehearsal().opener(mode, fresh=fresh or not use_cache)  # type: ignore[arg-type]
+        return client.counted(client.stream, meter.add)
+    opener = rehearsal().opener(mode, fresh=fresh or not use_cache,  # type: ignore[arg-type]
+                                tools=_chosen_tools() if mode == "record" else None)
+    return client.counted(opener, meter.add)
 
 
 def rehearsal_tools() -> Callable[..., Any]:
@@ -621,39 +770,133 @@ def server_options(settings: Settings, model: str | None) -> dict[str, Any]:
     return {"server_template": True, "count_tokens": client.token_counter(settings, model)}
 
 
+def _use_pinned_tools(recorded: Rehearsal) -> list[str] | None:
+    """Tick the tools the rehearsal's tool turn had, if the ticks differ (a callback: before any widget is drawn);
+    the tool titles now ticked, or None when nothing changed (or nothing was recorded on the tool page)."""
+    from lib import tools
+
+    wanted = _pinned_ticks(recorded)
+    if wanted is None or _chosen_tools() == wanted:
+        return None
+    ss = st.session_state
+    for name in tools.TOOLS:
+        ss[f"tool_{name}"] = name in wanted
+        state.remember(f"tool_{name}")  # the page's mirror (ui.state.keep) restores these, not the old ticks
+    return [tools.TOOLS[name].title for name in wanted]
+
+
+def _pinned_ticks(recorded: Rehearsal) -> list[str] | None:
+    """The tools (this app knows) the rehearsal's latest tool turn had ticked, in the page's order; None: none
+    recorded."""
+    from lib import tools
+
+    pinned = recorded.pinned_tools
+    return None if pinned is None else [name for name in tools.TOOLS if name in pinned]
+
+
+def _tools_note(titles: list[str] | None) -> str:
+    if titles is None:
+        return ""
+    return (" Tools ticked as rehearsed: " + ", ".join(titles) + "." if titles
+            else " Tools unticked, as rehearsed.")
+
+
+def _load_recording() -> None:
+    """"Load a recording" (the uploader's callback, so it runs before any widget is drawn): add its answers and
+    pins, switch to Replay, tick the rehearsal's tools; a file that can't be used is said so, nothing changes."""
+    from lib.safe_text import as_text
+
+    ss = st.session_state
+    upload = ss.get("rehearsal_upload")
+    if upload is None or ss.get("rehearsal_loaded") == upload.file_id:
+        return
+    recorded = rehearsal()
+    try:
+        n = recorded.from_json(upload.getvalue())
+    except ValueError as exc:
+        ss["_rehearsal_note"] = ("error", f"That recording can't be used: {as_text(str(exc))}")
+        return
+    ss["rehearsal_loaded"] = upload.file_id
+    ss["rehearsal_mode"] = "replay"
+    ss["_rehearsal_note"] = ("success", f"Loaded {n} recorded exchanges: replay is on."
+                             + _tools_note(_use_pinned_tools(recorded)))
+
+
+def _mode_changed() -> None:
+    """The Record / Replay switch (a callback): entering Replay ticks the rehearsal's tools, if they differ."""
+    ss = st.session_state
+    recorded = ss.get("_rehearsal")
+    if ss.get("rehearsal_mode") == "replay" and isinstance(recorded, Rehearsal):
+        titles = _use_pinned_tools(recorded)
+        if titles is not None:
+            ss["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(titles))
+
+
+def _tools_back() -> None:
+    """"Tick the rehearsal's tools" (a callback)."""
+    recorded = st.session_state.get("_rehearsal")
+    if isinstance(recorded, Rehearsal):
+        st.session_state["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(_use_pinned_tools(recorded)))
+
+
+def _recorded_line(recorded: Rehearsal) -> str:
+    count = len(recorded)
+    return f"{count} exchange{'s' if count != 1 else ''} recorded." if count else "Nothing recorded yet."
+
+
 def quota_controls(settings: Settings) -> None:
-    """Sidebar: the replay cache toggle and the rehearsal recorder."""
+    """Sidebar: the replay cache toggle and the rehearsal recorder (its count and Save button are completed by
+    `sidebar_quota`, after the page ran: a turn recorded in this run is in them).
+
+    Every change to a widget's value happens in a callback (before the widgets are drawn): a value set after its
+    widget was drawn in the run raises StreamlitWidgetAlreadyInstantiatedError."""
+    _RUN.meter_model = _RUN.page = _RUN.rehearsal_slot = None
+    session_meter()
     with st.sidebar:
         st.toggle("Reuse identical answers", value=True, key="dedupe_on",
                   help="The same question within 15 minutes is answered from the cache at a natural pace, "
                        "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
         box = st.expander("Rehearsal", expanded=rehearsal_mode() != "off", key="rehearsal_box", on_change="rerun")
+        note = st.session_state.pop("_rehearsal_note", None)
+        if note is not None and note[0] == "success":
+            st.toast(note[1], icon="🎬")
         if not box.open:  # drawn only when opened (a lighter first view); keep_sidebar_choices keeps the mode
             return
         with box:
             st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
-                     label_visibility="collapsed",
+                     label_visibility="collapsed", on_change=_mode_changed,
                      format_func={"off": "Off", "record": "Record", "replay": "Replay"}.__getitem__,
                      help="Record: every answer and tool result is kept while you rehearse. Replay: on stage, "
-                          "anything seen in the rehearsal is answered from it at the recorded pace; anything new "
-                          "goes live.")
-            recorded = rehearsal()
-            st.caption(f"{len(recorded)} exchanges recorded." if len(recorded) else "Nothing recorded yet.")
-            if len(recorded):
-                st.download_button("Save recording (JSON)", recorded.store.to_json(secrets=settings.secrets()),
-                                   "rehearsal.json", "application/json", icon=":material/download:",
-                                   type="tertiary")
-            upload = st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload")
-            if upload is not None and st.session_state.get("rehearsal_loaded") != upload.file_id:
-                try:
-                    n = recorded.store.from_json(upload.getvalue())
-                except ValueError as exc:
-                    st.error(f"That recording can't be used: {exc}", icon="🚫")
-                else:
-                    st.session_state["rehearsal_loaded"] = upload.file_id
-                    st.session_state["rehearsal_mode"] = "replay"
-                    st.toast(f"Loaded {n} recorded exchanges: replay is on.", icon="🎬")
-                    st.rerun()
+                          "anything seen in the rehearsal is answered from it at the recorded pace, with the model "
+                          "and tools it was recorded with; anything new goes live.")
+            slot = st.empty()
+            slot.caption(_recorded_line(rehearsal()))  # until the page has run (then with the Save button)
+            _RUN.rehearsal_slot = slot
+            st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload", on_change=_load_recording)
+            if note is not None and note[0] == "error":
+                st.error(note[1], icon="🚫")
+
+
+def _rehearsal_status(settings: Settings) -> None:
+    """The rehearsal box's count, what it pins, and "Save recording", drawn once the page has run. The file is
+    made when the button is clicked, so it holds every exchange recorded until then."""
+    slot, _RUN.rehearsal_slot = _RUN.rehearsal_slot, None
+    if slot is None:
+        return
+    recorded = rehearsal()
+    with slot.container():
+        st.caption(_recorded_line(recorded))
+        wanted = _pinned_ticks(recorded)
+        if rehearsal_mode() == "replay" and wanted is not None and _RUN.page == "tools" and _chosen_tools() != wanted:
+            st.button("Tick the rehearsal's tools", key="rehearsal_tools_back", icon=":material/build:",
+                      type="tertiary", on_click=_tools_back,
+                      help="The tools ticked now differ from those the rehearsal was recorded with: a question is "
+                           "replayed only with the same tools.")
+        if len(recorded):
+            secrets = settings.secrets()
+            st.download_button("Save recording (JSON)", lambda: recorded.to_json(secrets), "rehearsal.json",
+                               "application/json", icon=":material/download:", type="tertiary", on_click="ignore",
+                               key="rehearsal_save")
 
 
 class ProgressLine:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import client, tools
-from lib.export import python_snippet
 from lib.llama_prompt import render_raw_prompt
 from lib.providers import display_name
 from lib.safe_text import as_text, code_span, display_markdown, error_as_text
-from lib.tool_loop import CUT_NOTE, ToolStep, Turn
+from lib.tool_loop import CUT_NOTE, ToolStep, Turn, error_line, request_code
 from lib.transcript import call_line
 from ui import presenter
 from ui.common import current_settings, show_error, shown_url
@@ -38,7 +37,9 @@ def ran_line(step: ToolStep, bold: bool = True) -> str:
         return f"The app did not run {title}."
     source = as_text(r.source)
     if not r.ok:
-        return f"{b}{title} failed{b} after {r.elapsed_s:.2f} s ({source}); the model was told why."
+        line = error_line(r)
+        why = as_text(line if len(line) <= 200 else line[:199] + "…")
+        return f"{b}{title} failed{b} after {r.elapsed_s:.2f} s ({source})" + (f": {why}" if why else ".")
     return f"{b}The app ran {title}:{b} {tools.result_summary(r)} · {r.elapsed_s:.2f} s · {source}"
 
 
@@ -105,10 +106,10 @@ def raw_view(turn: Turn) -> None:
         code = st.expander("View code (Python, azure-ai-inference)", key="tool_raw_code", on_change="rerun")
         if code.open:
             with code:
-                st.caption("The last request of this turn, as the SDK's samples write it. The key is read from the "
-                           "environment, never written into the code.")
-                st.code(python_snippet(shown_url(turn.endpoint), turn.model, turn.messages_sent, provider_id=turn.provider_id,
-                                       has_key=turn.keyed), language="python")
+                st.caption("The last request of this turn exactly as the app sent it (every parameter, for this "
+                           "host), as the SDK's samples write it. The key is read from the environment, never written "
+                           "into the code.")
+                st.code(request_code(turn, shown_url(turn.endpoint)), language="python")
 
 
 def raw_prompt(turn: Turn) -> None:
