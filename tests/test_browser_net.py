@@ -103,6 +103,9 @@ def test_nothing_on_stage_speaks_configuration(page: Page, app: tb.AppServer, do
         tb.settle(page)
         found = CONFIG_WORDS.findall(_stage_text(page))
         assert not found, f"/{path} on stage shows {found}"
+        if path:  # a demo page without a conversation opens at its top, not scrolled down to its chat box
+            page.wait_for_timeout(1_500)
+            expect(page.locator("h1").first).to_be_in_viewport()
         if path == "vision":
             page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Sample").first.click()
             tb.settle(page)

@@ -80,3 +80,21 @@ def test_the_operator_on_localhost_may_type_an_endpoint_but_never_a_file_url(mon
         shown = [str(o) for s in at.selectbox for o in s.options]
         assert not any("llama-from-a-local-file" in o for o in shown), "no local file was read"
         assert at.chat_input[0].disabled, "nothing can be sent to a refused address"
+
+
+def test_a_host_that_lists_no_llama_offers_a_field_to_name_the_model() -> None:
+    """Issue 20: a dead end ('lists no Llama') points to the way forward: type a model name, and it is used."""
+    with ApiDouble(models=[{"id": "mistral-7b-instruct", "object": "model"}]) as d:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+        at.secrets.update({"MODELS_PROVIDER": "openrouter", "OPENROUTER_BASE_URL": d.endpoint_for("openrouter"),
+                           "OPENROUTER_API_KEY": KEY})
+        at.run()
+        at.switch_page("pages/tool_calling.py").run()
+        assert any("lists no" in str(w.value) for w in at.warning), [w.value for w in at.warning]
+        assert at.chat_input[0].disabled
+        at.text_input(key="typed_tools_model_openrouter").set_value("meta-llama/my-own-llama").run()
+        assert not at.exception
+        assert not at.chat_input[0].disabled, "a named model can be asked"
+        d.queue(Reply(text="Hello from my own Llama."))
+        at.chat_input[0].set_value("Hello?").run()
+        assert d.chat_requests[-1].body["model"] == "meta-llama/my-own-llama"

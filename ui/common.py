@@ -661,11 +661,24 @@ def next_model_fn(settings: Settings, page: Page) -> Callable[[str], str | None]
     return pick_next
 
 
+def _use_typed_model(field: str) -> None:
+    """The page's model field was filled: use that name (what Connection settings' model field would set)."""
+    typed = (st.session_state.get(f"typed_{field}") or "").strip()
+    if typed:
+        st.session_state[field] = typed[:200]
+
+
 def model_picker(settings: Settings, page: Page) -> str | None:
     """Show which model the page uses and why (one line), with a picker when there is a choice."""
     pick, listing = choose_model(settings, page)
     if pick.model is None:
         st.warning(pick.reason, icon="⚠️")
+        if settings.provider is not None and settings.can_send:  # a way forward: name a model this host serves
+            field = f"{page}_model_{settings.provider_id}"
+            st.text_input("Type the name of a model this host serves", key=f"typed_{field}",
+                          placeholder="e.g. meta-llama/Llama-3.1-8B-Instruct", on_change=_use_typed_model,
+                          args=(field,), help="Used as given for this page, in this browser session (the same "
+                                              "as the model fields under Connection settings).")
         return None
     if replay_pin(settings, page) == pick.model:  # pinned by the rehearsal: no choice, and the picker's kept
         st.markdown(f"**Model:** {display_name(pick.model)} · `{pick.model}`")

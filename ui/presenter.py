@@ -118,18 +118,25 @@ def apply_style(page: str) -> None:
 # own static text; it runs once per new turn, shortly after the page has drawn.
 _FOLLOW_JS = """<script>(function(){
 var d = window.frameElement ? window.parent.document : document;
+var top = %s;
 function follow(){
   var asked = d.querySelectorAll('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"])');
-  if (asked.length) asked[asked.length - 1].scrollIntoView({block: "start", behavior: "instant"});
+  if (!top && asked.length) { asked[asked.length - 1].scrollIntoView({block: "start", behavior: "instant"}); return; }
+  var main = d.querySelector('[data-testid="stAppScrollToBottomContainer"], [data-testid="stMain"]');
+  if (top && main) main.scrollTo({top: 0, behavior: "instant"});
 }
 [400, 1000, 1800].forEach(function(ms){ setTimeout(follow, ms); });
 })();</script>"""
 
 
-def follow_question(signature: object) -> None:
-    """In presenter mode, bring the latest question to the top of the screen when `signature` (the page and its
-    number of turns) changes: on a projector the question and the start of its answer are seen together."""
-    if not presenting():
+def follow_question(signature: tuple[str, int, int]) -> None:
+    """Where the screen looks when `signature` (the page and its number of tool and vision turns) changes: a page
+    without a conversation opens at its top (a chat page would otherwise open scrolled down to its chat box); in
+    presenter mode the latest question comes to the top, so the question and the start of its answer are seen
+    together on a projector."""
+    page, tool_turns, vision_turns = signature
+    turns = tool_turns if page == "tool_calling" else vision_turns if page == "vision" else 0
+    if page not in ("tool_calling", "vision") or (turns and not presenting()):
         return
     ss = st.session_state
     if ss.get("_follow") == signature:
@@ -137,4 +144,4 @@ def follow_question(signature: object) -> None:
     ss["_follow"] = signature
     ss["_follow_n"] = n = ss.get("_follow_n", 0) + 1  # a new element each time: its script runs when it mounts
     with st.sidebar, st.container(key=f"follow_question_{n}", height=1, border=False):
-        st.html(_FOLLOW_JS, unsafe_allow_javascript=True)
+        st.html(_FOLLOW_JS % ("false" if turns else "true"), unsafe_allow_javascript=True)
