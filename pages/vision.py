@@ -297,6 +297,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
     """Stream the pending question's answer with a live status line and Stop; then redraw from state."""
     with st.chat_message("user"):
         show_question(pending.question)
+    presenter.bring_question_into_view()  # on a projector: the question at the top, its answer streaming below
     if not looks_english(pending.question):
         st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
                 "written; the answer may be less reliable.", icon="🌐")

@@ -123,7 +123,9 @@ function follow(){
   var asked = d.querySelectorAll('[data-testid="stChatMessage"]:has([data-testid="stChatMessageAvatarUser"])');
   if (!top && asked.length) { asked[asked.length - 1].scrollIntoView({block: "start", behavior: "instant"}); return; }
   var main = d.querySelector('[data-testid="stAppScrollToBottomContainer"], [data-testid="stMain"]');
-  if (top && main) main.scrollTo({top: 0, behavior: "instant"});
+  // Only while nothing has been asked: a question asked meanwhile keeps the page where its answer streams.
+  if (top && main && !asked.length && !d.querySelector('[data-testid="stChatMessage"]'))
+    main.scrollTo({top: 0, behavior: "instant"});
 }
 [400, 1000, 1800].forEach(function(ms){ setTimeout(follow, ms); });
 })();</script>"""
@@ -145,3 +147,13 @@ def follow_question(signature: tuple[str, int, int]) -> None:
     ss["_follow_n"] = n = ss.get("_follow_n", 0) + 1  # a new element each time: its script runs when it mounts
     with st.sidebar, st.container(key=f"follow_question_{n}", height=1, border=False):
         st.html(_FOLLOW_JS % ("false" if turns else "true"), unsafe_allow_javascript=True)
+
+
+def bring_question_into_view() -> None:
+    """In presenter mode, now (as an answer starts streaming): the question to the top, its answer below it."""
+    if not presenting():
+        return
+    ss = st.session_state
+    ss["_follow_n"] = n = ss.get("_follow_n", 0) + 1
+    with st.sidebar, st.container(key=f"follow_question_{n}", height=1, border=False):
+        st.html(_FOLLOW_JS % "false", unsafe_allow_javascript=True)
