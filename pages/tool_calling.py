@@ -176,6 +176,7 @@ if running and can_send and model:
     live = Turn(question=running["question"], stopped=True)  # stays "stopped" unless the loop ends normally
     history = list(turns)
     turns.append(live)  # kept, marked stopped, whatever interrupts this run from here on
+    save_conversation()  # a reload while it runs finds the question (marked stopped, with Retry)
     line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
     # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
     # ticking()'s worker thread, which has no session.

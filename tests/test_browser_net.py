@@ -208,3 +208,16 @@ def test_on_the_projector_a_tool_turn_s_question_and_the_start_of_its_answer_are
     assert question and answer
     assert 40 <= question["y"] and answer["y"] + 30 <= 720, (question, answer)
     tb.shot(page, "net_tools_question_in_view")
+
+
+def test_a_reload_while_a_tool_turn_runs_keeps_its_question_with_retry(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    page.goto(f"{app.url}/tool_calling")
+    tb.settle(page)
+    double.queue(Reply(text="Slowly: " + " ".join(f"v{i}" for i in range(400)), chunk_delay_s=0.05))
+    tb.send_chat(page, "Tell me slowly about vicuñas")
+    expect(page.locator(CHAT).filter(has_text="Slowly: v0")).to_have_count(1)
+    page.reload()
+    tb.settle(page)
+    expect(page.locator(CHAT).filter(has_text="Tell me slowly about vicuñas")).to_have_count(1)
+    expect(page.get_by_role("button", name=re.compile("Retry this question"))).to_be_visible()
