@@ -64,9 +64,35 @@ def _page_errors_fail_tests(request: pytest.FixtureRequest, monkeypatch: pytest.
     monkeypatch.setattr("ui.crash.show", reraise)
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """True in pytest-xdist's controller process (it runs no test; its workers do)."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
+def _whole_or_real(config: pytest.Config) -> bool:
+    """Whether this run may select real-server tests: the whole suite, or a path that names that tier."""
+    args = [str(a) for a in config.args]
+    return not args or any(a.rstrip("/") in ("tests", ".") or "real" in a or "parity" in a for a in args)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist (`-n 2`, the default in pytest.ini), install the real-server tier once in the controller,
+    before the workers start, so two workers never install it at the same time on a fresh machine."""
+    if _xdist_controller(config) and real_servers.enabled() and _whole_or_real(config):
+        started = time.monotonic()
+        paths = real_servers.setup("vllm", "litellm")
+        print(f"\nreal-server tier ready in {time.monotonic() - started:.0f} s: {paths}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Install the real-server tier (cached venvs and model, tests/real_servers/setup.sh) once, before any test runs
-    and outside the per-test timeout, when a selected test needs it. A first install takes a few minutes."""
+    and outside the per-test timeout, when a selected test needs it. A first install takes a few minutes.
+
+    Under pytest-xdist (`--dist loadgroup`) each test file runs in one worker (its module-scoped app server and
+    Chromium start once), and every real-server test in one worker (vLLM starts once per run)."""
+    for item in items:
+        group = "real-servers" if item.get_closest_marker("real_server") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
     if real_servers.enabled() and any(item.get_closest_marker("real_server") for item in items):
         started = time.monotonic()
         config.stash[REAL_PATHS] = real_servers.setup("vllm", "litellm")
