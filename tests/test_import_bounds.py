@@ -158,7 +158,8 @@ def _built(value: Any) -> int:
 @pytest.mark.parametrize("text", [
     "[]", "{}", '""', "1", '[[], {}, [[]], {"a": {}}]', '{"a": 1, "b": [1, 2, {"c": null}], "d": "x,y:[{"}',
     json.dumps(_tools_dict(3)), json.dumps(_recording_dict()), json.dumps(_vision_dict()),
-])
+], ids=["list", "object", "string", "number", "nested", "mixed", "tools-transcript", "recording",
+        "vision-transcript"])  # stable ids: the files hold timestamps, and test workers must collect the same ids
 def test_the_count_before_parsing_is_an_upper_bound(text: str) -> None:
     assert _built(json.loads(text)) <= item_bound(text)
 
