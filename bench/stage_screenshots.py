@@ -46,35 +46,28 @@ def main() -> None:
                 tb.settle(page)
                 page.locator('[data-testid="stSidebar"] label').filter(has_text="Reuse identical answers").click()
                 tb.settle(page)  # live answers each time: the same questions are asked in both themes
-                d.queue(Reply(text=f"Weather ({scheme}): " + ANSWER, chunk_delay_s=0.12))
-                page.locator("button").filter(has_text="What is the weather in Stockholm?").first.click()
-                expect(page.get_by_text(f"Weather ({scheme}):", exact=False).first).to_be_visible(timeout=20_000)
-                page.wait_for_timeout(1_200)
-                shots[f"tools_mid_{scheme}"] = tmp / f"tools_mid_{scheme}.png"
-                page.screenshot(path=str(shots[f"tools_mid_{scheme}"]))
-                tb.settle(page)
-                d.queue(Reply(text=f"Tomorrow ({scheme}): drier, 5 °C, sun in the afternoon."))
-                _ask(page, "And tomorrow?")
-                tb.settle(page)
-                page.wait_for_timeout(2_000)
-                shots[f"tools_follow_{scheme}"] = tmp / f"tools_follow_{scheme}.png"
-                page.screenshot(path=str(shots[f"tools_follow_{scheme}"]))
-
-                page.locator('[data-testid="stTopNavLink"]').filter(has_text="Vision").click()  # same session
-                tb.settle(page)
-                d.queue(Reply(text=f"{CAT} ({scheme})", chunk_delay_s=0.12))
-                page.locator(".st-key-vision_scenario_cat button").click()
-                expect(page.get_by_text("A tabby cat", exact=False).first).to_be_visible(timeout=20_000)
-                page.wait_for_timeout(1_200)
-                shots[f"vision_mid_{scheme}"] = tmp / f"vision_mid_{scheme}.png"
-                page.screenshot(path=str(shots[f"vision_mid_{scheme}"]))
-                tb.settle(page)
-                d.queue(Reply(text=f"{FOLLOW} ({scheme})"))
-                _ask(page, "What colour are its eyes?")
-                tb.settle(page)
-                page.wait_for_timeout(2_000)
-                shots[f"vision_follow_{scheme}"] = tmp / f"vision_follow_{scheme}.png"
-                page.screenshot(path=str(shots[f"vision_follow_{scheme}"]))
+                turn = {"tools": (f"Weather ({scheme}): " + ANSWER, "button:has-text('What is the weather in Stockholm?')",
+                                  f"Weather ({scheme}):", f"Tomorrow ({scheme}): drier, 5 °C, sun in the afternoon.",
+                                  "And tomorrow?"),
+                        "vision": (f"{CAT} ({scheme})", ".st-key-vision_scenario_cat button", "A tabby cat",
+                                   f"{FOLLOW} ({scheme})", "What colour are its eyes?")}
+                for name, (answer, click, seen, follow, follow_up) in turn.items():
+                    if name == "vision":
+                        page.locator('[data-testid="stTopNavLink"]').filter(has_text="Vision").click()  # same session
+                        tb.settle(page)
+                    d.queue(Reply(text=answer, chunk_delay_s=0.12))
+                    page.locator(click).first.click()
+                    expect(page.get_by_text(seen, exact=False).first).to_be_visible(timeout=20_000)
+                    page.wait_for_timeout(1_200)
+                    shots[f"{name}_mid_{scheme}"] = tmp / f"{name}_mid_{scheme}.png"
+                    page.screenshot(path=str(shots[f"{name}_mid_{scheme}"]))
+                    tb.settle(page)
+                    d.queue(Reply(text=follow))
+                    _ask(page, follow_up)
+                    tb.settle(page)
+                    page.wait_for_timeout(2_000)
+                    shots[f"{name}_follow_{scheme}"] = tmp / f"{name}_follow_{scheme}.png"
+                    page.screenshot(path=str(shots[f"{name}_follow_{scheme}"]))
                 page.close()
         finally:
             browser.close()

@@ -184,6 +184,37 @@ def start_app(env: dict[str, str], tmp: Path, cwd: Path = ROOT) -> AppServer:
     return server
 
 
+@contextlib.contextmanager
+def running_app(tmp: Path, **env: str) -> Iterator[AppServer]:
+    """A fresh `streamlit run app.py` with `env` (every outbound request trapped); stopped after, and a check that it
+    tried to reach no outside host."""
+    trap = ProxyTrap()
+    server = start_app(app_env(trap, **env), tmp)
+    try:
+        yield server
+    finally:
+        server.stop()
+        trap.close()
+    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
+
+
+def new_browser_page(browser: Browser, height: int = 720, **options: Any) -> Page:
+    """A page in a new browser context (its own cookies: another browser, as far as the app can tell), 1280 wide."""
+    context = browser.new_context(viewport={"width": 1280, "height": height}, locale="en-US", **options)
+    context.set_default_timeout(RUN_TIMEOUT_MS)
+    return context.new_page()
+
+
+@contextlib.contextmanager
+def browser_page(browser: Browser, height: int = 720, **options: Any) -> Iterator[Page]:
+    """`new_browser_page`, closed after."""
+    page = new_browser_page(browser, height, **options)
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
 _current_app: AppServer | None = None
 
 

@@ -66,13 +66,8 @@ def app(double: ApiDouble, trap: tb.ProxyTrap, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture
 def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(tb.RUN_TIMEOUT_MS)
-    pg = context.new_page()
-    try:
+    with tb.browser_page(browser, height=900) as pg:
         yield pg
-    finally:
-        context.close()
 
 
 def brave_attempts(trap: tb.ProxyTrap) -> int:

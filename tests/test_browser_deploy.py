@@ -19,7 +19,7 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.api_double import ApiDouble, Reply  # noqa: E402
-from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
+from tests.test_browser import browser, double  # noqa: E402,F401 - module-scoped Chromium and API double
 from tests.test_browser_hosts import app_page  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -29,30 +29,13 @@ CHAT = '[data-testid="stChatMessage"]'
 
 
 @pytest.fixture(scope="module")
-def double() -> Iterator[ApiDouble]:
-    with ApiDouble() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
 def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
-    trap = tb.ProxyTrap()
-    env = tb.app_env(trap, MODELS_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
-                     OPENROUTER_BASE_URL=double.endpoint_for("openrouter"))
-    server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-deploy"))
-    try:
+    with tb.running_app(tmp_path_factory.mktemp("streamlit-deploy"), MODELS_PROVIDER="openrouter",
+                        OPENROUTER_API_KEY=KEY, OPENROUTER_BASE_URL=double.endpoint_for("openrouter")) as server:
         yield server
-    finally:
-        server.stop()
-        trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
-def _browser_page(browser: Browser) -> Page:
-    """A new browser (its own cookies), 1280×720."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
-    context.set_default_timeout(20_000)
-    return context.new_page()
+_browser_page = tb.new_browser_page  # a new browser (its own cookies), 1280×720
 
 
 def _ask(page: Page, question: str) -> None:
@@ -157,9 +140,7 @@ REMOTE = {"X-Forwarded-For": "203.0.113.9"}  # what a reverse proxy adds: this v
 
 
 def _visitor(browser: Browser) -> Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US", extra_http_headers=REMOTE)
-    context.set_default_timeout(20_000)
-    return context.new_page()
+    return tb.new_browser_page(browser, extra_http_headers=REMOTE)
 
 
 def _sidebar_type(page: Page, label: re.Pattern[str], text: str) -> None:

@@ -38,18 +38,11 @@ def double() -> Iterator[ApiDouble]:
 
 @pytest.fixture(scope="module")
 def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
-    trap = tb.ProxyTrap()
-    with StubServer() as stub:
-        env = tb.app_env(trap, **stub.env(), NVIDIA_API_KEY=NVIDIA_KEY, OPENROUTER_API_KEY=OPENROUTER_KEY,
-                         NVIDIA_BASE_URL=double.endpoint_for("nvidia"),
-                         OPENROUTER_BASE_URL=double.endpoint_for("openrouter"))
-        server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-hosts"))
-        try:
-            yield server
-        finally:
-            server.stop()
-            trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
+    with StubServer() as stub, tb.running_app(
+            tmp_path_factory.mktemp("streamlit-hosts"), **stub.env(), NVIDIA_API_KEY=NVIDIA_KEY,
+            OPENROUTER_API_KEY=OPENROUTER_KEY, NVIDIA_BASE_URL=double.endpoint_for("nvidia"),
+            OPENROUTER_BASE_URL=double.endpoint_for("openrouter")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -66,19 +59,10 @@ def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
 @contextlib.contextmanager
 def app_page(browser: Browser, tmp: Path, path: str, **env: str) -> Iterator[Page]:
     """A fresh `streamlit run app.py` with `env` (outbound requests trapped and checked none), one 1280×720 page."""
-    trap = tb.ProxyTrap()
-    server = tb.start_app(tb.app_env(trap, **env), tmp)
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    try:
-        page = context.new_page()
+    with tb.running_app(tmp, **env) as server, tb.browser_page(browser) as page:
         page.goto(f"{server.url}/{path}")
         tb.settle(page)
         yield page
-    finally:
-        context.close()
-        server.stop()
-        trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
 def _keys_stay_home(double: ApiDouble) -> None:

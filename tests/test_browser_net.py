@@ -16,7 +16,7 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.api_double import ApiDouble, Reply  # noqa: E402
-from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
+from tests.test_browser import browser, double  # noqa: E402,F401 - module-scoped Chromium and API double
 
 pytestmark = pytest.mark.browser
 
@@ -29,34 +29,16 @@ CONFIG_WORDS = re.compile(
 
 
 @pytest.fixture(scope="module")
-def double() -> Iterator[ApiDouble]:
-    with ApiDouble() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
 def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
-    trap = tb.ProxyTrap()
-    env = tb.app_env(trap, MODELS_PROVIDER="openrouter", OPENROUTER_API_KEY=KEY,
-                     OPENROUTER_BASE_URL=double.endpoint_for("openrouter"))
-    server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-net"))
-    try:
+    with tb.running_app(tmp_path_factory.mktemp("streamlit-net"), MODELS_PROVIDER="openrouter",
+                        OPENROUTER_API_KEY=KEY, OPENROUTER_BASE_URL=double.endpoint_for("openrouter")) as server:
         yield server
-    finally:
-        server.stop()
-        trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    try:
+    with tb.browser_page(browser) as pg:
         yield pg
-    finally:
-        context.close()
 
 
 def _nav(page: Page, label: str) -> None:

@@ -82,6 +82,18 @@ class _Host(tb.ProxyTrap):
     """Where the model host was: something that refuses every request (403) and writes down its request line."""
 
 
+
+def _ask_about_the_shopfront(page: Page, footer: str) -> None:
+    """On the vision page: the shopfront sample, "Ask Llama", and an answer whose footer says `footer`."""
+    tb.nav_link(page, "Vision").click()
+    tb.settle(page)
+    pick_sample(page, "shopfront")
+    page.get_by_role("button", name="Ask Llama").click()
+    answer = page.get_by_role("group", name="Chat message from assistant").last
+    expect(answer).to_contain_text(footer, timeout=20_000)
+    tb.settle(page)
+
+
 def test_a_recording_saved_in_rehearsal_replays_on_a_fresh_server_with_the_network_down(
         browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
     started = time.monotonic()
@@ -104,13 +116,7 @@ def test_a_recording_saved_in_rehearsal_replays_on_a_fresh_server_with_the_netwo
         page.get_by_role("button", name=INTEGRAL).click()
         expect(page.locator(CHAT).filter(has_text="Based on the tool result")).to_have_count(1)
         tb.settle(page)
-        tb.nav_link(page, "Vision").click()
-        tb.settle(page)
-        pick_sample(page, "shopfront")
-        page.get_by_role("button", name="Ask Llama").click()
-        vision_answer = page.get_by_role("group", name="Chat message from assistant").last
-        expect(vision_answer).to_contain_text("on OpenRouter", timeout=20_000)
-        tb.settle(page)
+        _ask_about_the_shopfront(page, "on OpenRouter")
         recorded_vision = double.chat_requests[-1].body["model"]
         _open_rehearsal(page)
         sidebar = page.locator(SIDEBAR)
@@ -166,13 +172,7 @@ def test_a_recording_saved_in_rehearsal_replays_on_a_fresh_server_with_the_netwo
         tb.settle(page)
         tb.shot(page, "rehearsal_replayed_tools")
 
-        tb.nav_link(page, "Vision").click()
-        tb.settle(page)
-        pick_sample(page, "shopfront")
-        page.get_by_role("button", name="Ask Llama").click()
-        answer = page.get_by_role("group", name="Chat message from assistant").last
-        expect(answer).to_contain_text("replayed from rehearsal", timeout=20_000)
-        tb.settle(page)
+        _ask_about_the_shopfront(page, "replayed from rehearsal")
         expect(page.get_by_role("heading", name=re.compile("Vision with"))).to_contain_text(
             "Llama 3.2 11B Vision" if "11b" in recorded_vision else "Llama")
         expect(page.get_by_role("button", name="Tick the rehearsal's tools")).to_have_count(0)

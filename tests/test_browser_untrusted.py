@@ -32,7 +32,7 @@ from lib.tool_loop import ToolStep, Turn  # noqa: E402
 from lib.tools.base import ToolResult  # noqa: E402
 from lib.transcript import from_json, to_json, tool_transcript, vision_transcript  # noqa: E402
 from tests.api_double import ApiDouble, Reply  # noqa: E402
-from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
+from tests.test_browser import browser, double  # noqa: E402,F401 - module-scoped Chromium and API double
 
 pytestmark = pytest.mark.browser
 
@@ -90,33 +90,16 @@ def pixel() -> Iterator[Pixel]:
 
 
 @pytest.fixture(scope="module")
-def double() -> Iterator[ApiDouble]:
-    with ApiDouble() as d:
-        yield d
-
-
-@pytest.fixture(scope="module")
 def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
-    trap = tb.ProxyTrap()
-    env = tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint, MODELS_API_KEY=tb.FAKE_TOKEN)
-    server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-untrusted"))
-    try:
+    with tb.running_app(tmp_path_factory.mktemp("streamlit-untrusted"), MODELS_PROVIDER="custom",
+                        MODELS_ENDPOINT=double.endpoint, MODELS_API_KEY=tb.FAKE_TOKEN) as server:
         yield server
-    finally:
-        server.stop()
-        trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
 @pytest.fixture
 def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
-    context.set_default_timeout(tb.RUN_TIMEOUT_MS)
-    pg = context.new_page()
-    try:
+    with tb.browser_page(browser) as pg:
         yield pg
-    finally:
-        context.close()
 
 
 # --- the hostile transcripts ---------------------------------------------------------------------------------------

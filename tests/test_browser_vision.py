@@ -38,15 +38,9 @@ def double() -> Iterator[ApiDouble]:
 
 @pytest.fixture(scope="module")
 def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tb.AppServer]:
-    trap = tb.ProxyTrap()
-    env = tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint, MODELS_API_KEY=FAKE_TOKEN)
-    server = tb.start_app(env, tmp_path_factory.mktemp("streamlit-vision"))
-    try:
+    with tb.running_app(tmp_path_factory.mktemp("streamlit-vision"), MODELS_PROVIDER="custom",
+                        MODELS_ENDPOINT=double.endpoint, MODELS_API_KEY=FAKE_TOKEN) as server:
         yield server
-    finally:
-        server.stop()
-        trap.close()
-    assert trap.lines == [], f"the app tried to reach the internet: {trap.lines}"
 
 
 @pytest.fixture(scope="module")
