@@ -131,7 +131,24 @@ class _Lane:
     line: deque[object] = field(default_factory=deque)
 
 
-class SlotPool:
+class _Lines:
+    """What the slot pool and the per-minute window share: a condition, lanes with a line of tickets, and tidying."""
+
+    _cond: threading.Condition
+
+    def _tidy(self, key: str, lane: Any) -> None:  # pragma: no cover - both subclasses define it
+        raise NotImplementedError
+
+    def _leave_line(self, key: str, lane: Any, ticket: object) -> None:
+        """A waiter gives up (Stop, a timeout, an error): out of the line, those behind move up."""
+        with self._cond:
+            if ticket in lane.line:
+                lane.line.remove(ticket)
+                self._cond.notify_all()
+            self._tidy(key, lane)
+
+
+class SlotPool(_Lines):
     """At most `limit` holders per key at once, first come first served, shared by all threads (sessions)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -202,11 +219,7 @@ class SlotPool:
                     raise
             return slot
         except BaseException:
-            with self._cond:
-                if ticket in lane.line:
-                    lane.line.remove(ticket)
-                    self._cond.notify_all()  # those behind move up
-                self._tidy(key, lane)
+            self._leave_line(key, lane, ticket)
             raise
 
     def _give_back(self, key: str) -> None:
@@ -338,7 +351,7 @@ class Admission:
         self.stamped = True
 
 
-class RateWindow:
+class RateWindow(_Lines):
     """At most `limit` requests per key in any `window_s` seconds, across every session of the server.
 
     Requests wait in a first-come, first-served line (as `SlotPool`'s) until the oldest request of the window is
@@ -488,11 +501,7 @@ class RateWindow:
                         self._cond.notify_all()
                     raise
         except BaseException:
-            with self._cond:
-                if ticket in lane.line:
-                    lane.line.remove(ticket)
-                    self._cond.notify_all()  # those behind move up
-                self._tidy(key, lane)
+            self._leave_line(key, lane, ticket)
             raise
         admission = Admission(self, key)
         try:
