@@ -20,7 +20,7 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from tests.api_double import ApiDouble  # noqa: E402
-from tests.test_browser import browser  # noqa: E402,F401 - the module-scoped Chromium fixture, shared
+from tests.test_browser import browser, double  # noqa: E402,F401 - module-scoped Chromium and API double
 from tests.test_browser_vision import pick_sample  # noqa: E402
 from tests.stubs import StubServer  # noqa: E402
 
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.browser
 
 NVIDIA_KEY = "nvapi-browser-hosts-test-nvidia"
 OPENROUTER_KEY = "sk-or-browser-hosts-test-openrouter"
-
-
-@pytest.fixture(scope="module")
-def double() -> Iterator[ApiDouble]:
-    with ApiDouble() as d:
-        yield d
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +41,8 @@ def app(double: ApiDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture
 def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US")
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    try:
+    with tb.browser_page(browser) as pg:
         yield pg
-    finally:
-        context.close()
 
 
 @contextlib.contextmanager

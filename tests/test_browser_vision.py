@@ -22,18 +22,13 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from tests.api_double import ApiDouble, Reply  # noqa: E402
+from tests.test_browser import double  # noqa: E402,F401 - the module-scoped API double, shared
 
 pytestmark = pytest.mark.browser
 
 VIEWPORT = {"width": 1280, "height": 720}
 FAKE_TOKEN = tb.FAKE_TOKEN
 ASSISTANT = '[data-testid="stChatMessage"]'
-
-
-@pytest.fixture(scope="module")
-def double() -> Iterator[ApiDouble]:
-    with ApiDouble() as d:
-        yield d
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +47,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
     """A fresh browser context (a fresh Streamlit session) at 1280×720, downloads allowed."""
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US", accept_downloads=True)
-    context.set_default_timeout(tb.RUN_TIMEOUT_MS)
-    pg = context.new_page()
-    try:
+    with tb.browser_page(browser, accept_downloads=True) as pg:
         yield pg
-    finally:
-        context.close()
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
