@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lib.memory import freeze_long_lived, release_large_buffers
+from lib.common.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
 from ui.common import current_settings, quota_controls, remember_connection, restore_connection, sidebar, sidebar_quota
 from ui import presenter

@@ -22,7 +22,7 @@ def quiet() -> None:
 
 def settings_for(endpoint: str, timeout_s: float = 10.0) -> Any:
     """Project settings that talk to the API double, built the way tests/conftest.py builds them."""
-    from lib.config import load_settings
+    from lib.hosts.config import load_settings
 
     return load_settings(
         environ={"MODELS_PROVIDER": "custom", "MODELS_ENDPOINT": endpoint, "MODELS_API_KEY": TOKEN,

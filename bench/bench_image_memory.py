@@ -1,6 +1,6 @@
 """Peak memory of preparing images, each case in a fresh subprocess (used by bench_images; runs alone too).
 
-    python -m bench.bench_image_memory                                   # lib/images.py as it is
+    python -m bench.bench_image_memory                                   # lib/vision/images.py as it is
     python -m bench.bench_image_memory --images-module /tmp/old_images.py   # another version, e.g. from git show
 
 What is measured: the growth of the child's peak RSS (VmHWM, reset with /proc/self/clear_refs just before the
@@ -31,12 +31,12 @@ _CHILD = r"""
 import importlib.util, json, re, sys, threading
 root, which, module_path, copies, path = sys.argv[1:6]
 sys.path.insert(0, root)
-if module_path:  # another version of lib/images.py, loaded under its own name
+if module_path:  # another version of lib/vision/images.py, loaded under its own name
     spec = importlib.util.spec_from_file_location("images_under_test", module_path)
     images = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(images)
 else:
-    import lib.images as images
+    import lib.vision.images as images
 from bench import bench_images
 work = {"prepare_image": lambda data: images.prepare_image(data, "upload").summary,
         "naive": lambda data: f"{len(bench_images.naive(data))} bytes (naive)"}[which]
@@ -152,7 +152,7 @@ def measure_all(screenshot: "Image.Image", photo_jpeg: bytes, images_module: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images-module", help="path of another lib/images.py to measure instead")
+    parser.add_argument("--images-module", help="path of another lib/vision/images.py to measure instead")
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     from bench import bench_images

@@ -1,8 +1,8 @@
-"""prepare_image (lib/images.py) vs a naive Pillow pipeline: time on a camera photo and a screenshot, and memory.
+"""prepare_image (lib/vision/images.py) vs a naive Pillow pipeline: time on a camera photo and a screenshot, and memory.
 
     python -m bench.bench_images                   # print the results
     python -m bench.bench_images --update-results  # also rewrite the images rows and section of bench/RESULTS.md
-    python -m bench.bench_images --before baa969c  # also measure the memory of lib/images.py at that commit
+    python -m bench.bench_images --before baa969c  # also measure the memory of lib/vision/images.py at that commit
 
 Inputs, all generated here:
 - a 12-MP (4000x3000) camera-like JPEG at quality 92: 1/f ("pink") luminance texture with fine detail at every
@@ -161,7 +161,7 @@ def naive(data: bytes) -> bytes:
 
 
 def ours(data: bytes) -> bytes:
-    from lib.images import prepare_image
+    from lib.vision.images import prepare_image
 
     return prepare_image(data, "upload").data
 
@@ -193,7 +193,7 @@ def _describe(sent: bytes) -> str:
 
 
 def run(before: str | None = None) -> Result:
-    """The benchmark; ``before`` is a git revision whose lib/images.py's memory is reported alongside."""
+    """The benchmark; ``before`` is a git revision whose lib/vision/images.py's memory is reported alongside."""
     quiet()
     t0 = time.perf_counter()
     photo = jpeg_bytes(camera_like(SIZE_12MP))
@@ -215,7 +215,7 @@ def run(before: str | None = None) -> Result:
     if before:
         with tempfile.TemporaryDirectory() as tmp:
             old_module = Path(tmp, "images_before.py")
-            show = ["git", "show", f"{before}:lib/images.py"]
+            show = ["git", "show", f"{before}:lib/vision/images.py"]
             old_module.write_bytes(subprocess.run(show, cwd=ROOT, capture_output=True, check=True).stdout)
             old = bench_image_memory.measure_all(shot_img, photo, images_module=str(old_module))
         rows += [(f"before ({before}): {m.label}", f"{m.mb:.0f} MB  ({m.outcome})") for m in old if m.which != "naive"]
@@ -301,7 +301,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--update-results", action="store_true", help="rewrite this benchmark's part of RESULTS.md")
-    parser.add_argument("--before", metavar="REV", help="also measure the memory of lib/images.py at this commit")
+    parser.add_argument("--before", metavar="REV", help="also measure the memory of lib/vision/images.py at this commit")
     args = parser.parse_args()
     result = run(args.before)
     print(result.show())

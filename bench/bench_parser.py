@@ -1,4 +1,4 @@
-"""parse_tool_call (lib/llama_prompt.py) cost on normal, long and adversarial model output.
+"""parse_tool_call (lib/tool_calling/llama_prompt.py) cost on normal, long and adversarial model output.
 
 The parser runs on every assistant turn (and on streamed prefixes), so hostile or runaway output must not make it
 blow up. It has work caps: input over MAX_INPUT_CHARS (50 000) is refused outright, brackets are matched over at
@@ -77,7 +77,7 @@ def per_call_interleaved(fn, inputs: dict[str, str]) -> dict[str, float]:
 
 def run() -> Result:
     quiet()
-    from lib.llama_prompt import MAX_INPUT_CHARS, parse_tool_call
+    from lib.tool_calling.llama_prompt import MAX_INPUT_CHARS, parse_tool_call
 
     t0 = time.perf_counter()
     inputs = {

@@ -5,10 +5,10 @@
 All against the API double (tests/api_double.py) and the tool stub (tests/stubs.py) on 127.0.0.1, in one run:
 
 (a) the same prompt 10 times (a new chat each time): model requests that reach the double, with the replay cache
-    (`lib.dedupe`) and without; and a whole tool turn (model asks for Brave Search, gets the result, answers)
-    asked 10 times through `lib.tool_loop.run_turn`, model requests and searches, with and without the cache;
+    (`lib.answers.cache`) and without; and a whole tool turn (model asks for Brave Search, gets the result, answers)
+    asked 10 times through `lib.tool_calling.loop.run_turn`, model requests and searches, with and without the cache;
 (b) 20 sessions asking at once while the double refuses (429 "Too many concurrent requests", retry-after 1) more
-    than 2 in flight: questions that fail, requests sent and most in flight, with and without `lib.limits`'s
+    than 2 in flight: questions that fail, requests sent and most in flight, with and without `lib.hosts.limits`'s
     SlotPool (cap 2, the provider table's figure for a hosted free tier);
 (c) TCP connections the double accepts for 20 sequential streamed requests through `lib.client` (one cached
     client), read to the end; the same when each stream is abandoned after its first piece; and with the body
@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from bench._common import Result, quiet, settings_for
-from lib.limits import wait_text
+from lib.hosts.limits import wait_text
 
 MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 SESSIONS = 20
@@ -41,7 +41,7 @@ def _reply(body: dict[str, Any]) -> Any:
 def same_prompt(cached: bool) -> tuple[int, int]:
     """(model requests at the double, answers that were identical) for one prompt asked 10 times."""
     from lib import client
-    from lib.dedupe import Dedupe
+    from lib.answers.cache import Dedupe
     from tests.api_double import ApiDouble
 
     cache = Dedupe(sleep=lambda s: None)
@@ -61,15 +61,16 @@ def same_prompt(cached: bool) -> tuple[int, int]:
 
 def tool_turns(cached: bool) -> tuple[int, int, int]:
     """(model requests, searches, good answers) for one tool question asked 10 times through the tool loop."""
-    from lib import client, tool_loop
-    from lib.dedupe import Dedupe
+    from lib import client
+    from lib.tool_calling import loop as tool_loop
+    from lib.answers.cache import Dedupe
     from tests.api_double import ApiDouble, Reply
     from tests.stubs import StubServer
 
     cache = Dedupe(sleep=lambda s: None)
     call = '<|python_tag|>brave_search.call(query="Stockholm weather")<|eom_id|>'
 
-    class Deduped:  # what the proposed one-line change in lib/tool_loop.py does
+    class Deduped:  # what the proposed one-line change in lib/tool_calling/loop.py does
         def __getattr__(self, name: str) -> Any:
             return getattr(client, name)
 
@@ -100,7 +101,7 @@ def tool_turns(cached: bool) -> tuple[int, int, int]:
 def crowd(capped: bool) -> dict[str, Any]:
     """20 sessions asking at once against a double that refuses over 2 in flight."""
     from lib import client
-    from lib.limits import SlotPool, slot_key
+    from lib.hosts.limits import SlotPool, slot_key
     from tests.api_double import ApiDouble
 
     pool = SlotPool()
@@ -200,8 +201,8 @@ def run() -> Result:
         name="requests: replay cache, concurrency cap, connection reuse",
         measures=(
             f"Counts at the API double on 127.0.0.1: one prompt asked {REPEATS} times and one tool turn asked "
-            f"{REPEATS} times, with and without lib.dedupe; {SESSIONS} sessions at once against a double refusing "
-            f"over {CAP} in flight, with and without lib.limits.SlotPool; TCP connections for {SESSIONS} "
+            f"{REPEATS} times, with and without lib.answers.cache; {SESSIONS} sessions at once against a double refusing "
+            f"over {CAP} in flight, with and without lib.hosts.limits.SlotPool; TCP connections for {SESSIONS} "
             "sequential streamed requests through lib.client."
         ),
         rows=[

@@ -302,12 +302,12 @@ def transcript_json(endpoint: str, n: int = TURNS) -> str:
     """A tool-page transcript of `n` finished turns, each with a Brave Search step and a ~1 KB answer."""
     import datetime as dt
 
-    from lib.budget import fit_messages
-    from lib.llama_prompt import ToolCall
-    from lib.providers import context_limit
-    from lib.tool_loop import RETURN_MODES, ToolStep, Turn, build_messages
+    from lib.hosts.budget import fit_messages
+    from lib.tool_calling.llama_prompt import ToolCall
+    from lib.hosts.providers import context_limit
+    from lib.tool_calling.loop import RETURN_MODES, ToolStep, Turn, build_messages
     from lib.tools.base import ToolResult
-    from lib.transcript import to_json, tool_transcript
+    from lib.answers.transcript import to_json, tool_transcript
 
     model = "meta-llama/Llama-3.1-405B-Instruct"
     settings = settings_for(endpoint)

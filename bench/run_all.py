@@ -43,7 +43,7 @@ Everything is local: the API double from `tests/api_double.py` and the tool stub
 history) and measures both in the same run, so "first text no later" compares like with like.
 
 The images section below comes from `bench_images.run()` in this run. Its "before (REV)" memory rows, the same
-cases measured with an older `lib/images.py`, are not part of it (four 79-MP decodes at once take about 2.4 GB):
+cases measured with an older `lib/vision/images.py`, are not part of it (four 79-MP decodes at once take about 2.4 GB):
 `python -m bench.bench_images --update-results --before REV` adds them, rewriting only the images part.
 
 The machine this runs on is shared and noisy, so the numbers that matter are **ratios measured inside one run**

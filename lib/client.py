@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import streamlit as st
 
-from lib.catalog import CatalogResult, fetch_models
-from lib.config import Settings
-from lib.errors import NoProviderError, NoTokenError, StreamDeadline, permanent_failure, retry_after_seconds
-from lib.limits import (
+from lib.hosts.catalog import CatalogResult, fetch_models
+from lib.hosts.config import Settings
+from lib.hosts.errors import NoProviderError, NoTokenError, StreamDeadline, permanent_failure, retry_after_seconds
+from lib.hosts.limits import (
     DEFAULT_SLOT_TIMEOUT_S,
     RATES,
     SLOTS,
@@ -43,8 +43,8 @@ from lib.limits import (
     retry_concurrent,
     slot_key,
 )
-from lib.providers import Limits
-from lib.ticking import Cancelled, current_scope
+from lib.hosts.providers import Limits
+from lib.common.ticking import Cancelled, current_scope
 
 if TYPE_CHECKING:
     from azure.ai.inference import ChatCompletionsClient
@@ -499,7 +499,7 @@ def _params(settings: Settings, model: str, max_tokens: int | None, temperature:
 
 @contextmanager
 def _rate(settings: Settings, model: str) -> Iterator[Admission]:
-    """Leave to send one request within the per-minute limit that holds for this model here (see lib.limits)."""
+    """Leave to send one request within the per-minute limit that holds for this model here (see lib.hosts.limits)."""
     limits = _limits(settings, model)
     key = rate_key(quota_key(settings), limits) if limits is not None else ""
     with RATES.admit(key, limits.per_minute if limits is not None else None, DEFAULT_SLOT_TIMEOUT_S) as admission:
@@ -509,7 +509,7 @@ def _rate(settings: Settings, model: str) -> Iterator[Admission]:
 @contextmanager
 def _slot(settings: Settings, model: str) -> Iterator[Admission]:
     """Room in the per-minute limit, then one of the provider's concurrent slots for this model, shared by every
-    session (see lib.limits); yields the `Admission` to mark sent."""
+    session (see lib.hosts.limits); yields the `Admission` to mark sent."""
     p = settings.provider
     with _rate(settings, model) as admission:
         with SLOTS.acquire(slot_key(settings.provider_id, settings.endpoint, model),
@@ -694,7 +694,7 @@ class ChatStream:
     the server says answered).
 
     `close()` hangs up at once, from any thread: the server stops generating and the concurrency slot is free. Inside
-    a `lib.ticking` worker this happens by itself when the page stops the worker (Stop, or any other click).
+    a `lib.common.ticking` worker this happens by itself when the page stops the worker (Stop, or any other click).
     If the server's stream cannot be parsed even after `_sse_lines`, one non-streamed call is made instead and its
     text yielded (only the part not yet shown, when it continues what was shown); the endpoint then gets
     non-streamed calls for `NO_STREAMING_S`. Exceptions from the network or server propagate; `.text` keeps what
@@ -702,7 +702,7 @@ class ChatStream:
 
     Deadlines (checked on every chunk that arrives, keep-alive comments and empty chunks included): no text for
     `settings.timeout_s` while bytes keep arriving, or `request_deadline_s(settings)` in all, or the turn's deadline
-    (`under_deadline`) when that comes first, raises `lib.errors.StreamDeadline` and hangs up like `close()`.
+    (`under_deadline`) when that comes first, raises `lib.hosts.errors.StreamDeadline` and hangs up like `close()`.
     """
 
     def __init__(
@@ -871,7 +871,7 @@ def _post_json(settings: Settings, path: str, body: dict[str, Any], timeout_s: f
     import json
     import urllib.request
 
-    from lib.catalog import _OPENER
+    from lib.hosts.catalog import _OPENER
 
     headers = {"Content-Type": "application/json", "User-Agent": "llama-herd-studio"}
     if settings.token:
@@ -888,13 +888,13 @@ def token_counter(settings: Settings, model: str | None
                   ) -> Callable[[Sequence[dict[str, Any]], dict[str, Any] | None], int] | None:
     """`count(messages, extra)`: a request's input tokens by the server's own tokenizer and chat template (vLLM's
     `/tokenize`, llama.cpp's `/apply-template` + `/tokenize`; `extra` as sent, e.g. `chat_template_kwargs`), or
-    None where the server has no such route. A count that fails falls back to `lib.budget.estimate_tokens`."""
+    None where the server has no such route. A count that fails falls back to `lib.hosts.budget.estimate_tokens`."""
     kind = server_of(settings, model)
     if not kind or not model:
         return None
 
     def count(messages: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None) -> int:
-        from lib.budget import estimate_tokens
+        from lib.hosts.budget import estimate_tokens
 
         if kind == "vllm":
             body = {"model": model, "messages": list(messages), "add_generation_prompt": True, **(extra or {})}

@@ -10,9 +10,9 @@ from ui.shell import ensure_shell
 ensure_shell()
 
 from lib import client  # noqa: E402
-from lib.config import Settings  # noqa: E402
-from lib.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
-from lib.safe_text import plural  # noqa: E402
+from lib.hosts.config import Settings  # noqa: E402
+from lib.hosts.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
+from lib.common.safe_text import plural  # noqa: E402
 from ui import presenter  # noqa: E402
 from ui.common import choose_model, current_settings, providers_table, setup_panel, shown_endpoint  # noqa: E402
 

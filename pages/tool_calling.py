@@ -11,12 +11,12 @@ from ui.shell import ensure_shell
 ensure_shell()
 
 from lib import tools  # noqa: E402
-from lib.budget import MAX_QUESTION_CHARS  # noqa: E402
-from lib.limits import wait_notice, wait_text  # noqa: E402
-from lib.providers import display_name, tool_format  # noqa: E402
-from lib.safe_text import as_text, display_markdown  # noqa: E402
-from lib.ticking import ticking  # noqa: E402
-from lib.tool_loop import (  # noqa: E402
+from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
+from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
+from lib.hosts.providers import display_name, tool_format  # noqa: E402
+from lib.common.safe_text import as_text, display_markdown  # noqa: E402
+from lib.common.ticking import ticking  # noqa: E402
+from lib.tool_calling.loop import (  # noqa: E402
     MAX_ROUNDS,
     AnswerText,
     CallFinished,
@@ -28,7 +28,7 @@ from lib.tool_loop import (  # noqa: E402
     run_turn,
     tool_config,
 )
-from lib.transcript import (  # noqa: E402
+from lib.answers.transcript import (  # noqa: E402
     TranscriptError,
     from_json,
     to_json,
@@ -273,7 +273,7 @@ st.chat_input(
     disabled=not can_send or (bool(running) and not in_place),
     submit_mode="disable",
     key="tool_chat",
-    max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.budget refuses it again, server side)
+    max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
 )
 question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
 if question and can_send and model and not running:

@@ -1,7 +1,7 @@
 """Vision: a Llama (built for 3.2 90B Vision) describes a photo (upload, camera or sample) and answers follow-ups.
 
 Layout for a 1280×720 projector: the picture on the left, the question and the conversation on the right, so the
-answer sits next to the image. A question is stored as pending before its answer streams (lib.vision), so Stop or
+answer sits next to the image. A question is stored as pending before its answer streams (lib.vision.conversation), so Stop or
 any other click keeps the question and what arrived, marked stopped.
 """
 
@@ -15,18 +15,18 @@ from ui.shell import ensure_shell
 
 ensure_shell()
 
-from lib import vision as vs  # noqa: E402
-from lib.errors import explain  # noqa: E402
-from lib.export import python_snippet  # noqa: E402
-from lib.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  # noqa: E402
-from lib.providers import display_name  # noqa: E402
-from lib.safe_text import as_text, display_markdown, error_as_text  # noqa: E402
-from lib.budget import MAX_QUESTION_CHARS  # noqa: E402
-from lib.limits import wait_notice, wait_text  # noqa: E402
-from lib.ticking import Tick, ticking  # noqa: E402
-from lib.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
-from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
-from lib.vision_chat import VisionAnswer  # noqa: E402
+from lib.vision import conversation as vs  # noqa: E402
+from lib.hosts.errors import explain  # noqa: E402
+from lib.hosts.view_code import python_snippet  # noqa: E402
+from lib.vision.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline  # noqa: E402
+from lib.hosts.providers import display_name  # noqa: E402
+from lib.common.safe_text import as_text, display_markdown, error_as_text  # noqa: E402
+from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
+from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
+from lib.common.ticking import Tick, ticking  # noqa: E402
+from lib.answers.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
+from lib.vision.conversation import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
+from lib.vision.answer import VisionAnswer  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.common import (  # noqa: E402
     LiveAnswer,

@@ -17,7 +17,7 @@ OpenAI-shaped errors; Cloudflare lists no models):
 Presets with a `server` behave as that server software does (read off vLLM 0.32, LiteLLM's proxy 1.108 and llama.cpp's
 llama-server, which tests/test_double_parity.py compares with the double; Ollama from its docs and FACTS.md):
 - "vllm" (context 8192), "llamacpp" (2048, one model, any name), "litellm" (a gateway in front of vLLM, 8192): a
-  prompt over the context (`lib.budget.estimate_tokens`) is refused in the server's own 400
+  prompt over the context (`lib.hosts.budget.estimate_tokens`) is refused in the server's own 400
   (`Reply.context_overflow`); an image for a text-only model too (`Reply.image_refused`: llama.cpp answers 500);
   an unknown model is vLLM's 404 / LiteLLM's 400 "Invalid model name" (`Reply.model_missing`). `double.contexts`
   sets another context per preset (listed and enforced alike).
@@ -67,8 +67,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
-from lib.budget import MESSAGE_OVERHEAD, estimate_tokens
-from lib.llama_prompt import BEGIN, EOM, EOT, PYTHON_TAG
+from lib.hosts.budget import MESSAGE_OVERHEAD, estimate_tokens
+from lib.tool_calling.llama_prompt import BEGIN, EOM, EOT, PYTHON_TAG
 
 @dataclass(frozen=True)
 class Preset:
@@ -85,7 +85,7 @@ class Preset:
     refuses_images: bool = False  # any image part is refused with a 400 (Cloudflare Workers AI's OpenAI route) | "llamacpp" | "litellm"
     # The server software behind the preset, with what it really does (read off vLLM 0.32, LiteLLM 1.108, llama.cpp's
     # llama-server and Ollama's docs): "vllm" | "llamacpp" | "litellm" | "ollama" | "" (none of these: no such
-    # behaviour). With a server set: usage counts the real prompt (`lib.budget.estimate_tokens`), and a prompt over
+    # behaviour). With a server set: usage counts the real prompt (`lib.hosts.budget.estimate_tokens`), and a prompt over
     # `context_tokens` is refused in that server's own 400 (Ollama: cut from the front and answered, silently).
     server: str = ""
     context_tokens: int | None = None  # the server's context window (None: unlimited)
@@ -434,7 +434,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     truncated: bool = False  # Ollama cut the prompt from the front to fit its context (and answered anyway)
-    prompt_tokens: int | None = None  # what the double counted (`lib.budget.estimate_tokens`), after any cut
+    prompt_tokens: int | None = None  # what the double counted (`lib.hosts.budget.estimate_tokens`), after any cut
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -1088,7 +1088,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _usage(text: str, prompt_tokens: int | None = None) -> dict[str, int]:
-    """Usage as the server reports it: the prompt as counted (`lib.budget.estimate_tokens`) for presets with a
+    """Usage as the server reports it: the prompt as counted (`lib.hosts.budget.estimate_tokens`) for presets with a
     server, else 42; the answer at one token a 4 characters."""
     prompt = 42 if prompt_tokens is None else prompt_tokens
     completion = max(1, len(text) // 4)

@@ -9,10 +9,12 @@ from typing import Iterator
 
 import pytest
 
-from lib import client, redact
-from lib.dedupe import DEDUPE
-from lib.config import clear_probe_cache
-from lib.config import Settings, load_settings
+from lib import client
+
+from lib.common import redact
+from lib.answers.cache import DEDUPE
+from lib.hosts.config import clear_probe_cache
+from lib.hosts.config import Settings, load_settings
 from tests import real_servers
 from tests.api_double import ApiDouble
 

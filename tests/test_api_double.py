@@ -18,10 +18,10 @@ from typing import Any, Iterator
 import pytest
 
 from lib import client
-from lib.budget import estimate_tokens
-from lib.catalog import parse_models
-from lib.config import Settings, load_settings
-from lib.errors import ErrorKind, UserError, explain
+from lib.hosts.budget import estimate_tokens
+from lib.hosts.catalog import parse_models
+from lib.hosts.config import Settings, load_settings
+from lib.hosts.errors import ErrorKind, UserError, explain
 from tests.api_double import PRESETS, ApiDouble, Reply, render_llama31
 from tests.real_servers import http
 

@@ -38,7 +38,7 @@ pytest.importorskip("playwright.sync_api", reason="pip install playwright (the P
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-from lib.images import prepare_image  # noqa: E402
+from lib.vision.images import prepare_image  # noqa: E402
 from scripts.screenshot import CHROMIUM_ARGS  # noqa: E402
 from tests.api_double import ApiDouble  # noqa: E402
 from tests.real_servers import stop_group  # noqa: E402

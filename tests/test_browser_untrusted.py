@@ -26,11 +26,11 @@ from tests import test_browser as tb  # skips this module too when Chromium or P
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from lib.errors import ErrorKind, UserError  # noqa: E402
-from lib.llama_prompt import ToolCall  # noqa: E402
-from lib.tool_loop import ToolStep, Turn  # noqa: E402
+from lib.hosts.errors import ErrorKind, UserError  # noqa: E402
+from lib.tool_calling.llama_prompt import ToolCall  # noqa: E402
+from lib.tool_calling.loop import ToolStep, Turn  # noqa: E402
 from lib.tools.base import ToolResult  # noqa: E402
-from lib.transcript import from_json, to_json, tool_transcript, vision_transcript  # noqa: E402
+from lib.answers.transcript import from_json, to_json, tool_transcript, vision_transcript  # noqa: E402
 from tests.api_double import ApiDouble, Reply  # noqa: E402
 from tests.test_browser import browser, double  # noqa: E402,F401 - module-scoped Chromium and API double
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from lib import client
-from lib.budget import (
+from lib.hosts.budget import (
     CHARS_PER_TOKEN,
     IMAGE_TOKENS,
     MESSAGE_OVERHEAD,
@@ -22,8 +22,8 @@ from lib.budget import (
     input_budget,
     split_turns,
 )
-from lib.config import Settings
-from lib.llama_prompt import custom_tools_message
+from lib.hosts.config import Settings
+from lib.tool_calling.llama_prompt import custom_tools_message
 from tests.api_double import ApiDouble, Reply
 
 SYSTEM = {"role": "system", "content": "Environment: ipython\nTools: brave_search\n\nYou are a helpful assistant."}
@@ -374,7 +374,7 @@ def test_what_reaches_the_double_fits(double: ApiDouble, settings: Settings) -> 
 def test_a_server_count_keeps_every_turn_the_server_can_take() -> None:
     """With the server's own count (vLLM's /tokenize), the safe-side estimate no longer decides alone: turns it
     would drop are kept while the exact count fits, and more go if the exact count does not."""
-    from lib.budget import fit_messages
+    from lib.hosts.budget import fit_messages
 
     messages = [{"role": "system", "content": "s"}]
     for i in range(10):

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from lib import client
-from lib.config import load_settings
-from lib.errors import ErrorKind, NoProviderError, NoTokenError, explain
+from lib.hosts.config import load_settings
+from lib.hosts.errors import ErrorKind, NoProviderError, NoTokenError, explain
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 
@@ -182,8 +182,8 @@ def test_stopping_a_ticking_worker_frees_the_slot_at_once(double: ApiDouble, set
     """Two stopped turns on stalled streams must not keep a free tier's two slots busy for the next visitor."""
     from dataclasses import replace
 
-    from lib.limits import SLOTS, slot_key
-    from lib.ticking import ticking
+    from lib.hosts.limits import SLOTS, slot_key
+    from lib.common.ticking import ticking
 
     hosted = replace(settings, provider_id="openrouter")
     assert hosted.provider is not None and hosted.provider.limits.concurrent == 2

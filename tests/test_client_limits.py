@@ -11,9 +11,9 @@ import time
 import pytest
 
 from lib import client
-from lib.config import Settings
-from lib.errors import ErrorKind, explain
-from lib.limits import SLOTS, SlotTimeout, slot_key, wait_notice
+from lib.hosts.config import Settings
+from lib.hosts.errors import ErrorKind, explain
+from lib.hosts.limits import SLOTS, SlotTimeout, slot_key, wait_notice
 from tests.api_double import ApiDouble, Reply
 
 FREE = "meta-llama/llama-3.3-70b-instruct:free"
@@ -85,7 +85,7 @@ PAID = "meta-llama/llama-3.3-70b-instruct"
 
 @pytest.fixture
 def fresh_meters(monkeypatch: pytest.MonkeyPatch) -> tuple[client.QuotaTracker, "RateWindow"]:
-    from lib.limits import RateWindow
+    from lib.hosts.limits import RateWindow
 
     quota, rates = client.QuotaTracker(), RateWindow(window_s=0.8, margin_s=0.0)
     monkeypatch.setattr(client, "QUOTA", quota)
@@ -95,7 +95,7 @@ def fresh_meters(monkeypatch: pytest.MonkeyPatch) -> tuple[client.QuotaTracker, 
 
 def test_a_per_minute_limit_holds_requests_back_instead_of_sending_one_too_many(
         double: ApiDouble, fresh_meters, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib.limits import Wait
+    from lib.hosts.limits import Wait
 
     monkeypatch.setenv("OPENROUTER_REQUESTS_PER_MINUTE", "2")  # the operator's figure (a window of 0.8 s here)
     arrived: list[float] = []
@@ -119,7 +119,7 @@ def test_a_per_minute_limit_holds_requests_back_instead_of_sending_one_too_many(
 
 
 def test_a_paid_model_never_waits_for_the_free_tiers_per_minute_limit(double: ApiDouble, fresh_meters) -> None:
-    from lib.limits import limits_for, rate_key
+    from lib.hosts.limits import limits_for, rate_key
 
     s = openrouter(double)
     double.responder = lambda body: Reply(text="ok")
@@ -134,7 +134,7 @@ def test_a_paid_model_never_waits_for_the_free_tiers_per_minute_limit(double: Ap
 
 def test_a_daily_429_shows_the_daily_limit_used_up_and_a_minute_429_holds_the_next_requests(
         double: ApiDouble, fresh_meters) -> None:
-    from lib.limits import limits_for, rate_key
+    from lib.hosts.limits import limits_for, rate_key
 
     quota, rates = fresh_meters
     s = openrouter(double)
@@ -155,9 +155,9 @@ def test_a_daily_429_shows_the_daily_limit_used_up_and_a_minute_429_holds_the_ne
 
 def test_the_session_meter_counts_each_request_as_it_is_sent_a_stopped_one_too(double: ApiDouble,
                                                                                fresh_meters) -> None:
-    from lib.dedupe import Dedupe
-    from lib.replay import ReplayStore
-    from lib.ticking import ticking
+    from lib.answers.cache import Dedupe
+    from lib.answers.recording import ReplayStore
+    from lib.common.ticking import ticking
 
     s = openrouter(double)
     meter = client.SessionMeter(4, on_change=(saved := []).append)  # 4: what a reload of this tab brought back

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lib import redact
-from lib.config import is_placeholder, load_settings, ollama_base_url, probe_ollama, token_digest
-from lib.providers import GITHUB_RETIRED
+from lib.common import redact
+from lib.hosts.config import is_placeholder, load_settings, ollama_base_url, probe_ollama, token_digest
+from lib.hosts.providers import GITHUB_RETIRED
 from tests.api_double import ApiDouble
 
 NO_OLLAMA = {"probe": lambda url: False}
@@ -185,7 +185,7 @@ def test_a_running_ollama_is_a_host_too_and_a_page_can_be_pinned() -> None:
 
 
 def test_the_best_host_for_each_page_is_the_best_model_across_hosts() -> None:
-    from lib.config import best_host
+    from lib.hosts.config import best_host
 
     env = {"NVIDIA_API_KEY": "nvapi-real-key-123456", "OPENROUTER_API_KEY": "sk-or-real-key-123456"}
     s = load_settings(environ=env, **NO_OLLAMA)
@@ -207,8 +207,8 @@ NEW_HOST_KEYS = {"SAMBANOVA_API_KEY": "samba-secret-0001", "TOGETHER_API_KEY": "
 
 
 def test_the_new_hosts_settings_are_read_and_treated_as_secrets() -> None:
-    from lib.config import KEYS, SECRET_KEYS
-    from lib.providers import PROVIDERS
+    from lib.hosts.config import KEYS, SECRET_KEYS
+    from lib.hosts.providers import PROVIDERS
 
     for name in NEW_HOST_KEYS:
         assert name in KEYS and name in SECRET_KEYS, name

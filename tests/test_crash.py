@@ -7,7 +7,7 @@ import logging
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import redact
+from lib.common import redact
 
 SCRIPT = """
 import streamlit as st

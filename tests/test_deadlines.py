@@ -15,12 +15,12 @@ from typing import Any, Iterator
 import pytest
 
 from lib import client
-from lib.budget import MAX_QUESTION_CHARS, check_question
-from lib.config import load_settings
-from lib.dedupe import DEDUPE
-from lib.errors import ErrorKind, QuestionTooLong, StreamDeadline, explain
-from lib.tool_loop import Done, Waiting, run_turn
-from lib.vision_chat import VisionAnswer
+from lib.hosts.budget import MAX_QUESTION_CHARS, check_question
+from lib.hosts.config import load_settings
+from lib.answers.cache import DEDUPE
+from lib.hosts.errors import ErrorKind, QuestionTooLong, StreamDeadline, explain
+from lib.tool_calling.loop import Done, Waiting, run_turn
+from lib.vision.answer import VisionAnswer
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 from tests.stubs import StubServer
@@ -186,7 +186,7 @@ def test_a_partial_answer_cut_by_the_deadline_is_kept_but_never_replayed(double:
 
 def test_the_turns_deadline_covers_every_round_and_tool(double: ApiDouble, settings, stub: StubServer) -> None:
     """The first reply asks for a tool that takes 1.2 s; the turn may take 1 s: no second request goes out."""
-    from lib.tool_loop import _run_tool
+    from lib.tool_calling.loop import _run_tool
 
     def slow_tool(*args: Any) -> Any:
         time.sleep(1.2)
@@ -214,7 +214,7 @@ def test_the_turns_deadline_ends_a_stream_that_keeps_sending_text(double: ApiDou
 
 def test_a_turn_in_a_ticking_worker_ends_too(double: ApiDouble, quick, stub: StubServer) -> None:
     """As the page runs it: in `ticking()`'s worker thread."""
-    from lib.ticking import Tick, ticking
+    from lib.common.ticking import Tick, ticking
 
     double.queue(Reply(stream_mode="heartbeat"))
     events = [e for e in ticking(run_turn(quick, MODEL, [], "Hi?", [], stub.tool_config(timeout_s=3), today=TODAY),

@@ -9,9 +9,9 @@ from typing import Any, Iterator
 import pytest
 
 from lib import client
-from lib.config import Settings
-from lib.dedupe import CACHED_LABEL, CACHEABLE_TOOLS, Dedupe, request_params, where
-from lib.replay import Recording, ReplayStore
+from lib.hosts.config import Settings
+from lib.answers.cache import CACHED_LABEL, CACHEABLE_TOOLS, Dedupe, request_params, where
+from lib.answers.recording import Recording, ReplayStore
 from lib.tools.base import ToolResult
 from tests.api_double import ApiDouble, Reply
 from tests.stubs import StubServer
@@ -214,9 +214,9 @@ def test_tool_results_are_reused_within_the_ttl(cache: Dedupe, clock: Clock) -> 
 
 def test_a_whole_tool_turn_asked_ten_times_costs_two_model_requests_and_one_search(
         double: ApiDouble, settings: Settings, cache: Dedupe, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The wiring proposed for lib/tool_loop.py: `client.stream(...)` → `DEDUPE.chat_stream(...)`."""
-    from lib import tool_loop
-    from lib.tool_loop import Done, run_turn
+    """The wiring proposed for lib/tool_calling/loop.py: `client.stream(...)` → `DEDUPE.chat_stream(...)`."""
+    from lib.tool_calling import loop as tool_loop
+    from lib.tool_calling.loop import Done, run_turn
 
     class Deduped:
         def __getattr__(self, name: str) -> Any:
@@ -267,7 +267,7 @@ def test_on_recorded_hears_of_an_answer_only_once_it_is_kept(cache: Dedupe) -> N
 
 
 def test_a_cached_tool_result_says_where_it_came_from(cache: Dedupe) -> None:
-    from lib.llama_prompt import ToolCall
+    from lib.tool_calling.llama_prompt import ToolCall
 
     def run(call: Any, names: Any, config: Any) -> ToolResult:
         return ToolResult(call.name, dict(call.arguments), "3 °C", True, "Brave Search API", False, 0.4)

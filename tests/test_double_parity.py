@@ -17,10 +17,10 @@ from typing import Any, Iterator, NamedTuple
 import pytest
 
 from lib import client
-from lib.catalog import parse_models
-from lib.config import Settings, load_settings
-from lib.errors import ErrorKind, explain
-from lib.llama_prompt import parse_tool_call
+from lib.hosts.catalog import parse_models
+from lib.hosts.config import Settings, load_settings
+from lib.hosts.errors import ErrorKind, explain
+from lib.tool_calling.llama_prompt import parse_tool_call
 from tests import real_servers as rs
 from tests.api_double import ApiDouble
 

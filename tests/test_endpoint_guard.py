@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
+from lib.hosts.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
 
 
 def _resolver(table: dict[str, list[str]]):

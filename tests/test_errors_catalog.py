@@ -16,7 +16,7 @@ from azure.core.exceptions import (
 from azure.core.rest import HttpRequest
 from azure.core.pipeline.transport import HttpResponse
 
-from lib.errors import ErrorKind, UserError, explain, format_wait, retry_after_seconds
+from lib.hosts.errors import ErrorKind, UserError, explain, format_wait, retry_after_seconds
 
 
 class _Resp(HttpResponse):
@@ -139,7 +139,7 @@ def test_openrouter_invalid_model_400_counts_as_not_found() -> None:
 
 
 def test_a_key_echoed_by_a_server_is_redacted_from_the_detail() -> None:
-    from lib import redact
+    from lib.common import redact
 
     redact.register("sk-or-v1-echoed-secret-42")
     err = explain(_raw(401, {"error": {"message": "Invalid key sk-or-v1-echoed-secret-42 for this account"}}))

@@ -14,8 +14,8 @@ from azure.core.pipeline.transport import HttpResponse
 from azure.core.rest import HttpRequest
 
 from lib import client
-from lib.config import load_settings
-from lib.errors import ErrorKind, UserError, explain, permanent_failure, unwrap_message
+from lib.hosts.config import load_settings
+from lib.hosts.errors import ErrorKind, UserError, explain, permanent_failure, unwrap_message
 from tests.api_double import ApiDouble, Reply
 
 KEYED = {"Authorization": "Bearer sk-test-key-0123456789"}
@@ -293,7 +293,7 @@ def test_unwrap_message(text: str, inner: str) -> None:
 
 
 def test_unwrapped_detail_is_still_redacted_and_short() -> None:
-    from lib import redact
+    from lib.common import redact
 
     redact.register("sk-litellm-echoed-secret-77")
     err = _explain(401, {"error": {"message": "litellm.AuthenticationError: AuthenticationError: OpenAIException - "

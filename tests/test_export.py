@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lib.export import python_snippet
+from lib.hosts.view_code import python_snippet
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 
@@ -152,8 +152,8 @@ def _same_parameters(code: str, body: dict) -> None:
 def test_a_tool_turns_code_has_every_parameter_sent_with_its_value(tmp_path: Path) -> None:
     import datetime as dt
 
-    from lib.config import load_settings
-    from lib.tool_loop import run_turn, request_code
+    from lib.hosts.config import load_settings
+    from lib.tool_calling.loop import run_turn, request_code
     from tests.stubs import StubServer
 
     with ApiDouble() as double, StubServer() as stub:
@@ -190,8 +190,8 @@ def test_a_tool_turns_code_has_every_parameter_sent_with_its_value(tmp_path: Pat
 
 
 def test_a_vision_answers_code_has_every_parameter_sent_with_its_value() -> None:
-    from lib.config import load_settings
-    from lib.vision_chat import VisionAnswer
+    from lib.hosts.config import load_settings
+    from lib.vision.answer import VisionAnswer
 
     png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
            "RU5ErkJggg==")

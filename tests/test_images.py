@@ -1,4 +1,4 @@
-"""lib.images.prepare_image on a corpus generated here: what a person uploads, and what must be refused."""
+"""lib.vision.images.prepare_image on a corpus generated here: what a person uploads, and what must be refused."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageDraw, ImageFile, ImageFont, ImageStat
 from PIL.JpegImagePlugin import JpegImageFile
 
-from lib import images
-from lib.images import MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline, prepare_image
+from lib.vision import images
+from lib.vision.images import MAX_SIDE, MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_inline, prepare_image
 
 RED, BLUE, GREEN, WHITE = (255, 0, 0), (0, 0, 255), (0, 255, 0), (255, 255, 255)
 

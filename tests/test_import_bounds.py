@@ -18,12 +18,12 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from lib import jsonfile
-from lib.errors import ErrorKind, UserError
-from lib.jsonfile import MAX_DEPTH, MAX_NUMBER_CHARS, item_bound, load_untrusted_json
-from lib.llama_prompt import ToolCall, call_text
-from lib.rehearsal import Rehearsal
-from lib.replay import (
+from lib.common import jsonfile
+from lib.hosts.errors import ErrorKind, UserError
+from lib.common.jsonfile import MAX_DEPTH, MAX_NUMBER_CHARS, item_bound, load_untrusted_json
+from lib.tool_calling.llama_prompt import ToolCall, call_text
+from lib.answers.rehearsal import Rehearsal
+from lib.answers.recording import (
     MAX_FILE_BYTES,
     MAX_FILE_ITEMS,
     Recording,
@@ -31,9 +31,9 @@ from lib.replay import (
     ReplayStore,
     replay,
 )
-from lib.tool_loop import ToolStep, Turn
+from lib.tool_calling.loop import ToolStep, Turn
 from lib.tools.base import ToolResult
-from lib.transcript import (
+from lib.answers.transcript import (
     MAX_JSON_BYTES,
     MAX_JSON_ITEMS,
     MAX_TEXT_CHARS,
@@ -251,7 +251,7 @@ def test_a_recording_larger_than_a_rehearsal_holds_is_refused_before_parsing(tmp
 
 
 def test_the_server_upload_limit_lets_photos_and_recordings_through_but_not_much_more() -> None:
-    from lib.images import MAX_UPLOAD_MB
+    from lib.vision.images import MAX_UPLOAD_MB
 
     upload_mb = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
     assert upload_mb > MAX_UPLOAD_MB, "a photo over the page's limit must reach the page, which explains it"
@@ -435,10 +435,10 @@ def status(key):
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
 
-import lib.rehearsal, lib.replay, lib.tool_loop, lib.transcript
-from lib.rehearsal import Rehearsal
-from lib.replay import ReplayError
-from lib.transcript import TranscriptError, from_json
+import lib.answers.rehearsal, lib.answers.recording, lib.tool_calling.loop, lib.answers.transcript
+from lib.answers.rehearsal import Rehearsal
+from lib.answers.recording import ReplayError
+from lib.answers.transcript import TranscriptError, from_json
 
 data = open({path!r}, "rb").read()  # the upload, as the server holds it
 gc.collect()

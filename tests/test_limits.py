@@ -9,8 +9,8 @@ from typing import Any, Callable
 import pytest
 
 from lib import client
-from lib.config import Settings
-from lib.limits import (
+from lib.hosts.config import Settings
+from lib.hosts.limits import (
     SLOTS,
     SlotPool,
     SlotTimeout,
@@ -24,7 +24,7 @@ from lib.limits import (
     wait_notice,
     wait_text,
 )
-from lib.providers import provider
+from lib.hosts.providers import provider
 from tests.api_double import ApiDouble, Reply
 
 WAIT_S = 10.0  # generous bound for "eventually" conditions; never a timing assertion
@@ -432,7 +432,7 @@ def test_eight_sessions_through_the_pool_all_answered_never_over_the_double_cap(
 
 
 def test_a_paid_model_of_a_free_tier_has_none_of_its_limits_and_the_operator_may_set_them() -> None:
-    from lib.limits import limits_for
+    from lib.hosts.limits import limits_for
 
     openrouter = provider("openrouter")
     free = limits_for(openrouter, "meta-llama/llama-3.3-70b-instruct:free", environ={})
@@ -452,7 +452,7 @@ def test_a_paid_model_of_a_free_tier_has_none_of_its_limits_and_the_operator_may
 
 
 def test_rate_keys_count_a_free_tier_together_and_everything_else_per_endpoint() -> None:
-    from lib.limits import limits_for, rate_key
+    from lib.hosts.limits import limits_for, rate_key
 
     openrouter = provider("openrouter")
     where = "OpenRouter (openrouter.ai)"
@@ -463,7 +463,7 @@ def test_rate_keys_count_a_free_tier_together_and_everything_else_per_endpoint()
 
 
 def test_wait_text_says_how_long_for_a_per_minute_limit() -> None:
-    from lib.limits import Wait
+    from lib.hosts.limits import Wait
 
     wait = Wait(1, 12.2, 20)
     assert wait == 1 and bool(wait) and ordinal(wait) == "1st"  # still a place in line for every caller
@@ -473,7 +473,7 @@ def test_wait_text_says_how_long_for_a_per_minute_limit() -> None:
 
 
 def test_the_window_never_lets_more_than_the_limit_go_within_it_and_says_how_long_to_wait() -> None:
-    from lib.limits import RateWindow, Wait
+    from lib.hosts.limits import RateWindow, Wait
 
     window = RateWindow(window_s=0.6, margin_s=0.0)
     sent: list[float] = []
@@ -496,7 +496,7 @@ def test_the_window_never_lets_more_than_the_limit_go_within_it_and_says_how_lon
 
 
 def test_an_admitted_request_holds_its_place_until_sent_or_given_back() -> None:
-    from lib.limits import RateWindow
+    from lib.hosts.limits import RateWindow
 
     window = RateWindow(window_s=30, margin_s=0.0)
     with window.admit("k", 1, timeout_s=1):  # admitted, not sent yet: nobody else may take the last place
@@ -516,7 +516,7 @@ def test_an_admitted_request_holds_its_place_until_sent_or_given_back() -> None:
 
 
 def test_sessions_in_line_for_the_window_are_served_in_order_and_never_over_the_limit() -> None:
-    from lib.limits import RateWindow
+    from lib.hosts.limits import RateWindow
 
     window = RateWindow(window_s=0.4, margin_s=0.0)
     order: list[int] = []
@@ -544,8 +544,8 @@ def test_sessions_in_line_for_the_window_are_served_in_order_and_never_over_the_
 
 
 def test_a_pause_from_the_host_holds_every_request_and_a_stop_leaves_the_line() -> None:
-    from lib.limits import RateWindow
-    from lib.ticking import Cancelled, CancelScope, _SCOPE
+    from lib.hosts.limits import RateWindow
+    from lib.common.ticking import Cancelled, CancelScope, _SCOPE
 
     window = RateWindow(window_s=60, margin_s=0.0)
     window.pause("k", 0.3)  # a per-minute 429 with retry-after: 0.3

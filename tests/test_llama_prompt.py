@@ -1,4 +1,4 @@
-"""lib.llama_prompt: what the model is told, and how its tool calls are read back."""
+"""lib.tool_calling.llama_prompt: what the model is told, and how its tool calls are read back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lib.llama_prompt import (
+from lib.tool_calling.llama_prompt import (
     KNOWLEDGE_CUTOFF,
     MAX_CALLS,
     ToolCall,

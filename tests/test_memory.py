@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = """
 import sys
 sys.path.insert(0, {root!r})
-from lib.memory import release_large_buffers
+from lib.common.memory import release_large_buffers
 if {fixed}:
     assert release_large_buffers()
 
@@ -47,7 +47,7 @@ def grown_mb(fixed: bool) -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc on Linux")
 def test_freed_photo_buffers_are_given_back_with_the_fixed_threshold() -> None:
-    from lib.memory import release_large_buffers
+    from lib.common.memory import release_large_buffers
 
     if not release_large_buffers():
         pytest.skip("not glibc")
@@ -55,7 +55,7 @@ def test_freed_photo_buffers_are_given_back_with_the_fixed_threshold() -> None:
 
 
 def test_release_is_idempotent() -> None:
-    from lib.memory import release_large_buffers
+    from lib.common.memory import release_large_buffers
 
     assert release_large_buffers() == release_large_buffers()
 
@@ -66,12 +66,12 @@ FREEZE_PROGRAM = """
 import gc, sys, weakref
 sys.path.insert(0, {root!r})
 import streamlit, ui.common  # what app.py loads before it freezes
-from lib.memory import freeze_long_lived
+from lib.common.memory import freeze_long_lived
 walked_before = len(gc.get_objects())
 froze = freeze_long_lived()
 walked_after = len(gc.get_objects())
 again = freeze_long_lived()
-import lib.tool_loop  # the first visit to the tool page imports more: left to the collector
+import lib.tool_calling.loop  # the first visit to the tool page imports more: left to the collector
 after_import = freeze_long_lived()
 
 class Turn:

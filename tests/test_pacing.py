@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from lib.pacing import FREEZE, MESSAGE_OVERHEAD, TAIL, Pacer, Streamer, settled_length
+from lib.answers.pacing import FREEZE, MESSAGE_OVERHEAD, TAIL, Pacer, Streamer, settled_length
 
 
 class Clock:

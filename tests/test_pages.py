@@ -208,7 +208,7 @@ def test_test_connection_says_in_one_line_whether_it_works() -> None:
 
 
 def test_the_sidebar_warns_before_the_free_daily_budget_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib.config import load_settings
+    from lib.hosts.config import load_settings
 
     with ApiDouble() as d:
         secrets = {"MODELS_PROVIDER": "openrouter", "MODELS_ENDPOINT": d.endpoint_for("openrouter"),

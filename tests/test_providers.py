@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lib.catalog import fetch_models, parse_models
-from lib.providers import (
+from lib.hosts.catalog import fetch_models, parse_models
+from lib.hosts.providers import (
     AZURE_RETIRED_ROUTE,
     CHECKED_ON,
     KEYED_ORDER,
@@ -230,7 +230,7 @@ def test_a_listing_that_does_not_speak_http_is_explained_not_raised() -> None:
 
 def test_a_model_refused_once_is_offered_again_rather_than_no_model_at_all() -> None:
     """One odd 404 must not leave every visitor with "lists no Llama text model" and a disabled page."""
-    from lib.providers import pick_model, provider
+    from lib.hosts.providers import pick_model, provider
 
     p = provider("openrouter")
     listed = ["meta-llama/llama-3.3-70b-instruct"]

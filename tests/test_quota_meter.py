@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import client, limits
-from lib.config import load_settings
-from lib.limits import RateWindow, limits_for, rate_key
-from lib.providers import provider
+from lib import client
+
+from lib.hosts import limits
+from lib.hosts.config import load_settings
+from lib.hosts.limits import RateWindow, limits_for, rate_key
+from lib.hosts.providers import provider
 
 FREE = "meta-llama/llama-3.3-70b-instruct:free"
 PAID = "meta-llama/llama-3.3-70b-instruct"
@@ -29,7 +31,7 @@ def _meter_page(environ: dict, model: str | None, add: int = 0) -> None:
     import streamlit as st
 
     from lib import client
-    from lib.config import load_settings
+    from lib.hosts.config import load_settings
     from ui import common
 
     settings = load_settings(environ=environ, probe=lambda url: False)

@@ -13,10 +13,10 @@ from typing import Iterator
 import pytest
 
 from lib import client
-from lib.config import Settings, load_settings
-from lib.errors import ErrorKind, explain
-from lib.tool_loop import Done, run_turn
-from lib.vision_chat import VisionAnswer
+from lib.hosts.config import Settings, load_settings
+from lib.hosts.errors import ErrorKind, explain
+from lib.tool_calling.loop import Done, run_turn
+from lib.vision.answer import VisionAnswer
 from tests import real_servers as rs
 from tests.stubs import StubServer
 

@@ -16,13 +16,13 @@ from typing import Any, Iterator
 import pytest
 
 from lib import client
-from lib.budget import estimate_tokens
-from lib.config import Settings, load_settings
-from lib.dedupe import DEDUPE
-from lib.errors import ErrorKind, explain
-from lib.ticking import Tick, ticking
-from lib.tool_loop import Done, Note, Turn, run_turn
-from lib.vision_chat import VisionAnswer
+from lib.hosts.budget import estimate_tokens
+from lib.hosts.config import Settings, load_settings
+from lib.answers.cache import DEDUPE
+from lib.hosts.errors import ErrorKind, explain
+from lib.common.ticking import Tick, ticking
+from lib.tool_calling.loop import Done, Note, Turn, run_turn
+from lib.vision.answer import VisionAnswer
 from tests import real_servers as rs
 from tests.stubs import StubServer
 
@@ -117,7 +117,7 @@ def test_a_whole_tool_turn_on_vllm_with_its_own_rendering(on_vllm: Settings, stu
 
 
 def test_a_hand_written_system_prompt_gets_a_second_date_line_which_is_why_we_send_kwargs(on_vllm: Settings) -> None:
-    from lib.llama_prompt import build_system_prompt
+    from lib.tool_calling.llama_prompt import build_system_prompt
 
     messages = [{"role": "system", "content": build_system_prompt(["brave_search"], TODAY)},
                 {"role": "user", "content": "Hi"}]

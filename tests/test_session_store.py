@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from lib import session_store
-from lib.session_store import (
+from lib.common import session_store
+from lib.common.session_store import (
     ENTRY_OVERHEAD_BYTES, ID_PATTERN, STORE, SessionStore, is_valid_id, made_before_restart, owned_by,
 )
 

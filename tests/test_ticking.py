@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lib.ticking import Tick, ticking
+from lib.common.ticking import Tick, ticking
 
 
 def _slow(gate: threading.Event):

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import client
-from lib.errors import ErrorKind
-from lib.tool_loop import Done, Note, Turn, run_turn
+from lib.hosts.errors import ErrorKind
+from lib.tool_calling.loop import Done, Note, Turn, run_turn
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 from tests.stubs import StubServer
@@ -351,7 +351,7 @@ def _after_question(messages: list[dict]) -> list[dict]:
 
 def test_demo_responder_asks_a_llama_4_model_for_both_tools_at_once() -> None:
     from lib import tools
-    from lib.llama_prompt import custom_tools_message
+    from lib.tool_calling.llama_prompt import custom_tools_message
     from tests.api_double import demo_responder
 
     question = "What's the weather and the local time in Seoul?"
@@ -503,9 +503,9 @@ def test_hostile_list_runs_nothing(double: ApiDouble, settings, stub: StubServer
 
 def test_reply_groups_and_transcripts_rebuild_the_same_messages(double: ApiDouble, settings,
                                                                 stub: StubServer) -> None:
-    from lib.llama_prompt import ToolCall
-    from lib.tool_loop import RETURN_MODES, ToolStep, build_messages, reply_groups
-    from lib.transcript import from_json, to_json, tool_transcript, tool_turns_from_transcript
+    from lib.tool_calling.llama_prompt import ToolCall
+    from lib.tool_calling.loop import RETURN_MODES, ToolStep, build_messages, reply_groups
+    from lib.answers.transcript import from_json, to_json, tool_transcript, tool_turns_from_transcript
 
     double.queue(Reply(text=BOTH), Reply(text=BOTH), Reply(text="Twice."))
     turn, _ = _llama4_turn(settings, stub)

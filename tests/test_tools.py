@@ -351,7 +351,7 @@ def _closed_url(path: str) -> str:
     ("wolfram", {"status": 501, "body": "Wolfram|Alpha did not understand your input"}, "input"),
 ])
 def test_each_http_failure_is_a_kind_the_tool_loop_can_explain(stub, route: str, script: dict, kind: str) -> None:
-    from lib.tool_loop import ENVIRONMENT_FAILURES, failure_kind
+    from lib.tool_calling.loop import ENVIRONMENT_FAILURES, failure_kind
 
     stub.script(route, **script)
     name, args = ("brave_search", {"query": "llamas"}) if route == "brave" else ("wolfram_alpha", {"query": "2+2"})
@@ -362,7 +362,7 @@ def test_each_http_failure_is_a_kind_the_tool_loop_can_explain(stub, route: str,
 
 
 def test_offline_failures_and_the_apps_own_refusals_have_their_kinds(stub) -> None:
-    from lib.tool_loop import failure_kind
+    from lib.tool_calling.loop import failure_kind
 
     cases = [
         (run("brave_search", {"query": "llamas"}, stub.tool_config(brave_search_url=_closed_url("/s"))), "offline"),

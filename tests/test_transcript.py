@@ -10,11 +10,11 @@ import json
 import pytest
 from PIL import Image
 
-from lib.errors import ErrorKind, UserError
-from lib.llama_prompt import ToolCall
-from lib.tool_loop import ToolStep, Turn
+from lib.hosts.errors import ErrorKind, UserError
+from lib.tool_calling.llama_prompt import ToolCall
+from lib.tool_calling.loop import ToolStep, Turn
 from lib.tools.base import ToolResult
-from lib.transcript import (
+from lib.answers.transcript import (
     MAX_JSON_BYTES,
     MAX_THUMBNAIL_BYTES,
     REDACTED,
@@ -440,7 +440,7 @@ def test_transcript_error_is_a_value_error() -> None:
 
 
 def test_hidden_turns_leaves_all_but_the_latest_ten_undrawn_unless_asked() -> None:
-    from lib.transcript import SHOWN_TURNS, hidden_turns
+    from lib.answers.transcript import SHOWN_TURNS, hidden_turns
 
     assert SHOWN_TURNS == 10
     assert [hidden_turns(n) for n in (0, 1, 10, 11, 30)] == [0, 0, 0, 1, 20]

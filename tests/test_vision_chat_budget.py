@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lib.dedupe import DEDUPE
-from lib.images import prepare_image
-from lib.vision_chat import VisionAnswer
+from lib.answers.cache import DEDUPE
+from lib.vision.images import prepare_image
+from lib.vision.answer import VisionAnswer
 from tests.api_double import ApiDouble, Reply
 
 
@@ -31,7 +31,7 @@ def test_a_long_vision_chat_keeps_the_image_and_latest_question_within_the_limit
     text = str(sent)
     assert "And the last question?" in text and "data:image/jpeg;base64," in text
     assert any("earlier turns were left out to fit" in n for n in answer.notes)
-    from lib.budget import estimate_tokens
+    from lib.hosts.budget import estimate_tokens
 
     assert estimate_tokens(sent) <= 8000 - 1024
 

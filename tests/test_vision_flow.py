@@ -13,10 +13,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lib import client
-from lib.errors import ErrorKind, explain
-from lib.images import prepare_image
-from lib import vision as vs
-from lib.vision_chat import VisionAnswer
+from lib.hosts.errors import ErrorKind, explain
+from lib.vision.images import prepare_image
+from lib.vision import conversation as vs
+from lib.vision.answer import VisionAnswer
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
 
@@ -252,7 +252,7 @@ def test_a_refused_file_says_why_under_the_uploader_and_keeps_the_current_image(
 def test_the_uploader_takes_any_file_and_an_oversized_one_is_refused_clearly(double: ApiDouble) -> None:
     import tomllib
 
-    from lib.images import MAX_UPLOAD_MB
+    from lib.vision.images import MAX_UPLOAD_MB
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] > MAX_UPLOAD_MB, "Streamlit must let the file through to explain it"
@@ -387,7 +387,7 @@ def test_camera_photo_and_sample_are_both_usable(double: ApiDouble) -> None:
 
 
 def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDouble, monkeypatch) -> None:
-    from lib.session_store import STORE
+    from lib.common.session_store import STORE
     from ui import state
 
     at = _app(double)
@@ -428,11 +428,11 @@ def test_reload_restores_the_conversation_and_the_prepared_image(double: ApiDoub
     assert STORE.load(sid, "vision")["turns"][-1] == ["assistant", "A gradient."], "the owner's is untouched"
 
 
-# --- lib.vision's conversation state, without Streamlit -------------------------------------------------------------
+# --- lib.vision.conversation's conversation state, without Streamlit -------------------------------------------------------------
 
 
 def test_state_start_stop_finish_and_fail_without_streamlit() -> None:
-    from lib.errors import ErrorKind, UserError
+    from lib.hosts.errors import ErrorKind, UserError
 
     ss: dict = {}
     vs.init_state(ss)
@@ -566,8 +566,8 @@ def test_a_long_vision_conversation_draws_its_latest_turns_and_the_rest_on_reque
 
 def test_after_a_server_restart_the_page_says_its_conversation_could_not_be_restored(
         double: ApiDouble, monkeypatch) -> None:
-    from lib import session_store
-    from lib.session_store import STORE
+    from lib.common import session_store
+    from lib.common.session_store import STORE
     from ui import state
 
     secret = STORE.new_secret()
@@ -586,7 +586,7 @@ def test_after_a_server_restart_the_page_says_its_conversation_could_not_be_rest
 
 
 def test_a_photo_is_saved_once_as_bytes_and_comes_back_from_them() -> None:
-    from lib.images import prepare_image
+    from lib.vision.images import prepare_image
 
     ss: dict = {}
     vs.init_state(ss)
@@ -604,7 +604,7 @@ def test_a_photo_is_saved_once_as_bytes_and_comes_back_from_them() -> None:
 
 
 def test_a_new_photo_keeps_the_replaced_conversation_for_one_undo() -> None:
-    from lib.images import prepare_image
+    from lib.vision.images import prepare_image
 
     ss: dict = {}
     vs.init_state(ss)

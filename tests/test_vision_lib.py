@@ -1,4 +1,4 @@
-"""lib.vision: presets, detail levels, the English check, message building and the bundled sample photos."""
+"""lib.vision.conversation: presets, detail levels, the English check, message building and the bundled sample photos."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lib import vision
-from lib.images import MAX_SIDE, prepare_image
-from lib.vision import DETAIL_LEVELS, PRESETS, SAMPLES, build_messages, looks_english
+from lib.vision import conversation as vision
+from lib.vision.images import MAX_SIDE, prepare_image
+from lib.vision.conversation import DETAIL_LEVELS, PRESETS, SAMPLES, build_messages, looks_english
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="

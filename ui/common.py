@@ -9,12 +9,12 @@ from typing import Any, Callable
 import streamlit as st
 
 from lib import client
-from lib.catalog import CatalogResult
-from lib.config import Settings, best_host, load_settings, ollama_version
-from lib.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
-from lib.errors import UserError
-from lib.pacing import FREEZE, Streamer
-from lib.providers import (
+from lib.hosts.catalog import CatalogResult
+from lib.hosts.config import Settings, best_host, load_settings, ollama_version
+from lib.hosts.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
+from lib.hosts.errors import UserError
+from lib.answers.pacing import FREEZE, Streamer
+from lib.hosts.providers import (
     CHECKED_ON,
     GITHUB_RETIRED,
     PROVIDER_IDS,
@@ -27,10 +27,10 @@ from lib.providers import (
     pick_model,
     provider,
 )
-from lib.redact import redact
-from lib.rehearsal import Rehearsal
-from lib.safe_text import display_markdown, literal
-from lib.transcript import SHOWN_TURNS, hidden_turns
+from lib.common.redact import redact
+from lib.answers.rehearsal import Rehearsal
+from lib.common.safe_text import display_markdown, literal
+from lib.answers.transcript import SHOWN_TURNS, hidden_turns
 from ui import presenter, state
 
 
@@ -142,7 +142,7 @@ def current_settings(page: Page | None = None) -> Settings:
     """The base settings with this session's sidebar choices applied (takes effect on the next request).
 
     With `page`, and nothing chosen in the sidebar: the host that page runs on. `TOOLS_PROVIDER` / `VISION_PROVIDER`
-    pin it; otherwise the best model for the page across every configured host wins (`lib.config.best_host`), so
+    pin it; otherwise the best model for the page across every configured host wins (`lib.hosts.config.best_host`), so
     vision may run on NVIDIA's 90B while tools run on OpenRouter. One configured host: that one, as before."""
     base = base_settings()
     pid = st.session_state.get("provider", base.provider_id or None)
@@ -411,7 +411,7 @@ def _meter_keeper() -> Callable[[int], Any] | None:
     if state.shared_view() is not None:
         return None  # a read-only shared view sends nothing and keeps nothing
     try:
-        from lib.session_store import STORE
+        from lib.common.session_store import STORE
 
         sid = state.session_id()
         who = state._client()  # noqa: SLF001 - the same per-client bounds as state.save
@@ -446,10 +446,10 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
     and a warning when the daily budget is nearly spent or the host said it is spent.
 
     What the host said wins: a daily limit it reported reads as all used ("50 of 50 today: daily limit reached"),
-    whatever this server counted. Requests wait for the per-minute window (lib.limits.RATES) rather than exceed it,
+    whatever this server counted. Requests wait for the per-minute window (lib.hosts.limits.RATES) rather than exceed it,
     so "this minute" never reads above a known limit; while one waits, the line says for how long."""
-    from lib.errors import format_wait
-    from lib.limits import RATES, limits_for, rate_key
+    from lib.hosts.errors import format_wait
+    from lib.hosts.limits import RATES, limits_for, rate_key
 
     snap = client.QUOTA.snapshot()
     p = settings.provider
@@ -511,7 +511,7 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
 def sidebar_quota(settings: Settings) -> None:
     """Requests per provider (drawn after the page ran, so it includes this run's requests), and the rehearsal
     box's count and Save button (likewise: a turn recorded in this run is in them)."""
-    from lib.limits import limits_for
+    from lib.hosts.limits import limits_for
 
     _rehearsal_status(settings)
     lines, warning = quota_lines(settings)
@@ -528,7 +528,7 @@ def sidebar_quota(settings: Settings) -> None:
 
 
 def earlier_turns(count: int, key: str) -> int:
-    """How many of the conversation's `count` turns to leave undrawn (see `lib.transcript.SHOWN_TURNS`), with a
+    """How many of the conversation's `count` turns to leave undrawn (see `lib.answers.transcript.SHOWN_TURNS`), with a
     "Show N earlier turns" button drawn here when there are any. A click draws them all until the conversation is
     short again (a new chat or a new image)."""
     ss = st.session_state
@@ -558,7 +558,7 @@ def show_error(err: UserError) -> None:
 
 
 def providers_table() -> str:
-    """The dated table of where Llama runs, as Markdown (from lib/providers.py)."""
+    """The dated table of where Llama runs, as Markdown (from lib/hosts/providers.py)."""
     rows = ["| Provider | Llama 3.1 405B | Llama 3.2 90B Vision | Key | Free tier |", "|---|---|---|---|---|"]
     for p in PROVIDERS:
         key = f"`{p.key_names[0]}`" + ("" if p.key_required else " (optional)") if p.key_names else "none"
@@ -757,7 +757,7 @@ def stream_opener(fresh: bool = False) -> Callable[..., Any]:
 
 def rehearsal_tools() -> Callable[..., Any]:
     """How the tool loop runs tools: replayed or recorded with the rehearsal, cached when the cache is on."""
-    from lib.tool_loop import _run_tool
+    from lib.tool_calling.loop import _run_tool
 
     mode = rehearsal_mode()
     if mode == "off" and not st.session_state.get("dedupe_on", True):
@@ -817,7 +817,7 @@ def _tools_note(titles: list[str] | None) -> str:
 def _load_recording() -> None:
     """"Load a recording" (the uploader's callback, so it runs before any widget is drawn): add its answers and
     pins, switch to Replay, tick the rehearsal's tools; a file that can't be used is said so, nothing changes."""
-    from lib.safe_text import as_text
+    from lib.common.safe_text import as_text
 
     ss = st.session_state
     upload = ss.get("rehearsal_upload")
@@ -930,7 +930,7 @@ class ProgressLine:
 
 class LiveAnswer:
     """A streamed answer drawn into `slot` (an `st.empty()`): finished paragraphs frozen in their own elements, the
-    current one redrawn with a cursor, all paced by `lib.pacing` so traffic stays a small multiple of the answer.
+    current one redrawn with a cursor, all paced by `lib.answers.pacing` so traffic stays a small multiple of the answer.
     `finish()` draws the whole answer once in place of the pieces."""
 
     def __init__(self, slot: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from lib.redact import redact
+from lib.common.redact import redact
 
 _LOG = logging.getLogger("llama_herd_studio")
 

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import streamlit as st
 
-from lib import vision as vs
-from lib.safe_text import as_text, display_markdown
-from lib.transcript import TranscriptError, tool_turns_from_transcript
+from lib.vision import conversation as vs
+from lib.common.safe_text import as_text, display_markdown
+from lib.answers.transcript import TranscriptError, tool_turns_from_transcript
 from ui import state
 
 Page = Literal["tools", "vision"]

@@ -2,7 +2,7 @@
 
 - `keep(key, default)`: Streamlit drops a widget's value when a page without that widget runs (visiting Home).
   Call `keep` before creating the widget with `key=`; its value is mirrored in `_kept` and restored on return.
-- `session_id()` / `save()` / `load()`: an id in the URL (`?s=…`) and the server-side `lib.session_store.STORE`
+- `session_id()` / `save()` / `load()`: an id in the URL (`?s=…`) and the server-side `lib.common.session_store.STORE`
   (bounded per session, per client and in total), so a reload brings both conversations back. The id is bound to a
   secret the browser keeps in a cookie (`COOKIE`, set once by `plant_cookie()`); an address opened in another
   browser, or a link with someone else's id, gets a fresh page and a one-line note (`restore_note()`).
@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib.session_store import (
+from lib.common.session_store import (
     STORE, is_valid_id, is_valid_secret, made_before_restart, owned_by, owner_of,
 )
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import client, tools
-from lib.llama_prompt import render_raw_prompt
-from lib.providers import display_name
-from lib.safe_text import as_text, code_span, display_markdown, error_as_text
-from lib.tool_loop import CUT_NOTE, ToolStep, Turn, error_line, request_code
-from lib.transcript import call_line
+from lib.tool_calling.llama_prompt import render_raw_prompt
+from lib.hosts.providers import display_name
+from lib.common.safe_text import as_text, code_span, display_markdown, error_as_text
+from lib.tool_calling.loop import CUT_NOTE, ToolStep, Turn, error_line, request_code
+from lib.answers.transcript import call_line
 from ui import presenter
 from ui.common import current_settings, show_error, shown_url
 

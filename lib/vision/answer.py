@@ -11,13 +11,13 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client
-from lib.config import Settings
-from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
-from lib.errors import ErrorKind, explain
-from lib.export import MAX_TOKENS, TEMPERATURE, request_params
-from lib.providers import answered_by, display_name
-from lib.ticking import current_scope
-from lib.vision import build_messages
+from lib.hosts.config import Settings
+from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_messages
+from lib.hosts.errors import ErrorKind, explain
+from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
+from lib.hosts.providers import answered_by, display_name
+from lib.common.ticking import current_scope
+from lib.vision.conversation import build_messages
 
 SYSTEM_TEXT = (
     "You are Llama 3.2 Vision answering questions about one image in a live demo. Be accurate and concise, "
@@ -37,8 +37,8 @@ class VisionAnswer:
     """Iterate for text pieces (`st.write_stream`); afterwards `.text`, `.usage`, `.system_mode`, `.messages`,
     `.requests`.
 
-    Iterating raises `lib.errors.QuestionTooLong` before anything is sent when the latest question is over
-    `lib.budget.MAX_QUESTION_CHARS`, and `lib.errors.StreamDeadline` when the answer runs past `deadline_s` in all
+    Iterating raises `lib.hosts.errors.QuestionTooLong` before anything is sent when the latest question is over
+    `lib.hosts.budget.MAX_QUESTION_CHARS`, and `lib.hosts.errors.StreamDeadline` when the answer runs past `deadline_s` in all
     (default `client.turn_deadline_s(settings)`) or a stream brings no text for `settings.timeout_s`; `explain()`
     words both for the page."""
 
@@ -169,7 +169,7 @@ class VisionAnswer:
             self.finish_reason = getattr(stream, "finish_reason", None)
             self.served_model = getattr(stream, "served_model", None) or ""
             if hasattr(stream, "_dedupe"):
-                from lib.rehearsal import label_of
+                from lib.answers.rehearsal import label_of
 
                 self.cached = label_of(stream)
             self.requests += 0 if self.cached else 1

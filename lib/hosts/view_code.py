@@ -19,7 +19,7 @@ import re
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from lib.providers import provider as provider_entry
+from lib.hosts.providers import provider as provider_entry
 
 TEMPERATURE = 0.2
 """The temperature every model request of the app sends (the tool loop and the vision answer)."""

@@ -28,7 +28,7 @@ every image, and the latest turn; it drops whole oldest turns until the estimate
 
 Example::
 
-    limit = context_limit(provider, model, listed_context)      # lib.providers
+    limit = context_limit(provider, model, listed_context)      # lib.hosts.providers
     messages, dropped = fit_messages(messages, limit, max_output_tokens=1024)
     note = budget_note(dropped, limit)   # "2 earlier turns were left out to fit Llama's 8k input."
 """
@@ -160,10 +160,10 @@ def estimate_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
 
 
 def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> None:
-    """Raise `lib.errors.QuestionTooLong` when `text` is longer than `limit` characters (nothing is sent then);
+    """Raise `lib.hosts.errors.QuestionTooLong` when `text` is longer than `limit` characters (nothing is sent then);
     `explain()` says "This question is 1,000,000 characters; the limit is 32,000. Shorten it ..."."""
     if isinstance(text, str) and len(text) > limit:
-        from lib.errors import QuestionTooLong
+        from lib.hosts.errors import QuestionTooLong
 
         raise QuestionTooLong(len(text), limit)
 

@@ -32,8 +32,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from lib.jsonfile import describe_path, load_untrusted_json, utf8_size
-from lib.transcript import redact, redact_data, redaction_spans, REDACTED
+from lib.common.jsonfile import describe_path, load_untrusted_json, utf8_size
+from lib.answers.transcript import redact, redact_data, redaction_spans, REDACTED
 
 if TYPE_CHECKING:
     from lib.tools.base import ToolResult
@@ -43,10 +43,10 @@ VERSION = 1
 PIECE_OVERHEAD_BYTES = 130  # sys.getsizeof of a (float, str) tuple, its float and an empty str, on CPython 3.11
 MAX_GAP_S = 2.0  # a replayed answer never pauses longer than this between two pieces
 MAX_FILE_BYTES = 20_000_000
-"""Largest rehearsal file read: what a rehearsal holds (lib.rehearsal keeps 20 MB of text), checked before reading.
+"""Largest rehearsal file read: what a rehearsal holds (lib.answers.rehearsal keeps 20 MB of text), checked before reading.
 A rehearsal of 500 answers of 300 pieces is ~7 MB."""
 MAX_FILE_ITEMS = 2_000_000
-"""Values (lists, texts, numbers, keys...) a rehearsal file may hold, counted before it is parsed (lib/jsonfile.py):
+"""Values (lists, texts, numbers, keys...) a rehearsal file may hold, counted before it is parsed (lib/common/jsonfile.py):
 each text piece is 3 ([seconds, "text"]), so 500 answers of 300 pieces hold ~510,000, and 500 of 1,024 (max_tokens)
 ~1.6 million, about what 20 MB can hold. Parsing this many costs at most ~200 MB for a moment; 49 MB of `[0,""],`
 (21 million) took 1.2 GB."""

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from lib.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image
+from lib.vision.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image
 
 if TYPE_CHECKING:
-    from lib.errors import UserError
+    from lib.hosts.errors import UserError
 
 __all__ = [
     "DETAIL_LEVELS",
@@ -147,7 +147,7 @@ class Sample:
         return re.sub(r"\s*\(see assets/[^)]*\)|;\s*see assets/[^)]*", "", self.credit)
 
 
-_SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
+_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
 _VIA = "via scikit-image's sample data; see assets/samples/LICENSES.md"
 
 SAMPLES: list[Sample] = [
@@ -372,7 +372,7 @@ def init_state(ss: MutableMapping[str, Any]) -> None:
 
 
 def image_from_bytes(image_id: str, name: str, raw: bytes, source: str) -> CurrentImage:
-    """Prepare an upload, camera shot or sample once (raises `lib.images.ImageRejected` with the reason)."""
+    """Prepare an upload, camera shot or sample once (raises `lib.vision.images.ImageRejected` with the reason)."""
     return CurrentImage(image_id, name, prepare_image(raw, name, max_side=MAX_SIDE), source)
 
 
@@ -423,7 +423,7 @@ def for_detail(image: CurrentImage, max_side: int) -> PreparedImage:
 
 def card_thumbnail(data: bytes, side: int = 128) -> bytes:
     """A centred square JPEG crop of a bundled sample (trusted bytes), for the gallery cards."""
-    from lib.images import square_thumbnail
+    from lib.vision.images import square_thumbnail
 
     return square_thumbnail(data, side)
 
@@ -644,7 +644,7 @@ def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) 
 def transcript_files(ss: Mapping[str, Any], *, model: str, provider: str, secrets: Sequence[str]) -> tuple[str, str]:
     """(Markdown, JSON) of the conversation, secrets redacted; names the model and provider that last answered
     (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail."""
-    from lib.transcript import to_json, to_markdown, vision_transcript
+    from lib.answers.transcript import to_json, to_markdown, vision_transcript
 
     answered = ss.get(ANSWERED) or {}
     image: CurrentImage | None = ss.get(IMAGE)
@@ -659,8 +659,8 @@ def transcript_files(ss: Mapping[str, Any], *, model: str, provider: str, secret
 def import_transcript(ss: MutableMapping[str, Any], raw: bytes) -> int:
     """Show a saved vision transcript again; returns the number of turns. Raises `TranscriptError` with a reason a
     person understands. The transcript carries only a small thumbnail, which becomes the current image."""
-    from lib.images import ImageRejected
-    from lib.transcript import from_json, vision_turns_from_transcript
+    from lib.vision.images import ImageRejected
+    from lib.answers.transcript import from_json, vision_turns_from_transcript
 
     data = from_json(raw, kind="vision")
     turns, meta, thumbnail = vision_turns_from_transcript(data)

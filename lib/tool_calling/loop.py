@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client, tools
-from lib.budget import budget_note, check_question, estimate_tokens, fit_messages
-from lib.config import Settings
-from lib.errors import ErrorKind, StreamDeadline, UserError, explain
-from lib.export import MAX_TOKENS, TEMPERATURE, python_snippet
-from lib.providers import ToolFormat, answered_by, display_name, tool_format
-from lib.ticking import current_scope
-from lib.llama_prompt import (
+from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_messages
+from lib.hosts.config import Settings
+from lib.hosts.errors import ErrorKind, StreamDeadline, UserError, explain
+from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, python_snippet
+from lib.hosts.providers import ToolFormat, answered_by, display_name, tool_format
+from lib.common.ticking import current_scope
+from lib.tool_calling.llama_prompt import (
     ToolCall,
     build_system_prompt,
     format_today,
@@ -520,7 +520,7 @@ def run_turn(
 ) -> Iterator[Event]:
     """Answer `question`, calling tools as the model asks, at most `max_rounds` rounds. Never raises.
 
-    A question over `lib.budget.MAX_QUESTION_CHARS` is refused before anything is sent (QUESTION_TOO_LONG). The
+    A question over `lib.hosts.budget.MAX_QUESTION_CHARS` is refused before anything is sent (QUESTION_TOO_LONG). The
     whole turn, every request and tool call, ends by `deadline_s` (default `client.turn_deadline_s(settings)`):
     a stream open then is hung up, and no further round starts (DEADLINE); each stream also ends on its own
     deadlines (no text for `settings.timeout_s` while keep-alives arrive: NO_PROGRESS; `client.REQUEST_DEADLINE_S`).
@@ -540,7 +540,7 @@ def run_turn(
     server still answers "too long", more turns are left out and the request goes once more. `server_template`: the
     server renders Meta's template itself (vLLM, llama.cpp): the built-in tools and the date go as
     `chat_template_kwargs` (`template_kwargs()`) instead of a hand-written system prompt.
-    A Stop (the `lib.ticking` worker cancelled) ends the loop quietly: the request counts, nothing else is said.
+    A Stop (the `lib.common.ticking` worker cancelled) ends the loop quietly: the request counts, nothing else is said.
     """
     started = time.monotonic()
     seconds = deadline_s if deadline_s is not None else client.turn_deadline_s(settings)
@@ -678,7 +678,7 @@ def run_turn(
 
 
 def _cancelled() -> bool:
-    """This loop runs in a `lib.ticking` worker whose page gave up on it (Stop, or another click)."""
+    """This loop runs in a `lib.common.ticking` worker whose page gave up on it (Stop, or another click)."""
     scope = current_scope()
     return scope is not None and scope.cancelled
 
@@ -698,7 +698,7 @@ def _was_sent(stream: Any) -> bool:
 def _replay_label(stream: Any) -> str:
     if not hasattr(stream, "_dedupe"):
         return ""  # a plain client stream
-    from lib.rehearsal import label_of
+    from lib.answers.rehearsal import label_of
 
     return label_of(stream)
 

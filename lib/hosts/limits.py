@@ -45,8 +45,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
-from lib.providers import Limits, Provider
-from lib.ticking import Cancelled, current_scope
+from lib.hosts.providers import Limits, Provider
+from lib.common.ticking import Cancelled, current_scope
 
 T = TypeVar("T")
 RateLimitKind = Literal["concurrent", "minute", "day"]
@@ -245,7 +245,7 @@ class SlotPool(_Lines):
         without one, the callback of an enclosing `wait_notice()` is used. Raises `SlotTimeout(position)` after
         `timeout_s` without a slot; an exception from `on_wait` (a page being rerun) leaves the line and is passed on.
 
-        Inside a `lib.ticking` worker, a Stop (the worker's `CancelScope` cancelled) gives the slot back at once, even
+        Inside a `lib.common.ticking` worker, a Stop (the worker's `CancelScope` cancelled) gives the slot back at once, even
         while the request that holds it is still blocked on the network, and a waiter leaves the line (`Cancelled`).
         """
         if limit is None:
@@ -448,7 +448,7 @@ class RateWindow(_Lines):
         runs; yields an `Admission` to mark `sent()`. `limit` None: no limit, never waits.
 
         Without `on_wait`, an enclosing `wait_notice()` hears the wait. Raises `SlotTimeout(position)` after
-        `timeout_s`; inside a `lib.ticking` worker a Stop leaves the line (`Cancelled`)."""
+        `timeout_s`; inside a `lib.common.ticking` worker a Stop leaves the line (`Cancelled`)."""
         if limit is None:
             yield Admission(None, key)
             return

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
-from lib.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
-from lib.providers import OLLAMA_NO_MLLAMA
-from lib.redact import redact
+from lib.hosts.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
+from lib.hosts.providers import OLLAMA_NO_MLLAMA
+from lib.common.redact import redact
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError
@@ -52,7 +52,7 @@ class ErrorKind(str, Enum):
     REDIRECTED = "redirected"  # the endpoint answered 3xx: never followed with a key
     NO_PROGRESS = "no_progress"  # bytes kept arriving (keep-alives, empty chunks) but no text: stopped waiting
     DEADLINE = "deadline"  # a request or a whole turn ran past its overall time limit: stopped waiting
-    QUESTION_TOO_LONG = "question_too_long"  # refused before anything was sent (lib.budget.MAX_QUESTION_CHARS)
+    QUESTION_TOO_LONG = "question_too_long"  # refused before anything was sent (lib.hosts.budget.MAX_QUESTION_CHARS)
     TOOL_FAILED = "tool_failed"  # a tool failed the same way twice: the turn ended before another model request
     TOOL_LOOP = "tool_loop"  # the model kept asking for tools past the round cap: the turn ended without an answer
     UNKNOWN = "unknown"
@@ -111,7 +111,7 @@ class NoProviderError(RuntimeError):
 
 
 class QuestionTooLong(RuntimeError):
-    """Raised before sending when a question is longer than the app sends (`lib.budget.check_question`)."""
+    """Raised before sending when a question is longer than the app sends (`lib.hosts.budget.check_question`)."""
 
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(f"the question is {length} characters; the limit is {limit}")
@@ -438,7 +438,7 @@ def _retired_route(exc: HttpResponseError, status: int, words: str) -> str | Non
     """What to do when a host says the route itself was retired (Azure's /models route, for the SDK's requests)."""
     from urllib.parse import urlsplit
 
-    from lib.providers import provider, provider_for_host, retired_route_message
+    from lib.hosts.providers import provider, provider_for_host, retired_route_message
 
     try:
         url = str(exc.response.request.url) if exc.response is not None else ""

@@ -1,6 +1,6 @@
 """Record a rehearsal, replay it on stage: venue Wi-Fi and a spent quota can't break the demo.
 
-`Rehearsal` is a `lib.dedupe.Dedupe` whose store never expires and replays at the recorded pace. While recording,
+`Rehearsal` is a `lib.answers.cache.Dedupe` whose store never expires and replays at the recorded pace. While recording,
 every request goes live (and through the shared dedupe cache) and each answer that arrived whole is kept, with the
 result of every tool call (the clock's too: a different time would make the next request a different one), and
 what it was made with (`pins`: each page's model per provider, the tools of the tool turn); while replaying, a
@@ -9,7 +9,7 @@ match by provider, model, messages and parameters, not by endpoint (the stage's 
 "Today Date:" line (a rehearsal is usually the day before). The page replays with the pinned model and tools, so
 a model listing that can't be read on stage (no network) doesn't make the same question a different request.
 The recording is a JSON file the presenter keeps (`to_json(secrets)` / `from_json`), with every secret redacted.
-A file over what the store holds (lib.replay.MAX_FILE_BYTES, 20 MB) is refused before it is read.
+A file over what the store holds (lib.answers.recording.MAX_FILE_BYTES, 20 MB) is refused before it is read.
 
     rehearsal = Rehearsal()
     opener = rehearsal.opener(mode="record", tools=["brave_search"])   # pass to tool_loop.run_turn(open_stream=...)
@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-from lib.dedupe import DEDUPE, Dedupe
-from lib.replay import PIN_PAGES, ReplayStore, ToolRecording, fingerprint
+from lib.answers.cache import DEDUPE, Dedupe
+from lib.answers.recording import PIN_PAGES, ReplayStore, ToolRecording, fingerprint
 
 REPLAYED_LABEL = "Replayed from rehearsal"
 Mode = Literal["off", "record", "replay"]
@@ -91,7 +91,7 @@ class Rehearsal(Dedupe):
 
     @property
     def pins(self) -> dict[str, Any]:
-        """What the recording was made with, as saved in its file (see `lib.replay.parse_pins`)."""
+        """What the recording was made with, as saved in its file (see `lib.answers.recording.parse_pins`)."""
         with self._lock:
             out: dict[str, Any] = {}
             if self._models:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Collection, Mapping, Sequence
 from urllib.parse import urlparse
 
-from lib import redact
-from lib.providers import (
+from lib.common import redact
+from lib.hosts.providers import (
     CHAINS,
     GITHUB_RETIRED,
     KEYED_ORDER,
@@ -153,7 +153,7 @@ def ollama_version(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl
     import json
     import urllib.request
 
-    from lib.catalog import _OPENER  # no redirects followed
+    from lib.hosts.catalog import _OPENER  # no redirects followed
 
     now = time.monotonic()
     with _probe_lock:

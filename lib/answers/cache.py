@@ -1,9 +1,9 @@
 """Replay cache for identical requests: the same question within 15 minutes costs no quota.
 
-A request is identified by `lib.replay.fingerprint(where, model, messages, params)`: provider and endpoint, model,
+A request is identified by `lib.answers.recording.fingerprint(where, model, messages, params)`: provider and endpoint, model,
 every message (images count by the hash of their data URL, tool results by their text, tool-call ids by position)
 and the answer-changing parameters (`max_tokens`, `temperature`). The answer to a request seen within `ttl_s` is
-replayed from `lib.replay.ReplayStore` at a natural pace (`speed` times faster than it arrived, no pause over
+replayed from `lib.answers.recording.ReplayStore` at a natural pace (`speed` times faster than it arrived, no pause over
 `max_gap_s`) and labelled `CACHED_LABEL`; only answers that arrived whole are kept. Tool results of the tools that
 cost a call to a paid or rate-limited service (`CACHEABLE_TOOLS`) are kept the same way, for the same time.
 
@@ -25,7 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from lib.replay import Recorder, Recording, ReplayStore, ToolRecording, fingerprint, replay
+from lib.answers.recording import Recorder, Recording, ReplayStore, ToolRecording, fingerprint, replay
 
 if TYPE_CHECKING:
     from lib.tools.base import ToolResult
@@ -121,7 +121,7 @@ class CachedStream:
 
 
 class Dedupe:
-    """Identical requests answered once within `ttl_s`; thread-safe, bounded by `lib.replay.ReplayStore`."""
+    """Identical requests answered once within `ttl_s`; thread-safe, bounded by `lib.answers.recording.ReplayStore`."""
 
     tool_source_note = CACHED_TOOL_SOURCE  # added to a reused tool result's source
     def __init__(
@@ -162,7 +162,7 @@ class Dedupe:
 
     @staticmethod
     def key(provider: str, model: str, messages: Sequence[Any], params: Mapping[str, Any] | None = None) -> str:
-        """The request's fingerprint (see `lib.replay.fingerprint`)."""
+        """The request's fingerprint (see `lib.answers.recording.fingerprint`)."""
         return fingerprint(provider, model, messages, params)
 
     def lookup_fp(self, fp: str) -> Recording | None:

@@ -11,7 +11,7 @@ Example::
 Everything exported passes through `redact()`: given secrets (raw or URL-encoded) and anything shaped like a key
 (`Bearer …`, `api-key: …`, `nvapi-…`, `sk-or-…`, `hf_…`, `ghp_…`, `github_pat_…`) become "[redacted]".
 Imports are untrusted: `from_json()` checks size, kind, version and every field's type, and never evaluates
-anything. It is bounded in memory too (lib/jsonfile.py): at most MAX_JSON_BYTES (5 MB), MAX_JSON_ITEMS values
+anything. It is bounded in memory too (lib/common/jsonfile.py): at most MAX_JSON_BYTES (5 MB), MAX_JSON_ITEMS values
 counted before parsing, 64 levels of nesting, numbers of at most 1,000 digits, texts of at most MAX_TEXT_CHARS
 (100,000 characters); tool calls must have a short name, a known form and arguments of at most 100,000 characters
 of JSON. Every refusal is a TranscriptError with a sentence. The heavy app modules (tool loop, errors) are
@@ -30,13 +30,13 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from lib.jsonfile import describe_path, load_untrusted_json
-# Redaction: one implementation for the whole app, in lib/redact.py (re-exported here for transcripts and replay).
-from lib.redact import MASK as REDACTED, redact, redaction_spans  # noqa: F401 - re-exported
-from lib.safe_text import display_markdown
+from lib.common.jsonfile import describe_path, load_untrusted_json
+# Redaction: one implementation for the whole app, in lib/common/redact.py (re-exported here for transcripts and replay).
+from lib.common.redact import MASK as REDACTED, redact, redaction_spans  # noqa: F401 - re-exported
+from lib.common.safe_text import display_markdown
 
 if TYPE_CHECKING:
-    from lib.tool_loop import Turn
+    from lib.tool_calling.loop import Turn
 
 SCHEMA = "llama-herd-studio/transcript"
 VERSION = 1
@@ -44,14 +44,14 @@ KINDS = ("tools", "vision")
 MAX_JSON_BYTES = 5_000_000
 MAX_JSON_ITEMS = 1_000_000
 """Values (objects, lists, texts, numbers, keys) an imported transcript may hold, counted before it is parsed (see
-lib/jsonfile.py): ~100 MB at most once parsed. A 500-turn tool transcript holds ~130,000; 5 MB of `{},` 3.3 million."""
+lib/common/jsonfile.py): ~100 MB at most once parsed. A 500-turn tool transcript holds ~130,000; 5 MB of `{},` 3.3 million."""
 MAX_TEXT_CHARS = 100_000
 """Longest text read from an imported transcript (a question, an answer, a tool result, a message...). The app's
 own are far shorter: an answer stops at max_tokens (1,024 tokens, ~5,000 characters), a tool result at 4,000
 characters, a model reply read for tool calls at 50,000; a 4.9 MB answer made the browser tab unusable."""
 MAX_NAME_CHARS = 1_000
 """Longest tool name in an imported transcript (a name read from the model's text is at most 128 characters)."""
-CALL_FORMS = ("builtin", "json", "function_tag", "pythonic", "code")  # how a model wrote a call (lib.llama_prompt)
+CALL_FORMS = ("builtin", "json", "function_tag", "pythonic", "code")  # how a model wrote a call (lib.tool_calling.llama_prompt)
 MAX_TURNS = 500
 MAX_STEPS_PER_TURN = 50
 MAX_THUMBNAIL_BYTES = 15_000  # the JPEG; about 20 KB once base64-encoded
@@ -672,9 +672,9 @@ def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:
     >>> tool_turns_from_transcript(tool_transcript([], provider="p", model="m"))
     []
     """
-    from lib.errors import ErrorKind, UserError
-    from lib.llama_prompt import ToolCall
-    from lib.tool_loop import ToolStep, Turn
+    from lib.hosts.errors import ErrorKind, UserError
+    from lib.tool_calling.llama_prompt import ToolCall
+    from lib.tool_calling.loop import ToolStep, Turn
     from lib.tools.base import ToolResult
 
     clean = _validated(dict(d), "tools")
