@@ -4,7 +4,9 @@ import streamlit as st
 
 from lib.common.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
-from ui.common import current_settings, quota_controls, remember_connection, restore_connection, sidebar, sidebar_quota
+from ui.connection import current_settings, remember_connection, restore_connection
+from ui.rehearsal import quota_controls
+from ui.sidebar import sidebar, sidebar_quota
 from ui import presenter
 from ui.presenter import apply_style
 from ui.shell import favicon, mark_shell, pages, skip_repl_check

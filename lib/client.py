@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import streamlit as st
 
-from lib.hosts.catalog import CatalogResult, fetch_models
+from lib.common.ticking import Cancelled, current_scope
+from lib.hosts.budget import estimate_tokens
+from lib.hosts.catalog import _OPENER, CatalogResult, fetch_models
 from lib.hosts.config import Settings
 from lib.hosts.errors import NoProviderError, NoTokenError, StreamDeadline, permanent_failure, retry_after_seconds
 from lib.hosts.limits import (
@@ -44,7 +46,6 @@ from lib.hosts.limits import (
     slot_key,
 )
 from lib.hosts.providers import Limits
-from lib.common.ticking import Cancelled, current_scope
 
 if TYPE_CHECKING:
     from azure.ai.inference import ChatCompletionsClient
@@ -871,8 +872,6 @@ def _post_json(settings: Settings, path: str, body: dict[str, Any], timeout_s: f
     import json
     import urllib.request
 
-    from lib.hosts.catalog import _OPENER
-
     headers = {"Content-Type": "application/json", "User-Agent": "llama-herd-studio"}
     if settings.token:
         headers["Authorization"] = f"Bearer {settings.token}"
@@ -894,8 +893,6 @@ def token_counter(settings: Settings, model: str | None
         return None
 
     def count(messages: Sequence[dict[str, Any]], extra: dict[str, Any] | None = None) -> int:
-        from lib.hosts.budget import estimate_tokens
-
         if kind == "vllm":
             body = {"model": model, "messages": list(messages), "add_generation_prompt": True, **(extra or {})}
             answer = _post_json(settings, "/tokenize", body)

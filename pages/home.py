@@ -14,7 +14,8 @@ from lib.hosts.config import Settings  # noqa: E402
 from lib.hosts.providers import BUILT_FOR, CHECKED_ON, GITHUB_RETIRED, ModelPick  # noqa: E402
 from lib.common.safe_text import plural  # noqa: E402
 from ui import presenter  # noqa: E402
-from ui.common import choose_model, current_settings, providers_table, setup_panel, shown_endpoint  # noqa: E402
+from ui.connection import choose_model, current_settings, shown_endpoint  # noqa: E402
+from ui.sidebar import providers_table, setup_panel  # noqa: E402
 
 
 def _uses(pick: ModelPick, page: str) -> str:

@@ -37,20 +37,11 @@ from lib.answers.transcript import (  # noqa: E402
     tool_turns_from_transcript,
 )
 from ui import presenter, state  # noqa: E402
-from ui.common import (  # noqa: E402
-    context_tokens,
-    count_requests,
-    LiveAnswer,
-    ProgressLine,
-    current_settings,
-    earlier_turns,
-    model_picker,
-    next_model_fn,
-    rehearsal_tools,
-    setup_panel,
-    server_options,
-    stream_opener,
-)
+from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, server_options  # noqa: E402
+from ui.conversation import LiveAnswer, ProgressLine, earlier_turns  # noqa: E402
+from ui.meter import count_requests  # noqa: E402
+from ui.rehearsal import rehearsal_tools, stream_opener  # noqa: E402
+from ui.sidebar import setup_panel  # noqa: E402
 from ui.tool_views import decided, ran, render_turn, turn_tail  # noqa: E402
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
 

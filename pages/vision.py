@@ -24,24 +24,17 @@ from lib.common.safe_text import as_text, display_markdown, error_as_text  # noq
 from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
 from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
 from lib.common.ticking import Tick, ticking  # noqa: E402
-from lib.answers.transcript import MAX_JSON_BYTES, TranscriptError  # noqa: E402
-from lib.vision.conversation import DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset  # noqa: E402
+from lib.answers.transcript import (  # noqa: E402
+    MAX_JSON_BYTES, TranscriptError, import_vision_transcript, vision_transcript_files)
+from lib.vision.tasks import (  # noqa: E402
+    DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
 from lib.vision.answer import VisionAnswer  # noqa: E402
 from ui import presenter, state  # noqa: E402
-from ui.common import (  # noqa: E402
-    LiveAnswer,
-    ProgressLine,
-    context_tokens,
-    count_requests,
-    current_settings,
-    earlier_turns,
-    model_picker,
-    next_model_fn,
-    setup_panel,
-    show_error,
-    shown_url,
-    stream_opener,
-)
+from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, shown_url  # noqa: E402
+from ui.conversation import LiveAnswer, ProgressLine, earlier_turns, show_error  # noqa: E402
+from ui.meter import count_requests  # noqa: E402
+from ui.rehearsal import stream_opener  # noqa: E402
+from ui.sidebar import setup_panel  # noqa: E402
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
 
 if show_shared_view("vision"):  # a read-only link someone shared: their photo conversation, nothing else
@@ -131,7 +124,7 @@ def pick_sample(key: str) -> None:
     """A sample card was clicked."""
     if ss.get(f"vision_sample_{key}") is None:  # clicking the chosen one again keeps it
         return
-    chosen = vs.sample(key)
+    chosen = sample(key)
     take("sample:" + key, chosen.path.name, chosen.path.read_bytes(), "sample")
 
 
@@ -191,7 +184,7 @@ SCENARIOS = (  # presenter mode: one click picks the photo and asks
 
 def scenario(sample_key: str, preset_key: str) -> None:
     """A scenario button: this sample, this task, asked at once."""
-    chosen = vs.sample(sample_key)
+    chosen = sample(sample_key)
     ss["vision_source"] = "sample"
     take("sample:" + sample_key, chosen.path.name, chosen.path.read_bytes(), "sample")
     ss["vision_preset"], ss["vision_own"] = preset_key, ""
@@ -205,7 +198,7 @@ def import_transcript() -> None:
     if upload is None:
         return
     try:
-        n = vs.import_transcript(ss, upload.getvalue())
+        n = import_vision_transcript(ss, upload.getvalue())
     except TranscriptError as exc:
         ss["vision_import_error"] = f"**{as_text(upload.name)}** can't be opened: {as_text(str(exc))}"
         return
@@ -248,7 +241,7 @@ def prepared_image() -> PreparedImage | None:
 
 def show_question(text: str) -> None:
     """A question as asked; a preset shows its short label (the full prompt in its tooltip and in the export)."""
-    chosen = vs.preset_for_prompt(text)
+    chosen = preset_for_prompt(text)
     if chosen is None:
         st.markdown(display_markdown(text))
     else:
@@ -472,10 +465,10 @@ with right:
             snapshot = {k: ss.get(k) for k in (vs.ANSWERED, vs.IMAGE, vs.TURNS, vs.META)}
             export = dict(model=model or "", provider=settings.label, secrets=settings.secrets())
             st.caption("Transcript:", width="content")
-            st.download_button("Markdown", lambda: vs.transcript_files(snapshot, **export)[0], "vision-transcript.md",
+            st.download_button("Markdown", lambda: vision_transcript_files(snapshot, **export)[0], "vision-transcript.md",
                                "text/markdown", key="vision_export_md", icon=":material/download:", type="tertiary",
                                disabled=busy, on_click="ignore")
-            st.download_button("JSON", lambda: vs.transcript_files(snapshot, **export)[1], "vision-transcript.json",
+            st.download_button("JSON", lambda: vision_transcript_files(snapshot, **export)[1], "vision-transcript.json",
                                "application/json", key="vision_export_json", icon=":material/download:",
                                type="tertiary", disabled=busy, on_click="ignore")
         if ss[vs.TURNS]:

@@ -65,7 +65,7 @@ def test_release_is_idempotent() -> None:
 FREEZE_PROGRAM = """
 import gc, sys, weakref
 sys.path.insert(0, {root!r})
-import streamlit, ui.common  # what app.py loads before it freezes
+import streamlit, ui.connection, ui.rehearsal, ui.sidebar  # what app.py loads before it freezes
 from lib.common.memory import freeze_long_lived
 walked_before = len(gc.get_objects())
 froze = freeze_long_lived()

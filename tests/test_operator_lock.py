@@ -1,6 +1,6 @@
 """The operator decides where the server sends requests (issue 19): typed endpoints are the operator's to allow.
 
-AppTest's visitor is the person running it, on the same machine (the operator); `ui.common.operator_view` is
+AppTest's visitor is the person running it, on the same machine (the operator); `ui.connection.operator_view` is
 patched to play a visitor of a deployed app. The sidebar's widgets are driven in the browser test
 (tests/test_browser_deploy.py); here their session-state values are set as the widgets would.
 """
@@ -25,10 +25,10 @@ def _fresh_models() -> None:
 
 
 def _ask(d: ApiDouble, typed: str, *, visitor: bool, monkeypatch: pytest.MonkeyPatch, **secrets: str) -> AppTest:
-    import ui.common
+    import ui.connection
 
     if visitor:
-        monkeypatch.setattr(ui.common, "operator_view", lambda: False)
+        monkeypatch.setattr(ui.connection, "operator_view", lambda: False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.secrets.update({"MODELS_PROVIDER": "openrouter", "OPENROUTER_BASE_URL": d.endpoint_for("openrouter"),
                        "OPENROUTER_API_KEY": KEY, **secrets})

@@ -2,7 +2,7 @@
 free tier's), a daily limit the host reported reads as used up, at the per-minute limit it says how long the next
 request waits, and "This session" is kept with the tab's conversations so a reload finds it.
 
-Each test runs `ui.common.quota_lines` in a Streamlit script (AppTest) against a request counter and per-minute
+Each test runs `ui.meter.quota_lines` in a Streamlit script (AppTest) against a request counter and per-minute
 window of its own."""
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ def _meter_page(environ: dict, model: str | None, add: int = 0) -> None:
 
     from lib import client
     from lib.hosts.config import load_settings
-    from ui import common
+    from ui.meter import _RUN, quota_lines, session_meter
 
     settings = load_settings(environ=environ, probe=lambda url: False)
-    common._RUN.meter_model = (client.quota_key(settings), model) if model else None
-    meter = common.session_meter()
+    _RUN.meter_model = (client.quota_key(settings), model) if model else None
+    meter = session_meter()
     if add:
         meter.add(add)
-    lines, warning = common.quota_lines(settings)
+    lines, warning = quota_lines(settings)
     for line in lines:
         st.text(line)
     if warning:
@@ -63,7 +63,9 @@ def _texts(at: AppTest) -> list[str]:
 def quota(monkeypatch: pytest.MonkeyPatch) -> client.QuotaTracker:
     tracker = client.QuotaTracker()
     monkeypatch.setattr(client, "QUOTA", tracker)
-    monkeypatch.setattr(limits, "RATES", RateWindow())
+    window = RateWindow()
+    monkeypatch.setattr(limits, "RATES", window)
+    monkeypatch.setattr("ui.meter.RATES", window)  # what ui.meter.quota_lines reads
     return tracker
 
 

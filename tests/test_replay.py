@@ -24,7 +24,7 @@ from lib.answers.recording import (
     tool_key,
 )
 from lib.tools.base import ToolResult
-from lib.answers.transcript import REDACTED
+from lib.common.redact import MASK as REDACTED
 
 FAKE_KEY = "nvapi-FAKEKEY0123456789abcdefXYZ"
 PARAMS = {"max_tokens": 1024, "temperature": 0.2}

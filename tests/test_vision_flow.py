@@ -15,7 +15,9 @@ from streamlit.testing.v1 import AppTest
 from lib import client
 from lib.hosts.errors import ErrorKind, explain
 from lib.vision.images import prepare_image
+from lib.answers.transcript import vision_transcript_files
 from lib.vision import conversation as vs
+from lib.vision import tasks
 from lib.vision.answer import VisionAnswer
 from tests.api_double import ApiDouble, Reply
 from tests.conftest import TEST_TOKEN
@@ -111,7 +113,7 @@ def _texts(at: AppTest) -> list[str]:
 
 
 def _session_requests(at: AppTest) -> int:
-    """What the sidebar's "This session: N" shows (ui.common.quota_lines reads it; AppTest leaves the sidebar out
+    """What the sidebar's "This session: N" shows (ui.meter.quota_lines reads it; AppTest leaves the sidebar out
     of its tree after a page switch)."""
     return int(at.session_state["session_requests"]) if "session_requests" in at.session_state else 0
 
@@ -295,7 +297,7 @@ def test_transcript_round_trip_shows_the_conversation_again_and_never_the_key(do
     at.chat_input(key="vision_chat").set_value("What is it?").run()
     assert [b.label for b in at.download_button] == ["Markdown", "JSON"]
     state = {k: at.session_state[k] for k in (vs.IMAGE, vs.TURNS, vs.META, vs.ANSWERED)}
-    md, js = vs.transcript_files(state, model="m", provider="p", secrets=[TEST_TOKEN])
+    md, js = vision_transcript_files(state, model="m", provider="p", secrets=[TEST_TOKEN])
     assert TEST_TOKEN not in md and TEST_TOKEN not in js
     assert "What is it?" in md and "Gradient." in md and "data:image/jpeg;base64," in md
     data = json.loads(js)
@@ -486,11 +488,11 @@ def test_snapshot_restore_round_trip_keeps_only_the_prepared_image() -> None:
 
 
 def test_ask_text_prefers_your_own_words_then_the_preset() -> None:
-    assert vs.ask_text("describe", "") == vs.preset("describe").prompt
+    assert vs.ask_text("describe", "") == tasks.preset("describe").prompt
     assert vs.ask_text("describe", " Why? ") == "Why?"
     assert vs.ask_text(None, "") is None and vs.ask_text("nope", "") is None
-    assert vs.preset_for_prompt(vs.preset("alt_text").prompt).label == "Alt text"
-    assert vs.preset_for_prompt("Anything else") is None
+    assert tasks.preset_for_prompt(tasks.preset("alt_text").prompt).label == "Alt text"
+    assert tasks.preset_for_prompt("Anything else") is None
 
 
 def test_presenter_scenario_picks_the_photo_and_asks_in_one_click(double: ApiDouble) -> None:

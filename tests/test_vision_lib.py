@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lib.vision import conversation as vision
 from lib.vision.images import MAX_SIDE, prepare_image
-from lib.vision.conversation import DETAIL_LEVELS, PRESETS, SAMPLES, build_messages, looks_english
+from lib.vision import tasks
+from lib.vision.tasks import DETAIL_LEVELS, PRESETS, SAMPLES, build_messages, looks_english
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
@@ -24,13 +24,13 @@ def test_the_five_presets_exist_with_distinct_labels_and_prompts() -> None:
     assert [p.key for p in PRESETS] == ["describe", "alt_text", "read_text", "objects", "unusual"]
     assert len({p.label for p in PRESETS}) == len(PRESETS)
     assert all(p.prompt.strip() and p.label.strip() for p in PRESETS)
-    assert vision.preset("objects") is PRESETS[3]
+    assert tasks.preset("objects") is PRESETS[3]
     with pytest.raises(KeyError):
-        vision.preset("nope")
+        tasks.preset("nope")
 
 
 def test_alt_text_prompt_asks_for_125_characters_and_only_the_alt_text() -> None:
-    prompt = vision.preset("alt_text").prompt.lower()
+    prompt = tasks.preset("alt_text").prompt.lower()
     assert "alt text" in prompt and "125 characters" in prompt and "only the alt text" in prompt
 
 
@@ -39,7 +39,7 @@ def test_alt_text_prompt_asks_for_125_characters_and_only_the_alt_text() -> None
     [("describe", ["detail"]), ("read_text", ["transcribe", "exactly"]), ("objects", ["bullet"]), ("unusual", ["unusual"])],
 )
 def test_each_preset_asks_for_what_its_button_says(key: str, words: list[str]) -> None:
-    prompt = vision.preset(key).prompt.lower()
+    prompt = tasks.preset(key).prompt.lower()
     assert all(word in prompt for word in words)
 
 
@@ -51,7 +51,7 @@ def test_detail_levels_match_llama_vision_tiles() -> None:
     assert (levels["auto"].max_side, levels["auto"].api_detail) == (1120, "auto")
     assert levels["high"].max_side == MAX_SIDE
     assert "small text" in levels["low"].explanation and "tokens" in levels["high"].explanation
-    assert vision.detail_level("auto") is levels["auto"]
+    assert tasks.detail_level("auto") is levels["auto"]
 
 
 # --- looks_english ------------------------------------------------------------------------------------------------
@@ -194,11 +194,11 @@ def test_samples_are_listed_with_credits_and_licences() -> None:
         assert item.path.is_absolute() and item.path.parent == REPO / "assets" / "samples"
         assert item.label and ("CC0" in item.credit or "public domain" in item.credit)
         assert f"`{item.path.name}`" in licences
-    assert vision.sample("cat").path.name == "cat.jpg"
+    assert tasks.sample("cat").path.name == "cat.jpg"
 
 
 @pytest.mark.parametrize("item", SAMPLES, ids=[s.key for s in SAMPLES])
-def test_each_sample_is_a_small_real_photo_that_prepares_cleanly(item: vision.Sample) -> None:
+def test_each_sample_is_a_small_real_photo_that_prepares_cleanly(item: tasks.Sample) -> None:
     data = item.path.read_bytes()
     assert len(data) <= 400 * 1024
     with Image.open(io.BytesIO(data)) as img:

@@ -18,6 +18,7 @@ from lib.vision import conversation as vs
 from lib.common.safe_text import as_text, display_markdown
 from lib.answers.transcript import TranscriptError, tool_turns_from_transcript
 from ui import state
+from ui.tool_views import render_turn
 
 Page = Literal["tools", "vision"]
 _URL_PATH = {"tools": "tool_calling", "vision": "vision"}
@@ -87,8 +88,6 @@ def show_shared_view(page: Page) -> bool:
 
 
 def _tools(data: dict) -> None:
-    from ui.tool_views import render_turn
-
     try:
         turns = tool_turns_from_transcript(data) if data else []
     except (TranscriptError, KeyError, TypeError, ValueError):

@@ -12,7 +12,8 @@ from lib.common.safe_text import as_text, code_span, display_markdown, error_as_
 from lib.tool_calling.loop import CUT_NOTE, ToolStep, Turn, error_line, request_code
 from lib.answers.transcript import call_line
 from ui import presenter
-from ui.common import current_settings, show_error, shown_url
+from ui.connection import current_settings, shown_url
+from ui.conversation import show_error
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:

@@ -23,12 +23,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from lib import client
 from lib.answers.recording import Recorder, Recording, ReplayStore, ToolRecording, fingerprint, replay
-
-if TYPE_CHECKING:
-    from lib.tools.base import ToolResult
+from lib.tools.base import ToolResult
 
 CACHED_LABEL = "Answered from the cache: no quota used"
 CACHED_TOOL_SOURCE = " (from the cache)"
@@ -89,6 +88,14 @@ class CachedStream:
         """The model the live server says answered (None from the cache or when it names none)."""
         return getattr(self.live, "served_model", None)
 
+    @property
+    def replayed_from(self) -> str:
+        """"cache" / "rehearsal" when this answer was replayed, and from where (through a live layer), else ""."""
+        if self.cached:
+            return self._dedupe.source
+        inner = getattr(self.live, "replayed_from", "")  # a rehearsal's miss opens the shared cache's stream
+        return inner if isinstance(inner, str) else ""
+
     def __iter__(self) -> Iterator[str]:
         recording = None if self.fresh else self._dedupe.lookup_fp(self.fingerprint)
         if recording is not None:
@@ -124,6 +131,8 @@ class Dedupe:
     """Identical requests answered once within `ttl_s`; thread-safe, bounded by `lib.answers.recording.ReplayStore`."""
 
     tool_source_note = CACHED_TOOL_SOURCE  # added to a reused tool result's source
+    source = "cache"  # what a stream replayed from here says it came from (`CachedStream.replayed_from`)
+
     def __init__(
         self,
         store: ReplayStore | None = None,
@@ -211,8 +220,6 @@ class Dedupe:
         def live() -> Any:
             if open_live is not None:
                 return open_live()
-            from lib import client  # the app's one SDK module; not needed for a cached answer
-
             if extra:
                 live_kwargs["extra"] = dict(extra)
             return client.stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,

@@ -30,13 +30,11 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from lib.common.jsonfile import describe_path, load_untrusted_json, utf8_size
-from lib.answers.transcript import redact, redact_data, redaction_spans, REDACTED
-
-if TYPE_CHECKING:
-    from lib.tools.base import ToolResult
+from lib.common.redact import MASK as REDACTED, is_data_url as _is_data_url, redact, redact_data, redaction_spans
+from lib.tools.base import ToolResult
 
 SCHEMA = "llama-herd-studio/replay"
 VERSION = 1
@@ -69,10 +67,6 @@ class ReplayError(ValueError):
 
 
 # Fingerprints ----------------------------------------------------------------------------------------------------
-
-
-def _is_data_url(text: str) -> bool:
-    return text.startswith("data:") and ";base64," in text[:100]
 
 
 def _canonical(value: Any, ids: dict[str, str], key: str = "") -> Any:
@@ -209,8 +203,6 @@ class ToolRecording:
 
     def as_result(self) -> "ToolResult":
         """A `lib.tools.ToolResult` the tool loop can use in place of running the tool."""
-        from lib.tools.base import ToolResult
-
         return ToolResult(self.name, dict(self.arguments), self.content, self.ok, self.source, self.fallback,
                           self.elapsed_s, self.url)
 

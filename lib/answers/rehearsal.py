@@ -67,6 +67,7 @@ class Rehearsal(Dedupe):
     (or whether it can be read at all), and offers those tools, so the same question is the same request."""
 
     tool_source_note = " (replayed from rehearsal)"
+    source = "rehearsal"
 
     def __init__(self) -> None:
         super().__init__(ReplayStore(max_entries=500, max_bytes=20_000_000, ttl_s=None), speed=1.0, max_gap_s=2.0)
@@ -197,11 +198,9 @@ class Rehearsal(Dedupe):
 
 
 def label_of(stream: Any) -> str:
-    """"rehearsal" / "cache" / "" for a stream that was replayed, and from where (looking through layers)."""
-    for _ in range(3):
-        if stream is None:
-            return ""
-        if getattr(stream, "cached", False):
-            return "rehearsal" if isinstance(getattr(stream, "_dedupe", None), Rehearsal) else "cache"
-        stream = getattr(stream, "live", None)
-    return ""
+    """"rehearsal" / "cache" / "" for a stream that was replayed, and from where (looking through layers).
+
+    The tool loop and the vision answer read the same thing as `stream.replayed_from` without importing this
+    package: they only get a stream opener, and a live client stream has no such attribute."""
+    label = getattr(stream, "replayed_from", "")
+    return label if isinstance(label, str) else ""

@@ -14,8 +14,7 @@ Imports are untrusted: `from_json()` checks size, kind, version and every field'
 anything. It is bounded in memory too (lib/common/jsonfile.py): at most MAX_JSON_BYTES (5 MB), MAX_JSON_ITEMS values
 counted before parsing, 64 levels of nesting, numbers of at most 1,000 digits, texts of at most MAX_TEXT_CHARS
 (100,000 characters); tool calls must have a short name, a known form and arguments of at most 100,000 characters
-of JSON. Every refusal is a TranscriptError with a sentence. The heavy app modules (tool loop, errors) are
-imported only where Turn objects are rebuilt.
+of JSON. Every refusal is a TranscriptError with a sentence.
 """
 
 from __future__ import annotations
@@ -24,19 +23,22 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import json
 import math
 import re
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, MutableMapping, Sequence
 
 from lib.common.jsonfile import describe_path, load_untrusted_json
-# Redaction: one implementation for the whole app, in lib/common/redact.py (re-exported here for transcripts and replay).
-from lib.common.redact import MASK as REDACTED, redact, redaction_spans  # noqa: F401 - re-exported
+from lib.common.redact import MASK as REDACTED, redact, redact_data
 from lib.common.safe_text import display_markdown
-
-if TYPE_CHECKING:
-    from lib.tool_calling.loop import Turn
+from lib.hosts.errors import ErrorKind, UserError
+from lib.tool_calling.llama_prompt import ToolCall
+from lib.tool_calling.loop import ToolStep, Turn
+from lib.tools.base import ToolResult
+from lib.vision import conversation as vs
+from lib.vision.images import ImageRejected
 
 SCHEMA = "llama-herd-studio/transcript"
 VERSION = 1
@@ -71,30 +73,6 @@ def hidden_turns(count: int, show_all: bool = False, shown: int = SHOWN_TURNS) -
 
 class TranscriptError(ValueError):
     """A transcript that cannot be read; the message says why in words a person understands."""
-
-
-def _is_data_url(text: str) -> bool:
-    return text.startswith("data:") and ";base64," in text[:100]
-
-
-def redact_data(value: Any, secrets: Sequence[str] = ()) -> Any:
-    """A copy of a JSON-like value with every string (keys too) redacted.
-
-    A base64 data URL that happens to contain a secret is replaced whole (it would be a broken image otherwise).
-
-    >>> redact_data({"a": ["token hf_abcdefghij"]})
-    {'a': ['token [redacted]']}
-    """
-    if isinstance(value, str):
-        cleaned = redact(value, secrets)
-        if cleaned != value and _is_data_url(value):
-            return REDACTED
-        return cleaned
-    if isinstance(value, Mapping):
-        return {redact_data(str(k), secrets): redact_data(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact_data(v, secrets) for v in value]
-    return value
 
 
 # Export ----------------------------------------------------------------------------------------------------------
@@ -672,11 +650,6 @@ def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:
     >>> tool_turns_from_transcript(tool_transcript([], provider="p", model="m"))
     []
     """
-    from lib.hosts.errors import ErrorKind, UserError
-    from lib.tool_calling.llama_prompt import ToolCall
-    from lib.tool_calling.loop import ToolStep, Turn
-    from lib.tools.base import ToolResult
-
     clean = _validated(dict(d), "tools")
     turn_fields = {f.name for f in dataclasses.fields(Turn)}
     turns: list[Turn] = []
@@ -734,3 +707,38 @@ def vision_turns_from_transcript(
     thumb = clean["image"]["thumbnail"]
     raw = base64.b64decode(thumb.split(",", 1)[1]) if thumb else None
     return turns, meta, raw
+
+
+# The vision page's conversation, saved and brought back ---------------------------------------------------------
+
+
+def vision_transcript_files(ss: Mapping[str, Any], *, model: str, provider: str,
+                            secrets: Sequence[str]) -> tuple[str, str]:
+    """(Markdown, JSON) of the conversation, secrets redacted; names the model and provider that last answered
+    (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail."""
+    answered = ss.get(vs.ANSWERED) or {}
+    image: vs.CurrentImage | None = ss.get(vs.IMAGE)
+    data = vision_transcript(
+        ss.get(vs.TURNS) or [], ss.get(vs.META) or {}, provider=str(answered.get("provider") or provider),
+        model=str(answered.get("model") or model), image_name=image.name if image else "",
+        image_thumbnail_jpeg=image.master.data if image else None, secrets=secrets,
+    )
+    return to_markdown(data, secrets), to_json(data, secrets)
+
+
+def import_vision_transcript(ss: MutableMapping[str, Any], raw: bytes) -> int:
+    """Show a saved vision transcript again; returns the number of turns. Raises `TranscriptError` with a reason a
+    person understands. The transcript carries only a small thumbnail, which becomes the current image."""
+    data = from_json(raw, kind="vision")
+    turns, meta, thumbnail = vision_turns_from_transcript(data)
+    image = None
+    if thumbnail:
+        name = data["image"]["name"] or "transcript image"
+        try:
+            image = vs.image_from_bytes("transcript:" + hashlib.sha256(thumbnail).hexdigest()[:16], name, thumbnail,
+                                        "transcript")
+        except ImageRejected:
+            image = None
+    ss[vs.IMAGE], ss[vs.TURNS], ss[vs.META], ss[vs.FAILED], ss[vs.PENDING] = image, turns, meta, None, None
+    ss[vs.ANSWERED] = {"model": data["model"], "provider": data["provider"]} if data["model"] else None
+    return len(turns)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import quote, quote_plus
 
 MASK = "[redacted]"
@@ -110,3 +110,28 @@ def redact(text: str, extra: Sequence[str] = ()) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def is_data_url(text: str) -> bool:
+    """Whether `text` is a base64 data URL (an image carried inline)."""
+    return text.startswith("data:") and ";base64," in text[:100]
+
+
+def redact_data(value: Any, secrets: Sequence[str] = ()) -> Any:
+    """A copy of a JSON-like value with every string (keys too) redacted.
+
+    A base64 data URL that happens to contain a secret is replaced whole (it would be a broken image otherwise).
+
+    >>> redact_data({"a": ["token hf_abcdefghij"]})
+    {'a': ['token [redacted]']}
+    """
+    if isinstance(value, str):
+        cleaned = redact(value, secrets)
+        if cleaned != value and is_data_url(value):
+            return MASK
+        return cleaned
+    if isinstance(value, Mapping):
+        return {redact_data(str(k), secrets): redact_data(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(v, secrets) for v in value]
+    return value

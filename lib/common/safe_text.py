@@ -116,7 +116,7 @@ def code_span(text: str) -> str:
 
 def error_as_text(err: Any) -> Any:
     """A copy of a `UserError` (any dataclass with `title` and `message`) whose title and message show as written,
-    code spans kept, for `ui.common.show_error`: an imported transcript's error is untrusted text. The server's own
+    code spans kept, for `ui.conversation.show_error`: an imported transcript's error is untrusted text. The server's own
     words (`detail`) are escaped by `show_error` itself."""
     return dataclasses.replace(err, title=as_text(err.title), message=as_text(err.message, keep_code=True))
 

@@ -41,6 +41,8 @@ import math
 import re
 from typing import Any, Callable, Mapping, Sequence
 
+from lib.hosts.errors import QuestionTooLong
+
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4
 IMAGE_TOKENS = 1601
@@ -163,8 +165,6 @@ def check_question(text: str, limit: int = MAX_QUESTION_CHARS) -> None:
     """Raise `lib.hosts.errors.QuestionTooLong` when `text` is longer than `limit` characters (nothing is sent then);
     `explain()` says "This question is 1,000,000 characters; the limit is 32,000. Shorten it ..."."""
     if isinstance(text, str) and len(text) > limit:
-        from lib.hosts.errors import QuestionTooLong
-
         raise QuestionTooLong(len(text), limit)
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Collection, Mapping, Sequence
 from urllib.parse import urlparse
 
 from lib.common import redact
+from lib.hosts.catalog import _OPENER  # no redirects followed
 from lib.hosts.providers import (
     CHAINS,
     GITHUB_RETIRED,
@@ -152,8 +153,6 @@ def ollama_version(base_url: str, timeout_s: float = OLLAMA_PROBE_TIMEOUT_S, ttl
     view, and importing `requests` cost a fresh server ~45 ms."""
     import json
     import urllib.request
-
-    from lib.hosts.catalog import _OPENER  # no redirects followed
 
     now = time.monotonic()
     with _probe_lock:

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lib.hosts.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
-from lib.hosts.providers import OLLAMA_NO_MLLAMA
+from lib.hosts.providers import OLLAMA_NO_MLLAMA, provider, provider_for_host, retired_route_message
 from lib.common.redact import redact
 
 if TYPE_CHECKING:
@@ -437,8 +437,6 @@ def _headers(exc: HttpResponseError) -> Mapping[str, str]:
 def _retired_route(exc: HttpResponseError, status: int, words: str) -> str | None:
     """What to do when a host says the route itself was retired (Azure's /models route, for the SDK's requests)."""
     from urllib.parse import urlsplit
-
-    from lib.hosts.providers import provider, provider_for_host, retired_route_message
 
     try:
         url = str(exc.response.request.url) if exc.response is not None else ""

@@ -696,11 +696,9 @@ def _was_sent(stream: Any) -> bool:
 
 
 def _replay_label(stream: Any) -> str:
-    if not hasattr(stream, "_dedupe"):
-        return ""  # a plain client stream
-    from lib.answers.rehearsal import label_of
-
-    return label_of(stream)
+    """"cache" / "rehearsal" when the opener replayed this answer (`lib.answers` streams say so), else ""."""
+    label = getattr(stream, "replayed_from", "")  # a plain client stream has none
+    return label if isinstance(label, str) else ""
 
 
 def request_code(turn: Turn, endpoint: str | None = None) -> str:

@@ -5,10 +5,11 @@ import html
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 USER_AGENT = (
     "LlamaHerdStudio/1.0 (workshop demo app; Streamlit; "
@@ -226,6 +227,8 @@ def http_get(
     The body is read (at most MAX_RESPONSE_BYTES) before returning; the status is NOT checked.
     Exception texts are never passed on: they can contain the full URL, secrets included.
     """
+    import requests  # with the first tool call, not with the first page view (Home shows without it)
+
     shown = display_url or url
     all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     all_headers.update(headers or {})

@@ -1,9 +1,8 @@
 """brave_search: web search via the Brave Search API, or Wikipedia search when no key is set."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import requests
 
 from .base import (
     CallContext,
@@ -16,6 +15,9 @@ from .base import (
     get_json,
     strip_html,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 SPEC = ToolSpec(
     name="brave_search",

@@ -17,7 +17,7 @@ from lib.hosts.errors import ErrorKind, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
 from lib.hosts.providers import answered_by, display_name
 from lib.common.ticking import current_scope
-from lib.vision.conversation import build_messages
+from lib.vision.tasks import build_messages
 
 SYSTEM_TEXT = (
     "You are Llama 3.2 Vision answering questions about one image in a live demo. Be accurate and concise, "
@@ -85,7 +85,7 @@ class VisionAnswer:
     @property
     def request_params(self) -> dict[str, Any]:
         """The body parameters this answer's requests send besides the messages (for "View code":
-        `lib.export.python_snippet(..., max_tokens=, temperature=)` writes the same)."""
+        `lib.hosts.view_code.python_snippet(..., max_tokens=, temperature=)` writes the same)."""
         return request_params(max_tokens=self.max_tokens, temperature=self.temperature)
 
     @property
@@ -168,10 +168,8 @@ class VisionAnswer:
             self.usage = stream.usage
             self.finish_reason = getattr(stream, "finish_reason", None)
             self.served_model = getattr(stream, "served_model", None) or ""
-            if hasattr(stream, "_dedupe"):
-                from lib.answers.rehearsal import label_of
-
-                self.cached = label_of(stream)
+            label = getattr(stream, "replayed_from", "")  # the opener's stream says when it was replayed
+            self.cached = label if isinstance(label, str) else ""
             self.requests += 0 if self.cached else 1
             self.elapsed_s = time.monotonic() - started
             client.remember(self.settings.endpoint, _MEMORY_KEY, self.system_mode)

@@ -1,316 +1,26 @@
-"""Plain helpers for the vision page: presets, detail levels, samples, the English check, messages, and the
-conversation's state (what is asked, streaming, stopped or failed; saved for a reload; imported from a transcript).
+"""The vision page's conversation as plain state: the current photo (prepared once), what is asked, streaming,
+stopped or failed, the turns so far; saved for a reload and restored. Its transcripts are `lib.answers.transcript`'s
+(`vision_transcript_files`, `import_vision_transcript`); what can be asked is `lib.vision.tasks`.
 
-Llama 3.2 Vision takes one image per request, sees at most 4 tiles of 560 px, and supports only English for
-image+text prompts (see FACTS.md). Nothing here imports Streamlit: the page passes `st.session_state` (any
-mutable mapping) to the state functions. Example::
+Nothing here imports Streamlit: the page passes `st.session_state` (any mutable mapping) to these functions.
+Imports `lib.vision.tasks`, `lib.vision.images` and `lib.hosts.errors` (for the type of a failure)::
 
-    prepared = prepare_image(data, max_side=detail_level("high").max_side)
-    messages = build_messages(prepared.data_url, [("user", preset("describe").prompt)], detail="high")
+    init_state(st.session_state)
+    use_image(st.session_state, image_from_bytes("sample:cat", "cat.jpg", data, "sample"))
+    if start(st.session_state, ask_text("describe", None)): ...
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import re
-import unicodedata
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from lib.vision.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image
-
-if TYPE_CHECKING:
-    from lib.hosts.errors import UserError
-
-__all__ = [
-    "DETAIL_LEVELS",
-    "PRESETS",
-    "SAMPLES",
-    "CurrentImage",
-    "DetailLevel",
-    "Failure",
-    "Pending",
-    "Preset",
-    "Sample",
-    "ask_text",
-    "build_messages",
-    "display_width",
-    "detail_level",
-    "looks_english",
-    "preset",
-    "preset_for_prompt",
-    "sample",
-]
-
-ALT_TEXT_MAX_CHARS = 125
-"""Screen readers cut long alt text; 125 characters is the usual advice."""
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A ready-made question: ``key`` is stable, ``label`` is shown on a button, ``prompt`` is sent."""
-
-    key: str
-    label: str
-    prompt: str
-
-
-PRESETS: list[Preset] = [
-    Preset(
-        "describe",
-        "Describe",
-        "Describe this image in detail: the main subject, the setting, the colours and the light, and any text "
-        "you can read. Finish with one sentence on what the image as a whole shows.",
-    ),
-    Preset(
-        "alt_text",
-        "Alt text",
-        f"Write alt text for this image for people who use a screen reader, in at most {ALT_TEXT_MAX_CHARS} "
-        "characters. Reply with only the alt text: no quotation marks, no introduction, no explanation.",
-    ),
-    Preset(
-        "read_text",
-        "Read the text",
-        "Transcribe all the text in this image exactly as it is written, keeping the line breaks, spelling, "
-        "capitalisation and punctuation. Do not translate, correct or summarise it. If there is no text, reply "
-        '"No text found."',
-    ),
-    Preset(
-        "objects",
-        "List objects",
-        "List the objects you can see in this image as a bulleted list, one object per line, the most prominent "
-        "first. Give a count when there is more than one of something.",
-    ),
-    Preset(
-        "unusual",
-        "What's unusual?",
-        "What is unusual or surprising in this image? Say what you would normally expect and what is different "
-        "here. If nothing is unusual, say so.",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class DetailLevel:
-    """How much of the image the model gets: ``max_side`` for ``prepare_image``, ``api_detail`` for the API."""
-
-    key: str
-    label: str
-    max_side: int
-    api_detail: str
-    explanation: str
-
-
-DETAIL_LEVELS: list[DetailLevel] = [
-    DetailLevel(
-        "low",
-        "Low (1 tile)",
-        560,
-        "low",
-        "One 560-px tile: the fastest answer and the fewest tokens, but small text and fine detail may be lost.",
-    ),
-    DetailLevel(
-        "high",
-        "High (4 tiles)",
-        1120,
-        "high",
-        "Up to four 560-px tiles (1120×1120), the most detail Llama 3.2 Vision ever sees: more tokens, slower.",
-    ),
-    DetailLevel(
-        "auto",
-        "Auto",
-        1120,
-        "auto",
-        "Sends up to 1120×1120 and lets the server decide how much detail to use.",
-    ),
-]
-
-_API_DETAILS = frozenset(level.api_detail for level in DETAIL_LEVELS)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """A bundled photo to try without uploading; ``credit`` is the line to show under it."""
-
-    key: str
-    label: str
-    path: Path
-    credit: str
-
-    @property
-    def stage_credit(self) -> str:
-        """The credit without the licence file's path (presenter mode shows no file paths)."""
-        return re.sub(r"\s*\(see assets/[^)]*\)|;\s*see assets/[^)]*", "", self.credit)
-
-
-_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
-_VIA = "via scikit-image's sample data; see assets/samples/LICENSES.md"
-
-SAMPLES: list[Sample] = [
-    Sample("cat", "Cat", _SAMPLES_DIR / "cat.jpg", f"Chelsea the cat. Photo: Stefan van der Walt, CC0 ({_VIA})"),
-    Sample(
-        "shopfront",
-        "Bakery sign",
-        _SAMPLES_DIR / "shopfront.jpg",
-        "A bakery front with painted signs, to try “Read the text”. Image: made for this project with Pillow, CC0 "
-        "(see assets/samples/LICENSES.md)",
-    ),
-    Sample(
-        "astronaut",
-        "Astronaut",
-        _SAMPLES_DIR / "astronaut.jpg",
-        f"Astronaut Eileen Collins. Photo: NASA, public domain ({_VIA})",
-    ),
-    Sample(
-        "rocket",
-        "Rocket launch",
-        _SAMPLES_DIR / "rocket.jpg",
-        f"Falcon 9 with DSCOVR at Cape Canaveral. Photo: SpaceX, public domain ({_VIA})",
-    ),
-]
-
-
-_Keyed = TypeVar("_Keyed", Preset, DetailLevel, Sample)
-
-
-def preset(key: str) -> Preset:
-    """The preset with this ``key`` (``KeyError`` if there is none)."""
-    return _by_key(PRESETS, key)
-
-
-def preset_for_prompt(text: str) -> Preset | None:
-    """The preset whose prompt is exactly `text` (to show a sent preset by its short label), else None."""
-    return next((p for p in PRESETS if p.prompt == text), None)
-
-
-def detail_level(key: str) -> DetailLevel:
-    """The detail level with this ``key`` (``KeyError`` if there is none)."""
-    return _by_key(DETAIL_LEVELS, key)
-
-
-def sample(key: str) -> Sample:
-    """The sample photo with this ``key`` (``KeyError`` if there is none)."""
-    return _by_key(SAMPLES, key)
-
-
-def _by_key(items: Sequence[_Keyed], key: str) -> _Keyed:
-    for item in items:
-        if item.key == key:
-            return item
-    raise KeyError(key)
-
-
-# --- is the question in English? ----------------------------------------------------------------------------------
-
-# Frequent English words, including short ones other languages share ("a", "in", "on"): counting those as
-# English only makes the check more careful. Words that are also frequent elsewhere ("was", "die") are in neither.
-_ENGLISH = frozenset(
-    """the a an this that these those what which who whom whose where when why how is are were be been being
-    there here it its it's i you your he she they them their we our my me of to in on at by for from with
-    about into over under between through and or but if then than as so no do does did done not can could
-    would should shall may might must any some all each every many much more most picture image photo
-    photograph see seen shown show look looks like describe tell read write list explain anything something
-    thing things one two three please happening going doing wearing holding color colour colors colours
-    background front left right top bottom has have had just only very up out get make kind type""".split()
-)
-# Frequent words of languages people often type that are not English words.
-_FOREIGN = (
-    frozenset(
-        """le les des du une est et que qui quoi dans sur pour avec ce cette ces il elle ils elles sont pas ne
-        vous nous je tu mon ma mes au aux voici quel quelle quels quelles où peux pouvez décris décrivez
-        der das ist und ein eine einen einem einer nicht mit auf dem des sind wie ich sie wir ihr es im zu
-        von bild bitte welche welcher wo warum gibt kannst können dieses dieser diesem diese hier beschreibe
-        siehst el la los las qué hay en un una y del por para con esta este esto imagen cómo dónde cuál
-        cuántos puedes lo se su sus estas estos gli che cosa è di della delle nel nella questa questo sono
-        immagine dove perché c'è puoi descrivi os uma é não na isso isto imagem tem há você het een wat dit
-        zijn niet voor er afbeelding kun kunt zie deze ik och är det vad på ett som för bilden finns hva
-        hvad jeg kan du""".split()
-    )
-    - _ENGLISH
-)
-_FRENCH_ELISION = re.compile(r"^(?:c|d|j|l|m|n|s|t|qu)['’]\w", re.IGNORECASE)
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-
-
-def looks_english(text: str) -> bool:
-    """False when ``text`` is clearly not English (Llama 3.2 Vision answers image questions in English only).
-
-    A heuristic: mostly non-Latin letters (Chinese, Cyrillic, Arabic, ...) means not English; for Latin script,
-    at least two common foreign words and more than twice as many as English ones means not English. Short or unclear text counts
-    as English, so an ordinary English question is never flagged.
-    """
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return True
-    non_latin = sum(1 for ch in letters if not unicodedata.name(ch, "").startswith("LATIN"))
-    if non_latin * 2 > len(letters):
-        return False
-    words = [word.lower().replace("’", "'") for word in _WORD.findall(text)]
-    if len(words) < 3:
-        return True
-    english = sum(word in _ENGLISH for word in words)
-    foreign = sum(word in _FOREIGN or bool(_FRENCH_ELISION.match(word)) for word in words)
-    foreign += 2 * sum(text.count(mark) for mark in "¿¡")
-    return not (foreign >= 2 and foreign > 2 * english)
-
-
-# --- messages -----------------------------------------------------------------------------------------------------
-
-
-def build_messages(
-    image_data_url: str,
-    turns: Sequence[tuple[str, str]],
-    *,
-    detail: str = "auto",
-    system_text: str | None = None,
-    system_mode: str = "user",
-) -> list[dict]:
-    """OpenAI-style chat messages carrying exactly one image, in the first user message.
-
-    ``turns`` is the conversation so far, ``[("user", question), ("assistant", answer), ("user", follow_up), ...]``.
-    ``system_mode="system"`` sends ``system_text`` as a system message; ``"user"`` (the default, because some hosts
-    refuse a system message together with an image) puts it before the first question instead.
-    """
-    if not image_data_url:
-        raise ValueError("image_data_url is empty")
-    if detail not in _API_DETAILS:
-        raise ValueError(f"detail must be one of {sorted(_API_DETAILS)}, not {detail!r}")
-    if system_mode not in ("user", "system"):
-        raise ValueError(f"system_mode must be 'user' or 'system', not {system_mode!r}")
-    if not turns or turns[0][0] != "user":
-        raise ValueError("the conversation must start with the user's question")
-    for role, _text in turns:
-        if role not in ("user", "assistant"):
-            raise ValueError(f"turn roles must be 'user' or 'assistant', not {role!r}")
-
-    system = system_text.strip() if system_text else ""
-    messages: list[dict] = []
-    if system and system_mode == "system":
-        messages.append({"role": "system", "content": system})
-    first_role, first_text = turns[0]
-    if system and system_mode == "user":
-        first_text = f"{system}\n\n{first_text}"
-    messages.append(
-        {
-            "role": first_role,
-            "content": [
-                {"type": "text", "text": first_text},
-                {"type": "image_url", "image_url": {"url": image_data_url, "detail": detail}},
-            ],
-        }
-    )
-    messages.extend({"role": role, "content": text} for role, text in turns[1:])
-    return messages
-
-
-# --- the conversation's state -------------------------------------------------------------------------------------
-# Kept in st.session_state under these keys (the page passes the mapping in). A question is stored as `Pending`
-# before its answer streams, so a run cut short by Stop, any other click or a page switch still finds the question
-# and what arrived, and turns them into a stopped turn.
+from lib.hosts.errors import UserError
+from lib.vision.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image, square_thumbnail
+from lib.vision.tasks import preset
 
 IMAGE, TURNS, META, PENDING, FAILED, ANSWERED = (
     "vision_image", "vision_turns", "vision_meta", "vision_pending", "vision_failed", "vision_answered")
@@ -423,8 +133,6 @@ def for_detail(image: CurrentImage, max_side: int) -> PreparedImage:
 
 def card_thumbnail(data: bytes, side: int = 128) -> bytes:
     """A centred square JPEG crop of a bundled sample (trusted bytes), for the gallery cards."""
-    from lib.vision.images import square_thumbnail
-
     return square_thumbnail(data, side)
 
 
@@ -639,39 +347,3 @@ def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) 
         _append(ss, p.question, p.partial, stopped_meta(p, "(the page was reloaded before the answer finished)"))
     settings = data.get("settings")
     return Restored(len(ss[TURNS]), image is not None, dict(settings) if isinstance(settings, dict) else {})
-
-
-def transcript_files(ss: Mapping[str, Any], *, model: str, provider: str, secrets: Sequence[str]) -> tuple[str, str]:
-    """(Markdown, JSON) of the conversation, secrets redacted; names the model and provider that last answered
-    (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail."""
-    from lib.answers.transcript import to_json, to_markdown, vision_transcript
-
-    answered = ss.get(ANSWERED) or {}
-    image: CurrentImage | None = ss.get(IMAGE)
-    data = vision_transcript(
-        ss.get(TURNS) or [], ss.get(META) or {}, provider=str(answered.get("provider") or provider),
-        model=str(answered.get("model") or model), image_name=image.name if image else "",
-        image_thumbnail_jpeg=image.master.data if image else None, secrets=secrets,
-    )
-    return to_markdown(data, secrets), to_json(data, secrets)
-
-
-def import_transcript(ss: MutableMapping[str, Any], raw: bytes) -> int:
-    """Show a saved vision transcript again; returns the number of turns. Raises `TranscriptError` with a reason a
-    person understands. The transcript carries only a small thumbnail, which becomes the current image."""
-    from lib.vision.images import ImageRejected
-    from lib.answers.transcript import from_json, vision_turns_from_transcript
-
-    data = from_json(raw, kind="vision")
-    turns, meta, thumbnail = vision_turns_from_transcript(data)
-    image = None
-    if thumbnail:
-        name = data["image"]["name"] or "transcript image"
-        try:
-            image = image_from_bytes("transcript:" + hashlib.sha256(thumbnail).hexdigest()[:16], name, thumbnail,
-                                     "transcript")
-        except ImageRejected:
-            image = None
-    ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[PENDING] = image, turns, meta, None, None
-    ss[ANSWERED] = {"model": data["model"], "provider": data["provider"]} if data["model"] else None
-    return len(turns)

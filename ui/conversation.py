@@ -1,0 +1,106 @@
+"""What the conversation area shows while a page answers: the streamed answer and its live progress line, an error
+box, and the "Show N earlier turns" button of a long conversation.
+
+May import lib.* and ui.presenter (no other ui module)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lib.answers.pacing import FREEZE, Streamer
+from lib.answers.transcript import SHOWN_TURNS, hidden_turns
+from lib.common.redact import redact
+from lib.common.safe_text import display_markdown, literal
+from lib.hosts.errors import UserError
+from ui import presenter
+
+
+def earlier_turns(count: int, key: str) -> int:
+    """How many of the conversation's `count` turns to leave undrawn (see `lib.answers.transcript.SHOWN_TURNS`), with a
+    "Show N earlier turns" button drawn here when there are any. A click draws them all until the conversation is
+    short again (a new chat or a new image)."""
+    ss = st.session_state
+    if count <= SHOWN_TURNS:
+        ss.pop(key, None)
+    hidden = hidden_turns(count, bool(ss.get(key)))
+    if hidden:
+        st.button(f"Show {hidden} earlier turn{'s' if hidden > 1 else ''}", key=f"{key}_button",
+                  icon=":material/expand_less:", type="tertiary", on_click=ss.__setitem__, args=(key, True),
+                  help=f"Only the latest {SHOWN_TURNS} turns are drawn, so a long conversation stays quick to "
+                       "use. The transcript downloads have every turn.")
+    return hidden
+
+
+def show_error(err: UserError) -> None:
+    """An error box with the title, what to do, and the server's words (never a traceback, never a key)."""
+    icon = "⏳" if err.is_rate_limit else "⚠️"
+    # Title and message are ours, or came from an imported transcript: no image there is ever fetched. The server's
+    # own words are untrusted text and show exactly as written (no image, no link, no formatting).
+    if st.session_state.get("_visitor_endpoint") and not err.is_rate_limit:
+        st.error("**That address didn't answer as a model server.** Check the base URL typed in Connection "
+                 "settings, or pick one of the listed providers.", icon=icon)
+        return
+    st.error(display_markdown(f"**{err.title}.** {err.message}"), icon=icon)
+    if err.detail and not presenter.presenting():
+        st.caption(f"Server said: {literal(redact(err.detail))}" + (f" (HTTP {err.status})" if err.status else ""))
+
+
+class ProgressLine:
+    """A live one-line status in a slot: a spinning icon (CSS in ui/presenter.py, inside a container keyed
+    `*_progress`) and a text such as "Llama 3.3 70B is thinking… **3 s**", sent again only when it changes."""
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+        self._shown = ""
+
+    def show(self, text: str) -> None:
+        """Show `text` after the icon, unless it is already shown."""
+        line = f":material/progress_activity: {text}"
+        if line != self._shown:
+            self._slot.markdown(line)
+            self._shown = line
+
+
+class LiveAnswer:
+    """A streamed answer drawn into `slot` (an `st.empty()`): finished paragraphs frozen in their own elements, the
+    current one redrawn with a cursor, all paced by `lib.answers.pacing` so traffic stays a small multiple of the answer.
+    `finish()` draws the whole answer once in place of the pieces."""
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+        self._pieces: Any = None
+        self._tail: Any = None
+        self.streamer = Streamer()
+
+    @property
+    def text(self) -> str:
+        """Everything received so far."""
+        return self.streamer.text
+
+    def add(self, piece: str) -> None:
+        """Take the next streamed piece; draw what the pacer allows."""
+        for kind, text in self.streamer.feed(piece):
+            if self._pieces is None:
+                self._pieces = self._slot.container()
+                self._tail = self._pieces.empty()
+            if kind == FREEZE:
+                self._tail.markdown(display_markdown(text))
+                self._tail = self._pieces.empty()
+            else:
+                self._tail.markdown(display_markdown(text) + " ▌")
+
+    def clear(self) -> None:
+        """Forget and remove what was drawn (the text turned out to be a tool call)."""
+        self._slot.empty()
+        self._pieces = self._tail = None
+        self.streamer.reset()
+
+    def finish(self, text: str | None = None) -> None:
+        """Draw the whole answer (or `text`) as one element, or nothing if it is empty."""
+        final = self.text if text is None else text
+        if final:
+            self._slot.markdown(display_markdown(final))
+        else:
+            self._slot.empty()

@@ -1,0 +1,146 @@
+"""The request meter: this tab's count of the requests sent (kept for a reload), the quota lines for the provider and
+model in use, and `_RUN`, what one script run passes from its start (the model picker) to its end (the sidebar).
+
+May import lib.* and ui.state (no other ui module: the others import this one)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import streamlit as st
+
+from lib import client
+from lib.common.session_store import STORE
+from lib.hosts.config import Settings
+from lib.hosts.errors import format_wait
+from lib.hosts.limits import RATES, limits_for, rate_key
+from ui import state
+
+
+METER = "meter"  # this tab's request count, kept with its conversations (ui.state) so a reload keeps it
+
+
+class _Run(threading.local):
+    """What one script run passes from its start to its end (each session's runs are on their own thread)."""
+
+    meter_model: tuple[str, str] | None = None  # (quota key, model) the page's model picker chose this run
+    page: str | None = None  # "tools" / "vision": the demo page that drew its model picker this run
+    rehearsal_slot: Any = None  # where the rehearsal box's count and Save button go, once the page has run
+
+
+_RUN = _Run()
+
+
+def session_meter() -> client.SessionMeter:
+    """This tab's request meter: every request the host accepted, counted as it is sent (so one stopped later
+    counts too; one refused with a 429 doesn't), and kept on the server under this tab's id, so a reload finds the
+    same count."""
+    ss = st.session_state
+    meter = ss.get("_meter")
+    if not isinstance(meter, client.SessionMeter):
+        # A read-only shared view sends nothing and has no tab id of its own to keep a count under.
+        saved = (state.load(METER) or {}) if state.shared_view() is None else {}
+        count = saved.get("requests") if isinstance(saved, dict) else 0
+        count = count if isinstance(count, int) and not isinstance(count, bool) and 0 <= count < 10**9 else 0
+        meter = ss["_meter"] = client.SessionMeter(count, _meter_keeper())
+    ss["session_requests"] = meter.count
+    return meter
+
+
+def _meter_keeper() -> Callable[[int], Any] | None:
+    """Saves the count under this tab's id from whichever thread counts (a request is counted in the worker that
+    sends it, which has no Streamlit session): the id and the client are read now, in the script's thread."""
+    if state.shared_view() is not None:
+        return None  # a read-only shared view sends nothing and keeps nothing
+    try:
+        sid = state.session_id()
+        who = state._client()  # noqa: SLF001 - the same per-client bounds as state.save
+    except Exception:  # noqa: BLE001 - outside a browser session: the count lives as long as the session
+        return None
+
+    def keep(count: int) -> None:
+        STORE.save(sid, METER, {"requests": count}, client=who)
+
+    return keep
+
+
+def count_requests(n: int = 0) -> None:
+    """Pages call this after a turn. The meter already counted its requests as they were sent (`session_meter`:
+    cached and replayed answers cost none, a stopped request that reached the host counts); this brings
+    `st.session_state["session_requests"]` up to date. `n` is ignored (kept for the pages' calls)."""
+    session_meter()
+
+
+def model_in_use(settings: Settings) -> str | None:
+    """The model this run's page uses at these settings (None on Home, or when it uses none)."""
+    chosen = _RUN.meter_model
+    if chosen is None or not settings.provider:
+        return None
+    where, model = chosen
+    return model if where == client.quota_key(settings) else None
+
+
+def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
+    """The meter for the provider and model in use: this session, this server today and this minute against the
+    limits that hold for that model (a paid model has none of a free tier's), the server's own remaining counts;
+    and a warning when the daily budget is nearly spent or the host said it is spent.
+
+    What the host said wins: a daily limit it reported reads as all used ("50 of 50 today: daily limit reached"),
+    whatever this server counted. Requests wait for the per-minute window (lib.hosts.limits.RATES) rather than exceed it,
+    so "this minute" never reads above a known limit; while one waits, the line says for how long."""
+    snap = client.QUOTA.snapshot()
+    p = settings.provider
+    lines = [f"This session: {session_meter().count}"]
+    if p is None:
+        return lines, None
+    where = client.quota_key(settings)
+    model = model_in_use(settings)
+    limits = limits_for(p, model)
+    applies: Callable[[str], bool] | None = None
+    scope = ""
+    if limits.only_suffix:  # the published figures hold for some models only (OpenRouter's :free)
+        free = model is None or limits.applies_to(model)  # no model here (Home): the free tier, against its limits
+        table = limits_for(p, "any" + limits.only_suffix)
+        if free:
+            limits, scope = table, f" ({limits.only_suffix} models)"
+            applies = table.applies_to
+        else:
+            scope = " (paid models)"
+            applies = lambda m: not table.applies_to(m)  # noqa: E731
+    today, minute = snap.usage(where, applies)
+    day_until = snap.limit_reached(where, "day", applies)
+    minute_until = snap.limit_reached(where, "minute", applies)
+    if day_until is not None:
+        used = f"{limits.per_day} of {limits.per_day} today" if limits.per_day else "today"
+        day = f"{used}: daily limit reached ({settings.label} said so; {today} sent from this server)"
+    elif limits.per_day and today >= limits.per_day:
+        day = f"{today} of {limits.per_day} today: daily limit reached"
+    else:
+        day = f"{today}{f' of {limits.per_day}' if limits.per_day else ''} today"
+    if limits.per_minute:
+        key = rate_key(where, limits)
+        shown = max(minute, limits.per_minute) if minute_until is not None else minute  # the host said: all used
+        this_minute = f"{shown} of {limits.per_minute} this minute"
+        wait = RATES.free_in(key, limits.per_minute) if RATES.used(key) >= limits.per_minute else 0.0
+        if minute_until is not None:
+            wait = max(wait, minute_until - snap.now)
+        if wait > 0 or RATES.waiting(key):
+            waiting = RATES.waiting(key)
+            this_minute += f": the next request waits {format_wait(wait)}" + (
+                f" ({waiting} in line)" if waiting else "")
+    else:
+        this_minute = f"{minute} this minute" + (" (the host said: limit reached)" if minute_until else "")
+    lines.append(f"This server, {settings.label}{scope}: {day} · {this_minute}")
+    for header, value in sorted(snap.remaining.get(where, {}).items()):
+        lines.append(f"{settings.label} says {header.removeprefix('x-ratelimit-')}: {value}")
+    warning = None
+    if day_until is not None or (limits.per_day and today >= limits.per_day):
+        resets = f" It resets in about {format_wait(day_until - snap.now)}." if day_until is not None else ""
+        warning = (f"{settings.label}'s daily limit{scope} is reached: requests are refused until it resets."
+                   f"{resets} Turn on Rehearsal → Replay, or switch provider.")
+    elif limits.per_day and today >= 0.8 * limits.per_day:
+        left = max(0, limits.per_day - today)
+        warning = (f"{today} of {settings.label}'s {limits.per_day} free requests today are used: {left} left. "
+                   "Turn on Rehearsal → Replay, or switch provider, before it runs out.")
+    return lines, warning

@@ -1,0 +1,189 @@
+"""The answer sources a presenter controls: the replay cache toggle and the Record / Replay box in the sidebar, and
+how a page opens a model stream or runs a tool through them (each request that reaches the host counted by the meter).
+
+May import lib.* and ui.meter, ui.state (never ui.connection, ui.sidebar, ui.conversation, pages or app)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from lib import client, tools
+from lib.answers.rehearsal import Rehearsal
+from lib.common.safe_text import as_text
+from lib.hosts.config import Settings
+from lib.hosts.providers import Page
+from lib.tool_calling.loop import _run_tool
+from ui import state
+from ui.meter import _RUN, session_meter
+
+
+def rehearsal() -> Rehearsal:
+    """This session's rehearsal recording (a presenter's own; saved and loaded as a JSON file)."""
+    return st.session_state.setdefault("_rehearsal", Rehearsal())
+
+
+def rehearsal_mode() -> str:
+    """"off", "record" or "replay"."""
+    return st.session_state.get("rehearsal_mode", "off")
+
+
+def replay_pin(settings: Settings, page: Page) -> str | None:
+    """In Replay: the model `page` was rehearsed with at this provider (None: not replaying, or not recorded)."""
+    recorded = st.session_state.get("_rehearsal")
+    if rehearsal_mode() != "replay" or not isinstance(recorded, Rehearsal) or not settings.provider_id:
+        return None
+    return recorded.pinned_model(settings.provider_id, page)
+
+
+def _chosen_tools() -> list[str]:
+    """The tools ticked on the tool page now (as the page reads them when a turn starts; on another page, where
+    Streamlit has let go of the boxes' values, as `ui.state.keep` kept them)."""
+    ss = st.session_state
+    kept = ss.get("_kept") or {}  # ui.state's mirror of widget values
+    return [name for name in tools.TOOLS if ss.get(f"tool_{name}", kept.get(f"tool_{name}"))]
+
+
+def stream_opener(fresh: bool = False) -> Callable[..., Any]:
+    """How a page opens a model stream: through the shared cache (when on) and the rehearsal (when on), every
+    request that reaches the host counted by this tab's meter as it is sent. Called in the script's thread."""
+    mode = rehearsal_mode()
+    use_cache = st.session_state.get("dedupe_on", True)
+    meter = session_meter()
+    if mode == "off" and not use_cache:
+        return client.counted(client.stream, meter.add)
+    opener = rehearsal().opener(mode, fresh=fresh or not use_cache,  # type: ignore[arg-type]
+                                tools=_chosen_tools() if mode == "record" else None)
+    return client.counted(opener, meter.add)
+
+
+def rehearsal_tools() -> Callable[..., Any]:
+    """How the tool loop runs tools: replayed or recorded with the rehearsal, cached when the cache is on."""
+    mode = rehearsal_mode()
+    if mode == "off" and not st.session_state.get("dedupe_on", True):
+        return _run_tool
+    return rehearsal().tool_runner(_run_tool, mode)  # type: ignore[arg-type]
+
+
+def _use_pinned_tools(recorded: Rehearsal) -> list[str] | None:
+    """Tick the tools the rehearsal's tool turn had, if the ticks differ (a callback: before any widget is drawn);
+    the tool titles now ticked, or None when nothing changed (or nothing was recorded on the tool page)."""
+    wanted = _pinned_ticks(recorded)
+    if wanted is None or _chosen_tools() == wanted:
+        return None
+    ss = st.session_state
+    for name in tools.TOOLS:
+        ss[f"tool_{name}"] = name in wanted
+        state.remember(f"tool_{name}")  # the page's mirror (ui.state.keep) restores these, not the old ticks
+    return [tools.TOOLS[name].title for name in wanted]
+
+
+def _pinned_ticks(recorded: Rehearsal) -> list[str] | None:
+    """The tools (this app knows) the rehearsal's latest tool turn had ticked, in the page's order; None: none
+    recorded."""
+    pinned = recorded.pinned_tools
+    return None if pinned is None else [name for name in tools.TOOLS if name in pinned]
+
+
+def _tools_note(titles: list[str] | None) -> str:
+    if titles is None:
+        return ""
+    return (" Tools ticked as rehearsed: " + ", ".join(titles) + "." if titles
+            else " Tools unticked, as rehearsed.")
+
+
+def _load_recording() -> None:
+    """"Load a recording" (the uploader's callback, so it runs before any widget is drawn): add its answers and
+    pins, switch to Replay, tick the rehearsal's tools; a file that can't be used is said so, nothing changes."""
+    ss = st.session_state
+    upload = ss.get("rehearsal_upload")
+    if upload is None or ss.get("rehearsal_loaded") == upload.file_id:
+        return
+    recorded = rehearsal()
+    try:
+        n = recorded.from_json(upload.getvalue())
+    except ValueError as exc:
+        ss["_rehearsal_note"] = ("error", f"That recording can't be used: {as_text(str(exc))}")
+        return
+    ss["rehearsal_loaded"] = upload.file_id
+    ss["rehearsal_mode"] = "replay"
+    ss["_rehearsal_note"] = ("success", f"Loaded {n} recorded exchanges: replay is on."
+                             + _tools_note(_use_pinned_tools(recorded)))
+
+
+def _mode_changed() -> None:
+    """The Record / Replay switch (a callback): entering Replay ticks the rehearsal's tools, if they differ."""
+    ss = st.session_state
+    recorded = ss.get("_rehearsal")
+    if ss.get("rehearsal_mode") == "replay" and isinstance(recorded, Rehearsal):
+        titles = _use_pinned_tools(recorded)
+        if titles is not None:
+            ss["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(titles))
+
+
+def _tools_back() -> None:
+    """"Tick the rehearsal's tools" (a callback)."""
+    recorded = st.session_state.get("_rehearsal")
+    if isinstance(recorded, Rehearsal):
+        st.session_state["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(_use_pinned_tools(recorded)))
+
+
+def _recorded_line(recorded: Rehearsal) -> str:
+    count = len(recorded)
+    return f"{count} exchange{'s' if count != 1 else ''} recorded." if count else "Nothing recorded yet."
+
+
+def quota_controls(settings: Settings) -> None:
+    """Sidebar: the replay cache toggle and the rehearsal recorder (its count and Save button are completed by
+    `sidebar_quota`, after the page ran: a turn recorded in this run is in them).
+
+    Every change to a widget's value happens in a callback (before the widgets are drawn): a value set after its
+    widget was drawn in the run raises StreamlitWidgetAlreadyInstantiatedError."""
+    _RUN.meter_model = _RUN.page = _RUN.rehearsal_slot = None
+    session_meter()
+    with st.sidebar:
+        st.toggle("Reuse identical answers", value=True, key="dedupe_on",
+                  help="The same question within 15 minutes is answered from the cache at a natural pace, "
+                       "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
+        box = st.expander("Rehearsal", expanded=rehearsal_mode() != "off", key="rehearsal_box", on_change="rerun")
+        note = st.session_state.pop("_rehearsal_note", None)
+        if note is not None and note[0] == "success":
+            st.toast(note[1], icon="🎬")
+        if not box.open:  # drawn only when opened (a lighter first view); keep_sidebar_choices keeps the mode
+            return
+        with box:
+            st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
+                     label_visibility="collapsed", on_change=_mode_changed,
+                     format_func={"off": "Off", "record": "Record", "replay": "Replay"}.__getitem__,
+                     help="Record: every answer and tool result is kept while you rehearse. Replay: on stage, "
+                          "anything seen in the rehearsal is answered from it at the recorded pace, with the model "
+                          "and tools it was recorded with; anything new goes live.")
+            slot = st.empty()
+            slot.caption(_recorded_line(rehearsal()))  # until the page has run (then with the Save button)
+            _RUN.rehearsal_slot = slot
+            st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload", on_change=_load_recording)
+            if note is not None and note[0] == "error":
+                st.error(note[1], icon="🚫")
+
+
+def _rehearsal_status(settings: Settings) -> None:
+    """The rehearsal box's count, what it pins, and "Save recording", drawn once the page has run. The file is
+    made when the button is clicked, so it holds every exchange recorded until then."""
+    slot, _RUN.rehearsal_slot = _RUN.rehearsal_slot, None
+    if slot is None:
+        return
+    recorded = rehearsal()
+    with slot.container():
+        st.caption(_recorded_line(recorded))
+        wanted = _pinned_ticks(recorded)
+        if rehearsal_mode() == "replay" and wanted is not None and _RUN.page == "tools" and _chosen_tools() != wanted:
+            st.button("Tick the rehearsal's tools", key="rehearsal_tools_back", icon=":material/build:",
+                      type="tertiary", on_click=_tools_back,
+                      help="The tools ticked now differ from those the rehearsal was recorded with: a question is "
+                           "replayed only with the same tools.")
+        if len(recorded):
+            secrets = settings.secrets()
+            st.download_button("Save recording (JSON)", lambda: recorded.to_json(secrets), "rehearsal.json",
+                               "application/json", icon=":material/download:", type="tertiary", on_click="ignore",
+                               key="rehearsal_save")
