@@ -7,7 +7,8 @@ Public API::
     result = run("get_weather", {"city": "Stockholm"}, config)   # never raises
     result.content   # what the model receives (size-capped, no keys)
 
-Each tool lives in its own module with a SPEC, a `status(config)` and a `call(arguments, ctx)`.
+Each tool lives in its own module with a SPEC, a `status(config)` and a `call(arguments, ctx)`; a new tool is a
+module here plus a line in `registry.py`. The package imports nothing of ours outside `lib/tools/`.
 """
 from __future__ import annotations
 
