@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib.common.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
-from ui.connection import current_settings, remember_connection, restore_connection
+from ui.connection import current_settings, remember_connection, restore_connection, use_shared_state
 from ui.rehearsal import quota_controls
 from ui.sidebar import sidebar, sidebar_quota
 from ui import presenter
@@ -19,6 +19,7 @@ st.set_page_config(
     menu_items={"About": "Llama Herd Studio: Meta's Llama models calling tools and reading photos, live."},
 )
 
+use_shared_state()  # REDIS_URL: the cap, quota counts, caches and saved conversations shared by every process
 release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS doesn't grow with every visitor
 freeze_long_lived()  # first run only: what is loaded by now lives as long as the process; Streamlit's gc skips it
 nav = st.navigation(pages(), position="top")

@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import streamlit as st
 
+from lib.common.shared_state import LINK, SharedLink
 from lib.common.ticking import Cancelled, current_scope
 from lib.hosts.budget import estimate_tokens
 from lib.hosts.catalog import _OPENER, CatalogResult, fetch_models
@@ -128,6 +132,7 @@ def __getattr__(name: str) -> Any:
 # Per-endpoint memory (shared by all users on purpose: it describes servers, not people) and a request counter.
 
 _memory_lock = threading.Lock()
+_UNKNOWN: Any = object()
 _endpoint_memory: dict[tuple[str, str], tuple[Any, float | None]] = {}  # value, expires (monotonic) or None
 SKIP_MODEL_S = 600.0
 """How long a model that answered "retired" / "not found" is passed over before it is tried again."""
@@ -135,18 +140,33 @@ NO_STREAMING_S = 600.0
 """How long an endpoint whose stream could not be read gets non-streamed calls before streaming is tried again."""
 
 
+def _memory_key(endpoint: str, key: str) -> str:
+    return LINK.key("endpoint", hashlib.sha256(f"{endpoint.rstrip('/').lower()}|{key}".encode()).hexdigest()[:32])
+
+
 def remember(endpoint: str, key: str, value: Any, ttl_s: float | None = None) -> None:
-    """Record what an endpoint accepts (e.g. which way of returning tool results worked), for `ttl_s` or for good."""
+    """Record what an endpoint accepts (e.g. which way of returning tool results worked), for `ttl_s` or for good;
+    with Redis, for every process (JSON values; learning it cost someone a refused request)."""
     expires = time.monotonic() + ttl_s if ttl_s is not None else None
     with _memory_lock:
         _endpoint_memory[(endpoint.rstrip("/").lower(), key)] = (value, expires)
+    if LINK.enabled:
+        text = json.dumps(value)
+        LINK.call(lambda r: r.set(_memory_key(endpoint, key), text,
+                                  px=int(ttl_s * 1000) if ttl_s is not None else 30 * 86_400_000), None)
 
 
 def recall(endpoint: str, key: str, default: Any = None) -> Any:
-    """What `remember` stored for this endpoint (and has not expired), or `default`."""
+    """What `remember` stored for this endpoint (and has not expired) here or, with Redis, in any process."""
     with _memory_lock:
-        value, expires = _endpoint_memory.get((endpoint.rstrip("/").lower(), key), (default, None))
-    return default if expires is not None and time.monotonic() >= expires else value
+        value, expires = _endpoint_memory.get((endpoint.rstrip("/").lower(), key), (_UNKNOWN, None))
+    if value is not _UNKNOWN and (expires is None or time.monotonic() < expires):
+        return value
+    if LINK.enabled:
+        shared = LINK.call(lambda r: r.get(_memory_key(endpoint, key)), None)
+        if shared is not None:
+            return json.loads(shared)
+    return default
 
 
 def forget_all() -> None:
@@ -166,12 +186,26 @@ def skip_model(endpoint: str, model: str, why: str, ttl_s: float = SKIP_MODEL_S)
         skipped = dict(_endpoint_memory.get(key, ({}, None))[0])
         skipped[model] = (why, until)
         _endpoint_memory[key] = (skipped, None)
+    if LINK.enabled:  # every process passes it over (a field per model: no process overwrites another's)
+        hkey = _memory_key(endpoint, "skipped_models")
+        LINK.call(lambda r: r.pipeline().hset(hkey, model, json.dumps([why, time.time() + ttl_s]))
+                  .expire(hkey, int(ttl_s) + 1).execute(), None)
 
 
 def skipped_models(endpoint: str) -> dict[str, str]:
-    """Models passed over on this endpoint now, with why."""
+    """Models passed over on this endpoint now, with why (by any process, with Redis)."""
     now = time.monotonic()
-    return {m: why for m, (why, until) in recall(endpoint, "skipped_models", {}).items() if until > now}
+    with _memory_lock:
+        mine = _endpoint_memory.get((endpoint.rstrip("/").lower(), "skipped_models"), ({}, None))[0]
+    out = {m: why for m, (why, until) in mine.items() if until > now}
+    if LINK.enabled:
+        shared = LINK.call(lambda r: r.hgetall(_memory_key(endpoint, "skipped_models")), {})
+        wall = time.time()
+        for m, entry in shared.items():
+            why, until = json.loads(entry)
+            if until > wall:
+                out.setdefault(m.decode(), why)
+    return out
 
 
 @dataclass
@@ -213,10 +247,15 @@ _RATE_VALUE = re.compile(r"[0-9A-Za-z.:+-]{1,24}")  # a count or a duration, as 
 
 
 class QuotaTracker:
-    """Thread-safe request counter shared by every session of this server process (it describes providers)."""
+    """Thread-safe request counter shared by every session of this server process (it describes providers).
 
-    def __init__(self, clock: Any = time.time) -> None:
+    With a `link` to Redis (`REDIS_URL`) every process counts into the same numbers, so a room behind several
+    processes sees each request once; the process keeps counting on its own too, and shows its own numbers while
+    Redis is unreachable."""
+
+    def __init__(self, clock: Any = time.time, link: SharedLink | None = None) -> None:
         self._lock = threading.Lock()
+        self.link = link
         self._clock = clock
         self._date = ""
         self._counts: dict[str, int] = {}
@@ -239,6 +278,19 @@ class QuotaTracker:
             self._today[where] = self._today.get(where, 0) + 1
             recent = self._recent.setdefault(where, deque(maxlen=1000))
             recent.append((self._clock(), model))
+            date, now = self._date, self._clock()
+        self._shared(lambda r, k: r.pipeline()
+                     .hincrby(k(date, "counts"), f"{where} · {model}", 1).expire(k(date, "counts"), 2 * 86_400)
+                     .hincrby(k(date, "today"), where, 1).expire(k(date, "today"), 2 * 86_400)
+                     .zadd(k("recent"), {f"{now:.6f}|{secrets.token_hex(3)}|{where}|{model}": now})
+                     .zremrangebyscore(k("recent"), "-inf", now - 60).execute())
+
+    def _shared(self, fn: Callable[[Any, Callable[..., str]], Any], default: Any = None) -> Any:
+        """`fn(redis, key)` through the link (`key(*parts)` names this tracker's keys); `default` without Redis."""
+        if self.link is None or not self.link.enabled:
+            return default
+        link = self.link
+        return link.call(lambda r: fn(r, lambda *parts: link.key("quota", *parts)), default)
 
     def refused(self, where: str, model: str, kind: str, wait_s: float | None = None) -> None:
         """The host answered `model` at `where` with its `kind` ("day" / "minute") limit reached: the meter shows
@@ -253,9 +305,12 @@ class QuotaTracker:
                 else:
                     day = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date() + _dt.timedelta(days=1)
                     wait_s = _dt.datetime.combine(day, _dt.time(), _dt.timezone.utc).timestamp() - now
-            self._reached[f"{where} · {model}"] = (kind, now + min(float(wait_s), 2 * 86_400.0))
+            until = now + min(float(wait_s), 2 * 86_400.0)
+            self._reached[f"{where} · {model}"] = (kind, until)
             for key in [k for k, (_, until) in self._reached.items() if until <= now]:
                 del self._reached[key]
+        self._shared(lambda r, k: r.pipeline().hset(k("reached"), f"{where} · {model}", f"{kind}|{until}")
+                     .expire(k("reached"), 2 * 86_400).execute())
 
     def observe(self, where: str, headers: dict[str, str]) -> None:
         """Keep any x-ratelimit-remaining-* header a response from `where` carried.
@@ -264,13 +319,22 @@ class QuotaTracker:
         Markdown, and a server's header is untrusted text (an image link in one would make the browser fetch it)."""
         with self._lock:
             self._roll()
+            kept: dict[str, str] = {}
             for k, v in headers.items():
                 value = str(v).strip()
                 if k.lower().startswith("x-ratelimit-remaining") and _RATE_VALUE.fullmatch(value):
                     self._remaining.setdefault(where, {})[k.lower()] = value
+                    kept[k.lower()] = value
+            date = self._date
+        if kept:
+            self._shared(lambda r, key: r.pipeline().hset(key(date, "remaining"), mapping={
+                f"{where}\n{h}": v for h, v in kept.items()}).expire(key(date, "remaining"), 2 * 86_400).execute())
 
     def snapshot(self) -> QuotaSnapshot:
-        """A copy for display."""
+        """A copy for display: every process's counts while Redis is shared, else this process's."""
+        shared = self._shared(self._read_shared)
+        if shared is not None:
+            return shared
         with self._lock:
             self._roll()
             now = self._clock()
@@ -287,7 +351,38 @@ class QuotaTracker:
                                  {k: v for k, v in self._reached.items() if v[1] > now}, now)
 
 
-QUOTA = QuotaTracker()
+    def _read_shared(self, r: Any, k: Callable[..., str]) -> QuotaSnapshot:
+        now = self._clock()
+        date = _dt.datetime.fromtimestamp(now, _dt.timezone.utc).date().isoformat()
+        pipe = r.pipeline()
+        pipe.hgetall(k(date, "counts")).hgetall(k(date, "today")).hgetall(k(date, "remaining"))
+        pipe.zrangebyscore(k("recent"), now - 60, "+inf").hgetall(k("reached"))
+        counts, today, remaining, recent, reached = pipe.execute()
+
+        def text(b: Any) -> str:
+            return b.decode() if isinstance(b, bytes) else str(b)
+
+        minute: dict[str, int] = {}
+        per_model: dict[str, int] = {}
+        for member in recent:
+            _, _, where, model = text(member).split("|", 3)
+            minute[where] = minute.get(where, 0) + 1
+            per_model[f"{where} · {model}"] = per_model.get(f"{where} · {model}", 0) + 1
+        headers: dict[str, dict[str, str]] = {}
+        for field_, value in remaining.items():
+            where, _, header = text(field_).rpartition("\n")
+            headers.setdefault(where, {})[header] = text(value)
+        limits_reached: dict[str, tuple[str, float]] = {}
+        for key, value in reached.items():
+            kind, _, until = text(value).partition("|")
+            if float(until) > now:
+                limits_reached[text(key)] = (kind, float(until))
+        return QuotaSnapshot(date, {text(a): int(b) for a, b in counts.items()},
+                             {text(a): int(b) for a, b in today.items()}, minute, headers, per_model,
+                             limits_reached, now)
+
+
+QUOTA = QuotaTracker(link=LINK)
 """The request counter of this server process (every session's requests)."""
 
 
@@ -869,7 +964,6 @@ def _root(endpoint: str) -> str:
 
 def _post_json(settings: Settings, path: str, body: dict[str, Any], timeout_s: float = 5.0) -> Any:
     """POST to the endpoint's own server (same host, the same key, no redirect followed); None on any failure."""
-    import json
     import urllib.request
 
     headers = {"Content-Type": "application/json", "User-Agent": "llama-herd-studio"}

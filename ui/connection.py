@@ -6,11 +6,15 @@ May import lib.* and ui.meter, ui.rehearsal, ui.state (never ui.sidebar, ui.conv
 from __future__ import annotations
 
 import hashlib
+import os
+from urllib.parse import urlsplit
 from typing import Any, Callable
 
 import streamlit as st
 
 from lib import client
+from lib.common import redact
+from lib.common.shared_state import LINK
 from lib.hosts.catalog import CatalogResult
 from lib.hosts.config import Settings, best_host, load_settings, ollama_version
 from lib.hosts.endpoint_guard import EndpointRefused, check_url, flag, policy, visitor_is_local
@@ -35,6 +39,22 @@ def _secrets() -> dict[str, Any]:
         return {k: st.secrets[k] for k in st.secrets.keys()}
     except Exception:  # noqa: BLE001 - FileNotFoundError / parse errors: fall back to the environment
         return {}
+
+
+def use_shared_state() -> None:
+    """Point this process's Redis link at `REDIS_URL` (secrets > environment), once per session; unset: nothing is
+    shared. Its password is registered as a secret, so no error text or log line shows it."""
+    ss = st.session_state
+    if "_shared_state" in ss:
+        return
+    url = str(_secrets().get("REDIS_URL") or os.environ.get("REDIS_URL") or "").strip()
+    try:
+        password = urlsplit(url).password if url else None
+    except ValueError:
+        password = None
+    redact.register(password)
+    LINK.configure(url or None)
+    ss["_shared_state"] = bool(url)
 
 
 def base_settings() -> Settings:

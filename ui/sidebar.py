@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.common.shared_state import LINK
+
 from lib.hosts.config import Settings
 from lib.hosts.limits import limits_for
 from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED, PROVIDERS, Page, provider
@@ -59,6 +61,8 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
         st.markdown("### Where Llama runs\n\n" + where)
+        if (outage := LINK.status()) is not None:  # several processes, and Redis is gone: say what that means
+            st.warning(outage, icon=":material/cloud_off:")
         if page is not None and not stage:
             page_host_picker(page)
         # Decided once per session: the box's label and `expanded` are part of its identity.

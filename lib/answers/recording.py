@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from lib.common.jsonfile import describe_path, load_untrusted_json, utf8_size
 from lib.common.redact import MASK as REDACTED, is_data_url as _is_data_url, redact, redact_data, redaction_spans
+from lib.common.shared_state import SharedLink
 from lib.tools.base import ToolResult
 
 SCHEMA = "llama-herd-studio/replay"
@@ -305,6 +306,7 @@ class ReplayStore:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        link: SharedLink | None = None,
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ValueError("max_entries and max_bytes must be positive")
@@ -316,6 +318,39 @@ class ReplayStore:
         self._lock = threading.RLock()
         self._entries: OrderedDict[_Key, tuple[Recording | ToolRecording, int]] = OrderedDict()  # entry, size
         self._bytes = 0
+        self.link = link if ttl_s is not None else None  # shared only with a time limit (never a rehearsal)
+
+    # with Redis: every process's answers, each kept for the store's time limit (then Redis drops it by itself)
+
+    def _shared_key(self, key: _Key) -> str:
+        assert self.link is not None
+        return self.link.key("replay", key[0], hashlib.sha256(key[1].encode("utf-8", "surrogatepass")).hexdigest())
+
+    def _shared_put(self, key: _Key, entry: Recording | ToolRecording, size: int) -> bool | None:
+        """Kept in Redis (True), refused for its size (False), or None without Redis (then kept here)."""
+        if self.link is None or not self.link.enabled or self.ttl_s is None:
+            return None
+        if size > self.max_bytes // 10:
+            return False  # one answer never takes more than a tenth of what a process would keep
+        data = json.dumps({"kind": key[0], **dataclasses.asdict(entry)}, ensure_ascii=False)
+        ttl_ms = max(1, int((entry.recorded_at + self.ttl_s - self.clock()) * 1000))
+        return self.link.call(lambda r: bool(r.set(self._shared_key(key), data, px=ttl_ms)), None)
+
+    def _shared_get(self, key: _Key) -> Recording | ToolRecording | None | bool:
+        """The entry from Redis, None when absent there, or False without Redis (then looked up here)."""
+        if self.link is None or not self.link.enabled:
+            return False
+        raw = self.link.call(lambda r: r.get(self._shared_key(key)), False)
+        if raw is False or raw is None:
+            return raw
+        data = json.loads(raw)
+        kind = data.pop("kind")
+        if kind == "stream":
+            data["chunks"] = [(float(t), str(piece)) for t, piece in data["chunks"]]
+            entry: Recording | ToolRecording = Recording(**data)
+        else:
+            entry = ToolRecording(**data)
+        return None if self._expired(entry) else entry
 
     # bookkeeping
 
@@ -347,6 +382,9 @@ class ReplayStore:
         size = entry.size
         if size > self.max_bytes:
             return False
+        shared = self._shared_put(key, entry, size)
+        if shared is not None:
+            return shared
         with self._lock:
             self._drop(key)
             for old in [k for k, (e, _) in self._entries.items() if self._expired(e)]:
@@ -358,6 +396,9 @@ class ReplayStore:
             return True
 
     def _get(self, key: _Key) -> Recording | ToolRecording | None:
+        shared = self._shared_get(key)
+        if shared is not False:
+            return shared  # type: ignore[return-value]
         with self._lock:
             held = self._entries.get(key)
             if held is None:

@@ -13,6 +13,11 @@ plus a fixed overhead per entry) and bounded three ways: per session, per client
 its own oldest sessions, never everyone else's), and in total. Ids made by another server process (`BOOT`) tell a
 page that the server restarted since, so it can say its conversation could not be restored.
 
+With `REDIS_URL` (`lib.common.shared_state.LINK`) every process keeps conversations in Redis instead, with the same
+bounds: a reload that lands on another process, or comes after a restart, finds its conversation, and ids carry the
+deployment's boot id (kept in Redis) rather than the process's. While Redis is unreachable the store keeps what this
+process saves in its own memory, as without Redis.
+
 Example::
 
     secret = cookie or STORE.new_secret()
@@ -33,6 +38,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from lib.common.shared_state import LINK, SharedLink
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -79,9 +86,15 @@ def owned_by(session_id: object, secret: object) -> bool:
     return hmac.compare_digest(tag, _tag(str(secret), head))
 
 
+def boot() -> str:
+    """The prefix of the ids made now: this process's `BOOT`, or the deployment's while Redis is shared."""
+    return LINK.boot_id(BOOT) if LINK.enabled else BOOT
+
+
 def made_before_restart(session_id: str) -> bool:
     """True for a browser-bound id made by an earlier process of this server (it restarted since)."""
-    return is_valid_id(session_id) and len(session_id) == len(BOOT) + _NONCE + _TAG and not session_id.startswith(BOOT)
+    return (is_valid_id(session_id) and len(session_id) == len(BOOT) + _NONCE + _TAG
+            and not session_id.startswith(boot()))
 
 
 def owner_of(secret: str) -> str:
@@ -97,6 +110,171 @@ class _Session:
 
     def size(self) -> int:
         return sum(len(t) + len(b or b"") + ENTRY_OVERHEAD_BYTES for _, t, b in self.entries.values())
+
+_MISSING: Any = object()
+
+
+class _RedisSessions:
+    """The store's twin in Redis: one hash per session (`v:key` JSON, `b:key` blob, `t:key` saved, `n:key` size,
+    `sh:key` share token), an index of sessions by last use (all, and per client), their sizes and the total, and
+    one key per share token. Every method takes the Redis client; the same bounds as the store's."""
+
+    def __init__(self, store: "SessionStore", link: SharedLink) -> None:
+        self.store, self.link = store, link
+
+    def _k(self, *parts: str) -> str:
+        return self.link.key("s", *parts)
+
+    def _drop(self, r: Any, sid: str) -> None:
+        hk = self._k(sid)
+        fields = [f for f in (x.decode() for x in r.hkeys(hk)) if f.startswith("sh:")]
+        tokens = [t.decode() for t in r.hmget(hk, fields) if t] if fields else []
+        client = r.hget(self._k("owner"), sid)
+        size = int(r.hget(self._k("bytes"), sid) or 0)
+        pipe = r.pipeline()
+        pipe.delete(hk, *[self.link.key("share", token) for token in tokens])
+        pipe.zrem(self._k("all"), sid)
+        if client is not None:
+            pipe.zrem(self._k("client", client.decode()), sid)
+        pipe.hdel(self._k("owner"), sid)
+        pipe.hdel(self._k("bytes"), sid)
+        pipe.decrby(self._k("total"), size)
+        pipe.execute()
+
+    def _expire(self, r: Any, now: float) -> None:
+        for sid in r.zrangebyscore(self._k("all"), "-inf", now - self.store.max_age_s, start=0, num=50):
+            self._drop(r, sid.decode())
+
+    def _evict(self, r: Any, keep: str, client: str) -> None:
+        store = self.store
+        mine = [s.decode() for s in r.zrange(self._k("client", client), 0, -1)]
+        sizes = dict(zip(mine, (int(n or 0) for n in r.hmget(self._k("bytes"), mine)))) if mine else {}
+        count, size = len(mine), sum(sizes.values())
+        for victim in mine:  # oldest first
+            if count <= store.max_sessions_per_client and size <= store.max_bytes_per_client:
+                break
+            if victim == keep:
+                continue
+            self._drop(r, victim)
+            count, size = count - 1, size - sizes.get(victim, 0)
+        while (r.zcard(self._k("all")) > store.max_sessions
+               or int(r.get(self._k("total")) or 0) > store.max_total_bytes):
+            oldest = [s.decode() for s in r.zrange(self._k("all"), 0, 1)]
+            victim = next((s for s in oldest if s != keep), None)
+            if victim is None:
+                break
+            self._drop(r, victim)
+
+    def save(self, r: Any, sid: str, key: str, data: bytes, blob: bytes | None, client: str) -> bool:
+        store, hk, now = self.store, self._k(sid), time.time()
+        self._expire(r, now)
+        old_size, old_entry, old_client = r.hmget(hk, "size", f"n:{key}", "c")
+        client = old_client.decode() if old_client else client
+        entry = len(data) + len(blob or b"") + ENTRY_OVERHEAD_BYTES
+        others = int(old_size or 0) - int(old_entry or 0)
+        if entry + others > store.max_bytes_per_session:
+            self.delete(r, sid, key)
+            return False
+        pipe = r.pipeline()
+        pipe.hset(hk, mapping={f"v:{key}": data, f"t:{key}": repr(now), f"n:{key}": entry, "size": entry + others,
+                               "c": client})
+        if blob is None:
+            pipe.hdel(hk, f"b:{key}")
+        else:
+            pipe.hset(hk, f"b:{key}", blob)
+        pipe.pexpire(hk, int(store.max_age_s * 1000))
+        pipe.zadd(self._k("all"), {sid: now})
+        pipe.zadd(self._k("client", client), {sid: now})
+        pipe.pexpire(self._k("client", client), int(store.max_age_s * 1000))
+        pipe.hset(self._k("owner"), sid, client)
+        pipe.hset(self._k("bytes"), sid, entry + others)
+        pipe.incrby(self._k("total"), entry + others - int(old_size or 0))
+        pipe.execute()
+        self._evict(r, sid, client)
+        return True
+
+    def _held(self, r: Any, sid: Any, key: Any, blob: bool = False) -> tuple[bytes, bytes | None] | None:
+        if not is_valid_id(sid) or not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            return None
+        hk = self._k(sid)
+        data, saved, kept = r.hmget(hk, f"v:{key}", f"t:{key}", f"b:{key}" if blob else "-")
+        now = time.time()
+        if data is None or saved is None or now - float(saved) > self.store.max_age_s:
+            return None
+        pipe = r.pipeline()
+        pipe.pexpire(hk, int(self.store.max_age_s * 1000))
+        pipe.zadd(self._k("all"), {sid: now}, xx=True)
+        pipe.execute()
+        return data, (kept if blob else None)
+
+    def load(self, r: Any, sid: str, key: str) -> dict[str, Any] | None:
+        held = self._held(r, sid, key)
+        return None if held is None else json.loads(held[0])
+
+    def load_blob(self, r: Any, sid: str, key: str) -> bytes | None:
+        held = self._held(r, sid, key, blob=True)
+        return None if held is None else held[1]
+
+    def knows(self, r: Any, sid: str) -> bool:
+        return is_valid_id(sid) and bool(r.exists(self._k(sid)))
+
+    def share(self, r: Any, sid: str, key: str) -> str | None:
+        if self._held(r, sid, key) is None:
+            return None
+        token = self.share_token(r, sid, key) or _secrets.token_urlsafe(18)
+        ttl = int(self.store.max_age_s * 1000)
+        r.pipeline().set(self.link.key("share", token), f"{sid} {key}", px=ttl).hset(
+            self._k(sid), f"sh:{key}", token).execute()
+        return token
+
+    def share_token(self, r: Any, sid: str, key: str) -> str | None:
+        if not is_valid_id(sid):
+            return None
+        token = r.hget(self._k(sid), f"sh:{key}")
+        if token is None or not r.exists(self.link.key("share", token.decode())):
+            return None
+        return token.decode()
+
+    def shared(self, r: Any, token: str) -> tuple[dict[str, Any], bytes | None] | None:
+        where = r.get(self.link.key("share", token))
+        if where is None:
+            return None
+        sid, _, key = where.decode().partition(" ")
+        held = self._held(r, sid, key, blob=True)
+        return None if held is None else (json.loads(held[0]), held[1])
+
+    def unshare(self, r: Any, sid: str, key: str | None) -> None:
+        if not is_valid_id(sid):
+            return
+        hk = self._k(sid)
+        fields = [f for f in (x.decode() for x in r.hkeys(hk)) if f.startswith("sh:") and key in (None, f[3:])]
+        tokens = [t.decode() for t in r.hmget(hk, fields) if t] if fields else []
+        pipe = r.pipeline()
+        if tokens:
+            pipe.delete(*[self.link.key("share", token) for token in tokens])
+        if fields:
+            pipe.hdel(hk, *fields)
+        pipe.execute()
+
+    def delete(self, r: Any, sid: str, key: str | None) -> None:
+        if not is_valid_id(sid):
+            return
+        if key is None:
+            self._drop(r, sid)
+            return
+        self.unshare(r, sid, key)
+        hk = self._k(sid)
+        entry = int(r.hget(hk, f"n:{key}") or 0)
+        r.pipeline().hdel(hk, f"v:{key}", f"b:{key}", f"t:{key}", f"n:{key}").hincrby(hk, "size", -entry).hincrby(
+            self._k("bytes"), sid, -entry).decrby(self._k("total"), entry).execute()
+        if not any(f.startswith(b"v:") for f in r.hkeys(hk)):
+            self._drop(r, sid)
+
+    def clear(self, r: Any) -> None:
+        keys = list(r.scan_iter(match=self._k("*"), count=500)) + list(
+            r.scan_iter(match=self.link.key("share", "*"), count=500))
+        if keys:
+            r.delete(*keys)
 
 
 class SessionStore:
@@ -121,6 +299,7 @@ class SessionStore:
         max_bytes_per_client: int = 40_000_000,
         max_total_bytes: int = 256_000_000,
         clock: Callable[[], float] = time.monotonic,
+        link: SharedLink | None = None,
     ) -> None:
         bounds = (max_sessions, max_bytes_per_session, max_age_s, max_sessions_per_client, max_bytes_per_client,
                   max_total_bytes)
@@ -136,6 +315,14 @@ class SessionStore:
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
         self._shares: dict[str, tuple[str, str]] = {}  # token -> (session id, key)
+        self._redis = _RedisSessions(self, link) if link is not None else None
+
+    def _shared(self, method: str, *args: Any) -> Any:
+        """The Redis twin's answer, or _MISSING when Redis is off or unreachable (then this process's memory)."""
+        if self._redis is None or not self._redis.link.enabled:
+            return _MISSING
+        twin = getattr(self._redis, method)
+        return self._redis.link.call(lambda r: twin(r, *args), _MISSING)
 
     @staticmethod
     def new_id(secret: str | None = None) -> str:
@@ -144,7 +331,7 @@ class SessionStore:
             return _secrets.token_urlsafe(16)
         if not is_valid_secret(secret):
             raise ValueError("not a browser secret")
-        head = BOOT + _secrets.token_urlsafe(12)[:_NONCE]
+        head = boot()[: len(BOOT)].ljust(len(BOOT), "0") + _secrets.token_urlsafe(12)[:_NONCE]
         return head + _tag(secret, head)
 
     @staticmethod
@@ -214,6 +401,9 @@ class SessionStore:
             return False
         data = text.encode("utf-8", "surrogatepass")
         kept = None if blob is None else bytes(blob)
+        shared = self._shared("save", session_id, key, data, kept, str(client)[:128])
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             now = self._clock()
             self._expire(now)
@@ -247,23 +437,35 @@ class SessionStore:
 
     def load(self, session_id: str, key: str) -> dict[str, Any] | None:
         """A fresh copy of what was saved, or None (unknown or invalid id, unknown key, or older than max_age_s)."""
+        shared = self._shared("load", session_id, key)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             held = self._held(session_id, key)
         return None if held is None else json.loads(held[1])
 
     def load_blob(self, session_id: str, key: str) -> bytes | None:
         """The blob saved with the value, or None."""
+        shared = self._shared("load_blob", session_id, key)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             held = self._held(session_id, key)
         return None if held is None else held[2]
 
     def knows(self, session_id: str) -> bool:
         """True while anything is kept for this session."""
+        shared = self._shared("knows", session_id)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             return isinstance(session_id, str) and session_id in self._sessions
 
     def share(self, session_id: str, key: str) -> str | None:
         """A read-only token for this session's `key` (the same one while it lasts); None if nothing is saved."""
+        shared = self._shared("share", session_id, key)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             if self._held(session_id, key) is None:
                 return None
@@ -276,6 +478,9 @@ class SessionStore:
 
     def share_token(self, session_id: str, key: str) -> str | None:
         """The live share token of this session's `key`, if it is shared."""
+        shared = self._shared("share_token", session_id, key)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             return next((t for t, (s, k) in self._shares.items() if s == session_id and k == key), None)
 
@@ -283,6 +488,9 @@ class SessionStore:
         """What a share token shows right now (value and blob), or None once revoked, expired or unknown."""
         if not isinstance(token, str) or not ID_PATTERN.fullmatch(token):
             return None
+        shared = self._shared("shared", token)
+        if shared is not _MISSING:
+            return shared
         with self._lock:
             where = self._shares.get(token)
             held = None if where is None else self._held(*where)
@@ -290,12 +498,14 @@ class SessionStore:
 
     def unshare(self, session_id: str, key: str | None = None) -> None:
         """Revoke this session's share links (of one `key`, or all)."""
+        self._shared("unshare", session_id, key)
         with self._lock:
             for token in [t for t, (s, k) in self._shares.items() if s == session_id and key in (None, k)]:
                 del self._shares[token]
 
     def delete(self, session_id: str, key: str | None = None) -> None:
         """Forget one value, or the whole session when `key` is None (its share links go with it)."""
+        self._shared("delete", session_id, key)
         with self._lock:
             session = self._sessions.get(session_id) if isinstance(session_id, str) else None
             if session is None:
@@ -310,11 +520,12 @@ class SessionStore:
                     self._drop(session_id)
 
     def clear(self) -> None:
-        """Forget everything (tests)."""
+        """Forget everything (tests; with Redis, this app's sessions there too)."""
+        self._shared("clear")
         with self._lock:
             self._sessions.clear()
             self._shares.clear()
 
 
-STORE = SessionStore()
+STORE = SessionStore(link=LINK)
 """Shared by every session of this server process (on purpose: a reload is a new session)."""

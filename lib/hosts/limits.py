@@ -37,6 +37,7 @@ import dataclasses
 import math
 import os
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -45,8 +46,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
-from lib.hosts.providers import Limits, Provider
+from lib.common.shared_state import LINK, SharedLink, SharedSemaphore, SharedWindow
 from lib.common.ticking import Cancelled, current_scope
+from lib.hosts.providers import Limits, Provider
 
 T = TypeVar("T")
 RateLimitKind = Literal["concurrent", "minute", "day"]
@@ -121,6 +123,7 @@ class Slot:
     arrived: int = 0
     admitted: int = 0
     waited_s: float = 0.0
+    shared: str = ""  # the token of a place held in the shared (Redis) semaphore; "" for this process's own pool
 
 
 @dataclass
@@ -151,31 +154,81 @@ class _Lines:
 class SlotPool(_Lines):
     """At most `limit` holders per key at once, first come first served, shared by all threads (sessions)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, shared: SharedSemaphore | None = None) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._lanes: dict[str, _Lane] = {}
         self._clock = clock
         self._arrivals = 0
         self._admissions = 0
+        self.shared = shared  # with Redis: the cap holds across every process; this pool is the fallback
 
     def in_use(self, key: str) -> int:
-        """Slots held now for `key` (limited keys only)."""
+        """Slots held now for `key` (limited keys only), by every process when the cap is shared."""
+        counts = self.shared.counts(key) if self.shared is not None else None
         with self._cond:
             lane = self._lanes.get(key)
-            return lane.in_use if lane else 0
+            return (lane.in_use if lane else 0) + (counts[0] if counts else 0)
 
     def waiting(self, key: str) -> int:
-        """How many are waiting in line for `key`."""
+        """How many are waiting in line for `key` (in every process when the cap is shared)."""
+        counts = self.shared.counts(key) if self.shared is not None else None
         with self._cond:
             lane = self._lanes.get(key)
-            return len(lane.line) if lane else 0
+            return (len(lane.line) if lane else 0) + (counts[1] if counts else 0)
 
     def _tidy(self, key: str, lane: _Lane) -> None:
         if lane.in_use == 0 and not lane.line and self._lanes.get(key) is lane:
             del self._lanes[key]  # bounded memory: idle keys are forgotten
 
+    def _take_shared(self, key: str, limit: int, timeout_s: float, on_wait: Callable[[int], None] | None,
+                     stop: Callable[[], bool] | None) -> Slot | None:
+        """A place in the shared semaphore, with the same line, notices, Stop and timeout as `_take`; None when
+        Redis is unavailable (at once, or mid-wait: the caller then waits in this process's pool instead)."""
+        assert self.shared is not None
+        token = secrets.token_hex(8)
+        started = self._clock()
+        deadline = started + max(0.0, timeout_s)
+        with self._cond:
+            self._arrivals += 1
+            arrived = self._arrivals
+        reported = 0
+        try:
+            while True:
+                position = self.shared.step(key, token, limit)
+                if position is None:
+                    return None
+                if position == 0:
+                    with self._cond:
+                        self._admissions += 1
+                        admitted = self._admissions
+                    slot = Slot(arrived, admitted, self._clock() - started, shared=token)
+                    if reported and on_wait is not None:
+                        try:
+                            on_wait(0)
+                        except BaseException:
+                            self.shared.release(key, token)
+                            raise
+                    return slot
+                if position != reported and on_wait is not None:
+                    reported = position
+                    on_wait(position)
+                if self._clock() >= deadline:
+                    raise SlotTimeout(position, key, self._clock() - started)
+                if stop is not None and stop():
+                    raise Cancelled("stopped while waiting for a free slot")
+                time.sleep(SHARED_POLL_S)
+        except BaseException:
+            self.shared.leave(key, token)
+            raise
+
     def _take(self, key: str, limit: int, timeout_s: float, on_wait: Callable[[int], None] | None,
               stop: Callable[[], bool] | None = None) -> Slot:
+        if self.shared is not None and self.shared.link.enabled:
+            started = self._clock()
+            slot = self._take_shared(key, limit, timeout_s, on_wait, stop)
+            if slot is not None:
+                return slot
+            timeout_s = max(0.0, timeout_s - (self._clock() - started))  # Redis gone: the rest of the wait here
         ticket = object()
         started = self._clock()
         deadline = started + max(0.0, timeout_s)
@@ -260,7 +313,10 @@ class SlotPool(_Lines):
 
         def give_back() -> None:
             if given_back.acquire(blocking=False):
-                self._give_back(key)
+                if slot.shared and self.shared is not None:
+                    self.shared.release(key, slot.shared)
+                else:
+                    self._give_back(key)
 
         if scope is not None:
             scope.add(give_back)
@@ -272,8 +328,11 @@ class SlotPool(_Lines):
                 scope.discard(give_back)
 
 
-SLOTS = SlotPool()
-"""The one pool of this server process: every session's requests share it."""
+SHARED_POLL_S = 0.1
+"""How often a request waiting for a place in the shared (Redis) cap asks again."""
+
+SLOTS = SlotPool(shared=SharedSemaphore(LINK, "cap"))
+"""The one pool of this server process: every session's requests share it, and with `REDIS_URL` every process's."""
 
 
 def slot_key(provider_id: str, endpoint: str, model: str) -> str:
@@ -338,9 +397,10 @@ class Admission:
     """Leave to send one request within a per-minute limit: `sent()` once the host accepted it (it then counts for
     the window); given back when the block ends unsent (refused, cancelled, never reached the host)."""
 
-    def __init__(self, window: "RateWindow | None", key: str) -> None:
+    def __init__(self, window: "RateWindow | None", key: str, shared: str = "") -> None:
         self._window = window
         self.key = key
+        self.shared = shared  # the token of a place claimed in the shared (Redis) window, if any
         self.stamped = False
         self.released = False
 
@@ -362,9 +422,11 @@ class RateWindow(_Lines):
     `s` seconds."""
 
     def __init__(self, window_s: float = 60.0, margin_s: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, link: SharedLink | None = None) -> None:
         self.window_s = window_s
         self.margin_s = margin_s
+        # With Redis, the window counts every process's requests; this process's own window stays as the fallback.
+        self.shared = SharedWindow(link, "rate", window_s + margin_s) if link is not None else None
         self._clock = clock
         self._cond = threading.Condition(threading.Lock())
         self._lanes: dict[str, _Window] = {}
@@ -390,7 +452,10 @@ class RateWindow(_Lines):
         return max(paused, lane.sent[over - 1] + self.window_s + self.margin_s - now)
 
     def used(self, key: str) -> int:
-        """Requests sent within the window, and those admitted and not sent yet."""
+        """Requests sent within the window, and those admitted and not sent yet (by every process, with Redis)."""
+        shared = self.shared.used(key) if self.shared is not None and self.shared.link.enabled else None
+        if shared is not None:
+            return shared
         with self._cond:
             lane = self._lanes.get(key)
             if lane is None:
@@ -417,6 +482,8 @@ class RateWindow(_Lines):
 
     def pause(self, key: str, seconds: float) -> None:
         """The host said its per-minute limit is reached: no request for `key` goes for `seconds`."""
+        if self.shared is not None and self.shared.link.enabled:
+            self.shared.pause(key, max(0.0, min(seconds, 3600.0)))
         with self._cond:
             lane = self._lanes.setdefault(key, _Window())
             lane.paused_until = max(lane.paused_until, self._clock() + max(0.0, min(seconds, 3600.0)))
@@ -431,6 +498,8 @@ class RateWindow(_Lines):
             self._cond.notify_all()
 
     def _give_back(self, admission: Admission) -> None:
+        if admission.shared and not admission.stamped and not admission.released and self.shared is not None:
+            self.shared.give_back(admission.key, admission.shared)
         with self._cond:
             if admission.stamped or admission.released:
                 return
@@ -457,6 +526,8 @@ class RateWindow(_Lines):
         scope = current_scope()
         report = on_wait if on_wait is not None else _ON_WAIT.get()
         ticket = object()
+        token = secrets.token_hex(8)
+        claimed = ""
         started = self._clock()
         with self._cond:
             lane = self._lanes.setdefault(key, _Window())
@@ -470,6 +541,12 @@ class RateWindow(_Lines):
                         now = self._clock()
                         position = lane.line.index(ticket) + 1
                         wait = self._free_in(lane, limit, now)
+                        if position == 1 and wait == 0 and self.shared is not None and self.shared.link.enabled:
+                            across = self.shared.claim(key, token, limit)  # every process's requests count
+                            if across is not None and across > 0:
+                                wait = across
+                            elif across == 0:
+                                claimed = token
                         if position == 1 and wait == 0:
                             lane.line.popleft()
                             lane.reserved += 1
@@ -499,18 +576,20 @@ class RateWindow(_Lines):
                     with self._cond:
                         lane.reserved -= 1
                         self._cond.notify_all()
+                    if claimed and self.shared is not None:
+                        self.shared.give_back(key, claimed)
                     raise
         except BaseException:
             self._leave_line(key, lane, ticket)
             raise
-        admission = Admission(self, key)
+        admission = Admission(self, key, claimed)
         try:
             yield admission
         finally:
             self._give_back(admission)
 
 
-RATES = RateWindow()
+RATES = RateWindow(link=LINK)
 """The per-minute windows of this server process: every session's requests count in them."""
 
 
