@@ -32,10 +32,10 @@ def _meter_page(environ: dict, model: str | None, add: int = 0) -> None:
 
     from lib import client
     from lib.hosts.config import load_settings
-    from ui.meter import _RUN, quota_lines, session_meter
+    from ui.meter import RUN, quota_lines, session_meter
 
     settings = load_settings(environ=environ, probe=lambda url: False)
-    _RUN.meter_model = (client.quota_key(settings), model) if model else None
+    RUN.meter_model = (client.quota_key(settings), model) if model else None
     meter = session_meter()
     if add:
         meter.add(add)

@@ -29,7 +29,7 @@ from lib.hosts.providers import (
     pick_model,
 )
 from ui import state
-from ui.meter import _RUN
+from ui.meter import RUN
 from ui.rehearsal import replay_pin
 
 
@@ -231,7 +231,7 @@ def page_host(base: Settings, page: Page) -> tuple[Settings, ModelPick | None]:
     return best_host(hosts, page, listed, lambda s: client.skipped_models(s.endpoint), server_version)
 
 
-def _stash_key(pid: str) -> None:
+def stash_key(pid: str) -> None:
     """Move a typed key out of its widget at once, so it is never sent back to the browser."""
     typed = (st.session_state.get(f"key_{pid}") or "").strip()
     if typed:
@@ -361,7 +361,7 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     if replay_pin(settings, page) == pick.model:  # pinned by the rehearsal: no choice, and the picker's kept
         st.markdown(f"**Model:** {display_name(pick.model)} · `{pick.model}`")
         st.caption(f"🎬 {pick.reason}")
-        _RUN.meter_model, _RUN.page = (client.quota_key(settings), pick.model), page
+        RUN.meter_model, RUN.page = (client.quota_key(settings), pick.model), page
         return pick.model
     options = list(pick.options) or [pick.model]
     if pick.model not in options:
@@ -384,8 +384,8 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         st.markdown(f"**Model:** {display_name(chosen)} · `{chosen}`")
     state.remember(key)
     st.caption(f"{icon} {pick.reason}{note}")
-    _RUN.meter_model = (client.quota_key(settings), chosen)  # the sidebar's meter: the limits of this model
-    _RUN.page = page
+    RUN.meter_model = (client.quota_key(settings), chosen)  # the sidebar's meter: the limits of this model
+    RUN.page = page
     return chosen
 
 

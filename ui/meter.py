@@ -1,5 +1,5 @@
 """The request meter: this tab's count of the requests sent (kept for a reload), the quota lines for the provider and
-model in use, and `_RUN`, what one script run passes from its start (the model picker) to its end (the sidebar).
+model in use, and `RUN`, what one script run passes from its start (the model picker) to its end (the sidebar).
 
 May import lib.* and ui.state (no other ui module: the others import this one)."""
 
@@ -29,7 +29,7 @@ class _Run(threading.local):
     rehearsal_slot: Any = None  # where the rehearsal box's count and Save button go, once the page has run
 
 
-_RUN = _Run()
+RUN = _Run()
 
 
 def session_meter() -> client.SessionMeter:
@@ -74,7 +74,7 @@ def count_requests(n: int = 0) -> None:
 
 def model_in_use(settings: Settings) -> str | None:
     """The model this run's page uses at these settings (None on Home, or when it uses none)."""
-    chosen = _RUN.meter_model
+    chosen = RUN.meter_model
     if chosen is None or not settings.provider:
         return None
     where, model = chosen

@@ -16,7 +16,7 @@ from lib.hosts.config import Settings
 from lib.hosts.providers import Page
 from lib.tool_calling.loop import _run_tool
 from ui import state
-from ui.meter import _RUN, session_meter
+from ui.meter import RUN, session_meter
 
 
 def rehearsal() -> Rehearsal:
@@ -140,7 +140,7 @@ def quota_controls(settings: Settings) -> None:
 
     Every change to a widget's value happens in a callback (before the widgets are drawn): a value set after its
     widget was drawn in the run raises StreamlitWidgetAlreadyInstantiatedError."""
-    _RUN.meter_model = _RUN.page = _RUN.rehearsal_slot = None
+    RUN.meter_model = RUN.page = RUN.rehearsal_slot = None
     session_meter()
     with st.sidebar:
         st.toggle("Reuse identical answers", value=True, key="dedupe_on",
@@ -161,23 +161,23 @@ def quota_controls(settings: Settings) -> None:
                           "and tools it was recorded with; anything new goes live.")
             slot = st.empty()
             slot.caption(_recorded_line(rehearsal()))  # until the page has run (then with the Save button)
-            _RUN.rehearsal_slot = slot
+            RUN.rehearsal_slot = slot
             st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload", on_change=_load_recording)
             if note is not None and note[0] == "error":
                 st.error(note[1], icon="🚫")
 
 
-def _rehearsal_status(settings: Settings) -> None:
+def rehearsal_status(settings: Settings) -> None:
     """The rehearsal box's count, what it pins, and "Save recording", drawn once the page has run. The file is
     made when the button is clicked, so it holds every exchange recorded until then."""
-    slot, _RUN.rehearsal_slot = _RUN.rehearsal_slot, None
+    slot, RUN.rehearsal_slot = RUN.rehearsal_slot, None
     if slot is None:
         return
     recorded = rehearsal()
     with slot.container():
         st.caption(_recorded_line(recorded))
         wanted = _pinned_ticks(recorded)
-        if rehearsal_mode() == "replay" and wanted is not None and _RUN.page == "tools" and _chosen_tools() != wanted:
+        if rehearsal_mode() == "replay" and wanted is not None and RUN.page == "tools" and _chosen_tools() != wanted:
             st.button("Tick the rehearsal's tools", key="rehearsal_tools_back", icon=":material/build:",
                       type="tertiary", on_click=_tools_back,
                       help="The tools ticked now differ from those the rehearsal was recorded with: a question is "

@@ -14,7 +14,7 @@ from lib.hosts.limits import limits_for
 from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED, PROVIDERS, Page, provider
 from ui import presenter
 from ui.connection import (
-    _stash_key,
+    stash_key,
     base_settings,
     endpoint_refusal,
     keep_sidebar_choices,
@@ -24,7 +24,7 @@ from ui.connection import (
     visitor_providers,
 )
 from ui.meter import model_in_use, quota_lines
-from ui.rehearsal import _rehearsal_status
+from ui.rehearsal import rehearsal_status
 
 
 def _key_line(settings: Settings) -> str:
@@ -115,7 +115,7 @@ def _provider_fields(pid: str, settings: Settings) -> None:
                 f"{p.key_names[0]}" + ("" if p.key_required else " (optional)"),
                 key=f"key_{pid}", type="password",
                 placeholder="•••••• kept for this session (type to replace)" if kept else (p.key_hint or None),
-                on_change=_stash_key, args=(pid,),
+                on_change=stash_key, args=(pid,),
                 help=f"Sent only to {p.label} at the URL above. Kept on the server for this browser session; "
                      "never sent back to the page, logged or exported."
                      + (f" Get one: {p.key_url}" if p.key_url and p.key_required else ""),
@@ -138,7 +138,7 @@ def _provider_fields(pid: str, settings: Settings) -> None:
 def sidebar_quota(settings: Settings) -> None:
     """Requests per provider (drawn after the page ran, so it includes this run's requests), and the rehearsal
     box's count and Save button (likewise: a turn recorded in this run is in them)."""
-    _rehearsal_status(settings)
+    rehearsal_status(settings)
     lines, warning = quota_lines(settings)
     with st.sidebar:
         if warning:
