@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -277,3 +279,308 @@ def test_a_cached_tool_result_says_where_it_came_from(cache: Dedupe) -> None:
     runner(call, ["brave_search"], None)
     again = runner(call, ["brave_search"], None)
     assert again.source == "Brave Search API (from the cache)" and again.elapsed_s == 0.0
+
+
+# Identical questions in flight share one upstream request -----------------------------------------------------------
+
+ANSWER = ("Llamas hum when they are curious, and a herd keeps one guard awake while the others sleep in the "
+          "shade of the rocks above the valley.")
+
+
+class Asker(threading.Thread):
+    """One session asking a question in its own thread: the pieces it got and when, how it ended."""
+
+    def __init__(self, open_stream: Callable[[], Any], started: threading.Event | None = None) -> None:
+        super().__init__(daemon=True)
+        self.open_stream = open_stream
+        self.started_event = started or threading.Event()
+        self.stream: Any = None
+        self.pieces: list[tuple[float, str]] = []
+        self.error: BaseException | None = None
+        self.ended = 0.0
+
+    def run(self) -> None:
+        self.stream = self.open_stream()
+        try:
+            for piece in self.stream:
+                self.pieces.append((time.monotonic(), piece))
+                self.started_event.set()
+        except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
+            self.error = exc
+        finally:
+            self.ended = time.monotonic()
+            self.started_event.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(p for _, p in self.pieces)
+
+
+def finish_all(askers: list[Asker], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for a in askers:
+        a.join(max(0.0, deadline - time.monotonic()))
+    assert not [a for a in askers if a.is_alive()], "a session is still waiting: nobody may hang"
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_identical_questions_at_once_reach_the_model_once_and_stream_to_everyone(
+        double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.04)
+    gate = threading.Barrier(6)
+
+    def asking() -> Any:
+        gate.wait()
+        return cache.chat_stream(settings, MODEL, q("A llama fact, please"), max_tokens=256, temperature=0.2)
+
+    askers = [Asker(asking) for _ in range(6)]
+    for a in askers:
+        a.start()
+    finish_all(askers)
+    assert len(double.chat_requests) == 1, "one upstream request for six identical questions at once"
+    assert [a.error for a in askers] == [None] * 6
+    assert {a.text for a in askers} == {ANSWER} and all(a.stream.text == ANSWER for a in askers)
+    leaders = [a for a in askers if not a.stream.cached]
+    followers = [a for a in askers if a.stream.cached]
+    assert len(leaders) == 1 and len(followers) == 5 and cache.followed == 5
+    leader = leaders[0]
+    assert leader.stream.usage is not None and leader.stream.sent and not leader.stream.shared
+    for f in followers:
+        s = f.stream
+        assert s.shared and s.usage is None and not s.sent and s.replayed_from == "shared" and s.done
+        assert s.recorded_usage == {"prompt_tokens": 42, "completion_tokens": leader.stream.usage.completion_tokens,
+                                    "total_tokens": leader.stream.usage.total_tokens}
+        assert s.finish_reason == "stop" and s.served_model == MODEL
+        # They stream: the first piece long before the leader's last, the pieces spread like the leader's.
+        assert f.pieces[0][0] < leader.pieces[-1][0] - 0.4
+        assert f.pieces[-1][0] - f.pieces[0][0] > 0.5 * (leader.pieces[-1][0] - leader.pieces[0][0])
+        assert len(f.pieces) == len(leader.pieces)
+    assert cache.in_flight() == 0
+    again = ask(cache, settings, q("A llama fact, please"))
+    assert again.cached and not again.shared and len(double.chat_requests) == 1
+
+
+def test_a_leader_cut_mid_way_is_asked_again_once_and_followers_get_the_whole_answer(
+        double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    double.queue(Reply(text=ANSWER, stream_mode="cut", chunk_delay_s=0.05))
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.01)
+
+    def asking() -> Any:
+        return cache.chat_stream(settings, MODEL, q("Cut?"), max_tokens=256, temperature=0.2)
+
+    leader = Asker(asking)
+    leader.start()
+    wait_for(lambda: len(leader.pieces) >= 2)
+    followers = [Asker(asking) for _ in range(3)]
+    for f in followers:
+        f.start()
+    wait_for(lambda: cache.followed == 3)
+    finish_all([leader, *followers])
+    assert leader.error is not None and leader.text and leader.text != ANSWER  # the leader's own answer was cut
+    assert [f.error for f in followers] == [None] * 3
+    assert [f.text for f in followers] == [ANSWER] * 3, "continued where they were, nothing shown twice"
+    assert all(f.pieces[0][0] < leader.ended for f in followers), "they had been streaming the first answer"
+    assert len(double.chat_requests) == 2, "asked again once for all three, not three times"
+    assert sum(1 for f in followers if f.stream.sent) == 1
+    assert sum(1 for f in followers if f.stream.shared) == 2
+    assert ask(cache, settings, q("Cut?")).cached and len(double.chat_requests) == 2
+
+
+def test_an_answer_asked_again_that_differs_is_never_appended_to_what_was_shown(
+        double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    double.queue(Reply(text=ANSWER, stream_mode="cut", chunk_delay_s=0.05),
+                 Reply(text="Something else entirely, said another way."))
+
+    def asking() -> Any:
+        return cache.chat_stream(settings, MODEL, q("Differs?"), max_tokens=256, temperature=0.2)
+
+    leader = Asker(asking)
+    leader.start()
+    wait_for(lambda: len(leader.pieces) >= 2)
+    follower = Asker(asking)
+    follower.start()
+    finish_all([leader, follower])
+    assert leader.error is not None
+    assert follower.error is not None and type(follower.error) is type(leader.error), "the leader's error"
+    assert follower.text == follower.stream.text and ANSWER.startswith(follower.text)
+    assert "Something else" not in follower.text
+    assert len(double.chat_requests) == 2
+
+
+def test_a_fresh_request_never_follows(double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.03)
+
+    def asking(fresh: bool) -> Callable[[], Any]:
+        return lambda: cache.chat_stream(settings, MODEL, q("Fresh?"), max_tokens=256, temperature=0.2,
+                                         fresh=fresh)
+
+    leader = Asker(asking(False))
+    leader.start()
+    wait_for(lambda: len(leader.pieces) >= 1)
+    fresh, follower = Asker(asking(True)), Asker(asking(False))
+    fresh.start()
+    follower.start()
+    finish_all([leader, fresh, follower])
+    assert not fresh.stream.cached and not fresh.stream.shared and fresh.stream.sent and fresh.text == ANSWER
+    assert follower.stream.shared and follower.text == ANSWER
+    assert len(double.chat_requests) == 2 and cache.followed == 1
+
+
+def test_the_leaders_stop_hands_the_answer_to_its_followers(
+        double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    from lib.common.ticking import Tick, ticking
+
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.04)
+
+    def asking() -> Any:
+        return cache.chat_stream(settings, MODEL, q("Stop?"), max_tokens=256, temperature=0.2)
+
+    leader = ticking(asking(), interval_s=0.05)  # as the page reads it: Stop is `close()`
+    shown = ""
+    followers: list[Asker] = []
+    for item in leader:
+        if isinstance(item, Tick):
+            continue
+        shown += item
+        if not followers:
+            followers = [Asker(asking) for _ in range(2)]
+            for f in followers:
+                f.start()
+            wait_for(lambda: all(f.pieces for f in followers))
+            break
+    leader.close()  # this person's Stop
+    assert leader.cancelled and shown and shown != ANSWER
+    finish_all(followers)
+    assert [f.text for f in followers] == [ANSWER] * 2 and [f.error for f in followers] == [None] * 2
+    assert len(double.chat_requests) == 1 and double.disconnects == [], "read on for the followers"
+    assert ask(cache, settings, q("Stop?")).cached, "it arrived whole, so it is kept"
+
+    # Stopped with nobody following: hung up at once, as before.
+    leader = ticking(cache.chat_stream(settings, MODEL, q("Alone?"), max_tokens=256, temperature=0.2), 0.05)
+    next(item for item in leader if not isinstance(item, Tick))
+    leader.close()
+    wait_for(lambda: len(double.disconnects) == 1, timeout_s=3)
+    assert cache.in_flight() == 0
+    assert not ask(cache, settings, q("Alone?")).cached
+
+
+def test_a_followers_stop_detaches_it_alone_and_the_last_one_to_leave_hangs_up(
+        double: ApiDouble, settings: Settings, cache: Dedupe) -> None:
+    from lib.common.ticking import Tick, ticking
+
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.04)
+
+    def asking(text: str) -> Callable[[], Any]:
+        return lambda: cache.chat_stream(settings, MODEL, q(text), max_tokens=256, temperature=0.2)
+
+    leader = Asker(asking("Go on?"))
+    leader.start()
+    wait_for(lambda: len(leader.pieces) >= 1)
+    follower = ticking(asking("Go on?")(), interval_s=0.05)
+    next(item for item in follower if not isinstance(item, Tick))
+    stopped_at = time.monotonic()
+    follower.close()  # the follower's own Stop
+    assert follower.cancelled and time.monotonic() - stopped_at < 0.5
+    finish_all([leader])
+    assert leader.error is None and leader.text == ANSWER and not leader.stream.cached
+    assert len(double.chat_requests) == 1 and double.disconnects == []
+    assert ask(cache, settings, q("Go on?")).cached
+
+    # The leader stops, then its only follower: the last to leave hangs up (the model stops generating).
+    leader_items = ticking(asking("Everyone leaves?")(), interval_s=0.05)
+    next(item for item in leader_items if not isinstance(item, Tick))
+    follower = ticking(asking("Everyone leaves?")(), interval_s=0.05)
+    next(item for item in follower if not isinstance(item, Tick))
+    leader_items.close()
+    time.sleep(0.2)
+    assert double.disconnects == [], "read on while someone follows"
+    follower.close()
+    wait_for(lambda: len(double.disconnects) == 1, timeout_s=3)
+    wait_for(lambda: cache.in_flight() == 0, timeout_s=3)
+    assert not ask(cache, settings, q("Everyone leaves?")).cached, "a stopped answer is never kept"
+    assert len(double.chat_requests) == 3
+
+
+def test_a_follower_waits_no_longer_than_the_leaders_deadline(cache: Dedupe) -> None:
+    from lib.hosts.errors import StreamDeadline
+
+    release = threading.Event()
+
+    def stuck() -> Iterator[str]:
+        yield "Half"
+        release.wait(10)  # a leader whose reader stopped reading without closing: never ends by itself
+
+    leader_stream = cache.stream("p|e", "m", q("stuck"), None, stuck, wait_s=0.6)
+    leader = iter(leader_stream)
+    assert next(leader) == "Half"
+    follower = Asker(lambda: cache.stream("p|e", "m", q("stuck"), None, lambda: pytest.fail("follows"),
+                                          wait_s=0.6))
+    started = time.monotonic()
+    follower.start()
+    finish_all([follower], timeout_s=5)
+    assert isinstance(follower.error, StreamDeadline) and follower.error.got_text
+    assert follower.text == "Half" and time.monotonic() - started < 2.0
+    release.set()
+    leader.close()
+
+
+def test_a_failure_before_any_text_is_asked_again_once_then_said(cache: Dedupe) -> None:
+    opened: list[int] = []
+    go = threading.Event()
+
+    def failing() -> Iterator[str]:
+        opened.append(1)
+        go.wait(5) if len(opened) == 1 else time.sleep(0.3)  # a refusal takes a round trip
+        raise ConnectionError("refused before any text")
+        yield ""  # pragma: no cover - a generator
+
+    def asking() -> Any:
+        return cache.stream("p|e", "m", q("down?"), None, failing)
+
+    askers = [Asker(asking) for _ in range(4)]
+    askers[0].start()
+    wait_for(lambda: opened == [1])
+    for a in askers[1:]:
+        a.start()
+    wait_for(lambda: cache.followed == 3)
+    go.set()
+    finish_all(askers)
+    assert all(isinstance(a.error, ConnectionError) for a in askers)
+    assert len(opened) == 2, "the three followers asked again once together, then were told why"
+
+    # A second try that works: the followers get the answer.
+    answers = iter([None, "ok"])
+
+    def flaky() -> Iterator[str]:
+        text = next(answers)
+        time.sleep(0.2)
+        if text is None:
+            raise ConnectionError("refused")
+        yield text
+
+    askers = [Asker(lambda: cache.stream("p|e", "m", q("flaky?"), None, flaky)) for _ in range(3)]
+    for a in askers:
+        a.start()
+    finish_all(askers)
+    texts = sorted((a.text, type(a.error).__name__) for a in askers)
+    assert texts == [("", "ConnectionError"), ("ok", "NoneType"), ("ok", "NoneType")]
+
+
+def test_the_rehearsal_layer_shares_in_flight_answers_too(double: ApiDouble, settings: Settings) -> None:
+    from lib.answers.rehearsal import Rehearsal
+
+    double.responder = lambda body: Reply(text=ANSWER, chunk_delay_s=0.02)
+    rehearsal = Rehearsal()
+    opener = rehearsal.opener("replay")
+    askers = [Asker(lambda: opener(settings, MODEL, q("Rehearsed?"), max_tokens=256, temperature=0.2))
+              for _ in range(3)]
+    for a in askers:
+        a.start()
+    finish_all(askers)
+    assert [a.text for a in askers] == [ANSWER] * 3 and len(double.chat_requests) == 1

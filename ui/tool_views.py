@@ -155,6 +155,8 @@ def footer(turn: Turn) -> str:
         parts.append("replayed from rehearsal")
     elif turn.cached == "cache":
         parts.append("answered from the cache: no quota used")
+    elif turn.cached == "shared":
+        parts.append("shared with the same question asked at the same moment: no quota used")
     return " · ".join(parts)
 
 
@@ -188,7 +190,7 @@ def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
         show_error(error_as_text(turn.error))  # an imported transcript's title and message show as written
     st.caption(footer(turn))
     clicked = False
-    if turn.cached == "cache" and index is not None:
+    if turn.cached in ("cache", "shared") and index is not None:
         clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
                             type="tertiary", help="Send this question to the model again, skipping the cache.")
     if latest:

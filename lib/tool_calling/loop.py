@@ -91,7 +91,7 @@ class Turn:
     keyed: bool = False  # a key was sent (the exported code reads the provider's key variable)
     tool_format: str = "builtin"  # "builtin" (system-prompt tools) or "json" (custom-tool definitions)
     stopped: bool = False  # interrupted (Stop, or another click) before it finished: what arrived is kept
-    cached: str = ""  # "cache" / "rehearsal" when an answer was replayed instead of asked
+    cached: str = ""  # "cache" / "rehearsal": replayed instead of asked; "shared": followed the same question in flight
     elapsed_s: float = 0.0
     requests: int = 0  # model requests the server accepted (a stopped one included; refused ones not)
     in_flight: bool = False  # a request is on its way and not counted yet (a Stop now still cost it)
@@ -696,7 +696,8 @@ def _was_sent(stream: Any) -> bool:
 
 
 def _replay_label(stream: Any) -> str:
-    """"cache" / "rehearsal" when the opener replayed this answer (`lib.answers` streams say so), else ""."""
+    """"cache" / "rehearsal" / "shared" when the opener replayed (or shared) this answer (`lib.answers` streams say
+    so), else ""."""
     label = getattr(stream, "replayed_from", "")  # a plain client stream has none
     return label if isinstance(label, str) else ""
 

@@ -62,7 +62,7 @@ class VisionAnswer:
         self.next_model = next_model
         self.open_stream = open_stream or client.stream  # the page passes the cache / rehearsal opener
         self.context_tokens = context_tokens
-        self.cached = ""  # "cache" / "rehearsal" when the answer was replayed
+        self.cached = ""  # "cache" / "rehearsal": replayed; "shared": followed the same question in flight
         self.notes: list[str] = []
         self.model = model
         self.image_data_url = image_data_url
@@ -108,6 +108,8 @@ class VisionAnswer:
             parts.append("replayed from rehearsal")
         elif self.cached == "cache":
             parts.append("answered from the cache: no quota used")
+        elif self.cached == "shared":
+            parts.append("shared with the same question asked at the same moment: no quota used")
         if self.cut:
             parts.append("✂️ cut at the length limit: incomplete")
         return " · ".join(parts)
