@@ -7,9 +7,11 @@ any other click keeps the question and what arrived, marked stopped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.shell import ensure_shell
 
@@ -56,8 +58,8 @@ PAGE_CSS = """<style>
 [class*="st-key-vision_card_"] [data-testid="stButtonGroup"] button::after {
   content: ""; position: absolute; inset: 0; }
 [class*="st-key-vision_card_"]:hover { outline: 2px solid var(--primary-color, #0866FF); border-radius: 0.5rem; }
-.st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
-.st-key-vision_upload [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
+[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
+[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
   content: "Drop a photo here · up to %(mb)d MB"; font-size: 0.875rem; }
 </style>""" % {"mb": MAX_UPLOAD_MB}
 
@@ -98,20 +100,60 @@ pending: vs.Pending | None = ss[vs.PENDING]
 busy = pending is not None
 
 
-def take(image_id: str, name: str, raw: bytes, source: str) -> None:
-    """Use this upload/shot/sample unless it was refused before; a refusal keeps the current image."""
+def take(image_id: str, name: str, raw: bytes, source: str) -> bool:
+    """Use this upload/shot/sample unless it was refused before; a refusal keeps the current image. True when the
+    photo was prepared (now or before)."""
     current = ss[vs.IMAGE]
-    if (current is not None and current.id == image_id) or (ss.get("vision_rejected") or ("",))[0] == image_id:
-        return
+    if current is not None and current.id == image_id:
+        return True
+    if (ss.get("vision_rejected") or ("",))[0] == image_id:
+        return False
     try:
         image = vs.image_from_bytes(image_id, name, raw, source)
     except ImageRejected as exc:
         ss["vision_rejected"] = (image_id, f"**{display_markdown(name)}** can't be used: {exc}.")
         st.toast(f"{display_markdown(name)} can't be used: {exc}.", icon="🚫")
-        return
+        return False
     ss["vision_rejected"] = None
     if vs.use_image(ss, image):
         save()
+    return True
+
+
+def widget_key(name: str) -> str:
+    """The key of the photo uploader ("vision_upload") or the camera ("vision_camera") now: a new one each time a
+    photo has been taken from it (`release`), so it is drawn anew, empty."""
+    n = ss.get(f"{name}_n", 0)
+    return f"{name}_{n}" if n else name
+
+
+def release(widget: str, file_id: str) -> None:
+    """Let go of a taken photo's upload. Streamlit keeps every file a widget holds in memory until the session
+    ends (a 12-MP JPEG: 4.5 MB a visitor, where the prepared photo kept instead is ~0.4 MB; see
+    bench/bench_session_memory.py), and a widget that is drawn no more does not give it back: the file is removed
+    (as st.chat_input removes its files once read) and the widget is drawn anew, empty, under a new key. The page
+    shows the photo and its name above it."""
+    ss[f"{widget}_n"] = ss.get(f"{widget}_n", 0) + 1
+    ctx = get_script_run_ctx()
+    remove = getattr(getattr(ctx, "uploaded_file_mgr", None), "remove_file", None)
+    if ctx is not None and callable(remove):
+        with contextlib.suppress(Exception):  # an upload manager of another kind keeps it; nothing breaks
+            remove(session_id=ctx.session_id, file_id=file_id)
+
+
+def uploaded() -> None:
+    """A photo was dropped in the uploader: prepare it, then let go of the upload (a refused file stays in the
+    uploader, under its message, until removed or replaced)."""
+    up = ss.get(widget_key("vision_upload"))
+    if up is not None and take("upload:" + up.file_id, up.name, up.getvalue(), "upload"):
+        release("vision_upload", up.file_id)
+
+
+def shot_taken() -> None:
+    """The camera took a photo: prepare it, then let go of the shot (the camera starts afresh)."""
+    shot = ss.get(widget_key("vision_camera"))
+    if shot is not None and take("camera:" + shot.file_id, "camera.jpg", shot.getvalue(), "camera"):
+        release("vision_camera", shot.file_id)
 
 
 def undo_photo() -> None:
@@ -225,17 +267,19 @@ def sample_gallery() -> None:
 
 
 def prepared_image() -> PreparedImage | None:
-    """The current image as sent at the chosen detail level (made once per level; reruns reuse it)."""
+    """The current image as sent at the chosen detail level and to this host (made once for each; reruns reuse it).
+    At full detail, and where the host takes it whole, that is the kept image itself, not a copy."""
     image: vs.CurrentImage | None = ss[vs.IMAGE]
     if image is None:
         return None
-    wanted = (image.id, detail_level(ss.get("vision_detail") or "high").max_side)
-    if ss.get("vision_prepared_for") != wanted:
-        ss["vision_prepared"] = vs.for_detail(image, wanted[1])
-        ss["vision_prepared_for"] = wanted
     p = settings.provider
-    if p is not None and p.max_inline_image_chars:
-        return fit_inline(ss["vision_prepared"], p.max_inline_image_chars)  # this host caps inline images
+    limit = p.max_inline_image_chars if p is not None else None
+    wanted = (image.id, detail_level(ss.get("vision_detail") or "high").max_side, limit)
+    if ss.get("vision_prepared_for") != wanted:
+        ss.pop("vision_prepared", None)  # the last one goes before the next is made
+        prepared = vs.for_detail(image, wanted[1])
+        ss["vision_prepared"] = fit_inline(prepared, limit) if limit else prepared  # this host caps inline images
+        ss["vision_prepared_for"] = wanted
     return ss["vision_prepared"]
 
 
@@ -345,7 +389,8 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
             ss["vision_notes"] = list(answer.notes) + (
                 ["This server refuses a system message next to an image, so the instruction was moved into the "
                  "question (remembered for this endpoint)."] if answer.fell_back else [])
-            ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model, messages=answer.messages,
+            ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model,
+                                             messages=vs.without_image_data(answer.messages),
                                              provider_id=settings.provider_id, has_key=bool(settings.token))
             save()
         finally:
@@ -377,22 +422,28 @@ with left:
                                       required=True, key="vision_source", label_visibility="collapsed",
                                       disabled=busy)
         if source == "upload":
+            # Taken in its callback (before this run draws anything): an accepted photo's uploader is drawn anew,
+            # empty, in this very run (see `release`).
             up = st.file_uploader(
                 f"Upload a photo: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF, up to {MAX_UPLOAD_MB} MB",
-                type=None, key="vision_upload", disabled=busy, label_visibility="collapsed",
+                type=None, key=widget_key("vision_upload"), on_change=uploaded, disabled=busy,
+                label_visibility="collapsed",
                 help="Any file is accepted here and checked by its content; what isn't a photo is refused with the "
                      "reason, and the current image stays.",
             )
             if up is not None:
-                take("upload:" + up.file_id, up.name, up.getvalue(), "upload")
+                uploaded()  # a file the callback has not seen (a restored widget value): the same
             elif (ss.get("vision_rejected") or ("",))[0].startswith("upload:"):
                 ss["vision_rejected"] = None  # the refused file was removed from the uploader
-            st.caption("JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF. Location data is removed before anything "
-                       "is sent.")
+            in_use = ss[vs.IMAGE]
+            st.caption((f"In use: **{as_text(in_use.name)}**. " if in_use is not None and in_use.source == "upload"
+                        else "") + "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF. Location data is removed before "
+                       "anything is sent.")
         elif source == "camera":
-            shot = st.camera_input("Take a photo", key="vision_camera", resolution="1080p", disabled=busy)
+            shot = st.camera_input("Take a photo", key=widget_key("vision_camera"), on_change=shot_taken,
+                                   resolution="1080p", disabled=busy)
             if shot is not None:
-                take("camera:" + shot.file_id, "camera.jpg", shot.getvalue(), "camera")
+                shot_taken()
         else:
             sample_gallery()
         rejected = ss.get("vision_rejected")

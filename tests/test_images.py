@@ -340,6 +340,20 @@ def test_data_url_and_summary_describe_the_result(big_jpeg: bytes) -> None:
     assert images.human_size(5_347_738) == "5.1 MB" and images.human_size(151_552) == "148 KB"
 
 
+def test_a_prepared_image_holds_its_bytes_once_and_no_data_url(big_jpeg: bytes) -> None:
+    """What a session keeps of a photo is this object: the upload is not in it, nor a base64 copy."""
+    import dataclasses
+    import sys
+
+    prepared = prepare_image(big_jpeg)
+    assert [f.name for f in dataclasses.fields(prepared) if f.type in ("bytes", bytes)] == ["data"]
+    first, second = prepared.data_url, prepared.data_url
+    assert first == second and first is not second, "made on each use, never cached on the object"
+    assert not hasattr(prepared, "__dict__") or "data_url" not in vars(prepared)
+    held = sum(sys.getsizeof(getattr(prepared, f.name)) for f in dataclasses.fields(prepared))
+    assert held < len(prepared.data) + 2_000 and len(prepared.data) < len(big_jpeg) / 4
+
+
 def test_same_upload_gives_the_same_bytes(big_jpeg: bytes) -> None:
     assert prepare_image(big_jpeg).data == prepare_image(big_jpeg).data
 

@@ -100,8 +100,15 @@ def _app(double: ApiDouble) -> AppTest:
     return at
 
 
+def _uploader(at: AppTest):
+    """The photo uploader as drawn now: its key changes each time a photo is taken from it (it starts empty)."""
+    found = [u for u in at.file_uploader if u.key == "vision_upload" or u.key.startswith("vision_upload_")]
+    assert len(found) == 1, [u.key for u in at.file_uploader]
+    return found[0]
+
+
 def _upload(at: AppTest, name: str, data: bytes, mime: str) -> None:
-    at.file_uploader(key="vision_upload").set_value((name, data, mime)).run()
+    _uploader(at).set_value((name, data, mime)).run()
 
 
 def _ask(at: AppTest) -> None:
@@ -259,7 +266,7 @@ def test_the_uploader_takes_any_file_and_an_oversized_one_is_refused_clearly(dou
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] > MAX_UPLOAD_MB, "Streamlit must let the file through to explain it"
     at = _app(double)
-    assert at.file_uploader(key="vision_upload").proto.type == [], "no type filter: the page explains refusals"
+    assert _uploader(at).proto.type == [], "no type filter: the page explains refusals"
     big = b"\xff\xd8\xff\xe0" + b"\0" * (MAX_UPLOAD_MB * 1024 * 1024 + 1)
     _upload(at, "huge.jpg", big, "image/jpeg")
     assert not at.exception
@@ -623,3 +630,90 @@ def test_a_new_photo_keeps_the_replaced_conversation_for_one_undo() -> None:
     vs.use_image(ss, second)
     ss[vs.TURNS] = [("user", "And this?")]
     assert vs.undo_offer(ss) is None, "a question since: the offer is gone"
+
+
+# --- what a session keeps: the prepared photo once -------------------------------------------------------------------
+
+
+@pytest.fixture
+def released(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """File ids the page gives back to Streamlit's upload manager (which otherwise keeps them until the session
+    ends)."""
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    out: list[str] = []
+    real = MemoryUploadedFileManager.remove_file
+
+    def remove_file(self, session_id: str, file_id: str) -> None:
+        out.append(file_id)
+        real(self, session_id, file_id)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", remove_file)
+    return out
+
+
+def test_a_taken_photo_lets_go_of_its_upload_and_the_uploader_starts_empty(
+        double: ApiDouble, released: list[str]) -> None:
+    at = _app(double)
+    _upload(at, "phone.jpg", _photo(1600, 1200), "image/jpeg")
+    assert not at.exception
+    image = at.session_state[vs.IMAGE]
+    assert image.name == "phone.jpg" and released == [image.id.removeprefix("upload:")]
+    uploader = _uploader(at)
+    assert uploader.key == "vision_upload_1" and uploader.value is None, "drawn anew, empty, in the same run"
+    assert any(c.value.startswith("**phone.jpg** · sent to the model: 1600×1200 JPEG") for c in at.caption)
+    assert any(c.value.startswith("In use: **phone.jpg**.") for c in at.caption), "the page says which file"
+    # A refused file stays in the uploader under its message (nothing is released, the photo stays).
+    _upload(at, "notes.txt", b"just some text\n", "text/plain")
+    assert released == [image.id.removeprefix("upload:")] and _uploader(at).key == "vision_upload_1"
+    assert any("notes.txt" in e.value and "The current image stays" in e.value for e in at.error)
+    assert at.session_state[vs.IMAGE].id == image.id
+    # The next photo goes in the same place, and is let go of in turn.
+    _upload(at, "second.jpg", _photo(800, 600), "image/jpeg")
+    assert len(released) == 2 and _uploader(at).key == "vision_upload_2"
+    assert not at.error, "a new photo clears the refusal"
+    assert any(c.value.startswith("In use: **second.jpg**.") for c in at.caption)
+
+
+def test_undo_after_a_new_upload_brings_back_the_first_photo(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "barn.jpg", _photo(800, 600), "image/jpeg")
+    _ask(at)
+    _upload(at, "meadow.jpg", _photo(640, 480), "image/jpeg")
+    undo = [b for b in at.button if b.label.startswith("Undo: back to barn.jpg")]
+    assert undo, [b.label for b in at.button]
+    undo[0].click().run()
+    assert not at.exception
+    assert at.session_state[vs.IMAGE].name == "barn.jpg", "the uploader no longer holds meadow.jpg to take again"
+    assert any(c.value.startswith("**barn.jpg** · sent to the model") for c in at.caption)
+    assert any("JPEG image of 800×600" in m.value for m in at.markdown), "its conversation is back"
+    at.run()
+    assert at.session_state[vs.IMAGE].name == "barn.jpg"
+
+
+def test_a_camera_shot_is_let_go_of_once_taken(double: ApiDouble, released: list[str]) -> None:
+    at = _app(double)
+    at.segmented_control(key="vision_source").set_value("camera").run()
+    at.camera_input(key="vision_camera").set_value(("shot.jpg", _photo(1920, 1080), "image/jpeg")).run()
+    assert not at.exception
+    image = at.session_state[vs.IMAGE]
+    assert image.source == "camera" and released == [image.id.removeprefix("camera:")]
+    assert [c.key for c in at.camera_input] == ["vision_camera_1"], "the camera starts afresh"
+    assert any(c.value.startswith("**camera.jpg** · sent to the model: 1920×1080 JPEG") for c in at.caption)
+
+
+def test_the_last_request_kept_for_view_code_holds_no_copy_of_the_photo(double: ApiDouble) -> None:
+    at = _app(double)
+    _upload(at, "phone.jpg", _photo(1600, 1200), "image/jpeg")
+    _ask(at)
+    assert not at.exception
+    kept = at.session_state["vision_last_request"]["messages"]
+    urls = [p["image_url"]["url"] for m in kept if isinstance(m["content"], list) for p in m["content"]
+            if p["type"] == "image_url"]
+    assert urls == ["data:image/jpeg;base64,"], "the format only: the photo itself is kept once, as bytes"
+    assert len(json.dumps(kept)) < 2_000
+    assert _images_in(double.chat_requests[-1].body)[0].startswith("data:image/jpeg;base64,/9j/"), "sent whole"
+    code = [c.value for c in at.code]
+    assert any('image_file="photo.jpg"' in c and 'image_format="jpeg"' in c for c in code), code
+    prepared = at.session_state["vision_prepared"]
+    assert prepared is at.session_state[vs.IMAGE].master, "at full detail the image sent is the kept one"

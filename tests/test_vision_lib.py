@@ -208,3 +208,23 @@ def test_each_sample_is_a_small_real_photo_that_prepares_cleanly(item: tasks.Sam
         prepared = prepare_image(data, item.path.name, max_side=level.max_side)
         assert max(prepared.width, prepared.height) <= level.max_side
         assert prepared.mime_type == "image/jpeg"
+
+
+# --- what a session keeps -------------------------------------------------------------------------------------------
+
+
+def test_the_request_kept_for_view_code_has_the_images_format_but_not_their_data() -> None:
+    from lib.hosts.view_code import python_snippet
+    from lib.vision.conversation import without_image_data
+
+    png = "data:image/png;base64," + "iVBORw0KGgo" * 1000
+    messages = build_messages(png, [("user", "What is this?"), ("assistant", "A chart."), ("user", "Its title?")],
+                              detail="high", system_text="Be brief.", system_mode="system")
+    kept = without_image_data(messages)
+    assert json.dumps(kept).count("iVBORw0KGgo") == 0 and len(json.dumps(kept)) < 600
+    assert [m["role"] for m in kept] == [m["role"] for m in messages]
+    image_parts = [p for m in kept if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image_url"]
+    assert image_parts == [{"type": "image_url", "image_url": {"url": "data:image/png;base64,", "detail": "high"}}]
+    assert messages[1]["content"][1]["image_url"]["url"] == png, "the request itself is left whole"
+    # "View code" writes the same program from either.
+    assert python_snippet("https://h/v1", "m", kept) == python_snippet("https://h/v1", "m", messages)

@@ -131,6 +131,31 @@ def for_detail(image: CurrentImage, max_side: int) -> PreparedImage:
                    original_bytes=master.original_bytes, original_format=master.original_format)
 
 
+def without_image_data(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """`messages` with every image's data URL cut to its header (`data:image/jpeg;base64,`): what "View code" needs
+    to write (`lib.hosts.view_code` reads only the format), without keeping a base64 copy of the photo (4/3 of its
+    bytes) for as long as the session lasts.
+
+    >>> without_image_data([{"role": "user", "content": [{"type": "image_url",
+    ...                       "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}}]}])
+    [{'role': 'user', 'content': [{'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,', 'detail': 'high'}}]}]
+    """
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        m = dict(m)
+        content = m.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                url = part.get("image_url", {}).get("url") if isinstance(part, Mapping) else None
+                if isinstance(url, str) and url.startswith("data:") and "," in url:
+                    part = {**part, "image_url": {**part["image_url"], "url": url.split(",", 1)[0] + ","}}
+                parts.append(part)
+            m["content"] = parts
+        out.append(m)
+    return out
+
+
 def card_thumbnail(data: bytes, side: int = 128) -> bytes:
     """A centred square JPEG crop of a bundled sample (trusted bytes), for the gallery cards."""
     return square_thumbnail(data, side)
