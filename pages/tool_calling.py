@@ -258,7 +258,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
                     save_conversation()
                     st.rerun()
 
-st.chat_input(
+asked = st.chat_input(
     ("Answering… press Stop to interrupt" if running and not in_place else "Ask something that needs a tool…")
     if can_send else "Connect a model host (see above) to start chatting",
     disabled=not can_send or (bool(running) and not in_place),
@@ -266,6 +266,11 @@ st.chat_input(
     key="tool_chat",
     max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
 )
+if asked and not typed and not running and can_send:
+    # A session's very first run can be the question itself (the tab reconnected to a restarted server, or to
+    # another process of a room): the box's value is known only once the box is drawn, so it is asked now.
+    ss["tool_running"] = {"question": asked, "fresh": False, "typed": False}
+    st.rerun()
 question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
 if question and can_send and model and not running:
     ss["tool_running"] = {"question": question, "fresh": ss.pop("tool_fresh", False)}

@@ -500,16 +500,23 @@ with right:
                       max_chars=MAX_QUESTION_CHARS,
                       label_visibility="collapsed",
                       placeholder="…or type your own question")
-        st.button("Ask Llama", key="vision_ask", type="primary", icon=":material/auto_awesome:",
-                  on_click=ask, disabled=busy or prepared is None or not can_send or not question_text,
-                  help=None if question_text else "Pick a task or type a question.")
+        if st.button("Ask Llama", key="vision_ask", type="primary", icon=":material/auto_awesome:",
+                     on_click=ask, disabled=busy or prepared is None or not can_send or not question_text,
+                     help=None if question_text else "Pick a task or type a question.") and not busy:
+            ask()  # a session's first run was this click (see the chat box below): its callback wasn't known yet
+            st.rerun()
     if prepared is None and not ss[vs.TURNS]:
         st.info("Upload a photo, take one with the camera, or pick a sample: the answer appears here.", icon="📷")
     conversation = st.container()
     if prepared is not None or ss[vs.TURNS]:
-        st.chat_input("Ask a follow-up about this image…" if ss[vs.TURNS] else "Ask anything about this image…",
-                      key="vision_chat", on_submit=follow_up, disabled=busy or prepared is None or not can_send,
-                      max_chars=MAX_QUESTION_CHARS)
+        asked = st.chat_input("Ask a follow-up about this image…" if ss[vs.TURNS] else "Ask anything about this image…",
+                              key="vision_chat", on_submit=follow_up,
+                              disabled=busy or prepared is None or not can_send, max_chars=MAX_QUESTION_CHARS)
+        if asked and not busy:
+            # A session's very first run can be the question itself (the tab reconnected to a restarted server, or
+            # to another process of a room): the box's callback is known only once the box is drawn.
+            begin(asked)
+            st.rerun()
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
         if ss[vs.TURNS]:
             # Built only when clicked (from a snapshot: the download is served outside this script run).

@@ -70,8 +70,9 @@ class AppServer:
     """`streamlit run app.py` (or `script`) in its own process group, its stderr kept in a file; `started` is the
     launch time (time.perf_counter), for the cold-start benchmark."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT, script: str = "app.py") -> None:
-        self.port = _free_port()
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT, script: str = "app.py",
+                 port: int | None = None) -> None:
+        self.port = port or _free_port()  # a port of its own, or the one a stopped server had (a restart)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()

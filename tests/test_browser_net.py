@@ -203,3 +203,33 @@ def test_a_reload_while_a_tool_turn_runs_keeps_its_question_with_retry(
     tb.settle(page)
     expect(page.locator(CHAT).filter(has_text="Tell me slowly about vicuñas")).to_have_count(1)
     expect(page.get_by_role("button", name=re.compile("Retry this question"))).to_be_visible()
+
+
+def test_a_question_typed_right_after_the_server_restarted_is_answered_at_the_first_try(
+        browser: Browser, double: ApiDouble, tmp_path) -> None:
+    """The tab reconnects by itself to the restarted server (or, in a room, to another process): the question typed
+    then is the new session's very first run, and used to be cleared from the box without being asked."""
+    trap = tb.ProxyTrap()
+    env = tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint)
+    server = tb.start_app(env, tmp_path)
+    try:
+        with tb.browser_page(browser) as page:
+            page.goto(server.url + "/tool_calling")
+            tb.settle(page)
+            tb.send_chat(page, "What time is it in Tokyo right now?")
+            tb.settle(page)
+            server.stop()
+            server = tb.AppServer(env, tmp_path / "restarted.log", port=server.port)
+            server.wait_healthy()
+            expect(page.locator(tb.CHAT_INPUT)).to_be_enabled(timeout=60_000)
+            page.wait_for_timeout(1500)  # the tab has reconnected; nothing has run in its new session yet
+            before = len(double.chat_requests)
+            tb.send_chat(page, "And what time is it in Seoul?")
+            expect(page.locator(CHAT).filter(has_text="And what time is it in Seoul?")).to_be_visible(timeout=30_000)
+            tb.settle(page, 30_000)
+            assert len(double.chat_requests) > before, "the first question after the restart reached the model"
+            assert "Seoul" in str(double.chat_requests[-1].body["messages"])
+    finally:
+        server.stop()
+        trap.close()
+    assert trap.lines == []
