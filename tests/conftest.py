@@ -86,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         print(f"\nreal-server tier ready in {time.monotonic() - started:.0f} s: {paths}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Install the real-server tier (cached venvs and model, tests/real_servers/setup.sh) once, before any test runs
     and outside the per-test timeout, when a selected test needs it. A first install takes a few minutes.
