@@ -61,7 +61,7 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
         st.markdown("### Where Llama runs\n\n" + where)
-        if (outage := LINK.status()) is not None:  # several processes, and Redis is gone: say what that means
+        if (outage := LINK.status(stage)) is not None:  # several processes, and Redis is gone: say what that means
             st.warning(outage, icon=":material/cloud_off:")
         if page is not None and not stage:
             page_host_picker(page)

@@ -120,14 +120,16 @@ class SharedLink:
             self._retry_at = 0.0
         return bool(self.call(lambda r: r.ping(), False))
 
-    def status(self) -> str | None:
-        """The warning to show while Redis is configured and unreachable, else None."""
+    def status(self, stage: bool = False) -> str | None:
+        """The warning to show while Redis is configured and unreachable, else None (`stage`: the presenter's
+        shorter line, without setting names)."""
         since = self._down_since
         if since is None:
             return None
         when = time.strftime("%H:%M", time.localtime(since))
-        return (f"Shared state (Redis) unreachable since {when}: this server process is running on its own memory, "
-                "so the request cap, the quota counts and saved conversations are per process until it is back.")
+        if stage:
+            return f"Shared state offline since {when}: answers still work."
+        return f"Redis unreachable since {when}: this process carries on alone (its own cap, counts and saved chats)."
 
     def boot_id(self, local: str) -> str:
         """The deployment's id for browser-bound session ids: shared by every process while Redis holds it, so an
