@@ -98,6 +98,20 @@ def markdown(results: list[Result], env: list[tuple[str, str]], total_s: float) 
     return "\n".join(out)
 
 
+KEPT = ("## room:",)
+"""Sections another script writes at the end of RESULTS.md (bench/bench_room.py: it takes ~10 minutes alone, so
+this run leaves them as they are)."""
+
+
+def kept_sections() -> str:
+    """The sections of the current RESULTS.md that this run does not write (from the first kept heading on)."""
+    if not RESULTS.exists():
+        return ""
+    text = RESULTS.read_text(encoding="utf-8")
+    starts = [i for i in (text.find("\n" + h) for h in KEPT) if i >= 0]
+    return "\n" + text[min(starts):].rstrip("\n") + "\n" if starts else ""
+
+
 def main() -> None:
     t0 = time.perf_counter()
     env = environment()
@@ -114,7 +128,7 @@ def main() -> None:
         for label, value in r.ratios:
             print(f"{(r.name.split(':')[0] + ': ' + label)[:88]:<88} {fmt_ratio(value):>10}")
     print(f"whole run {total:.0f} s")
-    RESULTS.write_text(markdown(results, env, total), encoding="utf-8")
+    RESULTS.write_text(markdown(results, env, total) + kept_sections(), encoding="utf-8")
     print(f"wrote {RESULTS}")
 
 

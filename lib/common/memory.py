@@ -10,9 +10,10 @@ the dynamic adjustment off (glibc's mallopt(3)), so a freed photo buffer is retu
 Measured with the vision flow (15 sessions of a 2.9 MB photo, then every session expired): RSS 198 MB without,
 149 MB with (87 MB at start). Linux with glibc only; elsewhere `release_large_buffers()` does nothing.
 
-Streamlit runs a full garbage collection after every script run (`runner.postScriptGC`). With Streamlit, its
-server and this app loaded that walks some 100,000 objects which live as long as the process: measured in the
-server, 104 ms at the end of every run, that is every click, before the browser hears the run is over.
+Streamlit can run a full garbage collection after every script run (`runner.postScriptGC`, off in this app's
+config since its cost grows with the live sessions: bench/bench_room.py). With Streamlit, its server and this app
+loaded, a full collection walks some 100,000 objects which live as long as the process: measured in the server,
+104 ms, which Python's own full collections still pay now and then.
 `freeze_long_lived()`, called by app.py after its imports, moves what exists then into the permanent generation the
 collector skips (`gc.freeze`): the collection after a run then walks only what came later (some 800 objects at
 first; the pages' modules and the SDK add ~20,000, about 5 ms). It freezes once per process, at the first run,
