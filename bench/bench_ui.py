@@ -190,13 +190,13 @@ def one_answer(browser: Any, app: Any, double: Any, text: str, seed: int, ttft_s
         settle(page)
         healthy(page)
         stamps: list[float] = []
-        original = double._next_reply
+        original = double._take  # the double's one way to the next reply (scripted or not)
 
         def stamped(body: dict[str, Any]) -> Any:
             stamps.append(time.time())  # the double answers at once (no delay_s): its first token leaves now
             return original(body)
 
-        double._next_reply = stamped
+        double._take = stamped
         double.queue(Reply(text=text, delay_s=ttft_s, chunk_delay_s=CHUNK_DELAY_S))
         page.evaluate(FIRST_TEXT_JS, "Llamastory")
         page.wait_for_timeout(300)  # let Playwright deliver any frame still pending before the snapshot
@@ -209,7 +209,7 @@ def one_answer(browser: Any, app: Any, double: Any, text: str, seed: int, ttft_s
         settle(page)
         page.wait_for_timeout(300)
         healthy(page)
-        double._next_reply = original
+        double._take = original
         first_text = page.evaluate("window.__firstText")
         if not stamps or first_text is None:
             raise RuntimeError("the answer did not arrive as expected")
@@ -222,7 +222,7 @@ def one_answer(browser: Any, app: Any, double: Any, text: str, seed: int, ttft_s
             "first_token_s": stamps[0] + ttft_s - sent,
         }
     finally:
-        double._next_reply = type(double)._next_reply.__get__(double)
+        double.__dict__.pop("_take", None)  # the double's own method again
         context.close()
 
 
