@@ -92,7 +92,7 @@ def _need(program: str, package: str) -> str:
     return path
 
 
-def _stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+def stop_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM `proc`'s process group (it was started in a session of its own), SIGKILL after `grace_s`."""
     if proc.poll() is not None:
         return
@@ -163,7 +163,7 @@ class _Child:
     def stop(self) -> None:
         """Stop it (SIGTERM, then SIGKILL after a grace period); nothing if it isn't running."""
         if self.proc is not None:
-            _stop_group(self.proc)
+            stop_group(self.proc)
 
     def _wait(self, ready: Callable[[], bool], what: str, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s

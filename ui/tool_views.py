@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import client, tools
+from lib.common.replayed import replayed_note
 from lib.tool_calling.llama_prompt import render_raw_prompt
 from lib.hosts.providers import display_name
 from lib.common.safe_text import as_text, code_span, display_markdown, error_as_text
@@ -151,12 +152,8 @@ def footer(turn: Turn) -> str:
     """Who answered, how long it took, what it cost; and whether it was replayed (Markdown: the model and provider
     names show as written)."""
     parts = [f"{as_text(turn.answered_by)} · {turn.summary}" if turn.model else turn.summary]
-    if turn.cached == "rehearsal":
-        parts.append("replayed from rehearsal")
-    elif turn.cached == "cache":
-        parts.append("answered from the cache: no quota used")
-    elif turn.cached == "shared":
-        parts.append("shared with the same question asked at the same moment: no quota used")
+    if note := replayed_note(turn.cached):
+        parts.append(note)
     return " · ".join(parts)
 
 

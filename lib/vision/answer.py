@@ -16,6 +16,7 @@ from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_m
 from lib.hosts.errors import ErrorKind, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
 from lib.hosts.providers import answered_by, display_name
+from lib.common.replayed import replayed_note
 from lib.common.ticking import current_scope
 from lib.vision.tasks import build_messages
 
@@ -104,12 +105,8 @@ class VisionAnswer:
         parts = [self.answered_by, f"{self.elapsed_s:.1f} s"]
         if self.usage and self.usage.total_tokens:
             parts.append(f"{self.usage.total_tokens:,} tokens")
-        if self.cached == "rehearsal":
-            parts.append("replayed from rehearsal")
-        elif self.cached == "cache":
-            parts.append("answered from the cache: no quota used")
-        elif self.cached == "shared":
-            parts.append("shared with the same question asked at the same moment: no quota used")
+        if note := replayed_note(self.cached):
+            parts.append(note)
         if self.cut:
             parts.append("✂️ cut at the length limit: incomplete")
         return " · ".join(parts)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -30,6 +29,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from deploy.room import stop_group  # noqa: F401 - SIGTERM a process group, SIGKILL after a grace (re-exported)
 
 HERE = Path(__file__).resolve().parent
 SERVED_MODEL = "meta-llama/Llama-3.1-405B-Instruct"
@@ -121,20 +122,6 @@ class RealServer:
         """SIGTERM the process group, SIGKILL after 15 s."""
         stop_group(self.proc, 15)
         self._log.close()
-
-
-def stop_group(proc: subprocess.Popen, grace_s: float = 10) -> None:
-    """SIGTERM `proc`'s process group (started with start_new_session), SIGKILL it after `grace_s` seconds."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def start_vllm(paths: dict[str, str], log_dir: Path, *extra: str) -> RealServer:
