@@ -173,11 +173,16 @@ LINK = SharedLink(os.environ.get("REDIS_URL"))
 """This process's link (configured from `REDIS_URL` in the environment; `app.py` also reads Streamlit's secrets)."""
 
 
-# A fair, expiring semaphore ------------------------------------------------------------------------------------------
-
-_STEP = """
+# Every script reads the time from Redis's own clock (milliseconds), so processes with skewed clocks agree.
+_NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+
+# A fair, expiring semaphore ------------------------------------------------------------------------------------------
+
+_STEP = _NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, w in ipairs(stale) do
@@ -199,15 +204,11 @@ if rank < free then
 end
 return rank + 1
 """
-_RENEW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_RENEW = _NOW + """
 for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1]) end
 return #KEYS
 """
-_COUNT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_COUNT = _NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return {redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[2], '-inf', '+inf')}
 """
@@ -276,9 +277,7 @@ class SharedSemaphore:
 
 # A sliding window of requests ----------------------------------------------------------------------------------------
 
-_CLAIM = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_CLAIM = _NOW + """
 local span = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -291,11 +290,17 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + span - now)
 """
-_USED = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_USED = _NOW + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
 return redis.call('ZCARD', KEYS[1])
+"""
+
+_PAUSE = _NOW + """
+local ends = now + tonumber(ARGV[1])
+if ends > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ends, 'PX', tonumber(ARGV[1]) + 1000)
+end
+return 1
 """
 
 
@@ -330,8 +335,4 @@ class SharedWindow:
     def pause(self, key: str, seconds: float) -> None:
         """Nothing goes for `seconds` (the host said its limit is reached), in every process."""
         pause = self._keys(key)[1]
-        self.link.call(lambda r: r.eval("local t = redis.call('TIME'); "
-                                        "local u = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]); "
-                                        "if u > tonumber(redis.call('GET', KEYS[1]) or '0') then "
-                                        "redis.call('SET', KEYS[1], u, 'PX', tonumber(ARGV[1]) + 1000) end return 1",
-                                        1, pause, int(seconds * 1000)), None)
+        self.link.call(lambda r: r.eval(_PAUSE, 1, pause, int(seconds * 1000)), None)
