@@ -10,6 +10,7 @@ import json
 import pytest
 from PIL import Image
 
+from lib.common import redact as registry
 from lib.hosts.errors import ErrorKind, UserError
 from lib.tool_calling.llama_prompt import ToolCall
 from lib.tool_calling.loop import ToolStep, Turn
@@ -235,6 +236,20 @@ def test_secrets_given_only_at_output_time_are_removed_too() -> None:
     assert PLAIN_SECRET in json.dumps(d)  # not passed in: not shaped like a key
     assert PLAIN_SECRET not in to_markdown(d, secrets=[PLAIN_SECRET])
     assert PLAIN_SECRET not in to_json(d, secrets=[PLAIN_SECRET])
+
+
+def test_a_key_registered_after_a_save_is_redacted_in_the_next_one() -> None:
+    """The secret forms are cached between strings; a key typed later (a new host in the sidebar) still never
+    reaches a saved or exported transcript, and a forgotten one is no longer searched for."""
+    late = "Lq9-typed-later-secret"
+    turn = Turn(question=f"is {late} safe?", answer="yes")
+    assert late in json.dumps(tool_transcript([turn], provider="custom", model="m"))  # not a secret yet
+    registry.register(late)
+    try:
+        assert late not in json.dumps(tool_transcript([turn], provider="custom", model="m"))
+    finally:
+        registry.forget_all()
+    assert late in json.dumps(tool_transcript([turn], provider="custom", model="m"))
 
 
 def test_url_encoded_and_json_escaped_secret_forms_are_removed() -> None:

@@ -21,6 +21,9 @@ _MIN_SECRET_LEN = 4
 _MAX = 1000
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_version = 0  # bumped by every change to _secrets: the forms cache below keys on it
+_forms_cache: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+_FORMS_CACHE_MAX = 256
 
 _TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
     # the whole match is the secret
@@ -43,19 +46,33 @@ def register(secret: str | None) -> None:
     """Remember a secret so `redact()` removes it everywhere (values shorter than 4 characters are ignored)."""
     if not secret or len(secret.strip()) < _MIN_SECRET_LEN:
         return
+    global _version
     with _lock:
-        if len(_secrets) < _MAX:
+        if len(_secrets) < _MAX and secret.strip() not in _secrets:
             _secrets.add(secret.strip())
+            _version += 1
 
 
 def forget_all() -> None:
     """Clear the registry (tests)."""
+    global _version
     with _lock:
         _secrets.clear()
+        _version += 1
 
 
 def _secret_forms(secrets: Sequence[str]) -> list[str]:
+    """Every form (raw, URL-encoded, JSON-escaped) of the registered and given secrets, longest first.
+
+    Cached per registry version and `secrets`: a transcript redacts hundreds of strings with the same secrets, and
+    building the forms for each cost more than searching for them (3.7 ms of a question's 57 ms, profiled at 100).
+    """
+    extra = tuple(s for s in secrets if isinstance(s, str))
     with _lock:
+        key = (_version, extra)
+        cached = _forms_cache.get(key)
+        if cached is not None:
+            return cached
         known = set(_secrets)
     forms: set[str] = set()
     for secret in [*known, *secrets]:
@@ -63,7 +80,12 @@ def _secret_forms(secrets: Sequence[str]) -> list[str]:
             continue
         forms.update({secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
                       json.dumps(secret, ensure_ascii=False)[1:-1]})
-    return sorted((f for f in forms if len(f) >= _MIN_SECRET_LEN), key=len, reverse=True)
+    result = sorted((f for f in forms if len(f) >= _MIN_SECRET_LEN), key=len, reverse=True)
+    with _lock:
+        if len(_forms_cache) >= _FORMS_CACHE_MAX:
+            _forms_cache.clear()
+        _forms_cache[key] = result
+    return result
 
 
 def redaction_spans(text: str, secrets: Sequence[str] = ()) -> list[tuple[int, int]]:
