@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from . import korean_names
 from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus
 
 SPEC = ToolSpec(
@@ -65,6 +66,28 @@ CITY_ZONES: dict[str, str] = {
     "santiago": "America/Santiago", "buenos aires": "America/Argentina/Buenos_Aires",
     "sao paulo": "America/Sao_Paulo", "são paulo": "America/Sao_Paulo", "rio de janeiro": "America/Sao_Paulo",
     "reykjavik": "Atlantic/Reykjavik",
+    # Cities a Korean room asks about (korean_names.PLACES names them in Korean).
+    "busan": "Asia/Seoul", "incheon": "Asia/Seoul", "daegu": "Asia/Seoul", "daejeon": "Asia/Seoul",
+    "gwangju": "Asia/Seoul", "ulsan": "Asia/Seoul", "suwon": "Asia/Seoul", "sejong": "Asia/Seoul",
+    "jeju": "Asia/Seoul", "kyoto": "Asia/Tokyo", "fukuoka": "Asia/Tokyo", "sapporo": "Asia/Tokyo",
+    "nagoya": "Asia/Tokyo", "yokohama": "Asia/Tokyo", "naha": "Asia/Tokyo", "guangzhou": "Asia/Shanghai",
+    "hanoi": "Asia/Ho_Chi_Minh", "ho chi minh city": "Asia/Ho_Chi_Minh", "saigon": "Asia/Ho_Chi_Minh",
+    "da nang": "Asia/Ho_Chi_Minh", "frankfurt": "Europe/Berlin",
+    # Countries whose people (nearly) all keep one time: "한국 시간", "Japan time" (the capital's zone).
+    "south korea": "Asia/Seoul", "korea": "Asia/Seoul", "north korea": "Asia/Pyongyang",
+    "japan": "Asia/Tokyo", "china": "Asia/Shanghai", "taiwan": "Asia/Taipei", "thailand": "Asia/Bangkok",
+    "vietnam": "Asia/Ho_Chi_Minh", "philippines": "Asia/Manila", "malaysia": "Asia/Kuala_Lumpur",
+    "india": "Asia/Kolkata", "united arab emirates": "Asia/Dubai", "uae": "Asia/Dubai",
+    "turkey": "Europe/Istanbul", "egypt": "Africa/Cairo", "argentina": "America/Argentina/Buenos_Aires",
+    "united kingdom": "Europe/London", "uk": "Europe/London", "france": "Europe/Paris",
+    "germany": "Europe/Berlin", "italy": "Europe/Rome", "spain": "Europe/Madrid", "portugal": "Europe/Lisbon",
+    "netherlands": "Europe/Amsterdam", "belgium": "Europe/Brussels", "switzerland": "Europe/Zurich",
+    "austria": "Europe/Vienna", "sweden": "Europe/Stockholm", "norway": "Europe/Oslo",
+    "denmark": "Europe/Copenhagen", "finland": "Europe/Helsinki", "ireland": "Europe/Dublin",
+    "iceland": "Atlantic/Reykjavik", "poland": "Europe/Warsaw", "czechia": "Europe/Prague",
+    "czech republic": "Europe/Prague", "hungary": "Europe/Budapest", "greece": "Europe/Athens",
+    "ukraine": "Europe/Kyiv", "new zealand": "Pacific/Auckland", "south africa": "Africa/Johannesburg",
+    "kenya": "Africa/Nairobi", "nigeria": "Africa/Lagos",
 }
 
 
@@ -129,7 +152,10 @@ def resolve(place: str) -> tuple[str, dt.tzinfo] | None:
                 return zone, info
             name = text.split(",")[0].strip()
             return (name.title() if name.islower() else name), info
-    return None
+    # A Korean name resolves as its English one ("도쿄" → "Tokyo", "한국 시간" → "South Korea").
+    first = text.split(",")[0]
+    english = korean_names.place(first) or korean_names.country(first)
+    return resolve(english) if english else None
 
 
 def format_time(label: str, moment: dt.datetime) -> str:

@@ -6,7 +6,7 @@ import re
 import threading
 import time
 from types import ModuleType
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from . import brave_search, code_interpreter, local_time, units, weather, wolfram_alpha
 from .base import (
@@ -76,8 +76,12 @@ def _source(module: ModuleType | None, config: ToolConfig) -> tuple[str, bool]:
     return getattr(module, "SOURCE", REGISTRY_SOURCE), False
 
 
-def _validate(spec: ToolSpec, aliases: dict[str, str], arguments: object) -> dict:
+def _validate(spec: ToolSpec, aliases: dict[str, str], arguments: object,
+              choices: Mapping[str, Callable[[str], str | None]] | None = None) -> dict:
     """Arguments checked against the spec's schema (aliases mapped, numbers/strings coerced).
+
+    `choices` (a tool's CHOICES) may name an enum value another way: {"unit": korean_names.unit} reads
+    "섭씨" as "celsius"; what it returns must still be one of the enum's values.
 
     Raises ValueError with a short message naming the offending argument.
     """
@@ -103,7 +107,11 @@ def _validate(spec: ToolSpec, aliases: dict[str, str], arguments: object) -> dic
             if not value.strip():
                 continue
             if "enum" in schema and value.strip().lower() not in schema["enum"]:
-                raise ValueError(f"argument {key!r} for {spec.name} must be one of {', '.join(schema['enum'])}")
+                other = (choices or {}).get(key)
+                named = other(value) if other else None
+                if named not in schema["enum"]:
+                    raise ValueError(f"argument {key!r} for {spec.name} must be one of {', '.join(schema['enum'])}")
+                value = named
         elif kind == "number":
             if isinstance(value, bool):
                 raise ValueError(f"argument {key!r} for {spec.name} must be a number")
@@ -178,7 +186,7 @@ def _run(
         )
     source, fallback = _source(module, config)
     try:
-        args = _validate(module.SPEC, getattr(module, "ALIASES", {}), arguments)
+        args = _validate(module.SPEC, getattr(module, "ALIASES", {}), arguments, getattr(module, "CHOICES", None))
     except ValueError as exc:
         return _finish(key, shown_args, config, start, content=f"error: {exc}", ok=False,
                        source=source, fallback=fallback, url=None)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
+from . import korean_names
 from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus
 
 SPEC = ToolSpec(
@@ -43,6 +45,8 @@ _add("length", 0.9144, "yd", "yard", "yards")
 _add("length", 0.3048, "ft", "foot", "feet")
 _add("length", 0.0254, "in", "inch", "inches")
 _add("length", 1852.0, "nmi", "nautical mile", "nautical miles")
+_add("length", 42195.0, "marathon", "marathons")
+_add("length", 21097.5, "half marathon", "half marathons", "half-marathon", "half-marathons")
 _add("mass", 1.0, "kg", "kilogram", "kilograms", "kilo", "kilos")
 _add("mass", 0.001, "g", "gram", "grams")
 _add("mass", 1e-6, "mg", "milligram", "milligrams")
@@ -75,9 +79,24 @@ def status(config: ToolConfig) -> ToolStatus:
     return ToolStatus(True, False, "Offline: built-in unit table")
 
 
+def unit_key(name: str) -> str:
+    """The table key for a unit name: as given, else its NFKC form ("℃", "㎞"), else its Korean name's.
+
+    >>> unit_key("킬로미터"), unit_key("℃"), unit_key("parsec")
+    ('kilometer', '°c', 'parsec')
+    """
+    key = name.strip().lower()
+    if key in _UNITS or key in _TEMPERATURE:
+        return key
+    folded = " ".join(unicodedata.normalize("NFKC", key).replace("∕", "/").split()).lower()
+    if folded in _UNITS or folded in _TEMPERATURE:
+        return folded
+    return korean_names.unit(name) or key
+
+
 def convert(value: float, from_unit: str, to_unit: str) -> tuple[float, str, str]:
     """(converted value, from symbol, to symbol); ValueError with a readable message otherwise."""
-    a, b = from_unit.strip().lower(), to_unit.strip().lower()
+    a, b = unit_key(from_unit), unit_key(to_unit)
     if a in _TEMPERATURE or b in _TEMPERATURE:
         if a not in _TEMPERATURE or b not in _TEMPERATURE:
             raise ValueError(f"cannot convert between {from_unit!r} and {to_unit!r}")

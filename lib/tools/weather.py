@@ -1,6 +1,7 @@
 """get_weather: current weather for a city from Open-Meteo (geocoding, then forecast; no key)."""
 from __future__ import annotations
 
+from . import korean_names
 from .base import (
     CallContext,
     Outcome,
@@ -32,6 +33,7 @@ SPEC = ToolSpec(
     online=True,
 )
 ALIASES = {"location": "city", "place": "city", "name": "city"}
+CHOICES = {"unit": korean_names.unit}  # "섭씨" / "화씨" read as celsius / fahrenheit
 
 SOURCE = "Open-Meteo"
 SERVICE = "Open-Meteo"
@@ -71,6 +73,10 @@ def call(arguments: dict, ctx: CallContext) -> Outcome:
     config = ctx.config
     raw = arguments["city"].strip()
     name, _, qualifier = (part.strip() for part in raw.partition(","))
+    # A Korean name asks the geocoder for its English one ("서울, 한국" → "Seoul" in KR): the same place.
+    name = korean_names.place(name) or name
+    if qualifier:
+        qualifier = korean_names.country_code(qualifier) or korean_names.place(qualifier) or qualifier
     unit = str(arguments.get("unit") or "celsius").strip().lower()
     fahrenheit = unit.startswith("f")
 
