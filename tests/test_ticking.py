@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lib.common.ticking import Tick, ticking
+from lib.common.ticking import Crashed, Tick, current_scope, ticking, ticking_all
 
 
 def _slow(gate: threading.Event):
@@ -56,3 +56,57 @@ def test_closing_early_stops_the_worker_between_items() -> None:
     gen.close()
     time.sleep(0.2)
     assert len(produced) < 1000
+
+
+# --- several sources at once (Compare: two models answering side by side) ------------------------------------------
+
+
+def _paced(name: str, n: int, gap_s: float):
+    for i in range(n):
+        time.sleep(gap_s)
+        yield f"{name}{i}"
+
+
+def test_two_sources_arrive_interleaved_not_one_after_the_other() -> None:
+    got = [x for x in ticking_all([_paced("a", 4, 0.05), _paced("b", 4, 0.05)], interval_s=0.02)
+           if not isinstance(x, Tick)]
+    assert sorted(got) == sorted([(0, f"a{i}") for i in range(4)] + [(1, f"b{i}") for i in range(4)])
+    order = [i for i, _ in got]
+    # both sides stream at once: the second source's first item comes before the first source's last
+    assert order.index(1) < len(order) - 1 - order[::-1].index(0)
+    assert [v for i, v in got if i == 0] == ["a0", "a1", "a2", "a3"]  # each side keeps its own order
+
+
+def test_one_source_crashing_leaves_the_other_running() -> None:
+    def broken():
+        yield "x"
+        raise RuntimeError("side A broke")
+
+    got = [x for x in ticking_all([broken(), _paced("b", 3, 0.03)], interval_s=0.02) if not isinstance(x, Tick)]
+    crashed = [v for i, v in got if isinstance(v, Crashed)]
+    assert len(crashed) == 1 and "side A broke" in str(crashed[0].error)
+    assert [v for i, v in got if i == 1] == ["b0", "b1", "b2"]
+
+
+def test_closing_stops_both_sources_and_hangs_up_both_requests() -> None:
+    hung_up: list[str] = []
+    gate = threading.Event()
+
+    def waiting(name: str):
+        scope = current_scope()
+        assert scope is not None  # each source runs in a worker with its own scope (the stream registers there)
+        scope.add(lambda: (hung_up.append(name), gate.set()))
+        yield f"{name} started"
+        gate.wait(5)  # a read blocked on a silent server
+        yield f"{name} never"
+
+    both = ticking_all([waiting("a"), waiting("b")], interval_s=0.02)
+    seen = []
+    for item in both:
+        if not isinstance(item, Tick):
+            seen.append(item)
+        if len(seen) == 2:
+            both.close()  # one Stop
+    assert sorted(hung_up) == ["a", "b"]
+    assert both.cancelled
+    assert all("never" not in v for _, v in seen)

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -170,3 +170,89 @@ def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) ->
     is True.
     """
     return Ticking(items, interval_s, eager)
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """One of `ticking_all()`'s sources raised `error`; the others go on."""
+
+    error: BaseException
+
+
+class TickingAll(Iterator["tuple[int, object] | Tick"]):
+    """The iterator `ticking_all()` returns: `(index, item)` pairs from every source as they arrive, and ticks."""
+
+    def __init__(self, sources: Sequence[Iterable[object]], interval_s: float, eager: bool) -> None:
+        self._parts = [Ticking(items, interval_s, eager=False) for items in sources]
+        self._interval_s = interval_s
+        self._eager = eager
+        self._q: queue.Queue[tuple[int, str, object]] = queue.Queue()
+        self._started = 0.0
+        self._threads: list[threading.Thread] = []
+        self._open = len(self._parts)
+        self._finished = False
+        self._closed = threading.Event()
+        self._closed_early = False
+
+    @property
+    def cancelled(self) -> bool:
+        """`close()` was called before every source ran out (Stop, or another click)."""
+        return self._closed_early
+
+    def _pump(self, index: int) -> None:
+        part = self._parts[index]
+        try:
+            for item in part:
+                if not isinstance(item, Tick):
+                    self._q.put((index, "item", item))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer as Crashed
+            self._q.put((index, "item", Crashed(exc)))
+        finally:
+            self._q.put((index, "done", _DONE))
+
+    def __iter__(self) -> "TickingAll":
+        return self
+
+    def __next__(self) -> "tuple[int, object] | Tick":
+        if self._finished:
+            raise StopIteration
+        if not self._threads:
+            self._started = time.monotonic()
+            for i in range(len(self._parts)):
+                # Each source's own Ticking worker (and CancelScope) does the work; a pump thread per source only
+                # forwards, so a slow source never holds up another's items.
+                t = threading.Thread(target=self._pump, args=(i,), name="ticking-all", daemon=True)
+                self._threads.append(t)
+                t.start()
+            if self._eager:
+                return Tick(0.0)
+        while True:
+            if self._open == 0 or self._closed.is_set():
+                self._finished = True
+                raise StopIteration
+            try:
+                index, kind, value = self._q.get(timeout=self._interval_s)
+            except queue.Empty:
+                return Tick(time.monotonic() - self._started)
+            if kind == "done":
+                self._open -= 1
+                continue
+            return index, value
+
+    def close(self) -> None:
+        """Stop every source's worker and hang up what each registered (idempotent, any thread)."""
+        if not self._closed.is_set():
+            self._closed_early = self._open > 0 and not self._finished
+            self._closed.set()
+        for part in self._parts:
+            part.close()
+
+
+def ticking_all(sources: Sequence[Iterable[T]], interval_s: float = 0.5, eager: bool = False) -> TickingAll:
+    """Run several slow iterators at once (each in its own worker, as `ticking()` does) and yield `(index, item)`
+    as items arrive from any of them, a `Tick` every `interval_s` of silence from all.
+
+    A source that raises yields `(index, Crashed(exc))` and ends; the others go on (one side of a comparison
+    failing never takes the other down). `close()` stops every source and hangs up their requests at once.
+    """
+    return TickingAll(list(sources), interval_s, eager)

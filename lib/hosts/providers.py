@@ -599,6 +599,9 @@ CHAINS: dict[str, tuple[str, ...]] = {
 
 BUILT_FOR = {"tools": "Llama 3.1 405B", "vision": "Llama 3.2 90B Vision"}
 
+SMALLEST: dict[str, str] = {"tools": "llama-3.1-8b", "vision": "llama-3.2-11b-vision"}
+"""The smallest of each page's family: Compare's default other side ("how much better is the big one?")."""
+
 
 def family_of(model_id: str) -> Family | None:
     """The Llama family a model ID belongs to (on any host's spelling), or None."""
@@ -778,6 +781,24 @@ def pick_model(
         return ModelPick(best, _why_fallback(p, page, fam, gone) + after, False, options)
     return ModelPick(best, f"No model of the documented chain is offered by {p.noun}; using {fam.label}.{after}",
                      False, options)
+
+
+def compare_default(options: Sequence[str], page: Page, against: str | None) -> str | None:
+    """The model Compare puts beside `against` by default: the smallest of the page's family among `options`
+    (Llama 3.1 8B for tools, 3.2 11B Vision for vision), else the one furthest down the page's chain; never
+    `against` itself, nor a model of the same family (that would compare a model with itself)."""
+    taken = family_of(against) if against else None
+    chain = CHAINS[page]
+
+    def rank(m: str) -> tuple[int, int]:
+        fam = family_of(m)
+        if fam is None or fam.key not in chain:
+            return (2, 0)
+        return (0 if fam.key == SMALLEST[page] else 1, -chain.index(fam.key))
+
+    candidates = [m for m in options if m != against and fits_page(m, page)
+                  and (taken is None or family_of(m) != taken) and rank(m)[0] < 2]
+    return min(candidates, key=rank) if candidates else None
 
 
 def next_model(p: Provider, page: Page, listed: Sequence[str] | None, current: str,
