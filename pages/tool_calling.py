@@ -16,18 +16,7 @@ from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
 from lib.hosts.providers import display_name, tool_format  # noqa: E402
 from lib.common.safe_text import as_text, display_markdown  # noqa: E402
 from lib.common.ticking import ticking  # noqa: E402
-from lib.tool_calling.loop import (  # noqa: E402
-    MAX_ROUNDS,
-    AnswerText,
-    CallFinished,
-    CallStarted,
-    Done,
-    Note,
-    Turn,
-    Waiting,
-    run_turn,
-    tool_config,
-)
+from lib.tool_calling.loop import MAX_ROUNDS, Turn, run_turn, tool_config  # noqa: E402
 from lib.answers.transcript import (  # noqa: E402
     TranscriptError,
     from_json,
@@ -42,7 +31,8 @@ from ui.conversation import LiveAnswer, ProgressLine, earlier_turns  # noqa: E40
 from ui.meter import count_requests  # noqa: E402
 from ui.rehearsal import rehearsal_tools, stream_opener  # noqa: E402
 from ui.sidebar import setup_panel  # noqa: E402
-from ui.tool_views import decided, ran, render_turn, turn_tail  # noqa: E402
+from ui.tool_views import LiveToolTurn, render_turn, turn_tail  # noqa: E402
+from ui.compare import compare_switch, new_compare_chat, other_side, tool_compare  # noqa: E402
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
 
 if show_shared_view("tools"):  # a read-only link someone shared: their conversation, nothing else
@@ -101,19 +91,26 @@ with st.container(border=True):
     with top[0]:
         model = model_picker(settings, "tools")
     with top[1]:
+        compare = compare_switch("tools")
+        if compare:
+            if st.button("New chat", icon=":material/add_comment:", width="stretch", key="tool_compare_new",
+                         disabled=not ss.get("tool_compare_turns")):
+                new_compare_chat()
+                st.rerun()
         # Enabled while a turn runs: a click interrupts it (what arrived is kept) and starts over.
-        if st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns and not running):
+        elif st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns and not running):
             ss["tool_undo"] = list(turns)  # a stopped answer included: "Undo" brings the whole conversation back
             ss["tool_turns"] = []
             state.save("tools", {})
             st.rerun()
-        if ss.get("tool_undo") and not turns and not running:
+        if ss.get("tool_undo") and not turns and not running and not compare:
             if st.button("Undo new chat", icon=":material/undo:", width="stretch", type="tertiary",
                          help="Bring back the conversation you just cleared."):
                 ss["tool_turns"] = back = ss.pop("tool_undo")
                 state.save("tools", tool_transcript(back, provider=settings.label, model=back[-1].model,
                                                     secrets=settings.secrets()))
                 st.rerun()
+    other = other_side(settings, model, "tools") if compare and model and settings.can_send else None
     if model and tool_format(model) == "json":
         st.caption(f"{display_name(model)} has no built-in tools: every tool is sent as a JSON function "
                    "definition (Meta's custom-tool format) instead of Llama 3.1's `Tools:` system line.")
@@ -160,33 +157,6 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
 tool_panel(config, stage, bool(running) and not in_place)
 selected = [name for name in tools.TOOLS if ss.get(f"tool_{name}")]
 
-# The question goes out now, before the rest of the page is drawn: the model thinks while the history draws.
-live: Turn | None = None
-if running and can_send and model:
-    ss.pop("tool_running", None)
-    live = Turn(question=running["question"], stopped=True)  # stays "stopped" unless the loop ends normally
-    history = list(turns)
-    turns.append(live)  # kept, marked stopped, whatever interrupts this run from here on
-    save_conversation()  # a reload while it runs finds the question (marked stopped, with Retry)
-    line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
-    # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
-    # ticking()'s worker thread, which has no session.
-    options = dict(max_rounds=MAX_ROUNDS, turn=live, next_model=next_model_fn(settings, "tools"),
-                   open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
-                   context_tokens=context_tokens(settings, model), **server_options(settings, model))
-
-    def events():
-        """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
-        with wait_notice(lambda n: line.__setitem__("position", n)):
-            yield from run_turn(settings, model, history, live.question, selected, config, **options)
-
-    started = time.monotonic()
-    live_events = ticking(events(), eager=True)
-    # If this run is interrupted (Stop, any other click) the worker is stopped at once and the request hung up: in
-    # the `finally` around the loop below, or, if the interruption comes before it, at the start of the next run.
-    ss["tool_live_events"] = live_events
-    next(live_events)  # the worker starts (and sends the request) now
-
 
 def suggest(prompt: str) -> None:
     """A suggestion click: switch on the tools it exercises, then ask it."""
@@ -197,153 +167,163 @@ def suggest(prompt: str) -> None:
     ss["tool_pending"] = prompt
 
 
-suggestions = st.empty()  # emptied in place when the first typed turn ends
-if not turns or stage:
-    with suggestions.container():
-        st.markdown("**Scenarios** — one click asks, with the right tool switched on" if stage
-                    else "**Try one of these**")
-        buttons = st.container(horizontal=True, key="tool_suggestions")
-    with buttons:
-        for prompt, names in SUGGESTIONS.items():
-            st.button(prompt, help="Switches on " + ", ".join(f"`{n}`" for n in names),
-                      disabled=not can_send or (bool(running) and not in_place), on_click=suggest, args=(prompt,),
-                      icon=":material/play_arrow:" if stage else None)
+if compare:  # the same question to two models at once (ui/compare.py)
+    tool_compare(settings, model, other, config, selected, can_send, SUGGESTIONS, suggest)
+else:
+    # The question goes out now, before the rest of the page is drawn: the model thinks while the history draws.
+    live: Turn | None = None
+    if running and can_send and model:
+        ss.pop("tool_running", None)
+        live = Turn(question=running["question"], stopped=True)  # stays "stopped" unless the loop ends normally
+        history = list(turns)
+        turns.append(live)  # kept, marked stopped, whatever interrupts this run from here on
+        save_conversation()  # a reload while it runs finds the question (marked stopped, with Retry)
+        line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
+        # Everything that reads session state is resolved here, in the script's thread; the turn itself runs in
+        # ticking()'s worker thread, which has no session.
+        options = dict(max_rounds=MAX_ROUNDS, turn=live, next_model=next_model_fn(settings, "tools"),
+                       open_stream=stream_opener(fresh=running.get("fresh", False)), run_tool=rehearsal_tools(),
+                       context_tokens=context_tokens(settings, model), **server_options(settings, model))
 
-past = turns[:-1] if live else turns
-hidden = earlier_turns(len(past), "tool_show_all")
-for i, turn in enumerate(past[hidden:], start=hidden):
-    if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
-        ss["tool_pending"], ss["tool_fresh"] = turn.question, True
-live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate
-retry_area = st.empty()
-RETRY = dict(label="Retry this question", icon=":material/refresh:", key="tool_retry")
+        def events():
+            """The turn, run in ticking()'s worker thread, reporting any wait for a free slot."""
+            with wait_notice(lambda n: line.__setitem__("position", n)):
+                yield from run_turn(settings, model, history, live.question, selected, config, **options)
+
+        started = time.monotonic()
+        live_events = ticking(events(), eager=True)
+        # If this run is interrupted (Stop, any other click) the worker is stopped at once and the request hung up: in
+        # the `finally` around the loop below, or, if the interruption comes before it, at the start of the next run.
+        ss["tool_live_events"] = live_events
+        next(live_events)  # the worker starts (and sends the request) now
 
 
-def retry_wanted(turn: Turn | None) -> bool:
-    """Whether a turn ended in a way that asking again can fix (stopped, or an error that a retry helps)."""
-    return turn is not None and can_send and (turn.stopped or bool(turn.error and turn.error.retry_helps))
+    suggestions = st.empty()  # emptied in place when the first typed turn ends
+    if not turns or stage:
+        with suggestions.container():
+            st.markdown("**Scenarios** — one click asks, with the right tool switched on" if stage
+                        else "**Try one of these**")
+            buttons = st.container(horizontal=True, key="tool_suggestions")
+        with buttons:
+            for prompt, names in SUGGESTIONS.items():
+                st.button(prompt, help="Switches on " + ", ".join(f"`{n}`" for n in names),
+                          disabled=not can_send or (bool(running) and not in_place), on_click=suggest, args=(prompt,),
+                          icon=":material/play_arrow:" if stage else None)
+
+    past = turns[:-1] if live else turns
+    hidden = earlier_turns(len(past), "tool_show_all")
+    for i, turn in enumerate(past[hidden:], start=hidden):
+        if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
+            ss["tool_pending"], ss["tool_fresh"] = turn.question, True
+    live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate
+    retry_area = st.empty()
+    RETRY = dict(label="Retry this question", icon=":material/refresh:", key="tool_retry")
 
 
-if not running and retry_wanted(turns[-1] if turns else None):
-    if retry_area.button(**RETRY):
-        ss["tool_pending"] = turns.pop().question
+    def retry_wanted(turn: Turn | None) -> bool:
+        """Whether a turn ended in a way that asking again can fix (stopped, or an error that a retry helps)."""
+        return turn is not None and can_send and (turn.stopped or bool(turn.error and turn.error.retry_helps))
+
+
+    if not running and retry_wanted(turns[-1] if turns else None):
+        if retry_area.button(**RETRY):
+            ss["tool_pending"] = turns.pop().question
+            st.rerun()
+
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if turns or in_place:
+            # Built only when clicked: a long conversation costs nothing on every other rerun.
+            def transcript() -> dict:
+                return tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
+                                       secrets=settings.secrets())
+
+            st.download_button("Transcript (Markdown)", lambda: to_markdown(transcript(), settings.secrets()),
+                               "tool-calling.md", "text/markdown", icon=":material/description:", type="tertiary",
+                               on_click="ignore")
+            st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
+                               "tool-calling.json", "application/json", icon=":material/data_object:",
+                               type="tertiary", on_click="ignore")
+        if (turns or in_place) and (in_place or not running) and not stage:
+            share_controls("tools")
+        if (in_place or not running) and not stage:
+            with st.popover("Open a transcript", icon=":material/upload_file:"):
+                uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],
+                                            key="tool_import")
+                if uploaded is not None and ss.get("tool_imported") != uploaded.file_id:
+                    try:
+                        ss["tool_turns"] = tool_turns_from_transcript(from_json(uploaded.getvalue(), kind="tools"))
+                    except TranscriptError as exc:
+                        st.error(f"That file can't be shown: {as_text(str(exc))}", icon="🚫")  # it may quote the file
+                    else:
+                        ss["tool_imported"] = uploaded.file_id
+                        save_conversation()
+                        st.rerun()
+
+    asked = st.chat_input(
+        ("Answering… press Stop to interrupt" if running and not in_place else "Ask something that needs a tool…")
+        if can_send else "Connect a model host (see above) to start chatting",
+        disabled=not can_send or (bool(running) and not in_place),
+        submit_mode="disable",
+        key="tool_chat",
+        max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
+    )
+    if asked and not typed and not running and can_send:
+        # A session's very first run can be the question itself (the tab reconnected to a restarted server, or to
+        # another process of a room): the box's value is known only once the box is drawn, so it is asked now.
+        ss["tool_running"] = {"question": asked, "fresh": False, "typed": False}
+        st.rerun()
+    question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
+    if question and can_send and model and not running:
+        ss["tool_running"] = {"question": question, "fresh": ss.pop("tool_fresh", False)}
         st.rerun()
 
-with st.container(horizontal=True, vertical_alignment="center"):
-    if turns or in_place:
-        # Built only when clicked: a long conversation costs nothing on every other rerun.
-        def transcript() -> dict:
-            return tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
-                                   secrets=settings.secrets())
+    if live is not None:
+        turn = live
+        if not selected:
+            st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
+        with live_area.chat_message("user"):
+            st.markdown(display_markdown(turn.question))
+        with live_area.chat_message("assistant", avatar="🦙"):
+            # The step and the elapsed seconds beside Stop, as on the vision page (a spinning icon, from the CSS in
+            # ui/presenter.py). Not st.status: it sleeps 50 ms when created, which would delay the first text.
+            progress_area = st.empty()
+            with progress_area.container(horizontal=True, vertical_alignment="center", gap="small", key="tool_progress"):
+                progress_line = ProgressLine(st.empty())
+                st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
+                          help="Stop this answer; the question and what arrived are kept.")
 
-        st.download_button("Transcript (Markdown)", lambda: to_markdown(transcript(), settings.secrets()),
-                           "tool-calling.md", "text/markdown", icon=":material/description:", type="tertiary",
-                           on_click="ignore")
-        st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
-                           "tool-calling.json", "application/json", icon=":material/data_object:",
-                           type="tertiary", on_click="ignore")
-    if (turns or in_place) and (in_place or not running) and not stage:
-        share_controls("tools")
-    if (in_place or not running) and not stage:
-        with st.popover("Open a transcript", icon=":material/upload_file:"):
-            uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],
-                                        key="tool_import")
-            if uploaded is not None and ss.get("tool_imported") != uploaded.file_id:
-                try:
-                    ss["tool_turns"] = tool_turns_from_transcript(from_json(uploaded.getvalue(), kind="tools"))
-                except TranscriptError as exc:
-                    st.error(f"That file can't be shown: {as_text(str(exc))}", icon="🚫")  # it may quote the file
-                else:
-                    ss["tool_imported"] = uploaded.file_id
-                    save_conversation()
-                    st.rerun()
+            def progress(step: str, seconds: float) -> None:
+                """The current step and the elapsed whole seconds."""
+                progress_line.show(f"{step} **{seconds:.0f} s**")
 
-asked = st.chat_input(
-    ("Answering… press Stop to interrupt" if running and not in_place else "Ask something that needs a tool…")
-    if can_send else "Connect a model host (see above) to start chatting",
-    disabled=not can_send or (bool(running) and not in_place),
-    submit_mode="disable",
-    key="tool_chat",
-    max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
-)
-if asked and not typed and not running and can_send:
-    # A session's very first run can be the question itself (the tab reconnected to a restarted server, or to
-    # another process of a room): the box's value is known only once the box is drawn, so it is asked now.
-    ss["tool_running"] = {"question": asked, "fresh": False, "typed": False}
-    st.rerun()
-question = ss.pop("tool_pending", None)  # "Ask again (fresh)" clicked while this run drew the history
-if question and can_send and model and not running:
-    ss["tool_running"] = {"question": question, "fresh": ss.pop("tool_fresh", False)}
-    st.rerun()
-
-if live is not None:
-    turn = live
-    if not selected:
-        st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
-    with live_area.chat_message("user"):
-        st.markdown(display_markdown(turn.question))
-    with live_area.chat_message("assistant", avatar="🦙"):
-        # The step and the elapsed seconds beside Stop, as on the vision page (a spinning icon, from the CSS in
-        # ui/presenter.py). Not st.status: it sleeps 50 ms when created, which would delay the first text.
-        progress_area = st.empty()
-        with progress_area.container(horizontal=True, vertical_alignment="center", gap="small", key="tool_progress"):
-            progress_line = ProgressLine(st.empty())
-            st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
-                      help="Stop this answer; the question and what arrived are kept.")
-
-        def progress(step: str, seconds: float) -> None:
-            """The current step and the elapsed whole seconds."""
-            progress_line.show(f"{step} **{seconds:.0f} s**")
-
-        progress(f"{model_name} is thinking…", time.monotonic() - started)
-        timeline = st.container()
-        answer = LiveAnswer(st.empty())
-        step_text = f"{model_name} is thinking…"
-        try:
-            for event in live_events:
-                turn.elapsed_s = time.monotonic() - started
-                if isinstance(event, Waiting):
-                    step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
-                                 else f"{display_name(turn.model)} is reading the tool result…")
-                elif isinstance(event, AnswerText):
-                    answer.add(event.text)
-                    turn.answer = answer.text  # kept if the run is interrupted
-                    step_text = f"{display_name(turn.model)} is writing the answer…"
-                elif isinstance(event, CallStarted):
-                    answer.clear()
-                    turn.answer = ""
-                    step_text = f"Running `{event.step.call.name}`…"
-                    with timeline.container(border=True):
-                        decided(event.step, turn.model)
-                        pending = st.container()
-                elif isinstance(event, CallFinished):
-                    with pending:
-                        ran(event.step)
-                    step_text = f"{display_name(turn.model)} is reading the tool result…"
-                elif isinstance(event, Note):
-                    timeline.info(as_text(event.text, keep_code=True), icon="ℹ️")  # as render_turn shows it
-                elif isinstance(event, Done):
-                    turn = event.turn
-                # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
-                progress(wait_text(line["position"]) if line["position"] else step_text, turn.elapsed_s)
-        finally:
-            live_events.close()  # interrupted or not: stop the worker, hang up a request still open
-            ss.pop("tool_live_events", None)
-        if live_events.cancelled:
-            st.stop()  # the next run (already started, on another thread) stopped this one: the turn stays stopped
-        turn.stopped = False
-        count_requests(turn.requests)
-        save_conversation()
-        if not in_place or turn.model != model:
-            # Redraw from history: the input comes back, the suggestions go away; or the title and the model picker
-            # show the model that answered after the chosen one was retired mid-turn.
-            st.rerun()
-        # Drawn in place exactly as the history will draw it on the next run.
-        progress_area.empty()
-        answer.finish(turn.answer)
-        turn_tail(turn, len(turns) - 1, latest=True)
-    suggestions.empty()
-    if retry_wanted(turn):
-        retry_area.button(**RETRY)
-elif running:
-    ss.pop("tool_running", None)  # nothing can be sent (no model or no host): drop the question's run
+            progress(f"{model_name} is thinking…", time.monotonic() - started)
+            view = LiveToolTurn(turn, st.container(), LiveAnswer(st.empty()), f"{model_name} is thinking…")
+            answer = view.answer
+            try:
+                for event in live_events:
+                    turn.elapsed_s = time.monotonic() - started
+                    view.handle(event)
+                    turn = view.turn
+                    # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
+                    progress(wait_text(line["position"]) if line["position"] else view.step_text, turn.elapsed_s)
+            finally:
+                live_events.close()  # interrupted or not: stop the worker, hang up a request still open
+                ss.pop("tool_live_events", None)
+            if live_events.cancelled:
+                st.stop()  # the next run (already started, on another thread) stopped this one: the turn stays stopped
+            turn.stopped = False
+            count_requests(turn.requests)
+            save_conversation()
+            if not in_place or turn.model != model:
+                # Redraw from history: the input comes back, the suggestions go away; or the title and the model picker
+                # show the model that answered after the chosen one was retired mid-turn.
+                st.rerun()
+            # Drawn in place exactly as the history will draw it on the next run.
+            progress_area.empty()
+            answer.finish(turn.answer)
+            turn_tail(turn, len(turns) - 1, latest=True)
+        suggestions.empty()
+        if retry_wanted(turn):
+            retry_area.button(**RETRY)
+    elif running:
+        ss.pop("tool_running", None)  # nothing can be sent (no model or no host): drop the question's run

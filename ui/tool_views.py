@@ -3,6 +3,8 @@ raw output right there) → the app ran it (what came back, how long) → the an
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from lib import client, tools
@@ -10,11 +12,23 @@ from lib.common.replayed import replayed_note
 from lib.tool_calling.llama_prompt import render_raw_prompt
 from lib.hosts.providers import display_name
 from lib.common.safe_text import as_text, code_span, display_markdown, error_as_text
-from lib.tool_calling.loop import CUT_NOTE, ToolStep, Turn, error_line, request_code
+from lib.tool_calling.loop import (
+    CUT_NOTE,
+    AnswerText,
+    CallFinished,
+    CallStarted,
+    Done,
+    Note,
+    ToolStep,
+    Turn,
+    Waiting,
+    error_line,
+    request_code,
+)
 from lib.answers.transcript import call_line
 from ui import presenter
 from ui.connection import current_settings, shown_url
-from ui.conversation import show_error
+from ui.conversation import LiveAnswer, show_error
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:
@@ -193,3 +207,43 @@ def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
     if latest:
         raw_view(turn)
     return clicked
+
+
+class LiveToolTurn:
+    """A running tool turn drawn as its events arrive: each tool call as a bordered step in `timeline` (what the
+    model decided, then what the app ran), the answer streamed into `answer`. The single mode and each side of
+    Compare draw a turn with it, so both look the same as the history will draw them. `step_text` is the current
+    step in words ("Llama 3.1 8B is writing the answer…") for the caller's progress line."""
+
+    def __init__(self, turn: Turn, timeline: Any, answer: LiveAnswer, step_text: str) -> None:
+        self.turn = turn
+        self.timeline = timeline
+        self.answer = answer
+        self.step_text = step_text
+        self._pending: Any = None
+
+    def handle(self, event: object) -> None:
+        """Draw one event of `lib.tool_calling.loop.run_turn` (anything else, e.g. a Tick, draws nothing)."""
+        turn = self.turn
+        if isinstance(event, Waiting):
+            self.step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
+                              else f"{display_name(turn.model)} is reading the tool result…")
+        elif isinstance(event, AnswerText):
+            self.answer.add(event.text)
+            turn.answer = self.answer.text  # kept if the run is interrupted
+            self.step_text = f"{display_name(turn.model)} is writing the answer…"
+        elif isinstance(event, CallStarted):
+            self.answer.clear()
+            turn.answer = ""
+            self.step_text = f"Running `{event.step.call.name}`…"
+            with self.timeline.container(border=True):
+                decided(event.step, turn.model)
+                self._pending = st.container()
+        elif isinstance(event, CallFinished):
+            with self._pending if self._pending is not None else self.timeline.container(border=True):
+                ran(event.step)
+            self.step_text = f"{display_name(turn.model)} is reading the tool result…"
+        elif isinstance(event, Note):
+            self.timeline.info(as_text(event.text, keep_code=True), icon="ℹ️")  # as render_turn shows it
+        elif isinstance(event, Done):
+            self.turn = event.turn

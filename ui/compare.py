@@ -1,0 +1,347 @@
+"""Compare, as a person sees it: the switch, the other side's host and model, what a compare costs, and the tool
+page's compared conversation (two columns streaming at once, a footer under each answer, one line on the
+difference, one Stop for both, one transcript with both).
+
+The logic (defaults, footers, the difference, transcripts) is `lib.answers.compare`; running two turns at once is
+`lib.common.ticking.ticking_all`."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import streamlit as st
+
+from lib import tools
+from lib.answers.compare import (
+    LABELS,
+    MAX_PAIRS,
+    Compared,
+    compare_markdown,
+    compare_transcript,
+    compared_from_saved,
+    difference,
+    footer,
+)
+from lib.common.safe_text import as_text, display_markdown
+from lib.common.ticking import Crashed, Tick, ticking_all
+from lib.hosts.config import Settings
+from lib.hosts.errors import explain
+from lib.hosts.limits import limits_for, wait_notice, wait_text
+from lib.hosts.providers import Page, compare_default, display_name
+from lib.tool_calling.loop import MAX_ROUNDS, AnswerText, CallStarted, Done, Turn, run_turn
+from lib.answers.transcript import hidden_turns, to_json
+from ui import state
+from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
+from ui.conversation import LiveAnswer, ProgressLine, show_error
+from ui.meter import count_requests
+from ui.rehearsal import rehearsal_tools, stream_opener
+from ui.tool_views import LiveToolTurn, step_view
+from lib.common.safe_text import error_as_text
+
+Side = tuple[Settings, str]
+
+
+def _switched(key: str) -> None:
+    """Keep the switch's position for a reload of this tab (the server keeps it with the conversations)."""
+    state.save(f"{key}_switch", {"on": bool(st.session_state.get(key))})
+
+
+def compare_switch(page: Page, disabled: bool = False) -> bool:
+    """The Compare toggle (kept across page switches and reloads of this tab)."""
+    key = f"{page}_compare"
+    ss = st.session_state
+    if key not in ss and key not in ss.get("_kept", {}):  # a new session: a reload finds Compare as it was left
+        saved = state.load(f"{key}_switch")
+        ss[key] = bool(saved and saved.get("on"))
+    state.keep(key, False)
+    on = st.toggle("Compare", key=key, disabled=disabled, on_change=_switched, args=(key,),
+                   help="Ask two models the same question at once and see their answers side by side.")
+    state.remember(key)
+    return bool(on)
+
+
+def _hosts(current: Settings) -> list[Settings]:
+    """The hosts a side may run on: the page's own first, then every other configured host whose models were read."""
+    out = [current]
+    for h in base_settings().hosts():
+        if any(h.provider_id == o.provider_id and h.endpoint == o.endpoint for o in out):
+            continue
+        listing = models(h)
+        if listing is None or listing.available:
+            out.append(h)
+    return out
+
+
+def other_side(current: Settings, model: str | None, page: Page) -> Side | None:
+    """Pick the other side (B): any configured host, any model of the page's family it offers. By default the
+    smallest of the family beside the page's model (3.1 8B for tools, 3.2 11B Vision for vision), on the same host
+    when it has one, else on the first host that has. Draws the pickers; None when there is nothing to compare."""
+    ss = st.session_state
+    hosts = _hosts(current)
+    options: dict[str, tuple[Settings, list[str]]] = {}
+    for h in hosts:
+        pick, _ = choose_model(h, page)
+        listed = list(pick.options) or ([pick.model] if pick.model else [])
+        if listed:
+            options[f"{h.provider_id}|{h.endpoint}"] = (h, listed)
+    if not options:
+        return None
+    default_host, default_model = None, None
+    for hid, (h, listed) in options.items():
+        found = compare_default(listed, page, model)
+        if found:
+            default_host, default_model = hid, found
+            break
+    if default_host is None:  # nothing smaller anywhere: the same host's next model, or its own model again
+        default_host = next(iter(options))
+        listed = options[default_host][1]
+        default_model = next((m for m in listed if m != model), listed[0])
+    host_key = f"{page}_compare_host"
+    state.keep(host_key, default_host)
+    if ss.get(host_key) not in options:
+        ss[host_key] = default_host
+    cols = st.columns([1, 1]) if len(options) > 1 else [st.container()]
+    if len(options) > 1:
+        with cols[0]:
+            hid = st.selectbox("B runs on", list(options), key=host_key,
+                               format_func=lambda i: options[i][0].label,
+                               help="Any configured host: compare the same model on two hosts, or two models.")
+            state.remember(host_key)
+    else:
+        hid = ss[host_key]
+    host, listed = options[hid]
+    digest = hashlib.sha256(hid.encode()).hexdigest()[:8]
+    model_key = f"{page}_compare_model_{digest}"
+    wanted = default_model if hid == default_host else (compare_default(listed, page, model) or listed[0])
+    state.keep(model_key, wanted)
+    if ss.get(model_key) not in listed:
+        ss[model_key] = wanted
+    with cols[-1]:
+        chosen = st.selectbox(
+            "B: the same question to", listed, key=model_key,
+            format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
+            help="The model that answers beside the page's own model (A).")
+        state.remember(model_key)
+    return host, chosen
+
+
+def cost_note(sides: Sequence[Side]) -> str | None:
+    """Said before a compare runs on a free tier: it costs two requests (more with tool calls)."""
+    free = []
+    for s, m in sides:
+        p = s.provider
+        if p is None:
+            continue
+        lim = limits_for(p, m)
+        if lim.per_day or lim.per_minute:
+            per = f"{lim.per_day} a day" if lim.per_day else f"{lim.per_minute} a minute"
+            free.append(f"{s.label} ({per})")
+    if not free:
+        return None
+    return ("A compare asks both models: each question counts as two requests, and each tool call one more, "
+            f"against {' and '.join(dict.fromkeys(free))}.")
+
+
+# The tool page's compared conversation -----------------------------------------------------------------------------
+
+
+def _saved_pairs() -> list[Compared]:
+    saved = state.load("tools_compare")
+    return compared_from_saved(saved) if saved else []
+
+
+def _save(pairs: Sequence[Compared], secrets: Sequence[str]) -> None:
+    state.save("tools_compare", compare_transcript(list(pairs)[-MAX_PAIRS:], page="tools", secrets=secrets))
+
+
+def _side_heading(label: str, s: Settings, model: str) -> None:
+    st.markdown(f"**{label} · {as_text(display_name(model))}** · {as_text(s.label)}")
+
+
+def _side_view(turn: Turn, pair: Compared, i: int, index: int) -> None:
+    """One side of a compared question from history: the steps, the answer, what went wrong, the footer."""
+    with st.chat_message("assistant", avatar="🦙"):
+        for n, step in enumerate(turn.steps):
+            step_view(step, turn.model, f"cmp_received_{index}_{i}_{n}")
+        for note in turn.notes:
+            st.info(as_text(note, keep_code=True), icon="ℹ️")
+        if turn.answer:
+            st.markdown(display_markdown(turn.answer))
+        if turn.stopped:
+            st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+        if turn.error:
+            show_error(error_as_text(turn.error))
+        st.caption(as_text(footer(pair.sides[i], "tools")))
+
+
+def _pair_view(pair: Compared, index: int) -> None:
+    """A compared question from history: the question, both sides in columns, the difference."""
+    pair.refresh()
+    with st.chat_message("user"):
+        st.markdown(display_markdown(pair.question))
+    cols = st.columns(2, gap="medium")
+    for i, (col, turn) in enumerate(zip(cols, pair.turns)):
+        with col:
+            st.markdown(f"**{LABELS[i]} · {as_text(turn.answered_by)}**")
+            _side_view(turn, pair, i, index)
+    diff = difference(*pair.sides, page="tools")
+    if diff:
+        st.markdown(f":material/compare_arrows: **Difference:** {as_text(diff)}")
+
+
+def _ask_suggestion(prompt: str, suggest: Callable[[str], None]) -> None:
+    """A suggestion clicked in Compare: its tools switched on (as the page's own suggestions do), then asked."""
+    suggest(prompt)
+    st.session_state.pop("tool_pending", None)
+    st.session_state["tool_compare_pending"] = prompt
+
+
+def tool_compare(settings: Settings, model: str | None, other: Side | None, config: tools.ToolConfig,
+                 selected: Sequence[str], can_send: bool, suggestions: Mapping[str, tuple[str, ...]],
+                 suggest: Callable[[str], None]) -> None:
+    """The tool page in Compare: its conversation of compared questions, the live pair, the chat box."""
+    ss = st.session_state
+    if (leftover := ss.pop("tool_compare_live", None)) is not None:
+        leftover.close()  # the last run was interrupted (Stop, any click): hang up both requests now
+    if "tool_compare_turns" not in ss:
+        ss["tool_compare_turns"] = _saved_pairs()
+    pairs: list[Compared] = ss["tool_compare_turns"]
+    sides: list[Side] = [(settings, model)] + ([other] if other else []) if model else []
+    ready = can_send and len(sides) == 2
+    if can_send and model and other is None:
+        st.info("Compare needs a second Llama to ask: this host lists only one for this page. Configure another "
+                "host (Connection settings) to compare across hosts.", icon="ℹ️")
+    elif ready and (note := cost_note(sides)):
+        st.caption(f"💳 {note}")
+    question = ss.get("tool_compare_chat") or ss.pop("tool_compare_pending", None)
+    if not pairs and not question:
+        with st.container(horizontal=True, key="tool_compare_suggestions"):
+            for prompt, names in suggestions.items():
+                st.button(prompt, key=f"cmp_suggest_{prompt}", disabled=not ready,
+                          help="Switches on " + ", ".join(f"`{n}`" for n in names),
+                          on_click=_ask_suggestion, args=(prompt, suggest))
+    hidden = hidden_turns(len(pairs), bool(ss.get("tool_compare_show_all")))
+    if hidden:
+        st.button(f"Show {hidden} earlier question{'s' if hidden > 1 else ''}", key="tool_compare_show_all_button",
+                  type="tertiary", on_click=ss.__setitem__, args=("tool_compare_show_all", True))
+    for i, pair in enumerate(pairs[hidden:], start=hidden):
+        _pair_view(pair, i)
+    if question and ready:
+        _run_pair(pairs, str(question), sides, config, selected)
+    if pairs:
+        secrets = settings.secrets()
+        with st.container(horizontal=True):
+            st.download_button("Transcript, both columns (Markdown)",
+                               lambda: compare_markdown(compare_transcript(pairs, page="tools", secrets=secrets),
+                                                        secrets),
+                               "tool-calling-compared.md", "text/markdown", icon=":material/description:",
+                               type="tertiary", on_click="ignore")
+            st.download_button("Transcript, both columns (JSON)",
+                               lambda: to_json(compare_transcript(pairs, page="tools", secrets=secrets), secrets),
+                               "tool-calling-compared.json", "application/json", icon=":material/data_object:",
+                               type="tertiary", on_click="ignore")
+    st.chat_input("Ask both models something that needs a tool…" if ready
+                  else "Compare needs a host with a Llama text model (see above)",
+                  disabled=not ready, submit_mode="disable", key="tool_compare_chat",
+                  max_chars=4000)
+
+
+def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], config: tools.ToolConfig,
+              selected: Sequence[str]) -> None:
+    """Ask both sides at once and draw them streaming side by side; one Stop stops both."""
+    ss = st.session_state
+    turns = [Turn(question=question, stopped=True) for _ in sides]  # "stopped" unless each ends normally
+    histories = [[p.turns[i] for p in pairs if len(p.turns) == 2] for i in range(2)]
+    pair = Compared(question, [], turns).refresh()
+    pairs.append(pair)
+    secrets = [s for st_, _ in sides for s in st_.secrets()]
+    _save(pairs, secrets)  # a reload while it runs finds the question (marked stopped)
+    lines = [{"position": 0}, {"position": 0}]
+    opener, runner = stream_opener(), rehearsal_tools()
+
+    def events(i: int) -> Any:
+        s, m = sides[i]
+        options = dict(max_rounds=MAX_ROUNDS, turn=turns[i], next_model=next_model_fn(s, "tools"),
+                       open_stream=opener, run_tool=runner, context_tokens=context_tokens(s, m),
+                       **server_options(s, m))
+
+        def run() -> Any:
+            with wait_notice(lambda n: lines[i].__setitem__("position", n)):
+                yield from run_turn(s, m, histories[i], question, list(selected), config, **options)
+        return run()
+
+    started = time.monotonic()
+    both = ticking_all([events(0), events(1)], eager=True)
+    ss["tool_compare_live"] = both
+    next(both)  # both requests go out now
+    with st.chat_message("user"):
+        st.markdown(display_markdown(question))
+    with st.container(horizontal=True, vertical_alignment="center", key="tool_compare_progress"):
+        st.markdown(":material/progress_activity: Asking both models at once…")
+        st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
+                  help="Stop both answers; the question and what arrived are kept.")
+    cols = st.columns(2, gap="medium")
+    views: list[LiveToolTurn] = []
+    progress: list[ProgressLine] = []
+    for i, col in enumerate(cols):
+        s, m = sides[i]
+        with col:
+            _side_heading(LABELS[i], s, m)
+            with st.chat_message("assistant", avatar="🦙"):
+                progress.append(ProgressLine(st.empty()))
+                views.append(LiveToolTurn(turns[i], st.container(), LiveAnswer(st.empty()),
+                                          f"{display_name(m)} is thinking…"))
+    done = [False, False]
+    firsts: list[float | None] = [None, None]
+
+    def show(i: int, now: float) -> None:
+        if done[i]:
+            progress[i].show(f"Done in **{turns[i].elapsed_s:.1f} s**")
+            return
+        text = wait_text(lines[i]["position"]) if lines[i]["position"] else views[i].step_text
+        progress[i].show(f"{text} **{now:.0f} s**")
+
+    try:
+        for item in both:
+            now = time.monotonic() - started
+            if isinstance(item, Tick):
+                for i in (0, 1):
+                    show(i, now)
+                continue
+            i, event = item  # type: ignore[misc]
+            if isinstance(event, Crashed):
+                turns[i].error, turns[i].stopped, done[i] = explain(event.error), False, True
+                show(i, now)
+                continue
+            if not done[i]:
+                turns[i].elapsed_s = now
+            if firsts[i] is None and isinstance(event, (AnswerText, CallStarted)):
+                firsts[i] = now
+            views[i].handle(event)
+            if isinstance(event, Done):
+                turns[i] = views[i].turn
+                turns[i].stopped = False
+                done[i] = True
+            show(i, now)
+    finally:
+        both.close()  # interrupted or not: stop both workers, hang up a request still open
+        ss.pop("tool_compare_live", None)
+    if both.cancelled:
+        st.stop()
+    for t in turns:
+        t.stopped = False
+    pair.turns = turns
+    for side, first in zip(pair.refresh().sides, firsts):
+        side.first_token_s = first
+    count_requests(sum(t.requests for t in turns))
+    _save(pairs, secrets)
+    st.rerun()  # drawn again from history: footers, the difference and the chat box
+
+
+def new_compare_chat() -> None:
+    """Clear the compared conversation (the New chat button in Compare)."""
+    st.session_state["tool_compare_turns"] = []
+    state.save("tools_compare", {})
+
