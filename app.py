@@ -37,8 +37,11 @@ if state.shared_view() is None and (note := state.restore_note()):  # another br
 with crash.guard():
     nav.run()
 sidebar_quota(settings)
-presenter.follow_question((nav.url_path, len(st.session_state.get("tool_turns") or ()),
-                           len(st.session_state.get("vision_turns") or ())))
+presenter.follow_question((nav.url_path,  # compared questions count too: on stage, the newest comes into view
+                           len(st.session_state.get("tool_turns") or ())
+                           + len(st.session_state.get("tool_compare_turns") or ()),
+                           len(st.session_state.get("vision_turns") or ())
+                           + len(st.session_state.get("vision_compare_pairs") or ())))
 if state.shared_view() is None:
     remember_connection()
 state.plant_cookie()  # a first visit: the browser keeps its secret, so a reload finds this tab's conversation

@@ -24,21 +24,21 @@ from lib.answers.compare import (
     difference,
     footer,
 )
-from lib.common.safe_text import as_text, display_markdown
+from lib.common.safe_text import as_text, display_markdown, error_as_text
 from lib.common.ticking import Crashed, Tick, ticking_all
+from lib.hosts.budget import MAX_QUESTION_CHARS
 from lib.hosts.config import Settings
 from lib.hosts.errors import explain
 from lib.hosts.limits import limits_for, wait_notice, wait_text
 from lib.hosts.providers import Page, compare_default, display_name
 from lib.tool_calling.loop import MAX_ROUNDS, AnswerText, CallStarted, Done, Turn, run_turn
 from lib.answers.transcript import hidden_turns, to_json
-from ui import state
+from ui import presenter, state
 from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
 from ui.conversation import LiveAnswer, ProgressLine, show_error
 from ui.meter import count_requests
 from ui.rehearsal import rehearsal_tools, stream_opener
 from ui.tool_views import LiveToolTurn, step_view
-from lib.common.safe_text import error_as_text
 
 Side = tuple[Settings, str]
 
@@ -245,7 +245,7 @@ def tool_compare(settings: Settings, model: str | None, other: Side | None, conf
     st.chat_input("Ask both models something that needs a tool…" if ready
                   else "Compare needs a host with a Llama text model (see above)",
                   disabled=not ready, submit_mode="disable", key="tool_compare_chat",
-                  max_chars=4000)
+                  max_chars=MAX_QUESTION_CHARS)
 
 
 def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], config: tools.ToolConfig,
@@ -278,6 +278,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], confi
     next(both)  # both requests go out now
     with st.chat_message("user"):
         st.markdown(display_markdown(question))
+    presenter.bring_question_into_view()  # on a projector: the question at the top, both answers streaming below
     with st.container(horizontal=True, vertical_alignment="center", key="tool_compare_progress"):
         st.markdown(":material/progress_activity: Asking both models at once…")
         st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
@@ -345,3 +346,162 @@ def new_compare_chat() -> None:
     st.session_state["tool_compare_turns"] = []
     state.save("tools_compare", {})
 
+
+
+# The vision page's compared conversation ---------------------------------------------------------------------------
+
+
+def _vision_history(pairs: Sequence[Compared], i: int, question: str) -> list[tuple[str, str]]:
+    """Side i's own conversation about this photo, then the new question (an empty answer left out)."""
+    turns: list[tuple[str, str]] = []
+    for p in pairs:
+        if len(p.sides) == 2 and p.sides[i].answer:
+            turns += [("user", p.question), ("assistant", p.sides[i].answer)]
+    return turns + [("user", question)]
+
+
+def _vision_pair_view(pair: Compared) -> None:
+    """A compared question about the photo from history: the question, both answers in columns, the difference."""
+    with st.chat_message("user"):
+        st.markdown(display_markdown(pair.question))
+    cols = st.columns(2, gap="medium")
+    for i, (col, side) in enumerate(zip(cols, pair.sides)):
+        with col:
+            st.markdown(f"**{LABELS[i]} · {as_text(side.who)}**")
+            with st.chat_message("assistant", avatar="🦙"):
+                if side.answer:
+                    st.markdown(display_markdown(side.answer))
+                elif not side.error:
+                    st.markdown("*No text arrived before it stopped.*")
+                if side.stopped:
+                    st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+                if side.error:
+                    st.error(as_text(side.error), icon="⚠️")
+                st.caption(as_text(footer(side, "vision")))
+    diff = difference(*pair.sides, page="vision")
+    if diff:
+        st.markdown(f":material/compare_arrows: **Difference:** {as_text(diff)}")
+
+
+def vision_compare(settings: Settings, model: str | None, other: Side | None, image_id: str | None,
+                   data_url: str | None, detail: str, question: str | None, can_send: bool,
+                   make_answer: Callable[..., Any]) -> None:
+    """The vision page in Compare: the same photo and question to both models at once, answers side by side.
+
+    `make_answer(settings, model, data_url, turns, detail=…, next_model=…, open_stream=…, context_tokens=…)`
+    builds one answer (lib.vision.answer.VisionAnswer; passed in so this module stays independent of it)."""
+    ss = st.session_state
+    if (leftover := ss.pop("vision_compare_live", None)) is not None:
+        leftover.close()
+    if ss.get("vision_compare_image") != image_id:  # a new photo: a new compared conversation
+        ss["vision_compare_image"], ss["vision_compare_pairs"] = image_id, []
+    pairs: list[Compared] = ss.setdefault("vision_compare_pairs", [])
+    sides: list[Side] = [(settings, model)] + ([other] if other else []) if model else []
+    ready = can_send and len(sides) == 2 and data_url is not None
+    if can_send and model and other is None:
+        st.info("Compare needs a second Llama that reads images: this host lists only one. Configure another "
+                "host (Connection settings) to compare across hosts.", icon="ℹ️")
+    elif ready and (note := cost_note(sides)):
+        st.caption(f"💳 {note}")
+    for pair in pairs[-10:]:
+        _vision_pair_view(pair)
+    if question and ready:
+        _run_vision_pair(pairs, question, sides, data_url or "", detail, make_answer)
+    if pairs:
+        secrets = settings.secrets()
+        with st.container(horizontal=True):
+            st.download_button("Transcript, both columns (Markdown)",
+                               lambda: compare_markdown(compare_transcript(pairs, page="vision", secrets=secrets),
+                                                        secrets),
+                               "vision-compared.md", "text/markdown", icon=":material/description:",
+                               type="tertiary", on_click="ignore", key="vision_compare_md")
+            st.download_button("Transcript, both columns (JSON)",
+                               lambda: to_json(compare_transcript(pairs, page="vision", secrets=secrets), secrets),
+                               "vision-compared.json", "application/json", icon=":material/data_object:",
+                               type="tertiary", on_click="ignore", key="vision_compare_json")
+
+
+def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Side], data_url: str, detail: str,
+                     make_answer: Callable[..., Any]) -> None:
+    """Ask both sides about the photo at once, streaming side by side; one Stop stops both."""
+    ss = st.session_state
+    opener = stream_opener(fresh=ss.pop("vision_fresh", False))
+    pair = Compared(question, [Side(model=m, provider=s.label, stopped=True) for s, m in sides])
+    answers = [make_answer(s, m, data_url, _vision_history(pairs, i, question), detail=detail,
+                           next_model=next_model_fn(s, "vision"), open_stream=opener,
+                           context_tokens=context_tokens(s, m)) for i, (s, m) in enumerate(sides)]
+    pairs.append(pair)  # kept, marked stopped, whatever interrupts this run
+    lines = [{"position": 0}, {"position": 0}]
+
+    def pieces(i: int) -> Any:
+        def run() -> Any:
+            with wait_notice(lambda n: lines[i].__setitem__("position", n)):
+                yield from answers[i]
+        return run()
+
+    started = time.monotonic()
+    both = ticking_all([pieces(0), pieces(1)], eager=True)
+    ss["vision_compare_live"] = both
+    next(both)
+    with st.chat_message("user"):
+        st.markdown(display_markdown(question))
+    presenter.bring_question_into_view()
+    with st.container(horizontal=True, vertical_alignment="center", key="vision_compare_progress"):
+        st.markdown(":material/progress_activity: Asking both models about the photo at once…")
+        st.button("Stop", icon=":material/stop_circle:", key="vision_stop",
+                  help="Stop both answers; the question and what arrived are kept.")
+    cols = st.columns(2, gap="medium")
+    progress: list[ProgressLine] = []
+    live: list[LiveAnswer] = []
+    for i, col in enumerate(cols):
+        s, m = sides[i]
+        with col:
+            _side_heading(LABELS[i], s, m)
+            with st.chat_message("assistant", avatar="🦙"):
+                progress.append(ProgressLine(st.empty()))
+                live.append(LiveAnswer(st.empty()))
+    done = [False, False]
+
+    def show(i: int, now: float) -> None:
+        side = pair.sides[i]
+        if done[i]:
+            progress[i].show(f"Done in **{side.total_s:.1f} s**")
+            return
+        step = "writing the answer" if answers[i].text else "looking at the image"
+        text = wait_text(lines[i]["position"]) if lines[i]["position"] else \
+            f"{display_name(answers[i].model)} is {step}…"
+        progress[i].show(f"{text} **{now:.0f} s**")
+
+    try:
+        for item in both:
+            now = time.monotonic() - started
+            if isinstance(item, Tick):
+                for i in (0, 1):
+                    show(i, now)
+                continue
+            i, piece = item  # type: ignore[misc]
+            side = pair.sides[i]
+            if isinstance(piece, Crashed):
+                err = explain(piece.error)
+                side.error, side.stopped, done[i] = f"{err.title}. {err.message}", False, True
+                side.total_s = now
+            else:
+                if side.first_token_s is None:
+                    side.first_token_s = now
+                live[i].add(str(piece))
+                side.answer, side.total_s = answers[i].text, now
+            show(i, now)
+    finally:
+        both.close()
+        ss.pop("vision_compare_live", None)
+    if both.cancelled:
+        st.stop()
+    for side, answer in zip(pair.sides, answers):
+        side.stopped = False
+        side.model, side.answer = answer.model, answer.text
+        if not side.error:
+            side.total_s = answer.elapsed_s or side.total_s
+        side.tokens = answer.usage.total_tokens if answer.usage and answer.usage.total_tokens else 0
+        side.requests, side.cached, side.served_model = answer.requests, answer.cached, answer.served_model
+    count_requests(sum(a.requests for a in answers))
+    st.rerun()
