@@ -116,3 +116,29 @@ def test_markdown_shows_hostile_answers_as_text() -> None:
     md = compare_markdown(compare_transcript([pair], page="tools"))
     assert "```text\n![x](http://127.0.0.1:9/p.png)" in md  # inside a fence: shown, never fetched
     assert "q \\<script\\>" in md
+
+
+def test_a_rehearsed_compare_replays_both_sides_with_the_host_gone(double, settings) -> None:
+    """Record: A's model stays the page's pin and B's is pinned apart; Replay answers both sides as rehearsed with
+    the host stopped (venue Wi-Fi gone), and a replayed file keeps both pins."""
+    from lib.answers.recording import parse_pins
+    from lib.answers.rehearsal import Rehearsal
+    from tests.api_double import Reply
+
+    double.queue(Reply(text="A: the big answer."), Reply(text="B: the small answer."))
+    r = Rehearsal()
+    asked = [{"role": "user", "content": "How tall is a llama?"}]
+    a = "".join(r.opener("record")(settings, BIG, asked))
+    b = "".join(r.opener("record", side="compare")(settings, SMALL, asked))
+    assert (a, b) == ("A: the big answer.", "B: the small answer.")
+    assert r.pinned_model(settings.provider_id, "tools") == BIG
+    assert r.pinned_model(settings.provider_id, "tools_compare") == SMALL
+    assert parse_pins(json.loads(r.to_json())["pins"])["models"][settings.provider_id] == {
+        "tools": BIG, "tools_compare": SMALL}
+    sent = len(double.chat_requests)
+    double.stop()
+    replay_a = r.opener("replay")(settings, BIG, asked)
+    replay_b = r.opener("replay", side="compare")(settings, SMALL, asked)
+    assert "".join(replay_a) == a and "".join(replay_b) == b
+    assert replay_a.replayed_from == replay_b.replayed_from == "rehearsal"
+    assert len(double.chat_requests) == sent

@@ -37,7 +37,7 @@ from ui import presenter, state
 from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
 from ui.conversation import LiveAnswer, ProgressLine, show_error
 from ui.meter import count_requests
-from ui.rehearsal import rehearsal_tools, stream_opener
+from ui.rehearsal import rehearsal_tools, replay_pin, stream_opener
 from ui.tool_views import LiveToolTurn, step_view
 
 Side = tuple[Settings, str]
@@ -82,15 +82,16 @@ def other_side(current: Settings, model: str | None, page: Page) -> Side | None:
     hosts = _hosts(current)
     options: dict[str, tuple[Settings, list[str]]] = {}
     for h in hosts:
+        pinned = replay_pin(h, f"{page}_compare")  # Replay: B's model as rehearsed, whatever the listing says
         pick, _ = choose_model(h, page)
-        listed = list(pick.options) or ([pick.model] if pick.model else [])
+        listed = [pinned] if pinned else list(pick.options) or ([pick.model] if pick.model else [])
         if listed:
             options[f"{h.provider_id}|{h.endpoint}"] = (h, listed)
     if not options:
         return None
     default_host, default_model = None, None
     for hid, (h, listed) in options.items():
-        found = compare_default(listed, page, model)
+        found = listed[0] if replay_pin(h, f"{page}_compare") else compare_default(listed, page, model)
         if found:
             default_host, default_model = hid, found
             break
@@ -259,12 +260,12 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], confi
     secrets = [s for st_, _ in sides for s in st_.secrets()]
     _save(pairs, secrets)  # a reload while it runs finds the question (marked stopped)
     lines = [{"position": 0}, {"position": 0}]
-    opener, runner = stream_opener(), rehearsal_tools()
+    openers, runner = [stream_opener(), stream_opener(side="compare")], rehearsal_tools()
 
     def events(i: int) -> Any:
         s, m = sides[i]
         options = dict(max_rounds=MAX_ROUNDS, turn=turns[i], next_model=next_model_fn(s, "tools"),
-                       open_stream=opener, run_tool=runner, context_tokens=context_tokens(s, m),
+                       open_stream=openers[i], run_tool=runner, context_tokens=context_tokens(s, m),
                        **server_options(s, m))
 
         def run() -> Any:
@@ -425,10 +426,11 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Side]
                      make_answer: Callable[..., Any]) -> None:
     """Ask both sides about the photo at once, streaming side by side; one Stop stops both."""
     ss = st.session_state
-    opener = stream_opener(fresh=ss.pop("vision_fresh", False))
+    fresh = ss.pop("vision_fresh", False)
+    openers = [stream_opener(fresh=fresh), stream_opener(fresh=fresh, side="compare")]
     pair = Compared(question, [Side(model=m, provider=s.label, stopped=True) for s, m in sides])
     answers = [make_answer(s, m, data_url, _vision_history(pairs, i, question), detail=detail,
-                           next_model=next_model_fn(s, "vision"), open_stream=opener,
+                           next_model=next_model_fn(s, "vision"), open_stream=openers[i],
                            context_tokens=context_tokens(s, m)) for i, (s, m) in enumerate(sides)]
     pairs.append(pair)  # kept, marked stopped, whatever interrupts this run
     lines = [{"position": 0}, {"position": 0}]

@@ -13,7 +13,6 @@ from lib import client, tools
 from lib.answers.rehearsal import Rehearsal
 from lib.common.safe_text import as_text
 from lib.hosts.config import Settings
-from lib.hosts.providers import Page
 from lib.tool_calling.loop import _run_tool
 from ui import state
 from ui.meter import RUN, session_meter
@@ -29,8 +28,9 @@ def rehearsal_mode() -> str:
     return st.session_state.get("rehearsal_mode", "off")
 
 
-def replay_pin(settings: Settings, page: Page) -> str | None:
-    """In Replay: the model `page` was rehearsed with at this provider (None: not replaying, or not recorded)."""
+def replay_pin(settings: Settings, page: str) -> str | None:
+    """In Replay: the model `page` ("tools", "vision", or Compare's other side "tools_compare" / "vision_compare")
+    was rehearsed with at this provider (None: not replaying, or not recorded)."""
     recorded = st.session_state.get("_rehearsal")
     if rehearsal_mode() != "replay" or not isinstance(recorded, Rehearsal) or not settings.provider_id:
         return None
@@ -45,16 +45,17 @@ def _chosen_tools() -> list[str]:
     return [name for name in tools.TOOLS if ss.get(f"tool_{name}", kept.get(f"tool_{name}"))]
 
 
-def stream_opener(fresh: bool = False) -> Callable[..., Any]:
+def stream_opener(fresh: bool = False, side: str = "") -> Callable[..., Any]:
     """How a page opens a model stream: through the shared cache (when on) and the rehearsal (when on), every
-    request that reaches the host counted by this tab's meter as it is sent. Called in the script's thread."""
+    request that reaches the host counted by this tab's meter as it is sent. Called in the script's thread.
+    `side="compare"`: Compare's other side (its model is pinned apart in a rehearsal)."""
     mode = rehearsal_mode()
     use_cache = st.session_state.get("dedupe_on", True)
     meter = session_meter()
     if mode == "off" and not use_cache:
         return client.counted(client.stream, meter.add)
     opener = rehearsal().opener(mode, fresh=fresh or not use_cache,  # type: ignore[arg-type]
-                                tools=_chosen_tools() if mode == "record" else None)
+                                tools=_chosen_tools() if mode == "record" else None, side=side)
     return client.counted(opener, meter.add)
 
 

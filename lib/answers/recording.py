@@ -680,7 +680,7 @@ def _place(path: Sequence[str | int]) -> str:
 MAX_PIN_PROVIDERS = 50
 MAX_PIN_TOOLS = 50
 MAX_PIN_CHARS = 300  # a provider id, model id or tool name in the pins
-PIN_PAGES = ("tools", "vision")
+PIN_PAGES = ("tools", "vision", "tools_compare", "vision_compare")  # *_compare: Compare's other side (B)
 
 
 def parse_pins(value: Any) -> dict[str, Any]:
@@ -708,7 +708,8 @@ def parse_pins(value: Any) -> dict[str, Any]:
         out["models"] = {}
         for pid, pages in models.items():
             if not isinstance(pages, dict) or not set(pages) <= set(PIN_PAGES):
-                raise _bad("a provider's models in “pins” are not {\"tools\": …, \"vision\": …}")
+                raise _bad("a provider's models in “pins” are not {\"tools\": …, \"vision\": …} "
+                           "(or their *_compare)")
             out["models"][short(pid, "a provider")] = {page: short(m, "a model") for page, m in pages.items()}
     tool_names = value.get("tools")
     if tool_names is not None:

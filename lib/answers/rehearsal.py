@@ -153,12 +153,14 @@ class Rehearsal(Dedupe):
         """Provider id (not the endpoint), model, undated messages, parameters (a template's date_string blanked)."""
         return fingerprint(provider.split("|", 1)[0], model, _undated(messages), _undated_params(params))
 
-    def opener(self, mode: Mode, *, fresh: bool = False, tools: Sequence[str] | None = None) -> Callable[..., Any]:
+    def opener(self, mode: Mode, *, fresh: bool = False, tools: Sequence[str] | None = None,
+               side: str = "") -> Callable[..., Any]:
         """`open_stream(settings, model, messages, max_tokens=, temperature=)` for this mode.
 
         "off": the shared dedupe cache only; "record": always live (through the cache), kept here; "replay":
         from here when seen, else live. `fresh` skips both caches ("Ask again (fresh)"). `tools`: the tools
-        switched on for this turn, pinned with a tool turn's recording.
+        switched on for this turn, pinned with a tool turn's recording. `side` "compare": Compare's other side,
+        whose model is pinned apart ("tools_compare" / "vision_compare"), so the page's own pin stays its model.
         """
         chosen = tuple(tools) if tools is not None else None
 
@@ -174,7 +176,10 @@ class Rehearsal(Dedupe):
             pid = str(getattr(settings, "provider_id", "") or "")
 
             def kept(_recording: Any) -> None:
-                self.pin(pid, page, model, chosen if page == "tools" else None)
+                if side == "compare":
+                    self.pin(pid, f"{page}_compare", model)
+                else:
+                    self.pin(pid, page, model, chosen if page == "tools" else None)
 
             return self.chat_stream(settings, model, messages, max_tokens=max_tokens, temperature=temperature,
                                     fresh=fresh or mode == "record", open_live=live, extra=extra,
