@@ -9,6 +9,7 @@ from ui.rehearsal import quota_controls
 from ui.sidebar import sidebar, sidebar_quota
 from ui import presenter
 from ui.presenter import apply_style
+from ui.i18n import mark_language
 from ui.shell import favicon, mark_shell, pages, skip_repl_check
 
 skip_repl_check()  # first: before any element (see ui/shell.py)
@@ -24,6 +25,7 @@ release_large_buffers()  # freed photo buffers go back to the OS (glibc), so RSS
 freeze_long_lived()  # first run only: what is loaded by now lives as long as the process; Streamlit's gc skips it
 nav = st.navigation(pages(), position="top")
 mark_shell()
+mark_language()  # <html lang>: the session's language (?lang=ko, the sidebar's choice, the browser's)
 apply_style(nav.url_path)
 # The sidebar speaks of the host this page runs on (each demo page may run on its own host; Home: the configured one).
 if state.shared_view() is None:

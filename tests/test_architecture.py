@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lib.common",),  # redaction, untrusted JSON, safe text, ticking, memory, the session store: nothing of ours
+    ("lib.common", "lib.i18n"),  # redaction, safe text, ticking, the session store; the catalogues: nothing of ours
     ("lib.hosts", "lib.tools"),  # where Llama runs (providers, settings, errors, limits, budget); the tools
     ("lib.client",),  # the one SDK module
     ("lib.tool_calling", "lib.vision"),  # the two demos, each given a stream opener

@@ -13,6 +13,7 @@ from lib.hosts.config import Settings
 from lib.hosts.limits import limits_for
 from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED, PROVIDERS, Page, provider
 from ui import presenter
+from ui.i18n import language_picker
 from ui.connection import (
     stash_key,
     base_settings,
@@ -49,6 +50,7 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
     ss = st.session_state
     with st.sidebar:
         presenter.toggle()
+        language_picker()
         stage = presenter.presenting()
         if "provider" not in ss and base.provider_id:
             ss["provider"] = base.provider_id
