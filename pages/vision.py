@@ -1,8 +1,10 @@
 """Vision: a Llama (built for 3.2 90B Vision) describes a photo (upload, camera or sample) and answers follow-ups.
 
 Layout for a 1280×720 projector: the picture on the left, the question and the conversation on the right, so the
-answer sits next to the image. A question is stored as pending before its answer streams (lib.vision.conversation), so Stop or
-any other click keeps the question and what arrived, marked stopped.
+answer sits next to the image. Under the photo, "What Llama sees" puts a slider between the upload and the image sent
+in its place, and "Region" a crop tool: a question is then about that part only, cut from the original. A question
+is stored as pending before its answer streams (lib.vision.conversation), so Stop or any other click keeps the
+question and what arrived, marked stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit_extras.image_compare_slider import image_compare_slider
+from streamlit_extras.image_crop import image_crop
 
 from ui.shell import ensure_shell
 
@@ -31,6 +35,7 @@ from lib.answers.transcript import (  # noqa: E402
 from lib.vision.tasks import (  # noqa: E402
     DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
 from lib.vision.answer import VisionAnswer  # noqa: E402
+from lib.vision import crop as vc  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, shown_url  # noqa: E402
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns, show_error  # noqa: E402
@@ -48,6 +53,21 @@ DETAIL_HELP = "  \n".join(f"**{d.label}:** {d.explanation}" for d in DETAIL_LEVE
 MAX_TRANSCRIPT_MB = max(1, MAX_JSON_BYTES // 1_000_000)
 IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
 WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
+# What the photo's place shows: the photo, the slider between it and what is sent, or the crop tool.
+VIEWS = {"photo": ":material/image: Photo", "sees": ":material/compare: What Llama sees",
+         "region": ":material/crop: Region"}
+VIEWS_HELP = ("**What Llama sees:** the photo as uploaded against the image sent to the model, with its numbers.  \n"
+              "**Region:** draw a box to ask about one part of the photo (a sign, a label): only that part is sent, "
+              "at full resolution.")
+# Memory (issue 22: a session costs its prepared image plus a little). The crop tool cuts from the original upload,
+# which `release` lets go of once the photo is prepared. While the tool is open the page keeps ONE original: the
+# current photo's upload bytes as they arrived (ORIGINAL: at most MAX_UPLOAD_MB; a 12-MP phone JPEG is 3-5 MB, about
+# ten times its prepared image), taken when a photo arrives with the tool open and dropped when the tool is closed,
+# another photo is used, or the page is drawn without the tool. A sample is re-read from disk instead. Cutting a
+# region decodes the original once (transient, within MAX_DECODE_MB and the shared decode slots) and keeps only
+# the region prepared for the model (REGION_SENT: at most 1120 px a side, ~0.1-0.4 MB) while it is chosen; the
+# slider keeps one screen copy of the sent image with its tiles marked (SEES: ~0.3 MB) while it is shown.
+ORIGINAL, REGION, REGION_SENT, SEES = "vision_original", "vision_region", "vision_region_sent", "vision_sees"
 # Static CSS (never model output): the thumbnail cards are clickable as a whole (the chip's button is stretched
 # over its card); the drop zone states this page's limit instead of Streamlit's larger server.maxUploadSize.
 PAGE_CSS = """<style>
@@ -62,6 +82,11 @@ PAGE_CSS = """<style>
 [class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
   content: "Drop a photo here · up to %(mb)d MB"; font-size: 0.875rem; }
 </style>""" % {"mb": MAX_UPLOAD_MB}
+# Presenter mode's 20-px text would wrap the Photo / What Llama sees / Region control in the photo's column: 17 px,
+# as its captions.
+STAGE_CSS = """<style>
+.st-key-vision_view [data-testid="stMarkdownContainer"] p { font-size: 17px !important; }
+</style>"""
 
 settings = current_settings("vision")  # this page's host: the best across those configured
 ss = st.session_state
@@ -115,9 +140,63 @@ def take(image_id: str, name: str, raw: bytes, source: str) -> bool:
         st.toast(f"{display_markdown(name)} can't be used: {exc}.", icon="🚫")
         return False
     ss["vision_rejected"] = None
+    if current is not None and ss.get("vision_view") == "region" and vc.same_picture(current.master, image.master):
+        keep_original(current.id, raw, source)  # dropped again to crop it at full resolution: the conversation stays
+        return True
     if vs.use_image(ss, image):
         save()
+    keep_original(image.id, raw, source)
     return True
+
+
+def keep_original(image_id: str, raw: bytes, source: str) -> None:
+    """While the crop tool is open, keep the upload or camera shot the photo was prepared from (one: see ORIGINAL)."""
+    if ss.get("vision_view") == "region" and source in ("upload", "camera"):
+        ss[ORIGINAL] = (image_id, raw)
+    else:
+        ss.pop(ORIGINAL, None)
+
+
+def original_of(image: vs.CurrentImage) -> bytes | None:
+    """The photo's original bytes if the page has them: a sample's file, or the upload kept while cropping."""
+    if image.source == "sample":
+        with contextlib.suppress(KeyError, OSError):
+            return sample(image.id.partition(":")[2]).path.read_bytes()
+        return None
+    held = ss.get(ORIGINAL)
+    return held[1] if held is not None and held[0] == image.id else None
+
+
+def forget_region() -> None:
+    """Back to the whole photo: the region, its prepared image and the kept original go; the crop tool starts
+    afresh."""
+    for key in (REGION, REGION_SENT, ORIGINAL):
+        ss.pop(key, None)
+    ss["vision_crop_n"] = ss.get("vision_crop_n", 0) + 1
+
+
+def view_changed() -> None:
+    """The Photo / What Llama sees / Region control under the photo."""
+    if ss.get("vision_view") != "region":
+        forget_region()
+    if ss.get("vision_view") != "sees":
+        ss.pop(SEES, None)
+
+
+def whole_photo() -> None:
+    """The "Whole photo" button under the crop tool."""
+    ss["vision_view"] = "photo"
+    forget_region()
+
+
+def current_region() -> vc.Region | None:
+    """The region chosen on the current photo while the crop tool is open, once it is cut and ready to send."""
+    image, held, cut = ss[vs.IMAGE], ss.get(REGION), ss.get(REGION_SENT)
+    if image is None or held is None or held[0] != image.id or ss.get("vision_view") != "region":
+        return None
+    if cut is None or cut[0][:2] != (image.id, held[1].box):
+        return None  # not cut (it could not be): a question now is about the whole photo
+    return held[1]
 
 
 def widget_key(name: str) -> str:
@@ -183,8 +262,10 @@ def own_typed() -> None:
 
 
 def begin(question: str | None) -> None:
-    """Store the question as pending; this run then shows disabled inputs and Stop, and streams the answer."""
-    if vs.start(ss, question):
+    """Store the question as pending; this run then shows disabled inputs and Stop, and streams the answer. With
+    a region chosen, the question is about that region (its footer says which)."""
+    region = current_region()
+    if vs.start(ss, question, about=region.note if region is not None else ""):
         ss["vision_notes"] = []
 
 
@@ -204,6 +285,7 @@ def ask_again_fresh() -> None:
     if len(turns) >= 2 and turns[-1][0] == "assistant":
         question = turns[-2][1]
         meta.pop(len(turns) - 1, None)
+        meta.pop(len(turns) - 2, None)  # a region question's own footer (asked again about what is chosen now)
         del turns[-2:]
         ss["vision_fresh"] = True
         begin(question)
@@ -283,6 +365,76 @@ def prepared_image() -> PreparedImage | None:
     return ss["vision_prepared"]
 
 
+def what_llama_sees(image: vs.CurrentImage, prepared: PreparedImage) -> None:
+    """A slider between the photo as uploaded and the image sent, labelled with their real numbers (size, bytes,
+    format, JPEG quality, tiles). The upper side is the kept copy of the upload: at this size it looks as the upload
+    does, and the upload itself was let go (see `release`). The lower side marks the 560-px tiles Llama cuts the
+    image into (a screen copy: the model gets the image without them)."""
+    wanted = (image.id, prepared.width, prepared.height, len(prepared.data))
+    if (ss.get(SEES) or (None,))[0] != wanted:
+        ss.pop(SEES, None)
+        ss[SEES] = (wanted, vc.with_tile_lines(prepared))
+    before, after = vc.compare_labels(prepared)
+    # Top and bottom, so each label has the whole width (side by side, the photo's would cover the other's).
+    image_compare_slider(image.master.data, ss[SEES][1], label1=before, label2=after, portrait=True,
+                         key="vision_sees_slider")
+
+
+def sees_caption(prepared: PreparedImage) -> None:
+    """Under the slider, in the page's own (presenter-sized) text: what the two halves are."""
+    columns, rows, _scale = vc.tiles(prepared.width, prepared.height)
+    tiled = ", dashed where Llama cuts it into 560-px tiles" if columns * rows > 1 else ""
+    st.caption(f"Above the line: as uploaded. Below: as sent to Llama ({vc.sent_facts(prepared)}){tiled}.")
+
+
+def crop_tool(image: vs.CurrentImage) -> vc.Region | None:
+    """The crop tool on the photo (its kept copy, right way up); returns the region of the original it picks."""
+    bounds = image_crop(image.master.data, min_width=12, min_height=12,
+                        key=f"vision_crop_{ss.get('vision_crop_n', 0)}_{image.id}")
+    region = vc.region_from_bounds(bounds, vc.shown_size(image.master))
+    ss[REGION] = (image.id, region) if region is not None else None
+    return region
+
+
+def region_sent(image: vs.CurrentImage, region: vc.Region) -> PreparedImage:
+    """Only the region, prepared for the model from the original (made once for each region; see ORIGINAL)."""
+    p = settings.provider
+    limit = p.max_inline_image_chars if p is not None else None
+    original = original_of(image)
+    wanted = (image.id, region.box, limit, original is not None)
+    if (ss.get(REGION_SENT) or (None,))[0] != wanted:
+        ss.pop(REGION_SENT, None)  # the last one goes before the next is made
+        cut = vc.region_image(original, image.master, region, image.name)
+        ss[REGION_SENT] = (wanted, fit_inline(cut, limit) if limit else cut)
+    return ss[REGION_SENT][1]
+
+
+def show_region(image: vs.CurrentImage, region: vc.Region | None) -> PreparedImage | None:
+    """Under the crop tool: what is being asked about and how it is sent, and the way back to the whole photo.
+    Returns the region as it will be sent (None while none is chosen)."""
+    sent = None
+    if region is not None:
+        try:
+            sent = region_sent(image, region)
+        except ImageRejected as exc:
+            st.error(f"This region can't be cut: {exc}.", icon="✂️")
+    # One line: the caption wraps beside the button rather than pushing it below (the photo's column is narrow).
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False,
+                      key="vision_region_line"):
+        if sent is None or region is None:
+            st.caption("Drag a box over the part to ask about.")
+        else:
+            how = ("at full resolution" if (sent.width, sent.height) == (region.width, region.height)
+                   else f"sent as {sent.width}×{sent.height}")
+            st.caption(f"**Asking about a region:** {region.label}, {how}.")
+        st.button("Whole photo", key="vision_whole_photo", icon=":material/crop_free:", type="tertiary",
+                  on_click=whole_photo, disabled=busy, help="Close the crop tool and ask about the whole photo.")
+    if original_of(image) is None and image.source in ("upload", "camera"):
+        st.caption("Cut from the 1120-px copy: the upload itself was let go to keep the server light. Drop the "
+                   "photo again while this is open to cut from the original.")
+    return sent
+
+
 def show_question(text: str) -> None:
     """A question as asked; a preset shows its short label (the full prompt in its tooltip and in the export)."""
     chosen = preset_for_prompt(text)
@@ -321,6 +473,8 @@ def show_failure(can_retry: bool) -> None:
         return
     with st.chat_message("user"):
         show_question(failed.question)
+        if failed.about:
+            st.caption(as_text(failed.about))
     with st.chat_message("assistant", avatar="🦙"):
         if failed.partial:
             st.markdown(display_markdown(failed.partial))
@@ -330,10 +484,13 @@ def show_failure(can_retry: bool) -> None:
             st.button("Retry", key="vision_retry", icon=":material/refresh:", on_click=retry)
 
 
-def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> None:
-    """Stream the pending question's answer with a live status line and Stop; then redraw from state."""
+def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, detail: str | None = None) -> None:
+    """Stream the pending question's answer about `prepared` (the photo, or only a region of it) with a live status
+    line and Stop; then redraw from state."""
     with st.chat_message("user"):
         show_question(pending.question)
+        if pending.about:
+            st.caption(as_text(pending.about))
     presenter.bring_question_into_view()  # on a projector: the question at the top, its answer streaming below
     if not looks_english(pending.question):
         st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
@@ -345,9 +502,10 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
                       help="Keeps the question and what has arrived so far.")
         live = LiveAnswer(st.empty())  # finished paragraphs drawn once, the current one paced
         # Everything that reads session state is resolved here: the answer streams in a worker thread (ticking).
-        answer = VisionAnswer(settings, model, prepared.data_url, vs.request_turns(ss[vs.TURNS], pending.question),
+        answer = VisionAnswer(settings, model, prepared.data_url,
+                              vs.request_turns(ss[vs.TURNS], pending.question, ss[vs.META], pending.about),
                               next_model=next_model_fn(settings, "vision"),
-                              detail=detail_level(ss.get("vision_detail") or "high").api_detail,
+                              detail=detail or detail_level(ss.get("vision_detail") or "high").api_detail,
                               open_stream=stream_opener(fresh=ss.pop("vision_fresh", False)),
                               context_tokens=context_tokens(settings, model))
         pending.answered_by = answer.answered_by
@@ -401,7 +559,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str) -> N
 
 # --- the page --------------------------------------------------------------------------------------------------------
 
-st.html(PAGE_CSS)
+st.html(PAGE_CSS + (STAGE_CSS if presenter.presenting() else ""))
 title = st.empty()
 intro = st.empty()
 if not settings.can_send:
@@ -451,7 +609,15 @@ with left:
             st.error(rejected[1] + (" The current image stays." if ss[vs.IMAGE] is not None else ""), icon="🚫")
 
     prepared = None
+    region: vc.Region | None = None  # the part of the photo asked about (crop tool), and how it is sent
+    region_image: PreparedImage | None = None
     image: vs.CurrentImage | None = ss[vs.IMAGE]
+    view = ss.setdefault("vision_view", "photo") if image is not None else "photo"
+    held = ss.get(ORIGINAL)
+    if held is not None and (view != "region" or image is None or held[0] != image.id):
+        ss.pop(ORIGINAL, None)  # one original at most, and only while the crop tool is open (see ORIGINAL)
+    if view != "sees":
+        ss.pop(SEES, None)
     with image_area:
         if image is not None:
             try:
@@ -459,11 +625,24 @@ with left:
             except ImageRejected as exc:  # only if re-preparing for another detail level failed
                 st.error(str(exc))
         if prepared is not None and image is not None:
-            with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT)):
-                st.image(prepared.data, width="stretch")
+            with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT),
+                              key="vision_picture"):
+                if view == "sees":
+                    what_llama_sees(image, prepared)
+                elif view == "region":
+                    region = crop_tool(image)
+                else:
+                    st.image(prepared.data, width="stretch")
+            st.segmented_control("What to show", list(VIEWS), format_func=VIEWS.__getitem__, required=True,
+                                 key="vision_view", on_change=view_changed, label_visibility="collapsed",
+                                 disabled=busy, help=VIEWS_HELP)
+            if view == "region":
+                region_image = show_region(image, region)
+            elif view == "sees":
+                sees_caption(prepared)
             credit = next((s.stage_credit if presenter.presenting() else s.credit
                            for s in SAMPLES if image.id == "sample:" + s.key), None)
-            st.caption(f"**{as_text(image.name)}** · sent to the model: {prepared.summary}"
+            st.caption(f"**{as_text(image.name)}** · sent to the model: {(region_image or prepared).summary}"
                        + (f"  \n{credit}" if credit else ""))
             if image.source == "transcript":
                 st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
@@ -509,7 +688,9 @@ with right:
         st.info("Upload a photo, take one with the camera, or pick a sample: the answer appears here.", icon="📷")
     conversation = st.container()
     if prepared is not None or ss[vs.TURNS]:
-        asked = st.chat_input("Ask a follow-up about this image…" if ss[vs.TURNS] else "Ask anything about this image…",
+        asked = st.chat_input("Ask about the chosen region…" if region_image is not None
+                              else "Ask a follow-up about this image…" if ss[vs.TURNS]
+                              else "Ask anything about this image…",
                               key="vision_chat", on_submit=follow_up,
                               disabled=busy or prepared is None or not can_send, max_chars=MAX_QUESTION_CHARS)
         if asked and not busy:
@@ -545,7 +726,13 @@ with right:
         show_failure(can_send and prepared is not None)
         if pending is not None:
             if prepared is not None and can_send and model:
-                stream_answer(pending, prepared, model)
+                sent, detail = prepared, None
+                if pending.about:
+                    if region is not None and region_image is not None and region.note == pending.about:
+                        sent, detail = region_image, "high"  # only the region, at full detail
+                    else:
+                        pending.about = ""  # its region was let go before it left: it is about the whole photo
+                stream_answer(pending, sent, model, detail)
             else:
                 ss[vs.PENDING] = None  # nothing can be sent now: drop it rather than leave inputs disabled
 

@@ -54,6 +54,8 @@ class Pending:
     stop_requested: bool = False
     elapsed_s: float = 0.0
     answered_by: str = ""
+    about: str = ""
+    """The question's own footer: what it was asked about when not the whole photo (a region, `lib.vision.crop`)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Failure:
     question: str
     error: "UserError"
     partial: str = ""
+    about: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,13 @@ def ask_text(preset_key: str | None, own: str | None) -> str | None:
     return None
 
 
-def start(ss: MutableMapping[str, Any], question: str | None) -> bool:
-    """Queue `question` for the next run (the last failure goes). False, changing nothing, while one is on its way."""
+def start(ss: MutableMapping[str, Any], question: str | None, about: str = "") -> bool:
+    """Queue `question` for the next run (the last failure goes); `about` is its footer when it is asked about part
+    of the photo (`Pending.about`). False, changing nothing, while one is on its way."""
     question = (question or "").strip()
     if not question or ss.get(PENDING) is not None:
         return False
-    ss[PENDING], ss[FAILED] = Pending(question), None
+    ss[PENDING], ss[FAILED] = Pending(question, about=about), None
     return True
 
 
@@ -221,36 +225,60 @@ def settle_interrupted(ss: MutableMapping[str, Any]) -> bool:
     if pending is None or not (pending.started or pending.stop_requested):
         return False
     ss[PENDING] = None
-    _append(ss, pending.question, pending.partial, stopped_meta(pending))
+    _append(ss, pending.question, pending.partial, stopped_meta(pending), pending.about)
     return True
 
 
+def _pending_about(ss: Mapping[str, Any], question: str) -> str:
+    pending = ss.get(PENDING)
+    return pending.about if isinstance(pending, Pending) and pending.question == question else ""
+
+
 def finish(ss: MutableMapping[str, Any], question: str, answer: str, summary: str, model: str, provider: str) -> None:
-    """A complete answer: appended with its footer; any earlier failure is dropped."""
+    """A complete answer: appended with its footer (and the question with its own, `Pending.about`, if it has one);
+    any earlier failure is dropped."""
+    about = _pending_about(ss, question)
     ss[PENDING], ss[FAILED] = None, None
     ss[ANSWERED] = {"model": model, "provider": provider}
-    _append(ss, question, answer, summary)
+    _append(ss, question, answer, summary, about)
 
 
 def fail(ss: MutableMapping[str, Any], question: str, error: "UserError", partial: str = "") -> None:
     """A failed question: kept with the explained error and any text that arrived, for Retry."""
-    ss[PENDING], ss[FAILED] = None, Failure(question, error, partial)
+    about = _pending_about(ss, question)
+    ss[PENDING], ss[FAILED] = None, Failure(question, error, partial, about)
 
 
-def _append(ss: MutableMapping[str, Any], question: str, answer: str, meta: str) -> None:
+def _append(ss: MutableMapping[str, Any], question: str, answer: str, meta: str, about: str = "") -> None:
     turns: list[tuple[str, str]] = ss[TURNS]
     turns.extend([("user", question), ("assistant", answer)])
     ss[META][len(turns) - 1] = meta
+    if about:
+        ss[META][len(turns) - 2] = about  # the question's own footer: a transcript keeps it beside the question
 
 
-def request_turns(turns: Sequence[tuple[str, str]], question: str) -> list[tuple[str, str]]:
+def request_turns(turns: Sequence[tuple[str, str]], question: str, meta: Mapping[int, str] | None = None,
+                  about: str = "") -> list[tuple[str, str]]:
     """The conversation to send with a new `question`: user/assistant alternating, starting with the user.
 
     An exchange whose answer is empty (stopped before any text) is left out: some hosts refuse an empty message.
+    Given the turns' `meta`, only the exchanges asked about the same thing as `question` are sent: those whose
+    question's own footer is `about` (a region, `lib.vision.crop.Region.note`), or none (the whole photo) for
+    `about=""`. The request carries one image, so an answer about another part of the photo would mislead.
 
     >>> request_turns([("user", "A?"), ("assistant", ""), ("user", "B?"), ("assistant", "b")], "C?")
     [('user', 'B?'), ('assistant', 'b'), ('user', 'C?')]
+    >>> request_turns([("user", "A?"), ("assistant", "a"), ("user", "B?"), ("assistant", "b")], "C?", {2: "🔍 r"})
+    [('user', 'A?'), ('assistant', 'a'), ('user', 'C?')]
     """
+    if meta is not None:
+        topic, kept = "", []
+        for i, (role, text) in enumerate(turns):
+            if role == "user":
+                topic = meta.get(i) or ""
+            if topic == about:
+                kept.append((role, text))
+        turns = kept
     out: list[tuple[str, str]] = []
     for role, text in turns:
         if role == "assistant":
@@ -336,7 +364,8 @@ def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None, *
         "meta": {str(i): m for i, m in (ss.get(META) or {}).items()},
         "answered": ss.get(ANSWERED),
         "pending": None if pending is None else {"question": pending.question, "partial": pending.partial,
-                                                 "elapsed_s": pending.elapsed_s, "answered_by": pending.answered_by},
+                                                 "elapsed_s": pending.elapsed_s, "answered_by": pending.answered_by,
+                                                 "about": pending.about},
         "settings": dict(settings or {}),
     }
 
@@ -368,7 +397,9 @@ def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) 
     pending = data.get("pending")
     if isinstance(pending, dict) and isinstance(pending.get("question"), str) and pending["question"]:
         p = Pending(pending["question"], str(pending.get("partial") or ""), True,
-                    elapsed_s=float(pending.get("elapsed_s") or 0), answered_by=str(pending.get("answered_by") or ""))
-        _append(ss, p.question, p.partial, stopped_meta(p, "(the page was reloaded before the answer finished)"))
+                    elapsed_s=float(pending.get("elapsed_s") or 0), answered_by=str(pending.get("answered_by") or ""),
+                    about=pending["about"] if isinstance(pending.get("about"), str) else "")
+        _append(ss, p.question, p.partial, stopped_meta(p, "(the page was reloaded before the answer finished)"),
+                p.about)
     settings = data.get("settings")
     return Restored(len(ss[TURNS]), image is not None, dict(settings) if isinstance(settings, dict) else {})
