@@ -461,3 +461,12 @@ def test_hidden_turns_leaves_all_but_the_latest_ten_undrawn_unless_asked() -> No
     assert [hidden_turns(n) for n in (0, 1, 10, 11, 30)] == [0, 0, 0, 1, 20]
     assert hidden_turns(30, show_all=True) == 0
     assert hidden_turns(5, shown=2) == 3
+
+
+def test_vision_markdown_says_which_region_a_question_was_about() -> None:
+    note = "🔍 Asked about a region: 800×601 px of the 4000×3000 original, at x 1200, y 899"
+    d = vision_transcript([("user", "What does the sign say?"), ("assistant", "OPEN")], {0: note},
+                          provider="p", model="m", image_name="shop.jpg", image_thumbnail_jpeg=None,
+                          exported_at=WHEN)
+    md = to_markdown(d)
+    assert md.index("What does the sign say?") < md.index("Asked about a region: 800×601 px") < md.index("OPEN")

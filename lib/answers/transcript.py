@@ -365,6 +365,8 @@ def _vision_markdown(d: Mapping[str, Any]) -> list[str]:
     for turn in d["turns"]:
         if turn.get("role") == "user":
             lines += ["", "**You:**", "", _quote(turn.get("text", "")), ""]
+            if turn.get("meta"):  # a question about one region of the photo says which
+                lines += [f"*{_inline(turn['meta'])}*", ""]
         else:
             lines += ["**Llama:**", "", _prose(turn.get("text", "")), ""]
             if turn.get("meta"):
