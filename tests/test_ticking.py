@@ -110,3 +110,26 @@ def test_closing_stops_both_sources_and_hangs_up_both_requests() -> None:
     assert sorted(hung_up) == ["a", "b"]
     assert both.cancelled
     assert all("never" not in v for _, v in seen)
+
+
+def test_a_failure_caused_by_closing_is_not_reported_to_a_consumer_still_waiting() -> None:
+    """Streamlit starts the next run (which closes the pair) before the interrupted run has stopped reading: the
+    error a hang-up causes must not arrive there as one side's failure."""
+    hung_up = threading.Event()
+
+    def side():
+        scope = current_scope()
+        assert scope is not None
+        scope.add(hung_up.set)
+        yield "started"
+        hung_up.wait(5)
+        raise ConnectionError("Response ended prematurely")  # what the closed socket makes the read raise
+
+    both = ticking_all([side(), side()], interval_s=5)
+    seen: list[object] = []
+    closer = threading.Timer(0.3, both.close)  # "the next run", on another thread
+    closer.start()
+    for item in both:
+        seen.append(item)
+    assert [x for x in seen if isinstance(x, tuple) and isinstance(x[1], Crashed)] == []
+    assert both.cancelled

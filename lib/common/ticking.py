@@ -234,6 +234,11 @@ class TickingAll(Iterator["tuple[int, object] | Tick"]):
                 index, kind, value = self._q.get(timeout=self._interval_s)
             except queue.Empty:
                 return Tick(time.monotonic() - self._started)
+            if self._closed.is_set():
+                # Closed while this thread waited (Streamlit starts the next run, which closes this, before the
+                # interrupted one has stopped): what arrives now is the hang-up's own doing, not a source's failure.
+                self._finished = True
+                raise StopIteration
             if kind == "done":
                 self._open -= 1
                 continue
