@@ -4,18 +4,24 @@ Presenter mode is a sidebar toggle, or `?present=1` in the URL (it stays in the 
 body text is 20 px, captions are 17 px and 7:1 or more against the background, and pages show plain lines
 ("Web search: Wikipedia (no Brave key)") instead of setting names, URLs and error class names.
 Outside it, captions are at least 4.5:1 through the theme alone: Streamlit draws them in the text colour at 60%
-opacity, and `.streamlit/config.toml`'s light text colour is dark enough for that (4.9:1 on white, 4.7:1 on the
-sidebar; the dark theme's is 6.1:1 or more).
+opacity (`ui/a11y.py` moves that fade into the text colour, so inline code keeps its own), and
+`.streamlit/config.toml`'s light text colour is dark enough for that (4.9:1 on white, 4.7:1 on the sidebar; the dark
+theme's is 6.1:1 or more). Caption colours are derived from the theme's own text colour, never picked per theme
+here: the server learns a theme chosen in the ⋮ menu late (`st.context.theme`), and a light caption colour on the
+dark theme was 2.4:1.
 The CSS below is static text written here, never model output, and is drawn only where it is needed: the demo
 pages' progress spinners, and the tool page's rule that makes the tool choices and suggestions inert while a
 typed question is answered in place (its Stop button, `.st-key-tool_stop`, exists only then): the same widgets
-serve before, during and after the turn, so the page is not drawn a second time to re-enable them. Home has none:
-a CSS element is a part of the browser's work for a first page view (~20 ms of it here).
+serve before, during and after the turn, so the page is not drawn a second time to re-enable them. Home has none
+of these: a CSS element is a part of the browser's work for a first page view (~20 ms of it here). Every page has
+one element of `ui/a11y.py` (its skip link, landmark, announcement and theme-proof colours), the same on every run.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+
+from ui import a11y
 
 _KEY = "presenter_mode"
 
@@ -36,15 +42,15 @@ _TOOL_CSS = """
   .st-key-tool_panel [data-testid="stCheckbox"], .st-key-tool_suggestions button) { pointer-events: none; opacity: .45; }
 </style>
 """
-# Presenter mode. Caption colours for a projector: #4A5160 on #FFFFFF is 8.1:1, on the sidebar's #F1F4F9 7.4:1;
-# #C3C8D2 on #0E1117 is 11.6:1, on #1B2130 9.6:1.
+# Presenter mode. Captions for a projector: the theme's text colour at 75% (in both themes, however it was chosen):
+# light (#0D1317) 8.4:1 on #FFFFFF, 7.9:1 on the sidebar's #F1F4F9; dark (#F2F4F8) 9.8:1 on #0E1117, 8.7:1 on #1B2130.
 _PRESENT_CSS = """
 <style>
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stChatMessage"] p, [data-testid="stWidgetLabel"] p, .stButton button p,
 [data-testid="stChatInputTextArea"] { font-size: 20px !important; line-height: 1.5; }
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {
-  font-size: 17px !important; color: %(caption)s !important; opacity: 1; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 17px !important; }
+[data-testid="stCaptionContainer"] { color: color-mix(in srgb, currentColor 75%%, transparent) !important; opacity: 1; }
 h1 { font-size: 2.6rem !important; }
 [data-testid="stChatMessage"] { scroll-margin-top: 4.5rem; }
 [class*="st-key-vision_card_"] [data-testid="stElementContainer"] { min-width: 0; flex: 0 1 auto; }
@@ -65,7 +71,7 @@ h1 { font-size: 2.6rem !important; }
 _VISION_STAGE_CSS = """
 <style>
 [data-testid="stLayoutWrapper"]:has(> .st-key-vision_image_area), .st-key-vision_image_area {
-  position: sticky; top: 3.75rem; z-index: 3; background: %(background)s; }
+  position: sticky; top: 3.75rem; z-index: 3; background: var(--llama-bg, %(background)s); }  /* ui/a11y.py */
 </style>
 """
 _PAGE_CSS = {"tool_calling": _PROGRESS_CSS + _TOOL_CSS, "vision": _PROGRESS_CSS}
@@ -105,10 +111,12 @@ def toggle() -> None:
 
 
 def apply_style(page: str) -> None:
-    """Inject the CSS the page at `page` (its URL path, "" for Home) needs, and presenter mode's large text."""
+    """Inject the CSS the page at `page` (its URL path, "" for Home) needs, presenter mode's large text, and the
+    accessibility script and stylesheet every page has (`ui/a11y.py`)."""
+    a11y.support()
     css = _PAGE_CSS.get(page, "")
     if presenting():
-        colours = {"caption": "#C3C8D2" if _dark() else "#4A5160", "background": "#0E1117" if _dark() else "#FFFFFF"}
+        colours = {"background": "#0E1117" if _dark() else "#FFFFFF"}  # until the page's script says which
         css += (_PRESENT_CSS + _STAGE_CSS.get(page, "")) % colours
     if css:
         st.html(css)
