@@ -1,7 +1,7 @@
 """Which host, endpoint, key and model this session uses: the settings with the sidebar's choices applied, what a
 visitor may see or type, each page's host and model (with the page's model picker), the choices kept for a reload.
 
-May import lib.* and ui.meter, ui.rehearsal, ui.state (never ui.sidebar, ui.conversation, pages or app)."""
+May import lib.* and ui.i18n, ui.meter, ui.rehearsal, ui.state (never ui.sidebar, ui.conversation, pages or app)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from lib.hosts.providers import (
     pick_model,
 )
 from ui import state
+from ui.i18n import language, t
 from ui.meter import RUN
 from ui.rehearsal import replay_pin
 
@@ -127,7 +128,7 @@ def endpoint_refusal(pid: str) -> str | None:
         return None
     base = base_settings()
     if not typed_endpoints_allowed(base):
-        return "This server's operator doesn't allow typed addresses (ALLOW_TYPED_ENDPOINTS)."
+        return t("connection.typed_not_allowed")
     return _checked_endpoint(base, endpoint)[1]
 
 
@@ -208,10 +209,9 @@ def page_host_picker(page: Page) -> None:
         st.session_state[key] = AUTO_HOST
     auto = page_host(base, page)[0]
     labels = {h.provider_id: h.label for h in hosts}
-    st.selectbox("Host for this page", ids, key=key,
-                 format_func=lambda i: f"Best: {auto.label}" if i == AUTO_HOST else labels[i],
-                 help="Each demo page runs on the configured host with the best model for it; pick one here to "
-                      "run this page somewhere else (this browser session only).")
+    st.selectbox(t("connection.host_for_page"), ids, key=key,
+                 format_func=lambda i: t("connection.host_best", provider=auto.label) if i == AUTO_HOST else labels[i],
+                 help=t("connection.host_help"))
 
 
 def page_host(base: Settings, page: Page) -> tuple[Settings, ModelPick | None]:
@@ -247,6 +247,9 @@ _KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
 
 
 _CONNECTION_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
+# The sidebar's boxes that remember whether they are open: Streamlit makes a box's label part of its identity even
+# with a key, so a box whose label changes language would be a new box, closed again (see keep_sidebar_choices).
+_BOXES = ("connection_box", "rehearsal_box")
 
 
 def restore_connection() -> None:
@@ -282,6 +285,12 @@ def keep_sidebar_choices() -> None:
     for name in list(ss.keys()):
         if name in _KEPT or name.startswith(_KEPT_PREFIXES):
             ss[name] = ss[name]
+    lang = language()
+    if ss.get("_boxes_lang", lang) != lang:  # the language changed: the boxes stay as they were, open or closed
+        for name in _BOXES:
+            if name in ss:
+                ss[name] = ss[name]
+    ss["_boxes_lang"] = lang
 
 
 def models(settings: Settings) -> CatalogResult | None:
@@ -298,21 +307,21 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
     no listing read (on stage it may not be readable at all; another pick would make every question a new one)."""
     pinned = replay_pin(settings, page)
     if pinned is not None:
-        return ModelPick(pinned, f"Replay: the model this page was rehearsed with, pinned by the recording "
-                                 f"({display_name(pinned)}).", False, (pinned,)), None
+        return ModelPick(pinned, t("connection.replay_pinned", model_name=display_name(pinned)), False,
+                         (pinned,)), None
     listing = models(settings)
     listed = listing.ids if listing is not None and listing.available else None
     explicit = settings.tools_model if page == "tools" else settings.vision_model
     p = settings.provider
     if p is None:
-        return ModelPick(None, "No provider configured."), None
+        return ModelPick(None, t("connection.no_provider")), None
     pick = pick_model(p, page, listed, explicit, client.skipped_models(settings.endpoint),
                       server_version=server_version(settings))
     if listing is not None and not listing.available and pick.model and not explicit:
         # A visitor's own typed address gets no reason (reached or not, refused or not: no port scanner here).
         why = "" if st.session_state.get("_visitor_endpoint") else f" ({listing.error})"
-        pick = ModelPick(pick.model, f"Couldn't list the models on {p.noun}{why}; trying "
-                                     f"`{pick.model}`, the first candidate.", pick.exact, pick.options)
+        pick = ModelPick(pick.model, t("connection.cannot_list", host=p.noun, why=why, model=pick.model),
+                         pick.exact, pick.options)
     return pick, listing
 
 
@@ -353,13 +362,12 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         st.warning(pick.reason, icon="⚠️")
         if settings.provider is not None and settings.can_send:  # a way forward: name a model this host serves
             field = f"{page}_model_{settings.provider_id}"
-            st.text_input("Type the name of a model this host serves", key=f"typed_{field}",
-                          placeholder="e.g. meta-llama/Llama-3.1-8B-Instruct", on_change=_use_typed_model,
-                          args=(field,), help="Used as given for this page, in this browser session (the same "
-                                              "as the model fields under Connection settings).")
+            st.text_input(t("connection.type_model"), key=f"typed_{field}",
+                          placeholder=t("connection.type_model_placeholder"), on_change=_use_typed_model,
+                          args=(field,), help=t("connection.type_model_help"))
         return None
     if replay_pin(settings, page) == pick.model:  # pinned by the rehearsal: no choice, and the picker's kept
-        st.markdown(f"**Model:** {display_name(pick.model)} · `{pick.model}`")
+        st.markdown(t("connection.model_line", model_name=display_name(pick.model), model=pick.model))
         st.caption(f"🎬 {pick.reason}")
         RUN.meter_model, RUN.page = (client.quota_key(settings), pick.model), page
         return pick.model
@@ -377,11 +385,12 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     note = ""
     if len(options) > 1:
         chosen = st.selectbox(
-            "Model", options, key=key, format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
-            help=f"Llama models that fit this page, best first, as listed by {settings.label}.",
+            t("connection.model"), options, key=key,
+            format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
+            help=t("connection.model_help", provider=settings.label),
         )
     else:
-        st.markdown(f"**Model:** {display_name(chosen)} · `{chosen}`")
+        st.markdown(t("connection.model_line", model_name=display_name(chosen), model=chosen))
     state.remember(key)
     st.caption(f"{icon} {pick.reason}{note}")
     RUN.meter_model = (client.quota_key(settings), chosen)  # the sidebar's meter: the limits of this model

@@ -4,8 +4,9 @@ Pages already turn every model, network and file error into a message; this is t
 The visitor sees one sentence and that nothing was lost; the server log gets the exception with every configured
 secret redacted. (streamlit-extras' exception_handler patches a Streamlit function that 1.67 no longer calls for
 script errors, so a plain `except` here is the tool that works; Streamlit's rerun/stop signals are BaseExceptions
-and pass through.)
-"""
+and pass through.) The sentence is the catalogue's `crash.message`, in the visitor's language.
+
+May import lib.* and ui.i18n."""
 
 from __future__ import annotations
 
@@ -17,19 +18,23 @@ from typing import Iterator
 import streamlit as st
 
 from lib.common.redact import redact
+from ui.i18n import t
 
 _LOG = logging.getLogger("llama_herd_studio")
+# The English catalogue's crash.message, for the one case where no catalogue can be read.
+_FALLBACK = ("**Something went wrong on this page.** Your conversations and settings are kept: reload the page or "
+             "open another one from the menu above. The details are in the server's log.")
 
 
 def show(exception: BaseException) -> None:
     """Log the exception (redacted) and tell the visitor in one sentence."""
     text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
     _LOG.error("uncaught exception in a page:\n%s", redact(text))
-    st.error(
-        "**Something went wrong on this page.** Your conversations and settings are kept: reload the page or "
-        "open another one from the menu above. The details are in the server's log.",
-        icon="⚠️",
-    )
+    try:
+        message = t("crash.message")
+    except Exception:  # noqa: BLE001 - the last net holds even when the catalogue can't be read
+        message = _FALLBACK
+    st.error(message, icon="⚠️")
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """The request meter: this tab's count of the requests sent (kept for a reload), the quota lines for the provider and
 model in use, and `RUN`, what one script run passes from its start (the model picker) to its end (the sidebar).
 
-May import lib.* and ui.state (no other ui module: the others import this one)."""
+May import lib.* and ui.i18n, ui.state (no other ui module: the others import this one)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from lib.hosts.config import Settings
 from lib.hosts.errors import format_wait
 from lib.hosts.limits import RATES, limits_for, rate_key
 from ui import state
+from ui.i18n import t
 
 
 METER = "meter"  # this tab's request count, kept with its conversations (ui.state) so a reload keeps it
@@ -91,7 +92,7 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
     so "this minute" never reads above a known limit; while one waits, the line says for how long."""
     snap = client.QUOTA.snapshot()
     p = settings.provider
-    lines = [f"This session: {session_meter().count}"]
+    lines = [t("meter.this_session", count=session_meter().count)]
     if p is None:
         return lines, None
     where = client.quota_key(settings)
@@ -103,44 +104,43 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
         free = model is None or limits.applies_to(model)  # no model here (Home): the free tier, against its limits
         table = limits_for(p, "any" + limits.only_suffix)
         if free:
-            limits, scope = table, f" ({limits.only_suffix} models)"
+            limits, scope = table, t("meter.scope_free", suffix=limits.only_suffix)
             applies = table.applies_to
         else:
-            scope = " (paid models)"
+            scope = t("meter.scope_paid")
             applies = lambda m: not table.applies_to(m)  # noqa: E731
     today, minute = snap.usage(where, applies)
     day_until = snap.limit_reached(where, "day", applies)
     minute_until = snap.limit_reached(where, "minute", applies)
     if day_until is not None:
-        used = f"{limits.per_day} of {limits.per_day} today" if limits.per_day else "today"
-        day = f"{used}: daily limit reached ({settings.label} said so; {today} sent from this server)"
+        used = t("meter.day_all_used", limit=limits.per_day) if limits.per_day else t("meter.today")
+        day = t("meter.day_host_said", used=used, provider=settings.label, today=today)
     elif limits.per_day and today >= limits.per_day:
-        day = f"{today} of {limits.per_day} today: daily limit reached"
+        day = t("meter.day_reached", today=today, limit=limits.per_day)
     else:
-        day = f"{today}{f' of {limits.per_day}' if limits.per_day else ''} today"
+        day = t("meter.day_of", today=today, limit=limits.per_day) if limits.per_day else t("meter.day", today=today)
     if limits.per_minute:
         key = rate_key(where, limits)
         shown = max(minute, limits.per_minute) if minute_until is not None else minute  # the host said: all used
-        this_minute = f"{shown} of {limits.per_minute} this minute"
+        this_minute = t("meter.minute_of", used=shown, limit=limits.per_minute)
         wait = RATES.free_in(key, limits.per_minute) if RATES.used(key) >= limits.per_minute else 0.0
         if minute_until is not None:
             wait = max(wait, minute_until - snap.now)
         if wait > 0 or RATES.waiting(key):
             waiting = RATES.waiting(key)
-            this_minute += f": the next request waits {format_wait(wait)}" + (
-                f" ({waiting} in line)" if waiting else "")
+            this_minute += t("meter.next_waits", wait=format_wait(wait)) + (
+                t("meter.in_line", waiting=waiting) if waiting else "")
     else:
-        this_minute = f"{minute} this minute" + (" (the host said: limit reached)" if minute_until else "")
-    lines.append(f"This server, {settings.label}{scope}: {day} · {this_minute}")
+        this_minute = t("meter.minute", used=minute) + (t("meter.minute_host_said") if minute_until else "")
+    lines.append(t("meter.this_server", provider=settings.label, scope=scope, day=day, minute=this_minute))
     for header, value in sorted(snap.remaining.get(where, {}).items()):
-        lines.append(f"{settings.label} says {header.removeprefix('x-ratelimit-')}: {value}")
+        lines.append(t("meter.host_says", provider=settings.label, header=header.removeprefix("x-ratelimit-"),
+                       value=value))
     warning = None
     if day_until is not None or (limits.per_day and today >= limits.per_day):
-        resets = f" It resets in about {format_wait(day_until - snap.now)}." if day_until is not None else ""
-        warning = (f"{settings.label}'s daily limit{scope} is reached: requests are refused until it resets."
-                   f"{resets} Turn on Rehearsal → Replay, or switch provider.")
+        resets = t("meter.resets_in", wait=format_wait(day_until - snap.now)) if day_until is not None else ""
+        warning = t("meter.daily_reached", provider=settings.label, scope=scope, resets=resets)
     elif limits.per_day and today >= 0.8 * limits.per_day:
         left = max(0, limits.per_day - today)
-        warning = (f"{today} of {settings.label}'s {limits.per_day} free requests today are used: {left} left. "
-                   "Turn on Rehearsal → Replay, or switch provider, before it runs out.")
+        warning = t("meter.nearly_spent", today=today, provider=settings.label, limit=limits.per_day, left=left)
     return lines, warning

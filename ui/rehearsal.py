@@ -1,7 +1,7 @@
 """The answer sources a presenter controls: the replay cache toggle and the Record / Replay box in the sidebar, and
 how a page opens a model stream or runs a tool through them (each request that reaches the host counted by the meter).
 
-May import lib.* and ui.meter, ui.state (never ui.connection, ui.sidebar, ui.conversation, pages or app)."""
+May import lib.* and ui.i18n, ui.meter, ui.state (never ui.connection, ui.sidebar, ui.conversation, pages or app)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lib.common.safe_text import as_text
 from lib.hosts.config import Settings
 from lib.tool_calling.loop import _run_tool
 from ui import state
+from ui.i18n import t
 from ui.meter import RUN, session_meter
 
 
@@ -90,8 +91,7 @@ def _pinned_ticks(recorded: Rehearsal) -> list[str] | None:
 def _tools_note(titles: list[str] | None) -> str:
     if titles is None:
         return ""
-    return (" Tools ticked as rehearsed: " + ", ".join(titles) + "." if titles
-            else " Tools unticked, as rehearsed.")
+    return " " + (t("rehearsal.tools_ticked", tools=", ".join(titles)) if titles else t("rehearsal.tools_unticked"))
 
 
 def _load_recording() -> None:
@@ -105,12 +105,11 @@ def _load_recording() -> None:
     try:
         n = recorded.from_json(upload.getvalue())
     except ValueError as exc:
-        ss["_rehearsal_note"] = ("error", f"That recording can't be used: {as_text(str(exc))}")
+        ss["_rehearsal_note"] = ("error", t("rehearsal.cannot_use", reason=as_text(str(exc))))
         return
     ss["rehearsal_loaded"] = upload.file_id
     ss["rehearsal_mode"] = "replay"
-    ss["_rehearsal_note"] = ("success", f"Loaded {n} recorded exchanges: replay is on."
-                             + _tools_note(_use_pinned_tools(recorded)))
+    ss["_rehearsal_note"] = ("success", t("rehearsal.loaded", count=n) + _tools_note(_use_pinned_tools(recorded)))
 
 
 def _mode_changed() -> None:
@@ -120,19 +119,22 @@ def _mode_changed() -> None:
     if ss.get("rehearsal_mode") == "replay" and isinstance(recorded, Rehearsal):
         titles = _use_pinned_tools(recorded)
         if titles is not None:
-            ss["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(titles))
+            ss["_rehearsal_note"] = ("success", t("rehearsal.replay_on") + _tools_note(titles))
 
 
 def _tools_back() -> None:
     """"Tick the rehearsal's tools" (a callback)."""
     recorded = st.session_state.get("_rehearsal")
     if isinstance(recorded, Rehearsal):
-        st.session_state["_rehearsal_note"] = ("success", "Replay is on." + _tools_note(_use_pinned_tools(recorded)))
+        st.session_state["_rehearsal_note"] = ("success", t("rehearsal.replay_on")
+                                               + _tools_note(_use_pinned_tools(recorded)))
 
 
 def _recorded_line(recorded: Rehearsal) -> str:
     count = len(recorded)
-    return f"{count} exchange{'s' if count != 1 else ''} recorded." if count else "Nothing recorded yet."
+    if not count:
+        return t("rehearsal.nothing_recorded")
+    return t("rehearsal.recorded_one" if count == 1 else "rehearsal.recorded_many", count=count)
 
 
 def quota_controls(settings: Settings) -> None:
@@ -144,26 +146,23 @@ def quota_controls(settings: Settings) -> None:
     RUN.meter_model = RUN.page = RUN.rehearsal_slot = None
     session_meter()
     with st.sidebar:
-        st.toggle("Reuse identical answers", value=True, key="dedupe_on",
-                  help="The same question within 15 minutes is answered from the cache at a natural pace, "
-                       "labelled 'no quota used'. Each cached answer has 'Ask again (fresh)'.")
-        box = st.expander("Rehearsal", expanded=rehearsal_mode() != "off", key="rehearsal_box", on_change="rerun")
+        st.toggle(t("rehearsal.reuse_answers"), value=True, key="dedupe_on", help=t("rehearsal.reuse_answers_help"))
+        # Its label is part of its identity: ui.connection.keep_sidebar_choices keeps it open across a language change.
+        box = st.expander(t("rehearsal.box"), expanded=rehearsal_mode() != "off", key="rehearsal_box",
+                          on_change="rerun")
         note = st.session_state.pop("_rehearsal_note", None)
         if note is not None and note[0] == "success":
             st.toast(note[1], icon="🎬")
         if not box.open:  # drawn only when opened (a lighter first view); keep_sidebar_choices keeps the mode
             return
         with box:
-            st.radio("Rehearsal", ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
+            st.radio(t("rehearsal.box"), ["off", "record", "replay"], key="rehearsal_mode", horizontal=True,
                      label_visibility="collapsed", on_change=_mode_changed,
-                     format_func={"off": "Off", "record": "Record", "replay": "Replay"}.__getitem__,
-                     help="Record: every answer and tool result is kept while you rehearse. Replay: on stage, "
-                          "anything seen in the rehearsal is answered from it at the recorded pace, with the model "
-                          "and tools it was recorded with; anything new goes live.")
+                     format_func=lambda mode: t(f"rehearsal.mode.{mode}"), help=t("rehearsal.mode_help"))
             slot = st.empty()
             slot.caption(_recorded_line(rehearsal()))  # until the page has run (then with the Save button)
             RUN.rehearsal_slot = slot
-            st.file_uploader("Load a recording", type=["json"], key="rehearsal_upload", on_change=_load_recording)
+            st.file_uploader(t("rehearsal.load"), type=["json"], key="rehearsal_upload", on_change=_load_recording)
             if note is not None and note[0] == "error":
                 st.error(note[1], icon="🚫")
 
@@ -179,12 +178,10 @@ def rehearsal_status(settings: Settings) -> None:
         st.caption(_recorded_line(recorded))
         wanted = _pinned_ticks(recorded)
         if rehearsal_mode() == "replay" and wanted is not None and RUN.page == "tools" and _chosen_tools() != wanted:
-            st.button("Tick the rehearsal's tools", key="rehearsal_tools_back", icon=":material/build:",
-                      type="tertiary", on_click=_tools_back,
-                      help="The tools ticked now differ from those the rehearsal was recorded with: a question is "
-                           "replayed only with the same tools.")
+            st.button(t("rehearsal.tools_back"), key="rehearsal_tools_back", icon=":material/build:",
+                      type="tertiary", on_click=_tools_back, help=t("rehearsal.tools_back_help"))
         if len(recorded):
             secrets = settings.secrets()
-            st.download_button("Save recording (JSON)", lambda: recorded.to_json(secrets), "rehearsal.json",
+            st.download_button(t("rehearsal.save"), lambda: recorded.to_json(secrets), "rehearsal.json",
                                "application/json", icon=":material/download:", type="tertiary", on_click="ignore",
                                key="rehearsal_save")

@@ -18,6 +18,7 @@ from lib.vision import conversation as vs
 from lib.common.safe_text import as_text, display_markdown
 from lib.answers.transcript import TranscriptError, tool_turns_from_transcript
 from ui import state
+from ui.i18n import t
 from ui.tool_views import render_turn
 
 Page = Literal["tools", "vision"]
@@ -45,20 +46,19 @@ def share_controls(page: Page, *, disabled: bool = False) -> None:
     The buttons act in callbacks (before the page is drawn), so the popover stays open and shows the result at once.
     """
     token = state.share_token(page)
-    with st.popover("Share", icon=":material/share:", type="tertiary", disabled=disabled, key=f"share_box_{page}",
-                    help="Shared: anyone with the link can read this conversation" if token else None):
+    with st.popover(t("sharing.share"), icon=":material/share:", type="tertiary", disabled=disabled,
+                    key=f"share_box_{page}", help=t("sharing.shared_help") if token else None):
         if token is None:
-            st.caption("Anyone with the link can read this conversation (not change it), as it grows, until you "
-                       "stop sharing. The page address itself only works in this browser.")
-            st.button("Make a read-only link", key=f"share_make_{page}", icon=":material/link:",
+            st.caption(t("sharing.explain"))
+            st.button(t("sharing.make_link"), key=f"share_make_{page}", icon=":material/link:",
                       on_click=_make, args=(page,))
             if st.session_state.pop(f"share_nothing_{page}", False):
-                st.warning("Nothing to share yet: ask something first.")
+                st.warning(t("sharing.nothing_yet"))
         else:
-            st.caption("Read-only link (copy it with the button on its right):")
+            st.caption(t("sharing.link_caption"))
             st.code(share_link(page, token), language=None, wrap_lines=True)
-            st.button("Stop sharing", key=f"share_stop_{page}", icon=":material/link_off:", on_click=state.unshare,
-                      args=(page,), help="The link stops working at once; a new one can be made later.")
+            st.button(t("sharing.stop"), key=f"share_stop_{page}", icon=":material/link_off:", on_click=state.unshare,
+                      args=(page,), help=t("sharing.stop_help"))
 
 
 def _make(page: Page) -> None:
@@ -72,13 +72,13 @@ def show_shared_view(page: Page) -> bool:
     if token is None:
         return False
     found = state.shared(token)
-    st.title("Shared conversation" if page == "tools" else "Shared photo conversation")
+    st.title(t("sharing.title_tools") if page == "tools" else t("sharing.title_vision"))
     if found is None:
-        st.info("This link no longer works: its owner stopped sharing, or the conversation expired.", icon="🔒")
-        st.page_link(f"pages/{'tool_calling' if page == 'tools' else 'vision'}.py", label="Start your own",
+        st.info(t("sharing.link_gone"), icon="🔒")
+        st.page_link(f"pages/{'tool_calling' if page == 'tools' else 'vision'}.py", label=t("sharing.start_own"),
                      icon=":material/arrow_forward:")
         return True
-    st.caption("Read-only: you see this conversation as its owner shared it, live. Nothing here can change it.")
+    st.caption(t("sharing.read_only"))
     data, blob = found
     if page == "tools":
         _tools(data)
@@ -93,7 +93,7 @@ def _tools(data: dict) -> None:
     except (TranscriptError, KeyError, TypeError, ValueError):
         turns = []
     if not turns:
-        st.info("Nothing has been asked in this conversation yet.", icon="💬")
+        st.info(t("sharing.nothing_asked"), icon="💬")
     for i, turn in enumerate(turns):
         render_turn(turn, i, latest=False)
 
@@ -102,7 +102,7 @@ def _vision(data: dict, blob: bytes | None) -> None:
     view: dict = {}
     vs.init_state(view)
     if vs.restore(view, data, blob) is None:
-        st.info("Nothing has been asked about a photo here yet.", icon="📷")
+        st.info(t("sharing.nothing_asked_photo"), icon="📷")
         return
     image: vs.CurrentImage | None = view[vs.IMAGE]
     left, right = st.columns([2, 3], gap="large")
@@ -113,6 +113,6 @@ def _vision(data: dict, blob: bytes | None) -> None:
     with right:
         for i, (role, text) in enumerate(view[vs.TURNS]):
             with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
-                st.markdown(display_markdown(text) if text else "*No text arrived before it stopped.*")
+                st.markdown(display_markdown(text) if text else f"*{t('sharing.no_text')}*")
                 if i in view[vs.META]:
                     st.caption(as_text(view[vs.META][i]))

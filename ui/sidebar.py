@@ -1,7 +1,8 @@
 """The sidebar and the setup help: "Where Llama runs" with its Connection settings, the Requests meter and rehearsal
 count drawn once the page has run, the dated providers table and the "How to connect" panel.
 
-May import lib.* and ui.connection, ui.meter, ui.presenter, ui.rehearsal (never ui.conversation, pages or app)."""
+May import lib.* and ui.connection, ui.i18n, ui.meter, ui.presenter, ui.rehearsal (never ui.conversation, pages or
+app)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from lib.hosts.config import Settings
 from lib.hosts.limits import limits_for
 from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED, PROVIDERS, Page, provider
 from ui import presenter
-from ui.i18n import language_picker
+from ui.i18n import language_picker, t
 from ui.connection import (
     stash_key,
     base_settings,
@@ -33,11 +34,13 @@ def _key_line(settings: Settings) -> str:
     if p is None:
         return ""
     if settings.token:
-        where = {"secrets": ".streamlit/secrets.toml", "environment": "environment", "sidebar": "typed here"}
-        return f"Key: found ({settings.key_name}, {where.get(settings.token_source, settings.token_source)})"
+        source = settings.token_source
+        where = (".streamlit/secrets.toml" if source == "secrets"
+                 else t(f"sidebar.key_where.{source}") if source in ("environment", "sidebar") else source)
+        return t("sidebar.key_found", key_name=settings.key_name, where=where)
     if p.key_required:
-        return f"Key: **missing** — paste your {p.key_names[0]} under Connection settings"
-    return "Key: not needed"
+        return t("sidebar.key_missing", key_name=p.key_names[0])
+    return t("sidebar.key_not_needed")
 
 
 def sidebar(settings: Settings, page: Page | None = None) -> None:
@@ -55,22 +58,24 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
         if "provider" not in ss and base.provider_id:
             ss["provider"] = base.provider_id
         keep_sidebar_choices()
-        where = f"**{settings.label}**" if settings.provider else "Not connected yet"
+        where = f"**{settings.label}**" if settings.provider else t("sidebar.not_connected")
         if settings.provider and not stage:  # on stage: no addresses or key talk
             shown = shown_endpoint(settings)
-            details = [f"Endpoint: `{shown}`" if shown else "" if settings.endpoint else "Endpoint: **missing**",
+            details = [t("sidebar.endpoint", endpoint=shown) if shown
+                       else "" if settings.endpoint else t("sidebar.endpoint_missing"),
                        _key_line(settings)]
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
-        st.markdown("### Where Llama runs\n\n" + where)
+        st.markdown(f"### {t('sidebar.where_llama_runs')}\n\n" + where)
         if (outage := LINK.status(stage)) is not None:  # several processes, and Redis is gone: say what that means
             st.warning(outage, icon=":material/cloud_off:")
         if page is not None and not stage:
             page_host_picker(page)
         # Decided once per session: the box's label and `expanded` are part of its identity.
         ss.setdefault("connection_open_at_start", not settings.can_send)
-        box = st.expander("Connection settings", expanded=ss["connection_open_at_start"], key="connection_box",
-                          on_change="rerun")
+        # Its label is part of its identity: ui.connection.keep_sidebar_choices keeps it open across a language change.
+        box = st.expander(t("sidebar.connection_settings"), expanded=ss["connection_open_at_start"],
+                          key="connection_box", on_change="rerun")
         if box.open:
             with box:
                 _connection(base, settings)
@@ -79,15 +84,15 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
 def _connection(base: Settings, settings: Settings) -> None:
     """The provider switch and its fields."""
     pid = st.radio(
-        "Provider",
+        t("sidebar.provider"),
         visitor_providers(base),
         format_func=lambda i: provider(i).label,
         key="provider",
         **({} if "provider" in st.session_state else {"index": None}),
-        help="Switching applies to this browser session, from the next request on; nothing restarts.",
+        help=t("sidebar.provider_help"),
     )
     if pid == base.provider_id and base.reason:
-        st.caption(f"Why: {base.reason}.")
+        st.caption(t("sidebar.why", reason=base.reason))
     if pid:
         _provider_fields(pid, settings)
 
@@ -100,41 +105,41 @@ def _provider_fields(pid: str, settings: Settings) -> None:
     if not typing:
         pass  # the operator's addresses only: nothing to type but a key
     elif pid in ("custom", "azure"):
-        label = "Base URL" if pid == "custom" else "Endpoint (AZURE_AI_CHAT_ENDPOINT)"
+        label = t("sidebar.base_url") if pid == "custom" else t("sidebar.azure_endpoint")
         placeholder = ("http://localhost:8000/v1" if pid == "custom"
                        else "https://<resource>.openai.azure.com/openai/v1")
         ss.setdefault(f"endpoint_{pid}", settings.endpoint if settings.provider_id == pid else "")
         st.text_input(label, key=f"endpoint_{pid}", placeholder=placeholder)
     elif pid == "ollama":
         ss.setdefault(f"endpoint_{pid}", settings.endpoint if settings.provider_id == pid else "")
-        st.text_input("Ollama base URL", key=f"endpoint_{pid}", placeholder="http://127.0.0.1:11434/v1",
-                      help="Set OLLAMA_HOST to change the default.")
+        st.text_input(t("sidebar.ollama_base_url"), key=f"endpoint_{pid}", placeholder="http://127.0.0.1:11434/v1",
+                      help=t("sidebar.ollama_help"))
     if p.key_names:
         configured = bool(settings.token) and settings.token_source != "sidebar" and settings.provider_id == pid
         if not configured:
             kept = bool(ss.get(f"secret_key_{pid}"))
             st.text_input(
-                f"{p.key_names[0]}" + ("" if p.key_required else " (optional)"),
+                p.key_names[0] if p.key_required else t("sidebar.key_optional", key_name=p.key_names[0]),
                 key=f"key_{pid}", type="password",
-                placeholder="•••••• kept for this session (type to replace)" if kept else (p.key_hint or None),
+                placeholder=t("sidebar.key_kept") if kept else (p.key_hint or None),
                 on_change=stash_key, args=(pid,),
-                help=f"Sent only to {p.label} at the URL above. Kept on the server for this browser session; "
-                     "never sent back to the page, logged or exported."
-                     + (f" Get one: {p.key_url}" if p.key_url and p.key_required else ""),
+                help=t("sidebar.key_help", provider=p.label)
+                     + (" " + t("sidebar.key_get_one", url=p.key_url) if p.key_url and p.key_required else ""),
             )
-            if kept and st.button("Forget this key", key=f"forget_key_{pid}", type="tertiary"):
+            if kept and st.button(t("sidebar.forget_key"), key=f"forget_key_{pid}", type="tertiary"):
                 ss.pop(f"secret_key_{pid}", None)
                 st.rerun()
     if pid in ("custom", "azure"):
         what = "deployment" if pid == "azure" else "model"
-        st.text_input(f"Tools {what}", key=f"tools_model_{pid}", placeholder=p.tools_models[0])
-        st.text_input(f"Vision {what}", key=f"vision_model_{pid}", placeholder=p.vision_models[0])
+        st.text_input(t(f"sidebar.tools_{what}_label"), key=f"tools_model_{pid}", placeholder=p.tools_models[0])
+        st.text_input(t(f"sidebar.vision_{what}_label"), key=f"vision_model_{pid}", placeholder=p.vision_models[0])
     elif pid != "ollama" and typing:
-        with st.expander("Gateway or proxy (optional)"):
-            st.text_input("Base URL", key=f"endpoint_{pid}", placeholder=p.base_url or "",
-                          help=f"Only if you reach {p.label} through a gateway; the {p.key_names[0]} goes there.")
+        # A key: the box's identity (and whether it is open) doesn't change with the language of its label.
+        with st.expander(t("sidebar.gateway"), key=f"gateway_box_{pid}"):
+            st.text_input(t("sidebar.base_url"), key=f"endpoint_{pid}", placeholder=p.base_url or "",
+                          help=t("sidebar.gateway_help", provider=p.label, key_name=p.key_names[0]))
     if (refused := endpoint_refusal(pid)) is not None and typing:
-        st.error(f"Not used: {refused}", icon="🚫")
+        st.error(t("sidebar.not_used", reason=refused), icon="🚫")
 
 
 def sidebar_quota(settings: Settings) -> None:
@@ -146,7 +151,7 @@ def sidebar_quota(settings: Settings) -> None:
         if warning:
             st.warning(warning, icon="⏳")
         if not presenter.presenting():
-            st.subheader("Requests")
+            st.subheader(t("sidebar.requests"))
             p = settings.provider
             # Home uses no model: the free tier's note, where the figures hold for some models only.
             limits = limits_for(p, model_in_use(settings) or "any" + p.limits.only_suffix) if p is not None else None
@@ -156,48 +161,33 @@ def sidebar_quota(settings: Settings) -> None:
 
 def providers_table() -> str:
     """The dated table of where Llama runs, as Markdown (from lib/hosts/providers.py)."""
-    rows = ["| Provider | Llama 3.1 405B | Llama 3.2 90B Vision | Key | Free tier |", "|---|---|---|---|---|"]
+    rows = [f"| {t('sidebar.table.provider')} | Llama 3.1 405B | Llama 3.2 90B Vision | {t('sidebar.table.key')} "
+            f"| {t('sidebar.table.free_tier')} |", "|---|---|---|---|---|"]
     for p in PROVIDERS:
-        key = f"`{p.key_names[0]}`" + ("" if p.key_required else " (optional)") if p.key_names else "none"
+        named = f"`{p.key_names[0]}`" if p.key_names else ""
+        key = (named if p.key_required else t("sidebar.table.key_optional", key=named)) if p.key_names \
+            else t("sidebar.table.no_key")
         rows.append(f"| {p.label} | {p.exact_tools} | {p.exact_vision} | {key} | {p.free_tier} |")
-    return "\n".join(rows) + f"\n\nChecked {CHECKED_ON}; hosts drop models month by month."
+    return "\n".join(rows) + "\n\n" + t("sidebar.table.checked", date=CHECKED_ON)
 
 
 def setup_panel(settings: Settings, compact: bool = False) -> None:
     """How to connect (shown when sending is impossible); `compact` folds it into an expander."""
     p = settings.provider
     if p is not None and settings.needs_token:
-        title = f"🔑 {p.label} needs its key: sending is switched off"
+        title = "🔑 " + t("sidebar.setup.needs_key", provider=p.label)
     elif p is not None and settings.needs_endpoint:
-        title = f"🔌 {p.label} needs a base URL: sending is switched off"
+        title = "🔌 " + t("sidebar.setup.needs_base_url", provider=p.label)
     else:
-        title = "🔌 No model host yet: sending is switched off. How to connect"
-    box = st.expander(title, expanded=not compact) if compact else st.container(border=True)
+        title = "🔌 " + t("sidebar.setup.no_host")
+    # Its key keeps the folded box as it is (open or not) when the language of its title changes.
+    box = st.expander(title, expanded=not compact, key="setup_box") if compact else st.container(border=True)
     with box:
         if not compact:
             st.markdown(f"#### {title}")
         if settings.github_retired and p is None:
             st.warning(GITHUB_RETIRED, icon="🪦")
         if settings.placeholder_keys:
-            st.caption("Still the example's placeholder (counted as missing): "
-                       + ", ".join(f"`{k}`" for k in settings.placeholder_keys))
-        st.markdown(
-            "Any **one** of these works; then reload the page (or pick the provider in the sidebar):\n"
-            "1. **Ollama, free, on this machine:** install it from ollama.com, then `ollama pull llama3.1:8b` "
-            "(and `ollama pull llama4:scout` for the vision page if the machine has the memory: Ollama 0.30+ can't "
-            "run Llama 3.2 Vision). The app finds it by itself.\n"
-            "2. **NVIDIA API catalog** (the only host with Llama 3.2 90B Vision): a key from build.nvidia.com as "
-            "`NVIDIA_API_KEY`.\n"
-            "3. **OpenRouter:** make a key at openrouter.ai/settings/keys and set `OPENROUTER_API_KEY` "
-            "(free `:free` models: 50 requests a day).\n"
-            "4. **Hugging Face:** a token from huggingface.co/settings/tokens as `HF_TOKEN`.\n"
-            "5. **SambaNova** (free tier), **Together**, **DeepInfra** or **Cloudflare Workers AI**: "
-            "`SAMBANOVA_API_KEY`, `TOGETHER_API_KEY`, `DEEPINFRA_API_KEY`, or `CLOUDFLARE_API_TOKEN` with "
-            "`CLOUDFLARE_ACCOUNT_ID`.\n"
-            "6. **Azure AI Foundry:** `AZURE_AI_CHAT_ENDPOINT` (`https://<resource>.openai.azure.com/openai/v1`) and "
-            "`AZURE_AI_CHAT_KEY`, and your deployment names.\n"
-            "7. **Your own vLLM server:** `MODELS_PROVIDER=custom` and `MODELS_ENDPOINT=http://host:8000/v1`.\n\n"
-            "Several at once work too: each demo page then runs on the host with the best model for it. Put keys in "
-            "`.streamlit/secrets.toml` (copy `.streamlit/secrets.toml.example`) or in the environment, "
-            "or paste one in the sidebar for this browser session only."
-        )
+            keys = ", ".join(f"`{k}`" for k in settings.placeholder_keys)
+            st.caption(t("sidebar.setup.placeholder_keys", keys=keys))
+        st.markdown(t("sidebar.setup.steps"))
