@@ -82,7 +82,7 @@ def boxes_open(page: Page, lang: str) -> None:
 
 
 def switch_language(page: Page, label: str) -> None:
-    page.locator(f"{SIDEBAR} .st-key-lang button").filter(has_text=label).click()
+    page.locator(f"{SIDEBAR} .st-key-lang_choice label").filter(has_text=label).click()
     tb.settle(page)
 
 

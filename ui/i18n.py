@@ -1,8 +1,8 @@
 """The language a person sees: `?lang=ko`, the sidebar's choice, or the browser's; and `t()`, every page's words.
 
 The catalogues and the choice itself are `lib.i18n`; this module keeps the choice in the session and in the address
-(a page switch drops the URL's parameters: it is put back, so a reload keeps the language), and marks the page's
-language on <html lang> for screen readers and the browser's line breaking. May import lib.* only."""
+(a page switch drops the URL's parameters: it is put back, so a reload keeps the language); the page's language
+reaches <html lang> through ui/a11y.py's element (`mark_language()`). May import lib.* only."""
 
 from __future__ import annotations
 
@@ -47,25 +47,31 @@ def t(key: str, /, **values: object) -> str:
     return text(language(), key, **values)
 
 
+def _picked() -> None:
+    choice = st.session_state.get("lang_choice")
+    if choice in LANGUAGES:
+        st.session_state[_KEY] = choice
+    _sync_url()
+
+
 def language_picker() -> None:
-    """The sidebar's language switch (drawn by app.py on every page)."""
-    language()
-    st.segmented_control(t("shell.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=_KEY,
-                         required=True, on_change=_sync_url, label_visibility="collapsed")
-
-
-_MARK_JS = """<script>
-(() => { const d = window.frameElement ? window.parent.document : document; d.documentElement.lang = %s; })();
-</script>"""
+    """The sidebar's language switch (drawn by app.py on every page). Its own key, started from the session's
+    language: a widget whose value is set through its key before it is drawn made the browser send it back, which
+    cost every first page view a second run."""
+    lang = language()
+    if st.session_state.get("lang_choice") != lang:
+        st.session_state.pop("lang_choice", None)  # ?lang= changed it: the switch follows
+    # A radio, not a segmented control: Streamlit checks a button group's options against its emoji table, which
+    # would load it (~35 ms) during a fresh server's first page view (see ui/shell.py favicon()).
+    st.radio(t("shell.language"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key="lang_choice",
+             index=list(LANGUAGES).index(lang), horizontal=True, on_change=_picked, label_visibility="collapsed")
 
 
 def mark_language() -> None:
-    """Tell the browser the page's language (<html lang>): screen readers read Korean as Korean, and the browser
-    breaks Korean lines between words. Sent once per session and language (the attribute outlives the element)."""
-    ss = st.session_state
-    lang = language()
-    if ss.get("_lang_marked") == lang:
-        return
-    ss["_lang_marked"] = lang
-    with st.sidebar, st.container(key=f"lang_mark_{lang}", height=1, border=False):
-        st.html(_MARK_JS % ('"ko"' if lang == "ko" else '"en"'), unsafe_allow_javascript=True)
+    """Settle the page's language before anything is drawn (app.py, on every run).
+
+    The browser is told it on <html lang> (screen readers read Korean as Korean, the browser breaks Korean lines
+    between words) by the accessibility element every page already has (`ui/presenter.py: apply_style` hands
+    `language()` to `ui/a11y.py: support`), whose script runs once per tab and language; not by an element of its
+    own: a 1 px container at the top of the sidebar left a 17 px gap above its first line."""
+    language()
