@@ -368,7 +368,10 @@ def contrast(page: Page, selector: str) -> float:
     """WCAG contrast of the first match's text as seen: its colour blended with the first opaque background under
     it by its opacity (and its ancestors'), against that background."""
     return page.eval_on_selector(selector, """e => {
-        const rgba = s => { const v = s.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+        const rgba = s => { const v = s.match(/[\\d.]+/g).map(Number);
+            // color-mix() computes to `color(srgb r g b / a)`, channels 0..1 (ui/a11y.py fades captions so)
+            const k = s.startsWith("color(srgb") ? 255 : 1;
+            return [v[0] * k, v[1] * k, v[2] * k, v.length > 3 ? v[3] : 1]; };
         const lum = ([r, g, b]) => { const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92
             : Math.pow((c + 0.055) / 1.055, 2.4); }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
         let alpha = rgba(getComputedStyle(e).color)[3], bg = [255, 255, 255], n = e;
