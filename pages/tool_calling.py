@@ -1,4 +1,6 @@
-"""Tool calling: a Llama (built for 3.1 405B) picks a tool, the app runs it for real, the model answers with it."""
+"""Tool calling: a Llama (built for 3.1 405B) picks a tool, the app runs it for real, the model answers with it.
+
+Every word it shows is in lib/i18n/*/tools.toml (and conversation.toml, compare.toml), in English and Korean."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
 from lib.hosts.providers import display_name, tool_format  # noqa: E402
 from lib.common.safe_text import as_text, display_markdown  # noqa: E402
 from lib.common.ticking import ticking  # noqa: E402
+from lib.i18n import LANGUAGES, text  # noqa: E402
 from lib.tool_calling.loop import MAX_ROUNDS, Turn, run_turn, tool_config  # noqa: E402
 from lib.answers.transcript import (  # noqa: E402
     TranscriptError,
@@ -28,24 +31,35 @@ from lib.answers.transcript import (  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, server_options  # noqa: E402
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns  # noqa: E402
+from ui.i18n import language, t  # noqa: E402
 from ui.meter import count_requests  # noqa: E402
 from ui.rehearsal import rehearsal_tools, stream_opener  # noqa: E402
 from ui.sidebar import setup_panel  # noqa: E402
-from ui.tool_views import LiveToolTurn, render_turn, turn_tail  # noqa: E402
+from ui.tool_views import LiveToolTurn, render_turn, stage_line, tool_title, turn_tail  # noqa: E402
 from ui.compare import compare_switch, new_compare_chat, other_side, tool_compare  # noqa: E402
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
 
 if show_shared_view("tools"):  # a read-only link someone shared: their conversation, nothing else
     st.stop()
 
-# Each suggestion switches on the tool it exercises, so one click shows a tool call.
-SUGGESTIONS: dict[str, tuple[str, ...]] = {
-    "What is the weather in Stockholm?": ("brave_search",),
-    "What is the integral of x^2 sin x?": ("wolfram_alpha",),
-    "What time is it in Tokyo right now?": ("get_local_time",),
-    "Search the web: who won the 2024 Nobel Prize in Physics?": ("brave_search",),
-    "How many kilometres is a marathon in miles?": ("convert_units",),
+# Each suggestion switches on the tool it exercises, so one click shows a tool call. Its words, in each language, are
+# tools.suggestions.<name> (written to work with the tools: Korean place and unit names included).
+SUGGESTION_TOOLS: dict[str, tuple[str, ...]] = {
+    "weather": ("brave_search",),
+    "integral": ("wolfram_alpha",),
+    "time": ("get_local_time",),
+    "search": ("brave_search",),
+    "marathon": ("convert_units",),
 }
+
+
+def suggestions(lang: str) -> dict[str, tuple[str, ...]]:
+    """The suggestions in `lang`: prompt → the tools it switches on."""
+    return {text(lang, f"tools.suggestions.{name}"): tools_ for name, tools_ in SUGGESTION_TOOLS.items()}
+
+
+SUGGESTIONS = suggestions(language())
+ANY_LANGUAGE = {prompt: names for lang in LANGUAGES for prompt, names in suggestions(lang).items()}
 DEFAULT_TOOLS = ("brave_search", "wolfram_alpha")
 
 settings = current_settings("tools")  # this page's host: the best across those configured
@@ -93,37 +107,34 @@ with st.container(border=True):
     with top[1]:
         compare = compare_switch("tools")
         if compare:
-            if st.button("New chat", icon=":material/add_comment:", width="stretch", key="tool_compare_new",
+            if st.button(t("tools.new_chat"), icon=":material/add_comment:", width="stretch", key="tool_compare_new",
                          disabled=not ss.get("tool_compare_turns")):
                 new_compare_chat()
                 st.rerun()
         # Enabled while a turn runs: a click interrupts it (what arrived is kept) and starts over.
-        elif st.button("New chat", icon=":material/add_comment:", width="stretch", disabled=not turns and not running):
+        elif st.button(t("tools.new_chat"), icon=":material/add_comment:", width="stretch", key="tool_new_chat",
+                       disabled=not turns and not running):
             ss["tool_undo"] = list(turns)  # a stopped answer included: "Undo" brings the whole conversation back
             ss["tool_turns"] = []
             state.save("tools", {})
             st.rerun()
         if ss.get("tool_undo") and not turns and not running and not compare:
-            if st.button("Undo new chat", icon=":material/undo:", width="stretch", type="tertiary",
-                         help="Bring back the conversation you just cleared."):
+            if st.button(t("tools.undo_new_chat"), icon=":material/undo:", width="stretch", type="tertiary",
+                         key="tool_undo_new_chat", help=t("tools.undo_new_chat_help")):
                 ss["tool_turns"] = back = ss.pop("tool_undo")
                 state.save("tools", tool_transcript(back, provider=settings.label, model=back[-1].model,
                                                     secrets=settings.secrets()))
                 st.rerun()
     other = other_side(settings, model, "tools") if compare and model and settings.can_send else None
     if model and tool_format(model) == "json":
-        st.caption(f"{display_name(model)} has no built-in tools: every tool is sent as a JSON function "
-                   "definition (Meta's custom-tool format) instead of Llama 3.1's `Tools:` system line.")
+        st.caption(t("tools.json_tools_note", model=display_name(model)))
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama"
-title.title(f"🛠️ Tool calling with {model_name}" if model or not settings.can_send
-            else "🛠️ Tool calling: no Llama text model here")
+title.title(t("tools.title", model=model_name) if model or not settings.can_send else t("tools.title_no_model"))
 intro.caption(
-    "Llama 3.1 has native tool calling: switched on by its system prompt, it answers with a call such as "
-    "`brave_search.call(query=\"…\")` instead of text. This page runs that call for real, gives the model "
-    "the result, and streams the answer that uses it."
+    t("tools.intro")
     + ("" if model_name == "Llama 3.1 405B" or not model else
-       f" Built for Llama 3.1 405B; answering now: **{model_name} on {settings.label}**.")
+       " " + t("tools.intro_answering", model=model_name, host=settings.label))
 )
 
 @st.fragment
@@ -132,7 +143,7 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
     click from 80 to 190 ms when the whole page ran). Nothing else on the page shows the choice; a turn reads it
     when it starts."""
     with st.container(border=True, key="tool_panel"):
-        st.markdown("**Tools the model may call**")
+        st.markdown(f"**{t('tools.panel_heading')}**")
         cols = st.columns(3)
         for i, (name, spec) in enumerate(tools.TOOLS.items()):
             status = tools.status(name, config)
@@ -141,14 +152,14 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
             if not status.available:
                 ss[key] = False
             with cols[i % 3]:
-                kind = "built-in" if spec.builtin else "custom"
+                kind = t("tools.kind_builtin" if spec.builtin else "tools.kind_custom")
                 # During a turn drawn in place the page's CSS makes these inert (ui/presenter.py), so the same
                 # widgets serve before, during and after it; other runs draw them disabled and redraw at the end.
-                st.checkbox(spec.title, key=key, disabled=not status.available or locked,
-                            help=f"{spec.description} ({kind} tool)")
+                st.checkbox(tool_title(name), key=key, disabled=not status.available or locked,
+                            help=t("tools.tool_help", description=spec.description, kind=kind))
                 state.remember(key)
                 if stage:
-                    st.caption(tools.stage_status(name, config))
+                    st.caption(stage_line(name, config))
                 else:
                     icon = "⛔" if not status.available else ("↩️" if status.uses_fallback else "✅")
                     st.caption(f"`{name}` · {icon} {status.note}")
@@ -159,8 +170,8 @@ selected = [name for name in tools.TOOLS if ss.get(f"tool_{name}")]
 
 
 def suggest(prompt: str) -> None:
-    """A suggestion click: switch on the tools it exercises, then ask it."""
-    for name in SUGGESTIONS[prompt]:
+    """A suggestion click: switch on the tools it exercises, then ask it (in whichever language it was drawn)."""
+    for name in ANY_LANGUAGE.get(prompt, ()):
         if tools.status(name, config).available:
             ss[f"tool_{name}"] = True
             state.remember(f"tool_{name}")
@@ -201,23 +212,24 @@ else:
     suggestions = st.empty()  # emptied in place when the first typed turn ends
     if not turns or stage:
         with suggestions.container():
-            st.markdown("**Scenarios** — one click asks, with the right tool switched on" if stage
-                        else "**Try one of these**")
+            st.markdown(t("tools.scenarios_heading") if stage else f"**{t('tools.try_these')}**")
             buttons = st.container(horizontal=True, key="tool_suggestions")
         with buttons:
-            for prompt, names in SUGGESTIONS.items():
-                st.button(prompt, help="Switches on " + ", ".join(f"`{n}`" for n in names),
+            for n, (prompt, names) in enumerate(SUGGESTIONS.items()):
+                st.button(prompt, key=f"tool_suggest_{n}",
+                          help=t("tools.switches_on", tools=", ".join(f"`{x}`" for x in names)),
                           disabled=not can_send or (bool(running) and not in_place), on_click=suggest, args=(prompt,),
                           icon=":material/play_arrow:" if stage else None)
 
     past = turns[:-1] if live else turns
-    hidden = earlier_turns(len(past), "tool_show_all")
-    for i, turn in enumerate(past[hidden:], start=hidden):
-        if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
-            ss["tool_pending"], ss["tool_fresh"] = turn.question, True
-    live_area = st.container()  # the running turn is drawn here: where history will redraw it, so no duplicate
+    with st.container(key="tool_conversation"):  # a landmark named "Conversation" (ui/a11y.py)
+        hidden = earlier_turns(len(past), "tool_show_all")
+        for i, turn in enumerate(past[hidden:], start=hidden):
+            if render_turn(turn, i, latest=i == len(past) - 1 and not running) and can_send:
+                ss["tool_pending"], ss["tool_fresh"] = turn.question, True
+        live_area = st.container()  # the running turn is drawn here: where history will redraw it, no duplicate
     retry_area = st.empty()
-    RETRY = dict(label="Retry this question", icon=":material/refresh:", key="tool_retry")
+    RETRY = dict(label=t("tools.chat.retry"), icon=":material/refresh:", key="tool_retry")
 
 
     def retry_wanted(turn: Turn | None) -> bool:
@@ -237,31 +249,31 @@ else:
                 return tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
                                        secrets=settings.secrets())
 
-            st.download_button("Transcript (Markdown)", lambda: to_markdown(transcript(), settings.secrets()),
+            st.download_button(t("tools.transcript.markdown"), lambda: to_markdown(transcript(), settings.secrets()),
                                "tool-calling.md", "text/markdown", icon=":material/description:", type="tertiary",
-                               on_click="ignore")
-            st.download_button("Transcript (JSON)", lambda: to_json(transcript(), settings.secrets()),
+                               on_click="ignore", key="tool_transcript_md")
+            st.download_button(t("tools.transcript.json"), lambda: to_json(transcript(), settings.secrets()),
                                "tool-calling.json", "application/json", icon=":material/data_object:",
-                               type="tertiary", on_click="ignore")
+                               type="tertiary", on_click="ignore", key="tool_transcript_json")
         if (turns or in_place) and (in_place or not running) and not stage:
             share_controls("tools")
         if (in_place or not running) and not stage:
-            with st.popover("Open a transcript", icon=":material/upload_file:"):
-                uploaded = st.file_uploader("A JSON transcript exported from this page", type=["json"],
-                                            key="tool_import")
+            with st.popover(t("tools.transcript.open"), icon=":material/upload_file:"):
+                uploaded = st.file_uploader(t("tools.transcript.open_label"), type=["json"], key="tool_import")
                 if uploaded is not None and ss.get("tool_imported") != uploaded.file_id:
                     try:
                         ss["tool_turns"] = tool_turns_from_transcript(from_json(uploaded.getvalue(), kind="tools"))
                     except TranscriptError as exc:
-                        st.error(f"That file can't be shown: {as_text(str(exc))}", icon="🚫")  # it may quote the file
+                        # the message may quote the file: as text
+                        st.error(t("tools.transcript.cannot_show", error=as_text(str(exc))), icon="🚫")
                     else:
                         ss["tool_imported"] = uploaded.file_id
                         save_conversation()
                         st.rerun()
 
     asked = st.chat_input(
-        ("Answering… press Stop to interrupt" if running and not in_place else "Ask something that needs a tool…")
-        if can_send else "Connect a model host (see above) to start chatting",
+        t("tools.chat.answering" if running and not in_place else "tools.chat.placeholder")
+        if can_send else t("tools.chat.no_host"),
         disabled=not can_send or (bool(running) and not in_place),
         submit_mode="disable",
         key="tool_chat",
@@ -280,7 +292,7 @@ else:
     if live is not None:
         turn = live
         if not selected:
-            st.toast("No tools selected: the model will answer from its own knowledge.", icon="ℹ️")
+            st.toast(t("tools.chat.no_tools"), icon="ℹ️")
         with live_area.chat_message("user"):
             st.markdown(display_markdown(turn.question))
         with live_area.chat_message("assistant", avatar="🦙"):
@@ -289,15 +301,16 @@ else:
             progress_area = st.empty()
             with progress_area.container(horizontal=True, vertical_alignment="center", gap="small", key="tool_progress"):
                 progress_line = ProgressLine(st.empty())
-                st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
-                          help="Stop this answer; the question and what arrived are kept.")
+                st.button(t("conversation.stop"), icon=":material/stop_circle:", key="tool_stop",
+                          help=t("tools.chat.stop_help"))
 
             def progress(step: str, seconds: float) -> None:
                 """The current step and the elapsed whole seconds."""
                 progress_line.show(f"{step} **{seconds:.0f} s**")
 
-            progress(f"{model_name} is thinking…", time.monotonic() - started)
-            view = LiveToolTurn(turn, st.container(), LiveAnswer(st.empty()), f"{model_name} is thinking…")
+            thinking = t("tools.step.thinking", model=model_name)
+            progress(thinking, time.monotonic() - started)
+            view = LiveToolTurn(turn, st.container(), LiveAnswer(st.empty()), thinking)
             answer = view.answer
             try:
                 for event in live_events:

@@ -500,6 +500,59 @@ _TRIGGERS: dict[str, Callable[[], Reply]] = {
 }
 
 
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_KO_UNITS = r"(킬로미터|킬로|km|마일|미터|센티미터|인치|피트|킬로그램|파운드)"
+
+
+def _korean_tool_call(question: str, system: str, custom: str) -> str | None:
+    """What a real Llama calls for a Korean question: the tool its English equivalent gets, with the Korean place or
+    unit as the argument (lib/tools reads Korean names). 날씨 → weather, 몇 시/시각 → get_local_time, 마일/킬로미터 →
+    convert_units, 적분/미분 → wolfram_alpha (in English, as Llama writes for Wolfram), 검색/누가 → brave_search."""
+    def function(name: str, **parameters: Any) -> str:  # Korean written as Korean, as Llama writes it
+        return json.dumps({"type": "function", "name": name, "parameters": parameters}, ensure_ascii=False)
+
+    def builtin(name: str, query: str) -> str | None:
+        if f'"{name}"' in custom:
+            return function(name, query=query)
+        if name in system:
+            return f"<|python_tag|>{name}.call(query={json.dumps(query, ensure_ascii=False)})<|eom_id|>"
+        return None
+
+    if "날씨" in question:
+        found = re.search(r"([가-힣A-Za-z]+?)(?:의|에서|은|는)?\s*(?:오늘\s*|지금\s*|현재\s*)?날씨", question)
+        place = found.group(1) if found else "서울"
+        if '"get_weather"' in custom:
+            return function("get_weather", city=place)
+        call = builtin("brave_search", f"{place} 현재 날씨")
+        if call:
+            return call
+    if "적분" in question or "미분" in question:
+        found = re.match(r"\s*([^가-힣]+?)\s*(?:의|을|를)?\s*(적분|미분)", question)
+        if found:
+            verb = "integrate" if found.group(2) == "적분" else "derivative of"
+            call = builtin("wolfram_alpha", f"{verb} {found.group(1).strip()}")
+            if call:
+                return call
+    if (re.search(r"몇\s*시(?!간)", question) or "시각" in question) and '"get_local_time"' in custom:
+        found = re.search(r"([가-힣A-Za-z]+?)(?:은|는|의|에서|에)?\s*(?:지금\s*|현재\s*)?(?:몇\s*시|시각)", question)
+        place = found.group(1) if found and found.group(1) not in ("지금", "현재") else "도쿄"
+        return function("get_local_time", city_or_timezone=place)
+    if re.search(_KO_UNITS, question) and '"convert_units"' in custom:
+        amount = re.search(r"(\d+(?:\.\d+)?)\s*" + _KO_UNITS, question)
+        if amount:
+            value, source = float(amount.group(1)), amount.group(2)
+            others = [u for u in re.findall(_KO_UNITS, question[amount.end():]) if u != source]
+            target = others[0] if others else ("킬로미터" if source == "마일" else "마일")
+        elif "마라톤" in question:  # Llama knows a marathon is 42.195 km
+            value, source, target = (26.2188, "마일", "킬로미터") if "마일" not in question else (42.195, "킬로미터", "마일")
+        else:
+            return None
+        return function("convert_units", value=value, from_unit=source, to_unit=target)
+    if any(w in question for w in ("검색", "누가", "누구", "뉴스", "최신")):
+        return builtin("brave_search", question.strip())
+    return None
+
+
 def _tool_call_for(question: str, system: str, first_user: str, model: str = "") -> str | None:
     q = question.lower()
     custom = first_user  # custom (JSON) tool definitions travel in the first user message
@@ -519,6 +572,10 @@ def _tool_call_for(question: str, system: str, first_user: str, model: str = "")
             return f"<|python_tag|>{name}.call(query={json.dumps(query)})<|eom_id|>"
         return None
 
+    if _HANGUL.search(question):  # a Korean question: the same tools as its English equivalent (issue 24)
+        call = _korean_tool_call(question, system, custom)
+        if call:
+            return call
     if "weather" in q:
         city = re.search(r"weather (?:in|for|at) ([A-Za-zÀ-ÿ .'-]+)", question)
         place = (city.group(1) if city else "Stockholm").strip(" ?.!")
@@ -546,6 +603,17 @@ def demo_responder(body: dict[str, Any]) -> Reply:
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     last_text = _text_of(last.get("content"))
+    # A translation request (lib/vision/translate.py: a system prompt, the text, no image), answered as a model
+    # would: a known test question in English, anything else marked as translated (its #triggers travel on).
+    asked_to = " ".join(_text_of(m.get("content")) for m in messages if m.get("role") == "system")
+    if "Translate to English" in asked_to and not _image_of(messages):
+        known = {"이 간판에 뭐라고 쓰여 있어요?": "What does this sign say?",
+                 "이 사진에 뭐가 있어요?": "What is in this photo?",
+                 "고양이는 무슨 색이에요?": "What colour is the cat?"}
+        english = known.get(last_text.strip()) or "(translated) " + last_text.strip()
+        return Reply(text=english, chunk_delay_s=0.02)
+    if "Translate to Korean" in asked_to and not _image_of(messages):
+        return Reply(text="(번역) " + last_text.strip(), chunk_delay_s=0.02)
     if "#slow" in last_text:
         return Reply(text="(API double) This answer was slow to start.", delay_s=3.0, chunk_delay_s=0.05)
     if "#cut" in last_text:

@@ -3,7 +3,7 @@ page's compared conversation (two columns streaming at once, a footer under each
 difference, one Stop for both, one transcript with both).
 
 The logic (defaults, footers, the difference, transcripts) is `lib.answers.compare`; running two turns at once is
-`lib.common.ticking.ticking_all`."""
+`lib.common.ticking.ticking_all`. Its words: lib/i18n/*/compare.toml."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from lib.answers.compare import (
     LABELS,
     MAX_PAIRS,
     Compared,
+    Side,
     compare_markdown,
     compare_transcript,
     compared_from_saved,
@@ -36,11 +37,12 @@ from lib.answers.transcript import hidden_turns, to_json
 from ui import presenter, state
 from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
 from ui.conversation import LiveAnswer, ProgressLine, show_error
+from ui.i18n import t
 from ui.meter import count_requests
 from ui.rehearsal import rehearsal_tools, replay_pin, stream_opener
 from ui.tool_views import LiveToolTurn, step_view
 
-Side = tuple[Settings, str]
+Pick = tuple[Settings, str]  # a side to ask: its host and model
 
 
 def _switched(key: str) -> None:
@@ -56,8 +58,8 @@ def compare_switch(page: Page, disabled: bool = False) -> bool:
         saved = state.load(f"{key}_switch")
         ss[key] = bool(saved and saved.get("on"))
     state.keep(key, False)
-    on = st.toggle("Compare", key=key, disabled=disabled, on_change=_switched, args=(key,),
-                   help="Ask two models the same question at once and see their answers side by side.")
+    on = st.toggle(t("compare.toggle"), key=key, disabled=disabled, on_change=_switched, args=(key,),
+                   help=t("compare.toggle_help"))
     state.remember(key)
     return bool(on)
 
@@ -74,7 +76,7 @@ def _hosts(current: Settings) -> list[Settings]:
     return out
 
 
-def other_side(current: Settings, model: str | None, page: Page) -> Side | None:
+def other_side(current: Settings, model: str | None, page: Page) -> Pick | None:
     """Pick the other side (B): any configured host, any model of the page's family it offers. By default the
     smallest of the family beside the page's model (3.1 8B for tools, 3.2 11B Vision for vision), on the same host
     when it has one, else on the first host that has. Draws the pickers; None when there is nothing to compare."""
@@ -106,9 +108,8 @@ def other_side(current: Settings, model: str | None, page: Page) -> Side | None:
     cols = st.columns([1, 1]) if len(options) > 1 else [st.container()]
     if len(options) > 1:
         with cols[0]:
-            hid = st.selectbox("B runs on", list(options), key=host_key,
-                               format_func=lambda i: options[i][0].label,
-                               help="Any configured host: compare the same model on two hosts, or two models.")
+            hid = st.selectbox(t("compare.host"), list(options), key=host_key,
+                               format_func=lambda i: options[i][0].label, help=t("compare.host_help"))
             state.remember(host_key)
     else:
         hid = ss[host_key]
@@ -121,14 +122,14 @@ def other_side(current: Settings, model: str | None, page: Page) -> Side | None:
         ss[model_key] = wanted
     with cols[-1]:
         chosen = st.selectbox(
-            "B: the same question to", listed, key=model_key,
+            t("compare.model"), listed, key=model_key,
             format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
-            help="The model that answers beside the page's own model (A).")
+            help=t("compare.model_help"))
         state.remember(model_key)
     return host, chosen
 
 
-def cost_note(sides: Sequence[Side]) -> str | None:
+def cost_note(sides: Sequence[Pick]) -> str | None:
     """Said before a compare runs on a free tier: it costs two requests (more with tool calls)."""
     free = []
     for s, m in sides:
@@ -137,12 +138,14 @@ def cost_note(sides: Sequence[Side]) -> str | None:
             continue
         lim = limits_for(p, m)
         if lim.per_day or lim.per_minute:
-            per = f"{lim.per_day} a day" if lim.per_day else f"{lim.per_minute} a minute"
-            free.append(f"{s.label} ({per})")
+            per = t("compare.cost.per_day", count=lim.per_day) if lim.per_day else \
+                t("compare.cost.per_minute", count=lim.per_minute)
+            free.append(t("compare.cost.limit", host=s.label, per=per))
     if not free:
         return None
-    return ("A compare asks both models: each question counts as two requests, and each tool call one more, "
-            f"against {' and '.join(dict.fromkeys(free))}.")
+    limits = list(dict.fromkeys(free))  # one host for both sides, or two
+    both = limits[0] if len(limits) == 1 else t("compare.cost.two", first=limits[0], second=limits[1])
+    return t("compare.cost.note", limits=both)
 
 
 # The tool page's compared conversation -----------------------------------------------------------------------------
@@ -171,7 +174,7 @@ def _side_view(turn: Turn, pair: Compared, i: int, index: int) -> None:
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
         if turn.stopped:
-            st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+            st.warning(t("conversation.stopped"), icon="⏹️")
         if turn.error:
             show_error(error_as_text(turn.error))
         st.caption(as_text(footer(pair.sides[i], "tools")))
@@ -189,7 +192,7 @@ def _pair_view(pair: Compared, index: int) -> None:
             _side_view(turn, pair, i, index)
     diff = difference(*pair.sides, page="tools")
     if diff:
-        st.markdown(f":material/compare_arrows: **Difference:** {as_text(diff)}")
+        st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
 
 
 def _ask_suggestion(prompt: str, suggest: Callable[[str], None]) -> None:
@@ -199,7 +202,7 @@ def _ask_suggestion(prompt: str, suggest: Callable[[str], None]) -> None:
     st.session_state["tool_compare_pending"] = prompt
 
 
-def tool_compare(settings: Settings, model: str | None, other: Side | None, config: tools.ToolConfig,
+def tool_compare(settings: Settings, model: str | None, other: Pick | None, config: tools.ToolConfig,
                  selected: Sequence[str], can_send: bool, suggestions: Mapping[str, tuple[str, ...]],
                  suggest: Callable[[str], None]) -> None:
     """The tool page in Compare: its conversation of compared questions, the live pair, the chat box."""
@@ -209,47 +212,47 @@ def tool_compare(settings: Settings, model: str | None, other: Side | None, conf
     if "tool_compare_turns" not in ss:
         ss["tool_compare_turns"] = _saved_pairs()
     pairs: list[Compared] = ss["tool_compare_turns"]
-    sides: list[Side] = [(settings, model)] + ([other] if other else []) if model else []
+    sides: list[Pick] = [(settings, model)] + ([other] if other else []) if model else []
     ready = can_send and len(sides) == 2
     if can_send and model and other is None:
-        st.info("Compare needs a second Llama to ask: this host lists only one for this page. Configure another "
-                "host (Connection settings) to compare across hosts.", icon="ℹ️")
+        st.info(t("compare.needs_second"), icon="ℹ️")
     elif ready and (note := cost_note(sides)):
         st.caption(f"💳 {note}")
     question = ss.get("tool_compare_chat") or ss.pop("tool_compare_pending", None)
     if not pairs and not question:
         with st.container(horizontal=True, key="tool_compare_suggestions"):
-            for prompt, names in suggestions.items():
-                st.button(prompt, key=f"cmp_suggest_{prompt}", disabled=not ready,
-                          help="Switches on " + ", ".join(f"`{n}`" for n in names),
+            for n, (prompt, names) in enumerate(suggestions.items()):  # keyed by place: the same in any language
+                st.button(prompt, key=f"cmp_suggest_{n}", disabled=not ready,
+                          help=t("tools.switches_on", tools=", ".join(f"`{x}`" for x in names)),
                           on_click=_ask_suggestion, args=(prompt, suggest))
     hidden = hidden_turns(len(pairs), bool(ss.get("tool_compare_show_all")))
     if hidden:
-        st.button(f"Show {hidden} earlier question{'s' if hidden > 1 else ''}", key="tool_compare_show_all_button",
+        st.button(t("compare.earlier_many" if hidden > 1 else "compare.earlier_one", count=hidden),
+                  key="tool_compare_show_all_button",
                   type="tertiary", on_click=ss.__setitem__, args=("tool_compare_show_all", True))
-    for i, pair in enumerate(pairs[hidden:], start=hidden):
-        _pair_view(pair, i)
-    if question and ready:
-        _run_pair(pairs, str(question), sides, config, selected)
+    with st.container(key="tool_conversation"):  # a landmark named "Conversation" (ui/a11y.py), as in single mode
+        for i, pair in enumerate(pairs[hidden:], start=hidden):
+            _pair_view(pair, i)
+        if question and ready:
+            _run_pair(pairs, str(question), sides, config, selected)
     if pairs:
         secrets = settings.secrets()
         with st.container(horizontal=True):
-            st.download_button("Transcript, both columns (Markdown)",
+            st.download_button(t("compare.transcript_markdown"),
                                lambda: compare_markdown(compare_transcript(pairs, page="tools", secrets=secrets),
                                                         secrets),
                                "tool-calling-compared.md", "text/markdown", icon=":material/description:",
-                               type="tertiary", on_click="ignore")
-            st.download_button("Transcript, both columns (JSON)",
+                               type="tertiary", on_click="ignore", key="tool_compare_md")
+            st.download_button(t("compare.transcript_json"),
                                lambda: to_json(compare_transcript(pairs, page="tools", secrets=secrets), secrets),
                                "tool-calling-compared.json", "application/json", icon=":material/data_object:",
-                               type="tertiary", on_click="ignore")
-    st.chat_input("Ask both models something that needs a tool…" if ready
-                  else "Compare needs a host with a Llama text model (see above)",
+                               type="tertiary", on_click="ignore", key="tool_compare_json")
+    st.chat_input(t("compare.chat_placeholder") if ready else t("compare.chat_no_host"),
                   disabled=not ready, submit_mode="disable", key="tool_compare_chat",
                   max_chars=MAX_QUESTION_CHARS)
 
 
-def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], config: tools.ToolConfig,
+def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], config: tools.ToolConfig,
               selected: Sequence[str]) -> None:
     """Ask both sides at once and draw them streaming side by side; one Stop stops both."""
     ss = st.session_state
@@ -281,9 +284,8 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], confi
         st.markdown(display_markdown(question))
     presenter.bring_question_into_view()  # on a projector: the question at the top, both answers streaming below
     with st.container(horizontal=True, vertical_alignment="center", key="tool_compare_progress"):
-        st.markdown(":material/progress_activity: Asking both models at once…")
-        st.button("Stop", icon=":material/stop_circle:", key="tool_stop",
-                  help="Stop both answers; the question and what arrived are kept.")
+        st.markdown(":material/progress_activity: " + t("compare.asking_both"))
+        st.button(t("conversation.stop"), icon=":material/stop_circle:", key="tool_stop", help=t("compare.stop_help"))
     cols = st.columns(2, gap="medium")
     views: list[LiveToolTurn] = []
     progress: list[ProgressLine] = []
@@ -294,13 +296,13 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], confi
             with st.chat_message("assistant", avatar="🦙"):
                 progress.append(ProgressLine(st.empty()))
                 views.append(LiveToolTurn(turns[i], st.container(), LiveAnswer(st.empty()),
-                                          f"{display_name(m)} is thinking…"))
+                                          t("tools.step.thinking", model=display_name(m))))
     done = [False, False]
     firsts: list[float | None] = [None, None]
 
     def show(i: int, now: float) -> None:
         if done[i]:
-            progress[i].show(f"Done in **{turns[i].elapsed_s:.1f} s**")
+            progress[i].show(t("compare.done", seconds=f"{turns[i].elapsed_s:.1f}"))
             return
         text = wait_text(lines[i]["position"]) if lines[i]["position"] else views[i].step_text
         progress[i].show(f"{text} **{now:.0f} s**")
@@ -332,12 +334,12 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Side], confi
         ss.pop("tool_compare_live", None)
     if both.cancelled:
         st.stop()
-    for t in turns:
-        t.stopped = False
+    for turn in turns:
+        turn.stopped = False
     pair.turns = turns
     for side, first in zip(pair.refresh().sides, firsts):
         side.first_token_s = first
-    count_requests(sum(t.requests for t in turns))
+    count_requests(sum(turn.requests for turn in turns))
     _save(pairs, secrets)
     st.rerun()  # drawn again from history: footers, the difference and the chat box
 
@@ -373,56 +375,58 @@ def _vision_pair_view(pair: Compared) -> None:
                 if side.answer:
                     st.markdown(display_markdown(side.answer))
                 elif not side.error:
-                    st.markdown("*No text arrived before it stopped.*")
+                    st.markdown(f"*{t('compare.no_text')}*")
                 if side.stopped:
-                    st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+                    st.warning(t("conversation.stopped"), icon="⏹️")
                 if side.error:
                     st.error(as_text(side.error), icon="⚠️")
                 st.caption(as_text(footer(side, "vision")))
     diff = difference(*pair.sides, page="vision")
     if diff:
-        st.markdown(f":material/compare_arrows: **Difference:** {as_text(diff)}")
+        st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
 
 
-def vision_compare(settings: Settings, model: str | None, other: Side | None, image_id: str | None,
+def vision_compare(settings: Settings, model: str | None, other: Pick | None, image_id: str | None,
                    data_url: str | None, detail: str, question: str | None, can_send: bool,
-                   make_answer: Callable[..., Any]) -> None:
+                   make_answer: Callable[..., Any], asked: tuple[str, str] | None = None) -> None:
     """The vision page in Compare: the same photo and question to both models at once, answers side by side.
 
     `make_answer(settings, model, data_url, turns, detail=…, next_model=…, open_stream=…, context_tokens=…)`
-    builds one answer (lib.vision.answer.VisionAnswer; passed in so this module stays independent of it)."""
+    builds one answer (lib.vision.answer.VisionAnswer; passed in so this module stays independent of it).
+    `asked`: the (data URL, detail) this question is about, when not the whole photo (a region)."""
     ss = st.session_state
     if (leftover := ss.pop("vision_compare_live", None)) is not None:
         leftover.close()
     if ss.get("vision_compare_image") != image_id:  # a new photo: a new compared conversation
         ss["vision_compare_image"], ss["vision_compare_pairs"] = image_id, []
     pairs: list[Compared] = ss.setdefault("vision_compare_pairs", [])
-    sides: list[Side] = [(settings, model)] + ([other] if other else []) if model else []
+    sides: list[Pick] = [(settings, model)] + ([other] if other else []) if model else []
     ready = can_send and len(sides) == 2 and data_url is not None
     if can_send and model and other is None:
-        st.info("Compare needs a second Llama that reads images: this host lists only one. Configure another "
-                "host (Connection settings) to compare across hosts.", icon="ℹ️")
+        st.info(t("compare.needs_second_vision"), icon="ℹ️")
     elif ready and (note := cost_note(sides)):
         st.caption(f"💳 {note}")
-    for pair in pairs[-10:]:
-        _vision_pair_view(pair)
-    if question and ready:
-        _run_vision_pair(pairs, question, sides, data_url or "", detail, make_answer)
+    with st.container(key="vision_compare_conversation"):  # a landmark named "Conversation" (ui/a11y.py)
+        for pair in pairs[-10:]:
+            _vision_pair_view(pair)
+        if question and ready:
+            sent, how = asked if asked else (data_url or "", detail)
+            _run_vision_pair(pairs, question, sides, sent, how, make_answer)
     if pairs:
         secrets = settings.secrets()
         with st.container(horizontal=True):
-            st.download_button("Transcript, both columns (Markdown)",
+            st.download_button(t("compare.transcript_markdown"),
                                lambda: compare_markdown(compare_transcript(pairs, page="vision", secrets=secrets),
                                                         secrets),
                                "vision-compared.md", "text/markdown", icon=":material/description:",
                                type="tertiary", on_click="ignore", key="vision_compare_md")
-            st.download_button("Transcript, both columns (JSON)",
+            st.download_button(t("compare.transcript_json"),
                                lambda: to_json(compare_transcript(pairs, page="vision", secrets=secrets), secrets),
                                "vision-compared.json", "application/json", icon=":material/data_object:",
                                type="tertiary", on_click="ignore", key="vision_compare_json")
 
 
-def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Side], data_url: str, detail: str,
+def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], data_url: str, detail: str,
                      make_answer: Callable[..., Any]) -> None:
     """Ask both sides about the photo at once, streaming side by side; one Stop stops both."""
     ss = st.session_state
@@ -449,9 +453,9 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Side]
         st.markdown(display_markdown(question))
     presenter.bring_question_into_view()
     with st.container(horizontal=True, vertical_alignment="center", key="vision_compare_progress"):
-        st.markdown(":material/progress_activity: Asking both models about the photo at once…")
-        st.button("Stop", icon=":material/stop_circle:", key="vision_stop",
-                  help="Stop both answers; the question and what arrived are kept.")
+        st.markdown(":material/progress_activity: " + t("compare.asking_both_photo"))
+        st.button(t("conversation.stop"), icon=":material/stop_circle:", key="vision_stop",
+                  help=t("compare.stop_help"))
     cols = st.columns(2, gap="medium")
     progress: list[ProgressLine] = []
     live: list[LiveAnswer] = []
@@ -467,11 +471,11 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Side]
     def show(i: int, now: float) -> None:
         side = pair.sides[i]
         if done[i]:
-            progress[i].show(f"Done in **{side.total_s:.1f} s**")
+            progress[i].show(t("compare.done", seconds=f"{side.total_s:.1f}"))
             return
-        step = "writing the answer" if answers[i].text else "looking at the image"
+        step = "tools.step.writing_answer" if answers[i].text else "compare.looking_at_image"
         text = wait_text(lines[i]["position"]) if lines[i]["position"] else \
-            f"{display_name(answers[i].model)} is {step}…"
+            t(step, model=display_name(answers[i].model))
         progress[i].show(f"{text} **{now:.0f} s**")
 
     try:

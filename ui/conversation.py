@@ -1,7 +1,7 @@
 """What the conversation area shows while a page answers: the streamed answer and its live progress line, an error
 box, and the "Show N earlier turns" button of a long conversation.
 
-May import lib.* and ui.presenter (no other ui module)."""
+May import lib.* and ui.presenter, ui.i18n (no other ui module). Its words: lib/i18n/*/conversation.toml."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lib.common.redact import redact
 from lib.common.safe_text import display_markdown, literal
 from lib.hosts.errors import UserError
 from ui import presenter
+from ui.i18n import t
 
 
 def earlier_turns(count: int, key: str) -> int:
@@ -26,10 +27,9 @@ def earlier_turns(count: int, key: str) -> int:
         ss.pop(key, None)
     hidden = hidden_turns(count, bool(ss.get(key)))
     if hidden:
-        st.button(f"Show {hidden} earlier turn{'s' if hidden > 1 else ''}", key=f"{key}_button",
-                  icon=":material/expand_less:", type="tertiary", on_click=ss.__setitem__, args=(key, True),
-                  help=f"Only the latest {SHOWN_TURNS} turns are drawn, so a long conversation stays quick to "
-                       "use. The transcript downloads have every turn.")
+        st.button(t("conversation.earlier_many" if hidden > 1 else "conversation.earlier_one", count=hidden),
+                  key=f"{key}_button", icon=":material/expand_less:", type="tertiary", on_click=ss.__setitem__,
+                  args=(key, True), help=t("conversation.earlier_help", shown=SHOWN_TURNS))
     return hidden
 
 
@@ -39,12 +39,13 @@ def show_error(err: UserError) -> None:
     # Title and message are ours, or came from an imported transcript: no image there is ever fetched. The server's
     # own words are untrusted text and show exactly as written (no image, no link, no formatting).
     if st.session_state.get("_visitor_endpoint") and not err.is_rate_limit:
-        st.error("**That address didn't answer as a model server.** Check the base URL typed in Connection "
-                 "settings, or pick one of the listed providers.", icon=icon)
+        st.error(t("conversation.error.visitor_endpoint"), icon=icon)
         return
     st.error(display_markdown(f"**{err.title}.** {err.message}"), icon=icon)
     if err.detail and not presenter.presenting():
-        st.caption(f"Server said: {literal(redact(err.detail))}" + (f" (HTTP {err.status})" if err.status else ""))
+        detail = literal(redact(err.detail))
+        st.caption(t("conversation.error.server_said_status", detail=detail, status=err.status) if err.status
+                   else t("conversation.error.server_said", detail=detail))
 
 
 class ProgressLine:

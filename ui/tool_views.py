@@ -1,5 +1,6 @@
 """How a tool-calling turn looks: a short timeline, open by default — the model decided to call a tool (with its
-raw output right there) → the app ran it (what came back, how long) → the answer."""
+raw output right there) → the app ran it (what came back, how long) → the answer. Its words:
+lib/i18n/*/tools.toml."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 import streamlit as st
 
 from lib import client, tools
+from lib.i18n import DEFAULT, catalogue
 from lib.common.replayed import replayed_note
 from lib.tool_calling.llama_prompt import render_raw_prompt
 from lib.hosts.providers import display_name
 from lib.common.safe_text import as_text, code_span, display_markdown, error_as_text
 from lib.tool_calling.loop import (
-    CUT_NOTE,
     AnswerText,
     CallFinished,
     CallStarted,
@@ -29,6 +30,25 @@ from lib.answers.transcript import call_line
 from ui import presenter
 from ui.connection import current_settings, shown_url
 from ui.conversation import LiveAnswer, show_error
+from ui.i18n import t
+
+
+def tool_title(name: str) -> str:
+    """A tool's name on the page ("Web search (Brave)") in the session's language; a tool the catalogue does not
+    name (a new one in lib/tools) keeps its own title, and a tool the app does not know its name as code."""
+    if f"tools.tool.{name}.title" in catalogue(DEFAULT):
+        return t(f"tools.tool.{name}.title")
+    spec = tools.TOOLS.get(name)
+    return spec.title if spec else code_span(name)
+
+
+def stage_line(name: str, config: tools.ToolConfig) -> str:
+    """`lib.tools.stage_status` in the session's language: what a tool uses, for a presenter's screen."""
+    status = tools.status(name, config)
+    if not status.available:
+        return t("tools.stage_off")
+    key = f"tools.tool.{name}.stage" + ("_fallback" if status.uses_fallback else "")
+    return t(key) if key in catalogue(DEFAULT) else tools.stage_status(name, config)
 
 
 def decided_label(step: ToolStep, fallback_model: str = "") -> str:
@@ -36,8 +56,9 @@ def decided_label(step: ToolStep, fallback_model: str = "") -> str:
 
     The model, the tool's name and its arguments may come from an imported transcript: they show as written (the
     call as one code span, whatever backticks it holds), never as an image or a link."""
-    who = as_text(display_name(step.model or fallback_model)) if (step.model or fallback_model) else "The model"
-    return f"{who} decided to call {code_span(call_line(step.call.name, step.call.arguments))}"
+    who = as_text(display_name(step.model or fallback_model)) if (step.model or fallback_model) \
+        else t("tools.call.the_model")
+    return t("tools.call.decided", who=who, call=code_span(call_line(step.call.name, step.call.arguments)))
 
 
 def ran_line(step: ToolStep, bold: bool = True) -> str:
@@ -46,17 +67,19 @@ def ran_line(step: ToolStep, bold: bool = True) -> str:
     A tool the app does not know (an imported transcript's) is named as code, and the result's source shows as
     written."""
     r = step.result
-    spec = tools.TOOLS.get(step.call.name)
-    title = spec.title if spec else code_span(step.call.name)
+    title = tool_title(step.call.name)
     b = "**" if bold else ""
     if r is None:
-        return f"The app did not run {title}."
+        return t("tools.call.not_run", title=title)
     source = as_text(r.source)
+    seconds = f"{r.elapsed_s:.2f}"
     if not r.ok:
         line = error_line(r)
         why = as_text(line if len(line) <= 200 else line[:199] + "…")
-        return f"{b}{title} failed{b} after {r.elapsed_s:.2f} s ({source})" + (f": {why}" if why else ".")
-    return f"{b}The app ran {title}:{b} {tools.result_summary(r)} · {r.elapsed_s:.2f} s · {source}"
+        if why:
+            return t("tools.call.failed_why", b=b, title=title, seconds=seconds, source=source, why=why)
+        return t("tools.call.failed", b=b, title=title, seconds=seconds, source=source)
+    return t("tools.call.ran", b=b, title=title, summary=tools.result_summary(r), seconds=seconds, source=source)
 
 
 def decided(step: ToolStep, model: str = "") -> None:
@@ -67,7 +90,7 @@ def decided(step: ToolStep, model: str = "") -> None:
 
 def raw_output(step: ToolStep) -> None:
     """The model's output for a step, exactly as it came."""
-    st.caption("Raw model output")
+    st.caption(t("tools.call.raw_output"))
     st.code(step.raw_output, language=None, wrap_lines=True)
 
 
@@ -75,7 +98,7 @@ def ran(step: ToolStep) -> None:
     """Step 2: what the app ran and what went back to the model (plain text, never HTML)."""
     st.markdown(ran_line(step))
     if step.result is not None:
-        with st.expander("What the model receives", expanded=not presenter.presenting()):
+        with st.expander(t("tools.call.received"), expanded=not presenter.presenting()):
             received(step)
 
 
@@ -86,7 +109,7 @@ def received(step: ToolStep) -> None:
         return
     st.code(r.content, language=None, wrap_lines=True, height=220 if len(r.content) > 600 else "content")
     if r.url and not presenter.presenting():
-        st.caption(f"Source: {code_span(r.url)}")  # as written, as code: never a link or an image
+        st.caption(t("tools.call.source", url=code_span(r.url)))  # as written, as code: never a link or an image
 
 
 def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
@@ -101,7 +124,7 @@ def step_view(step: ToolStep, model: str = "", key: str | None = None) -> None:
             ran(step)
             return
         st.markdown(f"**{decided_label(step, model)}** → {ran_line(step, bold=False)}")
-        box = st.expander("Raw output and what the model received", key=key, on_change="rerun")
+        box = st.expander(t("tools.call.raw_and_received"), key=key, on_change="rerun")
         if box.open:
             with box:
                 raw_output(step)
@@ -114,17 +137,15 @@ def raw_view(turn: Turn) -> None:
     Both expanders are drawn empty and filled only while open (opening one reruns the page): they repeat the whole
     conversation, and most turns are never inspected, so they cost no traffic until someone looks.
     """
-    prompt = st.expander("What the model sees (raw Llama 3.1 prompt format)", key="tool_raw_prompt", on_change="rerun")
+    prompt = st.expander(t("tools.raw.prompt"), key="tool_raw_prompt", on_change="rerun")
     if prompt.open:
         with prompt:
             raw_prompt(turn)
     if turn.messages_sent and not presenter.presenting():
-        code = st.expander("View code (Python, azure-ai-inference)", key="tool_raw_code", on_change="rerun")
+        code = st.expander(t("tools.raw.code"), key="tool_raw_code", on_change="rerun")
         if code.open:
             with code:
-                st.caption("The last request of this turn exactly as the app sent it (every parameter, for this "
-                           "host), as the SDK's samples write it. The key is read from the environment, never written "
-                           "into the code.")
+                st.caption(t("tools.raw.code_note"))
                 st.code(request_code(turn, shown_url(turn.endpoint)), language="python")
 
 
@@ -135,17 +156,13 @@ def raw_prompt(turn: Turn) -> None:
         messages.append({"role": "assistant", "content": turn.answer_raw})
     rendered = server_rendering(turn)
     if turn.tool_format == "json":
-        st.caption("Tools were sent as JSON function definitions in the first user message (this model has "
-                   "no built-in tools).")
+        st.caption(t("tools.raw.json_tools"))
     elif turn.template_kwargs:
-        st.caption("The built-in tools and today's date went to the server as `chat_template_kwargs`: Meta's chat "
-                   "template on the server wrote the `Environment: ipython` and `Tools:` lines itself.")
+        st.caption(t("tools.raw.template_tools"))
     else:
-        st.caption("Tools were switched on Llama 3.1's way: `Environment: ipython` and a `Tools:` line in the "
-                   "system prompt (JSON definitions for the custom ones).")
+        st.caption(t("tools.raw.system_tools"))
     if rendered is not None:
-        st.caption("Rendered by the server itself from the request (its tokenizer and Meta's chat template), then "
-                   "the model's reply: exactly the tokens the model read and wrote.")
+        st.caption(t("tools.raw.rendered"))
         st.code(rendered + turn.answer_raw, language=None, wrap_lines=True)
         return
     st.code(render_raw_prompt(messages), language=None, wrap_lines=True)
@@ -194,16 +211,16 @@ def turn_tail(turn: Turn, index: int | None, latest: bool) -> bool:
     """What follows a turn's answer: stopped or error notice, footer, "Ask again (fresh)" and, for the latest turn,
     the raw views. The live turn ends with this too, so it looks the same as when the history redraws it."""
     if turn.stopped:
-        st.warning("Stopped before the answer was complete: what arrived is kept.", icon="⏹️")
+        st.warning(t("conversation.stopped"), icon="⏹️")
     elif turn.cut:
-        st.warning(CUT_NOTE, icon="✂️")
+        st.warning(t("tools.chat.cut"), icon="✂️")
     if turn.error:
         show_error(error_as_text(turn.error))  # an imported transcript's title and message show as written
     st.caption(footer(turn))
     clicked = False
     if turn.cached in ("cache", "shared") and index is not None:
-        clicked = st.button("Ask again (fresh)", key=f"fresh_{index}", icon=":material/refresh:",
-                            type="tertiary", help="Send this question to the model again, skipping the cache.")
+        clicked = st.button(t("tools.chat.ask_again"), key=f"fresh_{index}", icon=":material/refresh:",
+                            type="tertiary", help=t("tools.chat.ask_again_help"))
     if latest:
         raw_view(turn)
     return clicked
@@ -226,23 +243,23 @@ class LiveToolTurn:
         """Draw one event of `lib.tool_calling.loop.run_turn` (anything else, e.g. a Tick, draws nothing)."""
         turn = self.turn
         if isinstance(event, Waiting):
-            self.step_text = (f"{display_name(turn.model)} is thinking…" if event.round == 1
-                              else f"{display_name(turn.model)} is reading the tool result…")
+            self.step_text = t("tools.step.thinking" if event.round == 1 else "tools.step.reading_result",
+                               model=display_name(turn.model))
         elif isinstance(event, AnswerText):
             self.answer.add(event.text)
             turn.answer = self.answer.text  # kept if the run is interrupted
-            self.step_text = f"{display_name(turn.model)} is writing the answer…"
+            self.step_text = t("tools.step.writing_answer", model=display_name(turn.model))
         elif isinstance(event, CallStarted):
             self.answer.clear()
             turn.answer = ""
-            self.step_text = f"Running `{event.step.call.name}`…"
+            self.step_text = t("tools.step.running_tool", tool=event.step.call.name)
             with self.timeline.container(border=True):
                 decided(event.step, turn.model)
                 self._pending = st.container()
         elif isinstance(event, CallFinished):
             with self._pending if self._pending is not None else self.timeline.container(border=True):
                 ran(event.step)
-            self.step_text = f"{display_name(turn.model)} is reading the tool result…"
+            self.step_text = t("tools.step.reading_result", model=display_name(turn.model))
         elif isinstance(event, Note):
             self.timeline.info(as_text(event.text, keep_code=True), icon="ℹ️")  # as render_turn shows it
         elif isinstance(event, Done):
