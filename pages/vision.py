@@ -5,11 +5,17 @@ answer sits next to the image. Under the photo, "What Llama sees" puts a slider 
 in its place, and "Region" a crop tool: a question is then about that part only, cut from the original. A question
 is stored as pending before its answer streams (lib.vision.conversation), so Stop or any other click keeps the
 question and what arrived, marked stopped.
+
+Every word it shows is in lib/i18n/*/vision.toml (and conversation.toml), in English and Korean. Llama 3.2 Vision
+answers image questions in English only: under the first question that isn't English, one line says so and, for a
+Korean question (or a Korean interface), "Answer in Korean" asks in English and has the model translate its answer
+(lib.vision.translate).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 
 import streamlit as st
@@ -36,9 +42,12 @@ from lib.vision.tasks import (  # noqa: E402
     DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
 from lib.vision.answer import VisionAnswer  # noqa: E402
 from lib.vision import crop as vc  # noqa: E402
+from lib.vision.translate import ANSWER, QUESTION, TRANSLATION, TranslatedAnswer, looks_korean  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, shown_url  # noqa: E402
+from ui.compare import compare_switch, other_side, vision_compare  # noqa: E402
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns, show_error  # noqa: E402
+from ui.i18n import language, t  # noqa: E402
 from ui.meter import count_requests  # noqa: E402
 from ui.rehearsal import stream_opener  # noqa: E402
 from ui.sidebar import setup_panel  # noqa: E402
@@ -47,18 +56,27 @@ from ui.sharing import share_controls, show_shared_view  # noqa: E402
 if show_shared_view("vision"):  # a read-only link someone shared: their photo conversation, nothing else
     st.stop()
 
-SOURCES = {"upload": ":material/upload: Upload", "camera": ":material/photo_camera: Camera",
-           "sample": ":material/photo_library: Sample"}
-DETAIL_HELP = "  \n".join(f"**{d.label}:** {d.explanation}" for d in DETAIL_LEVELS)
+LANG = language()  # "en" or "ko": this session's words (ui/i18n.py)
+# Option values stay the same in every language; their words come from the catalogue (vision.source.*, vision.view.*).
+SOURCES = {"upload": ":material/upload:", "camera": ":material/photo_camera:", "sample": ":material/photo_library:"}
+DETAIL_HELP = "  \n".join(f"**{d.label_in(LANG)}:** {d.explanation_in(LANG)}" for d in DETAIL_LEVELS)
 MAX_TRANSCRIPT_MB = max(1, MAX_JSON_BYTES // 1_000_000)
 IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
 WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
 # What the photo's place shows: the photo, the slider between it and what is sent, or the crop tool.
-VIEWS = {"photo": ":material/image: Photo", "sees": ":material/compare: What Llama sees",
-         "region": ":material/crop: Region"}
-VIEWS_HELP = ("**What Llama sees:** the photo as uploaded against the image sent to the model, with its numbers.  \n"
-              "**Region:** draw a box to ask about one part of the photo (a sign, a label): only that part is sent, "
-              "at full resolution.")
+VIEWS = {"photo": ":material/image:", "sees": ":material/compare:", "region": ":material/crop:"}
+
+
+def source_label(key: str) -> str:
+    """A photo source's option: its icon and its word ("Upload")."""
+    return f"{SOURCES[key]} {t(f'vision.source.{key}')}"
+
+
+def view_label(key: str) -> str:
+    """An option of the Photo / What Llama sees / Region control."""
+    return f"{VIEWS[key]} {t(f'vision.view.{key}')}"
+
+
 # Memory (issue 22: a session costs its prepared image plus a little). The crop tool cuts from the original upload,
 # which `release` lets go of once the photo is prepared. While the tool is open the page keeps ONE original: the
 # current photo's upload bytes as they arrived (ORIGINAL: at most MAX_UPLOAD_MB; a 12-MP phone JPEG is 3-5 MB, about
@@ -80,8 +98,16 @@ PAGE_CSS = """<style>
 [class*="st-key-vision_card_"]:hover { outline: 2px solid var(--primary-color, #0866FF); border-radius: 0.5rem; }
 [class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] span { display: none; }
 [class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
-  content: "Drop a photo here · up to %(mb)d MB"; font-size: 0.875rem; }
-</style>""" % {"mb": MAX_UPLOAD_MB}
+  content: %(drop)s; font-size: 0.875rem; }
+</style>""" % {"drop": json.dumps(t("vision.upload.drop", mb=MAX_UPLOAD_MB), ensure_ascii=False)}
+# The drop zone's button says Streamlit's own "Upload": in another language, its word is ours (the same label for
+# screen readers: generated content names a button).
+BROWSE_CSS = """<style>
+[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {
+  display: none; }
+[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"]::after {
+  content: %(button)s; }
+</style>""" % {"button": json.dumps(t("vision.upload.button"), ensure_ascii=False)}
 # Presenter mode's 20-px text would wrap the Photo / What Llama sees / Region control in the photo's column: 17 px,
 # as its captions.
 STAGE_CSS = """<style>
@@ -96,14 +122,14 @@ vs.init_state(ss)
 if "vision_restore_checked" not in ss:
     ss["vision_restore_checked"] = True
     if ss[vs.IMAGE] is None and not ss[vs.TURNS]:
-        restored = vs.restore(ss, state.load("vision"), state.load_blob("vision"))
+        restored = vs.restore(ss, state.load("vision"), state.load_blob("vision"), lang=LANG)
         if restored:
             for key, value in restored.settings.items():
                 if key in WIDGETS and key not in ss and (key != "vision_detail" or restored.image):
                     ss[key] = value
             if restored.turns:
-                st.toast(f"Restored this tab's conversation ({restored.turns // 2} question"
-                         f"{'s' if restored.turns != 2 else ''}).", icon="↩️")
+                st.toast(t("vision.restored_one" if restored.turns == 2 else "vision.restored_many",
+                           count=restored.turns // 2), icon="↩️")
 for _key, _default in WIDGETS.items():
     # Only for widgets drawn in this run: a value set for a widget that is not drawn outlives the widget's own.
     if _key != "vision_detail" or ss[vs.IMAGE] is not None:
@@ -119,10 +145,37 @@ def save() -> None:
 
 if (leftover := ss.pop("vision_live_items", None)) is not None:
     leftover.close()  # the last run is still waiting on its answer: stop its worker and hang up now (any thread)
-if vs.settle_interrupted(ss):  # the last run was cut short (Stop, another click, a page switch)
+if vs.settle_interrupted(ss, LANG):  # the last run was cut short (Stop, another click, a page switch)
     save()
 pending: vs.Pending | None = ss[vs.PENDING]
 busy = pending is not None
+
+# "Answer in Korean" (the switch beside the English-only note): the person's own choice once they flip it, kept while
+# the switch is not drawn; until then on in the Korean interface, off in the English one.
+ANSWER_KO, ANSWER_KO_CHOICE = "vision_answer_ko", "vision_answer_ko_choice"
+NOTE = {"drawn": False}  # the English-only note is drawn once a run, under the first question that isn't English
+
+
+def answer_in_korean() -> bool:
+    """Whether "Answer in Korean" is on."""
+    choice = ss.get(ANSWER_KO_CHOICE)
+    return bool(choice) if choice is not None else LANG == "ko"
+
+
+def answer_ko_switched() -> None:
+    """The "Answer in Korean" switch was flipped: that is the choice from now on."""
+    ss[ANSWER_KO_CHOICE] = bool(ss.get(ANSWER_KO))
+
+
+def offers_korean(question: str) -> bool:
+    """Whether a question that isn't English gets the "Answer in Korean" switch: a Korean one, or any in the Korean
+    interface."""
+    return LANG == "ko" or looks_korean(question)
+
+
+def translated(question: str) -> bool:
+    """Whether `question` is asked in English and answered in Korean (lib.vision.translate)."""
+    return not looks_english(question) and offers_korean(question) and answer_in_korean()
 
 
 def take(image_id: str, name: str, raw: bytes, source: str) -> bool:
@@ -136,8 +189,8 @@ def take(image_id: str, name: str, raw: bytes, source: str) -> bool:
     try:
         image = vs.image_from_bytes(image_id, name, raw, source)
     except ImageRejected as exc:
-        ss["vision_rejected"] = (image_id, f"**{display_markdown(name)}** can't be used: {exc}.")
-        st.toast(f"{display_markdown(name)} can't be used: {exc}.", icon="🚫")
+        ss["vision_rejected"] = (image_id, t("vision.cannot_use", name=display_markdown(name), reason=exc))
+        st.toast(t("vision.cannot_use_toast", name=display_markdown(name), reason=exc), icon="🚫")
         return False
     ss["vision_rejected"] = None
     if current is not None and ss.get("vision_view") == "region" and vc.same_picture(current.master, image.master):
@@ -299,10 +352,10 @@ def retry() -> None:
         begin(failed.question)
 
 
-SCENARIOS = (  # presenter mode: one click picks the photo and asks
-    ("Read the bakery's sign", "shopfront", "read_text"),
-    ("Describe the cat", "cat", "describe"),
-    ("What's unusual here?", "astronaut", "unusual"),
+SCENARIOS = (  # presenter mode: one click picks the photo and asks (its words: vision.scenario.<sample>)
+    ("shopfront", "read_text"),
+    ("cat", "describe"),
+    ("astronaut", "unusual"),
 )
 
 
@@ -324,11 +377,13 @@ def import_transcript() -> None:
     try:
         n = import_vision_transcript(ss, upload.getvalue())
     except TranscriptError as exc:
-        ss["vision_import_error"] = f"**{as_text(upload.name)}** can't be opened: {as_text(str(exc))}"
+        ss["vision_import_error"] = t("vision.transcript.cannot_open", name=as_text(upload.name),
+                                      reason=as_text(str(exc)))
         return
     ss["vision_rejected"] = None
     save()
-    st.toast(f"Opened {as_text(upload.name)}: {n // 2} question{'s' if n != 2 else ''}.", icon="📄")
+    st.toast(t("vision.transcript.opened_one" if n == 2 else "vision.transcript.opened_many", name=as_text(upload.name),
+               count=n // 2), icon="📄")
 
 
 def sample_gallery() -> None:
@@ -342,10 +397,26 @@ def sample_gallery() -> None:
             else None
         with cols[i % 2].container(border=True, key=f"vision_card_{item.key}", horizontal=True,
                                    vertical_alignment="center", gap="small", wrap=False):
-            st.image(ss["vision_thumbs"][item.key], width=48)
-            st.pills(f"Use the {item.label.lower()} photo", [item.key], format_func=lambda _k, x=item: x.label,
+            st.image(ss["vision_thumbs"][item.key], width=48, alt=item.credit_in(LANG).split(". ")[0])
+            st.pills(t("vision.sample.card", name=item.label_in(LANG).lower()), [item.key],
+                     format_func=lambda _k, x=item: x.label_in(LANG),
                      key=f"vision_sample_{item.key}", on_change=pick_sample, args=(item.key,),
                      label_visibility="collapsed", disabled=busy)
+
+
+def alt_text(image: vs.CurrentImage) -> str:
+    """The photo in use, for a screen reader: a sample's own description; an uploaded photo the model's alt-text
+    answer once this conversation has one (the "Alt text" task), else its file name and size."""
+    sample = next((s for s in SAMPLES if image.id == "sample:" + s.key), None)
+    if sample is not None:
+        return sample.credit_in(LANG).split(". ")[0]
+    turns = ss[vs.TURNS]
+    for (role, asked), (answer_role, answer) in zip(turns[-2::-1], turns[::-1]):
+        chosen = preset_for_prompt(asked) if role == "user" else None
+        if chosen is not None and chosen.key == "alt_text" and answer_role == "assistant" and answer.strip():
+            return answer.strip()[:300]
+    m = image.master
+    return t("vision.image.alt_file", name=image.name, width=m.width, height=m.height)
 
 
 def prepared_image() -> PreparedImage | None:
@@ -374,7 +445,7 @@ def what_llama_sees(image: vs.CurrentImage, prepared: PreparedImage) -> None:
     if (ss.get(SEES) or (None,))[0] != wanted:
         ss.pop(SEES, None)
         ss[SEES] = (wanted, vc.with_tile_lines(prepared))
-    before, after = vc.compare_labels(prepared)
+    before, after = vc.compare_labels(prepared, LANG)
     # Top and bottom, so each label has the whole width (side by side, the photo's would cover the other's).
     image_compare_slider(image.master.data, ss[SEES][1], label1=before, label2=after, portrait=True,
                          key="vision_sees_slider")
@@ -383,8 +454,8 @@ def what_llama_sees(image: vs.CurrentImage, prepared: PreparedImage) -> None:
 def sees_caption(prepared: PreparedImage) -> None:
     """Under the slider, in the page's own (presenter-sized) text: what the two halves are."""
     columns, rows, _scale = vc.tiles(prepared.width, prepared.height)
-    tiled = ", dashed where Llama cuts it into 560-px tiles" if columns * rows > 1 else ""
-    st.caption(f"Above the line: as uploaded. Below: as sent to Llama ({vc.sent_facts(prepared)}){tiled}.")
+    tiled = t("vision.sees.tiled") if columns * rows > 1 else ""
+    st.caption(t("vision.sees.caption", facts=vc.sent_facts(prepared, LANG), tiled=tiled))
 
 
 def crop_tool(image: vs.CurrentImage) -> vc.Region | None:
@@ -417,21 +488,20 @@ def show_region(image: vs.CurrentImage, region: vc.Region | None) -> PreparedIma
         try:
             sent = region_sent(image, region)
         except ImageRejected as exc:
-            st.error(f"This region can't be cut: {exc}.", icon="✂️")
+            st.error(t("vision.region.cannot_cut", reason=exc), icon="✂️")
     # One line: the caption wraps beside the button rather than pushing it below (the photo's column is narrow).
     with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False,
                       key="vision_region_line"):
         if sent is None or region is None:
-            st.caption("Drag a box over the part to ask about.")
+            st.caption(t("vision.region.drag"))
         else:
-            how = ("at full resolution" if (sent.width, sent.height) == (region.width, region.height)
-                   else f"sent as {sent.width}×{sent.height}")
-            st.caption(f"**Asking about a region:** {region.label}, {how}.")
-        st.button("Whole photo", key="vision_whole_photo", icon=":material/crop_free:", type="tertiary",
-                  on_click=whole_photo, disabled=busy, help="Close the crop tool and ask about the whole photo.")
+            how = (t("vision.region.full") if (sent.width, sent.height) == (region.width, region.height)
+                   else t("vision.region.sent_as", width=sent.width, height=sent.height))
+            st.caption(t("vision.region.asking", label=region.label_in(LANG), how=how))
+        st.button(t("vision.region.whole"), key="vision_whole_photo", icon=":material/crop_free:", type="tertiary",
+                  on_click=whole_photo, disabled=busy, help=t("vision.region.whole_help"))
     if original_of(image) is None and image.source in ("upload", "camera"):
-        st.caption("Cut from the 1120-px copy: the upload itself was let go to keep the server light. Drop the "
-                   "photo again while this is open to cut from the original.")
+        st.caption(t("vision.region.from_copy"))
     return sent
 
 
@@ -441,11 +511,37 @@ def show_question(text: str) -> None:
     if chosen is None:
         st.markdown(display_markdown(text))
     else:
-        st.markdown(f"**{chosen.label}**", help=text)
+        st.markdown(f"**{chosen.label_in(LANG)}**", help=text)
+
+
+def english_only_note(question: str) -> None:
+    """Under the first question of the conversation drawn in this run that isn't English: one line saying Llama 3.2
+    Vision answers image questions in English only and, for a Korean question or in the Korean interface, the
+    "Answer in Korean" switch (on by default in Korean). Once per run, so not under every follow-up."""
+    if NOTE["drawn"] or looks_english(question):
+        return
+    NOTE["drawn"] = True
+    # One short line (the whole sentence, with the model's name, is the switch's tooltip), the switch under it: at
+    # 1280×720 the question's bubble is ~320 px wide, and the answer must stay in view.
+    with st.container(gap="small", key="vision_english_note"):
+        st.caption(t("vision.korean.note"))
+        if offers_korean(question):
+            ss[ANSWER_KO] = answer_in_korean()  # the person's choice, or the interface's default
+            st.toggle(t("vision.korean.answer_ko"), key=ANSWER_KO, on_change=answer_ko_switched, disabled=busy,
+                      help=t("vision.korean.answer_ko_help"))
+
+
+def english_original(question: str | None, answer: str) -> None:
+    """A translated answer's English original (and the question as sent), in a small closed expander."""
+    with st.expander(t("vision.korean.english_original"), icon=":material/translate:"):
+        if question:
+            st.caption(t("vision.korean.english_question", question=as_text(question)))
+        st.markdown(display_markdown(answer))
 
 
 def show_turns() -> None:
-    """The conversation so far: questions, answers, and each answer's footer (who answered, time, or stopped)."""
+    """The conversation so far: questions, answers, and each answer's footer (who answered, time, or stopped); a
+    translated answer with its English original."""
     meta, turns = ss[vs.META], ss[vs.TURNS]
     questions = [i for i, (role, _) in enumerate(turns) if role == "user"]
     hidden = earlier_turns(len(questions), "vision_show_all")
@@ -457,13 +553,18 @@ def show_turns() -> None:
             elif text:
                 st.markdown(display_markdown(text))
             elif role == "assistant":
-                st.markdown("*No text arrived before it stopped.*")
+                st.markdown(t("vision.turn.no_text"))
+            if role == "assistant" and (english := vs.english_of(ss, i)):
+                english_original(vs.english_of(ss, i - 1), english)
             if i in meta:
-                st.caption(as_text(meta[i]))  # an imported transcript's footers are untrusted: shown as written
+                # an imported transcript's footers are untrusted: shown as written (a region's, in this language)
+                st.caption(as_text(vc.shown_note(meta[i], LANG) if role == "user" else meta[i]))
                 last = i == len(turns) - 1
                 if last and role == "assistant" and "no quota used" in meta[i] and ss[vs.PENDING] is None:
-                    st.button("Ask again (fresh)", key="vision_fresh", icon=":material/refresh:", type="tertiary",
-                              on_click=ask_again_fresh, help="Send this question to the model again, skipping the cache.")
+                    st.button(t("vision.turn.fresh"), key="vision_fresh", icon=":material/refresh:", type="tertiary",
+                              on_click=ask_again_fresh, help=t("vision.turn.fresh_help"))
+            if role == "user":
+                english_only_note(text)
 
 
 def show_failure(can_retry: bool) -> None:
@@ -474,79 +575,110 @@ def show_failure(can_retry: bool) -> None:
     with st.chat_message("user"):
         show_question(failed.question)
         if failed.about:
-            st.caption(as_text(failed.about))
+            st.caption(as_text(vc.shown_note(failed.about, LANG)))
+        english_only_note(failed.question)
     with st.chat_message("assistant", avatar="🦙"):
         if failed.partial:
             st.markdown(display_markdown(failed.partial))
-            st.caption("The answer was cut off here.")
+            st.caption(t("vision.turn.cut_off"))
         show_error(error_as_text(failed.error))
         if failed.error.retry_helps and can_retry:
-            st.button("Retry", key="vision_retry", icon=":material/refresh:", on_click=retry)
+            st.button(t("vision.turn.retry"), key="vision_retry", icon=":material/refresh:", on_click=retry)
 
 
 def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, detail: str | None = None) -> None:
     """Stream the pending question's answer about `prepared` (the photo, or only a region of it) with a live status
-    line and Stop; then redraw from state."""
+    line and Stop; then redraw from state. A question to answer in Korean (`translated`) takes three requests: its
+    English, the answer in English (drawn as it comes), then the Korean answer in its place, the English kept in an
+    expander under it."""
     with st.chat_message("user"):
         show_question(pending.question)
         if pending.about:
-            st.caption(as_text(pending.about))
+            st.caption(as_text(vc.shown_note(pending.about, LANG)))
+        english_only_note(pending.question)
     presenter.bring_question_into_view()  # on a projector: the question at the top, its answer streaming below
-    if not looks_english(pending.question):
-        st.info("Llama 3.2 Vision supports only English for questions about images. Your question is sent as "
-                "written; the answer may be less reliable.", icon="🌐")
+    korean = translated(pending.question)
     with st.chat_message("assistant", avatar="🦙"):
         with st.container(horizontal=True, vertical_alignment="center", gap="small", key="vision_progress"):
             status = ProgressLine(st.empty())
-            st.button("Stop", key="vision_stop", icon=":material/stop_circle:", on_click=vs.request_stop, args=(ss,),
-                      help="Keeps the question and what has arrived so far.")
+            st.button(t("conversation.stop"), key="vision_stop", icon=":material/stop_circle:",
+                      on_click=vs.request_stop, args=(ss,), help=t("vision.turn.stop_help"))
         live = LiveAnswer(st.empty())  # finished paragraphs drawn once, the current one paced
+        original = st.empty()  # a translated answer: its English, once the Korean streams in its place
         # Everything that reads session state is resolved here: the answer streams in a worker thread (ticking).
-        answer = VisionAnswer(settings, model, prepared.data_url,
-                              vs.request_turns(ss[vs.TURNS], pending.question, ss[vs.META], pending.about),
-                              next_model=next_model_fn(settings, "vision"),
-                              detail=detail or detail_level(ss.get("vision_detail") or "high").api_detail,
-                              open_stream=stream_opener(fresh=ss.pop("vision_fresh", False)),
-                              context_tokens=context_tokens(settings, model))
+        # Earlier translated turns go as the model saw and wrote them, in English.
+        turns = vs.request_turns(vs.in_english(ss[vs.TURNS], ss.get(vs.ENGLISH)), pending.question, ss[vs.META],
+                                 pending.about)
+        options = dict(next_model=next_model_fn(settings, "vision"),
+                       detail=detail or detail_level(ss.get("vision_detail") or "high").api_detail,
+                       open_stream=stream_opener(fresh=ss.pop("vision_fresh", False)),
+                       context_tokens=context_tokens(settings, model), lang=LANG)
+        answer: VisionAnswer | TranslatedAnswer = (
+            TranslatedAnswer(settings, model, prepared.data_url, turns, **options) if korean
+            else VisionAnswer(settings, model, prepared.data_url, turns, **options))
         pending.answered_by = answer.answered_by
         pending.started = True
         save()  # a reload during the answer finds the question (it comes back marked stopped)
         started = time.monotonic()
+        words = {key: t(f"vision.progress.{key}") for key in (
+            "looking", "writing", "writing_english", "translating_question", "translating_answer")}
 
         def label() -> str:
-            step = "writing the answer" if answer.text else "looking at the image"
+            if isinstance(answer, TranslatedAnswer):
+                step = {QUESTION: words["translating_question"], TRANSLATION: words["translating_answer"]}.get(
+                    answer.step, words["writing_english"] if answer.english else words["looking"])
+            else:
+                step = words["writing"] if answer.text else words["looking"]
             if answer.model != model:  # the first model was retired or not found: the next one is answering
-                step = f"trying another model · {step}"
-            return f"{display_name(answer.model)} is {step}… **{int(pending.elapsed_s)} s**"
+                step = t("vision.progress.another", step=step)
+            return t("vision.progress.line", model=display_name(answer.model), step=step,
+                     seconds=int(pending.elapsed_s))
 
         line = {"position": 0}  # set by the worker thread while it waits for a free slot at the provider
 
         def pieces():
-            """The answer, streamed in ticking()'s worker thread, reporting any wait for a free slot."""
+            """The answer as (step, piece), streamed in ticking()'s worker thread, reporting any wait for a free
+            slot."""
             with wait_notice(lambda n: line.__setitem__("position", n)):
-                yield from answer
+                if isinstance(answer, TranslatedAnswer):
+                    yield from answer.events()
+                else:
+                    for piece in answer:
+                        yield ANSWER, piece
 
         status.show(label())
         items = ticking(pieces(), interval_s=0.5)
         ss["vision_live_items"] = items  # the next run closes it if this one is interrupted before its `finally`
+        shown = ANSWER
         try:
             for item in items:
                 pending.elapsed_s = time.monotonic() - started
                 pending.answered_by = answer.answered_by
                 if not isinstance(item, Tick):
-                    pending.partial = answer.text
-                    live.add(item)
+                    step, piece = item
+                    if step == TRANSLATION and shown != TRANSLATION:  # the Korean answer takes the English's place
+                        shown = TRANSLATION
+                        live.clear()
+                        with original.container():
+                            english_original(answer.question_en, answer.english)
+                    if step != QUESTION:
+                        live.add(piece)
+                        pending.partial = answer.partial if isinstance(answer, TranslatedAnswer) else answer.text
                 status.show(wait_text(line['position']) if line['position'] else label())
         except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
-            vs.fail(ss, pending.question, explain(exc), answer.text)
+            vs.fail(ss, pending.question, explain(exc),
+                    answer.partial if isinstance(answer, TranslatedAnswer) else answer.text)
         else:
             if items.cancelled:
                 st.stop()  # the next run (already started, on another thread) stopped this one: it stays stopped
-            vs.finish(ss, pending.question, answer.text, answer.summary, answer.model, settings.label)
+            summary = answer.summary
+            if isinstance(answer, TranslatedAnswer):
+                summary += " · " + t("vision.footer.translated")
+            vs.finish(ss, pending.question, answer.text, summary, answer.model, settings.label)
+            if isinstance(answer, TranslatedAnswer):
+                vs.keep_english(ss, answer.question_en, answer.english)
             count_requests(answer.requests)  # the sidebar's "This session"
-            ss["vision_notes"] = list(answer.notes) + (
-                ["This server refuses a system message next to an image, so the instruction was moved into the "
-                 "question (remembered for this endpoint)."] if answer.fell_back else [])
+            ss["vision_notes"] = list(answer.notes) + ([t("vision.turn.system_moved")] if answer.fell_back else [])
             ss["vision_last_request"] = dict(endpoint=settings.endpoint, model=answer.model,
                                              messages=vs.without_image_data(answer.messages),
                                              provider_id=settings.provider_id, has_key=bool(settings.token))
@@ -559,7 +691,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, deta
 
 # --- the page --------------------------------------------------------------------------------------------------------
 
-st.html(PAGE_CSS + (STAGE_CSS if presenter.presenting() else ""))
+st.html(PAGE_CSS + (BROWSE_CSS if LANG != "en" else "") + (STAGE_CSS if presenter.presenting() else ""))
 title = st.empty()
 intro = st.empty()
 if not settings.can_send:
@@ -567,8 +699,8 @@ if not settings.can_send:
 
 if presenter.presenting():
     with st.container(horizontal=True, gap="small"):
-        for label, sample_key, preset_key in SCENARIOS:
-            st.button(label, key=f"vision_scenario_{sample_key}", icon=":material/play_arrow:", on_click=scenario,
+        for sample_key, preset_key in SCENARIOS:
+            st.button(t(f"vision.scenario.{sample_key}"), key=f"vision_scenario_{sample_key}", icon=":material/play_arrow:", on_click=scenario,
                       args=(sample_key, preset_key), disabled=busy or not settings.can_send)
 
 left, right = st.columns([1, 1], gap="medium")
@@ -576,29 +708,27 @@ with left:
     # Filled below, once the source widgets have run: the picture comes first (and stays in view on stage).
     image_area = st.container(key="vision_image_area")
     with st.container(border=False):
-        source = st.segmented_control("Image source", list(SOURCES), format_func=SOURCES.__getitem__,
+        source = st.segmented_control(t("vision.source.label"), list(SOURCES), format_func=source_label,
                                       required=True, key="vision_source", label_visibility="collapsed",
                                       disabled=busy)
         if source == "upload":
             # Taken in its callback (before this run draws anything): an accepted photo's uploader is drawn anew,
             # empty, in this very run (see `release`).
             up = st.file_uploader(
-                f"Upload a photo: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF, up to {MAX_UPLOAD_MB} MB",
+                t("vision.upload.label", mb=MAX_UPLOAD_MB),
                 type=None, key=widget_key("vision_upload"), on_change=uploaded, disabled=busy,
                 label_visibility="collapsed",
-                help="Any file is accepted here and checked by its content; what isn't a photo is refused with the "
-                     "reason, and the current image stays.",
+                help=t("vision.upload.help"),
             )
             if up is not None:
                 uploaded()  # a file the callback has not seen (a restored widget value): the same
             elif (ss.get("vision_rejected") or ("",))[0].startswith("upload:"):
                 ss["vision_rejected"] = None  # the refused file was removed from the uploader
             in_use = ss[vs.IMAGE]
-            st.caption((f"In use: **{as_text(in_use.name)}**. " if in_use is not None and in_use.source == "upload"
-                        else "") + "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF. Location data is removed before "
-                       "anything is sent.")
+            st.caption((t("vision.upload.in_use", name=as_text(in_use.name)) + " "
+                        if in_use is not None and in_use.source == "upload" else "") + t("vision.upload.formats"))
         elif source == "camera":
-            shot = st.camera_input("Take a photo", key=widget_key("vision_camera"), on_change=shot_taken,
+            shot = st.camera_input(t("vision.camera.label"), key=widget_key("vision_camera"), on_change=shot_taken,
                                    resolution="1080p", disabled=busy)
             if shot is not None:
                 shot_taken()
@@ -606,7 +736,7 @@ with left:
             sample_gallery()
         rejected = ss.get("vision_rejected")
         if rejected:
-            st.error(rejected[1] + (" The current image stays." if ss[vs.IMAGE] is not None else ""), icon="🚫")
+            st.error(rejected[1] + (" " + t("vision.image_stays") if ss[vs.IMAGE] is not None else ""), icon="🚫")
 
     prepared = None
     region: vc.Region | None = None  # the part of the photo asked about (crop tool), and how it is sent
@@ -632,65 +762,64 @@ with left:
                 elif view == "region":
                     region = crop_tool(image)
                 else:
-                    st.image(prepared.data, width="stretch")
-            st.segmented_control("What to show", list(VIEWS), format_func=VIEWS.__getitem__, required=True,
+                    st.image(prepared.data, width="stretch", alt=alt_text(image))
+            st.segmented_control(t("vision.view.label"), list(VIEWS), format_func=view_label, required=True,
                                  key="vision_view", on_change=view_changed, label_visibility="collapsed",
-                                 disabled=busy, help=VIEWS_HELP)
+                                 disabled=busy, help=t("vision.view.help"))
             if view == "region":
                 region_image = show_region(image, region)
             elif view == "sees":
                 sees_caption(prepared)
-            credit = next((s.stage_credit if presenter.presenting() else s.credit
+            credit = next((s.credit_in(LANG, stage=presenter.presenting())
                            for s in SAMPLES if image.id == "sample:" + s.key), None)
-            st.caption(f"**{as_text(image.name)}** · sent to the model: {(region_image or prepared).summary}"
+            st.caption(t("vision.view.sent", name=as_text(image.name), summary=(region_image or prepared).summary_in(LANG))
                        + (f"  \n{credit}" if credit else ""))
             if image.source == "transcript":
-                st.caption("Opened from a transcript, which keeps only this small thumbnail: upload the original "
-                           "photo for a detailed answer.")
-            if offer := vs.undo_offer(ss):  # a new photo replaced a conversation: one click brings it back
-                st.button(f"Undo: back to {as_text(offer)}", key="vision_undo_photo", icon=":material/undo:",
+                st.caption(t("vision.view.from_transcript"))
+            if offer := vs.undo_offer(ss, LANG):  # a new photo replaced a conversation: one click brings it back
+                st.button(t("vision.view.undo", what=as_text(offer)), key="vision_undo_photo", icon=":material/undo:",
                           type="tertiary", on_click=undo_photo, disabled=busy)
             if ss.get("vision_not_kept"):
-                st.caption("This photo and conversation are too large to keep on the server: a reload won't bring "
-                           "them back (download the transcript to keep them).")
+                st.caption(t("vision.view.not_kept"))
     if prepared is not None:
         state.keep("vision_detail", WIDGETS["vision_detail"])  # again: the image may have arrived in this run
-        level = st.segmented_control("Detail", [d.key for d in DETAIL_LEVELS], required=True,
-                                     format_func=lambda k: detail_level(k).label, key="vision_detail",
+        level = st.segmented_control(t("vision.detail.label"), [d.key for d in DETAIL_LEVELS], required=True,
+                                     format_func=lambda k: detail_level(k).label_in(LANG), key="vision_detail",
                                      disabled=busy, help=DETAIL_HELP)
     model = model_picker(settings, "vision")
+    compare = compare_switch("vision", disabled=busy)  # the same photo and question to two models (ui/compare.py)
+    other = other_side(settings, model, "vision") if compare and model and settings.can_send else None
 
 can_send = settings.can_send and model is not None
 model_name = display_name(model) if model else "Llama"
-title.title(f"🖼️ Vision with {model_name}" if model or not settings.can_send
-            else "🖼️ Vision: no vision model here")
+title.title(t("vision.title", model=model_name) if model or not settings.can_send else t("vision.title_no_model"))
 intro.caption(
-    "Llama 3.2 Vision sees one photo in up to four 560-px tiles (1120×1120 at most); then ask about it."
+    t("vision.intro")
     + ("" if model_name == "Llama 3.2 90B Vision" or not model else
-       f" Built for Llama 3.2 90B Vision; answering now: **{model_name} on {settings.label}**.")
+       " " + t("vision.intro_answering", model=model_name, host=settings.label))
 )
 
 with right:
-    st.pills("What should the model do?", [p.key for p in PRESETS], format_func=lambda k: preset(k).label,
+    st.pills(t("vision.preset.label"), [p.key for p in PRESETS], format_func=lambda k: preset(k).label_in(LANG),
              key="vision_preset", on_change=preset_picked, disabled=busy, wrap=True)
     question_text = vs.ask_text(ss.get("vision_preset"), ss.get("vision_own"))
     with st.container(horizontal=True, gap="small", vertical_alignment="bottom"):
-        st.text_input("Or ask your own question", key="vision_own", on_change=own_typed, disabled=busy,
+        st.text_input(t("vision.ask.own_label"), key="vision_own", on_change=own_typed, disabled=busy,
                       max_chars=MAX_QUESTION_CHARS,
                       label_visibility="collapsed",
-                      placeholder="…or type your own question")
-        if st.button("Ask Llama", key="vision_ask", type="primary", icon=":material/auto_awesome:",
+                      placeholder=t("vision.ask.own_placeholder"))
+        if st.button(t("vision.ask.button"), key="vision_ask", type="primary", icon=":material/auto_awesome:",
                      on_click=ask, disabled=busy or prepared is None or not can_send or not question_text,
-                     help=None if question_text else "Pick a task or type a question.") and not busy:
+                     help=None if question_text else t("vision.ask.help")) and not busy:
             ask()  # a session's first run was this click (see the chat box below): its callback wasn't known yet
             st.rerun()
     if prepared is None and not ss[vs.TURNS]:
-        st.info("Upload a photo, take one with the camera, or pick a sample: the answer appears here.", icon="📷")
-    conversation = st.container()
+        st.info(t("vision.empty"), icon="📷")
+    conversation = st.container(key="vision_conversation")  # a landmark named "Conversation" (ui/a11y.py)
     if prepared is not None or ss[vs.TURNS]:
-        asked = st.chat_input("Ask about the chosen region…" if region_image is not None
-                              else "Ask a follow-up about this image…" if ss[vs.TURNS]
-                              else "Ask anything about this image…",
+        asked = st.chat_input(t("vision.ask.chat_region") if region_image is not None
+                              else t("vision.ask.chat_follow_up") if ss[vs.TURNS]
+                              else t("vision.ask.chat_first"),
                               key="vision_chat", on_submit=follow_up,
                               disabled=busy or prepared is None or not can_send, max_chars=MAX_QUESTION_CHARS)
         if asked and not busy:
@@ -699,32 +828,41 @@ with right:
             begin(asked)
             st.rerun()
     with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-        if ss[vs.TURNS]:
+        if ss[vs.TURNS] and not compare:
             # Built only when clicked (from a snapshot: the download is served outside this script run).
             snapshot = {k: ss.get(k) for k in (vs.ANSWERED, vs.IMAGE, vs.TURNS, vs.META)}
             export = dict(model=model or "", provider=settings.label, secrets=settings.secrets())
-            st.caption("Transcript:", width="content")
-            st.download_button("Markdown", lambda: vision_transcript_files(snapshot, **export)[0], "vision-transcript.md",
+            st.caption(t("vision.transcript.label"), width="content")
+            st.download_button(t("vision.transcript.markdown_name"), lambda: vision_transcript_files(snapshot, **export)[0], "vision-transcript.md",
                                "text/markdown", key="vision_export_md", icon=":material/download:", type="tertiary",
                                disabled=busy, on_click="ignore")
-            st.download_button("JSON", lambda: vision_transcript_files(snapshot, **export)[1], "vision-transcript.json",
+            st.download_button(t("vision.transcript.json_name"), lambda: vision_transcript_files(snapshot, **export)[1], "vision-transcript.json",
                                "application/json", key="vision_export_json", icon=":material/download:",
                                type="tertiary", disabled=busy, on_click="ignore")
-        if ss[vs.TURNS]:
+        if ss[vs.TURNS] and not compare:
             share_controls("vision", disabled=busy)
         # A popover: its uploader exists only while open, so the page has one photo drop zone.
-        with st.popover("Open a transcript", icon=":material/upload_file:", type="tertiary", disabled=busy):
-            st.file_uploader("A vision transcript (JSON) exported from this page", type=None, key="vision_import",
+        with st.popover(t("vision.transcript.open"), icon=":material/upload_file:", type="tertiary", disabled=busy):
+            st.file_uploader(t("vision.transcript.open_label"), type=None, key="vision_import",
                              on_change=import_transcript, max_upload_size=MAX_TRANSCRIPT_MB)
     if ss.get("vision_import_error"):
         st.error(ss["vision_import_error"], icon="📄")
 
+    compared: tuple[str, str, str] | None = None  # Compare: (question, data URL, detail), asked below
     with conversation:
-        show_turns()
-        for note in ss.get("vision_notes") or []:
-            st.info(as_text(note, keep_code=True), icon="🔁")
-        show_failure(can_send and prepared is not None)
-        if pending is not None:
+        if not compare:
+            show_turns()
+            for note in ss.get("vision_notes") or []:
+                st.info(as_text(note, keep_code=True), icon="🔁")
+            show_failure(can_send and prepared is not None)
+        if pending is not None and compare:
+            ss[vs.PENDING] = None  # asked of both models below, not added to the single conversation
+            if prepared is not None and can_send and model:
+                sent, detail = prepared, detail_level(ss.get("vision_detail") or "high").api_detail
+                if pending.about and region is not None and region_image is not None and region.note == pending.about:
+                    sent, detail = region_image, "high"
+                compared = (pending.question, sent.data_url, detail)
+        elif pending is not None:
             if prepared is not None and can_send and model:
                 sent, detail = prepared, None
                 if pending.about:
@@ -736,10 +874,17 @@ with right:
             else:
                 ss[vs.PENDING] = None  # nothing can be sent now: drop it rather than leave inputs disabled
 
+if compare:  # full width below the photo and the question: two columns of answers
+    shown = ss[vs.IMAGE]
+    vision_compare(settings, model, other, shown.id if shown is not None else None,
+                   prepared.data_url if prepared is not None else None,
+                   detail_level(ss.get("vision_detail") or "high").api_detail,
+                   compared[0] if compared else None, can_send, VisionAnswer,
+                   asked=(compared[1], compared[2]) if compared else None)
+
 last = ss.get("vision_last_request")
-if prepared is not None and ss[vs.TURNS] and last:
-    with st.expander("View code (Python, azure-ai-inference)"):
-        st.caption("The last request, as the SDK's samples write it; save your photo as photo.jpg next to it. "
-                   "The key is read from the environment, never written into the code.")
+if prepared is not None and ss[vs.TURNS] and last and not compare:
+    with st.expander(t("vision.code.expander")):
+        st.caption(t("vision.code.caption"))
         st.code(python_snippet(shown_url(last["endpoint"]), last["model"], last["messages"], provider_id=last["provider_id"],
                                has_key=last["has_key"]), language="python")

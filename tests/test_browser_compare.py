@@ -142,3 +142,83 @@ def test_one_stop_stops_both_sides_and_hangs_up_both_requests(
         expect(side).not_to_contain_text("▌")
     expect(page.locator(tb.CHAT_INPUT)).to_be_enabled()
     tb.shot(page, "compare_tools_stopped")
+
+
+# --- the vision page --------------------------------------------------------------------------------------------
+
+
+VISION_BIG, VISION_SMALL = "meta-llama/Llama-3.2-90B-Vision-Instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct"
+
+
+def _image_sent(body: dict[str, Any]) -> bool:
+    return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+               for m in body.get("messages") or [])
+
+
+@tb.explained
+def test_a_compared_photo_question_streams_both_answers_and_one_stop_stops_both(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    """The same sample photo and task to 90B and 11B at once: both stream side by side (both requests carry the
+    image, both in flight together), each ends with its footer, the difference is stated, one transcript holds
+    both; then a second question is stopped on both sides by one Stop."""
+    from tests import test_browser_vision as tv
+
+    slow = {"on": False}
+
+    def by_model(body: dict[str, Any]) -> Reply:
+        assert _image_sent(body), "each side's request carries the photo"
+        who = "Ninety" if body.get("model") == VISION_BIG else "Eleven"
+        n = 40 if who == "Ninety" else 12
+        words = " ".join(f"v{i}" for i in range(n))
+        if slow["on"]:
+            return Reply(text=f"{who} looks slowly. " + " ".join(f"s{i}" for i in range(100)), chunk_delay_s=0.3)
+        return Reply(text=f"{who} sees a shopfront with a sign. " + words, chunk_delay_s=0.06)
+
+    double.responder = by_model
+    double.max_in_flight = 0
+    page.goto(f"{app.url}/vision")
+    tb.settle(page)
+    tv.pick_sample(page, "shopfront")
+    page.get_by_text("Compare", exact=True).click()
+    tb.settle(page)
+    expect(page.get_by_text("B: the same question to")).to_be_visible()
+    expect(page.get_by_role("combobox", name="B: the same question to")).to_have_value(
+        re.compile("Llama 3.2 11B Vision"))  # the default other side: the smallest of the family
+    tb.send_chat(page, "What does the sign say?")
+    a, b = columns(page).nth(0), columns(page).nth(1)
+    expect(a).to_contain_text("Ninety sees a shopfront", timeout=10_000)
+    expect(b).to_contain_text("Eleven sees a shopfront")
+    page.screenshot(path=str(tb.SHOTS / "compare_vision_streaming.png"))
+    tb.settle(page)
+    assert double.max_in_flight >= 2, "the two sides were asked one after the other"
+    a, b = columns(page).nth(0), columns(page).nth(1)
+    expect(a).to_contain_text(re.compile(r"Llama 3\.2 90B Vision on .* · first words \d+\.\d s · \d+\.\d s in all"))
+    expect(b).to_contain_text(re.compile(r"Llama 3\.2 11B Vision on .* · first words \d+\.\d s · \d+\.\d s in all"))
+    expect(page.get_by_text(re.compile(r"Llama 3\.2 90B Vision's answer is \d\.\d× longer"))).to_be_visible()
+    tb.shot(page, "compare_vision_done")
+    page.screenshot(path=str(tb.SHOTS / "compare_vision_1280.png"))
+    with page.expect_download() as info:
+        page.locator("button").filter(has_text="Transcript, both columns (Markdown)").click()
+    md = Path(info.value.path()).read_text(encoding="utf-8")
+    assert "### A · Llama 3.2 90B Vision" in md and "### B · Llama 3.2 11B Vision" in md
+    assert "Ninety sees a shopfront" in md and "Eleven sees a shopfront" in md and tb.FAKE_TOKEN not in md
+    # A follow-up, stopped on both sides at once.
+    slow["on"] = True
+    gone = len(double.disconnects)
+    tb.send_chat(page, "And the colour of the door?")
+    expect(columns(page).nth(2)).to_contain_text("Ninety looks slowly.", timeout=10_000)
+    expect(columns(page).nth(3)).to_contain_text("Eleven looks slowly.")
+    page.locator(".st-key-vision_stop button:visible").first.click()
+    started = time.monotonic()
+    expect(page.get_by_text("Stopped before the answer was complete: what arrived is kept.")).to_have_count(
+        2, timeout=5_000)
+    while len(double.disconnects) < gone + 2:
+        assert time.monotonic() - started < 3, "still connected after Stop"
+        time.sleep(0.05)
+    # Each side's follow-up carried its own earlier answer, not the other side's.
+    follow = [r for r in double.chat_requests if "colour of the door" in json.dumps(r.body)]
+    for r in follow:
+        text = json.dumps(r.body)
+        mine, theirs = ("Ninety", "Eleven") if r.body.get("model") == VISION_BIG else ("Eleven", "Ninety")
+        assert f"{mine} sees a shopfront" in text and f"{theirs} sees a shopfront" not in text
+    tb.assert_healthy(page)

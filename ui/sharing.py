@@ -108,7 +108,8 @@ def _vision(data: dict, blob: bytes | None) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         if image is not None:
-            st.image(image.master.data, width="stretch")
+            st.image(image.master.data, width="stretch", alt=t("vision.image.alt_file", name=image.name,
+                                                               width=image.master.width, height=image.master.height))
             st.caption(f"{as_text(image.name)} · {image.master.width}×{image.master.height}")
     with right:
         for i, (role, text) in enumerate(view[vs.TURNS]):

@@ -2,7 +2,8 @@
 
 Some hosts refuse a system message together with an image ("Prompting with images is incompatible with system
 messages"). The instruction is sent as a system message first; on such a 400 it moves into the user text, and
-the way that worked is remembered for the endpoint so later requests go straight to it.
+the way that worked is remembered for the endpoint so later requests go straight to it. The words it adds for the
+page (its footer, a note when a model is skipped) are the catalogue's (`vision.footer.*`) in the `lang` given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
 from lib.hosts.providers import answered_by, display_name
 from lib.common.replayed import replayed_note
 from lib.common.ticking import current_scope
+from lib.i18n import DEFAULT, text
 from lib.vision.tasks import build_messages
 
 SYSTEM_TEXT = (
@@ -26,6 +28,20 @@ SYSTEM_TEXT = (
 )
 SYSTEM_MODES = ("system", "user")
 _MEMORY_KEY = "vision_system_mode"
+
+
+def footer_line(answered_by: str, elapsed_s: float, total_tokens: int | None, cached: str, cut: bool,
+                lang: str = DEFAULT) -> str:
+    """An answer's footer: ``"Llama 3.2 11B Vision on OpenRouter · 2.4 s · 1,234 tokens"`` (tokens when the server
+    reported them; then whether it was replayed, and cut at the length limit), its own words in `lang`."""
+    parts = [answered_by, text(lang, "vision.footer.seconds", seconds=f"{elapsed_s:.1f}")]
+    if total_tokens:
+        parts.append(text(lang, "vision.footer.tokens", tokens=f"{total_tokens:,}"))
+    if note := replayed_note(cached):
+        parts.append(note)
+    if cut:
+        parts.append(text(lang, "vision.footer.cut"))
+    return " · ".join(parts)
 
 
 def _refuses_system(exc: BaseException) -> bool:
@@ -57,8 +73,10 @@ class VisionAnswer:
         open_stream: Callable[..., Any] | None = None,
         context_tokens: int | None = None,
         deadline_s: float | None = None,
+        lang: str = DEFAULT,
     ) -> None:
         self.settings = settings
+        self.lang = lang
         self.deadline_s = deadline_s if deadline_s is not None else client.turn_deadline_s(settings)
         self.next_model = next_model
         self.open_stream = open_stream or client.stream  # the page passes the cache / rehearsal opener
@@ -102,14 +120,8 @@ class VisionAnswer:
     @property
     def summary(self) -> str:
         """"Llama 3.2 11B Vision on OpenRouter · 2.4 s · 1,234 tokens" (tokens when the server reported them)."""
-        parts = [self.answered_by, f"{self.elapsed_s:.1f} s"]
-        if self.usage and self.usage.total_tokens:
-            parts.append(f"{self.usage.total_tokens:,} tokens")
-        if note := replayed_note(self.cached):
-            parts.append(note)
-        if self.cut:
-            parts.append("✂️ cut at the length limit: incomplete")
-        return " · ".join(parts)
+        return footer_line(self.answered_by, self.elapsed_s, self.usage.total_tokens if self.usage else None,
+                           self.cached, self.cut, self.lang)
 
     def __iter__(self) -> Iterator[str]:
         started = time.monotonic()
@@ -148,9 +160,9 @@ class VisionAnswer:
                     client.skip_model(self.settings.endpoint, self.model, err.title)
                     replacement = self.next_model(self.model)
                     if replacement:
-                        self.notes.append(f"`{self.model}` answered “{err.title.lower()}”, so it is skipped for "
-                                          f"a while; the same request went to `{replacement}` "
-                                          f"({display_name(replacement)}).")
+                        self.notes.append(text(self.lang, "vision.turn.model_skipped", model=self.model,
+                                               error=err.title.lower(), replacement=replacement,
+                                               name=display_name(replacement)))
                         self.model = replacement
                         continue
                 if not self.text and err.kind is ErrorKind.CONTEXT_TOO_LONG and not refitted and len(self.turns) > 1:

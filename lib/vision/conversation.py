@@ -2,8 +2,9 @@
 stopped or failed, the turns so far; saved for a reload and restored. Its transcripts are `lib.answers.transcript`'s
 (`vision_transcript_files`, `import_vision_transcript`); what can be asked is `lib.vision.tasks`.
 
-Nothing here imports Streamlit: the page passes `st.session_state` (any mutable mapping) to these functions.
-Imports `lib.vision.tasks`, `lib.vision.images` and `lib.hosts.errors` (for the type of a failure)::
+Nothing here imports Streamlit: the page passes `st.session_state` (any mutable mapping) to these functions. The
+footers it writes are the catalogue's (`vision.footer.*`) in the `lang` given (English by default). Imports
+`lib.vision.tasks`, `lib.vision.images`, `lib.hosts.errors` (for the type of a failure) and `lib.i18n`::
 
     init_state(st.session_state)
     use_image(st.session_state, image_from_bytes("sample:cat", "cat.jpg", data, "sample"))
@@ -19,12 +20,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lib.hosts.errors import UserError
+from lib import i18n
+from lib.i18n import DEFAULT
 from lib.vision.images import MAX_SIDE, PreparedImage, fit_inline, prepare_image, square_thumbnail
 from lib.vision.tasks import preset
 
 IMAGE, TURNS, META, PENDING, FAILED, ANSWERED = (
     "vision_image", "vision_turns", "vision_meta", "vision_pending", "vision_failed", "vision_answered")
 UNDO = "vision_undo"  # the photo and conversation a new photo replaced, until the next question
+ENGLISH = "vision_english"
+"""Turns asked in English and answered in Korean (`lib.vision.translate`): turn index → (the text shown, the English
+the model saw or wrote). An entry counts only while that turn still shows that text (`in_english`, `english_of`),
+so a new photo, an undo or an import needs no clean-up."""
 STOPPED_MARK = "⏹ Stopped"
 SNAPSHOT_VERSION = 1
 MAX_SAVED_IMAGE_CHARS = 1_000_000
@@ -102,13 +109,15 @@ def use_image(ss: MutableMapping[str, Any], image: CurrentImage) -> bool:
     return True
 
 
-def undo_offer(ss: Mapping[str, Any]) -> str | None:
-    """"photo.jpg and its 2 questions" while a replaced conversation can still come back (nothing asked since)."""
+def undo_offer(ss: Mapping[str, Any], lang: str = DEFAULT) -> str | None:
+    """"photo.jpg and its 2 questions" (in `lang`) while a replaced conversation can still come back (nothing asked
+    since)."""
     kept = ss.get(UNDO)
     if not kept or ss.get(TURNS) or ss.get(PENDING) is not None:
         return None
     n = sum(1 for role, _ in kept[1] if role == "user")
-    return f"{kept[0].name} and its {n} question{'s' if n != 1 else ''}"
+    return i18n.text(lang, "vision.view.undo_one" if n == 1 else "vision.view.undo_many", name=kept[0].name,
+                     count=n)
 
 
 def undo_image(ss: MutableMapping[str, Any]) -> bool:
@@ -205,27 +214,29 @@ def request_stop(ss: MutableMapping[str, Any]) -> None:
         pending.stop_requested = True
 
 
-def stopped_meta(pending: Pending, how: str | None = None) -> str:
-    """The footer of a stopped answer, e.g. ``⏹ Stopped by you after 3 s · Llama 3.2 90B Vision on NVIDIA``."""
-    how = how or ("by you" if pending.stop_requested else "(the page was used while the answer arrived)")
-    parts = [f"{STOPPED_MARK} {how} after {pending.elapsed_s:.0f} s"]
+def stopped_meta(pending: Pending, how: str | None = None, lang: str = DEFAULT) -> str:
+    """The footer of a stopped answer, e.g. ``⏹ Stopped by you after 3 s · Llama 3.2 90B Vision on NVIDIA`` (its
+    words in `lang`)."""
+    how = how or i18n.text(lang, "vision.footer.by_you" if pending.stop_requested else "vision.footer.interrupted")
+    parts = [i18n.text(lang, "vision.footer.stopped", how=how, seconds=f"{pending.elapsed_s:.0f}")]
     if pending.answered_by:
         parts.append(pending.answered_by)
     return " · ".join(parts)
 
 
 def is_stopped(meta: str | None) -> bool:
-    """Whether a turn's footer marks it stopped."""
-    return bool(meta) and str(meta).startswith(STOPPED_MARK)
+    """Whether a turn's footer marks it stopped (in any language: they all begin with ⏹)."""
+    return bool(meta) and str(meta).startswith(STOPPED_MARK[0])
 
 
-def settle_interrupted(ss: MutableMapping[str, Any]) -> bool:
-    """A question whose run was cut short becomes a stopped turn: the question and what arrived. True if so."""
+def settle_interrupted(ss: MutableMapping[str, Any], lang: str = DEFAULT) -> bool:
+    """A question whose run was cut short becomes a stopped turn: the question and what arrived (its footer in
+    `lang`). True if so."""
     pending = ss.get(PENDING)
     if pending is None or not (pending.started or pending.stop_requested):
         return False
     ss[PENDING] = None
-    _append(ss, pending.question, pending.partial, stopped_meta(pending), pending.about)
+    _append(ss, pending.question, pending.partial, stopped_meta(pending, lang=lang), pending.about)
     return True
 
 
@@ -292,6 +303,43 @@ def request_turns(turns: Sequence[tuple[str, str]], question: str, meta: Mapping
     if out and out[-1][0] == "user":
         out.pop()
     return out + [("user", question)]
+
+
+def keep_english(ss: MutableMapping[str, Any], question: str, answer: str) -> None:
+    """The last exchange (just appended by `finish`) was asked in English and answered in Korean: remember the
+    English question and answer for follow-ups (`in_english`) and for the page's "English answer" (`english_of`)."""
+    turns: list[tuple[str, str]] = ss[TURNS]
+    if len(turns) < 2:
+        return
+    kept: dict[int, tuple[str, str]] = ss.setdefault(ENGLISH, {})
+    for i, english in ((len(turns) - 2, question), (len(turns) - 1, answer)):
+        if english.strip():
+            kept[i] = (turns[i][1], english)
+
+
+def english_of(ss: Mapping[str, Any], index: int) -> str | None:
+    """The English behind turn `index` (a translated question or answer), or None."""
+    turns, kept = ss.get(TURNS) or [], ss.get(ENGLISH) or {}
+    entry = kept.get(index)
+    if entry is None or index >= len(turns) or turns[index][1] != entry[0]:
+        return None
+    return entry[1]
+
+
+def in_english(turns: Sequence[tuple[str, str]], english: Mapping[int, tuple[str, str]] | None
+               ) -> list[tuple[str, str]]:
+    """`turns` with each translated question and answer as the model saw and wrote it in English, so a follow-up
+    sends the conversation in the one language Llama 3.2 Vision takes with an image.
+
+    >>> in_english([("user", "뭐예요?"), ("assistant", "고양이")], {0: ("뭐예요?", "What is it?"), 1: ("개", "A dog")})
+    [('user', 'What is it?'), ('assistant', '고양이')]
+    """
+    english = english or {}
+    out = []
+    for i, (role, shown) in enumerate(turns):
+        entry = english.get(i)
+        out.append((role, entry[1] if entry is not None and entry[0] == shown else shown))
+    return out
 
 
 # --- saved for a reload, and transcripts -------------------------------------------------------------------------
@@ -367,12 +415,14 @@ def snapshot(ss: Mapping[str, Any], settings: Mapping[str, Any] | None = None, *
                                                  "elapsed_s": pending.elapsed_s, "answered_by": pending.answered_by,
                                                  "about": pending.about},
         "settings": dict(settings or {}),
+        "english": {str(i): list(pair) for i, pair in (ss.get(ENGLISH) or {}).items()},
     }
 
 
-def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) -> Restored | None:
+def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None, lang: str = DEFAULT
+            ) -> Restored | None:
     """Bring back what `snapshot` (or `saved_form`, with its `blob`) saved, after a reload. A question that was on
-    its way comes back stopped.
+    its way comes back stopped (its footer in `lang`).
 
     Returns None, changing nothing, for no data or data of another shape.
     """
@@ -394,12 +444,15 @@ def restore(ss: MutableMapping[str, Any], data: Any, blob: bytes | None = None) 
     answered = data.get("answered")
     ss[IMAGE], ss[TURNS], ss[META], ss[FAILED], ss[PENDING] = image, turns, meta, None, None
     ss[ANSWERED] = answered if isinstance(answered, dict) else None
+    english = data.get("english")
+    ss[ENGLISH] = {int(k): (v[0], v[1]) for k, v in english.items()
+                   if isinstance(k, str) and k.isdigit() and isinstance(v, list) and len(v) == 2
+                   and all(isinstance(x, str) for x in v)} if isinstance(english, dict) else {}
     pending = data.get("pending")
     if isinstance(pending, dict) and isinstance(pending.get("question"), str) and pending["question"]:
         p = Pending(pending["question"], str(pending.get("partial") or ""), True,
                     elapsed_s=float(pending.get("elapsed_s") or 0), answered_by=str(pending.get("answered_by") or ""),
                     about=pending["about"] if isinstance(pending.get("about"), str) else "")
-        _append(ss, p.question, p.partial, stopped_meta(p, "(the page was reloaded before the answer finished)"),
-                p.about)
+        _append(ss, p.question, p.partial, stopped_meta(p, i18n.text(lang, "vision.footer.reloaded"), lang), p.about)
     settings = data.get("settings")
     return Restored(len(ss[TURNS]), image is not None, dict(settings) if isinstance(settings, dict) else {})

@@ -8,7 +8,8 @@ bounds into a `Region` of the original's pixels (clamped, at least `MIN_REGION_S
 prepares only that region for the model with `lib.vision.images.prepare_region`, from the original upload (so a
 small part of a 12-MP photo is sent at full resolution), or from the kept 1120-px copy when the upload is gone.
 
-Imports only `lib.vision.images`. Example::
+Its words are the catalogue's (`vision.sees.*`, `vision.region.*`): English by default, another language given
+`lang`. Imports only `lib.vision.images` and `lib.i18n`. Example::
 
     region = region_from_bounds({"x": 0.3, "y": 0.1, "width": 0.16, "height": 0.14}, shown_size(master))
     sent = region_image(original, master, region, "IMG_0001.JPG")  # 640×420, not 1120×840
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from PIL import Image, ImageDraw
 
+from lib.i18n import DEFAULT, text
 from lib.vision.images import MAX_SIDE, PreparedImage, human_size, prepare_region
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "region_image",
     "same_picture",
     "sent_facts",
+    "shown_note",
     "shown_size",
     "tiles",
     "with_tile_lines",
@@ -85,14 +89,35 @@ class Region:
     @property
     def label(self) -> str:
         """``'640×420 px of the original'``."""
-        return f"{self.width}×{self.height} px of the original"
+        return self.label_in(DEFAULT)
+
+    def label_in(self, lang: str) -> str:
+        """`label` in ``lang`` (``vision.region.label``)."""
+        return text(lang, "vision.region.label", width=self.width, height=self.height)
 
     @property
     def note(self) -> str:
         """The footer of a question asked about this region (kept in the transcript beside the question), e.g.
-        ``'🔍 Asked about a region: 640×420 px of the 4032×3024 original, at x 1200, y 300'``."""
-        return (f"{REGION_MARK} {self.width}×{self.height} px of the {self.of_width}×{self.of_height} original, "
-                f"at x {self.left}, y {self.top}")
+        ``'🔍 Asked about a region: 640×420 px of the 4032×3024 original, at x 1200, y 300'``. Always English: it
+        also names the region a question was about (`lib.vision.conversation.request_turns`); `shown_note` words
+        it in the page's language."""
+        return text(DEFAULT, "vision.region.note", width=self.width, height=self.height, of_width=self.of_width,
+                    of_height=self.of_height, left=self.left, top=self.top)
+
+
+_NOTE = re.compile(r"🔍 Asked about a region: (?P<width>\d+)×(?P<height>\d+) px of the (?P<of_width>\d+)×"
+                   r"(?P<of_height>\d+) original, at x (?P<left>\d+), y (?P<top>\d+)")
+
+
+def shown_note(note: str, lang: str) -> str:
+    """A question's footer as the page shows it in ``lang``: a region's `Region.note` reworded (``vision.region.note``),
+    anything else (an imported transcript's own words) as written.
+
+    >>> shown_note(Region(1200, 300, 1840, 720, 4000, 3000).note, "en") == Region(1200, 300, 1840, 720, 4000, 3000).note
+    True
+    """
+    found = _NOTE.fullmatch(note.strip()) if lang != DEFAULT else None
+    return text(lang, "vision.region.note", **found.groupdict()) if found else note
 
 
 def shown_size(master: PreparedImage) -> tuple[int, int]:
@@ -222,8 +247,9 @@ def tiles(width: int, height: int) -> tuple[int, int, float]:
     return columns, rows, chosen
 
 
-def sent_facts(prepared: PreparedImage) -> str:
-    """What is sent, in the model's terms: ``'1120×840 · JPEG q85 · 4 tiles'`` (or ``'PNG'``, ``'1 tile'``)."""
+def sent_facts(prepared: PreparedImage, lang: str = DEFAULT) -> str:
+    """What is sent, in the model's terms: ``'1120×840 · JPEG q85 · 4 tiles'`` (or ``'PNG'``, ``'1 tile'``); its
+    words in ``lang``."""
     if prepared.mime_type == "image/png":
         kind = "PNG"
     else:
@@ -231,15 +257,16 @@ def sent_facts(prepared: PreparedImage) -> str:
         kind = f"JPEG q{quality}" if quality is not None else "JPEG"
     columns, rows, _scale = tiles(prepared.width, prepared.height)
     n = columns * rows
-    return f"{prepared.width}×{prepared.height} · {kind} · {n} tile{'s' if n != 1 else ''}"
+    count = text(lang, "vision.sees.tile_one" if n == 1 else "vision.sees.tile_many", count=n)
+    return f"{prepared.width}×{prepared.height} · {kind} · {count}"
 
 
-def compare_labels(prepared: PreparedImage) -> tuple[str, str]:
+def compare_labels(prepared: PreparedImage, lang: str = DEFAULT) -> tuple[str, str]:
     """The slider's two labels: ``'As uploaded · 4032×3024 · 3.1 MB'`` and
-    ``'Sent to Llama · 1120×840 · JPEG q85 · 4 tiles'``."""
-    before = (f"As uploaded · {prepared.original_width}×{prepared.original_height} · "
-              f"{human_size(prepared.original_bytes)}")
-    return before, f"Sent to Llama · {sent_facts(prepared)}"
+    ``'Sent to Llama · 1120×840 · JPEG q85 · 4 tiles'`` (in ``lang``)."""
+    before = text(lang, "vision.sees.before", size=f"{prepared.original_width}×{prepared.original_height}",
+                  bytes=human_size(prepared.original_bytes))
+    return before, text(lang, "vision.sees.after", facts=sent_facts(prepared, lang))
 
 
 _DASH: Final = 12  # px: tile lines are dashed black and white, to show on any photo

@@ -37,6 +37,8 @@ from typing import Callable, Final, Iterator
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from lib.i18n import DEFAULT, text
+
 try:  # HEIC/HEIF photos from phones.
     import pillow_heif
 
@@ -158,6 +160,39 @@ class PreparedImage:
         after = f"{self.width}×{self.height} {kind}, {human_size(len(self.data))}"
         note = f" ({self.note})" if self.note else ""
         return f"{before} → {after}" + ("" if self.resized else " (not resized)") + note
+
+    def summary_in(self, lang: str) -> str:
+        """`summary` with its words in ``lang`` (the catalogue's ``vision.image.*``; numbers and formats as they
+        are)."""
+        if lang == DEFAULT:
+            return self.summary
+        english = self.summary
+        note = f" ({self.note})" if self.note else ""
+        line = english[: len(english) - len(note)] if note else english
+        if not self.resized:
+            line = line.removesuffix(" (not resized)") + " " + text(lang, "vision.image.not_resized")
+        return line + (f" ({note_in(self.note, lang)})" if self.note else "")
+
+
+_NOTES: Final = (  # the notes this module and lib.vision.crop write, and their catalogue keys
+    (re.compile(r"shrunk to fit the host's inline limit of (?P<chars>[\d,]+) base64 characters"), "vision.image.shrunk"),
+    (re.compile(r"just the (?P<width>\d+)×(?P<height>\d+) region, cut from the (?P<copy_width>\d+)×"
+                r"(?P<copy_height>\d+) copy"), "vision.image.region_from_copy"),
+    (re.compile(r"just the (?P<width>\d+)×(?P<height>\d+) region"), "vision.image.region"),
+)
+
+
+def note_in(note: str, lang: str) -> str:
+    """A `PreparedImage.note` in ``lang`` (one this code wrote; any other as it is).
+
+    >>> note_in("just the 640×420 region", "ko") != "just the 640×420 region"
+    True
+    """
+    for pattern, key in _NOTES:
+        found = pattern.fullmatch(note)
+        if found:
+            return text(lang, key, **found.groupdict())
+    return note
 
 
 def _base64_chars(n_bytes: int) -> int:

@@ -2,7 +2,9 @@
 messages of one request (one image, the conversation's text turns).
 
 Llama 3.2 Vision takes one image per request, sees at most 4 tiles of 560 px, and supports only English for
-image+text prompts (see FACTS.md). Imports only `lib.vision.images`. Example::
+image+text prompts (see FACTS.md). The words shown for them (labels, explanations, credits) are the catalogue's
+(`lib/i18n/<lang>/vision.toml`): each item's English fields are read from it, and `label_in(lang)` (and the like)
+give another language's; the prompts sent to the model are here and stay English. Imports only `lib.i18n`. Example::
 
     prepared = prepare_image(data, max_side=detail_level("high").max_side)
     messages = build_messages(prepared.data_url, [("user", preset("describe").prompt)], detail="high")
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+
+from lib.i18n import DEFAULT, text
 
 __all__ = [
     "DETAIL_LEVELS",
@@ -38,42 +42,47 @@ ALT_TEXT_MAX_CHARS = 125
 
 @dataclass(frozen=True)
 class Preset:
-    """A ready-made question: ``key`` is stable, ``label`` is shown on a button, ``prompt`` is sent."""
+    """A ready-made question: ``key`` is stable, ``label`` is shown on a button (English; ``label_in(lang)`` for
+    another language), ``prompt`` is sent (always English)."""
 
     key: str
     label: str
     prompt: str
 
+    def label_in(self, lang: str) -> str:
+        """The button's words in ``lang`` (``vision.preset.<key>``)."""
+        return text(lang, f"vision.preset.{self.key}")
+
 
 PRESETS: list[Preset] = [
     Preset(
         "describe",
-        "Describe",
+        text(DEFAULT, "vision.preset.describe"),
         "Describe this image in detail: the main subject, the setting, the colours and the light, and any text "
         "you can read. Finish with one sentence on what the image as a whole shows.",
     ),
     Preset(
         "alt_text",
-        "Alt text",
+        text(DEFAULT, "vision.preset.alt_text"),
         f"Write alt text for this image for people who use a screen reader, in at most {ALT_TEXT_MAX_CHARS} "
         "characters. Reply with only the alt text: no quotation marks, no introduction, no explanation.",
     ),
     Preset(
         "read_text",
-        "Read the text",
+        text(DEFAULT, "vision.preset.read_text"),
         "Transcribe all the text in this image exactly as it is written, keeping the line breaks, spelling, "
         "capitalisation and punctuation. Do not translate, correct or summarise it. If there is no text, reply "
         '"No text found."',
     ),
     Preset(
         "objects",
-        "List objects",
+        text(DEFAULT, "vision.preset.objects"),
         "List the objects you can see in this image as a bulleted list, one object per line, the most prominent "
         "first. Give a count when there is more than one of something.",
     ),
     Preset(
         "unusual",
-        "What's unusual?",
+        text(DEFAULT, "vision.preset.unusual"),
         "What is unusual or surprising in this image? Say what you would normally expect and what is different "
         "here. If nothing is unusual, say so.",
     ),
@@ -82,7 +91,8 @@ PRESETS: list[Preset] = [
 
 @dataclass(frozen=True)
 class DetailLevel:
-    """How much of the image the model gets: ``max_side`` for ``prepare_image``, ``api_detail`` for the API."""
+    """How much of the image the model gets: ``max_side`` for ``prepare_image``, ``api_detail`` for the API;
+    ``label`` and ``explanation`` in English (``label_in(lang)``, ``explanation_in(lang)`` for another language)."""
 
     key: str
     label: str
@@ -90,29 +100,24 @@ class DetailLevel:
     api_detail: str
     explanation: str
 
+    def label_in(self, lang: str) -> str:
+        """The choice's words in ``lang`` (``vision.detail.<key>.label``)."""
+        return text(lang, f"vision.detail.{self.key}.label")
+
+    def explanation_in(self, lang: str) -> str:
+        """What the choice means, in ``lang`` (``vision.detail.<key>.explanation``)."""
+        return text(lang, f"vision.detail.{self.key}.explanation")
+
+
+def _level(key: str, max_side: int, api_detail: str) -> DetailLevel:
+    return DetailLevel(key, text(DEFAULT, f"vision.detail.{key}.label"), max_side, api_detail,
+                       text(DEFAULT, f"vision.detail.{key}.explanation"))
+
 
 DETAIL_LEVELS: list[DetailLevel] = [
-    DetailLevel(
-        "low",
-        "Low (1 tile)",
-        560,
-        "low",
-        "One 560-px tile: the fastest answer and the fewest tokens, but small text and fine detail may be lost.",
-    ),
-    DetailLevel(
-        "high",
-        "High (4 tiles)",
-        1120,
-        "high",
-        "Up to four 560-px tiles (1120×1120), the most detail Llama 3.2 Vision ever sees: more tokens, slower.",
-    ),
-    DetailLevel(
-        "auto",
-        "Auto",
-        1120,
-        "auto",
-        "Sends up to 1120×1120 and lets the server decide how much detail to use.",
-    ),
+    _level("low", 560, "low"),  # one 560-px tile
+    _level("high", 1120, "high"),  # up to four tiles: the most Llama 3.2 Vision ever sees
+    _level("auto", 1120, "auto"),  # up to 1120×1120; the server decides
 ]
 
 _API_DETAILS = frozenset(level.api_detail for level in DETAIL_LEVELS)
@@ -120,7 +125,8 @@ _API_DETAILS = frozenset(level.api_detail for level in DETAIL_LEVELS)
 
 @dataclass(frozen=True)
 class Sample:
-    """A bundled photo to try without uploading; ``credit`` is the line to show under it."""
+    """A bundled photo to try without uploading; ``credit`` is the line to show under it (English: ``label_in``,
+    ``credit_in`` give another language's)."""
 
     key: str
     label: str
@@ -130,33 +136,30 @@ class Sample:
     @property
     def stage_credit(self) -> str:
         """The credit without the licence file's path (presenter mode shows no file paths)."""
-        return re.sub(r"\s*\(see assets/[^)]*\)|;\s*see assets/[^)]*", "", self.credit)
+        return text(DEFAULT, f"vision.sample.{self.key}.stage_credit")
+
+    def label_in(self, lang: str) -> str:
+        """The sample's name in ``lang`` (``vision.sample.<key>.label``)."""
+        return text(lang, f"vision.sample.{self.key}.label")
+
+    def credit_in(self, lang: str, stage: bool = False) -> str:
+        """The credit in ``lang``; ``stage=True``: without the licence file's path (`stage_credit`)."""
+        return text(lang, f"vision.sample.{self.key}.{'stage_credit' if stage else 'credit'}")
 
 
 _SAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "samples"
-_VIA = "via scikit-image's sample data; see assets/samples/LICENSES.md"
+
+
+def _sample(key: str, filename: str) -> Sample:
+    return Sample(key, text(DEFAULT, f"vision.sample.{key}.label"), _SAMPLES_DIR / filename,
+                  text(DEFAULT, f"vision.sample.{key}.credit"))
+
 
 SAMPLES: list[Sample] = [
-    Sample("cat", "Cat", _SAMPLES_DIR / "cat.jpg", f"Chelsea the cat. Photo: Stefan van der Walt, CC0 ({_VIA})"),
-    Sample(
-        "shopfront",
-        "Bakery sign",
-        _SAMPLES_DIR / "shopfront.jpg",
-        "A bakery front with painted signs, to try “Read the text”. Image: made for this project with Pillow, CC0 "
-        "(see assets/samples/LICENSES.md)",
-    ),
-    Sample(
-        "astronaut",
-        "Astronaut",
-        _SAMPLES_DIR / "astronaut.jpg",
-        f"Astronaut Eileen Collins. Photo: NASA, public domain ({_VIA})",
-    ),
-    Sample(
-        "rocket",
-        "Rocket launch",
-        _SAMPLES_DIR / "rocket.jpg",
-        f"Falcon 9 with DSCOVR at Cape Canaveral. Photo: SpaceX, public domain ({_VIA})",
-    ),
+    _sample("cat", "cat.jpg"),  # scikit-image's sample data, CC0 (assets/samples/LICENSES.md)
+    _sample("shopfront", "shopfront.jpg"),  # made for this project with Pillow, CC0: to try "Read the text"
+    _sample("astronaut", "astronaut.jpg"),  # NASA, public domain
+    _sample("rocket", "rocket.jpg"),  # SpaceX, public domain
 ]
 
 
