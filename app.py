@@ -9,15 +9,15 @@ from ui.rehearsal import quota_controls
 from ui.sidebar import sidebar, sidebar_quota
 from ui import presenter
 from ui.presenter import apply_style
-from ui.i18n import mark_language
+from ui.i18n import mark_language, t
 from ui.shell import favicon, mark_shell, pages, skip_repl_check
 
 skip_repl_check()  # first: before any element (see ui/shell.py)
 st.set_page_config(
-    page_title="Llama Herd Studio",
+    page_title=t("nav.app_name"),
     layout="wide",
     # Menu items make the ⋮ menu appear, and with it the Light / Dark / System theme choice.
-    menu_items={"About": "Llama Herd Studio: Meta's Llama models calling tools and reading photos, live."},
+    menu_items={"About": t("nav.about")},
 )
 
 use_shared_state()  # REDIS_URL: the cap, quota counts, caches and saved conversations shared by every process

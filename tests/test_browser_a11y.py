@@ -315,3 +315,15 @@ def test_tool_states_are_told_in_words_not_only_colour(pages: list[Page], browse
     for line in lines:
         words = re.sub(r"[^\w\s]", " ", re.sub(r"^\S+ · ", "", line)).split()
         assert len(words) >= 2, f"a status icon needs words beside it: {line!r}"
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_disabled_primary_button_still_shows_its_label(pages: list[Page], browser: Browser, app: tb.AppServer,
+                                                          theme: str) -> None:
+    """"Ask Llama" is disabled until there is a photo: its label must still be seen (the enabled button's text is the
+    page's background colour, which on a disabled button's faint background made it blank in dark)."""
+    page = open_page(browser, app, "vision", theme, False)
+    pages.append(page)
+    button = page.locator(".st-key-vision_ask button")
+    expect(button).to_be_disabled()
+    assert tb.contrast(page, ".st-key-vision_ask button p") >= 2.0

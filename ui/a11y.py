@@ -8,6 +8,9 @@ its stylesheet, drawn once on every page (from `ui/presenter.py: apply_style`):
 - **An answer is announced once, when it is complete**: a polite live region outside the page reads the finished
   answer's text after the run that produced it ends, never the streaming element (which would be read word by
   word, or not at all).
+- **The page's language** on `<html lang>` (given by the caller: `ui/i18n.py`'s choice), so a screen reader reads
+  Korean as Korean and the browser breaks Korean lines between words; it rides in this element, which every page
+  has anyway, rather than in one of its own (a 1 px element at the top of the sidebar left a gap there).
 - **Colours that hold in both themes**, whichever way the theme was chosen (the browser's preference or the ⋮ menu,
   which the server learns late): a caption's inline code is as readable as its text (Streamlit fades the whole
   caption, code included: 3.0:1); a selected pill or segment is written in the text colour and bold (Streamlit's
@@ -29,7 +32,7 @@ _KEY = "a11y_support"
 SKIP_TEXT = "Skip to the question box"
 REGION_NAME = "Conversation"
 ANSWERED = "Llama answered:"
-CONVERSATIONS = ".st-key-tool_conversation, .st-key-vision_conversation"
+CONVERSATIONS = ".st-key-tool_conversation, .st-key-vision_conversation, .st-key-vision_compare_conversation"
 
 # Not %-formatted: written as is.
 _CSS = """
@@ -46,8 +49,8 @@ _CSS = """
 /* A primary button: at rest its text is the page's background colour, white while hovered or focused (when
    Streamlit darkens its blue). White on the dark theme's #4C8DFF was 3.2:1; the page's #0E1117 on it is 5.9:1, white
    on its hover blue #005EFF 5.1:1. The light theme keeps white: 4.8:1 on #0866FF, more on its hover #0048BD. */
-[data-testid="stBaseButton-primary"] { color: var(--llama-bg, #FFFFFF) !important; }
-[data-testid="stBaseButton-primary"]:is(:hover, :focus-visible, :active) { color: #FFFFFF !important; }
+[data-testid="stBaseButton-primary"]:not(:disabled) { color: var(--llama-bg, #FFFFFF) !important; }
+[data-testid="stBaseButton-primary"]:not(:disabled):is(:hover, :focus-visible, :active) { color: #FFFFFF !important; }
 .llama-skip { position: fixed; top: .5rem; left: .5rem; z-index: 1000100; padding: .6rem 1rem; border-radius: .5rem;
   background: #0D1317; color: #FFFFFF; border: 2px solid #FFFFFF; font: 600 1rem/1.4 "Source Sans", sans-serif;
   text-decoration: none; transform: translateY(-300%); }
@@ -60,6 +63,7 @@ _CSS = """
 _JS = """<script>(function(){
 var d = window.frameElement ? window.parent.document : document, w = d.defaultView;
 var T = %(texts)s;  // this run's words (its language): a tab where the script runs already only takes them
+if (T.lang) d.documentElement.lang = T.lang;
 if (w.__llamaA11y) { w.__llamaA11y(T); return; }
 var BOX = '[data-testid="stChatInputTextArea"]', CONVERSATIONS = %(conversations)s;
 var MAIN = '[data-testid="stMainBlockContainer"]';  // the page's own area (the main element's test id varies)
@@ -164,12 +168,15 @@ if (idle()) timer = setTimeout(settled, 500);
 })();</script>"""
 
 
-def support(skip: str = SKIP_TEXT, region: str = REGION_NAME, answered: str = ANSWERED) -> None:
+def support(skip: str = SKIP_TEXT, region: str = REGION_NAME, answered: str = ANSWERED,
+            lang: str | None = None) -> None:
     """Draw the accessibility script and stylesheet (one hidden element at the top of the sidebar; the same element
     on every run and page, so the browser runs the script once per tab). The three texts are the skip link's, the
     conversation region's name and the words before an announced answer; other words (another language) reach a
-    tab's running script when the element is drawn with them."""
-    texts = json.dumps({"skip": skip, "region": region, "answered": answered}, ensure_ascii=False)
+    tab's running script when the element is drawn with them. `lang` ("en", "ko"), when given, is written on
+    <html lang> each time the element's script runs (once per tab and language)."""
+    words = {"skip": skip, "region": region, "answered": answered} | ({"lang": lang} if lang else {})
+    texts = json.dumps(words, ensure_ascii=False)
     texts = texts.replace("<", "\\u003c")  # never a "</script>" inside the script
     with st.sidebar, st.container(key=_KEY, height=1, border=False):
         st.html(_CSS + _JS % {"conversations": json.dumps(CONVERSATIONS), "texts": texts},

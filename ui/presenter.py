@@ -13,8 +13,9 @@ The CSS below is static text written here, never model output, and is drawn only
 pages' progress spinners, and the tool page's rule that makes the tool choices and suggestions inert while a
 typed question is answered in place (its Stop button, `.st-key-tool_stop`, exists only then): the same widgets
 serve before, during and after the turn, so the page is not drawn a second time to re-enable them. Home has none
-of these: a CSS element is a part of the browser's work for a first page view (~20 ms of it here). Every page has
-one element of `ui/a11y.py` (its skip link, landmark, announcement and theme-proof colours), the same on every run.
+of these: a CSS element is a part of the browser's work for a first page view (~20 ms of it here); in Korean, every
+page has one more, its line breaking (between words, never inside one). Every page has one element of `ui/a11y.py`
+(its skip link, landmark, announcement, theme-proof colours and <html lang>), the same on every run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import a11y
+from ui.i18n import language, t
 
 _KEY = "presenter_mode"
 
@@ -74,6 +76,17 @@ _VISION_STAGE_CSS = """
   position: sticky; top: 3.75rem; z-index: 3; background: var(--llama-bg, %(background)s); }  /* ui/a11y.py */
 </style>
 """
+# In Korean (<html lang="ko">, set by ui/a11y.py's script): a line breaks between words (spaces), never inside one
+# ("답변을" is one word); only a word wider than its whole column breaks where it must. Both properties are inherited:
+# set on the body, they reach every text, tooltips and toasts included, in normal and presenter mode; the elements
+# listed set their own (Streamlit's Markdown: break-word) and get them again. The vision cards keep their own rule.
+_KOREAN_CSS = """
+<style>
+html:lang(ko) body, html:lang(ko) body :is([data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"],
+  [data-testid="stWidgetLabel"], [data-testid="stAlert"], summary, button, label, p, li, h1, h2, h3, h4, td, th) {
+  word-break: keep-all; overflow-wrap: anywhere; }
+</style>
+"""
 _PAGE_CSS = {"tool_calling": _PROGRESS_CSS + _TOOL_CSS, "vision": _PROGRESS_CSS}
 _STAGE_CSS = {"vision": _VISION_STAGE_CSS}
 
@@ -105,19 +118,21 @@ def _sync_url() -> None:
 def toggle() -> None:
     """The sidebar switch (drawn by app.py on every page)."""
     presenting()
-    st.toggle("Presenter mode", key=_KEY, on_change=_sync_url,
-              help="Large text, no settings jargon, one-click scenarios. Also ?present=1 in the URL. "
-                   "Dark theme: the ⋮ menu at the top right.")
+    st.toggle(t("presenter.toggle"), key=_KEY, on_change=_sync_url, help=t("presenter.toggle_help"))
 
 
 def apply_style(page: str) -> None:
     """Inject the CSS the page at `page` (its URL path, "" for Home) needs, presenter mode's large text, and the
-    accessibility script and stylesheet every page has (`ui/a11y.py`)."""
-    a11y.support()
+    accessibility script and stylesheet every page has (`ui/a11y.py`, in this session's language, which it also
+    marks on <html lang>), and, in Korean, line breaks between words."""
+    lang = language()
+    a11y.support(skip=t("a11y.skip"), region=t("a11y.region"), answered=t("a11y.answered"), lang=lang)
     css = _PAGE_CSS.get(page, "")
     if presenting():
         colours = {"background": "#0E1117" if _dark() else "#FFFFFF"}  # until the page's script says which
         css += (_PRESENT_CSS + _STAGE_CSS.get(page, "")) % colours
+    if lang == "ko":
+        css += _KOREAN_CSS
     if css:
         st.html(css)
 

@@ -1,5 +1,5 @@
 """The app's shell: the pages and the navigation, built the same way by app.py and by a page that finds itself
-run without it."""
+run without it. The pages' titles are in the session's language (lib/i18n/*/nav.toml); their addresses never change."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ import threading
 
 import streamlit as st
 
+from ui.i18n import t
+
 _RAN = "_shell_ran_for"
 
 
 def pages() -> list:
-    """The three pages, in menu order.
+    """The three pages, in menu order, titled in this session's language (Home's address is "/", the others' their
+    `url_path`, in every language).
 
     No icons: an emoji icon makes Streamlit build its emoji table (a regex of every emoji, ~30 ms of a server's
     first page view) before anything is drawn, and a Material one becomes the favicon until the app sets its own,
     fetched from fonts.gstatic.com (outside, and not there offline)."""
     return [
-        st.Page("pages/home.py", title="Home", default=True),
-        st.Page("pages/tool_calling.py", title="Tool calling", url_path="tool_calling"),
-        st.Page("pages/vision.py", title="Vision", url_path="vision"),
+        st.Page("pages/home.py", title=t("nav.home"), default=True),
+        st.Page("pages/tool_calling.py", title=t("nav.tools"), url_path="tool_calling"),
+        st.Page("pages/vision.py", title=t("nav.vision"), url_path="vision"),
     ]
 
 
