@@ -780,7 +780,7 @@ def test_choices_in_the_sidebar_boxes_are_kept_while_the_boxes_are_closed(
     settle(page)
     sidebar.locator("summary").filter(has_text="Rehearsal").click()
     settle(page)
-    expect(sidebar.locator('[data-testid="stRadioOption"]')).to_have_count(0)
+    expect(sidebar.locator('.st-key-rehearsal_mode [data-testid="stRadioOption"]')).to_have_count(0)
 
     nav_link(page, "Tool calling").click()
     settle(page)
@@ -796,7 +796,7 @@ def test_choices_in_the_sidebar_boxes_are_kept_while_the_boxes_are_closed(
     # count shows from the next run; Streamlit may reopen the box on a page switch.)
     nav_link(page, "Home").click()
     settle(page)
-    if not sidebar.locator('[data-testid="stRadioOption"]').count():
+    if not sidebar.locator('.st-key-rehearsal_mode [data-testid="stRadioOption"]').count():
         sidebar.locator("summary").filter(has_text="Rehearsal").click()
         settle(page)
     expect(sidebar.locator('[data-testid="stRadioOption"]').filter(has_text=re.compile("^Record$"))

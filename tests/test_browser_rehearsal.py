@@ -50,7 +50,7 @@ def _tab(browser: Browser) -> Page:
 
 def _open_rehearsal(page: Page) -> None:
     sidebar = page.locator(SIDEBAR)
-    if not sidebar.locator('[data-testid="stRadioOption"]').count():
+    if not sidebar.locator('.st-key-rehearsal_mode [data-testid="stRadioOption"]').count():
         sidebar.locator("summary").filter(has_text="Rehearsal").click()
         tb.settle(page)
 
