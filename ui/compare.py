@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import streamlit as st
 
@@ -164,6 +164,68 @@ def _side_heading(label: str, s: Settings, model: str) -> None:
     st.markdown(f"**{label} · {as_text(display_name(model))}** · {as_text(s.label)}")
 
 
+def _live_header(question: str, sides: Sequence[Pick], page: str, asking: str) -> list[Any]:
+    """The question, "Asking both…" with the one Stop, and two columns headed A and B; the columns' assistant
+    messages, to draw each side's live answer in."""
+    with st.chat_message("user"):
+        st.markdown(display_markdown(question))
+    presenter.bring_question_into_view()  # on a projector: the question at the top, both answers streaming below
+    stop = "tool_stop" if page == "tools" else "vision_stop"
+    with st.container(horizontal=True, vertical_alignment="center", key=f"{page}_compare_progress"):
+        st.markdown(":material/progress_activity: " + asking)
+        st.button(t("conversation.stop"), icon=":material/stop_circle:", key=stop, help=t("compare.stop_help"))
+    messages = []
+    for i, col in enumerate(st.columns(2, gap="medium")):
+        s, m = sides[i]
+        with col:
+            _side_heading(LABELS[i], s, m)
+            messages.append(st.chat_message("assistant", avatar="🦙"))
+    return messages
+
+
+def _difference_line(pair: Compared, page: str) -> None:
+    """The one line on how the two answers differ, when it can be said."""
+    diff = difference(*pair.sides, page=page)
+    if diff:
+        st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
+
+
+def _intro(can_send: bool, model: str | None, other: Pick | None, sides: Sequence[Pick], ready: bool,
+           needs_key: str) -> None:
+    """What stops a compare (no second model here), or what it costs on a free tier."""
+    if can_send and model and other is None:
+        st.info(t(needs_key), icon="ℹ️")
+    elif ready and (note := cost_note(sides)):
+        st.caption(f"💳 {note}")
+
+
+def _downloads(pairs: Sequence[Compared], page: str, secrets: Sequence[str]) -> None:
+    """One transcript with both columns, as Markdown and as JSON (built only when clicked)."""
+    stem, key = ("tool-calling-compared", "tool_compare") if page == "tools" else ("vision-compared", "vision_compare")
+    with st.container(horizontal=True):
+        st.download_button(t("compare.transcript_markdown"),
+                           lambda: compare_markdown(compare_transcript(pairs, page=page, secrets=secrets), secrets),
+                           f"{stem}.md", "text/markdown", icon=":material/description:", type="tertiary",
+                           on_click="ignore", key=f"{key}_md")
+        st.download_button(t("compare.transcript_json"),
+                           lambda: to_json(compare_transcript(pairs, page=page, secrets=secrets), secrets),
+                           f"{stem}.json", "application/json", icon=":material/data_object:", type="tertiary",
+                           on_click="ignore", key=f"{key}_json")
+
+
+def _arrivals(both: Any, started: float, show: Callable[[int, float], None]) -> Iterator[tuple[int, Any, float]]:
+    """(side, item, seconds since the question) as items arrive from either side; while neither sends anything,
+    each side's progress line is redrawn (`show(side, seconds)`)."""
+    for item in both:
+        now = time.monotonic() - started
+        if isinstance(item, Tick):
+            for i in (0, 1):
+                show(i, now)
+            continue
+        i, value = item
+        yield i, value, now
+
+
 def _side_view(turn: Turn, pair: Compared, i: int, index: int) -> None:
     """One side of a compared question from history: the steps, the answer, what went wrong, the footer."""
     with st.chat_message("assistant", avatar="🦙"):
@@ -190,9 +252,7 @@ def _pair_view(pair: Compared, index: int) -> None:
         with col:
             st.markdown(f"**{LABELS[i]} · {as_text(turn.answered_by)}**")
             _side_view(turn, pair, i, index)
-    diff = difference(*pair.sides, page="tools")
-    if diff:
-        st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
+    _difference_line(pair, "tools")
 
 
 def _ask_suggestion(prompt: str, suggest: Callable[[str], None]) -> None:
@@ -214,10 +274,7 @@ def tool_compare(settings: Settings, model: str | None, other: Pick | None, conf
     pairs: list[Compared] = ss["tool_compare_turns"]
     sides: list[Pick] = [(settings, model)] + ([other] if other else []) if model else []
     ready = can_send and len(sides) == 2
-    if can_send and model and other is None:
-        st.info(t("compare.needs_second"), icon="ℹ️")
-    elif ready and (note := cost_note(sides)):
-        st.caption(f"💳 {note}")
+    _intro(can_send, model, other, sides, ready, "compare.needs_second")
     question = ss.get("tool_compare_chat") or ss.pop("tool_compare_pending", None)
     if not pairs and not question:
         with st.container(horizontal=True, key="tool_compare_suggestions"):
@@ -236,17 +293,7 @@ def tool_compare(settings: Settings, model: str | None, other: Pick | None, conf
         if question and ready:
             _run_pair(pairs, str(question), sides, config, selected)
     if pairs:
-        secrets = settings.secrets()
-        with st.container(horizontal=True):
-            st.download_button(t("compare.transcript_markdown"),
-                               lambda: compare_markdown(compare_transcript(pairs, page="tools", secrets=secrets),
-                                                        secrets),
-                               "tool-calling-compared.md", "text/markdown", icon=":material/description:",
-                               type="tertiary", on_click="ignore", key="tool_compare_md")
-            st.download_button(t("compare.transcript_json"),
-                               lambda: to_json(compare_transcript(pairs, page="tools", secrets=secrets), secrets),
-                               "tool-calling-compared.json", "application/json", icon=":material/data_object:",
-                               type="tertiary", on_click="ignore", key="tool_compare_json")
+        _downloads(pairs, "tools", settings.secrets())
     st.chat_input(t("compare.chat_placeholder") if ready else t("compare.chat_no_host"),
                   disabled=not ready, submit_mode="disable", key="tool_compare_chat",
                   max_chars=MAX_QUESTION_CHARS)
@@ -280,23 +327,13 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
     both = ticking_all([events(0), events(1)], eager=True)
     ss["tool_compare_live"] = both
     next(both)  # both requests go out now
-    with st.chat_message("user"):
-        st.markdown(display_markdown(question))
-    presenter.bring_question_into_view()  # on a projector: the question at the top, both answers streaming below
-    with st.container(horizontal=True, vertical_alignment="center", key="tool_compare_progress"):
-        st.markdown(":material/progress_activity: " + t("compare.asking_both"))
-        st.button(t("conversation.stop"), icon=":material/stop_circle:", key="tool_stop", help=t("compare.stop_help"))
-    cols = st.columns(2, gap="medium")
     views: list[LiveToolTurn] = []
     progress: list[ProgressLine] = []
-    for i, col in enumerate(cols):
-        s, m = sides[i]
-        with col:
-            _side_heading(LABELS[i], s, m)
-            with st.chat_message("assistant", avatar="🦙"):
-                progress.append(ProgressLine(st.empty()))
-                views.append(LiveToolTurn(turns[i], st.container(), LiveAnswer(st.empty()),
-                                          t("tools.step.thinking", model=display_name(m))))
+    for i, message in enumerate(_live_header(question, sides, "tools", t("compare.asking_both"))):
+        with message:
+            progress.append(ProgressLine(st.empty()))
+            views.append(LiveToolTurn(turns[i], st.container(), LiveAnswer(st.empty()),
+                                      t("tools.step.thinking", model=display_name(sides[i][1]))))
     done = [False, False]
     firsts: list[float | None] = [None, None]
 
@@ -308,13 +345,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
         progress[i].show(f"{text} **{now:.0f} s**")
 
     try:
-        for item in both:
-            now = time.monotonic() - started
-            if isinstance(item, Tick):
-                for i in (0, 1):
-                    show(i, now)
-                continue
-            i, event = item  # type: ignore[misc]
+        for i, event, now in _arrivals(both, started, show):
             if isinstance(event, Crashed):
                 turns[i].error, turns[i].stopped, done[i] = explain(event.error), False, True
                 show(i, now)
@@ -381,9 +412,7 @@ def _vision_pair_view(pair: Compared) -> None:
                 if side.error:
                     st.error(as_text(side.error), icon="⚠️")
                 st.caption(as_text(footer(side, "vision")))
-    diff = difference(*pair.sides, page="vision")
-    if diff:
-        st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
+    _difference_line(pair, "vision")
 
 
 def vision_compare(settings: Settings, model: str | None, other: Pick | None, image_id: str | None,
@@ -402,10 +431,7 @@ def vision_compare(settings: Settings, model: str | None, other: Pick | None, im
     pairs: list[Compared] = ss.setdefault("vision_compare_pairs", [])
     sides: list[Pick] = [(settings, model)] + ([other] if other else []) if model else []
     ready = can_send and len(sides) == 2 and data_url is not None
-    if can_send and model and other is None:
-        st.info(t("compare.needs_second_vision"), icon="ℹ️")
-    elif ready and (note := cost_note(sides)):
-        st.caption(f"💳 {note}")
+    _intro(can_send, model, other, sides, ready, "compare.needs_second_vision")
     with st.container(key="vision_compare_conversation"):  # a landmark named "Conversation" (ui/a11y.py)
         for pair in pairs[-10:]:
             _vision_pair_view(pair)
@@ -413,17 +439,7 @@ def vision_compare(settings: Settings, model: str | None, other: Pick | None, im
             sent, how = asked if asked else (data_url or "", detail)
             _run_vision_pair(pairs, question, sides, sent, how, make_answer)
     if pairs:
-        secrets = settings.secrets()
-        with st.container(horizontal=True):
-            st.download_button(t("compare.transcript_markdown"),
-                               lambda: compare_markdown(compare_transcript(pairs, page="vision", secrets=secrets),
-                                                        secrets),
-                               "vision-compared.md", "text/markdown", icon=":material/description:",
-                               type="tertiary", on_click="ignore", key="vision_compare_md")
-            st.download_button(t("compare.transcript_json"),
-                               lambda: to_json(compare_transcript(pairs, page="vision", secrets=secrets), secrets),
-                               "vision-compared.json", "application/json", icon=":material/data_object:",
-                               type="tertiary", on_click="ignore", key="vision_compare_json")
+        _downloads(pairs, "vision", settings.secrets())
 
 
 def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], data_url: str, detail: str,
@@ -449,23 +465,12 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
     both = ticking_all([pieces(0), pieces(1)], eager=True)
     ss["vision_compare_live"] = both
     next(both)
-    with st.chat_message("user"):
-        st.markdown(display_markdown(question))
-    presenter.bring_question_into_view()
-    with st.container(horizontal=True, vertical_alignment="center", key="vision_compare_progress"):
-        st.markdown(":material/progress_activity: " + t("compare.asking_both_photo"))
-        st.button(t("conversation.stop"), icon=":material/stop_circle:", key="vision_stop",
-                  help=t("compare.stop_help"))
-    cols = st.columns(2, gap="medium")
     progress: list[ProgressLine] = []
     live: list[LiveAnswer] = []
-    for i, col in enumerate(cols):
-        s, m = sides[i]
-        with col:
-            _side_heading(LABELS[i], s, m)
-            with st.chat_message("assistant", avatar="🦙"):
-                progress.append(ProgressLine(st.empty()))
-                live.append(LiveAnswer(st.empty()))
+    for message in _live_header(question, sides, "vision", t("compare.asking_both_photo")):
+        with message:
+            progress.append(ProgressLine(st.empty()))
+            live.append(LiveAnswer(st.empty()))
     done = [False, False]
 
     def show(i: int, now: float) -> None:
@@ -479,13 +484,7 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
         progress[i].show(f"{text} **{now:.0f} s**")
 
     try:
-        for item in both:
-            now = time.monotonic() - started
-            if isinstance(item, Tick):
-                for i in (0, 1):
-                    show(i, now)
-                continue
-            i, piece = item  # type: ignore[misc]
+        for i, piece, now in _arrivals(both, started, show):
             side = pair.sides[i]
             if isinstance(piece, Crashed):
                 err = explain(piece.error)
