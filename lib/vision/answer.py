@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 from lib import client
 from lib.hosts.config import Settings
 from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_messages
-from lib.hosts.errors import ErrorKind, explain
+from lib.hosts.errors import ErrorKind, UserError, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
 from lib.hosts.providers import answered_by, display_name
 from lib.common.replayed import replayed_note
@@ -48,6 +48,17 @@ def _refuses_system(exc: BaseException) -> bool:
     err = explain(exc)
     text = f"{err.detail} {err.code or ''}".lower()
     return err.kind in (ErrorKind.BAD_REQUEST, ErrorKind.UNKNOWN) and err.status in (400, 422) and "system" in text
+
+
+def explain_failure(exc: BaseException) -> UserError:
+    """What a failed answer stream raised, in words (`lib.hosts.errors.explain`); a Stop is raised again instead:
+    the generator was closed, or its `ticking()` worker's scope cancelled (the hang-up made the read fail)."""
+    if not isinstance(exc, Exception):
+        raise exc
+    scope = current_scope()
+    if scope is not None and scope.cancelled:
+        raise exc
+    return explain(exc)
 
 
 class VisionAnswer:
@@ -150,12 +161,7 @@ class VisionAnswer:
                     yield piece
             except BaseException as exc:
                 self.requests += 1 if getattr(stream, "sent", False) else 0  # a stopped request reached the host
-                if not isinstance(exc, Exception):
-                    raise  # Stop closed this generator
-                scope = current_scope()
-                if scope is not None and scope.cancelled:
-                    raise
-                err = explain(exc)
+                err = explain_failure(exc)
                 if not self.text and err.model_gone and self.next_model is not None and len(self.notes) < 3:
                     client.skip_model(self.settings.endpoint, self.model, err.title)
                     replacement = self.next_model(self.model)

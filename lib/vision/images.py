@@ -217,18 +217,24 @@ def square_thumbnail(data: bytes, size: int = 240) -> bytes:
     return out.getvalue()
 
 
+def _arguments_checked(caller: str, data: object, max_side: int) -> bytes:
+    """The upload as bytes, its size checked (ImageRejected); TypeError/ValueError for a caller's mistake."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{caller}() needs the file's bytes, not {type(data).__name__}")
+    if max_side < 1:
+        raise ValueError("max_side must be at least 1")
+    data = bytes(data)
+    _check_bytes(data)
+    return data
+
+
 def prepare_image(data: bytes, filename: str | None = None, *, max_side: int = MAX_SIDE) -> PreparedImage:
     """Validate, orient, flatten, shrink to fit ``max_side``×``max_side`` and re-encode an uploaded image.
 
     ``filename`` is only used to word a hint (e.g. a ``.heic`` file when HEIC support is missing); the content
     decides everything else. Whatever the bytes, the only exception is ``ImageRejected`` (a ``ValueError``).
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"prepare_image() needs the file's bytes, not {type(data).__name__}")
-    if max_side < 1:
-        raise ValueError("max_side must be at least 1")
-    data = bytes(data)
-    _check_bytes(data)
+    data = _arguments_checked("prepare_image", data, max_side)
     try:
         return _prepare(data, filename, max_side)
     except ImageRejected:
@@ -304,12 +310,7 @@ def prepare_region(
     >>> prepare_region(photo, (1200, 300, 1840, 720)).summary  # doctest: +SKIP
     '4032×3024 JPEG, 3.1 MB → 640×420 JPEG, 61 KB (just the 640×420 region)'
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"prepare_region() needs the file's bytes, not {type(data).__name__}")
-    if max_side < 1:
-        raise ValueError("max_side must be at least 1")
-    data = bytes(data)
-    _check_bytes(data)
+    data = _arguments_checked("prepare_region", data, max_side)
     try:
         return _prepare_region(data, box, filename, max_side)
     except ImageRejected:

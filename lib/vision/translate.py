@@ -23,14 +23,12 @@ import time
 from typing import Any, Callable, Final, Iterator, Literal, Sequence
 
 from lib import client
-from lib.common.ticking import current_scope
 from lib.hosts.budget import check_question
 from lib.hosts.config import Settings
-from lib.hosts.errors import explain
 from lib.hosts.providers import answered_by, display_name
 from lib.hosts.view_code import MAX_TOKENS
 from lib.i18n import DEFAULT, text
-from lib.vision.answer import VisionAnswer, footer_line
+from lib.vision.answer import VisionAnswer, explain_failure, footer_line
 
 __all__ = [
     "ANSWER",
@@ -250,12 +248,7 @@ class TranslatedAnswer:
                         yield piece
             except BaseException as exc:
                 self.requests += 1 if getattr(stream, "sent", False) else 0  # a stopped request reached the host
-                if not isinstance(exc, Exception):
-                    raise  # Stop closed this generator
-                scope = current_scope()
-                if scope is not None and scope.cancelled:
-                    raise
-                err = explain(exc)
+                err = explain_failure(exc)
                 if (not arrived and self.vision is None and err.model_gone and self.next_model is not None
                         and len(self.notes) < 3):
                     client.skip_model(self.settings.endpoint, model, err.title)
