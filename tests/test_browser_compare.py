@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 
 BIG, SMALL = "meta-llama/Llama-3.1-405B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"
 WORDS = " ".join(f"w{i}" for i in range(30))
+LONG_WORDS = " ".join(f"w{i}" for i in range(60))
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +60,8 @@ def test_a_compared_tool_turn_streams_both_answers_at_once_with_footers_and_one_
     and one Markdown transcript holds both columns (and no key)."""
 
     def by_model(body: dict[str, Any]) -> Reply:
-        if body.get("model") == SMALL:
-            return Reply(text="Small llama guesses: mild and grey. " + WORDS, chunk_delay_s=0.08)
+        if body.get("model") == SMALL:  # twice as long: still streaming while 405B runs its tool and answers
+            return Reply(text="Small llama guesses: mild and grey. " + LONG_WORDS, chunk_delay_s=0.1)
         last = (body.get("messages") or [{}])[-1]
         if last.get("role") in ("tool", "ipython"):
             return Reply(text="Big llama read the search result: 4 degrees. " + WORDS, chunk_delay_s=0.08)
@@ -76,7 +77,7 @@ def test_a_compared_tool_turn_streams_both_answers_at_once_with_footers_and_one_
     # Mid-stream, both columns show words and neither is finished: they run at once, not one after the other.
     expect(a).to_contain_text("Big llama read the search result", timeout=10_000)
     expect(b).to_contain_text("Small llama guesses")
-    assert "w29" not in (a.inner_text() + b.inner_text()), "one side had finished before the other began"
+    assert "w29" not in a.inner_text() and "w59" not in b.inner_text(), "one side finished before the other began"
     expect(a).to_contain_text("decided to call")
     page.screenshot(path=str(tb.SHOTS / "compare_tools_streaming.png"))
     tb.settle(page)
@@ -85,7 +86,7 @@ def test_a_compared_tool_turn_streams_both_answers_at_once_with_footers_and_one_
     assert sorted(set(models)) == sorted({BIG, SMALL}) and models.count(BIG) == 2  # the call, then the answer
     a, b = columns(page).nth(0), columns(page).nth(1)
     expect(a).to_contain_text("w29")
-    expect(b).to_contain_text("w29")
+    expect(b).to_contain_text("w59")
     expect(a).to_contain_text(re.compile(r"Llama 3\.1 405B on .* · first words \d+\.\d s · \d+\.\d s in all · "
                                          r"\d+ tokens · 1 tool call"))
     expect(b).to_contain_text(re.compile(r"Llama 3\.1 8B on .* · first words \d+\.\d s · .* · no tool call"))

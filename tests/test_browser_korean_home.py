@@ -14,15 +14,15 @@ Screenshots at 1280×720 of Korean Home in both themes, normal and presenter, ar
 from __future__ import annotations
 
 import re
-import string
 
 import pytest
 
-from tests import test_browser as tb  # skips this module too when Chromium or Playwright is missing
+from tests import test_browser as tb
+from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from lib.i18n import catalogue, text  # noqa: E402
+from lib.i18n import text  # noqa: E402
 from tests.test_browser import app, browser, double, page, stub, trap  # noqa: E402,F401 - the shared fixtures
 
 pytestmark = pytest.mark.browser
@@ -32,24 +32,7 @@ NAV_LINK = '[data-testid="stTopNavLink"]'
 KO_TITLES = [text("ko", f"nav.{name}") for name in ("home", "tools", "vision")]
 
 
-def english_phrases() -> set[str]:
-    """Every phrase of two or more words in the English texts of AREAS: each text split at its {fields}, its Markdown
-    marks and line breaks, trimmed of punctuation at its ends; not what the Korean texts keep as it is (model and
-    product names: "Llama 3.1 405B", "Llama Herd Studio")."""
-    kept = " ".join(" ".join(v.split()) for k, v in catalogue("ko").items() if k.split(".")[0] in AREAS)
-    phrases: set[str] = set()
-    for key, value in catalogue("en").items():
-        if key.split(".")[0] not in AREAS:
-            continue
-        for literal, _, _, _ in string.Formatter().parse(value):
-            for part in re.split(r"[`*\n|#]+|\s[—·→]\s", literal):
-                part = " ".join(part.split()).strip(" .,:;()'\"")
-                if len([w for w in part.split() if re.search("[A-Za-z]", w)]) >= 2 and part not in kept:
-                    phrases.add(part)
-    return phrases
-
-
-PHRASES = english_phrases()
+PHRASES = english_phrases(AREAS)
 
 # Every line break inside a Markdown paragraph, list item or heading of the app, as the two characters around it
 # (the last one of a line, the first one of the next), found with a Range per character.

@@ -12,16 +12,15 @@ Korean sidebar in both themes are left in /tmp/browser_shots/ko_sidebar_*.png (n
 
 from __future__ import annotations
 
-import re
-import string
 
 import pytest
 
-from tests import test_browser as tb  # skips this module too when Chromium or Playwright is missing
+from tests import test_browser as tb
+from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from lib.i18n import catalogue, text  # noqa: E402
+from lib.i18n import text  # noqa: E402
 from tests.test_browser import app, browser, double, page, stub, trap  # noqa: E402,F401 - the shared fixtures
 
 pytestmark = pytest.mark.browser
@@ -30,24 +29,7 @@ SIDEBAR = '[data-testid="stSidebar"]'
 AREAS = ("sidebar", "connection", "rehearsal", "meter", "sharing", "crash")
 
 
-def english_phrases() -> set[str]:
-    """Every phrase of two or more words in the English texts of AREAS: each text split at its {fields}, its
-    Markdown marks and line breaks, trimmed of punctuation at its ends; not the names the Korean texts keep as they
-    are ("Azure AI Foundry", "Hugging Face")."""
-    kept = " ".join(" ".join(v.split()) for k, v in catalogue("ko").items() if k.split(".")[0] in AREAS)
-    phrases: set[str] = set()
-    for key, value in catalogue("en").items():
-        if key.split(".")[0] not in AREAS:
-            continue
-        for literal, _, _, _ in string.Formatter().parse(value):
-            for part in re.split(r"[`*\n|]+|\s[—·→]\s", literal):
-                part = " ".join(part.split()).strip(" .,:;()'\"")
-                if len([w for w in part.split() if re.search("[A-Za-z]", w)]) >= 2 and part not in kept:
-                    phrases.add(part)
-    return phrases
-
-
-PHRASES = english_phrases()
+PHRASES = english_phrases(AREAS)
 
 
 def sidebar_text(page: Page) -> str:

@@ -13,10 +13,10 @@ Screenshots of each state are left in /tmp/browser_shots/ko_tools_*.png (not ass
 from __future__ import annotations
 
 import re
-import string
 import pytest
 
-from tests import test_browser as tb  # skips this module too when Chromium or Playwright is missing
+from tests import test_browser as tb
+from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
@@ -35,21 +35,7 @@ WEATHER = "서울 날씨는 어때요?"
 TIME = "지금 도쿄는 몇 시예요?"
 
 
-def english_phrases() -> list[str]:
-    """Every fixed piece of the tool page's English catalogues that has at least two words: each value cut at its
-    {fields}, without Markdown's marks ("New chat", "decided to call", "Tools the model may call"...)."""
-    phrases: set[str] = set()
-    for key, value in catalogue("en").items():
-        if key.split(".")[0] not in AREAS:
-            continue
-        for literal, *_ in string.Formatter().parse(value):
-            piece = re.sub(r"\*\*|`", "", literal).strip(" .:;·—()")
-            if len([w for w in piece.split() if re.search(r"[A-Za-z]{2,}", w)]) >= 2:
-                phrases.add(piece)
-    return sorted(phrases)
-
-
-PHRASES = english_phrases()
+PHRASES = english_phrases(AREAS)
 
 
 def assert_no_english(page: Page, when: str) -> None:

@@ -15,17 +15,16 @@ Screenshots of each state are left in /tmp/browser_shots/ko_vision_*.png (not as
 from __future__ import annotations
 
 import re
-import string
 import time
 from typing import Iterator
 
 import pytest
 
-from tests import test_browser as tb  # skips this module too when Chromium or Playwright is missing
+from tests import test_browser as tb
+from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from lib.i18n import catalogue  # noqa: E402
 from lib.vision.translate import TO_ENGLISH  # noqa: E402
 from tests.api_double import ApiDouble  # noqa: E402
 from tests.test_browser import double  # noqa: E402,F401 - the module-scoped API double, shared
@@ -45,21 +44,7 @@ CAT_EN = "What colour is the cat?"
 VIEWPORT_HEIGHT = 720
 
 
-def english_phrases() -> list[str]:
-    """Every fixed piece of the vision page's English catalogues that has at least two words: each value cut at its
-    {fields}, without Markdown's marks ("Ask Llama", "sent to the model", "What Llama sees"...)."""
-    phrases: set[str] = set()
-    for key, value in catalogue("en").items():
-        if key.split(".")[0] not in AREAS:
-            continue
-        for literal, *_ in string.Formatter().parse(value):
-            piece = re.sub(r"\*\*|\*|`", "", literal).strip(" .:;·—()…,")
-            if len(re.findall(r"[A-Za-z]{2,}", piece)) >= 2:
-                phrases.add(piece)
-    return sorted(phrases)
-
-
-PHRASES = english_phrases()
+PHRASES = english_phrases(AREAS)
 
 
 @pytest.fixture
