@@ -134,40 +134,50 @@ def name(page_name: str, theme: str, presenter: bool, state: str = "") -> str:
 # --- axe on every page, theme and mode ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("presenter", [False, True], ids=["normal", "presenter"])
+def presenter_on(page: Page) -> None:
+    """Switch presenter mode on in this session (the sidebar's switch: a rerun, not a new page)."""
+    page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode", exact=True).click()
+    tb.settle(page)
+    expect(page.get_by_role("switch", name="Presenter mode")).to_be_checked()
+    page.wait_for_timeout(FOLLOWED_MS)
+
+
+def check_both_modes(page: Page, where: str) -> None:
+    """axe and the captions as the page is, then again with presenter mode switched on (one page load for both)."""
+    for presenter in (False, True):
+        if presenter:
+            presenter_on(page)
+        label = f"{where}_presenter" if presenter else where
+        shot(page, label)
+        assert_accessible(page, label)
+        tb.assert_healthy(page)
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 @pytest.mark.parametrize("page_name", list(PAGES))
 def test_no_serious_violation_on_a_fresh_page(pages: list[Page], browser: Browser, app: tb.AppServer, axe: str,
-                                              page_name: str, theme: str, presenter: bool) -> None:
-    page = open_page(browser, app, page_name, theme, presenter)
+                                              page_name: str, theme: str) -> None:
+    page = open_page(browser, app, page_name, theme, False)
     pages.append(page)
-    shot(page, name(page_name, theme, presenter))
-    assert_accessible(page, name(page_name, theme, presenter))
-    tb.assert_healthy(page)
+    check_both_modes(page, name(page_name, theme, False))
 
 
-@pytest.mark.parametrize("presenter", [False, True], ids=["normal", "presenter"])
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_no_serious_violation_after_a_tool_answer(pages: list[Page], browser: Browser, app: tb.AppServer, axe: str,
-                                                  theme: str, presenter: bool) -> None:
-    page = open_page(browser, app, "tools", theme, presenter)
+                                                  theme: str) -> None:
+    page = open_page(browser, app, "tools", theme, False)
     pages.append(page)
     ask_tool_question(page)
-    shot(page, name("tools", theme, presenter, "answered"))
-    assert_accessible(page, name("tools", theme, presenter, "answered"))
-    tb.assert_healthy(page)
+    check_both_modes(page, name("tools", theme, False, "answered"))
 
 
-@pytest.mark.parametrize("presenter", [False, True], ids=["normal", "presenter"])
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_no_serious_violation_after_a_described_sample(pages: list[Page], browser: Browser, app: tb.AppServer,
-                                                       axe: str, theme: str, presenter: bool) -> None:
-    page = open_page(browser, app, "vision", theme, presenter)
+                                                       axe: str, theme: str) -> None:
+    page = open_page(browser, app, "vision", theme, False)
     pages.append(page)
     describe_sample(page)
-    shot(page, name("vision", theme, presenter, "described"))
-    assert_accessible(page, name("vision", theme, presenter, "described"))
-    tb.assert_healthy(page)
+    check_both_modes(page, name("vision", theme, False, "described"))
 
 
 def test_presenter_mode_stays_readable_when_the_menu_switches_to_dark(pages: list[Page], browser: Browser,
