@@ -151,9 +151,18 @@ function settled(){
   w.__llamaAnnounced += 1;
   setTimeout(function(){ said.textContent = now[1].slice(0, 1500); }, 100);
 }
+// A page's own past (opened, or reloaded with a restored conversation) is taken at its first idle moment, at once:
+// waiting for `settled` let a question clicked within 0.5 s of the page opening (a busy machine) be taken as the past.
+function opened(){
+  if (path === w.location.pathname) return;
+  path = w.location.pathname;
+  var now = lastAnswer();
+  seen = now[0] + '|' + now[1];
+}
 new MutationObserver(function(){
   if (!idle()) { if (timer) { clearTimeout(timer); timer = null; } return; }
   refresh();
+  opened();
   if (!timer) timer = setTimeout(settled, 500);
 }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state', 'class']});
 // Parts of a page are drawn after its run has ended (a widget's code loads on first use): a look 0.2 s after the
@@ -164,7 +173,7 @@ new MutationObserver(function(){
 }).observe(app, {childList: true, subtree: true});
 w.__llamaA11y = function(t){ T = t; skip.textContent = T.skip; if (idle()) refresh(); };
 w.__llamaA11y(T);
-if (idle()) timer = setTimeout(settled, 500);
+if (idle()) { opened(); timer = setTimeout(settled, 500); }
 })();</script>"""
 
 
