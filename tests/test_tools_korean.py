@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from typing import Iterator
+
 
 import pytest
 
@@ -27,17 +27,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_time, "_now", lambda: FIXED)
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[StubServer]:
-    with StubServer() as server:
-        yield server
-
-
-@pytest.fixture
-def stub(_server: StubServer) -> Iterator[StubServer]:
-    _server.clear()
-    yield _server
-    _server.clear()
+from tests.test_tools_http import _server, stub  # noqa: E402,F401 - the same stub fixtures
 
 
 def local(place: str) -> str:
