@@ -7,7 +7,8 @@ import string
 
 import pytest
 
-from lib.i18n import LANGUAGES, catalogue, choose, from_accept_language, text
+from lib.i18n import (LANGUAGES, Msg, Ordinal, Seconds, catalogue, choose, duration, from_accept_language, msg, say,
+                      text)
 
 
 def _fields(template: str) -> set[str]:
@@ -60,3 +61,22 @@ def test_accept_language_respects_q_values() -> None:
     assert from_accept_language("en;q=0.5, ko;q=0.9") == "ko"
     assert from_accept_language("ko;q=0") is None
     assert set(LANGUAGES) == {"en", "ko"}
+
+
+def test_a_message_made_in_lib_reads_in_either_language_with_its_durations_and_places() -> None:
+    m = msg("shell.language")
+    assert str(m) == "Language" and m.in_("ko") == "언어"
+    assert duration("en", 24367) == "6 h 46 min" and duration("ko", 24367) == "6시간 46분"
+    assert duration("en", 150) == "2 min 30 s" and duration("ko", 42) == "42초"
+    assert say("ko", Msg("shell.language")) == "언어" and say("ko", "a server's own words") == "a server's own words"
+    with pytest.raises(KeyError):
+        msg("no.such.key")
+
+
+def test_a_message_survives_json_with_its_typed_values() -> None:
+    import json
+    m = Msg("shell.language", (("wait", Seconds(90)), ("place", Ordinal(3)), ("inner", msg("shell.language"))))
+    back = Msg.from_json(json.loads(json.dumps(m.to_json())))
+    assert back == m and isinstance(dict(back.values)["wait"], Seconds)
+    assert Msg.from_json({"key": "no.such.key", "values": {}}) is None
+    assert Msg.from_json("Language") is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib import i18n
 from lib.i18n import DEFAULT, LANGUAGES, choose, text
 
 _KEY = "lang"
@@ -45,6 +46,12 @@ def _sync_url() -> None:
 def t(key: str, /, **values: object) -> str:
     """`key`'s text in this session's language (`lib.i18n.text`)."""
     return text(language(), key, **values)
+
+
+def say(what: object) -> str:
+    """A text made in `lib/` (`lib.i18n.Msg`) in this session's language; a plain string (a server's or a model's
+    own words) as it is."""
+    return i18n.say(language(), what)
 
 
 def _picked() -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 import re
 import socket
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
+from lib import i18n
 from lib.hosts.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
 from lib.hosts.providers import OLLAMA_NO_MLLAMA, provider, provider_for_host, retired_route_message
 from lib.common.redact import redact
@@ -136,7 +136,7 @@ class StreamDeadline(TimeoutError):
 
 def format_seconds(seconds: float) -> str:
     """120 → "120 s", 0.5 → "0.5 s"; 10 minutes and more as `format_wait` says them (900 → "15 min")."""
-    return f"{seconds:g} s" if seconds < 600 else format_wait(seconds)
+    return i18n.short_duration("en", seconds)
 
 
 def _deadline_error(exc: StreamDeadline) -> UserError:
@@ -184,16 +184,8 @@ def retirement_date(text: str) -> str | None:
 
 
 def format_wait(seconds: float) -> str:
-    """24367 → "6 h 46 min"; 42 → "42 s"; 150 → "2 min 30 s"."""
-    s = max(0, int(math.ceil(seconds)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        m, r = divmod(s, 60)
-        return f"{m} min {r} s" if r else f"{m} min"
-    h, r = divmod(s, 3600)
-    m = r // 60
-    return f"{h} h {m} min" if m else f"{h} h"
+    """24367 → "6 h 46 min"; 42 → "42 s"; 150 → "2 min 30 s" (`lib.i18n.duration` in English)."""
+    return i18n.duration("en", seconds)
 
 
 def _shorten(text: str, limit: int = 300) -> str:

@@ -46,6 +46,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping, TypeVar
 
+from lib import i18n
 from lib.common.shared_state import LINK, SharedLink, SharedSemaphore, SharedWindow
 from lib.common.ticking import Cancelled, current_scope
 from lib.hosts.providers import Limits, Provider
@@ -85,10 +86,8 @@ class SlotTimeout(TimeoutError):
 
 
 def ordinal(n: int) -> str:
-    """1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd"."""
-    if 10 <= n % 100 <= 20:
-        return f"{n}th"
-    return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    """1 → "1st", 2 → "2nd", 11 → "11th", 23 → "23rd" (`lib.i18n.ordinal` in English)."""
+    return i18n.ordinal("en", n)
 
 
 class Wait(int):

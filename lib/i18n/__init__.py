@@ -10,12 +10,19 @@ English (and the test fails), a missing key everywhere raises KeyError at once.
 
 The language a session shows: `?lang=ko` in the address, else the sidebar's choice, else the browser's
 Accept-Language, else English (`choose()`). Imports nothing of ours.
+
+Texts made in `lib/` (an error's explanation, a tool's status line, a footer) are kept as `Msg`: a key and its
+values, rendered in the page's language where it is shown (`say(lang, m)`); `str(m)` is the English text, so logs,
+transcripts' JSON and English pages read as before. Values that read differently per language are typed:
+`Seconds` (a duration: "6 h 46 min", "6시간 46분"), `Ordinal` ("3rd", "3번째") and a nested `Msg`.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -87,3 +94,120 @@ def choose(query: str | None, chosen: str | None, accept: str | None) -> str:
         if isinstance(candidate, str) and candidate.strip().lower() in LANGUAGES:
             return candidate.strip().lower()
     return from_accept_language(accept) or DEFAULT
+
+
+class Seconds(float):
+    """A duration among a `Msg`'s values, said the page's way: 42 → "42 s" / "42초", 24367 → "6 h 46 min"."""
+
+
+class Ordinal(int):
+    """A place in line among a `Msg`'s values: 3 → "3rd" / "3번째"."""
+
+
+_UNITS = {"en": ("{} s", "{} min", "{} h", " "), "ko": ("{}초", "{}분", "{}시간", " ")}
+
+
+def duration(lang: str, seconds: float) -> str:
+    """Whole seconds rounded up, in the largest two units: 42 → "42 s", 150 → "2 min 30 s", 24367 → "6 h 46 min"."""
+    sec, mins, hours, gap = _UNITS.get(lang, _UNITS[DEFAULT])
+    s = max(0, int(math.ceil(seconds)))
+    if s < 60:
+        return sec.format(s)
+    if s < 3600:
+        m, r = divmod(s, 60)
+        return mins.format(m) + (gap + sec.format(r) if r else "")
+    h, r = divmod(s, 3600)
+    m = r // 60
+    return hours.format(h) + (gap + mins.format(m) if m else "")
+
+
+def short_duration(lang: str, seconds: float) -> str:
+    """A limit as set ("120 s", "0.5 s"), ten minutes and more as `duration` says them ("15 min")."""
+    if seconds >= 600:
+        return duration(lang, seconds)
+    return _UNITS.get(lang, _UNITS[DEFAULT])[0].format(f"{seconds:g}")
+
+
+def ordinal(lang: str, n: int) -> str:
+    """1 → "1st" ("1번째"), 2 → "2nd", 11 → "11th", 23 → "23rd"."""
+    if lang == "ko":
+        return f"{n}번째"
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A text kept as its catalogue key and values, rendered in whichever language shows it; `str()` is English."""
+
+    key: str
+    values: tuple[tuple[str, object], ...] = ()
+
+    def __str__(self) -> str:
+        return say(DEFAULT, self)
+
+    def in_(self, lang: str) -> str:
+        """This text in `lang`."""
+        return say(lang, self)
+
+    def to_json(self) -> dict[str, object]:
+        """A plain-JSON form (session store, transcripts): `Msg.from_json` reads it back, types and all."""
+        return {"key": self.key, "values": {k: _tagged(v) for k, v in self.values}}
+
+    @classmethod
+    def from_json(cls, data: object) -> "Msg | None":
+        """The `Msg` `to_json` wrote, or None for anything else (an older or hand-made file: show its English)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("key"), str):
+            return None
+        if data["key"] not in catalogue(DEFAULT):
+            return None
+        values = data.get("values")
+        if not isinstance(values, Mapping):
+            return None
+        return cls(data["key"], tuple((str(k), _untagged(v)) for k, v in values.items()))
+
+
+def msg(key: str, /, **values: object) -> Msg:
+    """A `Msg` for `key` (checked at once: a key no catalogue has raises KeyError)."""
+    catalogue(DEFAULT)[key]
+    return Msg(key, tuple(values.items()))
+
+
+def _tagged(value: object) -> object:
+    if isinstance(value, Msg):
+        return {"msg": value.to_json()}
+    if isinstance(value, Seconds):
+        return {"seconds": float(value)}
+    if isinstance(value, Ordinal):
+        return {"ordinal": int(value)}
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _untagged(value: object) -> object:
+    if isinstance(value, Mapping) and len(value) == 1:
+        (tag, inner), = value.items()
+        if tag == "msg":
+            return Msg.from_json(inner) or ""
+        if tag == "seconds" and isinstance(inner, (int, float)):
+            return Seconds(inner)
+        if tag == "ordinal" and isinstance(inner, int):
+            return Ordinal(inner)
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def _value(lang: str, value: object) -> object:
+    if isinstance(value, Msg):
+        return say(lang, value)
+    if isinstance(value, Seconds):
+        return duration(lang, value)
+    if isinstance(value, Ordinal):
+        return ordinal(lang, value)
+    return value
+
+
+def say(lang: str, what: object) -> str:
+    """`what` in `lang`: a `Msg` rendered (its values too), anything else (a server's own words) as it is."""
+    if isinstance(what, Msg):
+        return text(lang, what.key, **{k: _value(lang, v) for k, v in what.values})
+    return "" if what is None else str(what)
