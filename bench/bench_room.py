@@ -316,6 +316,7 @@ class Session:
         self.closed = False
         self.trace: list[tuple[float, str, int, bool]] | None = None  # a list: (s, what, bytes, text) per frame
         self._runs: list[set[str]] = [set(), set()]  # cacheable elements' hashes of the last two runs, as a browser
+        self.cookies = ""  # what the page view set (like_browser): a proxy's sticky cookie says where this session is
 
     async def connect(self, timeout_s: float = 60) -> None:
         from websockets.asyncio.client import connect
@@ -325,7 +326,7 @@ class Session:
             # sticky-session cookie: the websocket goes to the process that served the page)
             cookies = await asyncio.wait_for(asyncio.to_thread(page_cookies, self.page_url), timeout_s)
             if cookies:
-                headers["Cookie"] = cookies
+                headers["Cookie"] = self.cookies = cookies
         self.ws = await connect(self.ws_url, subprotocols=["streamlit"], proxy=None, open_timeout=timeout_s,
                                 ping_interval=None, max_size=None, max_queue=None, additional_headers=headers)
         self._reader = asyncio.create_task(self._read())
@@ -422,15 +423,16 @@ class Session:
             raise RuntimeError("the page drew no st.chat_input")
         return result
 
-    async def ask(self, question: str, timeout_s: float = ASK_TIMEOUT_S) -> Answer:
-        """Type `question` into the chat input and wait for the end of the run it starts."""
+    async def ask(self, question: str, timeout_s: float = ASK_TIMEOUT_S, mark: str = MARK) -> Answer:
+        """Type `question` into the chat input and wait for the end of the run it starts; frames holding `mark` (the
+        answer's first words) count as answer text."""
         result = Answer()
         while not self._frames.empty():  # anything that came while idle is not part of this answer
             self._frames.get_nowait()
         started = time.perf_counter()
         try:
             await self._send_rerun(question)
-            await self._until_finished(result, started, MARK.encode(), timeout_s)
+            await self._until_finished(result, started, mark.encode(), timeout_s)
         except Exception as exc:  # noqa: BLE001 - reported per client
             result.ok, result.error = False, f"{type(exc).__name__}: {exc}"
         return result
