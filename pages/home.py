@@ -14,14 +14,14 @@ from lib.hosts.config import Settings  # noqa: E402
 from lib.hosts.providers import BUILT_FOR, CHECKED_ON, ModelPick  # noqa: E402
 from ui import presenter  # noqa: E402
 from ui.connection import choose_model, current_settings, shown_endpoint  # noqa: E402
-from ui.i18n import t  # noqa: E402
+from ui.i18n import say, t  # noqa: E402
 from ui.sidebar import providers_table, setup_panel  # noqa: E402
 
 
 def _uses(pick: ModelPick, page: str) -> str:
     """"**Llama 3.3 70B** (built for Llama 3.1 405B)": the model a demo uses, and what it was built for if not that."""
     if pick.exact or not pick.model:
-        return f"**{pick.label}**"
+        return f"**{say(pick.label_msg)}**"
     return t("home.uses_built_for", label=pick.label, model=BUILT_FOR[page])
 
 
@@ -34,13 +34,14 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
     """The connection's details, the model each page uses and why, and "Test connection"."""
     p = settings.provider
     assert p is not None
+    label = say(p.label_msg)  # "Ollama (이 컴퓨터에서 실행)" on a Korean page
     key = (t("home.details.key_not_needed") if not p.key_names or (not p.key_required and not settings.token)
            else t("home.details.key_found", key_name=settings.key_name) if settings.token
            else t("home.details.key_missing", key_name=p.key_names[0]))
     if stage:  # on stage: no addresses, setting names or key talk
-        lines = ["- " + t("home.details.provider", label=p.label)]
+        lines = ["- " + t("home.details.provider", label=label)]
     else:
-        lines = ["- " + t("home.details.provider_why", label=p.label, reason=settings.reason),
+        lines = ["- " + t("home.details.provider_why", label=label, reason=say(settings.shown_reason)),
                  "- " + (t("home.details.endpoint", endpoint=shown) if (shown := shown_endpoint(settings)) else
                          t("home.details.endpoint_operator") if settings.endpoint else
                          t("home.details.endpoint_missing")),
@@ -52,32 +53,32 @@ def _details(settings: Settings, picks: dict[str, ModelPick], stage: bool) -> No
             pick = picks[page]
             used = f"{pick.label} · `{pick.model}`" if pick.model else "—"
             lines.append(f"| {t('home.details.' + page)} | {BUILT_FOR[page]} | {used} | "
-                         f"{pick.reason.replace('|', '/')} |")
+                         f"{say(pick.shown_reason).replace('|', '/')} |")
         listing = client.get_models(settings)
         if listing is not None and listing.available:
-            listed = t("home.details.lists", label=settings.label, models=_models(len(listing.models)))
+            listed = t("home.details.lists", label=say(settings.label_msg), models=_models(len(listing.models)))
             lines += ["", f":small[:gray[{listed}]]"]
     st.markdown("\n".join(lines))
     if st.button(t("home.test.button"), icon=":material/network_check:", disabled=not settings.endpoint):
         client.clear_models_cache()
         listing = client.get_models(settings)
         if listing is None:
-            st.info(t("home.test.no_model_list", label=p.label), icon="ℹ️")
+            st.info(t("home.test.no_model_list", label=label), icon="ℹ️")
         elif listing.available:
             models = _models(len(listing.models))
             if (p.listing_checks_key or not p.key_names) and settings.token:
-                said = t("home.test.connected_key_works", label=p.label, models=models)
+                said = t("home.test.connected_key_works", label=label, models=models)
             elif not p.key_required:
-                said = t("home.test.connected", label=p.label, models=models)
+                said = t("home.test.connected", label=label, models=models)
             else:
-                said = t("home.test.connected_key_unchecked", label=p.label, models=models, key_name=p.key_names[0])
+                said = t("home.test.connected_key_unchecked", label=label, models=models, key_name=p.key_names[0])
             st.success(said, icon="✅")
         elif listing.status in (401, 403):
-            st.error(t("home.test.refused", label=p.label, status=listing.status), icon="🔑")
+            st.error(t("home.test.refused", label=label, status=listing.status), icon="🔑")
         elif st.session_state.get("_visitor_endpoint"):  # a visitor's own typed address: no upstream detail
-            st.error(t("home.test.typed_address", label=p.label), icon="⚠️")
+            st.error(t("home.test.typed_address", label=label), icon="⚠️")
         else:
-            st.error(t("home.test.unreachable", label=p.label, error=listing.error), icon="⚠️")
+            st.error(t("home.test.unreachable", label=label, error=say(listing.shown_error)), icon="⚠️")
 
 
 
@@ -97,13 +98,13 @@ with right, st.container(border=True, height="stretch"):
 if not settings.can_send:
     setup_panel(settings)  # includes the GitHub Models retirement sentence when only a GitHub token was found
 elif settings.github_retired:
-    st.info(t("home.github_retired", label=settings.label), icon="🪦")
+    st.info(t("home.github_retired", label=say(settings.label_msg)), icon="🪦")
 
 p = settings.provider
 stage = presenter.presenting()
 if p is None:
     st.markdown(t("home.connection_none") if settings.github_retired
-                else t("home.connection_none_why", reason=settings.reason))
+                else t("home.connection_none_why", reason=say(settings.shown_reason)))
 else:
     # One line on the first view (which model each demo uses); the details, the reasons and "Test connection" are
     # drawn only when their box is opened: every element is work for the browser on a first page view.
@@ -112,12 +113,13 @@ else:
              if settings.can_send or settings.endpoint else {})
     split = hosts["tools"].provider_id != hosts["vision"].provider_id
     if not picks:
-        line = t("home.connection_split") if split else t("home.connection", label=p.label)
+        line = t("home.connection_split") if split else t("home.connection", label=say(p.label_msg))
     elif split:
-        line = t("home.connection_split_uses", tools=_uses(picks["tools"], "tools"), tools_host=hosts["tools"].label,
-                 vision=_uses(picks["vision"], "vision"), vision_host=hosts["vision"].label)
+        line = t("home.connection_split_uses", tools=_uses(picks["tools"], "tools"),
+                 tools_host=say(hosts["tools"].label_msg), vision=_uses(picks["vision"], "vision"),
+                 vision_host=say(hosts["vision"].label_msg))
     else:
-        line = t("home.connection_uses", label=p.label, tools=_uses(picks["tools"], "tools"),
+        line = t("home.connection_uses", label=say(p.label_msg), tools=_uses(picks["tools"], "tools"),
                  vision=_uses(picks["vision"], "vision"))
     st.markdown(line)
     box = st.expander(t("home.details_box"), key="home_connection", on_change="rerun")

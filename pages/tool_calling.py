@@ -14,7 +14,7 @@ ensure_shell()
 
 from lib import tools  # noqa: E402
 from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
-from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
+from lib.hosts.limits import wait_msg, wait_notice  # noqa: E402
 from lib.hosts.providers import display_name, tool_format  # noqa: E402
 from lib.common.safe_text import as_text, display_markdown  # noqa: E402
 from lib.common.ticking import ticking  # noqa: E402
@@ -31,7 +31,7 @@ from lib.answers.transcript import (  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, server_options  # noqa: E402
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns  # noqa: E402
-from ui.i18n import language, t  # noqa: E402
+from ui.i18n import language, say, t  # noqa: E402
 from ui.meter import count_requests  # noqa: E402
 from ui.rehearsal import rehearsal_tools, stream_opener  # noqa: E402
 from ui.sidebar import setup_panel  # noqa: E402
@@ -134,7 +134,7 @@ title.title(t("tools.title", model=model_name) if model or not settings.can_send
 intro.caption(
     t("tools.intro")
     + ("" if model_name == "Llama 3.1 405B" or not model else
-       " " + t("tools.intro_answering", model=model_name, host=settings.label))
+       " " + t("tools.intro_answering", model=model_name, host=say(settings.label_msg)))
 )
 
 @st.fragment
@@ -156,13 +156,13 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
                 # During a turn drawn in place the page's CSS makes these inert (ui/presenter.py), so the same
                 # widgets serve before, during and after it; other runs draw them disabled and redraw at the end.
                 st.checkbox(tool_title(name), key=key, disabled=not status.available or locked,
-                            help=t("tools.tool_help", description=spec.description, kind=kind))
+                            help=t("tools.tool_help", description=say(tools.description_msg(name)), kind=kind))
                 state.remember(key)
                 if stage:
                     st.caption(stage_line(name, config))
                 else:
                     icon = "⛔" if not status.available else ("↩️" if status.uses_fallback else "✅")
-                    st.caption(f"`{name}` · {icon} {status.note}")
+                    st.caption(f"`{name}` · {icon} {say(status.msg or status.note)}")
 
 
 tool_panel(config, stage, bool(running) and not in_place)
@@ -249,7 +249,9 @@ else:
                 return tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
                                        secrets=settings.secrets())
 
-            st.download_button(t("tools.transcript.markdown"), lambda: to_markdown(transcript(), settings.secrets()),
+            lang = language()  # read here: the download is built outside this script run
+            st.download_button(t("tools.transcript.markdown"),
+                               lambda: to_markdown(transcript(), settings.secrets(), lang=lang),
                                "tool-calling.md", "text/markdown", icon=":material/description:", type="tertiary",
                                on_click="ignore", key="tool_transcript_md")
             st.download_button(t("tools.transcript.json"), lambda: to_json(transcript(), settings.secrets()),
@@ -265,7 +267,7 @@ else:
                         ss["tool_turns"] = tool_turns_from_transcript(from_json(uploaded.getvalue(), kind="tools"))
                     except TranscriptError as exc:
                         # the message may quote the file: as text
-                        st.error(t("tools.transcript.cannot_show", error=as_text(str(exc))), icon="🚫")
+                        st.error(t("tools.transcript.cannot_show", error=as_text(say(exc.reason))), icon="🚫")
                     else:
                         ss["tool_imported"] = uploaded.file_id
                         save_conversation()
@@ -318,7 +320,7 @@ else:
                     view.handle(event)
                     turn = view.turn
                     # A wait for a free slot at the provider shows instead of the step; sent only when the line changes.
-                    progress(wait_text(line["position"]) if line["position"] else view.step_text, turn.elapsed_s)
+                    progress(say(wait_msg(line["position"])) if line["position"] else view.step_text, turn.elapsed_s)
             finally:
                 live_events.close()  # interrupted or not: stop the worker, hang up a request still open
                 ss.pop("tool_live_events", None)

@@ -34,20 +34,20 @@ from lib.vision.images import MAX_UPLOAD_MB, ImageRejected, PreparedImage, fit_i
 from lib.hosts.providers import display_name  # noqa: E402
 from lib.common.safe_text import as_text, display_markdown, error_as_text  # noqa: E402
 from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
-from lib.hosts.limits import wait_notice, wait_text  # noqa: E402
+from lib.hosts.limits import wait_msg, wait_notice  # noqa: E402
 from lib.common.ticking import Tick, ticking  # noqa: E402
 from lib.answers.transcript import (  # noqa: E402
     MAX_JSON_BYTES, TranscriptError, import_vision_transcript, vision_transcript_files)
 from lib.vision.tasks import (  # noqa: E402
     DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
-from lib.vision.answer import VisionAnswer  # noqa: E402
+from lib.vision.answer import VisionAnswer, free_replay  # noqa: E402
 from lib.vision import crop as vc  # noqa: E402
 from lib.vision.translate import ANSWER, QUESTION, TRANSLATION, TranslatedAnswer, looks_korean  # noqa: E402
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, shown_url  # noqa: E402
 from ui.compare import compare_switch, other_side, vision_compare  # noqa: E402
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns, show_error  # noqa: E402
-from ui.i18n import language, t  # noqa: E402
+from ui.i18n import language, say, t  # noqa: E402
 from ui.meter import count_requests  # noqa: E402
 from ui.rehearsal import stream_opener  # noqa: E402
 from ui.sidebar import setup_panel  # noqa: E402
@@ -189,8 +189,8 @@ def take(image_id: str, name: str, raw: bytes, source: str) -> bool:
     try:
         image = vs.image_from_bytes(image_id, name, raw, source)
     except ImageRejected as exc:
-        ss["vision_rejected"] = (image_id, t("vision.cannot_use", name=display_markdown(name), reason=exc))
-        st.toast(t("vision.cannot_use_toast", name=display_markdown(name), reason=exc), icon="🚫")
+        ss["vision_rejected"] = (image_id, t("vision.cannot_use", name=display_markdown(name), reason=say(exc.reason)))
+        st.toast(t("vision.cannot_use_toast", name=display_markdown(name), reason=say(exc.reason)), icon="🚫")
         return False
     ss["vision_rejected"] = None
     if current is not None and ss.get("vision_view") == "region" and vc.same_picture(current.master, image.master):
@@ -378,7 +378,7 @@ def import_transcript() -> None:
         n = import_vision_transcript(ss, upload.getvalue())
     except TranscriptError as exc:
         ss["vision_import_error"] = t("vision.transcript.cannot_open", name=as_text(upload.name),
-                                      reason=as_text(str(exc)))
+                                      reason=as_text(say(exc.reason)))
         return
     ss["vision_rejected"] = None
     save()
@@ -488,7 +488,7 @@ def show_region(image: vs.CurrentImage, region: vc.Region | None) -> PreparedIma
         try:
             sent = region_sent(image, region)
         except ImageRejected as exc:
-            st.error(t("vision.region.cannot_cut", reason=exc), icon="✂️")
+            st.error(t("vision.region.cannot_cut", reason=say(exc.reason)), icon="✂️")
     # One line: the caption wraps beside the button rather than pushing it below (the photo's column is narrow).
     with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False,
                       key="vision_region_line"):
@@ -560,7 +560,7 @@ def show_turns() -> None:
                 # an imported transcript's footers are untrusted: shown as written (a region's, in this language)
                 st.caption(as_text(vc.shown_note(meta[i], LANG) if role == "user" else meta[i]))
                 last = i == len(turns) - 1
-                if last and role == "assistant" and "no quota used" in meta[i] and ss[vs.PENDING] is None:
+                if last and role == "assistant" and free_replay(meta[i]) and ss[vs.PENDING] is None:
                     st.button(t("vision.turn.fresh"), key="vision_fresh", icon=":material/refresh:", type="tertiary",
                               on_click=ask_again_fresh, help=t("vision.turn.fresh_help"))
             if role == "user":
@@ -664,7 +664,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, deta
                     if step != QUESTION:
                         live.add(piece)
                         pending.partial = answer.partial if isinstance(answer, TranslatedAnswer) else answer.text
-                status.show(wait_text(line['position']) if line['position'] else label())
+                status.show(say(wait_msg(line['position'])) if line['position'] else label())
         except Exception as exc:  # noqa: BLE001 - explained and shown after the rerun, with Retry if it helps
             vs.fail(ss, pending.question, explain(exc),
                     answer.partial if isinstance(answer, TranslatedAnswer) else answer.text)
@@ -753,7 +753,7 @@ with left:
             try:
                 prepared = prepared_image()
             except ImageRejected as exc:  # only if re-preparing for another detail level failed
-                st.error(str(exc))
+                st.error(say(exc.reason))
         if prepared is not None and image is not None:
             with st.container(width=vs.display_width(prepared.width, prepared.height, IMAGE_MAX_HEIGHT),
                               key="vision_picture"):
@@ -796,7 +796,7 @@ title.title(t("vision.title", model=model_name) if model or not settings.can_sen
 intro.caption(
     t("vision.intro")
     + ("" if model_name == "Llama 3.2 90B Vision" or not model else
-       " " + t("vision.intro_answering", model=model_name, host=settings.label))
+       " " + t("vision.intro_answering", model=model_name, host=say(settings.label_msg)))
 )
 
 with right:
@@ -831,7 +831,7 @@ with right:
         if ss[vs.TURNS] and not compare:
             # Built only when clicked (from a snapshot: the download is served outside this script run).
             snapshot = {k: ss.get(k) for k in (vs.ANSWERED, vs.IMAGE, vs.TURNS, vs.META)}
-            export = dict(model=model or "", provider=settings.label, secrets=settings.secrets())
+            export = dict(model=model or "", provider=settings.label, secrets=settings.secrets(), lang=LANG)
             st.caption(t("vision.transcript.label"), width="content")
             st.download_button(t("vision.transcript.markdown_name"), lambda: vision_transcript_files(snapshot, **export)[0], "vision-transcript.md",
                                "text/markdown", key="vision_export_md", icon=":material/download:", type="tertiary",

@@ -26,3 +26,24 @@ def english_phrases(areas: Iterable[str]) -> set[str]:
                 if len([w for w in part.split() if re.search("[A-Za-z]", w)]) >= 2 and part not in kept:
                     phrases.add(part)
     return phrases
+
+
+# What the page shows that is not the app's own words: the model's answers (the API double's all start "(API double"),
+# and tool results and code (code blocks: a search result's text, the request's Python). English there is right.
+_NOT_OURS = """main => {
+    const out = [];
+    for (const e of main.querySelectorAll('[data-testid="stMarkdownContainer"], pre')) {
+        if (e.tagName === 'PRE' || e.innerText.trim().startsWith('(API double')) out.push(e.innerText);
+    }
+    return [main.innerText, out];
+}"""
+
+
+def ui_text(page: "object", selector: str) -> str:
+    """The visible text of `selector` (a Playwright page's main area) without the model's answers and the code
+    blocks (tool results, code): the words the app itself shows."""
+    shown, theirs = page.locator(selector).evaluate(_NOT_OURS)  # type: ignore[attr-defined]
+    for part in sorted(theirs, key=len, reverse=True):
+        if part.strip():
+            shown = shown.replace(part, " ")
+    return shown

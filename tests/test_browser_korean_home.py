@@ -27,7 +27,7 @@ from tests.test_browser import app, browser, double, page, stub, trap  # noqa: E
 
 pytestmark = pytest.mark.browser
 
-AREAS = ("home", "nav", "presenter", "a11y")
+AREAS = ("home", "nav", "presenter", "a11y", "hosts")
 NAV_LINK = '[data-testid="stTopNavLink"]'
 KO_TITLES = [text("ko", f"nav.{name}") for name in ("home", "tools", "vision")]
 

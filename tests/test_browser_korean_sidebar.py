@@ -26,7 +26,7 @@ from tests.test_browser import app, browser, double, page, stub, trap  # noqa: E
 pytestmark = pytest.mark.browser
 
 SIDEBAR = '[data-testid="stSidebar"]'
-AREAS = ("sidebar", "connection", "rehearsal", "meter", "sharing", "crash")
+AREAS = ("sidebar", "connection", "rehearsal", "meter", "sharing", "crash", "hosts")
 
 
 PHRASES = english_phrases(AREAS)

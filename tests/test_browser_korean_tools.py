@@ -16,7 +16,7 @@ import re
 import pytest
 
 from tests import test_browser as tb
-from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
+from tests.i18n_phrases import english_phrases, ui_text  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
@@ -27,7 +27,7 @@ from tests.test_browser import app, browser, double, page, stub, trap  # noqa: E
 
 pytestmark = pytest.mark.browser
 
-AREAS = ("tools", "compare", "conversation")  # the catalogues of the tool page's own words
+AREAS = ("tools", "compare", "conversation", "toolnotes", "answers", "hosts", "errors")  # the catalogues of the tool page's own words
 MAIN = '[data-testid="stMainBlockContainer"]'
 CHAT = '[data-testid="stChatMessage"]'
 HEADING = re.compile(r"Llama 3\.1 405B의 도구 호출")
@@ -39,8 +39,9 @@ PHRASES = english_phrases(AREAS)
 
 
 def assert_no_english(page: Page, when: str) -> None:
-    """None of the catalogues' English phrases is visible in the page's main area."""
-    shown = page.locator(MAIN).inner_text()
+    """None of the catalogues' English phrases is visible in the page's main area (but for the model's answers
+    and the code blocks: `ui_text`)."""
+    shown = ui_text(page, MAIN)
     left = [p for p in PHRASES if p in shown]
     assert left == [], f"English on the Korean tool page ({when}): {left}"
 

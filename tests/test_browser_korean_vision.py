@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from tests import test_browser as tb
-from tests.i18n_phrases import english_phrases  # skips this module too when Chromium or Playwright is missing
+from tests.i18n_phrases import english_phrases, ui_text  # skips this module too when Chromium or Playwright is missing
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
@@ -32,7 +32,7 @@ from tests.test_browser_vision import app, browser  # noqa: E402,F401 - the modu
 
 pytestmark = pytest.mark.browser
 
-AREAS = ("vision", "conversation")  # the catalogues of the vision page's own words
+AREAS = ("vision", "conversation", "answers", "photos", "hosts", "errors")  # the catalogues of the vision page's own words
 MAIN = '[data-testid="stMain"]'
 NOTE = ".st-key-vision_english_note"
 SWITCH = ".st-key-vision_answer_ko"
@@ -65,8 +65,9 @@ def dark_page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
 
 
 def assert_no_english(page: Page, when: str) -> None:
-    """None of the catalogues' English phrases is visible in the page's main area."""
-    shown = page.locator(MAIN).inner_text()
+    """None of the catalogues' English phrases is visible in the page's main area (but for the model's answers
+    and the code blocks: `ui_text`)."""
+    shown = ui_text(page, MAIN)
     left = [p for p in PHRASES if p in shown]
     assert left == [], f"English on the Korean vision page ({when}): {left}"
 

@@ -30,14 +30,14 @@ from lib.common.ticking import Crashed, Tick, ticking_all
 from lib.hosts.budget import MAX_QUESTION_CHARS
 from lib.hosts.config import Settings
 from lib.hosts.errors import explain
-from lib.hosts.limits import limits_for, wait_notice, wait_text
-from lib.hosts.providers import Page, compare_default, display_name
+from lib.hosts.limits import limits_for, wait_msg, wait_notice
+from lib.hosts.providers import Page, answered_by_msg, compare_default, display_name
 from lib.tool_calling.loop import MAX_ROUNDS, AnswerText, CallStarted, Done, Turn, run_turn
 from lib.answers.transcript import hidden_turns, to_json
 from ui import presenter, state
 from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
 from ui.conversation import LiveAnswer, ProgressLine, show_error
-from ui.i18n import t
+from ui.i18n import language, say, t
 from ui.meter import count_requests
 from ui.rehearsal import rehearsal_tools, replay_pin, stream_opener
 from ui.tool_views import LiveToolTurn, step_view
@@ -109,7 +109,7 @@ def other_side(current: Settings, model: str | None, page: Page) -> Pick | None:
     if len(options) > 1:
         with cols[0]:
             hid = st.selectbox(t("compare.host"), list(options), key=host_key,
-                               format_func=lambda i: options[i][0].label, help=t("compare.host_help"))
+                               format_func=lambda i: say(options[i][0].label_msg), help=t("compare.host_help"))
             state.remember(host_key)
     else:
         hid = ss[host_key]
@@ -140,7 +140,7 @@ def cost_note(sides: Sequence[Pick]) -> str | None:
         if lim.per_day or lim.per_minute:
             per = t("compare.cost.per_day", count=lim.per_day) if lim.per_day else \
                 t("compare.cost.per_minute", count=lim.per_minute)
-            free.append(t("compare.cost.limit", host=s.label, per=per))
+            free.append(t("compare.cost.limit", host=say(s.label_msg), per=per))
     if not free:
         return None
     limits = list(dict.fromkeys(free))  # one host for both sides, or two
@@ -161,7 +161,7 @@ def _save(pairs: Sequence[Compared], secrets: Sequence[str]) -> None:
 
 
 def _side_heading(label: str, s: Settings, model: str) -> None:
-    st.markdown(f"**{label} · {as_text(display_name(model))}** · {as_text(s.label)}")
+    st.markdown(f"**{label} · {as_text(display_name(model))}** · {as_text(say(s.label_msg))}")
 
 
 def _live_header(question: str, sides: Sequence[Pick], page: str, asking: str) -> list[Any]:
@@ -185,7 +185,7 @@ def _live_header(question: str, sides: Sequence[Pick], page: str, asking: str) -
 
 def _difference_line(pair: Compared, page: str) -> None:
     """The one line on how the two answers differ, when it can be said."""
-    diff = difference(*pair.sides, page=page)
+    diff = difference(*pair.sides, page=page, lang=language())
     if diff:
         st.markdown(":material/compare_arrows: " + t("compare.difference", text=as_text(diff)))
 
@@ -202,9 +202,11 @@ def _intro(can_send: bool, model: str | None, other: Pick | None, sides: Sequenc
 def _downloads(pairs: Sequence[Compared], page: str, secrets: Sequence[str]) -> None:
     """One transcript with both columns, as Markdown and as JSON (built only when clicked)."""
     stem, key = ("tool-calling-compared", "tool_compare") if page == "tools" else ("vision-compared", "vision_compare")
+    lang = language()  # read here: the download is built outside this script run
     with st.container(horizontal=True):
         st.download_button(t("compare.transcript_markdown"),
-                           lambda: compare_markdown(compare_transcript(pairs, page=page, secrets=secrets), secrets),
+                           lambda: compare_markdown(compare_transcript(pairs, page=page, secrets=secrets), secrets,
+                                                    lang=lang),
                            f"{stem}.md", "text/markdown", icon=":material/description:", type="tertiary",
                            on_click="ignore", key=f"{key}_md")
         st.download_button(t("compare.transcript_json"),
@@ -239,7 +241,7 @@ def _side_view(turn: Turn, pair: Compared, i: int, index: int) -> None:
             st.warning(t("conversation.stopped"), icon="⏹️")
         if turn.error:
             show_error(error_as_text(turn.error))
-        st.caption(as_text(footer(pair.sides[i], "tools")))
+        st.caption(as_text(footer(pair.sides[i], "tools", language())))
 
 
 def _pair_view(pair: Compared, index: int) -> None:
@@ -250,7 +252,8 @@ def _pair_view(pair: Compared, index: int) -> None:
     cols = st.columns(2, gap="medium")
     for i, (col, turn) in enumerate(zip(cols, pair.turns)):
         with col:
-            st.markdown(f"**{LABELS[i]} · {as_text(turn.answered_by)}**")
+            who = answered_by_msg(turn.model, turn.served_model, turn.provider)
+            st.markdown(f"**{LABELS[i]} · {as_text(say(who))}**")
             _side_view(turn, pair, i, index)
     _difference_line(pair, "tools")
 
@@ -341,7 +344,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
         if done[i]:
             progress[i].show(t("compare.done", seconds=f"{turns[i].elapsed_s:.1f}"))
             return
-        text = wait_text(lines[i]["position"]) if lines[i]["position"] else views[i].step_text
+        text = say(wait_msg(lines[i]["position"])) if lines[i]["position"] else views[i].step_text
         progress[i].show(f"{text} **{now:.0f} s**")
 
     try:
@@ -401,7 +404,7 @@ def _vision_pair_view(pair: Compared) -> None:
     cols = st.columns(2, gap="medium")
     for i, (col, side) in enumerate(zip(cols, pair.sides)):
         with col:
-            st.markdown(f"**{LABELS[i]} · {as_text(side.who)}**")
+            st.markdown(f"**{LABELS[i]} · {as_text(side.who_in(language()))}**")
             with st.chat_message("assistant", avatar="🦙"):
                 if side.answer:
                     st.markdown(display_markdown(side.answer))
@@ -411,7 +414,7 @@ def _vision_pair_view(pair: Compared) -> None:
                     st.warning(t("conversation.stopped"), icon="⏹️")
                 if side.error:
                     st.error(as_text(side.error), icon="⚠️")
-                st.caption(as_text(footer(side, "vision")))
+                st.caption(as_text(footer(side, "vision", language())))
     _difference_line(pair, "vision")
 
 
@@ -479,7 +482,7 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
             progress[i].show(t("compare.done", seconds=f"{side.total_s:.1f}"))
             return
         step = "tools.step.writing_answer" if answers[i].text else "compare.looking_at_image"
-        text = wait_text(lines[i]["position"]) if lines[i]["position"] else \
+        text = say(wait_msg(lines[i]["position"])) if lines[i]["position"] else \
             t(step, model=display_name(answers[i].model))
         progress[i].show(f"{text} **{now:.0f} s**")
 
@@ -488,7 +491,7 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
             side = pair.sides[i]
             if isinstance(piece, Crashed):
                 err = explain(piece.error)
-                side.error, side.stopped, done[i] = f"{err.title}. {err.message}", False, True
+                side.error, side.stopped, done[i] = "{}. {}".format(*err.shown(language())), False, True
                 side.total_s = now
             else:
                 if side.first_token_s is None:

@@ -29,7 +29,8 @@ from lib.hosts.providers import (
     pick_model,
 )
 from ui import state
-from ui.i18n import language, t
+from lib.i18n import Msg
+from ui.i18n import language, say, t
 from ui.meter import RUN
 from ui.rehearsal import replay_pin
 
@@ -121,8 +122,8 @@ def visitor_providers(base: Settings) -> list[str]:
     return [pid for pid in PROVIDER_IDS if pid in configured or pid not in _LOCKED_PROVIDERS]
 
 
-def endpoint_refusal(pid: str) -> str | None:
-    """Why the base URL typed for `pid` is not used (None: it is, or none was typed)."""
+def endpoint_refusal(pid: str) -> Msg | str | None:
+    """Why the base URL typed for `pid` is not used (None: it is, or none was typed); render with `ui.i18n.say`."""
     endpoint = _typed(f"endpoint_{pid}")
     if endpoint is None:
         return None
@@ -132,7 +133,7 @@ def endpoint_refusal(pid: str) -> str | None:
     return _checked_endpoint(base, endpoint)[1]
 
 
-def _checked_endpoint(base: Settings, endpoint: str) -> tuple[str | None, str | None]:
+def _checked_endpoint(base: Settings, endpoint: str) -> tuple[str | None, Msg | str | None]:
     allow_private = operator_view() or flag(base.get("ALLOW_PRIVATE_ENDPOINTS"))
     checks: dict = st.session_state.setdefault("_endpoint_checks", {})
     key = f"{int(allow_private)} {endpoint}"
@@ -142,7 +143,7 @@ def _checked_endpoint(base: Settings, endpoint: str) -> tuple[str | None, str | 
         try:
             checks[key] = (check_url(endpoint, allow_private=allow_private), None)
         except EndpointRefused as exc:
-            checks[key] = (None, str(exc))
+            checks[key] = (None, exc.msg)  # said in the page's language where it is shown
     return checks[key]
 
 
@@ -208,9 +209,10 @@ def page_host_picker(page: Page) -> None:
     if st.session_state.get(key) not in ids:
         st.session_state[key] = AUTO_HOST
     auto = page_host(base, page)[0]
-    labels = {h.provider_id: h.label for h in hosts}
+    labels = {h.provider_id: say(h.label_msg) for h in hosts}
     st.selectbox(t("connection.host_for_page"), ids, key=key,
-                 format_func=lambda i: t("connection.host_best", provider=auto.label) if i == AUTO_HOST else labels[i],
+                 format_func=lambda i: t("connection.host_best", provider=say(auto.label_msg)) if i == AUTO_HOST
+                 else labels[i],
                  help=t("connection.host_help"))
 
 
@@ -319,8 +321,8 @@ def choose_model(settings: Settings, page: Page) -> tuple[ModelPick, CatalogResu
                       server_version=server_version(settings))
     if listing is not None and not listing.available and pick.model and not explicit:
         # A visitor's own typed address gets no reason (reached or not, refused or not: no port scanner here).
-        why = "" if st.session_state.get("_visitor_endpoint") else f" ({listing.error})"
-        pick = ModelPick(pick.model, t("connection.cannot_list", host=p.noun, why=why, model=pick.model),
+        why = "" if st.session_state.get("_visitor_endpoint") else f" ({say(listing.shown_error)})"
+        pick = ModelPick(pick.model, t("connection.cannot_list", host=say(p.noun_msg), why=why, model=pick.model),
                          pick.exact, pick.options)
     return pick, listing
 
@@ -359,7 +361,7 @@ def model_picker(settings: Settings, page: Page) -> str | None:
     """Show which model the page uses and why (one line), with a picker when there is a choice."""
     pick, listing = choose_model(settings, page)
     if pick.model is None:
-        st.warning(pick.reason, icon="⚠️")
+        st.warning(say(pick.shown_reason), icon="⚠️")
         if settings.provider is not None and settings.can_send:  # a way forward: name a model this host serves
             field = f"{page}_model_{settings.provider_id}"
             st.text_input(t("connection.type_model"), key=f"typed_{field}",
@@ -368,7 +370,7 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         return None
     if replay_pin(settings, page) == pick.model:  # pinned by the rehearsal: no choice, and the picker's kept
         st.markdown(t("connection.model_line", model_name=display_name(pick.model), model=pick.model))
-        st.caption(f"🎬 {pick.reason}")
+        st.caption(f"🎬 {say(pick.shown_reason)}")
         RUN.meter_model, RUN.page = (client.quota_key(settings), pick.model), page
         return pick.model
     options = list(pick.options) or [pick.model]
@@ -387,12 +389,12 @@ def model_picker(settings: Settings, page: Page) -> str | None:
         chosen = st.selectbox(
             t("connection.model"), options, key=key,
             format_func=lambda m: f"{display_name(m)} · {m}" if display_name(m) != m else m,
-            help=t("connection.model_help", provider=settings.label),
+            help=t("connection.model_help", provider=say(settings.label_msg)),
         )
     else:
         st.markdown(t("connection.model_line", model_name=display_name(chosen), model=chosen))
     state.remember(key)
-    st.caption(f"{icon} {pick.reason}{note}")
+    st.caption(f"{icon} {say(pick.shown_reason)}{note}")
     RUN.meter_model = (client.quota_key(settings), chosen)  # the sidebar's meter: the limits of this model
     RUN.page = page
     return chosen

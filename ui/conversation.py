@@ -12,10 +12,10 @@ import streamlit as st
 from lib.answers.pacing import FREEZE, Streamer
 from lib.answers.transcript import SHOWN_TURNS, hidden_turns
 from lib.common.redact import redact
-from lib.common.safe_text import display_markdown, literal
+from lib.common.safe_text import as_text, display_markdown, literal
 from lib.hosts.errors import UserError
 from ui import presenter
-from ui.i18n import t
+from ui.i18n import language, t
 
 
 def earlier_turns(count: int, key: str) -> int:
@@ -41,7 +41,12 @@ def show_error(err: UserError) -> None:
     if st.session_state.get("_visitor_endpoint") and not err.is_rate_limit:
         st.error(t("conversation.error.visitor_endpoint"), icon=icon)
         return
-    st.error(display_markdown(f"**{err.title}.** {err.message}"), icon=icon)
+    title, message = err.shown(language())
+    if (title, message) != (err.title, err.message):
+        # Said here in the page's language from the catalogue: the values in it (a tool's own words, a tool name the
+        # model wrote) show as written, as `error_as_text` makes the English ones show.
+        title, message = as_text(title), as_text(message, keep_code=True)
+    st.error(display_markdown(f"**{title}.** {message}"), icon=icon)
     if err.detail and not presenter.presenting():
         detail = literal(redact(err.detail))
         st.caption(t("conversation.error.server_said_status", detail=detail, status=err.status) if err.status

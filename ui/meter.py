@@ -13,10 +13,10 @@ import streamlit as st
 from lib import client
 from lib.common.session_store import STORE
 from lib.hosts.config import Settings
-from lib.hosts.errors import format_wait
 from lib.hosts.limits import RATES, limits_for, rate_key
+from lib.i18n import duration
 from ui import state
-from ui.i18n import t
+from ui.i18n import language, say, t
 
 
 METER = "meter"  # this tab's request count, kept with its conversations (ui.state) so a reload keeps it
@@ -98,6 +98,7 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
     where = client.quota_key(settings)
     model = model_in_use(settings)
     limits = limits_for(p, model)
+    lang, label = language(), say(settings.label_msg)  # "Ollama (이 컴퓨터에서 실행)" on a Korean page
     applies: Callable[[str], bool] | None = None
     scope = ""
     if limits.only_suffix:  # the published figures hold for some models only (OpenRouter's :free)
@@ -114,7 +115,7 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
     minute_until = snap.limit_reached(where, "minute", applies)
     if day_until is not None:
         used = t("meter.day_all_used", limit=limits.per_day) if limits.per_day else t("meter.today")
-        day = t("meter.day_host_said", used=used, provider=settings.label, today=today)
+        day = t("meter.day_host_said", used=used, provider=label, today=today)
     elif limits.per_day and today >= limits.per_day:
         day = t("meter.day_reached", today=today, limit=limits.per_day)
     else:
@@ -128,19 +129,19 @@ def quota_lines(settings: Settings) -> tuple[list[str], str | None]:
             wait = max(wait, minute_until - snap.now)
         if wait > 0 or RATES.waiting(key):
             waiting = RATES.waiting(key)
-            this_minute += t("meter.next_waits", wait=format_wait(wait)) + (
+            this_minute += t("meter.next_waits", wait=duration(lang, wait)) + (
                 t("meter.in_line", waiting=waiting) if waiting else "")
     else:
         this_minute = t("meter.minute", used=minute) + (t("meter.minute_host_said") if minute_until else "")
-    lines.append(t("meter.this_server", provider=settings.label, scope=scope, day=day, minute=this_minute))
+    lines.append(t("meter.this_server", provider=label, scope=scope, day=day, minute=this_minute))
     for header, value in sorted(snap.remaining.get(where, {}).items()):
-        lines.append(t("meter.host_says", provider=settings.label, header=header.removeprefix("x-ratelimit-"),
+        lines.append(t("meter.host_says", provider=label, header=header.removeprefix("x-ratelimit-"),
                        value=value))
     warning = None
     if day_until is not None or (limits.per_day and today >= limits.per_day):
-        resets = t("meter.resets_in", wait=format_wait(day_until - snap.now)) if day_until is not None else ""
-        warning = t("meter.daily_reached", provider=settings.label, scope=scope, resets=resets)
+        resets = t("meter.resets_in", wait=duration(lang, day_until - snap.now)) if day_until is not None else ""
+        warning = t("meter.daily_reached", provider=label, scope=scope, resets=resets)
     elif limits.per_day and today >= 0.8 * limits.per_day:
         left = max(0, limits.per_day - today)
-        warning = t("meter.nearly_spent", today=today, provider=settings.label, limit=limits.per_day, left=left)
+        warning = t("meter.nearly_spent", today=today, provider=label, limit=limits.per_day, left=left)
     return lines, warning

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from lib import client, tools
+from lib.i18n import DEFAULT, catalogue
 from lib.answers.rehearsal import Rehearsal
 from lib.common.safe_text import as_text
 from lib.hosts.config import Settings
@@ -78,7 +79,9 @@ def _use_pinned_tools(recorded: Rehearsal) -> list[str] | None:
     for name in tools.TOOLS:
         ss[f"tool_{name}"] = name in wanted
         state.remember(f"tool_{name}")  # the page's mirror (ui.state.keep) restores these, not the old ticks
-    return [tools.TOOLS[name].title for name in wanted]
+    # Each title as the tool page names it, in this session's language (a tool the catalogue lacks: lib's title).
+    keys = {name: f"tools.tool.{name}.title" for name in wanted}
+    return [t(keys[name]) if keys[name] in catalogue(DEFAULT) else tools.TOOLS[name].title for name in wanted]
 
 
 def _pinned_ticks(recorded: Rehearsal) -> list[str] | None:

@@ -15,10 +15,11 @@ from urllib.parse import urlsplit, urlunsplit
 import streamlit as st
 
 from lib.vision import conversation as vs
+from lib.vision.crop import shown_note
 from lib.common.safe_text import as_text, display_markdown
 from lib.answers.transcript import TranscriptError, tool_turns_from_transcript
 from ui import state
-from ui.i18n import t
+from ui.i18n import language, t
 from ui.tool_views import render_turn
 
 Page = Literal["tools", "vision"]
@@ -101,7 +102,8 @@ def _tools(data: dict) -> None:
 def _vision(data: dict, blob: bytes | None) -> None:
     view: dict = {}
     vs.init_state(view)
-    if vs.restore(view, data, blob) is None:
+    lang = language()
+    if vs.restore(view, data, blob, lang=lang) is None:
         st.info(t("sharing.nothing_asked_photo"), icon="📷")
         return
     image: vs.CurrentImage | None = view[vs.IMAGE]
@@ -116,4 +118,5 @@ def _vision(data: dict, blob: bytes | None) -> None:
             with st.chat_message(role, avatar="🦙" if role == "assistant" else None):
                 st.markdown(display_markdown(text) if text else f"*{t('sharing.no_text')}*")
                 if i in view[vs.META]:
-                    st.caption(as_text(view[vs.META][i]))
+                    meta = view[vs.META][i]
+                    st.caption(as_text(shown_note(meta, lang) if role == "user" else meta))

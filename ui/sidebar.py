@@ -12,9 +12,9 @@ from lib.common.shared_state import LINK
 
 from lib.hosts.config import Settings
 from lib.hosts.limits import limits_for
-from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED, PROVIDERS, Page, provider
+from lib.hosts.providers import CHECKED_ON, GITHUB_RETIRED_MSG, PROVIDERS, Page, provider
 from ui import presenter
-from ui.i18n import language_picker, t
+from ui.i18n import language_picker, say, t
 from ui.connection import (
     stash_key,
     base_settings,
@@ -58,7 +58,7 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
         if "provider" not in ss and base.provider_id:
             ss["provider"] = base.provider_id
         keep_sidebar_choices()
-        where = f"**{settings.label}**" if settings.provider else t("sidebar.not_connected")
+        where = f"**{say(settings.label_msg)}**" if settings.provider else t("sidebar.not_connected")
         if settings.provider and not stage:  # on stage: no addresses or key talk
             shown = shown_endpoint(settings)
             details = [t("sidebar.endpoint", endpoint=shown) if shown
@@ -86,13 +86,13 @@ def _connection(base: Settings, settings: Settings) -> None:
     pid = st.radio(
         t("sidebar.provider"),
         visitor_providers(base),
-        format_func=lambda i: provider(i).label,
+        format_func=lambda i: say(provider(i).label_msg),
         key="provider",
         **({} if "provider" in st.session_state else {"index": None}),
         help=t("sidebar.provider_help"),
     )
     if pid == base.provider_id and base.reason:
-        st.caption(t("sidebar.why", reason=base.reason))
+        st.caption(t("sidebar.why", reason=say(base.shown_reason)))
     if pid:
         _provider_fields(pid, settings)
 
@@ -123,7 +123,7 @@ def _provider_fields(pid: str, settings: Settings) -> None:
                 key=f"key_{pid}", type="password",
                 placeholder=t("sidebar.key_kept") if kept else (p.key_hint or None),
                 on_change=stash_key, args=(pid,),
-                help=t("sidebar.key_help", provider=p.label)
+                help=t("sidebar.key_help", provider=say(p.label_msg))
                      + (" " + t("sidebar.key_get_one", url=p.key_url) if p.key_url and p.key_required else ""),
             )
             if kept and st.button(t("sidebar.forget_key"), key=f"forget_key_{pid}", type="tertiary"):
@@ -137,9 +137,9 @@ def _provider_fields(pid: str, settings: Settings) -> None:
         # A key: the box's identity (and whether it is open) doesn't change with the language of its label.
         with st.expander(t("sidebar.gateway"), key=f"gateway_box_{pid}"):
             st.text_input(t("sidebar.base_url"), key=f"endpoint_{pid}", placeholder=p.base_url or "",
-                          help=t("sidebar.gateway_help", provider=p.label, key_name=p.key_names[0]))
+                          help=t("sidebar.gateway_help", provider=say(p.label_msg), key_name=p.key_names[0]))
     if (refused := endpoint_refusal(pid)) is not None and typing:
-        st.error(t("sidebar.not_used", reason=refused), icon="🚫")
+        st.error(t("sidebar.not_used", reason=say(refused)), icon="🚫")
 
 
 def sidebar_quota(settings: Settings) -> None:
@@ -155,7 +155,8 @@ def sidebar_quota(settings: Settings) -> None:
             p = settings.provider
             # Home uses no model: the free tier's note, where the figures hold for some models only.
             limits = limits_for(p, model_in_use(settings) or "any" + p.limits.only_suffix) if p is not None else None
-            note = f"\n\n{p.label}: {limits.note}." if p is not None and limits is not None and limits.note else ""
+            note = (f"\n\n{say(p.label_msg)}: {say(limits.shown_note)}."
+                    if p is not None and limits is not None and limits.note else "")
             st.caption("  \n".join(lines) + note)
 
 
@@ -167,7 +168,8 @@ def providers_table() -> str:
         named = f"`{p.key_names[0]}`" if p.key_names else ""
         key = (named if p.key_required else t("sidebar.table.key_optional", key=named)) if p.key_names \
             else t("sidebar.table.no_key")
-        rows.append(f"| {p.label} | {p.exact_tools} | {p.exact_vision} | {key} | {p.free_tier} |")
+        cells = (say(p.said(name)) for name in ("label", "exact_tools", "exact_vision"))
+        rows.append(f"| {' | '.join(cells)} | {key} | {say(p.said('free_tier'))} |")
     return "\n".join(rows) + "\n\n" + t("sidebar.table.checked", date=CHECKED_ON)
 
 
@@ -175,9 +177,9 @@ def setup_panel(settings: Settings, compact: bool = False) -> None:
     """How to connect (shown when sending is impossible); `compact` folds it into an expander."""
     p = settings.provider
     if p is not None and settings.needs_token:
-        title = "🔑 " + t("sidebar.setup.needs_key", provider=p.label)
+        title = "🔑 " + t("sidebar.setup.needs_key", provider=say(p.label_msg))
     elif p is not None and settings.needs_endpoint:
-        title = "🔌 " + t("sidebar.setup.needs_base_url", provider=p.label)
+        title = "🔌 " + t("sidebar.setup.needs_base_url", provider=say(p.label_msg))
     else:
         title = "🔌 " + t("sidebar.setup.no_host")
     # Its key keeps the folded box as it is (open or not) when the language of its title changes.
@@ -186,7 +188,7 @@ def setup_panel(settings: Settings, compact: bool = False) -> None:
         if not compact:
             st.markdown(f"#### {title}")
         if settings.github_retired and p is None:
-            st.warning(GITHUB_RETIRED, icon="🪦")
+            st.warning(say(GITHUB_RETIRED_MSG), icon="🪦")
         if settings.placeholder_keys:
             keys = ", ".join(f"`{k}`" for k in settings.placeholder_keys)
             st.caption(t("sidebar.setup.placeholder_keys", keys=keys))

@@ -1,6 +1,6 @@
 """How a tool-calling turn looks: a short timeline, open by default — the model decided to call a tool (with its
 raw output right there) → the app ran it (what came back, how long) → the answer. Its words:
-lib/i18n/*/tools.toml."""
+lib/i18n/*/tools.toml, and toolnotes.toml for what lib/ says of a call (its summary, source, failure) and a turn."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import streamlit as st
 
 from lib import client, tools
 from lib.i18n import DEFAULT, catalogue
-from lib.common.replayed import replayed_note
 from lib.tool_calling.llama_prompt import render_raw_prompt
-from lib.hosts.providers import display_name
+from lib.hosts.providers import answered_by_msg, display_name
 from lib.common.safe_text import as_text, code_span, display_markdown, error_as_text
 from lib.tool_calling.loop import (
     AnswerText,
@@ -27,10 +26,11 @@ from lib.tool_calling.loop import (
     request_code,
 )
 from lib.answers.transcript import call_line
+from lib.vision.answer import replayed
 from ui import presenter
 from ui.connection import current_settings, shown_url
 from ui.conversation import LiveAnswer, show_error
-from ui.i18n import t
+from ui.i18n import language, say, t
 
 
 def tool_title(name: str) -> str:
@@ -71,15 +71,16 @@ def ran_line(step: ToolStep, bold: bool = True) -> str:
     b = "**" if bold else ""
     if r is None:
         return t("tools.call.not_run", title=title)
-    source = as_text(r.source)
+    source = as_text(say(tools.source_msg(r.source)))  # "local clock" said in the page's language; a name as it is
     seconds = f"{r.elapsed_s:.2f}"
     if not r.ok:
-        line = error_line(r)
+        line = say(tools.failure_msg(error_line(r)))  # the English the model was told, read back (else as it came)
         why = as_text(line if len(line) <= 200 else line[:199] + "…")
         if why:
             return t("tools.call.failed_why", b=b, title=title, seconds=seconds, source=source, why=why)
         return t("tools.call.failed", b=b, title=title, seconds=seconds, source=source)
-    return t("tools.call.ran", b=b, title=title, summary=tools.result_summary(r), seconds=seconds, source=source)
+    return t("tools.call.ran", b=b, title=title, summary=say(tools.result_summary_msg(r)), seconds=seconds,
+             source=source)
 
 
 def decided(step: ToolStep, model: str = "") -> None:
@@ -182,9 +183,13 @@ def server_rendering(turn: Turn) -> str | None:
 def footer(turn: Turn) -> str:
     """Who answered, how long it took, what it cost; and whether it was replayed (Markdown: the model and provider
     names show as written)."""
-    parts = [f"{as_text(turn.answered_by)} · {turn.summary}" if turn.model else turn.summary]
-    if note := replayed_note(turn.cached):
-        parts.append(note)
+    lang = language()
+    summary = turn.summary_in(lang)
+    who = answered_by_msg(turn.model, turn.served_model, turn.provider)  # its English: `turn.answered_by`
+    parts = [f"{as_text(say(who))} · {summary}" if turn.model
+             else summary]
+    if note := replayed(turn.cached):
+        parts.append(say(note))
     return " · ".join(parts)
 
 
@@ -200,7 +205,7 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
         for n, step in enumerate(turn.steps):
             step_view(step, turn.model, None if latest or index is None else f"tool_received_{index}_{n}")
         for note in turn.notes:
-            st.info(as_text(note, keep_code=True), icon="ℹ️")
+            st.info(as_text(say(note), keep_code=True), icon="ℹ️")
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
         clicked = turn_tail(turn, index, latest)
@@ -261,6 +266,7 @@ class LiveToolTurn:
                 ran(event.step)
             self.step_text = t("tools.step.reading_result", model=display_name(turn.model))
         elif isinstance(event, Note):
-            self.timeline.info(as_text(event.text, keep_code=True), icon="ℹ️")  # as render_turn shows it
+            note = event.msg if event.msg is not None else event.text
+            self.timeline.info(as_text(say(note), keep_code=True), icon="ℹ️")  # as render_turn shows it
         elif isinstance(event, Done):
             self.turn = event.turn

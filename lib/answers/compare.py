@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from lib.common.redact import redact, redact_data
-from lib.common.replayed import replayed_note
-from lib.hosts.providers import answered_by, display_name
+from lib.hosts.providers import answered_by, answered_by_msg, display_name, host_msg
+from lib.i18n import DEFAULT, Msg, msg, say, text
 from lib.tool_calling.loop import Turn
+from lib.vision.answer import replayed
 from lib.answers.transcript import SCHEMA as TRANSCRIPT_SCHEMA
 from lib.answers.transcript import VERSION as TRANSCRIPT_VERSION
 from lib.answers.transcript import TranscriptError, call_line, tool_transcript, tool_turns_from_transcript
@@ -53,10 +54,19 @@ class Side:
         """"Llama 3.1 8B on Ollama" (the server's own name for the model when it names another)."""
         return answered_by(self.model, self.served_model, self.provider)
 
+    def who_in(self, lang: str) -> str:
+        """`who` in `lang` ("Ollama의 Llama 3.1 8B")."""
+        return say(lang, answered_by_msg(self.model, self.served_model, _host(self.provider)))
+
     @property
     def short(self) -> str:
         """"Llama 3.1 8B": what the difference line calls this side."""
         return display_name(self.model) if self.model else "This side"
+
+    @property
+    def short_msg(self) -> "Msg | str":
+        """`short`, its "This side" in any language."""
+        return display_name(self.model) if self.model else msg("answers.who.this_side")
 
     @property
     def finished(self) -> bool:
@@ -80,38 +90,46 @@ class Compared:
         return self
 
 
-def side_of_turn(turn: Turn, first_token_s: float | None) -> Side:
-    """A tool-page side from its finished, failed or stopped `Turn`."""
+def side_of_turn(turn: Turn, first_token_s: float | None, lang: str = DEFAULT) -> Side:
+    """A tool-page side from its finished, failed or stopped `Turn` (its error's title and message in `lang`)."""
     return Side(
         model=turn.model, provider=turn.provider, answer=turn.answer, first_token_s=first_token_s,
         total_s=float(turn.elapsed_s or 0.0), tokens=int(turn.tokens or 0), requests=turn.request_count,
         calls=[call_line(s.call.name, s.call.arguments) for s in turn.steps],
-        error=f"{turn.error.title}. {turn.error.message}" if turn.error else "",
+        error="{}. {}".format(*turn.error.shown(lang)) if turn.error else "",
         stopped=bool(turn.stopped), cached=turn.cached, served_model=turn.served_model,
     )
 
 
-def footer(side: Side, page: str = "tools") -> str:
-    """"Llama 3.1 8B on Ollama · first words 0.4 s · 2.1 s in all · 312 tokens · 1 tool call" (plain text)."""
-    parts = [side.who]
+def footer(side: Side, page: str = "tools", lang: str = DEFAULT) -> str:
+    """"Llama 3.1 8B on Ollama · first words 0.4 s · 2.1 s in all · 312 tokens · 1 tool call" (plain text, in
+    `lang`)."""
+    def words(key: str, **values: Any) -> str:
+        return text(lang, f"answers.footer.{key}", **values)
+
+    parts = [side.who_in(lang)]
     if side.first_token_s is not None:
-        parts.append(f"first words {side.first_token_s:.1f} s")
-    parts.append(f"{side.total_s:.1f} s in all")
+        parts.append(words("first_words", seconds=f"{side.first_token_s:.1f}"))
+    parts.append(words("in_all", seconds=f"{side.total_s:.1f}"))
     if side.tokens:
-        parts.append(f"{side.tokens:,} tokens")
+        parts.append(words("tokens", tokens=f"{side.tokens:,}"))
     if page == "tools":
         n = len(side.calls)
-        parts.append(f"{n} tool call{'s' if n != 1 else ''}" if n else "no tool call")
-    if note := replayed_note(side.cached):
-        parts.append(note)
+        parts.append(words("tool_call_one" if n == 1 else "tool_call_many", count=n) if n else words("no_tool_call"))
+    if note := replayed(side.cached):
+        parts.append(say(lang, note))
     return " · ".join(parts)
 
 
-def _names(a: Side, b: Side) -> tuple[str, str]:
+_host = host_msg  # a side's host as a page says it
+
+
+def _names(a: Side, b: Side) -> tuple["Msg | str", "Msg | str"]:
     """What the difference line calls each side: the model, or the model and host when both are the same model."""
     if a.short != b.short:
-        return a.short, b.short
-    return f"{a.short} on {a.provider}", f"{b.short} on {b.provider}"
+        return a.short_msg, b.short_msg
+    return (msg("hosts.answered.on", model_name=a.short_msg, provider=_host(a.provider)),
+            msg("hosts.answered.on", model_name=b.short_msg, provider=_host(b.provider)))
 
 
 def _tool_names(side: Side) -> list[str]:
@@ -126,54 +144,60 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def difference(a: Side, b: Side, page: str = "tools") -> str | None:
+def difference(a: Side, b: Side, page: str = "tools", lang: str = DEFAULT) -> str | None:
     """One line of plain text (the page escapes it: it quotes the models' tool arguments) saying how the two
-    answers differ, where that can be stated honestly; None where it can't.
+    answers differ, where that can be stated honestly, in `lang`; None where it can't.
 
     Facts only: which side failed, which called a tool and which answered without one, whose calls differ, and a
     time or length gap of at least a quarter. Nothing about which answer is right: the room reads them. Times of a
     replayed answer say nothing of the model, so no speed is compared then.
     """
+    return " ".join(say(lang, m) for m in _differences(a, b, page)) or None
+
+
+def _differences(a: Side, b: Side, page: str) -> list[Msg]:
+    """The sentences of `difference` (`answers.difference.*`); none where nothing can be said."""
     na, nb = _names(a, b)
     if a.error or b.error:
         if a.error and b.error:
-            return "Both failed."
+            return [msg("answers.difference.both_failed")]
         failed, fine, err = (na, nb, a.error) if a.error else (nb, na, b.error)
         title = err.split(". ", 1)[0].rstrip(".")
-        return f"{failed} failed ({title}); {fine} answered." if (b if a.error else a).finished else \
-            f"{failed} failed ({title})."
+        if (b if a.error else a).finished:
+            return [msg("answers.difference.failed_other_answered", failed=failed, title=title, fine=fine)]
+        return [msg("answers.difference.failed", failed=failed, title=title)]
     if a.stopped or b.stopped:
-        return None  # one answer is incomplete: nothing fair to compare
-    lines: list[str] = []
+        return []  # one answer is incomplete: nothing fair to compare
+    lines: list[Msg] = []
     if page == "tools":
         ta, tb = _tool_names(a), _tool_names(b)
         if ta and not tb:
-            lines.append(f"{nb} called no tool and answered from what it knows; {na} called {ta[0]}.")
+            lines.append(msg("answers.difference.no_tool", without=nb, with_tool=na, tool=ta[0]))
         elif tb and not ta:
-            lines.append(f"{na} called no tool and answered from what it knows; {nb} called {tb[0]}.")
+            lines.append(msg("answers.difference.no_tool", without=na, with_tool=nb, tool=tb[0]))
         elif ta and tb:
             if ta != tb:
-                lines.append(f"{na} called {', '.join(ta)}; {nb} called {', '.join(tb)}.")
+                lines.append(msg("answers.difference.called", a=na, tools_a=", ".join(ta), b=nb,
+                                 tools_b=", ".join(tb)))
             elif a.calls != b.calls:
-                lines.append(f"Both called {ta[0]}, with different arguments: {_clip(a.calls[0])} and "
-                             f"{_clip(b.calls[0])}.")
+                lines.append(msg("answers.difference.different_arguments", tool=ta[0], call_a=_clip(a.calls[0]),
+                                 call_b=_clip(b.calls[0])))
             else:
-                lines.append(f"Both made the same call, {_clip(a.calls[0])}.")
+                lines.append(msg("answers.difference.same_call", call=_clip(a.calls[0])))
         else:
-            lines.append("Neither called a tool.")
+            lines.append(msg("answers.difference.no_call"))
     if a.finished and b.finished and not a.cached and not b.cached and min(a.total_s, b.total_s) > 0:
         fast, slow = (a, b) if a.total_s <= b.total_s else (b, a)
         ratio = slow.total_s / fast.total_s
         if ratio >= _MIN_RATIO:
-            fname = na if fast is a else nb
-            lines.append(f"{fname} finished {ratio:.1f}× sooner ({fast.total_s:.1f} s against {slow.total_s:.1f} s).")
+            lines.append(msg("answers.difference.sooner", name=na if fast is a else nb, ratio=f"{ratio:.1f}",
+                             fast=f"{fast.total_s:.1f}", slow=f"{slow.total_s:.1f}"))
     if page == "vision" and a.finished and b.finished:
         wa, wb = _words(a.answer), _words(b.answer)
         if min(wa, wb) > 0 and max(wa, wb) / min(wa, wb) >= 1.5:
-            long_name = na if wa > wb else nb
-            lines.append(f"{long_name}'s answer is {max(wa, wb) / min(wa, wb):.1f}× longer "
-                         f"({max(wa, wb)} words against {min(wa, wb)}).")
-    return " ".join(lines) or None
+            lines.append(msg("answers.difference.longer", name=na if wa > wb else nb,
+                             ratio=f"{max(wa, wb) / min(wa, wb):.1f}", long=max(wa, wb), short=min(wa, wb)))
+    return lines
 
 
 # Transcripts: one file, both columns ------------------------------------------------------------------------------
@@ -221,37 +245,66 @@ def _md_block(text: str) -> str:
     return f"{fence}text\n{text}\n{fence}"
 
 
-def compare_markdown(data: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
-    """A readable Markdown document of a compared conversation: each question, then A and B, then the difference."""
+def _side_of_dict(s: Mapping[str, Any]) -> Side:
+    """A side back from its transcript dict (`_side_dict`)."""
+    return Side(**{k: s.get(k) for k in ("model", "provider")},
+                answer=str(s.get("answer") or ""), first_token_s=s.get("first_token_s"),
+                total_s=float(s.get("total_s") or 0), tokens=int(s.get("tokens") or 0),
+                requests=int(s.get("requests") or 0), calls=list(s.get("calls") or []),
+                error=str(s.get("error") or ""), stopped=bool(s.get("stopped")), cached=str(s.get("cached") or ""),
+                served_model=str(s.get("served_model") or ""))
+
+
+def _difference_in(pair: Mapping[str, Any], page: str, lang: str) -> str:
+    """The pair's difference line as the transcript keeps it (English), said again in `lang` from its sides."""
+    kept = str(pair.get("difference") or "")
+    sides = pair.get("sides") or []
+    if not kept or lang == DEFAULT or len(sides) != 2:
+        return kept
+    try:
+        return difference(*(_side_of_dict(s) for s in sides), page=page, lang=lang) or kept
+    except (AttributeError, TypeError, ValueError):  # a hand-made file: its own words
+        return kept
+
+
+def compare_markdown(data: Mapping[str, Any], secrets: Sequence[str] = (), lang: str = DEFAULT) -> str:
+    """A readable Markdown document of a compared conversation: each question, then A and B, then the difference;
+    its headings, labels, footers and difference in `lang`."""
+    def words(key: str, **values: Any) -> str:
+        return text(lang, f"answers.compared.{key}", **values)
+
     d = redact_data(dict(data), secrets)
-    page = "tool calling" if str(d.get("kind", "")).startswith("tools") else "vision"
+    page = "tools" if str(d.get("kind", "")).startswith("tools") else "vision"
     pairs = d.get("pairs") or []
     first = (pairs[0].get("sides") or []) if pairs else []
-    lines = [f"# Llama Herd Studio: {page} compared side by side", ""]
+    lines = [f"# {words('title_tools' if page == 'tools' else 'title_vision')}", ""]
     for label, s in zip(LABELS, first):
-        lines.append(f"- **{label}:** {_md_inline(answered_by(s.get('model', ''), s.get('served_model', ''), s.get('provider', '')))}")
-    lines += [f"- **Exported:** {_md_inline(d.get('exported_at'))}", f"- **Questions:** {len(pairs)}", ""]
+        named = say(lang, answered_by_msg(s.get("model", ""), s.get("served_model", ""),
+                                          _host(s.get("provider", ""))))
+        lines.append(f"- **{label}:** {_md_inline(named)}")
+    lines += [f"- **{words('exported')}:** {_md_inline(d.get('exported_at'))}",
+              f"- **{words('questions')}:** {len(pairs)}", ""]
     for n, pair in enumerate(pairs, 1):
-        lines += ["---", "", f"## Question {n}", "", "> " + _md_inline(pair.get("question")), ""]
+        lines += ["---", "", f"## {words('question', n=n)}", "", "> " + _md_inline(pair.get("question")), ""]
         for label, s in zip(LABELS, pair.get("sides") or []):
             side = Side(**{k: s.get(k) for k in ("model", "provider")},
                         first_token_s=s.get("first_token_s"), total_s=float(s.get("total_s") or 0),
                         tokens=int(s.get("tokens") or 0), calls=list(s.get("calls") or []),
                         cached=str(s.get("cached") or ""), served_model=str(s.get("served_model") or ""))
-            lines += [f"### {label} · {_md_inline(side.who)}", ""]
+            lines += [f"### {label} · {_md_inline(side.who_in(lang))}", ""]
             for call in side.calls:
-                lines += [f"- Called `{call.replace('`', '')}`"]
+                lines += [f"- {words('called', call='`' + call.replace('`', '') + '`')}"]
             if side.calls:
                 lines.append("")
             if s.get("answer"):
                 lines += [_md_block(str(s["answer"])), ""]
             if s.get("error"):
-                lines += [f"**Failed:** {_md_inline(s['error'])}", ""]
+                lines += [f"**{words('failed')}** {_md_inline(s['error'])}", ""]
             if s.get("stopped"):
-                lines += ["*Stopped before the answer was complete.*", ""]
-            lines += [f"*{_md_inline(footer(side, 'tools' if page == 'tool calling' else 'vision'))}*", ""]
-        if pair.get("difference"):
-            lines += [f"**Difference:** {_md_inline(pair['difference'])}", ""]
+                lines += [f"*{words('stopped')}*", ""]
+            lines += [f"*{_md_inline(footer(side, page, lang))}*", ""]
+        if diff := _difference_in(pair, page, lang):
+            lines += [f"**{words('difference')}** {_md_inline(diff)}", ""]
     return redact("\n".join(lines).rstrip() + "\n", secrets)
 
 

@@ -34,6 +34,7 @@ from lib.common.jsonfile import describe_path, load_untrusted_json
 from lib.common.redact import MASK as REDACTED, redact, redact_data
 from lib.common.safe_text import display_markdown
 from lib.hosts.errors import ErrorKind, UserError
+from lib.i18n import DEFAULT, Msg, msg, text as _text
 from lib.tool_calling.llama_prompt import ToolCall
 from lib.tool_calling.loop import ToolStep, Turn
 from lib.tools.base import ToolResult
@@ -72,7 +73,12 @@ def hidden_turns(count: int, show_all: bool = False, shown: int = SHOWN_TURNS) -
 
 
 class TranscriptError(ValueError):
-    """A transcript that cannot be read; the message says why in words a person understands."""
+    """A transcript that cannot be read; the message says why in words a person understands: `str()` in English,
+    `reason` the same as a `Msg` (`answers.refused.*`) to show in the page's language (`say(lang, reason)`)."""
+
+    def __init__(self, reason: "Msg | str") -> None:
+        super().__init__(str(reason))
+        self.reason: Msg | str = reason
 
 
 # Export ----------------------------------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ def _error_dict(error: Any) -> dict[str, Any] | None:
     if error is None:
         return None
     kind = getattr(error, "kind", "unknown")
-    return {
+    out = {
         "kind": str(getattr(kind, "value", kind)),
         "title": str(getattr(error, "title", "") or ""),
         "message": str(getattr(error, "message", "") or ""),
@@ -111,6 +117,10 @@ def _error_dict(error: Any) -> dict[str, Any] | None:
         "code": getattr(error, "code", None),
         "retry_after_s": getattr(error, "retry_after_s", None),
     }
+    says = error.says_json() if isinstance(error, UserError) else None
+    if says is not None:  # the title and message as catalogue texts: a reload shows them in the page's language
+        out["says"] = says
+    return out
 
 
 def _result_dict(result: Any) -> dict[str, Any] | None:
@@ -310,108 +320,129 @@ def call_line(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{name}({args})"
 
 
-def _who(model: str, provider: str) -> str:
-    parts = [f"model {_code_span(model)}" if model else "", f"provider {_inline(provider)}" if provider else ""]
-    return " · ".join(p for p in parts if p) or "model not recorded"
+def _who(model: str, provider: str, lang: str = DEFAULT) -> str:
+    parts = [_text(lang, "answers.markdown.who_model", model=_code_span(model)) if model else "",
+             _text(lang, "answers.markdown.who_provider", provider=_inline(provider)) if provider else ""]
+    return " · ".join(p for p in parts if p) or _text(lang, "answers.markdown.model_not_recorded")
 
 
-def _tools_markdown(d: Mapping[str, Any]) -> list[str]:
+def _tools_markdown(d: Mapping[str, Any], lang: str = DEFAULT) -> list[str]:
+    def say(key: str, **values: Any) -> str:
+        return _text(lang, f"answers.markdown.{key}", **values)
+
     lines: list[str] = []
     for n, turn in enumerate(d["turns"], 1):
         model = turn.get("model") or d.get("model") or ""
         provider = turn.get("provider") or d.get("provider") or ""
         usage, timings = turn.get("usage") or {}, turn.get("timings") or {}
-        lines += ["", "---", "", f"## Turn {n}", "", _quote(turn.get("question", "")), ""]
+        lines += ["", "---", "", f"## {say('turn', n=n)}", "", _quote(turn.get("question", "")), ""]
         requests, tokens = int(usage.get("requests") or 0), int(usage.get("tokens") or 0)
-        facts = [_who(model, provider), f"{float(timings.get('elapsed_s') or 0):.1f} s",
-                 f"{requests} model request{'s' if requests != 1 else ''}"]
+        facts = [_who(model, provider, lang), say("seconds", seconds=f"{float(timings.get('elapsed_s') or 0):.1f}"),
+                 say("request_one" if requests == 1 else "request_many", count=requests)]
         if tokens:
-            facts.append(f"{tokens:,} tokens")
+            facts.append(say("tokens", tokens=f"{tokens:,}"))
         lines += ["*" + " · ".join(facts) + "*", ""]
         for i, step in enumerate(turn.get("steps") or [], 1):
             call = step.get("call") or {}
-            lines += [f"### Step {i}: {_code_span(call_line(call.get('name', ''), call.get('arguments') or {}))}", ""]
-            lines += ["Model output:", "", _fence(step.get("raw_output", "")), ""]
+            line = _code_span(call_line(call.get("name", ""), call.get("arguments") or {}))
+            lines += [f"### {say('step', n=i, call=line)}", ""]
+            lines += [say("model_output"), "", _fence(step.get("raw_output", "")), ""]
             result = step.get("result")
             if result is None:
-                lines += ["*The tool did not run.*", ""]
+                lines += [f"*{say('not_run')}*", ""]
                 continue
-            status = "ok" if result.get("ok") else "error"
-            head = f"Result ({status} · {_inline(result.get('source'))} · {float(result.get('elapsed_s') or 0):.2f} s"
-            head += " · fallback)" if result.get("fallback") else ")"
-            lines += [head + ":", "", _fence(result.get("content", "")), ""]
+            head = say("result", status=say("ok" if result.get("ok") else "error"),
+                       source=_inline(result.get("source")), seconds=f"{float(result.get('elapsed_s') or 0):.2f}",
+                       fallback=say("fallback") if result.get("fallback") else "")
+            lines += [head, "", _fence(result.get("content", "")), ""]
             if result.get("url"):
-                lines += [f"Source: {_code_span(str(result['url']))}", ""]
+                lines += [say("source", url=_code_span(str(result["url"]))), ""]
         if turn.get("answer"):
-            lines += ["### Answer", "", _prose(turn["answer"]), ""]
+            lines += [f"### {say('answer')}", "", _prose(turn["answer"]), ""]
         error = turn.get("error")
         if error:
-            lines += [f"**Error: {_inline(error.get('title'))}.** {_inline(error.get('message'))}"]
+            lines += [f"**{say('error_line', title=_inline(error.get('title')))}** {_inline(error.get('message'))}"]
             if error.get("detail"):
                 lines += ["", _fence(error["detail"])]
             lines += [""]
         for note in turn.get("notes") or []:
-            lines += [f"> Note: {_inline(note)}"]
+            lines += [f"> {say('note', note=_inline(note))}"]
     return lines
 
 
-def _vision_markdown(d: Mapping[str, Any]) -> list[str]:
+def _vision_markdown(d: Mapping[str, Any], lang: str = DEFAULT) -> list[str]:
+    def say(key: str, **values: Any) -> str:
+        return _text(lang, f"answers.markdown.{key}", **values)
+
     image = d.get("image") or {}
     lines = [""]
     if image.get("thumbnail"):
-        lines += [f"![photo]({image['thumbnail']})", ""]
+        lines += [f"![{say('photo')}]({image['thumbnail']})", ""]
     if image.get("name"):
-        lines += [f"*Image: {_inline(image['name'])}*", ""]
+        lines += [f"*{say('image', name=_inline(image['name']))}*", ""]
     for turn in d["turns"]:
         if turn.get("role") == "user":
-            lines += ["", "**You:**", "", _quote(turn.get("text", "")), ""]
+            lines += ["", f"**{say('you')}**", "", _quote(turn.get("text", "")), ""]
             if turn.get("meta"):  # a question about one region of the photo says which
                 lines += [f"*{_inline(turn['meta'])}*", ""]
         else:
-            lines += ["**Llama:**", "", _prose(turn.get("text", "")), ""]
+            lines += [f"**{say('llama_name')}**", "", _prose(turn.get("text", "")), ""]
             if turn.get("meta"):
                 lines += [f"*{_inline(turn['meta'])}*", ""]
     return lines
 
 
-def to_markdown(transcript: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
-    """A readable Markdown document of a transcript (either kind).
+def to_markdown(transcript: Mapping[str, Any], secrets: Sequence[str] = (), lang: str = DEFAULT) -> str:
+    """A readable Markdown document of a transcript (either kind), its headings and labels in `lang`.
 
     >>> md = to_markdown(tool_transcript([], provider="ollama", model="llama3.1"))
     >>> md.splitlines()[0]
     '# Llama Herd Studio: tool calling transcript'
     """
+    def say(key: str, **values: Any) -> str:
+        return _text(lang, f"answers.markdown.{key}", **values)
+
     d = _validated(redact_data(transcript, secrets))
-    title = "tool calling" if d["kind"] == "tools" else "vision"
     lines = [
-        f"# Llama Herd Studio: {title} transcript",
+        f"# {say('title_tools' if d['kind'] == 'tools' else 'title_vision')}",
         "",
-        f"- **Model:** {_code_span(d['model']) if d['model'] else 'not recorded'}",
-        f"- **Provider:** {_inline(d['provider']) or 'not recorded'}",
-        f"- **Exported:** {_inline(d['exported_at'])}",
-        f"- **Turns:** {len(d['turns'])}",
+        f"- **{say('model')}:** {_code_span(d['model']) if d['model'] else say('not_recorded')}",
+        f"- **{say('provider')}:** {_inline(d['provider']) or say('not_recorded')}",
+        f"- **{say('exported')}:** {_inline(d['exported_at'])}",
+        f"- **{say('turns')}:** {len(d['turns'])}",
     ]
-    lines += _tools_markdown(d) if d["kind"] == "tools" else _vision_markdown(d)
+    lines += _tools_markdown(d, lang) if d["kind"] == "tools" else _vision_markdown(d, lang)
     return redact("\n".join(lines).rstrip() + "\n", secrets)
 
 
 # Import ----------------------------------------------------------------------------------------------------------
 
 
-def _fail(message: str) -> TranscriptError:
+def _fail(message: "Msg | str") -> TranscriptError:
     return TranscriptError(message)
 
 
-def _get(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+def _refused(key: str, /, **values: Any) -> TranscriptError:
+    """A refusal in words (`answers.refused.<key>`); `where` and `what` values are `Msg`s too (`_where`)."""
+    return _fail(msg(f"answers.refused.{key}", **values))
+
+
+def _where(key: str, /, **values: Any) -> Msg:
+    """A place in a transcript, in words: `_where("turn", n=3)` is "turn 3" (`answers.where.<key>`)."""
+    return msg(f"answers.where.{key}", **values)
+
+
+
+def _get(obj: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: Msg | str, default: Any = ...) -> Any:
     if key not in obj or obj[key] is None:
         if default is ...:
-            raise _fail(f"This transcript is incomplete: {where} has no “{key}”.")
+            raise _refused("incomplete", where=where, key=key)
         return default
     value = obj[key]
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise _fail(f"This transcript is damaged: “{key}” in {where} has the wrong type.")
+        raise _refused("wrong_type", key=key, where=where)
     if not isinstance(value, types):
-        raise _fail(f"This transcript is damaged: “{key}” in {where} has the wrong type.")
+        raise _refused("wrong_type", key=key, where=where)
     return value
 
 
@@ -424,35 +455,34 @@ def _finite(value: Any) -> bool:
         (isinstance(value, float) and math.isfinite(value))
 
 
-def _num(obj: Mapping[str, Any], key: str, where: str) -> float:
+def _num(obj: Mapping[str, Any], key: str, where: Msg | str) -> float:
     value = _get(obj, key, (int, float), where, 0.0)
     if not _finite(value) or not 0 <= value <= MAX_NUMBER:
-        raise _fail(f"This transcript is damaged: “{key}” in {where} is not a valid number.")
+        raise _refused("bad_number", key=key, where=where)
     return float(value)
 
 
-def _json_like(value: Any, where: str, depth: int = 0) -> Any:
+def _json_like(value: Any, where: Msg | str, depth: int = 0) -> Any:
     if isinstance(value, (str, bool, int, float)) or value is None:
         return value
     if depth >= 500:  # a sentence instead of a RecursionError (an imported file never nests over 64: lib/jsonfile)
-        raise _fail(f"This transcript is damaged: {where} is nested too deeply.")
+        raise _refused("nested", where=where)
     if isinstance(value, list):
         return [_json_like(v, where, depth + 1) for v in value]
     if isinstance(value, dict):
         return {str(k): _json_like(v, where, depth + 1) for k, v in value.items()}
-    raise _fail(f"This transcript is damaged: {where} holds something that is not JSON.")
+    raise _refused("not_json", where=where)
 
 
-def _small_json(value: dict[str, Any], what: str, where: str) -> dict[str, Any]:
+def _small_json(value: dict[str, Any], what: Msg | str, where: Msg | str) -> dict[str, Any]:
     """`value` (arguments of a tool call, template fields) if its JSON text is at most MAX_TEXT_CHARS characters."""
     clean = _json_like(value, where)
     try:
         size = len(json.dumps(clean, ensure_ascii=False, allow_nan=False))
     except ValueError:  # NaN/Infinity put in by a caller (a file can't hold them)
-        raise _fail(f"This transcript is damaged: {what} in {where} hold a number that is not one.") from None
+        raise _refused("not_a_number", what=what, where=where) from None
     if size > MAX_TEXT_CHARS:
-        raise _fail(f"This transcript was not opened: {what} in {where} are {size:,} characters of JSON "
-                    f"(at most {MAX_TEXT_CHARS:,}).")
+        raise _refused("json_too_long", what=what, where=where, size=f"{size:,}", limit=f"{MAX_TEXT_CHARS:,}")
     return clean
 
 
@@ -461,24 +491,26 @@ def _check_thumbnail(url: Any) -> str | None:
         return None
     match = re.fullmatch(r"data:image/jpeg;base64,([A-Za-z0-9+/]+={0,2})", url) if isinstance(url, str) else None
     if not match:
-        raise _fail("The image in this transcript is not an embedded JPEG thumbnail, so it was not opened.")
+        raise _refused("thumbnail_not_jpeg")
     try:
         raw = base64.b64decode(match.group(1), validate=True)
     except (binascii.Error, ValueError):
-        raise _fail("The image thumbnail in this transcript is damaged (bad base64).") from None
+        raise _refused("thumbnail_base64") from None
     if len(raw) > MAX_THUMBNAIL_BYTES * 2 or not raw.startswith(b"\xff\xd8\xff"):
-        raise _fail("The image thumbnail in this transcript is too large or not a JPEG.")
+        raise _refused("thumbnail_too_large")
     return url
 
 
-def _clean_error(e: Any, where: str) -> dict[str, Any] | None:
+def _clean_error(e: Any, where: Msg | str, untrusted: bool = False) -> dict[str, Any] | None:
+    """The error of a turn, checked. Its `says` (the title and message as catalogue texts) is kept from this app's
+    own session store only: an imported file's error shows its own title and message, as written."""
     if e is None:
         return None
     if not isinstance(e, dict):
-        raise _fail(f"This transcript is damaged: the error in {where} is not an object.")
+        raise _refused("error_not_object", where=where)
     status = _get(e, "status", int, where, None)
     if status is not None and not 0 <= status <= 999:
-        raise _fail(f"This transcript is damaged: the error in {where} has no valid HTTP status ({str(status)[:10]}).")
+        raise _refused("bad_status", where=where, status=str(status)[:10])
     retry = _get(e, "retry_after_s", (int, float), where, None)
     return {
         "kind": _get(e, "kind", str, where, "unknown"),
@@ -488,35 +520,35 @@ def _clean_error(e: Any, where: str) -> dict[str, Any] | None:
         "status": status,
         "code": _get(e, "code", str, where, None),
         "retry_after_s": float(retry) if retry is not None and _finite(retry) and retry >= 0 else None,
+        "says": None if untrusted or UserError.says_from_json(e.get("says")) is None else e["says"],
     }
 
 
-def _tool_name(obj: Mapping[str, Any], where: str, untrusted: bool, default: Any = ...) -> str:
+def _tool_name(obj: Mapping[str, Any], where: Msg | str, untrusted: bool, default: Any = ...) -> str:
     name = _get(obj, "name", str, where, default)
     if untrusted and len(name) > MAX_NAME_CHARS:
-        raise _fail(f"This transcript is damaged: the tool name in {where} is {len(name):,} characters long "
-                    f"(at most {MAX_NAME_CHARS:,}).")
+        raise _refused("long_tool_name", where=where, length=f"{len(name):,}", limit=f"{MAX_NAME_CHARS:,}")
     return name
 
 
-def _arguments(obj: Mapping[str, Any], where: str, untrusted: bool) -> dict[str, Any]:
+def _arguments(obj: Mapping[str, Any], where: Msg | str, untrusted: bool) -> dict[str, Any]:
     args = _get(obj, "arguments", dict, where, {})
     if not untrusted:
         return _json_like(args, where)
-    return _small_json(args, "the tool call's arguments", where)
+    return _small_json(args, _where("arguments"), where)
 
 
-def _clean_step(s: Any, where: str, untrusted: bool = False) -> dict[str, Any]:
+def _clean_step(s: Any, where: Msg | str, untrusted: bool = False) -> dict[str, Any]:
     if not isinstance(s, dict):
-        raise _fail(f"This transcript is damaged: {where} is not an object.")
+        raise _refused("item_not_object", where=where)
     call = _get(s, "call", dict, where)
     result = _get(s, "result", dict, where, None)
     form = _get(call, "form", str, where, "json")
     if untrusted and form not in CALL_FORMS:
-        raise _fail(f"This transcript is damaged: the tool call in {where} has the unknown form “{form[:20]}”.")
+        raise _refused("unknown_form", where=where, form=form[:20])
     clean_result = None
     if result is not None:
-        rw = f"the result of {where}"
+        rw = _where("result", where=where)
         clean_result = {
             "name": _tool_name(result, rw, untrusted, _tool_name(call, where, untrusted)),
             "arguments": _arguments(result, rw, untrusted),
@@ -537,19 +569,18 @@ def _clean_step(s: Any, where: str, untrusted: bool = False) -> dict[str, Any]:
 
 
 def _clean_tool_turn(t: Any, n: int, untrusted: bool = False) -> dict[str, Any]:
-    where = f"turn {n}"
+    where = _where("turn", n=n)
     if not isinstance(t, dict):
-        raise _fail(f"This transcript is damaged: {where} is not an object.")
+        raise _refused("item_not_object", where=where)
     steps = _get(t, "steps", list, where, [])
     if len(steps) > MAX_STEPS_PER_TURN:
-        raise _fail(f"This transcript has too many tool steps in {where} ({len(steps)}; at most "
-                    f"{MAX_STEPS_PER_TURN}).")
+        raise _refused("too_many_steps", where=where, count=len(steps), limit=MAX_STEPS_PER_TURN)
     notes = _get(t, "notes", list, where, [])
     if not all(isinstance(x, str) for x in notes):
-        raise _fail(f"This transcript is damaged: the notes of {where} are not text.")
+        raise _refused("notes_not_text", where=where)
     messages = _get(t, "messages_sent", list, where, [])
     if not all(isinstance(m, dict) for m in messages):
-        raise _fail(f"This transcript is damaged: the messages of {where} are not objects.")
+        raise _refused("messages_not_objects", where=where)
     timings = _get(t, "timings", dict, where, {})
     usage = _get(t, "usage", dict, where, {})
     template = _get(t, "template_kwargs", dict, where, {})
@@ -559,15 +590,15 @@ def _clean_tool_turn(t: Any, n: int, untrusted: bool = False) -> dict[str, Any]:
         "provider": _get(t, "provider", str, where, ""),
         "endpoint": _get(t, "endpoint", str, where, ""),
         "tool_format": _get(t, "tool_format", str, where, ""),
-        "steps": [_clean_step(s, f"step {i} of {where}", untrusted) for i, s in enumerate(steps, 1)],
+        "steps": [_clean_step(s, _where("step", n=i, where=where), untrusted) for i, s in enumerate(steps, 1)],
         "answer": _get(t, "answer", str, where, ""),
         "answer_raw": _get(t, "answer_raw", str, where, ""),
-        "error": _clean_error(t.get("error"), where),
+        "error": _clean_error(t.get("error"), where, untrusted),
         "capped": _get(t, "capped", bool, where, False),
         "stopped": _get(t, "stopped", bool, where, False),
         "cut": _get(t, "cut", bool, where, False),
         "served_model": _get(t, "served_model", str, where, ""),
-        "template_kwargs": _small_json(template, "the template fields", where) if untrusted
+        "template_kwargs": _small_json(template, _where("template"), where) if untrusted
         else _json_like(template, where),
         "return_mode": _get(t, "return_mode", str, where, None),
         "notes": list(notes),
@@ -578,12 +609,12 @@ def _clean_tool_turn(t: Any, n: int, untrusted: bool = False) -> dict[str, Any]:
 
 
 def _clean_vision_turn(t: Any, n: int) -> dict[str, Any]:
-    where = f"turn {n}"
+    where = _where("turn", n=n)
     if not isinstance(t, dict):
-        raise _fail(f"This transcript is damaged: {where} is not an object.")
+        raise _refused("item_not_object", where=where)
     role = _get(t, "role", str, where)
     if role not in ("user", "assistant"):
-        raise _fail(f"This transcript is damaged: {where} has the unknown role “{role[:20]}”.")
+        raise _refused("unknown_role", where=where, role=role[:20])
     return {"role": role, "text": _get(t, "text", str, where), "meta": _get(t, "meta", str, where, None)}
 
 
@@ -591,38 +622,36 @@ def _validated(d: Any, kind: str | None = None, *, untrusted: bool = False) -> d
     """A clean copy of transcript `d`, or TranscriptError. `untrusted` (a file brought in) also checks what the app
     itself always gets right (tool names, call forms, size of arguments): an export must never fail on those."""
     if not isinstance(d, dict):
-        raise _fail("This is not a transcript: the file does not hold a JSON object.")
+        raise _refused("not_object")
     if d.get("schema") != SCHEMA:
-        raise _fail("This is not a Llama Herd Studio transcript (the “schema” marker is missing).")
+        raise _refused("no_schema")
     version = d.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 1_000:
-        raise _fail("This transcript has no valid version number.")
+        raise _refused("no_version")
     if version > VERSION:
-        raise _fail(f"This transcript was made by a newer version of the app (format {version}; "
-                    f"this app reads format {VERSION}).")
+        raise _refused("newer", version=version, supported=VERSION)
     found = d.get("kind")
     if found not in KINDS:
-        raise _fail("This transcript is neither a tool-calling nor a vision transcript.")
+        raise _refused("unknown_kind")
     if kind is not None and found != kind:
-        page = "Tool calling" if found == "tools" else "Vision"
-        raise _fail(f"This is a {'tool-calling' if found == 'tools' else 'vision'} transcript; "
-                    f"open it on the {page} page.")
-    turns = _get(d, "turns", list, "the transcript")
+        raise _refused("on_tools_page" if found == "tools" else "on_vision_page")
+    whole = _where("transcript")
+    turns = _get(d, "turns", list, whole)
     if len(turns) > MAX_TURNS:
-        raise _fail(f"This transcript has too many turns ({len(turns)}; at most {MAX_TURNS}).")
+        raise _refused("too_many_turns", count=len(turns), limit=MAX_TURNS)
     out: dict[str, Any] = {
         "schema": SCHEMA,
         "version": VERSION,
         "kind": found,
-        "exported_at": _get(d, "exported_at", str, "the transcript", ""),
-        "provider": _get(d, "provider", str, "the transcript", ""),
-        "model": _get(d, "model", str, "the transcript", ""),
+        "exported_at": _get(d, "exported_at", str, whole, ""),
+        "provider": _get(d, "provider", str, whole, ""),
+        "model": _get(d, "model", str, whole, ""),
     }
     if found == "tools":
         out["turns"] = [_clean_tool_turn(t, n, untrusted) for n, t in enumerate(turns, 1)]
     else:
-        image = _get(d, "image", dict, "the transcript", {})
-        out["image"] = {"name": _get(image, "name", str, "the image", ""),
+        image = _get(d, "image", dict, whole, {})
+        out["image"] = {"name": _get(image, "name", str, _where("image"), ""),
                         "thumbnail": _check_thumbnail(image.get("thumbnail"))}
         out["turns"] = [_clean_vision_turn(t, n) for n, t in enumerate(turns, 1)]
     return out
@@ -672,7 +701,8 @@ def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:
                 kind = ErrorKind(e["kind"])
             except ValueError:
                 kind = ErrorKind.UNKNOWN
-            error = UserError(kind, e["title"], e["message"], e["retry_after_s"], e["status"], e["code"], e["detail"])
+            error = UserError(kind, e["title"], e["message"], e["retry_after_s"], e["status"], e["code"], e["detail"],
+                              says=UserError.says_from_json(e.get("says")))
         values: dict[str, Any] = {
             "question": t["question"], "steps": steps, "answer": t["answer"], "answer_raw": t["answer_raw"],
             "error": error, "capped": t["capped"], "return_mode": t["return_mode"], "notes": t["notes"],
@@ -715,9 +745,10 @@ def vision_turns_from_transcript(
 
 
 def vision_transcript_files(ss: Mapping[str, Any], *, model: str, provider: str,
-                            secrets: Sequence[str]) -> tuple[str, str]:
+                            secrets: Sequence[str], lang: str = DEFAULT) -> tuple[str, str]:
     """(Markdown, JSON) of the conversation, secrets redacted; names the model and provider that last answered
-    (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail."""
+    (`model`/`provider` when nothing has answered yet). The image travels as a small thumbnail. The Markdown's
+    headings and labels are in `lang`."""
     answered = ss.get(vs.ANSWERED) or {}
     image: vs.CurrentImage | None = ss.get(vs.IMAGE)
     data = vision_transcript(
@@ -725,7 +756,7 @@ def vision_transcript_files(ss: Mapping[str, Any], *, model: str, provider: str,
         model=str(answered.get("model") or model), image_name=image.name if image else "",
         image_thumbnail_jpeg=image.master.data if image else None, secrets=secrets,
     )
-    return to_markdown(data, secrets), to_json(data, secrets)
+    return to_markdown(data, secrets, lang=lang), to_json(data, secrets)
 
 
 def import_vision_transcript(ss: MutableMapping[str, Any], raw: bytes) -> int:

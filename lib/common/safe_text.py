@@ -117,7 +117,8 @@ def code_span(text: str) -> str:
 def error_as_text(err: Any) -> Any:
     """A copy of a `UserError` (any dataclass with `title` and `message`) whose title and message show as written,
     code spans kept, for `ui.conversation.show_error`: an imported transcript's error is untrusted text. The server's own
-    words (`detail`) are escaped by `show_error` itself."""
+    words (`detail`) are escaped by `show_error` itself, and so is a title and message it says in another language
+    from the error's `says` (kept as it is here; an imported transcript's error has none: it shows its own words)."""
     return dataclasses.replace(err, title=as_text(err.title), message=as_text(err.message, keep_code=True))
 
 

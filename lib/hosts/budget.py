@@ -42,6 +42,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from lib.hosts.errors import QuestionTooLong
+from lib.i18n import Msg, msg
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4
@@ -318,9 +319,16 @@ def format_limit(limit_tokens: int) -> str:
     return str(limit_tokens)
 
 
-def budget_note(dropped: int, limit_tokens: int, model_label: str = "Llama") -> str:
-    """"2 earlier turns were left out to fit Llama's 8k input." ("" when nothing was dropped)."""
+def budget_note(dropped: int, limit_tokens: int, model_label: str = "Llama", *, lang: str = "en") -> str:
+    """"2 earlier turns were left out to fit Llama's 8k input." ("" when nothing was dropped); in `lang`."""
+    note = budget_msg(dropped, limit_tokens, model_label)
+    return "" if note is None else note.in_(lang)
+
+
+def budget_msg(dropped: int, limit_tokens: int, model_label: str = "Llama") -> Msg | None:
+    """`budget_note` as a `Msg` (None when nothing was dropped), for a text kept and shown in the page's language."""
     if dropped <= 0:
-        return ""
-    turns = "1 earlier turn was" if dropped == 1 else f"{dropped} earlier turns were"
-    return f"{turns} left out to fit {model_label}'s {format_limit(limit_tokens)} input."
+        return None
+    if dropped == 1:
+        return msg("hosts.budget.dropped_one", model_name=model_label, limit=format_limit(limit_tokens))
+    return msg("hosts.budget.dropped_other", count=dropped, model_name=model_label, limit=format_limit(limit_tokens))

@@ -19,8 +19,10 @@ import http.client
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from lib.i18n import Msg, msg
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,15 @@ class CatalogResult:
     """What a listing produced: the models, or why there are none."""
 
     models: tuple[ModelInfo, ...] = ()
-    error: str | None = None
+    error: str | None = None  # in English ("could not reach it"); a page shows `shown_error`
     url: str | None = None
     status: int | None = None
+    error_msg: Msg | None = field(default=None, compare=False, repr=False)  # `error` for the page's language
+
+    @property
+    def shown_error(self) -> "Msg | str | None":
+        """Why there is no listing, as a page shows it (`ui.i18n.say`): the `Msg` when it has one, else `error`."""
+        return self.error_msg if self.error_msg is not None else self.error
 
     @property
     def available(self) -> bool:
@@ -122,19 +130,24 @@ def fetch_models(url: str, key: str | None, timeout_s: float = 8.0) -> CatalogRe
             body = response.read()
     except urllib.error.HTTPError as exc:
         exc.close()
-        return CatalogResult(error=f"it answered HTTP {exc.code}", url=url, status=exc.code)
+        return _failed(msg("hosts.listing.http_status", status=exc.code), url, exc.code)
     except TimeoutError:
-        return CatalogResult(error="it did not answer in time", url=url)
+        return _failed(msg("hosts.listing.timeout"), url)
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            return CatalogResult(error="it did not answer in time", url=url)
-        return CatalogResult(error="could not reach it", url=url)
+            return _failed(msg("hosts.listing.timeout"), url)
+        return _failed(msg("hosts.listing.unreachable"), url)
     except (OSError, ValueError, http.client.HTTPException):  # dropped, a malformed URL, status line or body
-        return CatalogResult(error="could not reach it", url=url)
+        return _failed(msg("hosts.listing.unreachable"), url)
     try:
         return CatalogResult(models=tuple(parse_models(json.loads(body))), url=url, status=200)
     except ValueError:
-        return CatalogResult(error="it did not answer JSON", url=url, status=200)
+        return _failed(msg("hosts.listing.not_json"), url, 200)
+
+
+def _failed(why: Msg, url: str, status: int | None = None) -> CatalogResult:
+    """No listing, and why: `error` in English ("it answered HTTP 401"), `error_msg` for the page's language."""
+    return CatalogResult(error=str(why), url=url, status=status, error_msg=why)
 
 
 def ids(models: Sequence[ModelInfo]) -> list[str]:

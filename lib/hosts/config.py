@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 
 from lib.common import redact
 from lib.hosts.catalog import _OPENER  # no redirects followed
+from lib.i18n import Msg, msg
 from lib.hosts.providers import (
     CHAINS,
-    GITHUB_RETIRED,
+    GITHUB_RETIRED_MSG,
     KEYED_ORDER,
     PROVIDER_IDS,
     ModelPick,
@@ -200,6 +201,17 @@ class Settings:
     placeholder_keys: tuple[str, ...] = ()  # settings still holding the example's placeholder
     values: Mapping[str, str] = field(default_factory=dict, repr=False)  # every key found, for tools
     sources: Mapping[str, str] = field(default_factory=dict, repr=False)  # key -> "secrets" | "environment"
+    reason_msg: Msg | None = field(default=None, compare=False, repr=False)  # `reason` for the page's language
+
+    @property
+    def shown_reason(self) -> Msg | str:
+        """Why this provider, as a page shows it (`ui.i18n.say`): the `Msg` when it was resolved here, else `reason`."""
+        return self.reason_msg if self.reason_msg is not None else self.reason
+
+    @property
+    def label_msg(self) -> Msg | str:
+        """`label` for a page: "Ollama (이 컴퓨터에서 실행)" in Korean; a provider's own name as it is."""
+        return self.provider.label_msg if self.provider else msg("hosts.no_provider")
 
     @property
     def provider(self) -> Provider | None:
@@ -264,14 +276,15 @@ class Settings:
             if pid != self.provider_id and any(self.values.get(k) and not is_placeholder(self.values[k])
                                                for k in provider(pid).key_names):
                 other = _for_provider(replace(self, token=None, key_name=None, token_source="none"), pid,
-                                      self.values, self.sources, reason="its key is set as well")
+                                      self.values, self.sources, reason=msg("hosts.reason.also_keyed"))
                 if other.can_send:
                     found.append(other)
         if self.provider_id != "ollama":
             url = ollama_base_url(self.values.get("OLLAMA_HOST"))
             if (probe or probe_ollama)(url):
                 found.append(_for_provider(replace(self, token=None, key_name=None, token_source="none"), "ollama",
-                                           self.values, self.sources, reason=f"Ollama answered at {url}"))
+                                           self.values, self.sources,
+                                           reason=msg("hosts.reason.ollama_answered", url=url)))
         return found
 
     def pinned(self, page: str) -> "Settings | None":
@@ -283,7 +296,7 @@ class Settings:
             return self
         key = PAGE_PROVIDER_KEYS[page]
         return _for_provider(replace(self, token=None, key_name=None, token_source="none"), pid, self.values,
-                             self.sources, reason=f"{key}={pid}")
+                             self.sources, reason=msg("hosts.reason.page_pinned", setting=key, provider_code=pid))
 
     def with_provider(
         self,
@@ -299,7 +312,8 @@ class Settings:
             resolved = self  # back to what was configured: its endpoint (a gateway, say) and key
         else:
             base = replace(self, provider_id="", endpoint="", token=None, key_name=None, token_source="none")
-            resolved = _for_provider(base, provider_id, self.values, self.sources, reason="chosen in the sidebar")
+            resolved = _for_provider(base, provider_id, self.values, self.sources,
+                                     reason=msg("hosts.reason.chosen"))
             if typed and typed != resolved.endpoint:
                 # A URL typed here is not where the configured key was given for: it gets only a key typed here.
                 resolved = replace(resolved, endpoint=typed, token=None, token_source="none")
@@ -320,10 +334,11 @@ def _for_provider(
     provider_id: str,
     values: Mapping[str, str],
     sources: Mapping[str, str],
-    reason: str,
+    reason: Msg | str,
     endpoint_override: str | None = None,
 ) -> Settings:
-    """Settings for `provider_id`: its endpoint and only its own key."""
+    """Settings for `provider_id`: its endpoint and only its own key; `reason` (a `Msg` to show it in the page's
+    language) is kept in English as `reason` too."""
     p = provider(provider_id)
     if endpoint_override:
         endpoint = endpoint_override
@@ -344,7 +359,8 @@ def _for_provider(
         token=token,
         key_name=key_name or (p.key_names[0] if p.key_names else None),
         token_source=sources.get(key_name, "none") if key_name else "none",
-        reason=reason,
+        reason=str(reason),
+        reason_msg=reason if isinstance(reason, Msg) else None,
     )
 
 
@@ -390,7 +406,8 @@ def load_settings(
     )
 
     def where(key: str) -> str:
-        return f"{key} in {'.streamlit/secrets.toml' if sources.get(key) == 'secrets' else 'the environment'}"
+        """Where `key` was set, as the end of a `hosts.reason.*_in_*` key: "secrets" or "environment"."""
+        return "secrets" if sources.get(key) == "secrets" else "environment"
 
     def has_key(pid: str) -> str | None:
         if missing_url_settings(provider(pid), values):
@@ -399,21 +416,23 @@ def load_settings(
 
     chosen = values.get("MODELS_PROVIDER", "").strip().lower()
     if chosen in PROVIDER_IDS:
-        return _for_provider(base, chosen, values, sources, f"MODELS_PROVIDER={chosen} in {where('MODELS_PROVIDER').split(' in ', 1)[1]}",
+        return _for_provider(base, chosen, values, sources,
+                             msg(f"hosts.reason.provider_in_{where('MODELS_PROVIDER')}", provider_code=chosen),
                              endpoint_override=endpoint_set or None)
     if endpoint_set:
         parsed = urlparse(endpoint_set)
         pid = provider_for_host(parsed.hostname or "", parsed.port) or "custom"
-        return _for_provider(base, pid, values, sources, f"MODELS_ENDPOINT is set in {where('MODELS_ENDPOINT').split(' in ', 1)[1]}",
+        return _for_provider(base, pid, values, sources, msg(f"hosts.reason.endpoint_in_{where('MODELS_ENDPOINT')}"),
                              endpoint_override=endpoint_set)
     for pid in KEYED_ORDER:
         key = has_key(pid)
         if key:
-            return _for_provider(base, pid, values, sources, f"found {where(key)}")
+            return _for_provider(base, pid, values, sources, msg(f"hosts.reason.found_in_{where(key)}", key_name=key))
     ollama_url = ollama_base_url(values.get("OLLAMA_HOST"))
     if probe(ollama_url):
-        return _for_provider(base, "ollama", values, sources, f"Ollama answered at {ollama_url}")
-    return replace(base, reason=GITHUB_RETIRED if github else "no provider key found and Ollama is not running")
+        return _for_provider(base, "ollama", values, sources, msg("hosts.reason.ollama_answered", url=ollama_url))
+    why = GITHUB_RETIRED_MSG if github else msg("hosts.reason.nothing_found")
+    return replace(base, reason=str(why), reason_msg=why)
 
 
 def best_host(
@@ -441,6 +460,7 @@ def best_host(
         if best is None or rank < best[0]:
             best = (rank, s, pick)
     if best is None:
-        return candidates[0], ModelPick(None, "No provider configured.")
+        none = msg("hosts.pick.no_provider")
+        return candidates[0], ModelPick(None, str(none), reason_msg=none)
     return best[1], best[2]
 

@@ -23,6 +23,8 @@ import socket
 from typing import Callable, Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
+from lib.i18n import Msg, msg
+
 Policy = Literal["local", "on", "off"]
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -38,7 +40,16 @@ _LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 
 class EndpointRefused(ValueError):
-    """A typed endpoint this server won't send to; `str(exc)` is a short sentence for the visitor."""
+    """A typed endpoint this server won't send to; `str(exc)` is a short sentence for the visitor (in English),
+    `exc.msg` the same sentence for the page's language (`ui.i18n.say`)."""
+
+    def __init__(self, why: Msg | str) -> None:
+        super().__init__(str(why))
+        self.msg: Msg | str = why
+
+
+def _refused(key: str, **values: object) -> EndpointRefused:
+    return EndpointRefused(msg(f"hosts.refused.{key}", **values))
 
 
 def policy(value: str | None) -> Policy:
@@ -103,21 +114,21 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = _resolve) ->
     """
     text = (url or "").strip()
     if len(text) > 2048 or any(ord(c) < 33 for c in text):
-        raise EndpointRefused("That is not a web address.")
+        raise _refused("not_address")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise EndpointRefused("That is not a web address.") from None
+        raise _refused("not_address") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise EndpointRefused("Only http:// and https:// addresses can be used.")
+        raise _refused("scheme")
     if parts.username is not None or parts.password is not None:
-        raise EndpointRefused("A key goes in the key field, not in the address.")
+        raise _refused("credentials")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
-        raise EndpointRefused("That address has no host name.")
+        raise _refused("no_host")
     if host in _METADATA_NAMES:
-        raise EndpointRefused("Cloud metadata addresses can't be used.")
+        raise _refused("metadata")
     try:
         addresses = {ipaddress.ip_address(host)}
     except ValueError:
@@ -125,19 +136,18 @@ def check_url(url: str, *, allow_private: bool, resolve: Resolver = _resolve) ->
             addresses = {ipaddress.ip_address(a.split("%", 1)[0])
                          for a in resolve(host, port or (443 if parts.scheme == "https" else 80))}
         except (OSError, UnicodeError, ValueError):
-            raise EndpointRefused(f"Can't find the host “{host}”.") from None
+            raise _refused("unknown_host", host=host) from None
         if not addresses:
-            raise EndpointRefused(f"Can't find the host “{host}”.")
+            raise _refused("unknown_host", host=host)
     for address in addresses:
         mapped = getattr(address, "ipv4_mapped", None)
         a = mapped or address
         if a in _METADATA_ADDRESSES:
-            raise EndpointRefused("Cloud metadata addresses can't be used.")
+            raise _refused("metadata")
         if a.is_link_local:
-            raise EndpointRefused("Link-local addresses can't be used.")
+            raise _refused("link_local")
         if a.is_unspecified or a.is_multicast or (a.is_reserved and not a.is_private):
-            raise EndpointRefused("That address can't be used.")
+            raise _refused("reserved")
         if not a.is_global and not allow_private:  # private, loopback, carrier-grade NAT, documentation ranges
-            raise EndpointRefused("This server doesn't send requests to private or local addresses typed here "
-                                  "(the operator can allow it: ALLOW_PRIVATE_ENDPOINTS=1).")
+            raise _refused("private")
     return text.rstrip("/")

@@ -2,6 +2,8 @@
 
 Every page shows failures through `explain()`: a kind (for tests and icons), a title, a message with what to do,
 and the wait time for rate limits. The server's own words are kept (shortened) as `detail`, never a traceback.
+The title and message are English strings (logs, transcripts); the same texts are kept as catalogue texts
+(`UserError.says`, lib/i18n/*/errors.toml) so a page shows them in its language (`UserError.shown(lang)`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import ast
 import json
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lib import i18n
-from lib.hosts.limits import SlotTimeout, ordinal, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
-from lib.hosts.providers import OLLAMA_NO_MLLAMA, provider, provider_for_host, retired_route_message
+from lib.i18n import Msg, Ordinal, Seconds, msg
+from lib.hosts.limits import SlotTimeout, rate_limit_kind, retry_after_seconds  # noqa: F401 - re-exported
+from lib.hosts.providers import OLLAMA_NO_MLLAMA_MSG, provider, provider_for_host, retired_route_msg
 from lib.common.redact import redact
 
 if TYPE_CHECKING:
@@ -60,7 +63,8 @@ class ErrorKind(str, Enum):
 
 @dataclass(frozen=True)
 class UserError:
-    """A failure explained: show `title` + `message`; `detail` is the server's own (shortened) words."""
+    """A failure explained: show `title` + `message` (English; `shown(lang)` in the page's language); `detail` is
+    the server's own (shortened) words."""
 
     kind: ErrorKind
     title: str
@@ -71,6 +75,53 @@ class UserError:
     detail: str = ""
     context_limit: int | None = None
     """For CONTEXT_TOO_LONG: the model's input limit in tokens when the server named it (so the caller can refit)."""
+    says: tuple[Msg | str, Msg | str] | None = field(default=None, compare=False)
+    """The title and message as catalogue texts (`lib.i18n.Msg`; a plain string part is shown as it is), for a page
+    in another language; None (an imported transcript's error, one made by hand): `title` and `message` in any."""
+
+    def shown(self, lang: str) -> tuple[str, str]:
+        """(title, message) in `lang`: the English fields on an English page or when there is no `says`.
+
+        >>> err = explain(NoProviderError())
+        >>> err.shown("en") == (err.title, err.message) and err.shown("ko")[0] != err.title
+        True
+        """
+        if self.says is None or lang == i18n.DEFAULT:
+            return self.title, self.message
+        return i18n.say(lang, self.says[0]), i18n.say(lang, self.says[1])
+
+    def quoted_title(self) -> Msg | str:
+        """The title as a sentence quotes it: “model not found” (English in small letters), “모델을 찾을 수 없습니다”;
+        a `Msg` where the catalogue has its quoted form (`errors.<name>.quoted`: the errors that pass a model over),
+        else the English title in small letters."""
+        title = self.says[0] if self.says is not None else None
+        if isinstance(title, Msg) and title.key.endswith(".title") and not title.values:
+            quoted = title.key.removesuffix(".title") + ".quoted"
+            if quoted in i18n.catalogue(i18n.DEFAULT):
+                return msg(quoted)
+        return self.title.lower()
+
+    def title_in_sentence(self, lang: str) -> str:
+        """`quoted_title` in `lang`; in another language than English, the title as shown there where the catalogue
+        has no quoted form of it."""
+        quoted = self.quoted_title()
+        if isinstance(quoted, Msg) or lang == i18n.DEFAULT or self.says is None:
+            return i18n.say(lang, quoted)
+        return self.shown(lang)[0]
+
+    def says_json(self) -> list[object] | None:
+        """`says` as plain JSON (a transcript, the session store); `says_from_json` reads it back."""
+        if self.says is None:
+            return None
+        return [part.to_json() if isinstance(part, Msg) else part for part in self.says]
+
+    @staticmethod
+    def says_from_json(data: object) -> "tuple[Msg | str, Msg | str] | None":
+        """The `says` that `says_json` wrote; None for anything else (a part no catalogue knows: the English shows)."""
+        if not isinstance(data, (list, tuple)) or len(data) != 2:
+            return None
+        parts = [part if isinstance(part, str) else Msg.from_json(part) for part in data]
+        return (parts[0], parts[1]) if all(part is not None for part in parts) else None
 
     @property
     def is_rate_limit(self) -> bool:
@@ -92,14 +143,18 @@ class UserError:
                                  ErrorKind.QUESTION_TOO_LONG)
 
 
-_CUT_OFF = (
-    "The answer was cut off",
-    "The connection dropped while the answer was arriving. What arrived is kept; send again to retry.",
-)
-_OFFLINE = (
-    "Cannot reach the endpoint",
-    "The connection failed. Check the network and the endpoint URL in the sidebar.",
-)
+def said(kind: ErrorKind, title: Msg, message: Msg | str, **fields: Any) -> UserError:
+    """A `UserError` whose title and message are catalogue texts: `title`/`message` hold their English, `says` them."""
+    return UserError(kind, str(title), str(message), says=(title, message), **fields)
+
+
+def _known(kind: ErrorKind, name: str, **fields: Any) -> UserError:
+    """The error of the catalogue's `errors.<name>` (its title and message)."""
+    return said(kind, msg(f"errors.{name}.title"), msg(f"errors.{name}.message"), **fields)
+
+
+_CUT_OFF = "cut_off"  # the connection dropped while the answer was arriving
+_OFFLINE = "offline"  # the connection failed
 
 
 class NoTokenError(RuntimeError):
@@ -139,36 +194,19 @@ def format_seconds(seconds: float) -> str:
     return i18n.short_duration("en", seconds)
 
 
+def _limit(seconds: float) -> Msg | Seconds:
+    """A time limit as `format_seconds` says it, in any language: "120 s" / "120초", "15 min" / "15분"."""
+    return Seconds(seconds) if seconds >= 600 else msg("errors.seconds", seconds=f"{seconds:g}")
+
+
 def _deadline_error(exc: StreamDeadline) -> UserError:
-    limit = format_seconds(exc.seconds)
-    kept = " What arrived is kept; send again to retry." if exc.got_text else ""
+    limit = _limit(exc.seconds)
+    kept = "_kept" if exc.got_text else ""
     if exc.reason == "no_progress":
-        if exc.got_text:
-            return UserError(
-                ErrorKind.NO_PROGRESS,
-                "The answer stopped arriving",
-                f"The server kept the connection open for {limit} without sending any more text; stopped waiting."
-                + kept,
-            )
-        return UserError(
-            ErrorKind.NO_PROGRESS,
-            "No answer is arriving",
-            f"The server kept the connection open for {limit} without sending any text; stopped waiting. It may be "
-            "overloaded or stuck: send again, or pick another model or provider in the sidebar.",
-        )
-    if exc.reason == "turn":
-        return UserError(
-            ErrorKind.DEADLINE,
-            "This question took too long",
-            f"Answering it took more than {limit} in all (every model request and tool call together), the most one "
-            "question may take; stopped waiting." + (kept or " Send again, or ask something simpler."),
-        )
-    return UserError(
-        ErrorKind.DEADLINE,
-        "The answer took too long",
-        f"The model was still answering after {limit}, the most one request may take; stopped waiting."
-        + (kept or " Send again, or pick a faster model or provider."),
-    )
+        return said(ErrorKind.NO_PROGRESS, msg(f"errors.no_progress.title{kept}"),
+                    msg(f"errors.no_progress.message{kept}", limit=limit))
+    name = "turn_deadline" if exc.reason == "turn" else "request_deadline"
+    return said(ErrorKind.DEADLINE, msg(f"errors.{name}.title"), msg(f"errors.{name}.message{kept}", limit=limit))
 
 
 _MONTH_DATE = re.compile(
@@ -426,8 +464,9 @@ def _headers(exc: HttpResponseError) -> Mapping[str, str]:
         return {}
 
 
-def _retired_route(exc: HttpResponseError, status: int, words: str) -> str | None:
-    """What to do when a host says the route itself was retired (Azure's /models route, for the SDK's requests)."""
+def _retired_route(exc: HttpResponseError, status: int, words: str) -> Msg | str | None:
+    """What to do when a host says the route itself was retired (Azure's /models route, for the SDK's requests), in
+    any language."""
     from urllib.parse import urlsplit
 
     try:
@@ -435,7 +474,7 @@ def _retired_route(exc: HttpResponseError, status: int, words: str) -> str | Non
     except Exception:  # noqa: BLE001
         url = ""
     pid = provider_for_host(urlsplit(url).hostname or "", urlsplit(url).port) if url else None
-    return retired_route_message(provider(pid), status, words, url) if pid else None
+    return retired_route_msg(provider(pid), status, words, url) if pid else None
 
 
 def _http(exc: HttpResponseError) -> UserError:
@@ -454,143 +493,60 @@ def _http(exc: HttpResponseError) -> UserError:
     common: dict[str, Any] = {"status": status, "code": code, "detail": detail}
 
     if 300 <= status < 400:
-        return UserError(
-            ErrorKind.REDIRECTED,
-            "The server answered with a redirect",
-            "It pointed the request to another address. The app does not follow redirects, so your key stays with "
-            "the host it was given for: check the endpoint URL (a trailing /v1, http or https).",
-            **common,
-        )
+        return _known(ErrorKind.REDIRECTED, "redirected", **common)
     if status < 400:
         # The SDK raises HttpResponseError("Unable to stream download.") when a 200 stream breaks off.
-        return UserError(
-            ErrorKind.BAD_STREAM,
-            *_CUT_OFF,
-            **common,
-        )
+        return _known(ErrorKind.BAD_STREAM, _CUT_OFF, **common)
 
     if "'mllama'" in words or "architecture: mllama" in words.lower():
         # Ollama 0.30+ (llama.cpp's llama-server underneath) has no 'mllama': Llama 3.2 Vision can't load there.
-        return UserError(
-            ErrorKind.MODEL_NOT_FOUND,
-            "Ollama can't run Llama 3.2 Vision",
-            OLLAMA_NO_MLLAMA,
-            **common,
-        )
+        return said(ErrorKind.MODEL_NOT_FOUND, msg("errors.mllama.title"), OLLAMA_NO_MLLAMA_MSG, **common)
     route = _retired_route(exc, status, words)
     if route:
-        return UserError(ErrorKind.RETIRED, "This endpoint's route was retired", route, **common)
+        return said(ErrorKind.RETIRED, msg("errors.retired_route.title"), route, **common)
     if status == 410 or "end of life" in server_message.lower() or "end-of-life" in server_message.lower():
         when = retirement_date(server_message)
-        return UserError(
-            ErrorKind.RETIRED,
-            "This service or model was retired",
-            (f"It reached its end of life on {when}. " if when else "The server says it is gone for good. ")
-            + "Pick another model or provider in the sidebar.",
-            **common,
-        )
+        return said(ErrorKind.RETIRED, msg("errors.retired.title"),
+                    msg("errors.retired.message_date", date=when) if when else msg("errors.retired.message"),
+                    **common)
     if status == 402:
-        return UserError(
-            ErrorKind.PAYMENT,
-            "This model needs credits",
-            "The provider refused the request for lack of credits on this key. Add credits, or pick a free "
-            "model (on OpenRouter the ones ending in `:free`).",
-            **common,
-        )
+        return _known(ErrorKind.PAYMENT, "payment", **common)
     if status == 429 or "ratelimit" in code_l or "rate_limit" in code_l:
         wait = retry_after_seconds(headers)
         if rate_limit_kind(429, f"{code or ''} {server_message}", headers) == "concurrent":
-            return UserError(
-                ErrorKind.RATE_LIMIT_CONCURRENT,
-                "Too many requests at once",
-                "The provider lets only a few requests to this model run at the same time, and they are all "
-                "taken (perhaps by other apps using the same key). Send again in a few seconds.",
-                retry_after_s=wait if wait is not None else 2.0,
-                **common,
-            )
+            return _known(ErrorKind.RATE_LIMIT_CONCURRENT, "concurrent",
+                          retry_after_s=wait if wait is not None else 2.0, **common)
         limit_type = {str(k).lower(): str(v) for k, v in headers.items()}.get("x-ratelimit-type", "")
         daily = "day" in limit_type.lower() or "86400" in server_message or (wait or 0) > 3600
         if wait is None:
             wait = 60.0
         if daily:
-            return UserError(
-                ErrorKind.RATE_LIMIT_DAY,
-                "Daily limit reached",
-                f"This model's daily quota is used up. It resets in about {format_wait(wait)}. "
-                "Switch to another model or provider in the sidebar, or use a paid endpoint.",
-                retry_after_s=wait,
-                **common,
-            )
-        return UserError(
-            ErrorKind.RATE_LIMIT_MINUTE,
-            "Too many requests",
-            f"The per-minute limit was reached. Wait {format_wait(wait)} and send again.",
-            retry_after_s=wait,
-            **common,
-        )
+            return said(ErrorKind.RATE_LIMIT_DAY, msg("errors.daily.title"),
+                        msg("errors.daily.message", wait=Seconds(wait)), retry_after_s=wait, **common)
+        return said(ErrorKind.RATE_LIMIT_MINUTE, msg("errors.per_minute.title"),
+                    msg("errors.per_minute.message", wait=Seconds(wait)), retry_after_s=wait, **common)
     if "content_filter" in code_l or "contentfilter" in code_l or "content_management" in code_l:
-        return UserError(
-            ErrorKind.CONTENT_FILTER,
-            "Blocked by the content filter",
-            "The provider's content filter refused this prompt or its answer. Rephrase it and try again.",
-            **common,
-        )
+        return _known(ErrorKind.CONTENT_FILTER, "content_filter", **common)
     refusal = _refusal(code, etype, words) if status >= 400 else None
     if refusal == "context" and status != 413 and "tokens_limit" not in code_l:
         limit = _context_limit(words, n_ctx)
-        return UserError(
-            ErrorKind.CONTEXT_TOO_LONG,
-            "This conversation is too long for the model",
-            "The conversation no longer fits in what this model can read at once"
-            + (f" ({limit} tokens)" if limit else "")
-            + ". Start a New chat, or ask a shorter question.",
-            context_limit=limit,
-            **common,
-        )
+        return said(ErrorKind.CONTEXT_TOO_LONG, msg("errors.context.title"),
+                    msg("errors.context.message_limit", limit=limit) if limit else msg("errors.context.message"),
+                    context_limit=limit, **common)
     if refusal == "image":
-        return UserError(
-            ErrorKind.IMAGE_NOT_SUPPORTED,
-            "This model does not read images",
-            "The model you picked reads text only. Pick a vision model (Llama 3.2 Vision or Llama 4) in the "
-            "page's model picker or in the sidebar, then send again.",
-            **common,
-        )
+        return _known(ErrorKind.IMAGE_NOT_SUPPORTED, "image", **common)
     if status == 413 or "tokens_limit" in code_l or "too large" in server_message.lower():
-        return UserError(
-            ErrorKind.TOO_LARGE,
-            "The request is too large",
-            "The conversation (or image) is bigger than this model accepts. Start a new chat, "
-            "shorten the text, or use a smaller image.",
-            **common,
-        )
+        return _known(ErrorKind.TOO_LARGE, "too_large", **common)
     msg_l = words.lower()
     if isinstance(exc, ClientAuthenticationError) or status == 401 or (
             status == 403 and any(w in msg_l for w in _NO_KEY_WORDS)):
         sent = _sent_key(exc)
         if sent is False or (sent is None and any(w in msg_l for w in _NO_KEY_WORDS)):
-            return UserError(
-                ErrorKind.NEEDS_KEY,
-                "This server needs a key",
-                "The server asks for a key and none was sent. Set MODELS_API_KEY (or the provider's key) in "
-                ".streamlit/secrets.toml or the environment, or paste it in the sidebar.",
-                **common,
-            )
+            return _known(ErrorKind.NEEDS_KEY, "needs_key", **common)
     if isinstance(exc, ClientAuthenticationError) or status == 401:
-        return UserError(
-            ErrorKind.AUTH,
-            "The key was refused",
-            "The provider did not accept the key. Check it in the sidebar (or in .streamlit/secrets.toml), "
-            "make a new one on the provider's key page if needed, then send again.",
-            **common,
-        )
+        return _known(ErrorKind.AUTH, "auth", **common)
     if status == 403:
-        return UserError(
-            ErrorKind.PERMISSION,
-            "Not allowed",
-            "The key is valid but may not use this model. Check that the model is enabled for your account "
-            "(some hosts ask you to accept the model's licence first).",
-            **common,
-        )
+        return _known(ErrorKind.PERMISSION, "permission", **common)
     model_missing = ("no endpoints found for" in msg_l  # OpenRouter
                      or ("model" in msg_l and any(w in msg_l for w in ("not found", "does not exist",
                                                                        "not a valid model", "no such model",
@@ -598,33 +554,14 @@ def _http(exc: HttpResponseError) -> UserError:
                                                                        "model_not_found"))))
     if (isinstance(exc, ResourceNotFoundError) or status == 404 or code_l in {"unknown_model", "unavailable_model",
                                                                              "model_not_found"} or model_missing):
-        return UserError(
-            ErrorKind.MODEL_NOT_FOUND,
-            "Model not found",
-            "The provider does not serve this model (any more). Pick another model on the page, or check the "
-            "model name and endpoint in the sidebar.",
-            **common,
-        )
+        return _known(ErrorKind.MODEL_NOT_FOUND, "model_not_found", **common)
     if 500 <= status < 600:
-        return UserError(
-            ErrorKind.SERVER,
-            "The model service had a problem",
-            f"The server answered {status}. This is usually temporary: try again in a moment.",
-            **common,
-        )
+        return said(ErrorKind.SERVER, msg("errors.server.title"), msg("errors.server.message", status=status),
+                    **common)
     if status == 400:
-        return UserError(
-            ErrorKind.BAD_REQUEST,
-            "The request was refused",
-            "The server refused the request as sent. Details below.",
-            **common,
-        )
-    return UserError(
-        ErrorKind.UNKNOWN,
-        f"Unexpected answer ({status})",
-        "The server answered with an error. Details below.",
-        **common,
-    )
+        return _known(ErrorKind.BAD_REQUEST, "bad_request", **common)
+    return said(ErrorKind.UNKNOWN, msg("errors.unexpected.title", status=status), msg("errors.unexpected.message"),
+                **common)
 
 
 def explain(exc: BaseException) -> UserError:
@@ -638,71 +575,28 @@ def explain(exc: BaseException) -> UserError:
     )
 
     if isinstance(exc, NoTokenError):
-        return UserError(
-            ErrorKind.NO_TOKEN,
-            "No key for this provider",
-            "Add the provider's key in the sidebar or in .streamlit/secrets.toml (see Home), or pick Ollama.",
-        )
+        return _known(ErrorKind.NO_TOKEN, "no_token")
     if isinstance(exc, NoProviderError):
-        return UserError(
-            ErrorKind.NO_PROVIDER,
-            "No provider configured",
-            "Pick where Llama runs in the sidebar (see Home for how to set one up).",
-        )
+        return _known(ErrorKind.NO_PROVIDER, "no_provider")
     if isinstance(exc, QuestionTooLong):
-        return UserError(
-            ErrorKind.QUESTION_TOO_LONG,
-            "The question is too long",
-            f"This question is {exc.length:,} characters; the limit is {exc.limit:,}. Shorten it (send the part "
-            "that matters), then ask again. Nothing was sent.",
-        )
+        return said(ErrorKind.QUESTION_TOO_LONG, msg("errors.question_too_long.title"),
+                    msg("errors.question_too_long.message", length=f"{exc.length:,}", limit=f"{exc.limit:,}"))
     if isinstance(exc, StreamDeadline):
         return _deadline_error(exc)
     if isinstance(exc, SlotTimeout):
-        return UserError(
-            ErrorKind.RATE_LIMIT_CONCURRENT,
-            "Everyone is asking at once",
-            f"Every slot for this model stayed busy for {exc.waited_s:.0f} s (you were {ordinal(exc.position)} "
-            "in line). Send again in a moment, or pick another model or provider in the sidebar.",
-            retry_after_s=5.0,
-        )
+        return said(ErrorKind.RATE_LIMIT_CONCURRENT, msg("errors.slot_timeout.title"),
+                    msg("errors.slot_timeout.message", seconds=f"{exc.waited_s:.0f}", place=Ordinal(exc.position)),
+                    retry_after_s=5.0)
     if isinstance(exc, (ServiceResponseTimeoutError, ServiceRequestTimeoutError, TimeoutError, socket.timeout)):
-        return UserError(
-            ErrorKind.TIMEOUT,
-            "The model took too long",
-            "No answer arrived in time. The service may be busy: try again, or try a smaller model.",
-            detail=_shorten(redact(str(exc))),
-        )
+        return _known(ErrorKind.TIMEOUT, "timeout", detail=_shorten(redact(str(exc))))
     if isinstance(exc, HttpResponseError):
         return _http(exc)
     if isinstance(exc, ServiceRequestError):
-        return UserError(
-            ErrorKind.OFFLINE,
-            *_OFFLINE,
-            detail=_shorten(redact(str(exc))),
-        )
+        return _known(ErrorKind.OFFLINE, _OFFLINE, detail=_shorten(redact(str(exc))))
     if isinstance(exc, ServiceResponseError):
-        return UserError(
-            ErrorKind.BAD_STREAM,
-            *_CUT_OFF,
-            detail=_shorten(redact(str(exc))),
-        )
+        return _known(ErrorKind.BAD_STREAM, _CUT_OFF, detail=_shorten(redact(str(exc))))
     if isinstance(exc, ValueError) and "SSE" in str(exc):
-        return UserError(
-            ErrorKind.BAD_STREAM,
-            "The stream could not be read",
-            "The server's streamed answer was not in a format the client understands.",
-            detail=_shorten(redact(str(exc))),
-        )
+        return _known(ErrorKind.BAD_STREAM, "bad_stream", detail=_shorten(redact(str(exc))))
     if isinstance(exc, (ConnectionError, OSError)):
-        return UserError(
-            ErrorKind.OFFLINE,
-            *_OFFLINE,
-            detail=_shorten(redact(str(exc))),
-        )
-    return UserError(
-        ErrorKind.UNKNOWN,
-        "Something went wrong",
-        "An unexpected error happened. Details below; your conversation is kept.",
-        detail=_shorten(redact(f"{type(exc).__name__}: {exc}")),
-    )
+        return _known(ErrorKind.OFFLINE, _OFFLINE, detail=_shorten(redact(str(exc))))
+    return _known(ErrorKind.UNKNOWN, "unknown", detail=_shorten(redact(f"{type(exc).__name__}: {exc}")))

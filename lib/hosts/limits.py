@@ -107,12 +107,21 @@ class Wait(int):
 
 def wait_text(position: int) -> str:
     """What a waiting person reads: "Waiting for a free slot (2nd in line)…", or for a per-minute limit
-    "Waiting 12 s: at most 20 requests a minute here (1st in line)…"."""
+    "Waiting 12 s: at most 20 requests a minute here (1st in line)…" (in English: a page shows `wait_msg`)."""
+    return str(wait_msg(position))
+
+
+def wait_msg(position: int) -> i18n.Msg:
+    """`wait_text` for the page's language (`ui.i18n.say`): "빈 자리를 기다리는 중입니다 (2번째로 대기 중)…".
+
+    The seconds are a whole count ("61 s", as the English line always said), not a `Seconds` duration."""
+    place = i18n.Ordinal(int(position))
     if isinstance(position, Wait) and position.per_minute:
-        how_long = f"{math.ceil(position.seconds)} s" if position.seconds is not None else "a moment"
-        return (f"Waiting {how_long}: at most {position.per_minute} requests a minute here "
-                f"({ordinal(position)} in line)…")
-    return f"Waiting for a free slot ({ordinal(position)} in line)…"
+        if position.seconds is None:
+            return i18n.msg("hosts.wait.per_minute_moment", per_minute=position.per_minute, place=place)
+        return i18n.msg("hosts.wait.per_minute", seconds=math.ceil(position.seconds), per_minute=position.per_minute,
+                        place=place)
+    return i18n.msg("hosts.wait.slot", place=place)
 
 
 @dataclass(frozen=True)
@@ -370,9 +379,9 @@ def limits_for(provider: Provider, model: str | None, environ: Mapping[str, str]
             chosen[name] = int(raw)
     if not chosen:
         return limits
-    words = [f"{chosen['per_minute']} a minute"] if "per_minute" in chosen else []
-    words += [f"{chosen['per_day']} a day"] if "per_day" in chosen else []
-    return dataclasses.replace(limits, only_suffix="", note="set for this server: " + ", ".join(words), **chosen)
+    which = "both" if len(chosen) == 2 else "minute" if "per_minute" in chosen else "day"
+    note = i18n.msg(f"hosts.limits.set_{which}", **chosen)
+    return dataclasses.replace(limits, only_suffix="", note=str(note), note_msg=note, **chosen)
 
 
 def rate_key(where: str, limits: Limits) -> str:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Collection, Literal, Mapping, Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from lib.i18n import DEFAULT, Msg, catalogue, msg
+
 NO_PROVIDER = "no provider"
 """What `Settings.label` says when no provider is configured: never written as "… on no provider"."""
 
@@ -33,22 +35,34 @@ CHECKED_ON = "2026-12-01"
 """When this table was last checked against the hosts' own pages (re-check before a workshop)."""
 
 GITHUB_RETIRED_ON = "2026-07-30"
-GITHUB_RETIRED = (
-    "GitHub Models was retired on 30 July 2026, so a GitHub token no longer reaches any model: "
-    "pick Ollama (free, on this machine), OpenRouter, NVIDIA, Hugging Face or Azure AI Foundry instead."
-)
+GITHUB_RETIRED_MSG = msg("hosts.github_retired")
+"""Said where a GitHub token or GitHub Models endpoint is all that was found (its words: lib/i18n/*/hosts.toml)."""
+GITHUB_RETIRED = str(GITHUB_RETIRED_MSG)  # "GitHub Models was retired on 30 July 2026, so a GitHub token …"
 
 OLLAMA_NO_MLLAMA_SINCE: tuple[int, ...] = (0, 30)
 """The first Ollama version that cannot run Llama 3.2 Vision (0.30, 2026-05-29: llama.cpp's server has no 'mllama')."""
-OLLAMA_NO_MLLAMA = (
-    "Ollama 0.30+ can't run Llama 3.2 Vision: add an NVIDIA key for the exact 90B, pull llama4:scout if the machine "
-    "has the memory, or use Ollama 0.29 or older."
-)
+OLLAMA_NO_MLLAMA_MSG = msg("hosts.ollama_no_mllama")
+OLLAMA_NO_MLLAMA = str(OLLAMA_NO_MLLAMA_MSG)  # "Ollama 0.30+ can't run Llama 3.2 Vision: add an NVIDIA key …"
 
-AZURE_RETIRED_ROUTE = (
-    "This Azure endpoint uses the retired /models route: use https://<resource>.openai.azure.com/openai/v1"
-)
+AZURE_RETIRED_ROUTE_MSG = msg("hosts.azure_retired_route")
 """What a Foundry answer saying the /models route (the one azure-ai-inference was built for) is retired means."""
+AZURE_RETIRED_ROUTE = str(AZURE_RETIRED_ROUTE_MSG)  # "This Azure endpoint uses the retired /models route: use …"
+
+PAID_NOTE = "paid: your account's rate limits"
+"""`Limits.paid_note` unless an entry says otherwise (`hosts.limits.paid`)."""
+
+_SHARED_TEXTS: dict[str, str] = {GITHUB_RETIRED: "hosts.github_retired", OLLAMA_NO_MLLAMA: "hosts.ollama_no_mllama",
+                                 AZURE_RETIRED_ROUTE: "hosts.azure_retired_route", PAID_NOTE: "hosts.limits.paid"}
+"""Entries' texts that are one of these constants, said through the constant's own catalogue key."""
+
+
+def said(provider_id: str, name: str, value: str) -> "Msg | str":
+    """An entry's text (`Provider.label`, `.free_tier`, `Limits.note`, …) as the page's language says it: the `Msg`
+    of `hosts.provider.<id>.<name>` (or of the constant it is), else the text as written (a provider's own name)."""
+    if not value:
+        return value
+    key = _SHARED_TEXTS.get(value, f"hosts.provider.{provider_id}.{name}")
+    return msg(key) if key in catalogue(DEFAULT) else value
 
 Page = Literal["tools", "vision"]
 ToolFormat = Literal["builtin", "json"]
@@ -67,7 +81,15 @@ class Limits:
     concurrent: int | None = None  # requests in flight at once, per model, that the app allows itself
     note: str = ""
     only_suffix: str = ""
-    paid_note: str = "paid: your account's rate limits"
+    paid_note: str = PAID_NOTE
+    # The notes as `Msg`s, for a page in another language (`Provider` fills them from lib/i18n/*/hosts.toml).
+    note_msg: Msg | None = field(default=None, compare=False, repr=False)
+    paid_note_msg: Msg | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def shown_note(self) -> "Msg | str":
+        """`note` as a page shows it: its `Msg` when it has one (`ui.i18n.say` renders either)."""
+        return self.note_msg if self.note_msg is not None else self.note
 
     def applies_to(self, model: str | None) -> bool:
         """Whether the per-minute and per-day figures are this model's (always, unless `only_suffix` says not)."""
@@ -84,7 +106,8 @@ class Limits:
         """
         if self.applies_to(model):
             return self
-        return dataclasses.replace(self, per_minute=None, per_day=None, note=self.paid_note)
+        return dataclasses.replace(self, per_minute=None, per_day=None, note=self.paid_note,
+                                   note_msg=self.paid_note_msg)
 
 
 @dataclass(frozen=True)
@@ -95,6 +118,8 @@ class VersionLimit:
     before: tuple[int, ...]  # the first version that can't run them
     requires: str  # "needs Ollama 0.29 or older"
     note: str  # one line for people: what to do instead
+    requires_msg: Msg | None = field(default=None, compare=False, repr=False)  # the same, for a page's language
+    note_msg: Msg | None = field(default=None, compare=False, repr=False)
 
     def blocks(self, model_id: str, version: Sequence[int] | None) -> bool | None:
         """True: this version can't run the model; False: it can (or the limit is not about it); None: the model
@@ -192,6 +217,34 @@ class Provider:
     vision_hint: str = ""  # what to do when it offers no Llama vision model (or why it never can)
     retired_route_hint: str = ""  # what an answer saying "this route is retired" means for this host
 
+    def __post_init__(self) -> None:
+        # The limits' notes as Msgs (hosts.provider.<id>.limits_note / .paid_note), for the page's language.
+        note, paid = said(self.id, "limits_note", self.limits.note), said(self.id, "paid_note", self.limits.paid_note)
+        object.__setattr__(self, "limits", dataclasses.replace(
+            self.limits, note_msg=note if isinstance(note, Msg) else None,
+            paid_note_msg=paid if isinstance(paid, Msg) else None))
+
+    def said(self, name: str) -> "Msg | str":
+        """A text field of this entry ("label", "free_tier", "exact_tools", "vision_hint", …) in a form `ui.i18n.say`
+        renders in the page's language (`said()`): a `Msg`, or the text itself where it is a name."""
+        return said(self.id, name, getattr(self, name))
+
+    @property
+    def label_msg(self) -> "Msg | str":
+        """`label` for a page: "Ollama (on this machine)" / "Ollama (이 컴퓨터에서 실행)"; a name as it is."""
+        return self.said("label")
+
+    @property
+    def noun_msg(self) -> "Msg | str":
+        """`noun` for a page ("your server" / "직접 운영하는 서버")."""
+        return self.said("short") if self.short else self.label_msg
+
+    @property
+    def subject_msg(self) -> "Msg | str":
+        """`subject` for a page ("Your server" / "직접 운영하는 서버")."""
+        key = f"hosts.provider.{self.id}.subject"
+        return msg(key) if key in catalogue(DEFAULT) else self.subject
+
     @property
     def noun(self) -> str:
         """The provider's name as a sentence uses it: "Ollama", "your server", "OpenRouter"."""
@@ -240,7 +293,8 @@ PROVIDERS: tuple[Provider, ...] = (
         exact_vision="only on Ollama 0.29 or older: `llama3.2-vision:90b` (55 GB); on 0.30+ `llama4:scout`",
         start="ollama pull llama3.1:8b",
         version_limits=(VersionLimit(("llama-3.2-90b-vision", "llama-3.2-11b-vision"), OLLAMA_NO_MLLAMA_SINCE,
-                                     "needs Ollama 0.29 or older", OLLAMA_NO_MLLAMA),),
+                                     str(msg("hosts.ollama_requires")), OLLAMA_NO_MLLAMA,
+                                     msg("hosts.ollama_requires"), OLLAMA_NO_MLLAMA_MSG),),
         tools_hint="Pull one first: `ollama pull llama3.1:8b`.",
         vision_hint=OLLAMA_NO_MLLAMA,
     ),
@@ -544,6 +598,12 @@ def endpoint_from_setting(p: Provider, raw: str) -> str:
 def retired_route_message(p: Provider, status: int, message: str, endpoint: str = "") -> str | None:
     """`p.retired_route_hint` when an answer reads as "this route was retired" (404/410 saying retired or deprecated,
     about a `/models` route: in the message or the endpoint used); else None."""
+    found = retired_route_msg(p, status, message, endpoint)
+    return None if found is None else str(found)
+
+
+def retired_route_msg(p: Provider, status: int, message: str, endpoint: str = "") -> "Msg | str | None":
+    """`retired_route_message` for a page's language (`AZURE_RETIRED_ROUTE_MSG` for Foundry): render with `say`."""
     if not p.retired_route_hint or status not in (404, 410):
         return None
     low = (message or "").lower()
@@ -551,7 +611,7 @@ def retired_route_message(p: Provider, status: int, message: str, endpoint: str 
         return None
     path = urlsplit(endpoint).path.lower().rstrip("/") + "/" if endpoint else ""
     if "/models" in low or "/models/" in path:
-        return p.retired_route_hint
+        return p.said("retired_route_hint")
     return None
 
 
@@ -639,14 +699,30 @@ class ModelPick:
     """The model a page will use, and one line saying why."""
 
     model: str | None
-    reason: str
+    reason: str  # in English (tests, logs); a page shows `shown_reason`
     exact: bool = False  # the model the page was built for
     options: tuple[str, ...] = ()  # what the picker may offer, best first
+    reason_msg: Msg | None = field(default=None, compare=False, repr=False)  # `reason` for the page's language
+
+    @property
+    def shown_reason(self) -> "Msg | str":
+        """The reason as a page shows it (`ui.i18n.say`): its `Msg` when `pick_model` made it, else `reason`."""
+        return self.reason_msg if self.reason_msg is not None else self.reason
 
     @property
     def label(self) -> str:
         """"Llama 3.3 70B" (or the ID when it is not a known family)."""
         return display_name(self.model) if self.model else "no model"
+
+    @property
+    def label_msg(self) -> "Msg | str":
+        """`label` for a page ("no model" / "모델 없음"; a model's name as it is)."""
+        return display_name(self.model) if self.model else msg("hosts.pick.no_model")
+
+
+def _pick(model: str | None, reason: "Msg | str", exact: bool = False, options: tuple[str, ...] = ()) -> ModelPick:
+    """A `ModelPick` whose English `reason` is `reason` rendered, keeping the `Msg` for other languages."""
+    return ModelPick(model, str(reason), exact, options, reason if isinstance(reason, Msg) else None)
 
 
 def _rank(candidates: Sequence[str], model_id: str) -> tuple[int, int, str]:
@@ -655,25 +731,23 @@ def _rank(candidates: Sequence[str], model_id: str) -> tuple[int, int, str]:
     return (lowered.index(mid) if mid in lowered else len(lowered), len(mid), mid)
 
 
-def _why_fallback(p: Provider, page: Page, fam: Family, gone: Sequence[str]) -> str:
+def _why_fallback(p: Provider, page: Page, fam: Family, gone: Sequence[str]) -> Msg:
     first = BUILT_FOR[page]
     retired_first = [when for m, when in p.retired
                      if (f := family_of(m)) is not None and f.key == CHAINS[page][0]]
-    if gone:
-        lead = f"`{gone[-1]}` was retired or removed, so {first} isn't available here; "
-    elif retired_first:
-        lead = f"{p.subject} retired {first} ({retired_first[0]}); "
-    elif p.local or p.base_url is None:
-        lead = f"{first} isn't served by {p.noun}; "
-    else:
-        lead = f"{first} isn't offered by {p.noun} any more; "
     if page == "tools":
-        if fam.tool_format == "builtin":
-            return lead + f"using {fam.label}, which reads the same tool format."
-        return lead + f"using {fam.label}; it has no built-in tools, so the tools are sent as JSON definitions."
-    if fam.key == "llama-3.2-11b-vision":
-        return lead + f"using {fam.label}, the same model at a smaller size."
-    return lead + f"using {fam.label}, the closest Llama that reads images."
+        then = msg("hosts.pick.using_same_format" if fam.tool_format == "builtin" else "hosts.pick.using_json_tools",
+                   model_name=fam.label)
+    else:
+        then = msg("hosts.pick.using_smaller" if fam.key == "llama-3.2-11b-vision" else "hosts.pick.using_closest",
+                   model_name=fam.label)
+    if gone:
+        return msg("hosts.pick.gone", gone=gone[-1], built_for=first, then=then)
+    if retired_first:
+        return msg("hosts.pick.retired_here", subject=p.subject_msg, built_for=first, date=retired_first[0], then=then)
+    if p.local or p.base_url is None:
+        return msg("hosts.pick.not_served", built_for=first, host=p.noun_msg, then=then)
+    return msg("hosts.pick.not_offered", built_for=first, host=p.noun_msg, then=then)
 
 
 def _limit_of(p: Provider, model_id: str, version: Sequence[int] | None) -> tuple[VersionLimit | None, bool | None]:
@@ -703,7 +777,7 @@ def pick_model(
     last, tried only when nothing else is listed. A host that takes no images (`accepts_images`) gets no vision model.
     """
     if page == "vision" and not p.accepts_images:
-        return ModelPick(None, p.vision_hint or f"{p.subject} takes no images, so it has no model for this page.")
+        return _pick(None, p.said("vision_hint") or msg("hosts.pick.no_images", subject=p.subject_msg))
     skip = {s.lower() for s in skipped}
     candidates = p.tools_models if page == "tools" else p.vision_models
     chain = CHAINS[page]
@@ -723,13 +797,12 @@ def pick_model(
 
     if explicit and explicit.lower() not in skip:
         setting = "TOOLS_MODEL" if page == "tools" else "VISION_MODEL"
-        note = ""
+        why = msg("hosts.pick.explicit", model=explicit, setting=setting)
         if listed is not None and explicit.lower() not in {m.lower() for m in listed}:
-            note = f" {p.subject} does not list it, so check the name if requests fail."
+            why = msg("hosts.pick.explicit_unlisted", model=explicit, setting=setting, subject=p.subject_msg)
         fam = family_of(explicit)
         exact = fam is not None and fam.key == chain[0]
-        return ModelPick(explicit, f"Using `{explicit}` as set in {setting}.{note}", exact,
-                         (explicit,) + tuple(m for m in options if m != explicit))
+        return _pick(explicit, why, exact, (explicit,) + tuple(m for m in options if m != explicit))
 
     if listed is None:
         usable = sorted((c for c in candidates if c.lower() not in skip and c.lower() not in retired
@@ -739,48 +812,51 @@ def pick_model(
             fam = family_of(cand)
             exact = fam is not None and fam.key == chain[0]
             what = "deployment" if p.lists_models is False and p.endpoint_name else "model"
-            why = (f"Using the {what} `{cand}`: {p.noun} has no model list to check it against"
-                   + ("" if exact else f" ({BUILT_FOR[page]} isn't offered there)") + ".")
-            if what == "deployment":
-                why += " Type your own deployment name in the sidebar if it differs."
-            return ModelPick(cand, why, exact, tuple(usable))
+            key = f"hosts.pick.unlisted_{what}" + ("" if exact else "_absent")
+            return _pick(cand, msg(key, model=cand, host=p.noun_msg, built_for=BUILT_FOR[page]), exact,
+                         tuple(usable))
         if not candidates:
-            hint = p.tools_hint if page == "tools" else p.vision_hint
-            kind = "Llama text model" if page == "tools" else "Llama vision model"
-            return ModelPick(None, hint or f"{p.subject} offers no {kind} (checked {p.checked}).")
-        return ModelPick(None, f"Every known {page} model of {p.noun} was retired or refused; set one by name.")
+            hint = p.said("tools_hint" if page == "tools" else "vision_hint")
+            kind = "text" if page == "tools" else "vision"
+            return _pick(None, hint or msg(f"hosts.pick.offers_no_{kind}", subject=p.subject_msg, date=p.checked))
+        return _pick(None, msg(f"hosts.pick.all_refused_{page}", host=p.noun_msg))
 
     if not ordered and skip and listed:
         # Every listed candidate answered "not found" / "retired" a moment ago. One odd answer must not leave every
         # visitor with no model: offer them again (the skip is a hint, and it expires anyway).
         again = pick_model(p, page, listed, explicit, (), server_version=server_version)
         if again.model:
-            return dataclasses.replace(again, reason=again.reason + " (It was refused a moment ago; trying it again.)")
+            again_msg = msg("hosts.pick.refused_again", reason=again.shown_reason)
+            return dataclasses.replace(again, reason=str(again_msg), reason_msg=again_msg)
     if not ordered:
         if blocked:
             limit = _limit_of(p, blocked[0], version)[0]
             assert limit is not None
-            return ModelPick(None, f"{p.subject} lists `{blocked[0]}` but can't run it. {limit.note}")
-        hint = p.tools_hint if page == "tools" else p.vision_hint
-        kind = "Llama text model" if page == "tools" else "Llama vision model"
-        return ModelPick(None, f"{p.subject} lists no {kind}." + (f" {hint}" if hint else ""))
+            return _pick(None, msg("hosts.pick.cannot_run", subject=p.subject_msg, model=blocked[0],
+                                   note=limit.note_msg or limit.note))
+        hint = p.said("tools_hint" if page == "tools" else "vision_hint")
+        kind = "text" if page == "tools" else "vision"
+        return _pick(None, msg(f"hosts.pick.lists_no_{kind}" + ("_hint" if hint else ""), subject=p.subject_msg,
+                               hint=hint))
 
     best = ordered[0]
     fam = family_of(best)
     assert fam is not None
     if best.lower() in retired:
-        lead = f"`{gone[-1]}` was retired or removed. " if gone else ""
-        return ModelPick(best, f"{lead}{fam.label} is still listed by {p.noun} but was retired "
-                               f"({retired[best.lower()]}), and nothing newer is listed; trying it anyway.",
-                         False, options)
+        key = "hosts.pick.still_listed_after_gone" if gone else "hosts.pick.still_listed"
+        return _pick(best, msg(key, gone=gone[-1] if gone else "", model_name=fam.label, host=p.noun_msg,
+                               date=retired[best.lower()]), False, options)
     limit, verdict = _limit_of(p, best, version)
-    after = f" ({fam.label} {limit.requires}.)" if limit is not None and verdict is None else ""
     if fam.key == chain[0]:
-        return ModelPick(best, f"{fam.label}, the model this page was built for.{after}", True, options)
-    if fam.key in chain:
-        return ModelPick(best, _why_fallback(p, page, fam, gone) + after, False, options)
-    return ModelPick(best, f"No model of the documented chain is offered by {p.noun}; using {fam.label}.{after}",
-                     False, options)
+        why, exact = msg("hosts.pick.built_for", model_name=fam.label), True
+    elif fam.key in chain:
+        why, exact = _why_fallback(p, page, fam, gone), False
+    else:
+        why, exact = msg("hosts.pick.off_chain", host=p.noun_msg, model_name=fam.label), False
+    if limit is not None and verdict is None:  # a family this server's version may not run: say what it needs
+        why = msg("hosts.pick.requirement", reason=why, model_name=fam.label,
+                  requires=limit.requires_msg or limit.requires)
+    return _pick(best, why, exact, options)
 
 
 def compare_default(options: Sequence[str], page: Page, against: str | None) -> str | None:
@@ -823,3 +899,23 @@ def answered_by(model: str, served_model: str, provider: str) -> str:
     name = display_name(served_model) if served_model else asked
     text = f"{name} on {provider}" if provider and provider != NO_PROVIDER else name
     return text + (f" (asked for {asked})" if served_model and name != asked else "")
+
+
+def host_msg(label: str) -> "Msg | str":
+    """A host's label as a turn keeps it (English: "vLLM or another server you run") in a page's language: a known
+    provider's `label_msg`, any other label (an operator's own name) as it is."""
+    return next((p.label_msg for p in PROVIDERS if label and p.label == label), label)
+
+
+def answered_by_msg(model: str, served_model: str, provider: "Msg | str") -> "Msg | str":
+    """`answered_by` for a page's language ("Ollama의 Llama 3.1 8B"); `provider` a `Provider.label_msg` or a label as
+    a turn keeps it (`host_msg`)."""
+    if isinstance(provider, str):
+        provider = host_msg(provider)
+    asked: Msg | str = display_name(model) if model else msg("hosts.answered.the_model")
+    name: Msg | str = display_name(served_model) if served_model else asked
+    differs = bool(served_model) and str(name) != str(asked)
+    if provider and str(provider) != NO_PROVIDER:
+        return msg("hosts.answered.on_asked" if differs else "hosts.answered.on", model_name=name, provider=provider,
+                   asked_name=asked)
+    return msg("hosts.answered.asked", model_name=name, asked_name=asked) if differs else name

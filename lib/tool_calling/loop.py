@@ -31,6 +31,7 @@ from lib.hosts.errors import ErrorKind, StreamDeadline, UserError, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, python_snippet
 from lib.hosts.providers import ToolFormat, answered_by, display_name, tool_format
 from lib.common.ticking import current_scope
+from lib.i18n import DEFAULT, Msg, msg, say
 from lib.tool_calling.llama_prompt import (
     ToolCall,
     build_system_prompt,
@@ -48,11 +49,8 @@ DEFAULT_TEMPERATURE = TEMPERATURE  # what every request sends ("View code" write
 DEFAULT_MAX_TOKENS = MAX_TOKENS
 SYSTEM_INSTRUCTIONS = "You are a helpful assistant."
 RETURN_MODES = ("tool_calls", "tool_text", "user")
-RETURN_MODE_LABELS = {
-    "tool_calls": "assistant tool_calls + tool message",
-    "tool_text": "call as text + tool message",
-    "user": "result as a user message",
-}
+RETURN_MODE_LABELS = {mode: str(msg(f"toolnotes.return_mode.{mode}")) for mode in RETURN_MODES}
+"""Each mode in words ("assistant tool_calls + tool message"); its Korean: the same key, `toolnotes.return_mode.*`."""
 _MEMORY_KEY = "tool_result_mode"
 
 
@@ -111,13 +109,18 @@ class Turn:
     @property
     def summary(self) -> str:
         """"3.2 s · 2 model requests · 1,234 tokens · 1 tool call"."""
-        n = self.request_count
-        parts = [f"{self.elapsed_s:.1f} s", f"{n} model request{'s' if n != 1 else ''}"]
+        return self.summary_in(DEFAULT)
+
+    def summary_in(self, lang: str) -> str:
+        """`summary` in `lang` ("3.2초 · 모델 요청 2회 · 토큰 1,234개 · 도구 호출 1회")."""
+        n, calls = self.request_count, len(self.steps)
+        parts = [msg("toolnotes.turn.seconds", seconds=f"{self.elapsed_s:.1f}"),
+                 msg("toolnotes.turn.requests_one" if n == 1 else "toolnotes.turn.requests_many", count=n)]
         if self.tokens:
-            parts.append(f"{self.tokens:,} tokens")
-        if self.steps:
-            parts.append(f"{len(self.steps)} tool call{'s' if len(self.steps) != 1 else ''}")
-        return " · ".join(parts)
+            parts.append(msg("toolnotes.turn.tokens", count=f"{self.tokens:,}"))
+        if calls:
+            parts.append(msg("toolnotes.turn.calls_one" if calls == 1 else "toolnotes.turn.calls_many", count=calls))
+        return " · ".join(say(lang, part) for part in parts)
 
     @property
     def answered_by(self) -> str:
@@ -168,9 +171,16 @@ class CallFinished:
 
 @dataclass
 class Note:
-    """Something worth telling the user (a fallback, the round cap)."""
+    """Something worth telling the user (a fallback, the round cap): `text` in English, `msg` (when set) the same
+    in any language (`lib.i18n.say(lang, note.msg)`)."""
 
     text: str
+    msg: Msg | None = field(default=None, compare=False)
+
+    @classmethod
+    def said(cls, note: Msg) -> "Note":
+        """A note whose text is `note`."""
+        return cls(str(note), note)
 
 
 @dataclass
@@ -378,67 +388,60 @@ def failure_reason(step: ToolStep) -> str:
     >>> failure_reason(ToolStep("", ToolCall("brave_search", {}), r))
     "this machine can't reach the internet to use Brave Search (check the venue Wi-Fi or the network cable)"
     """
+    return str(failure_reason_msg(step))
+
+
+def failure_reason_msg(step: ToolStep) -> Msg:
+    """`failure_reason` in any language (`errors.tool_failed.reason.*`): `str()` is the English."""
+    def reason(key: str, **values: object) -> Msg:
+        return msg(f"errors.tool_failed.reason.{key}", **values)
+
     result = step.result
     name = step.call.name
     if result is None:
-        return "the tool did not run"
+        return reason("not_run")
     text = error_line(result)
     kind = failure_kind(result) or "other"
     m = _SERVICE.match(text)
     service = m.group("service") if m and kind not in ("code", "arguments", "switched_off", "unknown_tool") else ""
     service = service or (result.source.replace(" (fallback)", "") if result.source else tool_title(name))
+    service = tools.source_msg(service)  # a source the app names ("local clock") in any language; a name as it is
     host_m = _HOST.search(text)
     host = host_m.group(1) if host_m else ""
     key_setting = _KEY_SETTINGS.get(name, "")
     if kind == "offline":
-        if host and _local(host):
-            why = (f"nothing answers at {host}, the address set for {service} on this machine (is that service "
-                   "running?)")
-        else:
-            why = f"this machine can't reach the internet to use {service} (check the venue Wi-Fi or the network cable)"
+        why = (reason("offline_local", host=host, service=service) if host and _local(host)
+               else reason("offline", service=service))
     elif kind == "network":
-        why = f"the request to {service} failed on the way ({text.rsplit('(', 1)[-1].rstrip(')')}): check the network"
+        why = reason("network", service=service, text=text.rsplit("(", 1)[-1].rstrip(")"))
     elif kind == "slow":
         secs = _SECONDS.search(text)
-        why = (f"{service} didn't answer within {secs.group(1) if secs else 'the time allowed'} s: the connection is "
-               "slow or the service is busy")
+        why = reason("slow", service=service, seconds=secs.group(1)) if secs else reason("slow_unknown",
+                                                                                          service=service)
     elif kind == "key":
-        why = f"{service} refused the key" + (f" (check `{key_setting}`" if key_setting else "")
-        if name == "brave_search":
-            why += ", or remove it to search Wikipedia instead)"
-        elif key_setting:
-            why += ")"
+        why = (reason("key_brave", service=service, setting=key_setting) if name == "brave_search" and key_setting
+               else reason("key_setting", service=service, setting=key_setting) if key_setting
+               else reason("key", service=service))
     elif kind == "quota":
-        why = f"{service}'s quota is used up for now"
+        why = reason("quota", service=service)
     elif kind == "server":
         code = re.search(r"\((5\d\d)\)", text)
-        why = (f"{service} is having problems (it answered {code.group(1) if code else 'with an error'}); that is "
-               "usually temporary")
+        why = reason("server", service=service, status=code.group(1)) if code else reason("server_unknown",
+                                                                                           service=service)
     elif kind == "address":
         setting = _URL_SETTINGS.get(name)
-        why = f"{service} isn't at the address set for it" + (f" (check `{setting}`)" if setting else "")
-    elif kind == "garbled":
-        why = f"{service} sent an answer the app can't read"
-    elif kind == "no_fallback":
-        why = ("there's no Wolfram|Alpha AppID, and this isn't maths the app can work out on its own (set "
-               "`WOLFRAM_ALPHA_APP_ID`, or ask a plain calculation)")
+        why = reason("address_setting", service=service, setting=setting) if setting else reason("address",
+                                                                                                  service=service)
+    elif kind in ("garbled", "no_fallback", "unknown_tool", "sandbox", "code"):
+        why = reason(kind, service=service) if kind == "garbled" else reason(kind)
     elif kind == "switched_off":
-        why = ("running Python is switched off on this server (`ALLOW_CODE_INTERPRETER`)" if "is disabled" in text
-               else "it is switched off in this chat (tick it above to let the model use it)")
-    elif kind == "unknown_tool":
-        why = "this app has no tool by that name"
-    elif kind == "sandbox":
-        why = "the Python sandbox can't run on this machine"
-    elif kind == "code":
-        why = "the Python code the model wrote failed each time (the error is in the step above)"
-    elif kind == "input":
-        why = f"it couldn't answer what the model asked ({text})"
-    elif kind == "arguments":
-        why = f"the model called it with arguments it doesn't take ({text})"
+        why = reason("switched_off_server" if "is disabled" in text else "switched_off")
+    elif kind in ("input", "arguments"):
+        why = reason(kind, text=tools.failure_msg(text))  # the tool's own line, in any language where it has one
     else:
-        why = f"it answered: {text}" if text else "it gave no reason"
+        why = reason("other", text=tools.failure_msg(text)) if text else reason("no_reason")
     if result.fallback and name == "brave_search" and kind not in ("switched_off", "unknown_tool", "arguments"):
-        why += "; with no Brave key set, web search uses Wikipedia"
+        why = reason("wikipedia", reason=why)
     return why
 
 
@@ -459,16 +462,19 @@ def tool_dead_end(steps: Sequence[ToolStep], limit: int = MAX_SAME_FAILURES) -> 
                                                                             error_line(step.result))
         seen[key] = seen.get(key, 0) + 1
         if seen[key] >= limit:
-            times = "twice" if limit == 2 else f"{limit} times"
-            title = f"{tool_title(step.call.name)} failed {times}"
-            retry = ("Retry this question in a moment" if kind in _TEMPORARY else
-                     "Retry this question, perhaps worded differently" if kind in _MODELS_OWN else
-                     "Retry this question once that is fixed")
-            return UserError(
-                ErrorKind.TOOL_FAILED, title,
-                f"{_sentence(failure_reason(step))}. The model was not asked again, to save requests. {retry}, or "
-                "switch the tool off and ask again.",
-            )
+            name = step.call.name
+            try:
+                tool: Msg | str = msg(f"errors.tool_failed.tool.{name}_name")  # its short name in any language
+            except KeyError:  # a tool the catalogue doesn't name (a new one, or one the model made up)
+                tool = tool_title(name)
+            title = (msg("errors.tool_failed.title_twice", tool=tool) if limit == 2 else
+                     msg("errors.tool_failed.title_times", tool=tool, count=limit))
+            retry = msg("errors.tool_failed.retry_temporary" if kind in _TEMPORARY else
+                        "errors.tool_failed.retry_reword" if kind in _MODELS_OWN else
+                        "errors.tool_failed.retry_fixed")
+            message = msg("errors.tool_failed.message", reason=failure_reason_msg(step), retry=retry)
+            # The English starts with the reason, in a capital (the catalogue's reasons start in small letters).
+            return UserError(ErrorKind.TOOL_FAILED, str(title), _sentence(str(message)), says=(title, message))
     return None
 
 
@@ -477,17 +483,13 @@ def capped_error(turn: Turn, max_rounds: int, asked: Sequence[ToolCall] = ()) ->
     names: dict[str, int] = {}
     for step in turn.steps:
         names[step.call.name] = names.get(step.call.name, 0) + 1
-    ran = ", ".join(f"`{n}` ×{c}" if c > 1 else f"`{n}`" for n, c in names.items()) or "none"
+    ran: Msg | str = (", ".join(f"`{n}` ×{c}" if c > 1 else f"`{n}`" for n, c in names.items())
+                      or msg("errors.tool_loop.none"))
     more = ", ".join(dict.fromkeys(f"`{c.name}`" for c in asked))
-    rounds = f"{max_rounds} round{'s' if max_rounds != 1 else ''}"
-    return UserError(
-        ErrorKind.TOOL_LOOP,
-        f"Stopped after {rounds} of tool calls",
-        f"The model kept asking for tools instead of answering (calls run: {ran}"
-        + (f"; it then asked for {more} again" if more else "")
-        + "), so the app stopped rather than spend more requests. Retry this question, ask it more directly, or "
-        "switch off the tools it doesn't need.",
-    )
+    title = msg("errors.tool_loop.title_one" if max_rounds == 1 else "errors.tool_loop.title_many", count=max_rounds)
+    message = (msg("errors.tool_loop.message_again", ran=ran, more=more) if more else
+               msg("errors.tool_loop.message", ran=ran))
+    return UserError(ErrorKind.TOOL_LOOP, str(title), str(message), says=(title, message))
 
 
 def _sentence(text: str) -> str:
@@ -598,10 +600,10 @@ def run_turn(
                     replacement = next_model(model)
                     if replacement:
                         switches += 1
-                        note = (f"`{model}` answered “{err.title.lower()}”, so it is skipped for a while; "
-                                f"the same request went to `{replacement}` ({display_name(replacement)}).")
-                        turn.notes.append(note)
-                        yield Note(note)
+                        note = msg("errors.model_skipped", model=model, error=err.quoted_title(),
+                                   replacement=replacement, name=display_name(replacement))
+                        turn.notes.append(str(note))
+                        yield Note.said(note)
                         model = turn.model = replacement
                         continue
                 if err.kind is ErrorKind.CONTEXT_TOO_LONG and not refitted and not stream.text:
@@ -609,15 +611,14 @@ def run_turn(
                     refitted = True
                     known = err.context_limit or limit or estimate_tokens(messages) + max_tokens
                     limit = max(256, int(min(known, limit or known) * 0.8))
-                    yield Note(f"The server said the conversation is too long for {display_name(model)}; "
-                               "sending it again with fewer earlier turns.")
+                    yield Note.said(msg("toolnotes.note.too_long", model=display_name(model)))
                     continue
                 if err.kind is ErrorKind.BAD_REQUEST and turn.steps and mode != RETURN_MODES[-1]:
                     # The server refused how we returned the tool result: try the next way.
                     old = mode
                     mode = RETURN_MODES[RETURN_MODES.index(mode) + 1]
-                    yield Note(f"The server refused tool results sent as “{RETURN_MODE_LABELS[old]}”; "
-                               f"retrying with “{RETURN_MODE_LABELS[mode]}”.")
+                    yield Note.said(msg("toolnotes.note.return_mode", refused=msg(f"toolnotes.return_mode.{old}"),
+                                        next=msg(f"toolnotes.return_mode.{mode}")))
                     continue
                 turn.answer = strip_special_tokens(stream.text) if streaming_prose else ""
                 turn.answer_raw = stream.text
@@ -647,8 +648,9 @@ def run_turn(
                     yield AnswerText(turn.answer)  # a short answer that looked like a call until it ended
                 turn.cut = getattr(stream, "finish_reason", None) == "length"  # shown after the answer
                 if not turn.answer:
-                    turn.error = UserError(ErrorKind.UNKNOWN, "Empty answer",
-                                           "The model returned no text. Send the question again.")
+                    turn.error = UserError(ErrorKind.UNKNOWN, str(msg("errors.empty.title")),
+                                           str(msg("errors.empty.message")),
+                                           says=(msg("errors.empty.title"), msg("errors.empty.message")))
                 break
             if rounds >= max_rounds:
                 turn.capped = True

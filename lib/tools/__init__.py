@@ -8,12 +8,16 @@ Public API::
     result.content   # what the model receives (size-capped, no keys)
 
 Each tool lives in its own module with a SPEC, a `status(config)` and a `call(arguments, ctx)`; a new tool is a
-module here plus a line in `registry.py`. The package imports nothing of ours outside `lib/tools/`.
+module here plus a line in `registry.py`. The package imports nothing of ours outside `lib/tools/` but `lib.i18n`:
+what the page shows of a tool (its status line and description, a call's summary, source and failure) is also a
+`lib.i18n.Msg` (`ToolStatus.msg`, `description_msg`, `result_summary_msg`, `source_msg`, `failure_msg`), said in the
+page's language.
 """
 from __future__ import annotations
 
-from .base import ToolConfig, ToolResult, ToolSpec, ToolStatus
-from .registry import TOOLS, meta_definitions, result_summary, run, stage_status, status
+from .base import ToolConfig, ToolResult, ToolSpec, ToolStatus, failure_msg, source_msg
+from .registry import (TOOLS, description_msg, meta_definitions, result_summary, result_summary_msg, run,
+                       stage_status, status)
 
 __all__ = [
     "TOOLS",
@@ -21,8 +25,12 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "ToolStatus",
+    "description_msg",
+    "failure_msg",
     "meta_definitions",
     "result_summary",
+    "result_summary_msg",
+    "source_msg",
     "stage_status",
     "run",
     "status",

@@ -1,12 +1,16 @@
 """Shared types and helpers for the tools package: config, specs, results, HTTP, text."""
 from __future__ import annotations
 
+import functools
 import html
 import re
+import string
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
+
+from lib.i18n import Msg, catalogue, msg
 
 if TYPE_CHECKING:
     import requests
@@ -98,11 +102,19 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class ToolStatus:
-    """How a tool will behave with the current configuration (one line for the UI)."""
+    """How a tool will behave with the current configuration (one line for the UI).
+
+    `note` is the line in English; `msg` the same line for any language (`lib.i18n.say(lang, status.msg)`)."""
 
     available: bool
     uses_fallback: bool
     note: str
+    msg: Msg | None = field(default=None, compare=False)
+
+    @classmethod
+    def said(cls, available: bool, uses_fallback: bool, note: Msg) -> "ToolStatus":
+        """A status whose line is `note` (its English in `note`, the message itself in `msg`)."""
+        return cls(available, uses_fallback, str(note), note)
 
 
 @dataclass(frozen=True)
@@ -197,7 +209,87 @@ def url_with(base: str, params: Mapping[str, object]) -> str:
 
 def endpoint_note(url: str, default: str) -> str:
     """" (custom endpoint host:port)" when a URL was overridden (e.g. pointed at a local stub), else ""."""
-    return "" if url == default else f" (custom endpoint {host_of(url)})"
+    return str(endpoint_msg(url, default))
+
+
+def endpoint_msg(url: str, default: str) -> Msg | str:
+    """`endpoint_note` as a message for any language ("" when the URL is the default)."""
+    return "" if url == default else msg("toolnotes.status.endpoint", host=host_of(url))
+
+
+# --- how the page says a call's failure and source (lib/i18n/*/toolnotes.toml) ---------------------------------
+# The model reads the English the tools write; the page reads that text back against the English templates of
+# `toolnotes.failure.*` / `toolnotes.source.*` and says it in its own language. Being read back, a result from an
+# imported transcript, the cache or a rehearsal reads the same as a fresh one.
+
+_FAILURES = "toolnotes.failure."
+_SOURCES = "toolnotes.source."
+_FIELD_PATTERNS = {"tool": r"[\w.-]+", "seconds": r"\d[\d.,]*", "mb": r"\d[\d.,]*", "code": r"-?\d+",
+                   "signal": r"-?\d+"}
+_NESTED_FIELDS = frozenset({"reason", "problem"})  # another failure of the catalogue's, read back the same way
+_WORD_TABLES = {"service": "toolnotes.service.", "from_dim": "toolnotes.dimension.",
+                "to_dim": "toolnotes.dimension.", "tools": "toolnotes.value."}
+_LONGEST_LINE = 2000  # a longer line (no tool writes one) is shown as it is, not matched
+
+
+@functools.cache
+def _failure_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each failure template of the English catalogue as a pattern, the most specific (most fixed text) first."""
+    found: list[tuple[int, str, re.Pattern[str]]] = []
+    for key, template in catalogue("en").items():
+        if not key.startswith(_FAILURES):
+            continue
+        parts, fixed = [], 0
+        for literal, name, _, _ in string.Formatter().parse(template):
+            parts.append(re.escape(literal))
+            fixed += len(literal)
+            if name:
+                parts.append(f"(?P<{name}>{_FIELD_PATTERNS.get(name, '.+?')})")
+        found.append((-fixed, key, re.compile("".join(parts))))
+    return tuple((pattern, key) for _, key, pattern in sorted(found))
+
+
+@functools.cache
+def _words(prefix: str) -> dict[str, str]:
+    """English word → its key, for one table of words inside failures ("Wikipedia search" → toolnotes.service.…)."""
+    return {text: key for key, text in catalogue("en").items() if key.startswith(prefix)}
+
+
+def _word(name: str, value: str) -> Msg | str:
+    if name in _NESTED_FIELDS:
+        return failure_msg(value)
+    key = _words(_WORD_TABLES[name]).get(value) if name in _WORD_TABLES else None
+    return Msg(key) if key else value
+
+
+def failure_msg(line: str) -> Msg | str:
+    """A failed call's line (what the model was told, without "error: ") as a message for any language; a line no
+    template matches (a server's or the system's own words) as it is. `str()` of the message is `line` itself.
+
+    >>> str(failure_msg("unknown unit 'parsec'"))
+    "unknown unit 'parsec'"
+    """
+    if len(line) <= _LONGEST_LINE:
+        for pattern, key in _failure_patterns():
+            found = pattern.fullmatch(line)
+            if found:
+                return Msg(key, tuple((name, _word(name, value)) for name, value in found.groupdict().items()))
+    return line
+
+
+def source_msg(source: str) -> Msg | str:
+    """A tool result's source as a message for any language ("local clock", a replayed result's "… (from the
+    cache)"); a source that is a name ("Brave Search API", "Open-Meteo") or that this app did not write as it is."""
+    for key, template in catalogue("en").items():
+        if not key.startswith(_SOURCES):
+            continue
+        if template.startswith("{source}"):
+            suffix = template[len("{source}"):]
+            if source.endswith(suffix) and len(source) > len(suffix):
+                return Msg(key, (("source", source_msg(source[: -len(suffix)])),))
+        elif template == source:
+            return Msg(key)
+    return source
 
 
 def host_of(url: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from lib.i18n import msg
+
 from .base import (
     CallContext,
     Outcome,
@@ -11,7 +13,7 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
-    endpoint_note,
+    endpoint_msg,
     get_json,
     strip_html,
 )
@@ -47,10 +49,10 @@ def status(config: ToolConfig) -> ToolStatus:
     """Brave with a key, Wikipedia without."""
     default = ToolConfig()
     if config.brave_api_key:
-        note = endpoint_note(config.brave_search_url, default.brave_search_url)
-        return ToolStatus(True, False, "Brave API key found" + note)
-    note = endpoint_note(config.wikipedia_search_url, default.wikipedia_search_url)
-    return ToolStatus(True, True, "No BRAVE_API_KEY: searches Wikipedia instead" + note)
+        note = endpoint_msg(config.brave_search_url, default.brave_search_url)
+        return ToolStatus.said(True, False, msg("toolnotes.status.brave_key", endpoint=note))
+    note = endpoint_msg(config.wikipedia_search_url, default.wikipedia_search_url)
+    return ToolStatus.said(True, True, msg("toolnotes.status.brave_none", endpoint=note))
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

@@ -40,7 +40,9 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus
+from lib.i18n import msg
+
+from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus, failure_msg
 
 SPEC = ToolSpec(
     name="code_interpreter",
@@ -321,23 +323,13 @@ main()
 def status(config: ToolConfig) -> ToolStatus:
     """Off unless explicitly allowed; unavailable (never unsandboxed) where the sandbox cannot be built."""
     if not config.allow_code_interpreter:
-        return ToolStatus(
-            False, False, "Disabled: set ALLOW_CODE_INTERPRETER=1 to let the model run Python in a sandbox"
-        )
+        return ToolStatus.said(False, False, msg("toolnotes.status.code_disabled"))
     problem = sandbox_problem()
-    if problem:
-        return ToolStatus(
-            False, False,
-            f"Unavailable: ALLOW_CODE_INTERPRETER is set, but the Python sandbox cannot be created here ({problem}); "
-            "code is never run without it",
-        )
-    return ToolStatus(
-        True, False,
-        f"Enabled: runs model-written Python in an isolated sandbox — no network, no keys, only a private "
-        f"{WORK_LIMIT_MB} MB folder writable, an unprivileged user with at most {EXTRA_PROCESSES} processes, "
-        f"CPU ({CPU_LIMIT_S} s), memory ({MEMORY_LIMIT_MB} MB) and time limits; everything it starts is killed "
-        "when the call ends",
-    )
+    if problem:  # one of ours (toolnotes.failure.sandbox_*) said in the page's language, the system's as it is
+        return ToolStatus.said(False, False, msg("toolnotes.status.code_unavailable", problem=failure_msg(problem)))
+    return ToolStatus.said(True, False, msg("toolnotes.status.code_enabled", work_mb=WORK_LIMIT_MB,
+                                            processes=EXTRA_PROCESSES, cpu_s=CPU_LIMIT_S,
+                                            memory_mb=MEMORY_LIMIT_MB))
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

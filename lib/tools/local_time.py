@@ -6,6 +6,8 @@ import re
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from lib.i18n import msg
+
 from . import korean_names
 from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus
 
@@ -99,9 +101,8 @@ def _now() -> dt.datetime:
 def status(config: ToolConfig) -> ToolStatus:
     """Offline; says so when the system has no time-zone database."""
     if not _zone_index():
-        return ToolStatus(True, False, "Only UTC and fixed offsets: this system has no time-zone database "
-                          "(install the tzdata package)")
-    return ToolStatus(True, False, "Offline: uses the time-zone database, no network")
+        return ToolStatus.said(True, False, msg("toolnotes.status.time_no_tzdata"))
+    return ToolStatus.said(True, False, msg("toolnotes.status.time_offline"))
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ import time
 from types import ModuleType
 from typing import Callable, Mapping, Sequence
 
+from lib.i18n import DEFAULT, Msg, catalogue, msg
+
 from . import brave_search, code_interpreter, local_time, units, weather, wolfram_alpha
 from .base import (
     CallContext,
@@ -36,7 +38,7 @@ def status(name: str, config: ToolConfig) -> ToolStatus:
     """How `name` behaves under `config` (one line for the UI); unknown names are unavailable."""
     module = _MODULES.get(name)
     if module is None:
-        return ToolStatus(False, False, f"Unknown tool {name!r}")
+        return ToolStatus.said(False, False, msg("toolnotes.status.unknown_tool", name=repr(name)))
     return module.status(config)
 
 
@@ -244,12 +246,27 @@ def stage_status(name: str, config: ToolConfig) -> str:
     return fallback if st.uses_fallback else real
 
 
+def description_msg(name: str) -> Msg | str:
+    """A tool's description for the page, in any language (its English is `TOOLS[name].description`, what the
+    model reads); a tool the catalogue lacks keeps its own description, an unknown name gives ""."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        return ""
+    key = f"toolnotes.description.{name}"
+    return Msg(key) if key in catalogue(DEFAULT) else spec.description
+
+
 def result_summary(result: ToolResult) -> str:
     """"3 results" for a search, "failed" for an error, else the length of what the model receives."""
+    return str(result_summary_msg(result))
+
+
+def result_summary_msg(result: ToolResult) -> Msg:
+    """`result_summary` as a message for any language ("3 results", "결과 3개")."""
     if not result.ok:
-        return "failed"
+        return msg("toolnotes.summary.failed")
     hits = len(re.findall(r"(?m)^\d+\. ", result.content))
     if hits:
-        return f"{hits} result{'s' if hits != 1 else ''}"
+        return msg("toolnotes.summary.results_one" if hits == 1 else "toolnotes.summary.results_many", count=hits)
     words = len(result.content.split())
-    return f"{words} word{'s' if words != 1 else ''}"
+    return msg("toolnotes.summary.words_one" if words == 1 else "toolnotes.summary.words_many", count=words)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import unicodedata
 
+from lib.i18n import msg
+
 from . import korean_names
 from .base import CallContext, Outcome, ToolConfig, ToolFailure, ToolSpec, ToolStatus
 
@@ -76,7 +78,7 @@ _TEMPERATURE = {
 
 def status(config: ToolConfig) -> ToolStatus:
     """Always available."""
-    return ToolStatus(True, False, "Offline: built-in unit table")
+    return ToolStatus.said(True, False, msg("toolnotes.status.units"))
 
 
 def unit_key(name: str) -> str:

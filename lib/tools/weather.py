@@ -1,6 +1,8 @@
 """get_weather: current weather for a city from Open-Meteo (geocoding, then forecast; no key)."""
 from __future__ import annotations
 
+from lib.i18n import msg
+
 from . import korean_names
 from .base import (
     CallContext,
@@ -9,7 +11,7 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
-    endpoint_note,
+    endpoint_msg,
     get_json,
 )
 
@@ -64,8 +66,8 @@ def describe_code(code: object) -> str:
 
 def status(config: ToolConfig) -> ToolStatus:
     """Always available (no key needed)."""
-    note = endpoint_note(config.open_meteo_forecast_url, ToolConfig().open_meteo_forecast_url)
-    return ToolStatus(True, False, "Open-Meteo: no key needed" + note)
+    note = endpoint_msg(config.open_meteo_forecast_url, ToolConfig().open_meteo_forecast_url)
+    return ToolStatus.said(True, False, msg("toolnotes.status.weather", endpoint=note))
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from lib.i18n import msg
+
 from . import math_fallback
 from .base import (
     CallContext,
@@ -11,7 +13,7 @@ from .base import (
     ToolFailure,
     ToolSpec,
     ToolStatus,
-    endpoint_note,
+    endpoint_msg,
     http_get,
     http_status_failure,
     strip_html,
@@ -46,11 +48,9 @@ def source(config: ToolConfig) -> tuple[str, bool]:
 def status(config: ToolConfig) -> ToolStatus:
     """Wolfram|Alpha with an App ID, SymPy for maths without."""
     if config.wolfram_app_id:
-        note = endpoint_note(config.wolfram_url, ToolConfig().wolfram_url)
-        return ToolStatus(True, False, "Wolfram|Alpha App ID found" + note)
-    return ToolStatus(
-        True, True, "No WOLFRAM_ALPHA_APP_ID: maths is answered locally by SymPy, other questions fail"
-    )
+        note = endpoint_msg(config.wolfram_url, ToolConfig().wolfram_url)
+        return ToolStatus.said(True, False, msg("toolnotes.status.wolfram_key", endpoint=note))
+    return ToolStatus.said(True, True, msg("toolnotes.status.wolfram_none"))
 
 
 def call(arguments: dict, ctx: CallContext) -> Outcome:

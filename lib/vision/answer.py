@@ -3,7 +3,8 @@
 Some hosts refuse a system message together with an image ("Prompting with images is incompatible with system
 messages"). The instruction is sent as a system message first; on such a 400 it moves into the user text, and
 the way that worked is remembered for the endpoint so later requests go straight to it. The words it adds for the
-page (its footer, a note when a model is skipped) are the catalogue's (`vision.footer.*`) in the `lang` given.
+page (its footer, a note when a model is skipped) are the catalogue's (`vision.footer.*`; who answered and where a
+replayed answer came from: `hosts.answered.*`, `answers.replayed.*`, also Compare's) in the `lang` given.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from lib.hosts.config import Settings
 from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_messages
 from lib.hosts.errors import ErrorKind, UserError, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, request_params
-from lib.hosts.providers import answered_by, display_name
-from lib.common.replayed import replayed_note
+from lib.hosts.providers import answered_by_msg, display_name
 from lib.common.ticking import current_scope
-from lib.i18n import DEFAULT, text
+from lib.i18n import DEFAULT, LANGUAGES, Msg, msg, say, text
 from lib.vision.tasks import build_messages
 
 SYSTEM_TEXT = (
@@ -30,6 +30,23 @@ SYSTEM_MODES = ("system", "user")
 _MEMORY_KEY = "vision_system_mode"
 
 
+def who(model: str, served_model: str, provider: "Msg | str") -> "Msg | str":
+    """"Llama 3.2 11B Vision on OpenRouter" in any language (`lib.hosts.providers.answered_by_msg`; its English is
+    `answered_by`'s)."""
+    return answered_by_msg(model, served_model, provider)
+
+
+def replayed(label: str) -> Msg | None:
+    """The footer's note for a replayed answer's label ("cache", "rehearsal", "shared"), None for a live one."""
+    return msg(f"answers.replayed.{label}") if label in ("cache", "rehearsal", "shared") else None
+
+
+def free_replay(meta: str) -> bool:
+    """Whether an answer's footer (in any language) says it was answered without using the quota (from the cache,
+    or shared with the same question in flight): "Ask again (fresh)" is offered under it."""
+    return any(text(lang, f"answers.replayed.{label}") in meta for lang in LANGUAGES for label in ("cache", "shared"))
+
+
 def footer_line(answered_by: str, elapsed_s: float, total_tokens: int | None, cached: str, cut: bool,
                 lang: str = DEFAULT) -> str:
     """An answer's footer: ``"Llama 3.2 11B Vision on OpenRouter · 2.4 s · 1,234 tokens"`` (tokens when the server
@@ -37,8 +54,8 @@ def footer_line(answered_by: str, elapsed_s: float, total_tokens: int | None, ca
     parts = [answered_by, text(lang, "vision.footer.seconds", seconds=f"{elapsed_s:.1f}")]
     if total_tokens:
         parts.append(text(lang, "vision.footer.tokens", tokens=f"{total_tokens:,}"))
-    if note := replayed_note(cached):
-        parts.append(note)
+    if note := replayed(cached):
+        parts.append(say(lang, note))
     if cut:
         parts.append(text(lang, "vision.footer.cut"))
     return " · ".join(parts)
@@ -125,8 +142,10 @@ class VisionAnswer:
 
     @property
     def answered_by(self) -> str:
-        """"Llama 3.2 11B Vision on OpenRouter" (the server's own name for the model when it names another)."""
-        return answered_by(self.model, self.served_model, self.settings.label)
+        """"Llama 3.2 11B Vision on OpenRouter" (the server's own name for the model when it names another), in this
+        answer's `lang`."""
+        host = getattr(self.settings, "label_msg", None) or self.settings.label  # the host's label in `lang` too
+        return say(self.lang, answered_by_msg(self.model, self.served_model, host))
 
     @property
     def summary(self) -> str:
@@ -167,7 +186,7 @@ class VisionAnswer:
                     replacement = self.next_model(self.model)
                     if replacement:
                         self.notes.append(text(self.lang, "vision.turn.model_skipped", model=self.model,
-                                               error=err.title.lower(), replacement=replacement,
+                                               error=err.title_in_sentence(self.lang), replacement=replacement,
                                                name=display_name(replacement)))
                         self.model = replacement
                         continue

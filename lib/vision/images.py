@@ -37,7 +37,7 @@ from typing import Callable, Final, Iterator
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from lib.i18n import DEFAULT, text
+from lib.i18n import DEFAULT, Msg, msg, text
 
 try:  # HEIC/HEIF photos from phones.
     import pillow_heif
@@ -114,7 +114,12 @@ _AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
 
 
 class ImageRejected(ValueError):
-    """The upload cannot be used; ``str(error)`` is a sentence to show the person who uploaded it."""
+    """The upload cannot be used; ``str(error)`` is the English sentence to show the person who uploaded it,
+    ``reason`` the same as a ``Msg`` (``photos.rejected.*``) to show in the page's language (``say(lang, reason)``)."""
+
+    def __init__(self, reason: "Msg | str") -> None:
+        super().__init__(str(reason))
+        self.reason: Msg | str = reason
 
 
 @dataclass(frozen=True)
@@ -356,7 +361,7 @@ def _prepare_region(data: bytes, box: tuple[int, int, int, int], filename: str |
         left, top = max(0, int(box[0])), max(0, int(box[1]))
         right, bottom = min(shown[0], int(box[2])), min(shown[1], int(box[3]))
         if right <= left or bottom <= top:
-            raise ImageRejected("The chosen region is outside the picture")
+            raise ImageRejected(msg("photos.rejected.region_outside"))
         region = (right - left, bottom - top)
         target = _fit(region, max_side)  # the region as sent, right way up
         s_left, s_top, s_right, s_bottom = _stored_box((left, top, right, bottom), (width, height), turn)
@@ -397,19 +402,15 @@ def _prepare_region(data: bytes, box: tuple[int, int, int, int], filename: str |
 def _check_bytes(data: bytes) -> None:
     """Refuse what can be told from the bytes alone: empty, too big, PDF, SVG, HTML or plain text."""
     if not data:
-        raise ImageRejected("The file is empty")
+        raise ImageRejected(msg("photos.rejected.empty"))
     if len(data) > MAX_UPLOAD_MB * _MB:
         size_mb = math.ceil(len(data) / _MB * 10) / 10
-        raise ImageRejected(f"The file is too large ({size_mb:.1f} MB; the limit is {MAX_UPLOAD_MB} MB)")
+        raise ImageRejected(msg("photos.rejected.file_too_large", size=f"{size_mb:.1f}", limit=MAX_UPLOAD_MB))
     if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%PDF"):
-        raise ImageRejected("This file is a PDF, not an image")
+        raise ImageRejected(msg("photos.rejected.pdf"))
     kind = _sniff_text(data[:4096])
-    if kind == "svg":
-        raise ImageRejected("This file is an SVG drawing, not a photo")
-    if kind == "html":
-        raise ImageRejected("This file is a text file (a web page), not a photo")
-    if kind == "text":
-        raise ImageRejected("This file is a text file, not a photo")
+    if kind in ("svg", "html", "text"):
+        raise ImageRejected(msg(f"photos.rejected.{kind}"))
 
 
 def _sniff_text(head: bytes) -> str | None:
@@ -448,43 +449,40 @@ def _iso_brand(data: bytes) -> bytes | None:
     return data[8:12] if data[4:8] == b"ftyp" else None
 
 
-def _unreadable_message(data: bytes, filename: str | None) -> str:
+def _unreadable_message(data: bytes, filename: str | None) -> Msg:
     """Why Pillow could not identify these bytes, as specifically as can be told."""
     brand = _iso_brand(data)
     suffix = (filename or "").lower().rsplit(".", 1)[-1] if filename and "." in filename else ""
     if brand in _HEIF_BRANDS or (brand is None and suffix in ("heic", "heif")):
         if not HEIF_SUPPORTED:
-            return "HEIC photos need the pillow-heif package (pip install pillow-heif)"
+            return msg("photos.rejected.heic_package")
         if brand is not None:
-            return "This HEIC photo is damaged or incomplete and cannot be decoded"
+            return msg("photos.rejected.heic_damaged")
     if brand in _AVIF_BRANDS or (brand is None and suffix == "avif"):
         if "AVIF" not in _ACCEPTED_FORMATS:
-            return "This AVIF image cannot be read: the installed Pillow has no AVIF support"
+            return msg("photos.rejected.avif_unsupported")
         if brand is not None:
-            return "This AVIF image is damaged or incomplete and cannot be decoded"
-    return (
-        "This file is not an image Pillow can read "
-        "(accepted: JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF)"
-    )
+            return msg("photos.rejected.avif_damaged")
+    return msg("photos.rejected.unreadable")
 
 
 _TRUNCATION_HINTS: Final = ("truncated", "end of file", "unexpected end", "premature end", "ends early")
 
 
-def _decode_error_message(exc: BaseException) -> str:
+def _decode_error_message(exc: BaseException) -> Msg:
     """A sentence for a decoder failure: truncation when the error says so, else damage."""
     if isinstance(exc, MemoryError):
-        return "The image is too large to process in memory"
+        return msg("photos.rejected.memory")
     if isinstance(exc, EOFError) or any(hint in str(exc).lower() for hint in _TRUNCATION_HINTS):
-        return "The image is truncated (the file ends early)"
-    return "The image is damaged or incomplete and cannot be decoded"
+        return msg("photos.rejected.truncated")
+    return msg("photos.rejected.damaged")
 
 
-def _too_many_pixels_message(pixels: int | None) -> str:
+def _too_many_pixels_message(pixels: int | None) -> Msg:
     limit = MAX_PIXELS // 1_000_000
     if pixels is None:
-        return f"The image is too large (the limit is {limit} megapixels)"
-    return f"The image is too large ({math.ceil(pixels / 1_000_000):,} megapixels; the limit is {limit})"
+        return msg("photos.rejected.too_many_pixels", limit=limit)
+    return msg("photos.rejected.too_many_pixels_counted", pixels=f"{math.ceil(pixels / 1_000_000):,}", limit=limit)
 
 
 def _pixels_from_bomb_error(exc: Exception) -> int | None:
@@ -498,10 +496,7 @@ def _pixels_from_bomb_error(exc: Exception) -> int | None:
 def _open_checked(data: bytes, filename: str | None) -> Image.Image:
     """The upload opened lazily (its header only) in an accepted format, with a size that may be decoded."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # another module flipped Pillow's global switch: truncation would pass
-        raise ImageRejected(
-            "Images cannot be checked: this app has switched off Pillow's check for truncated files "
-            "(PIL.ImageFile.LOAD_TRUNCATED_IMAGES); please tell the app's maintainer"
-        )
+        raise ImageRejected(msg("photos.rejected.check_off"))
     try:
         img = Image.open(io.BytesIO(data), formats=_ACCEPTED_FORMATS)  # lazy: reads the header only
     except UnidentifiedImageError as exc:
@@ -509,7 +504,7 @@ def _open_checked(data: bytes, filename: str | None) -> Image.Image:
     width, height = img.size
     if width < 1 or height < 1:
         img.close()
-        raise ImageRejected("The image has no pixels (its width or height is 0)")
+        raise ImageRejected(msg("photos.rejected.no_pixels"))
     if width * height > MAX_PIXELS:
         img.close()
         raise ImageRejected(_too_many_pixels_message(width * height))
@@ -641,17 +636,15 @@ def _decode_bytes(img: Image.Image, original: tuple[int, int], target: tuple[int
     return need + target[0] * reduced_height * 4  # resize goes across first: an image target wide, full height
 
 
-def _too_much_memory_message(img: Image.Image, original: tuple[int, int], need: int) -> str:
+def _too_much_memory_message(img: Image.Image, original: tuple[int, int], need: int) -> Msg:
     megapixels = math.ceil(original[0] * original[1] / 1_000_000)
-    fmt = _FORMAT_NAMES.get(img.format or "", img.format or "image")
+    fmt: Msg | str = _FORMAT_NAMES.get(img.format or "", img.format or "") or msg("photos.rejected.an_image")
     if fmt == "JPEG":  # only a progressive JPEG gets here: its decoder keeps the whole image
-        fmt, advice = "progressive JPEG", "Save it as an ordinary (baseline) JPEG or make it smaller"
+        fmt, advice = msg("photos.rejected.progressive_jpeg"), msg("photos.rejected.advice_baseline")
     else:
-        advice = "Save it as a JPEG or make it smaller"
-    return (
-        f"This {megapixels}-megapixel {fmt} is too large to prepare: it would take about "
-        f"{math.ceil(need / _MB)} MB of memory (the limit is {MAX_DECODE_MB} MB). {advice}, then upload it again"
-    )
+        advice = msg("photos.rejected.advice_jpeg")
+    return msg("photos.rejected.too_much_memory", megapixels=megapixels, format=fmt, mb=math.ceil(need / _MB),
+               limit=MAX_DECODE_MB, advice=advice)
 
 
 @contextlib.contextmanager
@@ -661,7 +654,7 @@ def _decode_slot(need: int) -> Iterator[None]:
         yield
         return
     if not _decode_slots.acquire(timeout=DECODE_WAIT_S):
-        raise ImageRejected("The server is busy preparing other images, try again in a moment")
+        raise ImageRejected(msg("photos.rejected.busy"))
     try:
         yield
     finally:

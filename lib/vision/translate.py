@@ -255,7 +255,7 @@ class TranslatedAnswer:
                     replacement = self.next_model(model)
                     if replacement:
                         self.notes.append(text(self.lang, "vision.turn.model_skipped", model=model,
-                                               error=err.title.lower(), replacement=replacement,
+                                               error=err.title_in_sentence(self.lang), replacement=replacement,
                                                name=display_name(replacement)))
                         self._model = replacement
                         continue
