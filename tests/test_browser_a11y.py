@@ -134,50 +134,66 @@ def name(page_name: str, theme: str, presenter: bool, state: str = "") -> str:
 # --- axe on every page, theme and mode ---------------------------------------------------------------------------
 
 
-def presenter_on(page: Page) -> None:
-    """Switch presenter mode on in this session (the sidebar's switch: a rerun, not a new page)."""
-    page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode", exact=True).click()
+def presenter_on(page: Page, on: bool = True) -> None:
+    """Switch presenter mode on (or off) in this session (the sidebar's switch: a rerun, not a new page)."""
+    switch = page.get_by_role("switch", name="Presenter mode")
+    if switch.is_checked() != on:
+        page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode", exact=True).click()
+        tb.settle(page)
+        page.wait_for_timeout(FOLLOWED_MS)
+    (expect(switch).to_be_checked() if on else expect(switch).not_to_be_checked())
+
+
+def switch_theme(page: Page, theme: str) -> None:
+    """The browser's preferred scheme changes while the page is open (the OS going dark at sunset): the app, on the
+    ⋮ menu's "System", follows it without a reload."""
+    page.emulate_media(color_scheme=theme)
+    expect(page.locator('[data-testid="stApp"]')).to_have_css("background-color",
+                                                             DARK_BG if theme == "dark" else LIGHT_BG)
     tb.settle(page)
-    expect(page.get_by_role("switch", name="Presenter mode")).to_be_checked()
-    page.wait_for_timeout(FOLLOWED_MS)
 
 
-def check_both_modes(page: Page, where: str) -> None:
-    """axe and the captions as the page is, then again with presenter mode switched on (one page load for both)."""
-    for presenter in (False, True):
-        if presenter:
-            presenter_on(page)
-        label = f"{where}_presenter" if presenter else where
+def check_every_look(page: Page, page_name: str, first: str, state: str = "") -> None:
+    """axe and the captions in four looks of one page load: `first` theme (the one the page opened in), normal then
+    presenter mode; then the other theme, switched live, in presenter then normal mode."""
+    second = "dark" if first == "light" else "light"
+    for theme, presenter in ((first, False), (first, True), (second, True), (second, False)):
+        if theme != first and presenter:
+            switch_theme(page, theme)
+        presenter_on(page, presenter)
+        label = name(page_name, theme, presenter, state)
         shot(page, label)
         assert_accessible(page, label)
         tb.assert_healthy(page)
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
+# Each page opens in one theme and is checked in both (a context that prefers dark gets it from the first paint; a
+# change while open is followed live): which opens dark alternates, so both paths are checked on a page.
+FIRST_THEME = {"home": "light", "tools": "dark", "vision": "light"}
+
+
 @pytest.mark.parametrize("page_name", list(PAGES))
 def test_no_serious_violation_on_a_fresh_page(pages: list[Page], browser: Browser, app: tb.AppServer, axe: str,
-                                              page_name: str, theme: str) -> None:
-    page = open_page(browser, app, page_name, theme, False)
+                                              page_name: str) -> None:
+    page = open_page(browser, app, page_name, FIRST_THEME[page_name], False)
     pages.append(page)
-    check_both_modes(page, name(page_name, theme, False))
+    check_every_look(page, page_name, FIRST_THEME[page_name])
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
-def test_no_serious_violation_after_a_tool_answer(pages: list[Page], browser: Browser, app: tb.AppServer, axe: str,
-                                                  theme: str) -> None:
-    page = open_page(browser, app, "tools", theme, False)
+def test_no_serious_violation_after_a_tool_answer(pages: list[Page], browser: Browser, app: tb.AppServer,
+                                                  axe: str) -> None:
+    page = open_page(browser, app, "tools", "light", False)
     pages.append(page)
     ask_tool_question(page)
-    check_both_modes(page, name("tools", theme, False, "answered"))
+    check_every_look(page, "tools", "light", "answered")
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
 def test_no_serious_violation_after_a_described_sample(pages: list[Page], browser: Browser, app: tb.AppServer,
-                                                       axe: str, theme: str) -> None:
-    page = open_page(browser, app, "vision", theme, False)
+                                                       axe: str) -> None:
+    page = open_page(browser, app, "vision", "dark", False)
     pages.append(page)
     describe_sample(page)
-    check_both_modes(page, name("vision", theme, False, "described"))
+    check_every_look(page, "vision", "dark", "described")
 
 
 def test_presenter_mode_stays_readable_when_the_menu_switches_to_dark(pages: list[Page], browser: Browser,
@@ -200,19 +216,21 @@ def test_presenter_mode_stays_readable_when_the_menu_switches_to_dark(pages: lis
 # --- the problems issue 24 names ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("theme", ["light", "dark"])
 def test_inline_code_in_captions_is_checked_by_axe_and_4_5_to_1(pages: list[Page], browser: Browser,
-                                                                 app: tb.AppServer, axe: str, theme: str) -> None:
-    page = open_page(browser, app, "tools", theme, False)
+                                                                 app: tb.AppServer, axe: str) -> None:
+    page = open_page(browser, app, "tools", "light", False)
     pages.append(page)
     code = '[data-testid="stMainBlockContainer"] [data-testid="stCaptionContainer"] code'
-    assert page.locator(code).count() >= 3, "the tool page's captions name their tools in code"
-    result = caption_contrast(page, code)
-    assert not result.violations, report(result.violations, f"caption code, {theme}")
-    assert not result.incomplete, report(result.incomplete, f"caption code axe could not decide, {theme}")
-    assert result.checked == result.passed == page.locator(code).count(), result
-    ratios = page.eval_on_selector_all(code, CODE_CONTRAST)
-    assert min(ratios) >= 4.5, ratios
+    for theme in ("light", "dark"):
+        if theme == "dark":
+            switch_theme(page, "dark")
+        assert page.locator(code).count() >= 3, "the tool page's captions name their tools in code"
+        result = caption_contrast(page, code)
+        assert not result.violations, report(result.violations, f"caption code, {theme}")
+        assert not result.incomplete, report(result.incomplete, f"caption code axe could not decide, {theme}")
+        assert result.checked == result.passed == page.locator(code).count(), result
+        ratios = page.eval_on_selector_all(code, CODE_CONTRAST)
+        assert min(ratios) >= 4.5, (theme, ratios)
 
 
 # The contrast of each node's text as drawn: its colour (with its alpha and every ancestor's opacity) over its own
