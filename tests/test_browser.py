@@ -282,6 +282,7 @@ def trapped_chromium() -> Iterator[Browser]:
             def watched_context(*args: Any, **kwargs: Any) -> Any:
                 context = new_context(*args, **kwargs)
                 context.on("request", watch)
+                context.add_init_script(RUN_STATE_WATCH)  # for settle()
                 return context
 
             b.new_context = watched_context  # type: ignore[method-assign]
@@ -340,13 +341,48 @@ def explained(test: Callable[..., Any]) -> Callable[..., Any]:
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
+# Every page of a test browser (`trapped_chromium`) counts the changes of Streamlit's run state as they happen
+# (a MutationObserver on stApp's data-test-script-state: every record, so a run that starts and ends between two
+# looks still counts), and when the last one was.
+RUN_STATE_WATCH = """(() => {
+  const s = window.__runState = {changes: 0, last: performance.now()};
+  const watch = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) return false;
+    new MutationObserver(records => { s.changes += records.length; s.last = performance.now(); })
+      .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    s.changes += 1; s.last = performance.now();
+    return true;
+  };
+  const start = () => { if (!watch()) { const mo = new MutationObserver(() => { if (watch()) mo.disconnect(); });
+                                        mo.observe(document.documentElement, {childList: true, subtree: true}); } };
+  if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
+})()"""
+
+# Settled: idle, with no change of the run state for QUIET_MS (a turn ends with a rerun that redraws it from
+# history: the next run starts within that), and either a run came and went since the call or START_MS passed
+# without one (an action's rerun shows within that; some actions start none).
+SETTLE_START_MS, SETTLE_QUIET_MS = 300, 350
+_SETTLED = """([c0, t0, startMs, quietMs]) => {
+  const s = window.__runState, app = document.querySelector('[data-testid="stApp"]');
+  if (!s || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const now = performance.now();
+  return (s.changes > c0 || now - t0 >= startMs) && now - s.last >= quietMs;
+}"""
+
+
 def settle(page: Page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
-    """Wait for the script run to finish (the state attribute may flip to "running" just after an action, and a
-    turn ends with a rerun that redraws it from history): idle twice, 400 ms apart."""
-    page.wait_for_timeout(300)
-    page.locator(IDLE).wait_for(timeout=timeout_ms)
-    page.wait_for_timeout(400)
-    page.locator(IDLE).wait_for(timeout=timeout_ms)
+    """Wait for the script run an action started to finish, and the rerun a turn ends with (see `_SETTLED`): as soon
+    as it is so, not after fixed pauses (this is called about a thousand times a suite run)."""
+    baseline = page.evaluate("() => window.__runState ? [window.__runState.changes, performance.now()] : null")
+    if baseline is None:  # a page of a browser without the watch: idle twice, 400 ms apart
+        page.wait_for_timeout(SETTLE_START_MS)
+        page.locator(IDLE).wait_for(timeout=timeout_ms)
+        page.wait_for_timeout(400)
+        page.locator(IDLE).wait_for(timeout=timeout_ms)
+        return
+    page.wait_for_function(_SETTLED, arg=[*baseline, SETTLE_START_MS, SETTLE_QUIET_MS], timeout=timeout_ms,
+                           polling=50)
 
 
 def open_app(page: Page, app: AppServer, path: str = "") -> None:
