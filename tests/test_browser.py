@@ -385,6 +385,18 @@ def settle(page: Page, timeout_ms: int = RUN_TIMEOUT_MS) -> None:
                            polling=50)
 
 
+DARK_BG, LIGHT_BG = "rgb(14, 17, 23)", "rgb(255, 255, 255)"  # stApp's background in Streamlit's two themes
+
+
+def switch_theme(page: Page, theme: str) -> None:
+    """The browser's preferred scheme changes while the page is open (the OS going dark at sunset): the app, on the
+    ⋮ menu's "System" (its default), follows it without a reload."""
+    page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
+    expect(page.locator('[data-testid="stApp"]')).to_have_css("background-color",
+                                                             DARK_BG if theme == "dark" else LIGHT_BG)
+    settle(page)
+
+
 def open_app(page: Page, app: AppServer, path: str = "") -> None:
     page.goto(f"{app.url}/{path}")
     page.locator('[data-testid="stTopNav"]').wait_for()

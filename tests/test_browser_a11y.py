@@ -35,8 +35,7 @@ EXCLUDE: tuple[str, ...] = ()
 
 PAGES = {"home": ("", "Llama Herd Studio"), "tools": ("tool_calling", "Tool calling with"),
          "vision": ("vision", "Vision with")}
-DARK_BG = "rgb(14, 17, 23)"
-LIGHT_BG = "rgb(255, 255, 255)"
+DARK_BG, LIGHT_BG = tb.DARK_BG, tb.LIGHT_BG
 TOOL_QUESTION = "What time is it in Tokyo right now?"  # a suggestion (a scenario on stage): the offline clock tool
 ASSISTANT = '[data-testid="stChatMessage"]:not(:has([data-testid="stChatMessageAvatarUser"]))'
 
@@ -144,13 +143,7 @@ def presenter_on(page: Page, on: bool = True) -> None:
     (expect(switch).to_be_checked() if on else expect(switch).not_to_be_checked())
 
 
-def switch_theme(page: Page, theme: str) -> None:
-    """The browser's preferred scheme changes while the page is open (the OS going dark at sunset): the app, on the
-    ⋮ menu's "System", follows it without a reload."""
-    page.emulate_media(color_scheme=theme)
-    expect(page.locator('[data-testid="stApp"]')).to_have_css("background-color",
-                                                             DARK_BG if theme == "dark" else LIGHT_BG)
-    tb.settle(page)
+switch_theme = tb.switch_theme
 
 
 def check_every_look(page: Page, page_name: str, first: str, state: str = "") -> None:

@@ -143,6 +143,21 @@ def test_the_tool_page_speaks_korean_calls_the_tool_and_keeps_the_language(
     assert_no_english(page, "after a reload")
     tb.assert_healthy(page)
 
+    # The browser turns dark (the app follows it, no reload): the conversation and a new question in dark.
+    tb.switch_theme(page, "dark")
+    assert_no_english(page, "dark")
+    shots(page, "dark")
+    page.locator("button").filter(has_text="새 대화").first.click()  # suggestions show on an empty chat
+    tb.settle(page)
+    page.get_by_role("button", name="마라톤은 몇 마일이에요?").click()  # switches convert_units on and asks
+    answer = page.locator(CHAT).filter(has_text="Based on the tool result")
+    expect(answer).to_have_count(1, timeout=tb.RUN_TIMEOUT_MS)
+    tb.settle(page)
+    expect(answer).to_contain_text("26.2188 mi")  # convert_units, with the Korean unit names
+    assert_no_english(page, "dark, after the answer")
+    shots(page, "dark_answered")
+    tb.assert_healthy(page)
+
 
 @tb.explained
 def test_presenter_mode_in_korean_calls_the_clock_with_a_korean_city(page: Page, app: tb.AppServer) -> None:
@@ -161,22 +176,7 @@ def test_presenter_mode_in_korean_calls_the_clock_with_a_korean_city(page: Page,
     assert_no_english(page, "presenter mode, after the answer")
     tb.assert_healthy(page)
     shots(page, "presenter_light_answered")
-
-
-@tb.explained
-def test_the_dark_theme_in_korean(page: Page, app: tb.AppServer) -> None:
-    at_1280(page, dark=True)
-    open_korean(page, app)
-    assert_no_english(page, "dark")
-    shots(page, "dark")
-    page.get_by_role("button", name="마라톤은 몇 마일이에요?").click()
-    answer = page.locator(CHAT).filter(has_text="Based on the tool result")
-    expect(answer).to_have_count(1, timeout=tb.RUN_TIMEOUT_MS)
-    tb.settle(page)
-    expect(answer).to_contain_text("26.2188 mi")  # convert_units, with the Korean unit names
-    assert_no_english(page, "dark, after the answer")
-    shots(page, "dark_answered")
-    open_korean(page, app, "&present=1")
+    tb.switch_theme(page, "dark")
     assert_no_english(page, "dark presenter mode")
     shots(page, "presenter_dark")
     tb.assert_healthy(page)

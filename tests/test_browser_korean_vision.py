@@ -54,13 +54,6 @@ def page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
         yield pg
 
 
-@pytest.fixture
-def dark_page(browser: Browser, app: tb.AppServer) -> Iterator[Page]:
-    """The same in a browser that prefers dark (the app follows it)."""
-    with tb.browser_page(browser, color_scheme="dark") as pg:
-        yield pg
-
-
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
@@ -212,6 +205,13 @@ def test_a_korean_question_is_asked_in_english_and_answered_in_korean(
     to_top(page)
     shots(page, "light_follow_up")
 
+    # The browser turns dark (the app follows it, no reload): the note, the answers and the page's words.
+    tb.switch_theme(page, "dark")
+    to_top(page)
+    assert_small_note(page, answer_visible=False)  # two answers now: the first starts on screen, the last below
+    assert_no_english(page, "dark")
+    shots(page, "dark_answered")
+
 
 @tb.explained
 def test_stop_during_the_image_request_keeps_the_korean_question(
@@ -251,23 +251,7 @@ def test_presenter_mode_in_korean(page: Page, app: tb.AppServer, double: ApiDoub
     assert_no_english(page, "presenter mode, answered")
     tb.assert_healthy(page)
     shots(page, "presenter_light_answered")
-
-
-@tb.explained
-def test_the_dark_theme_in_korean(dark_page: Page, app: tb.AppServer) -> None:
-    page = dark_page
-    open_korean(page, app)
-    pick_sample(page, "shopfront")
-    tb.send_chat(page, SIGN)
-    expect(answers(page).filter(has_text="(번역)")).to_have_count(1)
-    tb.settle(page)
-    to_top(page)
-    assert_small_note(page)
-    assert_no_english(page, "dark")
-    shots(page, "dark_answered")
-    page.goto(page.url + "&present=1")  # the same tab's conversation (its ?s= id), on stage
-    expect(page.get_by_role("heading", name=HEADING)).to_be_visible()
-    tb.settle(page)
+    tb.switch_theme(page, "dark")  # the browser turns dark while the answer is on stage
     to_top(page)
     expect(page.locator(NOTE)).to_have_count(1)
     assert_no_english(page, "dark presenter mode")
