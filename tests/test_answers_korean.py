@@ -264,3 +264,42 @@ def test_who_answered_and_a_replayed_answer_read_in_korean_in_the_vision_footer(
     assert free_replay(english) and free_replay(ko)  # "Ask again (fresh)" is offered under either
     assert not free_replay(footer_line("x", 1.0, None, "rehearsal", False, "ko"))
     assert not free_replay(footer_line("x", 1.0, None, "", False))
+
+
+# --- a file brought in and refused (lib/common/jsonfile.py, lib/answers/recording.py) ------------------------------
+
+
+@pytest.mark.parametrize("content", [
+    b"\xff\xfe not utf-8", b"{not json", b'{"a": NaN}', b"[" * 100 + b"]" * 100, b'{"n": 1' + b"0" * 2000 + b"}",
+])
+def test_a_refused_transcript_file_says_why_in_korean(content: bytes) -> None:
+    from lib.answers.transcript import TranscriptError, from_json
+    with pytest.raises(TranscriptError) as caught:
+        from_json(content)
+    reason = caught.value.reason
+    english, korean = str(caught.value), say("ko", reason)
+    assert english.startswith("This is not a transcript") and english == str(reason)
+    assert HANGUL.search(korean) and "This is not" not in korean and "대화 기록" in korean
+
+
+def test_a_text_too_long_in_a_transcript_names_its_place_in_korean() -> None:
+    import json
+    from lib.answers.transcript import MAX_TEXT_CHARS, TranscriptError, from_json
+    data = {"turns": [{"question": "q", "answer": "x" * (MAX_TEXT_CHARS + 1)}]}
+    with pytest.raises(TranscriptError) as caught:
+        from_json(json.dumps(data))
+    assert "“answer” in turn 1" in str(caught.value)
+    assert "턴 1번의 “answer”" in say("ko", caught.value.reason)
+
+
+@pytest.mark.parametrize("content", [
+    b'{"schema": "something else"}', b'{"schema": "llama-herd-studio/replay", "version": 0}', b"\xff",
+])
+def test_a_refused_rehearsal_file_says_why_in_korean(content: bytes) -> None:
+    from lib.answers.recording import SCHEMA, ReplayError, ReplayStore
+    assert SCHEMA == "llama-herd-studio/replay"
+    with pytest.raises(ReplayError) as caught:
+        ReplayStore(max_entries=10).from_json(content)
+    korean = say("ko", caught.value.reason)
+    assert str(caught.value) == str(caught.value.reason) and "rehearsal" in str(caught.value)
+    assert HANGUL.search(korean) and "rehearsal" not in korean and "리허설" in korean

@@ -16,7 +16,7 @@ from lib.common.safe_text import as_text
 from lib.hosts.config import Settings
 from lib.tool_calling.loop import _run_tool
 from ui import state
-from ui.i18n import t
+from ui.i18n import say, t
 from ui.meter import RUN, session_meter
 
 
@@ -108,7 +108,7 @@ def _load_recording() -> None:
     try:
         n = recorded.from_json(upload.getvalue())
     except ValueError as exc:
-        ss["_rehearsal_note"] = ("error", t("rehearsal.cannot_use", reason=as_text(str(exc))))
+        ss["_rehearsal_note"] = ("error", t("rehearsal.cannot_use", reason=as_text(say(getattr(exc, "reason", exc)))))
         return
     ss["rehearsal_loaded"] = upload.file_id
     ss["rehearsal_mode"] = "replay"

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from lib.common.jsonfile import describe_path, load_untrusted_json, utf8_size
 from lib.common.redact import MASK as REDACTED, is_data_url as _is_data_url, redact, redact_data, redaction_spans
 from lib.common.shared_state import SharedLink
+from lib.i18n import Msg, msg
 from lib.tools.base import ToolResult
 
 SCHEMA = "llama-herd-studio/replay"
@@ -64,7 +65,12 @@ VOLATILE_PARAMS = frozenset({
 
 
 class ReplayError(ValueError):
-    """A rehearsal file that cannot be used; the message says why in words a person understands."""
+    """A rehearsal file that cannot be used; the message says why in words a person understands: `str()` in English,
+    `reason` the same as a `Msg` (`files.*`) to show in the page's language."""
+
+    def __init__(self, reason: "Msg | str") -> None:
+        super().__init__(str(reason))
+        self.reason: Msg | str = reason
 
 
 # Fingerprints ----------------------------------------------------------------------------------------------------
@@ -536,7 +542,7 @@ class ReplayStore:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as exc:
-            raise ReplayError(f"The rehearsal file could not be read ({exc.strerror or type(exc).__name__}).") from None
+            raise ReplayError(msg("files.rehearsal.unreadable", reason=exc.strerror or type(exc).__name__)) from None
         return self.from_json(data)
 
 
@@ -571,12 +577,11 @@ def _redact_chunks(chunks: Sequence[tuple[float, str]], secrets: Sequence[str]) 
 
 
 def _bad(message: str) -> ReplayError:
-    return ReplayError(f"This rehearsal file is damaged: {message}.")
+    return ReplayError(msg("files.rehearsal.damaged", detail=message))
 
 
 def _too_large(size: int) -> ReplayError:
-    return ReplayError(f"This rehearsal file is too large ({size / 1e6:.1f} MB; a rehearsal holds at most "
-                       f"{MAX_FILE_BYTES // 1_000_000} MB).")
+    return ReplayError(msg("files.rehearsal.too_large", size=f"{size / 1e6:.1f}", limit=MAX_FILE_BYTES // 1_000_000))
 
 
 def _number(value: Any, what: str, upper: float = 1e15) -> float:
@@ -672,9 +677,9 @@ def _parse_tool(t: Any, n: int) -> ToolRecording:
     )
 
 
-def _place(path: Sequence[str | int]) -> str:
+def _place(path: Sequence[str | int]) -> "Msg":
     """Where in a rehearsal file a value is, in words: "“content” in tool result 2"."""
-    return describe_path(path, {"streams": "recording", "tools": "tool result", "chunks": "text piece"})
+    return describe_path(path, {"streams": "recording", "tools": "tool_result", "chunks": "text_piece"})
 
 
 MAX_PIN_PROVIDERS = 50
@@ -725,22 +730,21 @@ def _parse(text: str | bytes) -> tuple[list[Recording | ToolRecording], dict[str
         else utf8_size(text)
     if size > MAX_FILE_BYTES:
         raise _too_large(size)
-    data = load_untrusted_json(text, max_bytes=MAX_FILE_BYTES, what="a rehearsal file", error=ReplayError,
+    data = load_untrusted_json(text, max_bytes=MAX_FILE_BYTES, what=msg("files.what.rehearsal"), error=ReplayError,
                                max_items=MAX_FILE_ITEMS, max_text_chars=MAX_TEXT_CHARS, place=_place)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ReplayError("This is not a Llama Herd Studio rehearsal file (the “schema” marker is missing).")
+        raise ReplayError(msg("files.rehearsal.not_rehearsal"))
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 1_000:
-        raise ReplayError("This rehearsal file has no valid version number.")
+        raise ReplayError(msg("files.rehearsal.no_version"))
     if version > VERSION:
-        raise ReplayError(f"This rehearsal file was made by a newer version of the app (format {version}; "
-                          f"this app reads format {VERSION}).")
+        raise ReplayError(msg("files.rehearsal.newer", version=version, reads=VERSION))
     streams, tool_results = data.get("streams", []), data.get("tools", [])
     if not isinstance(streams, list) or not isinstance(tool_results, list):
         raise _bad("“streams” and “tools” must be lists")
     if len(streams) + len(tool_results) > MAX_FILE_ENTRIES:
-        raise ReplayError(f"This rehearsal file holds too many recordings ({len(streams) + len(tool_results):,}; "
-                          f"at most {MAX_FILE_ENTRIES:,}).")
+        raise ReplayError(msg("files.rehearsal.too_many", count=f"{len(streams) + len(tool_results):,}",
+                              limit=f"{MAX_FILE_ENTRIES:,}"))
     pins = parse_pins(data.get("pins"))
     del data
     entries: list[Recording | ToolRecording] = []

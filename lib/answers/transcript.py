@@ -665,12 +665,12 @@ def from_json(text: str | bytes, *, kind: str | None = None) -> dict[str, Any]:
     >>> from_json(to_json(tool_transcript([], provider="ollama", model="m")), kind="tools")["model"]
     'm'
     """
-    data = load_untrusted_json(text, max_bytes=MAX_JSON_BYTES, what="a transcript", error=_fail,
+    data = load_untrusted_json(text, max_bytes=MAX_JSON_BYTES, what=msg("files.what.transcript"), error=_fail,
                                max_items=MAX_JSON_ITEMS, max_text_chars=MAX_TEXT_CHARS, place=_place)
     return _validated(data, kind, untrusted=True)
 
 
-def _place(path: Sequence[str | int]) -> str:
+def _place(path: Sequence[str | int]) -> "Msg":
     """Where in a transcript a value is, in words: "“answer” in turn 3"."""
     return describe_path(path, {"turns": "turn", "steps": "step", "messages_sent": "message"})
 

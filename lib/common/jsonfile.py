@@ -29,6 +29,8 @@ import math
 import re
 from typing import Any, Callable, Sequence
 
+from lib.i18n import Msg, msg
+
 MAX_DEPTH = 64
 """Lists/objects inside each other, at most (transcripts nest 8 deep, rehearsal recordings 5)."""
 MAX_NUMBER_CHARS = 1_000
@@ -53,17 +55,19 @@ def item_bound(text: str) -> int:
     return text.count(",") + text.count(":") + text.count("[") + text.count("{") + 1
 
 
-def _place(path: Path) -> str:
+def _place(path: Path) -> "Msg | str":
     return describe_path(path, {})
 
 
-def load_untrusted_json(text: str | bytes, *, max_bytes: int, what: str,
-                        error: Callable[[str], Exception], max_items: int = DEFAULT_MAX_ITEMS,
+def load_untrusted_json(text: str | bytes, *, max_bytes: int, what: "Msg | str",
+                        error: Callable[["Msg | str"], Exception], max_items: int = DEFAULT_MAX_ITEMS,
                         max_depth: int = MAX_DEPTH, max_text_chars: int | None = None,
-                        place: Callable[[Path], str] = _place) -> Any:
-    """Parse `text` (bytes or str) or raise `error(...)`; `what` names the kind of file ("a transcript")."""
+                        place: Callable[[Path], "Msg | str"] = _place) -> Any:
+    """Parse `text` (bytes or str) or raise `error(m)`, `m` a `Msg` (`files.refused.*`: its English is `str(m)`);
+    `what` names the kind of file (`msg("files.what.transcript")`)."""
     def too_large(size: int) -> Exception:
-        return error(f"This file is too large for {what} ({size / 1e6:.1f} MB; at most {max_bytes // 1_000_000} MB).")
+        return error(msg("files.refused.too_large", what=what, size=f"{size / 1e6:.1f}",
+                         limit=max_bytes // 1_000_000))
 
     from_bytes = isinstance(text, (bytes, bytearray, memoryview))
     if from_bytes:
@@ -72,7 +76,7 @@ def load_untrusted_json(text: str | bytes, *, max_bytes: int, what: str,
         try:
             text = str(text, "utf-8-sig")  # strict: a lone surrogate can then only come from a \ud800 escape
         except UnicodeDecodeError:
-            raise error(f"This is not {what}: the file is not UTF-8 text.") from None
+            raise error(msg("files.refused.not_utf8", what=what)) from None
     elif not isinstance(text, str):
         raise TypeError("load_untrusted_json() needs the file's text or bytes")
     elif len(text) > max_bytes:  # at least one byte a character
@@ -82,34 +86,32 @@ def load_untrusted_json(text: str | bytes, *, max_bytes: int, what: str,
         if size > max_bytes:
             raise too_large(size)
     if item_bound(text) > max_items:
-        raise error(f"This is not {what}: it is made of too many separate values (objects, lists, texts and "
-                    f"numbers); at most {max_items:,} are read.")
+        raise error(msg("files.refused.too_many", what=what, limit=f"{max_items:,}"))
 
     def reject(name: str) -> Any:
-        raise error(f"This is not {what}: it contains {name}, which is not valid JSON.")
+        raise error(msg("files.refused.not_json_value", what=what, name=name))
 
     def integer(digits: str) -> int:
         if len(digits) > MAX_NUMBER_CHARS:
-            raise error(f"This is not {what}: it contains a number with {len(digits.lstrip('-')):,} digits "
-                        f"(at most {MAX_NUMBER_CHARS:,}).")
+            raise error(msg("files.refused.long_integer", what=what, digits=f"{len(digits.lstrip('-')):,}",
+                            limit=f"{MAX_NUMBER_CHARS:,}"))
         return int(digits)
 
     def number(literal: str) -> float:
         if len(literal) > MAX_NUMBER_CHARS:
-            raise error(f"This is not {what}: it contains a number written with {len(literal):,} characters "
-                        f"(at most {MAX_NUMBER_CHARS:,}).")
+            raise error(msg("files.refused.long_number", what=what, chars=f"{len(literal):,}",
+                            limit=f"{MAX_NUMBER_CHARS:,}"))
         value = float(literal)
         if not math.isfinite(value):
-            raise error(f"This is not {what}: it contains the number {literal[:30]}, too large to use.")
+            raise error(msg("files.refused.huge_number", what=what, number=literal[:30]))
         return value
 
-    too_deep = error(f"This is not {what}: the JSON is nested too deeply (lists and objects more than "
-                     f"{max_depth} levels inside each other).")
+    too_deep = error(msg("files.refused.too_deep", what=what, depth=max_depth))
     try:
         data = json.loads(text, parse_constant=reject, parse_int=integer, parse_float=number)
     except json.JSONDecodeError as exc:
-        raise error(f"This is not {what}: the file is not valid JSON "
-                    f"(line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+        raise error(msg("files.refused.not_json", what=what, line=exc.lineno, column=exc.colno,
+                        reason=exc.msg)) from None
     except RecursionError:
         raise too_deep from None
     surrogates = bool(_SURROGATE_ESCAPE.search(text) or (not from_bytes and _SURROGATE.search(text)))
@@ -120,10 +122,9 @@ def load_untrusted_json(text: str | bytes, *, max_bytes: int, what: str,
     if found is not None:
         path, value = _find_text(data, max_text_chars, surrogates)
         if _SURROGATE.search(value) and surrogates:
-            raise error(f"This is not {what}: {place(path)} holds a lone UTF-16 surrogate (such as \\ud800), "
-                        f"which is not text.")
-        raise error(f"This file holds a text too long for {what}: {place(path)} has {len(value):,} characters "
-                    f"(at most {max_text_chars:,}).")
+            raise error(msg("files.refused.surrogate", what=what, place=place(path)))
+        raise error(msg("files.refused.long_text", what=what, place=place(path), length=f"{len(value):,}",
+                        limit=f"{max_text_chars:,}"))
     return data
 
 
@@ -181,15 +182,19 @@ def _find_text(data: Any, max_chars: int | None, surrogates: bool) -> tuple[Path
     return (), ""
 
 
-def describe_path(path: Sequence["str | int"], names: dict[str, str]) -> str:
-    """Words for where a value is: `("turns", 2, "answer")` with `{"turns": "turn"}` is "“answer” in turn 3", and
-    `("streams", 0, "chunks", 4, 1)` with `{"streams": "recording", "chunks": "text piece"}` "text piece 5 of
-    recording 1"."""
-    parts = [f"{names[path[i - 1]]} {p + 1}" for i, p in enumerate(path)
+def describe_path(path: Sequence["str | int"], names: dict[str, str]) -> "Msg":
+    """Words for where a value is (`files.place.*`; `names` maps a list's key to its word's `files.place.<key>`):
+    `("turns", 2, "answer")` with `{"turns": "turn"}` is "“answer” in turn 3", and `("streams", 0, "chunks", 4, 1)`
+    with `{"streams": "recording", "chunks": "text_piece"}` "text piece 5 of recording 1"."""
+    parts = [msg("files.place.numbered", name=msg(f"files.place.{names[path[i - 1]]}"), number=p + 1)
+             for i, p in enumerate(path)
              if isinstance(p, int) and i > 0 and isinstance(path[i - 1], str) and path[i - 1] in names]
-    where = " of ".join(reversed(parts))
+    where: Msg | None = None
+    for part in parts:  # outermost first
+        where = part if where is None else msg("files.place.of", inner=part, outer=where)
     keys = [p for p in path if isinstance(p, str)]
     if keys and keys[-1] not in names:  # the field itself, or the list it is in ("notes")
-        label = f"“{keys[-1][:40]}”"
-        return f"{label} in {where}" if where else label
-    return where or "a text"
+        field = keys[-1][:40]
+        return msg("files.place.field_in", field=field, where=where) if where else msg("files.place.field",
+                                                                                       field=field)
+    return where or msg("files.place.a_text")
