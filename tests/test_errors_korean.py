@@ -491,3 +491,27 @@ def test_the_korean_tool_page_shows_its_error_box_in_korean(double: ApiDouble) -
     boxes = " ".join(e.value for e in at.error)
     assert "**요청이 너무 많습니다.** 분당 한도에 도달했습니다. 42초 기다린 뒤 다시 보내세요." in boxes, boxes
     assert "Too many requests" not in boxes and "per-minute" not in boxes
+
+
+def _noted_turn() -> Turn:
+    from lib.hosts.budget import budget_msg
+    turn = Turn(question="Weather?", model="m", provider="Your server", answer="Sunny.")
+    assert turn.add_note(budget_msg(2, 8192, "Llama 3.1 8B")) and not turn.add_note(budget_msg(2, 8192, "Llama 3.1 8B"))
+    turn.add_note("A note from somewhere else.")
+    return turn
+
+
+def test_a_turns_notes_read_in_the_page_language_and_after_a_reload() -> None:
+    turn = _noted_turn()
+    assert turn.notes[0] == "2 earlier turns were left out to fit Llama 3.1 8B's 8k input."
+    korean = turn.notes_in("ko")
+    assert HANGUL.search(korean[0]) and "earlier turns" not in korean[0]
+    assert korean[1] == "A note from somewhere else."  # not the app's: as written
+    saved = json.loads(json.dumps(tool_transcript([turn], provider="p", model="m")))  # the session store
+    assert tool_turns_from_transcript(saved)[0].notes_in("ko") == korean
+
+
+def test_an_imported_transcripts_notes_show_as_written() -> None:
+    text = to_json(tool_transcript([_noted_turn()], provider="p", model="m"))
+    turn = tool_turns_from_transcript(from_json(text, kind="tools"))[0]
+    assert turn.notes_in("ko") == turn.notes == _noted_turn().notes

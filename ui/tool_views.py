@@ -204,8 +204,8 @@ def render_turn(turn: Turn, index: int | None = None, latest: bool = True) -> bo
     with st.chat_message("assistant", avatar="🦙"):
         for n, step in enumerate(turn.steps):
             step_view(step, turn.model, None if latest or index is None else f"tool_received_{index}_{n}")
-        for note in turn.notes:
-            st.info(as_text(say(note), keep_code=True), icon="ℹ️")
+        for note in turn.notes_in(language()):
+            st.info(as_text(note, keep_code=True), icon="ℹ️")
         if turn.answer:
             st.markdown(display_markdown(turn.answer))
         clicked = turn_tail(turn, index, latest)

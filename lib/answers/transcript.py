@@ -165,6 +165,7 @@ def _turn_dict(turn: Any) -> dict[str, Any]:
         "template_kwargs": _plain(dict(getattr(turn, "template_kwargs", {}) or {})),
         "return_mode": turn.return_mode,
         "notes": list(turn.notes),
+        "notes_said": {n: m.to_json() for n, m in (getattr(turn, "note_msgs", None) or {}).items() if n in turn.notes},
         "timings": {"elapsed_s": float(turn.elapsed_s or 0.0)},
         "usage": {"requests": int(turn.requests or 0), "tokens": int(turn.tokens or 0)},
         "messages_sent": _plain(list(turn.messages_sent)),
@@ -524,6 +525,17 @@ def _clean_error(e: Any, where: Msg | str, untrusted: bool = False) -> dict[str,
     }
 
 
+def _notes_said(value: Any, notes: Sequence[str]) -> dict[str, Msg]:
+    """The `Msg` of each note the app made (`Turn.note_msgs`), read back: only ones whose English is the note's."""
+    out: dict[str, Msg] = {}
+    if isinstance(value, Mapping):
+        for english, data in value.items():
+            said = Msg.from_json(data)
+            if english in notes and said is not None and str(said) == english:
+                out[english] = said
+    return out
+
+
 def _tool_name(obj: Mapping[str, Any], where: Msg | str, untrusted: bool, default: Any = ...) -> str:
     name = _get(obj, "name", str, where, default)
     if untrusted and len(name) > MAX_NAME_CHARS:
@@ -602,6 +614,8 @@ def _clean_tool_turn(t: Any, n: int, untrusted: bool = False) -> dict[str, Any]:
         else _json_like(template, where),
         "return_mode": _get(t, "return_mode", str, where, None),
         "notes": list(notes),
+        # The app's own notes in any language, on its own reload only (an imported file's notes show as written).
+        "notes_said": {} if untrusted else _notes_said(t.get("notes_said"), notes),
         "timings": {"elapsed_s": _num(timings, "elapsed_s", where)},
         "usage": {"requests": int(_num(usage, "requests", where)), "tokens": int(_num(usage, "tokens", where))},
         "messages_sent": _json_like(messages, where),
@@ -706,6 +720,7 @@ def tool_turns_from_transcript(d: Mapping[str, Any]) -> list["Turn"]:
         values: dict[str, Any] = {
             "question": t["question"], "steps": steps, "answer": t["answer"], "answer_raw": t["answer_raw"],
             "error": error, "capped": t["capped"], "return_mode": t["return_mode"], "notes": t["notes"],
+            "note_msgs": t.get("notes_said") or {},
             "stopped": t["stopped"], "cut": t["cut"], "served_model": t["served_model"],
             "template_kwargs": t["template_kwargs"],
             "messages_sent": t["messages_sent"], "model": t["model"], "endpoint": t["endpoint"],

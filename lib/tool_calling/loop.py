@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from lib import client, tools
-from lib.hosts.budget import budget_note, check_question, estimate_tokens, fit_messages
+from lib.hosts.budget import budget_msg, check_question, estimate_tokens, fit_messages
 from lib.hosts.config import Settings
 from lib.hosts.errors import ErrorKind, StreamDeadline, UserError, explain
 from lib.hosts.view_code import MAX_TOKENS, TEMPERATURE, python_snippet
@@ -81,6 +81,8 @@ class Turn:
     capped: bool = False
     return_mode: str | None = None
     notes: list[str] = field(default_factory=list)
+    note_msgs: dict[str, Msg] = field(default_factory=dict)
+    """Each note made by the app, by its English text in `notes`, to be said in the page's language (`notes_in`)."""
     messages_sent: list[dict[str, Any]] = field(default_factory=list)  # the last request, for "what the model sees"
     model: str = ""
     endpoint: str = ""
@@ -110,6 +112,20 @@ class Turn:
     def summary(self) -> str:
         """"3.2 s · 2 model requests · 1,234 tokens · 1 tool call"."""
         return self.summary_in(DEFAULT)
+
+    def add_note(self, note: "Msg | str") -> bool:
+        """Keep `note` (its English in `notes`, once); whether it is new."""
+        english = str(note)
+        if english in self.notes:
+            return False
+        self.notes.append(english)
+        if isinstance(note, Msg):
+            self.note_msgs[english] = note
+        return True
+
+    def notes_in(self, lang: str) -> list[str]:
+        """`notes` in `lang`: the app's own in that language, any other (an imported transcript's) as written."""
+        return [say(lang, self.note_msgs.get(n, n)) for n in self.notes]
 
     def summary_in(self, lang: str) -> str:
         """`summary` in `lang` ("3.2초 · 모델 요청 2회 · 토큰 1,234개 · 도구 호출 1회")."""
@@ -570,10 +586,9 @@ def run_turn(
             if limit:
                 count = (lambda m: count_tokens(m, extra)) if count_tokens else None  # noqa: E731
                 messages, dropped = fit_messages(messages, limit, max_tokens, count=count)
-                note = budget_note(dropped, limit, display_name(model))
-                if note and note not in turn.notes:
-                    turn.notes.append(note)
-                    yield Note(note)
+                said = budget_msg(dropped, limit, display_name(model))
+                if said is not None and turn.add_note(said):
+                    yield Note.said(said)
             turn.messages_sent = messages
             yield Waiting(rounds + 1)
             turn.in_flight = True  # counted below once its fate is known; a Stop meanwhile still shows it
@@ -602,7 +617,7 @@ def run_turn(
                         switches += 1
                         note = msg("errors.model_skipped", model=model, error=err.quoted_title(),
                                    replacement=replacement, name=display_name(replacement))
-                        turn.notes.append(str(note))
+                        turn.add_note(note)
                         yield Note.said(note)
                         model = turn.model = replacement
                         continue

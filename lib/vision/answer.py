@@ -169,7 +169,7 @@ class VisionAnswer:
                 prefix = f"{SYSTEM_TEXT}\n\n" if self.system_mode == "user" else ""
                 self.messages, dropped = fit_messages(self.messages, limit, self.max_tokens,
                                                       first_user_prefix=prefix)
-                note = budget_note(dropped, limit, display_name(self.model))
+                note = budget_note(dropped, limit, display_name(self.model), lang=self.lang)
                 if note and note not in self.notes:
                     self.notes.append(note)
             stream = self.open_stream(self.settings, self.model, self.messages, max_tokens=self.max_tokens,
