@@ -37,7 +37,7 @@ from lib.hosts.budget import MAX_QUESTION_CHARS  # noqa: E402
 from lib.hosts.limits import wait_msg, wait_notice  # noqa: E402
 from lib.common.ticking import Tick, ticking  # noqa: E402
 from lib.answers.transcript import (  # noqa: E402
-    MAX_JSON_BYTES, TranscriptError, import_vision_transcript, vision_transcript_files)
+    TranscriptError, import_vision_transcript, vision_transcript_files)
 from lib.vision.tasks import (  # noqa: E402
     DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
 from lib.vision.answer import VisionAnswer, free_replay  # noqa: E402
@@ -60,7 +60,7 @@ LANG = language()  # "en" or "ko": this session's words (ui/i18n.py)
 # Option values stay the same in every language; their words come from the catalogue (vision.source.*, vision.view.*).
 SOURCES = {"upload": ":material/upload:", "camera": ":material/photo_camera:", "sample": ":material/photo_library:"}
 DETAIL_HELP = "  \n".join(f"**{d.label_in(LANG)}:** {d.explanation_in(LANG)}" for d in DETAIL_LEVELS)
-MAX_TRANSCRIPT_MB = max(1, MAX_JSON_BYTES // 1_000_000)
+MAX_TRANSCRIPT_MB = presenter.UPLOAD_LIMITS_MB["vision_import"]  # its "N MB per file" in Korean too
 IMAGE_MAX_HEIGHT = 360  # px on screen, so a portrait photo leaves room for everything else at 1280×720
 WIDGETS = {"vision_source": "upload", "vision_preset": PRESETS[0].key, "vision_own": "", "vision_detail": "high"}
 # What the photo's place shows: the photo, the slider between it and what is sent, or the crop tool.
@@ -100,14 +100,6 @@ PAGE_CSS = """<style>
 [class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzoneInstructions"] > div::after {
   content: %(drop)s; font-size: 0.875rem; }
 </style>""" % {"drop": json.dumps(t("vision.upload.drop", mb=MAX_UPLOAD_MB), ensure_ascii=False)}
-# The drop zone's button says Streamlit's own "Upload": in another language, its word is ours (the same label for
-# screen readers: generated content names a button).
-BROWSE_CSS = """<style>
-[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {
-  display: none; }
-[class*="st-key-vision_upload"] [data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"]::after {
-  content: %(button)s; }
-</style>""" % {"button": json.dumps(t("vision.upload.button"), ensure_ascii=False)}
 # Presenter mode's 20-px text would wrap the Photo / What Llama sees / Region control in the photo's column: 17 px,
 # as its captions.
 STAGE_CSS = """<style>
@@ -691,7 +683,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, deta
 
 # --- the page --------------------------------------------------------------------------------------------------------
 
-st.html(PAGE_CSS + (BROWSE_CSS if LANG != "en" else "") + (STAGE_CSS if presenter.presenting() else ""))
+st.html(PAGE_CSS + (STAGE_CSS if presenter.presenting() else ""))  # the button's word: ui/presenter.py
 title = st.empty()
 intro = st.empty()
 if not settings.can_send:

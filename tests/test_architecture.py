@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lib.common", "lib.i18n"),  # redaction, safe text, ticking, the session store; the catalogues: nothing of ours
+    ("lib.i18n",),  # the catalogues and `Msg`: nothing of ours (a refusal made in lib.common is a Msg too)
+    ("lib.common",),  # redaction, safe text, ticking, the session store, untrusted JSON
     ("lib.hosts", "lib.tools"),  # where Llama runs (providers, settings, errors, limits, budget); the tools
     ("lib.client",),  # the one SDK module
     ("lib.tool_calling", "lib.vision"),  # the two demos, each given a stream opener

@@ -295,3 +295,28 @@ def test_the_english_interface_offers_korean_answers_off_by_default(
     assert len(sent) == 1 and text_of([m for m in sent[0] if m["role"] == "user"][-1]) == CAT_EN
     expect(page.locator(NOTE)).to_have_count(1)
     tb.shot(page, "ko_vision_english_interface")
+
+
+@tb.explained
+def test_streamlits_own_uploader_and_camera_words_read_in_korean(page: Page, app: tb.AppServer) -> None:
+    """Streamlit 1.67 has no setting for its uploader's and camera's words: in Korean, Streamlit's English ones are
+    hidden and ours drawn in their place (ui/presenter.py)."""
+    open_korean(page, app)
+    chip(page, "업로드").click()
+    tb.settle(page)
+    zone = page.locator('[data-testid="stFileUploaderDropzone"]').first
+    expect(zone.get_by_role("button", name="파일 올리기", exact=True)).to_be_visible()  # ours only, for everyone
+    expect(zone.get_by_text("Upload", exact=True)).to_be_hidden()
+    assert "여기에 사진을 끌어 놓으세요" in zone.aria_snapshot()  # the page's own drop line for its photo uploader
+    chip(page, "카메라").click()
+    tb.settle(page)
+    camera = page.locator('[data-testid="stCameraInput"]')
+    expect(camera.get_by_text("This app would like to use your camera.")).to_be_hidden()
+    said = camera.locator('[data-testid="stCameraInputWebcamComponent"] > div').first.evaluate(
+        "e => getComputedStyle(e, '::after').content")
+    assert "카메라를 사용하려고" in said and "주소창" in said, said
+    take = camera.locator('[data-testid="stCameraInputButton"]')
+    assert take.evaluate("e => [getComputedStyle(e).fontSize, getComputedStyle(e, '::after').content]") == \
+        ["0px", '"사진 찍기"']
+    shots(page, "camera_words")
+

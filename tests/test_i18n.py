@@ -80,3 +80,14 @@ def test_a_message_survives_json_with_its_typed_values() -> None:
     assert back == m and isinstance(dict(back.values)["wait"], Seconds)
     assert Msg.from_json({"key": "no.such.key", "values": {}}) is None
     assert Msg.from_json("Language") is None
+
+
+def test_streamlits_own_uploader_words_are_ours_with_each_uploaders_limit() -> None:
+    from ui.presenter import streamlit_words_css
+    words = {k: text("ko", f"shell.streamlit.{k}") for k in
+             ("upload", "per_file", "camera_ask", "camera_how", "take_photo", "clear_photo")}
+    css = streamlit_words_css(words, 30, {"vision_import": 5})
+    assert '"파일당 최대 30MB"' in css and '.st-key-vision_import [data-testid="stFileUploaderDropzoneInstructions"]' \
+        ' > div::after { content: "파일당 최대 5MB"; }' in css
+    assert '"파일 올리기"' in css and '"사진 찍기"' in css and '"사진 지우기"' in css
+    assert "Upload" not in css.replace("stFileUploader", "")

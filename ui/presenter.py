@@ -20,8 +20,11 @@ page has one more, its line breaking (between words, never inside one). Every pa
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
+from lib.answers.transcript import MAX_JSON_BYTES
 from ui import a11y
 from ui.i18n import language, t
 
@@ -87,6 +90,43 @@ html:lang(ko) body, html:lang(ko) body :is([data-testid="stMarkdownContainer"], 
   word-break: keep-all; overflow-wrap: anywhere; }
 </style>
 """
+
+
+# Streamlit's own words in its uploaders and camera (Streamlit 1.67 has no setting for them), in a Korean page: each
+# English text is hidden (display: none, so screen readers skip it too) and ours drawn in its place (generated text,
+# which names a button for screen readers as well). The camera button's word is a text of the button itself: it is
+# drawn at size 0 (screen readers then read both). An uploader's "N MB per file": the server's limit, or a widget's
+# own (`limits`: key -> MB); pages/vision.py's photo uploader states its page's limit in its own words.
+_DROPZONE = '[data-testid="stFileUploaderDropzone"]'
+_UPLOAD_WORD = f'{_DROPZONE} button [data-testid="stMarkdownContainer"]'
+_PER_FILE = '[data-testid="stFileUploaderDropzoneInstructions"]'
+_CAMERA = '[data-testid="stCameraInputWebcamComponent"]'
+_CAMERA_BUTTON = '[data-testid="stCameraInputButton"]'
+UPLOAD_LIMITS_MB = {"vision_import": max(1, MAX_JSON_BYTES // 1_000_000)}
+"""Uploaders with a limit of their own (pages/vision.py's transcript opener: `max_upload_size`), by key."""
+
+
+def streamlit_words_css(words: dict[str, str], server_mb: int, limits: dict[str, int]) -> str:
+    """CSS that shows `words` (`shell.streamlit.*` in the page's language) in place of Streamlit's English ones."""
+    def said(text: str) -> str:
+        return json.dumps(" ".join(text.split()), ensure_ascii=False)  # a CSS string (JSON's escapes are CSS's)
+
+    per_file = words["per_file"]
+    rules = [
+        f"{_UPLOAD_WORD} p, {_PER_FILE} span, {_CAMERA} > div > p {{ display: none; }}",
+        f"{_UPLOAD_WORD}::after {{ content: {said(words['upload'])}; }}",
+        f"{_PER_FILE} > div::after {{ content: {said(per_file.format(mb=server_mb))}; font-size: 0.875rem; }}",
+        *(f".st-key-{key} {_PER_FILE} > div::after {{ content: {said(per_file.format(mb=mb))}; }}"
+          for key, mb in limits.items()),
+        f"{_CAMERA} > div:has(> p)::after {{ content: {said(words['camera_ask'] + ' ' + words['camera_how'])}; "
+        "text-align: center; padding: 0 1rem; }",
+        f"{_CAMERA_BUTTON} {{ font-size: 0 !important; }}",
+        f"{_CAMERA_BUTTON}::after {{ content: {said(words['take_photo'])}; font-size: 1rem; }}",
+        f'[data-testid="stCameraInput"]:has(img) {_CAMERA_BUTTON}::after {{ content: {said(words["clear_photo"])}; }}',
+    ]
+    return "<style>\n" + "\n".join(rules) + "\n</style>"
+
+
 _PAGE_CSS = {"tool_calling": _PROGRESS_CSS + _TOOL_CSS, "vision": _PROGRESS_CSS}
 _STAGE_CSS = {"vision": _VISION_STAGE_CSS}
 
@@ -133,6 +173,9 @@ def apply_style(page: str) -> None:
         css += (_PRESENT_CSS + _STAGE_CSS.get(page, "")) % colours
     if lang == "ko":
         css += _KOREAN_CSS
+        words = {k: t(f"shell.streamlit.{k}") for k in
+                 ("upload", "per_file", "camera_ask", "camera_how", "take_photo", "clear_photo")}
+        css += streamlit_words_css(words, int(st.get_option("server.maxUploadSize")), UPLOAD_LIMITS_MB)
     if css:
         st.html(css)
 
