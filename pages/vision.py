@@ -876,7 +876,7 @@ if compare:  # full width below the photo and the question: two columns of answe
 
 last = ss.get("vision_last_request")
 if prepared is not None and ss[vs.TURNS] and last and not compare:
-    with st.expander(t("vision.code.expander")):
+    with st.expander(t("vision.code.expander"), key="vision_code_box"):  # keyed: stays open across a language switch
         st.caption(t("vision.code.caption"))
         st.code(python_snippet(shown_url(last["endpoint"]), last["model"], last["messages"], provider_id=last["provider_id"],
                                has_key=last["has_key"]), language="python")

@@ -148,6 +148,19 @@ def test_the_language_survives_a_page_switch_and_a_reload(page: Page, app: tb.Ap
     assert "lang=ko" in page.url
     assert_korean_home(page)
 
+    # Open boxes stay open when the language changes (Streamlit makes a label part of an expander's identity).
+    main = page.locator('[data-testid="stMain"]')
+    for label in ("연결 세부 정보", "Llama가 실행되는 곳 ("):
+        main.locator("summary").filter(has_text=label).click()
+        tb.settle(page)
+    tables = main.locator("table")
+    expect(tables).to_have_count(2)
+    page.locator('[data-testid="stSidebar"]').get_by_text("English", exact=True).click()
+    tb.settle(page)
+    expect(main.locator("summary").filter(has_text="Connection details")).to_be_visible()
+    expect(tables).to_have_count(2)  # both boxes still open, in English
+    expect(main.locator("details[open]")).to_have_count(2)
+
 
 @tb.explained
 def test_a_browser_that_asks_for_korean_gets_korean_without_lang(browser: Browser, app: tb.AppServer) -> None:

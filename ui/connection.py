@@ -251,7 +251,11 @@ _KEPT_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
 _CONNECTION_PREFIXES = ("endpoint_", "tools_model_", "vision_model_", "page_host_")
 # The sidebar's boxes that remember whether they are open: Streamlit makes a box's label part of its identity even
 # with a key, so a box whose label changes language would be a new box, closed again (see keep_sidebar_choices).
-_BOXES = ("connection_box", "rehearsal_box")
+_BOXES = ("connection_box", "rehearsal_box", "setup_box", "home_connection", "home_where", "tool_raw_prompt",
+          "tool_raw_code", "vision_code_box")
+_BOX_PREFIXES = ("gateway_box_", "tool_received_")
+"""Keyed expanders (and families of them) anywhere in the app: Streamlit 1.67 makes a label part of an expander's
+identity, so a language switch would close them; `keep_sidebar_choices` hands each its state again."""
 
 
 def restore_connection() -> None:
@@ -289,8 +293,8 @@ def keep_sidebar_choices() -> None:
             ss[name] = ss[name]
     lang = language()
     if ss.get("_boxes_lang", lang) != lang:  # the language changed: the boxes stay as they were, open or closed
-        for name in _BOXES:
-            if name in ss:
+        for name in list(ss.keys()):
+            if name in _BOXES or name.startswith(_BOX_PREFIXES):
                 ss[name] = ss[name]
     ss["_boxes_lang"] = lang
 
