@@ -246,7 +246,7 @@ def _side_view(turn: Turn, pair: Compared, i: int, index: int) -> None:
 
 def _pair_view(pair: Compared, index: int) -> None:
     """A compared question from history: the question, both sides in columns, the difference."""
-    pair.refresh()
+    pair.refresh(language())
     with st.chat_message("user"):
         st.markdown(display_markdown(pair.question))
     cols = st.columns(2, gap="medium")
@@ -308,7 +308,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
     ss = st.session_state
     turns = [Turn(question=question, stopped=True) for _ in sides]  # "stopped" unless each ends normally
     histories = [[p.turns[i] for p in pairs if len(p.turns) == 2] for i in range(2)]
-    pair = Compared(question, [], turns).refresh()
+    pair = Compared(question, [], turns).refresh(language())
     pairs.append(pair)
     secrets = [s for st_, _ in sides for s in st_.secrets()]
     _save(pairs, secrets)  # a reload while it runs finds the question (marked stopped)
@@ -371,7 +371,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
     for turn in turns:
         turn.stopped = False
     pair.turns = turns
-    for side, first in zip(pair.refresh().sides, firsts):
+    for side, first in zip(pair.refresh(language()).sides, firsts):
         side.first_token_s = first
     count_requests(sum(turn.requests for turn in turns))
     _save(pairs, secrets)

@@ -82,11 +82,12 @@ class Compared:
     sides: list[Side]
     turns: list[Turn] = field(default_factory=list)  # tool page: the two Turns, drawn as the single mode draws them
 
-    def refresh(self) -> "Compared":
-        """The sides again from the turns (tool page: the turns are what a run updates), first-word times kept."""
+    def refresh(self, lang: str = DEFAULT) -> "Compared":
+        """The sides again from the turns (tool page: the turns are what a run updates), first-word times kept; an
+        error in `lang`."""
         if self.turns:
             firsts = [s.first_token_s for s in self.sides] + [None] * len(self.turns)
-            self.sides = [side_of_turn(t, f) for t, f in zip(self.turns, firsts)]
+            self.sides = [side_of_turn(t, f, lang) for t, f in zip(self.turns, firsts)]
         return self
 
 
