@@ -308,7 +308,7 @@ else:
 
             def progress(step: str, seconds: float) -> None:
                 """The current step and the elapsed whole seconds."""
-                progress_line.show(f"{step} **{seconds:.0f} s**")
+                progress_line.show(f"{step} {t('conversation.elapsed', seconds=f'{seconds:.0f}')}")
 
             thinking = t("tools.step.thinking", model=model_name)
             progress(thinking, time.monotonic() - started)

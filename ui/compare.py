@@ -345,7 +345,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
             progress[i].show(t("compare.done", seconds=f"{turns[i].elapsed_s:.1f}"))
             return
         text = say(wait_msg(lines[i]["position"])) if lines[i]["position"] else views[i].step_text
-        progress[i].show(f"{text} **{now:.0f} s**")
+        progress[i].show(f"{text} {t('conversation.elapsed', seconds=f'{now:.0f}')}")
 
     try:
         for i, event, now in _arrivals(both, started, show):
@@ -484,7 +484,7 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
         step = "tools.step.writing_answer" if answers[i].text else "compare.looking_at_image"
         text = say(wait_msg(lines[i]["position"])) if lines[i]["position"] else \
             t(step, model=display_name(answers[i].model))
-        progress[i].show(f"{text} **{now:.0f} s**")
+        progress[i].show(f"{text} {t('conversation.elapsed', seconds=f'{now:.0f}')}")
 
     try:
         for i, piece, now in _arrivals(both, started, show):
