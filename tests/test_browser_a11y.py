@@ -252,6 +252,9 @@ def test_the_chat_box_is_a_few_tab_stops_away(pages: list[Page], browser: Browse
     page = open_page(browser, app, "tools", "light", presenter)
     pages.append(page)
     box = page.locator(tb.CHAT_INPUT)
+    # The skip link shows once the page knows it has a question box (ui/a11y.py, at its first idle moment after the
+    # run): on a loaded 2-core machine that can come after settle(). A person's Tab comes after the page has loaded.
+    page.wait_for_function("() => { const s = document.getElementById('llama-skip-question'); return s && !s.hidden; }")
     presses = []
     for _ in range(5):
         page.keyboard.press("Tab")
