@@ -6,7 +6,10 @@ reaches <html lang> through ui/a11y.py's element (`mark_language()`). May import
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib import i18n
 from lib.i18n import DEFAULT, LANGUAGES, choose, text
@@ -23,7 +26,9 @@ def _accept_language() -> str | None:
 
 
 def language() -> str:
-    """This session's language ("en" or "ko"), decided on its first run and kept."""
+    """This session's language ("en" or "ko"), decided on its first run and kept (and once per run: `mark_language`)."""
+    if (settled := _this_run()) is not None:
+        return settled
     ss = st.session_state
     asked = st.query_params.get("lang")
     if isinstance(asked, str) and asked.strip().lower() in LANGUAGES and asked.strip().lower() != ss.get(_KEY):
@@ -41,6 +46,21 @@ def _sync_url() -> None:
             st.query_params["lang"] = lang
     elif "lang" in st.query_params:
         del st.query_params["lang"]
+
+
+# This run's language, settled once at its start (`mark_language`): `t()` is called hundreds of times a run, and
+# `language()` reads the address and the session each time (8 % of the server's CPU with 50 people asking at once).
+# Per thread (a run's script thread) and per session, so a fragment's rerun or a reused thread never reads another
+# session's; anywhere else (a worker thread) `language()` decides.
+_RUN = threading.local()
+
+
+def _this_run() -> str | None:
+    cached = getattr(_RUN, "lang", None)
+    if cached is None:
+        return None
+    ctx = get_script_run_ctx()
+    return cached[1] if ctx is not None and ctx.session_id == cached[0] else None
 
 
 def t(key: str, /, **values: object) -> str:
@@ -80,5 +100,10 @@ def mark_language() -> None:
     The browser is told it on <html lang> (screen readers read Korean as Korean, the browser breaks Korean lines
     between words) by the accessibility element every page already has (`ui/presenter.py: apply_style` hands
     `language()` to `ui/a11y.py: support`), whose script runs once per tab and language; not by an element of its
-    own: a 1 px container at the top of the sidebar left a 17 px gap above its first line."""
-    language()
+    own: a 1 px container at the top of the sidebar left a 17 px gap above its first line. Also settles it for the
+    rest of this run (`t()`, `say()`)."""
+    _RUN.lang = None
+    lang = language()
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _RUN.lang = (ctx.session_id, lang)
