@@ -26,10 +26,10 @@ class _Resp(HttpResponse):
     request that sent a key is "the key was refused", one to a request that sent none is "this server needs a key".
     """
 
-    def __init__(self, status: int, body: dict, headers: dict[str, str] | None = None,
-                 request_headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, body: object, headers: dict[str, str] | None = None,
+                 request_headers: dict[str, str] | None = None, url: str = "http://127.0.0.1/x") -> None:
         req_headers = {"Authorization": "Bearer test-key-1234"} if request_headers is None else request_headers
-        super().__init__(HttpRequest("POST", "http://127.0.0.1/x", headers=req_headers), None)
+        super().__init__(HttpRequest("POST", url, headers=req_headers), None)
         self.status_code = status
         self.headers = headers or {}
         self.reason = "reason"

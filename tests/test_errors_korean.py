@@ -20,8 +20,6 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
-from azure.core.pipeline.transport import HttpResponse
-from azure.core.rest import HttpRequest
 
 from lib import tools
 from lib.answers.compare import side_of_turn
@@ -34,6 +32,7 @@ from lib.i18n import say
 from lib.tool_calling.llama_prompt import ToolCall
 from lib.tool_calling.loop import Done, Note, ToolStep, Turn, capped_error, failure_reason, failure_reason_msg, \
     run_turn, tool_dead_end
+from tests import test_errors_catalog as catalog_tests
 from tests.api_double import ApiDouble, Reply
 
 HANGUL = re.compile("[\uac00-\ud7a3]")
@@ -42,22 +41,7 @@ HANGUL = re.compile("[\uac00-\ud7a3]")
 ENGLISH_RUN = re.compile(r"\b[A-Za-z']+ [A-Za-z']+ [A-Za-z']+\b")
 
 
-class _Resp(HttpResponse):
-    """A minimal azure-core response: a status, headers and a JSON body, answering a request that carried a key."""
-
-    def __init__(self, status: int, body: object, headers: dict[str, str] | None = None,
-                 request_headers: dict[str, str] | None = None,
-                 url: str = "http://127.0.0.1/v1/chat/completions") -> None:
-        sent = {"Authorization": "Bearer sk-test-key-0123456789"} if request_headers is None else request_headers
-        super().__init__(HttpRequest("POST", url, headers=sent), None)
-        self.status_code = status
-        self.headers = headers or {}
-        self.reason = "reason"
-        self._body = json.dumps(body).encode()
-        self.content_type = "application/json"
-
-    def body(self) -> bytes:
-        return self._body
+_Resp = catalog_tests._Resp  # a minimal azure-core response (tests/test_errors_catalog.py)
 
 
 def _http(status: int, body: object, headers: dict[str, str] | None = None, request_headers: dict[str, str] | None

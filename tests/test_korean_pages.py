@@ -20,17 +20,14 @@ from typing import Any, Iterable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import client
 from lib.hosts.providers import PROVIDERS
 from lib.i18n import catalogue
 from tests.api_double import ApiDouble
 from tests.conftest import TEST_TOKEN
+from tests.test_pages import _clean_env  # noqa: F401 - autouse there and here: no host but the double's
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/home.py", "pages/tool_calling.py", "pages/vision.py"]
-ENV_KEYS = ["GITHUB_TOKEN", "MODELS_PROVIDER", "MODELS_ENDPOINT", "MODELS_API_KEY", "NVIDIA_API_KEY",
-            "OPENROUTER_API_KEY", "HF_TOKEN", "AZURE_AI_CHAT_ENDPOINT", "AZURE_AI_CHAT_KEY", "TOOLS_MODEL",
-            "VISION_MODEL", "BRAVE_API_KEY", "WOLFRAM_ALPHA_APP_ID", "ALLOW_CODE_INTERPRETER"]
 
 WORD = r"[A-Za-z][A-Za-z'’]*"
 RUN = re.compile(rf"{WORD}(?:[ \-]+{WORD})+")  # two or more English words in a row
@@ -102,15 +99,6 @@ def _walk(node: Any) -> Iterator[Any]:
     if isinstance(children, dict):
         for child in children.values():
             yield from _walk(child)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in ENV_KEYS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # no Ollama here: the probe fails at once
-    client.clear_models_cache()
-    yield
 
 
 def _korean(page: str, **secrets: str) -> AppTest:
