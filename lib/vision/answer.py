@@ -30,10 +30,11 @@ SYSTEM_MODES = ("system", "user")
 _MEMORY_KEY = "vision_system_mode"
 
 
-def who(model: str, served_model: str, provider: "Msg | str") -> "Msg | str":
-    """"Llama 3.2 11B Vision on OpenRouter" in any language (`lib.hosts.providers.answered_by_msg`; its English is
-    `answered_by`'s)."""
-    return answered_by_msg(model, served_model, provider)
+def answered_by_in(settings: Settings, model: str, served_model: str, lang: str) -> str:
+    """"Llama 3.2 11B Vision on OpenRouter" in `lang`: the server's own name for the model when it names another, the
+    host's label in `lang` too (`VisionAnswer` and `TranslatedAnswer` footers)."""
+    host = getattr(settings, "label_msg", None) or settings.label
+    return say(lang, answered_by_msg(model, served_model, host))
 
 
 def replayed(label: str) -> Msg | None:
@@ -144,8 +145,7 @@ class VisionAnswer:
     def answered_by(self) -> str:
         """"Llama 3.2 11B Vision on OpenRouter" (the server's own name for the model when it names another), in this
         answer's `lang`."""
-        host = getattr(self.settings, "label_msg", None) or self.settings.label  # the host's label in `lang` too
-        return say(self.lang, answered_by_msg(self.model, self.served_model, host))
+        return answered_by_in(self.settings, self.model, self.served_model, self.lang)
 
     @property
     def summary(self) -> str:

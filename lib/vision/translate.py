@@ -25,10 +25,10 @@ from typing import Any, Callable, Final, Iterator, Literal, Sequence
 from lib import client
 from lib.hosts.budget import check_question
 from lib.hosts.config import Settings
-from lib.hosts.providers import answered_by_msg, display_name
+from lib.hosts.providers import display_name
 from lib.hosts.view_code import MAX_TOKENS
-from lib.i18n import DEFAULT, say, text
-from lib.vision.answer import VisionAnswer, explain_failure, footer_line
+from lib.i18n import DEFAULT, text
+from lib.vision.answer import VisionAnswer, answered_by_in, explain_failure, footer_line
 
 __all__ = [
     "ANSWER",
@@ -158,8 +158,7 @@ class TranslatedAnswer:
         """Who answered, as `VisionAnswer.answered_by` says it."""
         if self.vision is not None:
             return self.vision.answered_by
-        host = getattr(self.settings, "label_msg", None) or self.settings.label  # in `lang` too, as VisionAnswer's
-        return say(self.lang, answered_by_msg(self._model, "", host))
+        return answered_by_in(self.settings, self._model, "", self.lang)
 
     @property
     def partial(self) -> str:
