@@ -29,6 +29,7 @@ from lib.vision.translate import TO_ENGLISH  # noqa: E402
 from tests.api_double import ApiDouble  # noqa: E402
 from tests.test_browser import double  # noqa: E402,F401 - the module-scoped API double, shared
 from tests.test_browser_vision import app, browser  # noqa: E402,F401 - the module's app (custom host) and Chromium
+from tests import test_browser_vision as tv  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -71,25 +72,12 @@ def open_korean(page: Page, app: tb.AppServer, extra: str = "") -> None:
     tb.settle(page)
 
 
-def chip(page: Page, text: str):
-    """A segmented-control or pills option by its exact text."""
-    return page.locator('[data-testid="stButtonGroup"] button').filter(has=page.get_by_text(text, exact=True)).first
+chip, answers = tv.chip, tv.answers  # tests/test_browser_vision.py's, language-free
 
 
 def pick_sample(page: Page, key: str) -> None:
-    """Choose a sample by clicking its card (the whole card is the button)."""
-    chip(page, "샘플").click()
-    tb.settle(page)
-    thumb = page.locator(f".st-key-vision_card_{key} img").bounding_box()
-    assert thumb is not None
-    page.mouse.click(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
-    tb.settle(page)
-    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="모델에 보내는 이미지")).to_be_visible()
-
-
-def answers(page: Page):
-    """The assistant's messages (Streamlit's own aria-label, in English in every language)."""
-    return page.get_by_role("group", name="Chat message from assistant")
+    """Choose a sample by clicking its card, on the Korean page."""
+    tv.pick_sample(page, key, "샘플", "모델에 보내는 이미지")
 
 
 def to_top(page: Page) -> None:
@@ -264,12 +252,7 @@ def test_the_english_interface_offers_korean_answers_off_by_default(
     page.goto(f"{app.url}/vision")
     expect(page.get_by_role("heading", name=re.compile("Vision with"))).to_be_visible()
     tb.settle(page)
-    chip(page, "Sample").click()
-    tb.settle(page)
-    thumb = page.locator(".st-key-vision_card_shopfront img").bounding_box()
-    assert thumb is not None
-    page.mouse.click(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
-    tb.settle(page)
+    tv.pick_sample(page, "shopfront")
 
     since = len(double.chat_requests)
     tb.send_chat(page, SIGN)

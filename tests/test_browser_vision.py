@@ -66,18 +66,20 @@ def chip(page: Page, text: str):
         has=page.get_by_text(text, exact=True)).first
 
 
-def pick_sample(page: Page, key: str) -> None:
-    """Choose a sample by clicking its thumbnail (the whole card is the button)."""
-    chip(page, "Sample").click()
+def pick_sample(page: Page, key: str, source: str = "Sample", sent: str = "sent to the model") -> None:
+    """Choose a sample by clicking its thumbnail (the whole card is the button); `source` and `sent` are the source
+    switch's and the caption's words in the page's language."""
+    chip(page, source).click()
     tb.settle(page)
     thumb = page.locator(f".st-key-vision_card_{key} img").bounding_box()
     assert thumb is not None
     page.mouse.click(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
     tb.settle(page)
-    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="sent to the model")).to_be_visible()
+    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text=sent)).to_be_visible()
 
 
 def answers(page: Page):
+    """The assistant's messages (Streamlit's own aria-label, in English in every language)."""
     return page.get_by_role("group", name="Chat message from assistant")
 
 
