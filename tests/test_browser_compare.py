@@ -30,6 +30,13 @@ WORDS = " ".join(f"w{i}" for i in range(30))
 LONG_WORDS = " ".join(f"w{i}" for i in range(60))
 
 
+def both_columns_markdown(page: Page) -> str:
+    """The "Transcript, both columns (Markdown)" download's text."""
+    with page.expect_download() as info:
+        page.locator("button").filter(has_text="Transcript, both columns (Markdown)").click()
+    return Path(info.value.path()).read_text(encoding="utf-8")
+
+
 @pytest.fixture(autouse=True)
 def _two_llamas(double: ApiDouble) -> Iterator[None]:
     """The double lists 405B and 8B (and the vision pair); its answers are set per test, by model."""
@@ -95,9 +102,7 @@ def test_a_compared_tool_turn_streams_both_answers_at_once_with_footers_and_one_
     expect(page.locator(tb.CHAT_INPUT)).to_be_enabled()
     tb.shot(page, "compare_tools_done")
     page.screenshot(path=str(tb.SHOTS / "compare_tools_1280.png"))
-    with page.expect_download() as info:
-        page.locator("button").filter(has_text="Transcript, both columns (Markdown)").click()
-    md = Path(info.value.path()).read_text(encoding="utf-8")
+    md = both_columns_markdown(page)
     assert "### A · Llama 3.1 405B" in md and "### B · Llama 3.1 8B" in md
     assert "Big llama read the search result" in md and "Small llama guesses" in md
     assert "What is the weather in Stockholm?" in md and "**Difference:**" in md
@@ -198,9 +203,7 @@ def test_a_compared_photo_question_streams_both_answers_and_one_stop_stops_both(
     expect(page.get_by_text(re.compile(r"Llama 3\.2 90B Vision's answer is \d\.\d× longer"))).to_be_visible()
     tb.shot(page, "compare_vision_done")
     page.screenshot(path=str(tb.SHOTS / "compare_vision_1280.png"))
-    with page.expect_download() as info:
-        page.locator("button").filter(has_text="Transcript, both columns (Markdown)").click()
-    md = Path(info.value.path()).read_text(encoding="utf-8")
+    md = both_columns_markdown(page)
     assert "### A · Llama 3.2 90B Vision" in md and "### B · Llama 3.2 11B Vision" in md
     assert "Ninety sees a shopfront" in md and "Eleven sees a shopfront" in md and tb.FAKE_TOKEN not in md
     # A follow-up, stopped on both sides at once.
