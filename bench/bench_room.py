@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import atexit
 import datetime as _dt
 import itertools
@@ -299,9 +300,11 @@ class Session:
     query string; later reruns also carry the `page_script_hash` the `navigation` ForwardMsg named. Every ForwardMsg
     is a binary frame; a run ends with `script_finished` (FINISHED_SUCCESSFULLY; FINISHED_EARLY_FOR_RERUN when
     st.rerun() starts another). A typed chat question is the next rerun_script with a `WidgetState` whose id is the
-    chat input's (`Element.chat_input.id` in the delta that drew it) and whose `chat_input_value.data` is the text.
+    chat input's (`Element.chat_input.id` in the delta that drew it) and whose `chat_input_value.data` is the text;
+    when a fragment drew the chat input (`Delta.fragment_id`), the rerun names that fragment (`ClientState.fragment_id`),
+    as the browser does, and the run ends with FINISHED_FRAGMENT_RUN_SUCCESSFULLY.
     Like the browser, the client lists the hashes of the cacheable elements (`metadata.cacheable`: new elements of at
-    least `global.minCachedMessageSize` bytes) of its last two runs in `cached_message_hashes`, so an unchanged one
+    least `global.minCachedMessageSize` bytes) of its last `global.maxCachedMessageAge` runs in `cached_message_hashes`, so an unchanged one
     comes back as a `ref_hash` reference.
     """
 
@@ -309,13 +312,16 @@ class Session:
         self.ws_url, self.page, self.page_url = ws_url, page, page_url
         self.ws: Any = None
         self.chat_id: str | None = None
+        self.chat_fragment = ""  # the fragment that drew the chat input (Delta.fragment_id), "" if none
         self.page_hash = ""
         self.query = ""
         self._frames: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.closed = False
         self.trace: list[tuple[float, str, int, bool]] | None = None  # a list: (s, what, bytes, text) per frame
-        self._runs: list[set[str]] = [set(), set()]  # cacheable elements' hashes of the last two runs, as a browser
+        # cacheable elements' hashes of the last runs, as many as the server's global.maxCachedMessageAge (its
+        # new_session says), as a browser keeps them
+        self._runs: collections.deque[set[str]] = collections.deque([set(), set()], maxlen=2)
         self.cookies = ""  # what the page view set (like_browser): a proxy's sticky cookie says where this session is
 
     async def connect(self, timeout_s: float = 60) -> None:
@@ -350,11 +356,13 @@ class Session:
         state.page_name = self.page
         if self.page_hash:
             state.page_script_hash = self.page_hash
-        state.cached_message_hashes.extend(sorted(self._runs[0] | self._runs[1]))
+        state.cached_message_hashes.extend(sorted(set().union(*self._runs)))
         if widget_text is not None:
             widget = state.widget_states.widgets.add()
             widget.id = self.chat_id
             widget.chat_input_value.data = widget_text
+            if self.chat_fragment:  # as the browser does: a widget drawn by a fragment reruns that fragment only
+                state.fragment_id = self.chat_fragment
         await self.ws.send(msg.SerializeToString())
 
     async def _until_finished(self, answer: Answer, started: float, mark: bytes | None, timeout_s: float) -> None:
@@ -398,17 +406,21 @@ class Session:
                 if (delta.WhichOneof("type") == "new_element"
                         and delta.new_element.WhichOneof("type") == "chat_input"):
                     self.chat_id = delta.new_element.chat_input.id
-            elif kind == "new_session" and not self.page_hash:
+                    self.chat_fragment = delta.fragment_id
+            elif kind == "new_session" and msg.new_session.config.max_cached_message_age != self._runs.maxlen:
+                self._runs = collections.deque(self._runs, maxlen=max(1, msg.new_session.config.max_cached_message_age))
+            if kind == "new_session" and not self.page_hash:
                 self.page_hash = msg.new_session.page_script_hash  # without st.navigation: the page run
             elif kind == "navigation":
                 self.page_hash = msg.navigation.page_script_hash  # with st.navigation: the page it chose
             elif kind == "page_info_changed":
                 self.query = msg.page_info_changed.query_string
             elif kind == "script_finished":
-                if msg.script_finished in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
+                if msg.script_finished in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
+                                           ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
                     answer.last_token_s = at - started
-                    answer.ok = msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
-                    self._runs = [self._runs[1], seen]
+                    answer.ok = msg.script_finished != ForwardMsg.FINISHED_WITH_COMPILE_ERROR
+                    self._runs.append(seen)
                     if not answer.ok:
                         answer.error = "compile error"
                     return
