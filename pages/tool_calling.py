@@ -28,13 +28,14 @@ from lib.answers.transcript import (  # noqa: E402
     tool_transcript,
     tool_turns_from_transcript,
 )
-from ui import presenter, state  # noqa: E402
-from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, server_options  # noqa: E402
+from ui import crash, presenter, state  # noqa: E402
+from ui.connection import (  # noqa: E402
+    context_tokens, current_settings, keep_sidebar_choices, model_picker, next_model_fn, server_options)
 from ui.conversation import LiveAnswer, ProgressLine, earlier_turns  # noqa: E402
-from ui.i18n import language, say, t  # noqa: E402
-from ui.meter import count_requests  # noqa: E402
+from ui.i18n import language, mark_language, say, t  # noqa: E402
+from ui.meter import PAGE_RERUN, carried, carry, count_requests  # noqa: E402
 from ui.rehearsal import rehearsal_tools, stream_opener  # noqa: E402
-from ui.sidebar import setup_panel  # noqa: E402
+from ui.sidebar import setup_panel, sidebar_quota  # noqa: E402
 from ui.tool_views import LiveToolTurn, render_turn, stage_line, tool_title, turn_tail  # noqa: E402
 from ui.compare import compare_switch, new_compare_chat, other_side, tool_compare  # noqa: E402
 from ui.sharing import share_controls, show_shared_view  # noqa: E402
@@ -66,8 +67,15 @@ settings = current_settings("tools")  # this page's host: the best across those 
 config = tool_config(settings)
 ss = st.session_state
 stage = presenter.presenting()
-if (leftover := ss.pop("tool_live_events", None)) is not None:
-    leftover.close()  # the last run was interrupted before its answer's loop: stop its worker and hang up now
+
+
+def hang_up_leftover() -> None:
+    """The last run was interrupted before its answer's loop: stop its worker and hang up now."""
+    if (leftover := ss.pop("tool_live_events", None)) is not None:
+        leftover.close()
+
+
+hang_up_leftover()
 if "tool_turns" not in ss:  # a new session: a reload of this tab brings its conversation back
     saved = state.load("tools")
     try:
@@ -75,21 +83,32 @@ if "tool_turns" not in ss:  # a new session: a reload of this tab brings its con
     except (TranscriptError, KeyError, TypeError, ValueError):
         ss["tool_turns"] = []
 turns: list[Turn] = ss["tool_turns"]
-# A question typed or clicked (suggestion callbacks run before the script) is answered in this very run, with the
-# input disabled and a Stop button: nothing typed meanwhile is lost, and no extra page draw is spent.
-typed = ss.get("tool_chat")
-submitted = typed or ss.pop("tool_pending", None)
-if submitted and not ss.get("tool_running"):
-    ss["tool_running"] = {"question": submitted, "fresh": ss.pop("tool_fresh", False), "typed": bool(typed)}
-running = ss.get("tool_running")
-# A typed question keeps the page as it is: the chat input disables itself until the run ends (submit_mode), every
-# other control is already in its after-the-turn state, and the finished turn is drawn in place. No second page draw
-# (a whole page is about 11 KB of websocket traffic) unless something outside the turn changed.
-in_place = bool(running and running.get("typed")) and not stage
+
+
+def take_question() -> tuple[dict | None, bool, str | None]:
+    """(the question this run answers, whether it is answered in place, what was typed).
+
+    A question typed or clicked (suggestion callbacks run before the script) is answered in this very run, with the
+    input disabled and a Stop button: nothing typed meanwhile is lost, and no extra page draw is spent. A typed
+    question reruns only the conversation (`conversation`, a fragment: the chat box is in it) and keeps the rest of
+    the page as it is: the chat input disables itself until the run ends (submit_mode), every other control is
+    already in its after-the-turn state, and the finished turn is drawn in place. No page draw at all (a whole page
+    is about 11 KB of websocket traffic and, with a room asking at once, most of a question's server time) unless
+    something outside the turn changed."""
+    typed = ss.get("tool_chat")
+    submitted = typed or ss.pop("tool_pending", None)
+    if submitted and not ss.get("tool_running"):
+        ss["tool_running"] = {"question": submitted, "fresh": ss.pop("tool_fresh", False), "typed": bool(typed)}
+    running = ss.get("tool_running")
+    return running, bool(running and running.get("typed")) and not stage, typed
+
+
+running, in_place, typed = take_question()
 
 
 def save_conversation() -> None:
     """Keep the conversation on the server for a reload (secrets redacted like any export)."""
+    turns = ss["tool_turns"]
     data = tool_transcript(turns, provider=settings.label, model=turns[-1].model if turns else "",
                            secrets=settings.secrets())
     state.save("tools", data)
@@ -111,9 +130,10 @@ with st.container(border=True):
                          disabled=not ss.get("tool_compare_turns")):
                 new_compare_chat()
                 st.rerun()
-        # Enabled while a turn runs: a click interrupts it (what arrived is kept) and starts over.
-        elif st.button(t("tools.new_chat"), icon=":material/add_comment:", width="stretch", key="tool_new_chat",
-                       disabled=not turns and not running):
+        # Always enabled, and shown while there is a conversation (ui/presenter.py's page CSS): a first question
+        # typed reruns only the conversation, so this isn't drawn again when it starts. While a turn runs, a click
+        # interrupts it (what arrived is kept) and starts over.
+        elif st.button(t("tools.new_chat"), icon=":material/add_comment:", width="stretch", key="tool_new_chat"):
             ss["tool_undo"] = list(turns)  # a stopped answer included: "Undo" brings the whole conversation back
             ss["tool_turns"] = []
             state.save("tools", {})
@@ -142,6 +162,7 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
     """The tool choices. A fragment: a click reruns only this panel, not the conversation below it (30 turns took a
     click from 80 to 190 ms when the whole page ran). Nothing else on the page shows the choice; a turn reads it
     when it starts."""
+    mark_language()  # a click reruns this alone: the language settled once, not read at every text
     with st.container(border=True, key="tool_panel"):
         st.markdown(f"**{t('tools.panel_heading')}**")
         cols = st.columns(3)
@@ -149,8 +170,10 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
             status = tools.status(name, config)
             key = f"tool_{name}"
             state.keep(key, name in DEFAULT_TOOLS)
-            if not status.available:
-                ss[key] = False
+            # Set through the session state in every run, not only a session's first: each run then sends the same
+            # checkbox, which the browser still holds and gets as a 75-byte reference (.streamlit/config.toml). A
+            # session's first questions rerun only the conversation, so the first run's would be the one it holds.
+            ss[key] = ss[key] and status.available
             with cols[i % 3]:
                 kind = t("tools.kind_builtin" if spec.builtin else "tools.kind_custom")
                 # During a turn drawn in place the page's CSS makes these inert (ui/presenter.py), so the same
@@ -178,9 +201,31 @@ def suggest(prompt: str) -> None:
     ss["tool_pending"] = prompt
 
 
-if compare:  # the same question to two models at once (ui/compare.py)
-    tool_compare(settings, model, other, config, selected, can_send, SUGGESTIONS, suggest)
-else:
+@st.fragment
+def conversation(sidebar_run: tuple) -> None:
+    """The conversation, its controls and the chat box, and the question being answered. A fragment: a typed
+    question (or a click on Stop, "Show earlier turns", Retry's first step) reruns only this, not the page above it
+    (the title, the model picker, the tool panel, the sidebar's settings), which is what a room of a hundred people
+    asking at once can afford (bench/bench_room.py). The sidebar's request meter and rehearsal count are drawn from
+    here, at the end, so they count this run's requests."""
+    with crash.guard():
+        _conversation(sidebar_run)
+    sidebar_quota(settings)
+
+
+def _conversation(sidebar_run: tuple) -> None:
+    mark_language()  # a rerun of this alone: settled once, not read from the address at every text
+    carry(sidebar_run)  # what the page's last full run set for the sidebar (a rerun of this alone starts without it)
+    if state.fragment_rerun():
+        # Streamlit drops, at the end of a fragment's rerun, the values of widgets no run draws now (the closed
+        # sidebar boxes' fields): set again, as every full run does before the sidebar, they are kept.
+        keep_sidebar_choices()
+    if ss.pop(PAGE_RERUN, False):
+        st.rerun()  # a click here changed something the page above shows (the rehearsal's tools: the tool panel)
+    hang_up_leftover()
+    running, in_place, typed = take_question()
+    turns: list[Turn] = ss["tool_turns"]
+    selected = [name for name in tools.TOOLS if ss.get(f"tool_{name}")]  # the panel reruns on its own
     # The question goes out now, before the rest of the page is drawn: the model thinks while the history draws.
     live: Turn | None = None
     if running and can_send and model:
@@ -207,19 +252,6 @@ else:
         # the `finally` around the loop below, or, if the interruption comes before it, at the start of the next run.
         ss["tool_live_events"] = live_events
         next(live_events)  # the worker starts (and sends the request) now
-
-
-    suggestions = st.empty()  # emptied in place when the first typed turn ends
-    if not turns or stage:
-        with suggestions.container():
-            st.markdown(t("tools.scenarios_heading") if stage else f"**{t('tools.try_these')}**")
-            buttons = st.container(horizontal=True, key="tool_suggestions")
-        with buttons:
-            for n, (prompt, names) in enumerate(SUGGESTIONS.items()):
-                st.button(prompt, key=f"tool_suggest_{n}",
-                          help=t("tools.switches_on", tools=", ".join(f"`{x}`" for x in names)),
-                          disabled=not can_send or (bool(running) and not in_place), on_click=suggest, args=(prompt,),
-                          icon=":material/play_arrow:" if stage else None)
 
     past = turns[:-1] if live else turns
     with st.container(key="tool_conversation"):  # a landmark named "Conversation" (ui/a11y.py)
@@ -273,14 +305,15 @@ else:
                         save_conversation()
                         st.rerun()
 
-    asked = st.chat_input(
-        t("tools.chat.answering" if running and not in_place else "tools.chat.placeholder")
-        if can_send else t("tools.chat.no_host"),
-        disabled=not can_send or (bool(running) and not in_place),
-        submit_mode="disable",
-        key="tool_chat",
-        max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
-    )
+    with st.bottom:  # pinned below the page, as a chat box outside any container is (this one is in a fragment)
+        asked = st.chat_input(
+            t("tools.chat.answering" if running and not in_place else "tools.chat.placeholder")
+            if can_send else t("tools.chat.no_host"),
+            disabled=not can_send or (bool(running) and not in_place),
+            submit_mode="disable",
+            key="tool_chat",
+            max_chars=MAX_QUESTION_CHARS,  # a pasted megabyte stops at the box (lib.hosts.budget refuses it again, server side)
+        )
     if asked and not typed and not running and can_send:
         # A session's very first run can be the question itself (the tab reconnected to a restarted server, or to
         # another process of a room): the box's value is known only once the box is drawn, so it is asked now.
@@ -316,6 +349,11 @@ else:
             answer = view.answer
             try:
                 for event in live_events:
+                    if state.rerun_waiting():
+                        # Stop, or another click in this fragment: Streamlit queues it behind this run (a click
+                        # elsewhere ends it anyway). Asked again as this run's own rerun, it comes now, the click's
+                        # value with it (st.stop() would drop it).
+                        st.rerun(scope="fragment" if state.fragment_rerun() else "app")
                     turn.elapsed_s = time.monotonic() - started
                     view.handle(event)
                     turn = view.turn
@@ -337,8 +375,23 @@ else:
             progress_area.empty()
             answer.finish(turn.answer)
             turn_tail(turn, len(turns) - 1, latest=True)
-        suggestions.empty()
         if retry_wanted(turn):
             retry_area.button(**RETRY)
     elif running:
         ss.pop("tool_running", None)  # nothing can be sent (no model or no host): drop the question's run
+
+if compare:  # the same question to two models at once (ui/compare.py)
+    tool_compare(settings, model, other, config, selected, can_send, SUGGESTIONS, suggest)
+else:
+    # Drawn with the page: a click runs the whole page, so the tool panel shows the tools it switched on. Before a
+    # first question typed instead, they make way as soon as it shows (ui/presenter.py's page CSS); on stage they stay.
+    if not turns or stage:
+        with st.container(key=None if stage else "tool_first_steps"):
+            st.markdown(t("tools.scenarios_heading") if stage else f"**{t('tools.try_these')}**")
+            with st.container(horizontal=True, key="tool_suggestions"):
+                for n, (prompt, names) in enumerate(SUGGESTIONS.items()):
+                    st.button(prompt, key=f"tool_suggest_{n}",
+                              help=t("tools.switches_on", tools=", ".join(f"`{x}`" for x in names)),
+                              disabled=not can_send or (bool(running) and not in_place), on_click=suggest,
+                              args=(prompt,), icon=":material/play_arrow:" if stage else None)
+    conversation(carried())

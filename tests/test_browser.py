@@ -615,13 +615,13 @@ def test_a_typed_question_streams_paragraph_by_paragraph_and_ends_in_place(page:
 
     from tests.api_double import Reply
 
-    runs: list[str] = []  # one "new_session" message starts each script run
+    runs: list[str] = []  # "page" or "fragment", from the "new_session" message that starts each script run
 
     def frame(payload: Any) -> None:
         msg = ForwardMsg()
         msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
         if msg.WhichOneof("type") == "new_session":
-            runs.append("run")
+            runs.append("fragment" if msg.metadata.run.fragment_ids else "page")
 
     page.on("websocket", lambda ws: ws.on("framereceived", frame))
     open_app(page, app, "tool_calling")
@@ -635,8 +635,11 @@ def test_a_typed_question_streams_paragraph_by_paragraph_and_ends_in_place(page:
     assert pointer_events(page, "Local time (offline)") == "none"
     expect(chat.filter(has_text="Finis.")).to_have_count(1, timeout=20_000)
     settle(page)
-    # Ended in place: one script run for the whole question, everything usable again, the turn complete.
-    assert len(runs) - before == 1, f"{len(runs) - before} page runs for one typed question"
+    # Ended in place: one script run for the whole question, of the conversation alone (the title, the tool panel and
+    # the sidebar's settings aren't drawn again: what a room asking at once can afford), everything usable again, the
+    # turn complete, and the sidebar's request meter counting it.
+    assert runs[before:] == ["fragment"], f"runs for one typed question: {runs[before:]}"
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("This session: 1")
     expect(page.locator(CHAT_INPUT)).to_be_enabled()
     assert pointer_events(page, "Local time (offline)") != "none"
     answer = chat.filter(has_text="Finis.")

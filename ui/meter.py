@@ -28,9 +28,27 @@ class _Run(threading.local):
     meter_model: tuple[str, str] | None = None  # (quota key, model) the page's model picker chose this run
     page: str | None = None  # "tools" / "vision": the demo page that drew its model picker this run
     rehearsal_slot: Any = None  # where the rehearsal box's count and Save button go, once the page has run
+    quota_drawn: bool = False  # the sidebar's meter is drawn (by a page's fragment, or after the page ran)
+    outage_slot: Any = None  # where the sidebar says the shared state (Redis) is unreachable, or nothing
 
 
 RUN = _Run()
+# Set by a callback of a widget drawn inside a fragment that changes what the rest of the page shows: the fragment's
+# next run becomes a run of the whole page.
+PAGE_RERUN = "_page_rerun"
+
+
+def carried() -> tuple[Any, ...]:
+    """What this run has set for the sidebar so far: the model picked, the demo page, the rehearsal and outage
+    slots. A fragment that draws the meter is given it by the full run, for its own reruns (see `carry`)."""
+    return RUN.meter_model, RUN.page, RUN.rehearsal_slot, RUN.outage_slot
+
+
+def carry(snapshot: tuple[Any, ...]) -> None:
+    """Start this run's sidebar from `snapshot` (`carried()` of the page's last full run): a rerun of a fragment
+    alone doesn't run the model picker or the rehearsal box, and may be on a thread another run used."""
+    RUN.meter_model, RUN.page, RUN.rehearsal_slot, RUN.outage_slot = snapshot
+    RUN.quota_drawn = False
 
 
 def session_meter() -> client.SessionMeter:

@@ -45,6 +45,12 @@ _TOOL_CSS = """
 <style>
 [data-testid="stApp"][data-test-script-state="running"]:has(.st-key-tool_stop) :is(
   .st-key-tool_panel [data-testid="stCheckbox"], .st-key-tool_suggestions button) { pointer-events: none; opacity: .45; }
+/* a first question typed (only the conversation reruns): the suggestions make way as soon as it shows, and
+   "New chat" comes (kept in its place, hidden, while there is nothing to clear) */
+[data-testid="stMain"]:has(.st-key-tool_conversation [data-testid="stChatMessage"]) .st-key-tool_first_steps {
+  display: none; }
+[data-testid="stMain"]:not(:has(.st-key-tool_conversation [data-testid="stChatMessage"])) .st-key-tool_new_chat {
+  visibility: hidden; }
 </style>
 """
 # Presenter mode. Captions for a projector: the theme's text colour at 75% (in both themes, however it was chosen):

@@ -17,7 +17,7 @@ from lib.hosts.config import Settings
 from lib.tool_calling.loop import _run_tool
 from ui import state
 from ui.i18n import say, t
-from ui.meter import RUN, session_meter
+from ui.meter import PAGE_RERUN, RUN, session_meter
 
 
 def rehearsal() -> Rehearsal:
@@ -128,6 +128,7 @@ def _mode_changed() -> None:
 def _tools_back() -> None:
     """"Tick the rehearsal's tools" (a callback)."""
     recorded = st.session_state.get("_rehearsal")
+    st.session_state[PAGE_RERUN] = True  # drawn from the tool page's conversation fragment: the panel must redraw
     if isinstance(recorded, Rehearsal):
         st.session_state["_rehearsal_note"] = ("success", t("rehearsal.replay_on")
                                                + _tools_note(_use_pinned_tools(recorded)))
@@ -146,7 +147,9 @@ def quota_controls(settings: Settings) -> None:
 
     Every change to a widget's value happens in a callback (before the widgets are drawn): a value set after its
     widget was drawn in the run raises StreamlitWidgetAlreadyInstantiatedError."""
-    RUN.meter_model = RUN.page = RUN.rehearsal_slot = None
+    RUN.meter_model = RUN.page = RUN.rehearsal_slot = None  # (RUN.outage_slot: set by ui.sidebar.sidebar, before)
+    RUN.quota_drawn = False
+    st.session_state.pop(PAGE_RERUN, None)  # this run draws the whole page anyway
     session_meter()
     with st.sidebar:
         st.toggle(t("rehearsal.reuse_answers"), value=True, key="dedupe_on", help=t("rehearsal.reuse_answers_help"))

@@ -25,7 +25,7 @@ from ui.connection import (
     typed_endpoints_allowed,
     visitor_providers,
 )
-from ui.meter import model_in_use, quota_lines
+from ui.meter import RUN, model_in_use, quota_lines
 from ui.rehearsal import rehearsal_status
 
 
@@ -67,8 +67,8 @@ def sidebar(settings: Settings, page: Page | None = None) -> None:
             where += "".join(f"  \n:small[:gray[{x}]]" for x in details if x)
         # One element, not three: each is work for the browser on the first page view.
         st.markdown(f"### {t('sidebar.where_llama_runs')}\n\n" + where)
-        if (outage := LINK.status(stage)) is not None:  # several processes, and Redis is gone: say what that means
-            st.warning(outage, icon=":material/cloud_off:")
+        RUN.outage_slot = st.empty()
+        _outage()
         if page is not None and not stage:
             page_host_picker(page)
         # Decided once per session: the box's label and `expanded` are part of its identity.
@@ -142,9 +142,25 @@ def _provider_fields(pid: str, settings: Settings) -> None:
         st.error(t("sidebar.not_used", reason=say(refused)), icon="🚫")
 
 
+def _outage() -> None:
+    """Several processes, and Redis is gone: say what that means (near the top of the sidebar), or nothing."""
+    slot = RUN.outage_slot
+    if slot is None:
+        return
+    if (outage := LINK.status(presenter.presenting())) is not None:
+        slot.warning(outage, icon=":material/cloud_off:")
+    else:
+        slot.empty()
+
+
 def sidebar_quota(settings: Settings) -> None:
     """Requests per provider (drawn after the page ran, so it includes this run's requests), and the rehearsal
-    box's count and Save button (likewise: a turn recorded in this run is in them)."""
+    box's count and Save button (likewise: a turn recorded in this run is in them). Once a run: a page whose
+    conversation is a fragment draws it from there (so a rerun of that alone updates it too), app.py otherwise."""
+    if RUN.quota_drawn:
+        return
+    RUN.quota_drawn = True
+    _outage()  # again: Redis may have gone (or come back) while the page ran
     rehearsal_status(settings)
     lines, warning = quota_lines(settings)
     with st.sidebar:
