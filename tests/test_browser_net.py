@@ -235,3 +235,30 @@ def test_a_question_typed_right_after_the_server_restarted_is_answered_at_the_fi
         server.stop()
         trap.close()
     assert trap.lines == []
+
+
+def test_a_typed_question_takes_the_page_down_to_its_answer_as_it_streams(
+        page: Page, app: tb.AppServer, double: ApiDouble) -> None:
+    """The chat box is drawn by the conversation's fragment (st.bottom), where Streamlit doesn't keep the page at its
+    bottom: ui/a11y.py's script does, from the question shown until the answer's run ends (1280×720, a projector)."""
+    page.goto(f"{app.url}/tool_calling")
+    tb.settle(page)
+    words = " ".join(f"w{i}" for i in range(120))
+    double.queue(Reply(text="Slow start. " + words + " The end of the llama answer.", chunk_delay_s=0.04))
+    tb.send_chat(page, "Tell me slowly about vicuñas")
+    streaming = page.locator(CHAT).filter(has_text="Slow start.")
+    expect(streaming).to_have_count(1)
+    expect(page.locator(CHAT).filter(has_text="Tell me slowly about vicuñas")).to_be_in_viewport()
+    expect(streaming).to_contain_text("The end of the llama answer.", timeout=20_000)
+    tb.settle(page)
+    # Its footer, the answer's last line, is on screen.
+    expect(streaming.get_by_text(re.compile(r"model request"))).to_be_in_viewport()
+    # Scrolled up by the reader, the page stays there while the next answer streams.
+    double.queue(Reply(text="Second answer. " + words + " Second end.", chunk_delay_s=0.04))
+    tb.send_chat(page, "And alpacas?")
+    expect(page.locator(CHAT).filter(has_text="Second answer.")).to_have_count(1)
+    page.mouse.move(700, 300)
+    page.mouse.wheel(0, -3000)
+    expect(page.locator(CHAT).filter(has_text="Second end.")).to_have_count(1, timeout=20_000)
+    tb.settle(page)
+    expect(page.get_by_role("heading", name=re.compile("Tool calling with"))).to_be_in_viewport()

@@ -165,10 +165,29 @@ new MutationObserver(function(){
   opened();
   if (!timer) timer = setTimeout(settled, 500);
 }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state', 'class']});
+// Streamlit keeps the page at its bottom while a question is answered only for a chat box it placed there itself
+// (then its main area is a "scroll to bottom" container); the tool page's is drawn by a fragment (st.bottom). The
+// same here: a new question shown takes the page to its bottom, which follows the answer until its run ends or the
+// reader scrolls up.
+var asked = -1, stick = false;
+function follow(){
+  if (d.querySelector('[data-testid="stAppScrollToBottomContainer"]')) return;  // Streamlit does it
+  var n = d.querySelectorAll(MAIN + ' [data-testid="stChatMessageAvatarUser"]').length;
+  if (asked < 0 || path !== w.location.pathname) { asked = n; return; }
+  if (n > asked && !idle()) stick = true;
+  asked = n;
+  var s = d.querySelector('[data-testid="stMain"]');
+  if (stick && s) s.scrollTop = s.scrollHeight;
+  if (idle()) stick = false;
+}
+['wheel', 'touchmove'].forEach(function(e){ d.addEventListener(e, function(ev){
+  if (ev.type !== 'wheel' || ev.deltaY < 0) stick = false; }, {passive: true}); });
+d.addEventListener('keydown', function(e){ if (/^(PageUp|ArrowUp|Home)$/.test(e.key)) stick = false; });
 // Parts of a page are drawn after its run has ended (a widget's code loads on first use): a look 0.2 s after the
 // page's elements last changed, at most 5 times a second.
 var later = null;
 new MutationObserver(function(){
+  follow();
   if (!later) later = setTimeout(function(){ later = null; refresh(); }, 200);
 }).observe(app, {childList: true, subtree: true});
 w.__llamaA11y = function(t){ T = t; skip.textContent = T.skip; if (idle()) refresh(); };
