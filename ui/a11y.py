@@ -174,7 +174,7 @@ function follow(){
   if (d.querySelector('[data-testid="stAppScrollToBottomContainer"]')) return;  // Streamlit does it
   var n = d.querySelectorAll(MAIN + ' [data-testid="stChatMessageAvatarUser"]').length;
   if (asked < 0 || path !== w.location.pathname) { asked = n; return; }
-  if (n > asked && !idle()) stick = true;
+  if (n > asked) stick = true;  // (its run may already have ended: a quick answer is drawn in one go)
   asked = n;
   var s = d.querySelector('[data-testid="stMain"]');
   if (stick && s) s.scrollTop = s.scrollHeight;
