@@ -47,9 +47,8 @@ def _two_llamas(double: ApiDouble) -> Iterator[None]:
 
 
 def open_compare(page: Page, app: tb.AppServer) -> None:
-    page.goto(f"{app.url}/tool_calling")
+    tb.open_app(page, app, "tool_calling")  # a fresh server's first page view can take over 5 s on a busy machine
     expect(page.get_by_role("heading", name=re.compile("Tool calling with"))).to_be_visible()
-    tb.settle(page)
     page.get_by_text("Compare", exact=True).click()
     tb.settle(page)
     expect(page.get_by_text("B: the same question to")).to_be_visible()
