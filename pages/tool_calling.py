@@ -162,7 +162,8 @@ def tool_panel(config: tools.ToolConfig, stage: bool, locked: bool) -> None:
     """The tool choices. A fragment: a click reruns only this panel, not the conversation below it (30 turns took a
     click from 80 to 190 ms when the whole page ran). Nothing else on the page shows the choice; a turn reads it
     when it starts."""
-    mark_language()  # a click reruns this alone: the language settled once, not read at every text
+    if state.fragment_rerun():
+        mark_language()  # a click reruns this alone: the language settled once, not read at every text
     with st.container(border=True, key="tool_panel"):
         st.markdown(f"**{t('tools.panel_heading')}**")
         cols = st.columns(3)
@@ -214,9 +215,9 @@ def conversation(sidebar_run: tuple) -> None:
 
 
 def _conversation(sidebar_run: tuple) -> None:
-    mark_language()  # a rerun of this alone: settled once, not read from the address at every text
-    carry(sidebar_run)  # what the page's last full run set for the sidebar (a rerun of this alone starts without it)
-    if state.fragment_rerun():
+    if state.fragment_rerun():  # this alone: what a run of the whole page settles before reaching here
+        mark_language()  # once, not read from the address at every text
+        carry(sidebar_run)  # what the page's last full run set for the sidebar
         # Streamlit drops, at the end of a fragment's rerun, the values of widgets no run draws now (the closed
         # sidebar boxes' fields): set again, as every full run does before the sidebar, they are kept.
         keep_sidebar_choices()

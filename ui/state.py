@@ -37,33 +37,34 @@ def keep(key: str, default: Any = None) -> None:
     kept[key] = ss[key]
 
 
-def fragment_rerun() -> bool:
-    """Whether this run reruns a fragment alone, not the whole page (False outside a browser session). Streamlit
-    has no public call for it; its run context says so."""
+def _run_context() -> Any:
+    """This run's Streamlit run context (None outside a browser session). Streamlit has no public calls for what
+    `fragment_rerun` and `rerun_waiting` read from it."""
     try:
         from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-        ctx = get_script_run_ctx(suppress_warning=True)
-        return bool(ctx is not None and ctx.fragment_ids_this_run)
-    except Exception:  # noqa: BLE001 - a Streamlit without it: as a full run
-        return False
+        return get_script_run_ctx(suppress_warning=True)
+    except Exception:  # noqa: BLE001 - a Streamlit without it: as outside a session
+        return None
+
+
+def fragment_rerun() -> bool:
+    """Whether this run reruns a fragment alone, not the whole page (False outside a browser session)."""
+    return bool(getattr(_run_context(), "fragment_ids_this_run", None))
 
 
 def rerun_waiting() -> bool:
     """Whether a click has asked for another run while this one runs. A click on a widget of a fragment (the tool
     page's Stop) doesn't interrupt that fragment's run: Streamlit 1.67 queues it
     (`script_requests._fragment_run_should_not_preempt_script`), so a live answer checks this between its pieces
-    and ends itself, as a click anywhere else ends it. Streamlit has no public call for it: its run context's
-    pending request is read (False when that can't be read)."""
+    and ends itself, as a click anywhere else ends it. The run context's pending request is read (False when that
+    can't be read)."""
     try:
         from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
-        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-        ctx = get_script_run_ctx(suppress_warning=True)
-        requests = getattr(ctx, "script_requests", None)
-        return getattr(requests, "_state", None) == ScriptRequestType.RERUN
-    except Exception:  # noqa: BLE001 - a Streamlit without them: clicks end the run as Streamlit decides
+    except Exception:  # noqa: BLE001 - a Streamlit without it: clicks end the run as Streamlit decides
         return False
+    requests = getattr(_run_context(), "script_requests", None)
+    return getattr(requests, "_state", None) == ScriptRequestType.RERUN
 
 
 def remember(key: str) -> None:
