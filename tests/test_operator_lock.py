@@ -98,3 +98,22 @@ def test_a_host_that_lists_no_llama_offers_a_field_to_name_the_model() -> None:
         d.queue(Reply(text="Hello from my own Llama."))
         at.chat_input[0].set_value("Hello?").run()
         assert d.chat_requests[-1].body["model"] == "meta-llama/my-own-llama"
+
+
+@pytest.mark.parametrize(("setting", "per_address"), [("300", 2000), ("25", 25 * 40), ("lots", 40), ("0", 40)])
+def test_the_operator_says_how_many_visitors_share_one_address(setting: str, per_address: int) -> None:
+    """VISITORS_PER_ADDRESS (a room behind one NAT) widens the restore store's per-address bounds, within its
+    totals; anything but a positive whole number leaves the one-visitor default."""
+    from lib.common.session_store import STORE
+
+    try:
+        with ApiDouble() as d:
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+            at.secrets.update({"MODELS_PROVIDER": "openrouter", "OPENROUTER_BASE_URL": d.endpoint_for("openrouter"),
+                               "OPENROUTER_API_KEY": KEY, "VISITORS_PER_ADDRESS": setting})
+            at.run()
+            assert not at.exception, at.exception
+        assert STORE.max_sessions_per_client == per_address
+        assert STORE.max_bytes_per_client == min(40_000_000 * per_address // 40, STORE.max_total_bytes)
+    finally:
+        STORE.visitors_per_address(1)

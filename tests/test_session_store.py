@@ -220,6 +220,22 @@ def test_one_client_filling_the_store_evicts_only_its_own_sessions() -> None:
     assert store.bytes_used() <= 1_000_000 + 10_000
 
 
+def test_a_room_behind_one_address_keeps_every_visitors_chat_when_the_operator_says_so() -> None:
+    """A venue NAT: 300 visitors, one address. By default the 40 newest keep their chats; with the operator's
+    VISITORS_PER_ADDRESS=300 all 300 do, and one flooder behind it still cannot push out the rest of the world."""
+    plain, room = SessionStore(), SessionStore()
+    room.visitors_per_address(300)
+    for store in (plain, room):
+        visitors = [store.new_id() for _ in range(300)]
+        for i, sid in enumerate(visitors):
+            assert store.save(sid, "tools", {"turns": [f"visitor {i}"]}, client="ip:198.51.100.7")
+        kept = sum(store.load(sid, "tools") is not None for sid in visitors)
+        assert kept == (40 if store is plain else 300)
+    assert (room.max_sessions_per_client, plain.max_sessions_per_client) == (min(300 * 40, room.max_sessions), 40)
+    with pytest.raises(ValueError):
+        room.visitors_per_address(0)
+
+
 def test_bytes_are_counted_honestly_and_the_total_is_bounded() -> None:
     store = SessionStore(max_total_bytes=1_000_000, max_bytes_per_client=10**9, max_sessions_per_client=10**6)
     for i in range(100):  # many clients, each small: the oldest go when the total is reached

@@ -114,6 +114,50 @@ def test_one_client_flooding_the_shared_store_evicts_only_its_own_oldest(redis_s
     assert len(kept) == 5 and kept == flood[-5:]
 
 
+def test_saves_racing_from_two_processes_keep_every_bound_and_an_honest_byte_count(redis_server: Redis) -> None:
+    """Eight threads across two processes save at once for one address and for others: the per-address and total
+    bounds hold exactly, and the shared byte total is the sum of what is kept (a save is one atomic step)."""
+    links = _two_links(redis_server.url)
+    stores = [SessionStore(max_sessions_per_client=6, max_sessions=20, max_bytes_per_client=10**9, link=link)
+              for link in links]
+    saved: list[str] = []
+    lock = threading.Lock()
+
+    def visitor(i: int) -> None:
+        store = stores[i % 2]
+        for j in range(25):
+            sid = store.new_id()
+            client = "ip:198.51.100.1" if i < 4 else f"ip:203.0.113.{i * 100 + j}"
+            assert store.save(sid, "tools", {"turns": ["x" * (100 + 37 * j)]}, client=client)
+            store.save(sid, "vision", {"turns": ["y"]}, client=client, blob=b"p" * (j + 1))
+            with lock:
+                saved.append(sid)
+
+    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    r = links[0].client()
+    kept = [sid.decode() for sid in r.zrange(links[0].key("s", "all"), 0, -1)]
+    assert len(kept) == 20, "the total bound holds exactly"
+    assert all(stores[0].knows(sid) for sid in kept) and sum(stores[1].knows(sid) for sid in saved) == 20
+    nat = r.zcard(links[0].key("s", "client", "ip:198.51.100.1"))
+    assert nat <= 6, f"one address keeps at most its bound: {nat}"
+    sizes = {sid: int(r.hget(links[0].key("s", sid), "size")) for sid in kept}
+    assert int(r.get(links[0].key("s", "total"))) == sum(sizes.values()), "the byte total is what is kept"
+    assert {int(n) for n in r.hvals(links[0].key("s", "bytes"))} == set(sizes.values())
+
+
+def test_a_room_behind_one_address_is_kept_whole_in_redis_when_the_operator_says_so(redis_server: Redis) -> None:
+    store = SessionStore(link=SharedLink(redis_server.url))
+    store.visitors_per_address(120)
+    visitors = [store.new_id() for _ in range(120)]
+    for sid in visitors:
+        assert store.save(sid, "tools", {"turns": ["hello"]}, client="ip:198.51.100.7")
+    assert all(store.load(sid, "tools") == {"turns": ["hello"]} for sid in visitors)
+
+
 def test_a_session_over_its_bound_is_refused_in_redis_too(redis_server: Redis) -> None:
     store = SessionStore(max_bytes_per_session=10_000, link=SharedLink(redis_server.url))
     sid = store.new_id()

@@ -14,6 +14,7 @@ import streamlit as st
 
 from lib import client
 from lib.common import redact
+from lib.common.session_store import STORE
 from lib.common.shared_state import LINK
 from lib.hosts.catalog import CatalogResult
 from lib.hosts.config import Settings, best_host, load_settings, ollama_version
@@ -43,13 +44,26 @@ def _secrets() -> dict[str, Any]:
         return {}
 
 
+def visitors_per_address(value: object) -> int:
+    """`VISITORS_PER_ADDRESS` as a whole number (1 when unset or not a positive whole number)."""
+    try:
+        n = int(str(value).strip()) if value not in (None, "") else 1
+    except ValueError:
+        return 1
+    return n if 1 <= n <= 100_000 else 1
+
+
 def use_shared_state() -> None:
     """Point this process's Redis link at `REDIS_URL` (secrets > environment), once per session; unset: nothing is
-    shared. Its password is registered as a secret, so no error text or log line shows it."""
+    shared. Its password is registered as a secret, so no error text or log line shows it. Also applies
+    `VISITORS_PER_ADDRESS` (a room behind one address) to the restore store's per-client bounds."""
     ss = st.session_state
     if "_shared_state" in ss:
         return
-    url = str(_secrets().get("REDIS_URL") or os.environ.get("REDIS_URL") or "").strip()
+    secrets = _secrets()
+    STORE.visitors_per_address(visitors_per_address(
+        secrets.get("VISITORS_PER_ADDRESS") or os.environ.get("VISITORS_PER_ADDRESS")))
+    url = str(secrets.get("REDIS_URL") or os.environ.get("REDIS_URL") or "").strip()
     try:
         password = urlsplit(url).password if url else None
     except ValueError:

@@ -113,6 +113,77 @@ class _Session:
 
 _MISSING: Any = object()
 
+_SAVE = """
+local sid, key, data, blob, has_blob, client, now_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local now, max_age_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
+local per_session, per_client, per_client_bytes = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local max_sessions, max_total, overhead = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local S, SHARE = ARGV[15], ARGV[16]
+local ALL, OWNER, BYTES, TOTAL = S .. 'all', S .. 'owner', S .. 'bytes', S .. 'total'
+
+local function drop(s)
+  local hk = S .. s
+  for _, f in ipairs(redis.call('HKEYS', hk)) do
+    if string.sub(f, 1, 3) == 'sh:' then
+      local token = redis.call('HGET', hk, f)
+      if token then redis.call('DEL', SHARE .. token) end
+    end
+  end
+  redis.call('DEL', hk)
+  redis.call('ZREM', ALL, s)
+  local owner = redis.call('HGET', OWNER, s)
+  if owner then redis.call('ZREM', S .. 'client:' .. owner, s) end
+  redis.call('HDEL', OWNER, s)
+  local size = tonumber(redis.call('HGET', BYTES, s)) or 0
+  redis.call('HDEL', BYTES, s)
+  redis.call('DECRBY', TOTAL, size)
+end
+
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', ALL, '-inf', now - max_age_ms / 1000, 'LIMIT', 0, 50)) do drop(s) end
+
+local hk = S .. sid
+local old = redis.call('HMGET', hk, 'size', 'n:' .. key, 'c')
+if old[3] then client = old[3] end
+local old_size = tonumber(old[1]) or 0
+local entry = #data + #blob + overhead
+local size = entry + old_size - (tonumber(old[2]) or 0)
+if size > per_session then return 0 end
+
+redis.call('HSET', hk, 'v:' .. key, data, 't:' .. key, now_s, 'n:' .. key, entry, 'size', size, 'c', client)
+if has_blob == '1' then redis.call('HSET', hk, 'b:' .. key, blob) else redis.call('HDEL', hk, 'b:' .. key) end
+redis.call('PEXPIRE', hk, max_age_ms)
+local mine_key = S .. 'client:' .. client
+redis.call('ZADD', ALL, now_s, sid)
+redis.call('ZADD', mine_key, now_s, sid)
+redis.call('PEXPIRE', mine_key, max_age_ms)
+redis.call('HSET', OWNER, sid, client)
+redis.call('HSET', BYTES, sid, size)
+redis.call('INCRBY', TOTAL, size - old_size)
+
+-- the client's own oldest first, then everyone's oldest: never the session just saved
+local mine = redis.call('ZRANGE', mine_key, 0, -1)
+local count, bytes = #mine, 0
+for _, s in ipairs(mine) do bytes = bytes + (tonumber(redis.call('HGET', BYTES, s)) or 0) end
+for _, s in ipairs(mine) do
+  if count <= per_client and bytes <= per_client_bytes then break end
+  if s ~= sid then
+    bytes = bytes - (tonumber(redis.call('HGET', BYTES, s)) or 0)
+    count = count - 1
+    drop(s)
+  end
+end
+while redis.call('ZCARD', ALL) > max_sessions or (tonumber(redis.call('GET', TOTAL)) or 0) > max_total do
+  local oldest = redis.call('ZRANGE', ALL, 0, 1)
+  local victim = oldest[1]
+  if victim == sid then victim = oldest[2] end
+  if not victim then break end
+  drop(victim)
+end
+return 1
+"""
+"""`_RedisSessions.save` in one step: expire (at most 50 at a time), check the session's bound, write, then evict as
+the in-process store does. Keys are built from the prefixes given (`ARGV[15]`, `ARGV[16]`): a standalone Redis."""
+
 
 class _RedisSessions:
     """The store's twin in Redis: one hash per session (`v:key` JSON, `b:key` blob, `t:key` saved, `n:key` size,
@@ -121,6 +192,7 @@ class _RedisSessions:
 
     def __init__(self, store: "SessionStore", link: SharedLink) -> None:
         self.store, self.link = store, link
+        self._save: Any = None  # the registered `_SAVE` script (redis-py sends its SHA, the text only once)
 
     def _k(self, *parts: str) -> str:
         return self.link.key("s", *parts)
@@ -141,57 +213,20 @@ class _RedisSessions:
         pipe.decrby(self._k("total"), size)
         pipe.execute()
 
-    def _expire(self, r: Any, now: float) -> None:
-        for sid in r.zrangebyscore(self._k("all"), "-inf", now - self.store.max_age_s, start=0, num=50):
-            self._drop(r, sid.decode())
-
-    def _evict(self, r: Any, keep: str, client: str) -> None:
-        store = self.store
-        mine = [s.decode() for s in r.zrange(self._k("client", client), 0, -1)]
-        sizes = dict(zip(mine, (int(n or 0) for n in r.hmget(self._k("bytes"), mine)))) if mine else {}
-        count, size = len(mine), sum(sizes.values())
-        for victim in mine:  # oldest first
-            if count <= store.max_sessions_per_client and size <= store.max_bytes_per_client:
-                break
-            if victim == keep:
-                continue
-            self._drop(r, victim)
-            count, size = count - 1, size - sizes.get(victim, 0)
-        while (r.zcard(self._k("all")) > store.max_sessions
-               or int(r.get(self._k("total")) or 0) > store.max_total_bytes):
-            oldest = [s.decode() for s in r.zrange(self._k("all"), 0, 1)]
-            victim = next((s for s in oldest if s != keep), None)
-            if victim is None:
-                break
-            self._drop(r, victim)
-
     def save(self, r: Any, sid: str, key: str, data: bytes, blob: bytes | None, client: str) -> bool:
-        store, hk, now = self.store, self._k(sid), time.time()
-        self._expire(r, now)
-        old_size, old_entry, old_client = r.hmget(hk, "size", f"n:{key}", "c")
-        client = old_client.decode() if old_client else client
-        entry = len(data) + len(blob or b"") + ENTRY_OVERHEAD_BYTES
-        others = int(old_size or 0) - int(old_entry or 0)
-        if entry + others > store.max_bytes_per_session:
+        """One round trip, atomic across processes (`_SAVE`); False when the session would exceed its bound (then the
+        older value under `key` is dropped, so a reload never shows an outdated conversation)."""
+        store = self.store
+        if self._save is None:
+            self._save = r.register_script(_SAVE)
+        kept = self._save(keys=[], args=[
+            sid, key, data, blob or b"", 0 if blob is None else 1, client, repr(time.time()),
+            int(store.max_age_s * 1000), store.max_bytes_per_session, store.max_sessions_per_client,
+            store.max_bytes_per_client, store.max_sessions, store.max_total_bytes, ENTRY_OVERHEAD_BYTES,
+            self._k(""), self.link.key("share", "")], client=r)
+        if not kept:
             self.delete(r, sid, key)
-            return False
-        pipe = r.pipeline()
-        pipe.hset(hk, mapping={f"v:{key}": data, f"t:{key}": repr(now), f"n:{key}": entry, "size": entry + others,
-                               "c": client})
-        if blob is None:
-            pipe.hdel(hk, f"b:{key}")
-        else:
-            pipe.hset(hk, f"b:{key}", blob)
-        pipe.pexpire(hk, int(store.max_age_s * 1000))
-        pipe.zadd(self._k("all"), {sid: now})
-        pipe.zadd(self._k("client", client), {sid: now})
-        pipe.pexpire(self._k("client", client), int(store.max_age_s * 1000))
-        pipe.hset(self._k("owner"), sid, client)
-        pipe.hset(self._k("bytes"), sid, entry + others)
-        pipe.incrby(self._k("total"), entry + others - int(old_size or 0))
-        pipe.execute()
-        self._evict(r, sid, client)
-        return True
+        return bool(kept)
 
     def _held(self, r: Any, sid: Any, key: Any, blob: bool = False) -> tuple[bytes, bytes | None] | None:
         if not is_valid_id(sid) or not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
@@ -311,11 +346,27 @@ class SessionStore:
         self.max_sessions_per_client = max_sessions_per_client
         self.max_bytes_per_client = max_bytes_per_client
         self.max_total_bytes = max_total_bytes
+        self._per_visitor = (max_sessions_per_client, max_bytes_per_client)
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
         self._shares: dict[str, tuple[str, str]] = {}  # token -> (session id, key)
         self._redis = _RedisSessions(self, link) if link is not None else None
+
+    def visitors_per_address(self, visitors: int) -> None:
+        """Let this many visitors share one client address (a room behind one NAT): the per-client bounds become
+        `visitors` times those given at construction, still within the totals.
+
+        >>> store = SessionStore(max_sessions_per_client=40); store.visitors_per_address(300)
+        >>> store.max_sessions_per_client, store.max_sessions
+        (2000, 2000)
+        """
+        if not isinstance(visitors, int) or visitors < 1:
+            raise ValueError("visitors per address is a whole number, 1 or more")
+        sessions, size = self._per_visitor
+        with self._lock:
+            self.max_sessions_per_client = min(sessions * visitors, self.max_sessions)
+            self.max_bytes_per_client = min(size * visitors, self.max_total_bytes)
 
     def _shared(self, method: str, *args: Any) -> Any:
         """The Redis twin's answer, or _MISSING when Redis is off or unreachable (then this process's memory)."""
