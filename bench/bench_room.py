@@ -1,6 +1,6 @@
 """A room of 300: many people asking at once, the app beside a 40-line Streamlit chat, over Streamlit's own protocol.
 
-    python -m bench.bench_room                     # about 9-10 minutes on 2 cores; prints the rows
+    python -m bench.bench_room                     # about 14 minutes on 2 cores; prints the rows
     python -m bench.bench_room --update-results    # also writes its section at the end of bench/RESULTS.md
     python -m bench.bench_room --sizes 20,50 --app-url http://127.0.0.1:8080/tool_calling [--pid PID ...]
                                                    # servers someone else started (e.g. two behind a proxy)
@@ -8,8 +8,9 @@
 A Streamlit server is one Python process. This starts, on 127.0.0.1, a model double answering every question in
 2 s (20 pieces 0.1 s apart: tests/api_double.py with a paced `Reply`, in a process of its own), the app
 (`streamlit run app.py`, the tools page) with `runner.postScriptGC` on and off (set on the command line, whatever
-.streamlit/config.toml says), and the peer (`bench/room_peer.py`: `st.chat_input` + `st.write_stream`, Streamlit's
-defaults). For each room size (20, 50, 100, 300) each server is fresh; N protocol clients (no browser: websocket +
+.streamlit/config.toml says), two app processes as an operator starts them (`deploy.room.start_room(2)`: Caddy with
+sticky cookies, a Redis of their own; the app as configured; CPU and RSS summed over all four processes) and the
+peer (`bench/room_peer.py`: `st.chat_input` + `st.write_stream`, Streamlit's defaults). For each room size (20, 50, 100, 300) each server is fresh; N protocol clients (no browser: websocket +
 Streamlit's protobufs, see `Session`) open the page, 10 at a time, then all ask a different question at the same
 moment (distinct questions: the app's replay cache answers an identical one from memory). Per client: time from the
 question to the first answer text, to the end of the run (`ForwardMsg.script_finished`: the last token drawn) and
@@ -18,7 +19,9 @@ core), VmRSS before the room, after every answer and after 30 s more idle with e
 after each of 4 rounds of questions. The servers of a size are measured one after the other, in an order that
 rotates; a row during which the rest of the machine was half a core busier than during the block's calmest row is
 run again on a fresh server (rows up to 100). Page views get 150 s and answers 90 s; a row not done by then is
-reported as such and its server stopped.
+reported as such and its server stopped. Last, the two processes against the double playing a host with a
+concurrency cap (OpenRouter's: 2 at a time), 20 questions at once: the most answers the double streamed at one moment
+(the cap must hold across the processes) and the requests the shared quota counted against those it answered.
 
 `run_clients(url, n, questions)` is the reusable part: point it (or `--app-url`, repeatable: clients are spread over
 the URLs in turn) at any deployment.
@@ -117,6 +120,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_of(pids: Sequence[int]) -> float:
+    """CPU seconds used so far by these processes, summed."""
+    return sum(cpu_s(p) for p in pids)
+
+
+def rss_of(pids: Sequence[int]) -> float:
+    """Their VmRSS, summed, in MB."""
+    return sum(rss_mb(p) for p in pids)
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -213,12 +226,13 @@ def server_env(endpoint: str) -> dict[str, str]:
 
 @dataclass
 class Variant:
-    key: str  # "peer" | "gc-on" | "gc-off"
+    key: str  # "peer" | "gc-on" | "gc-off" | "two"
     label: str
     script: str
     page: str
     post_script_gc: bool
     cwd: Path = ROOT  # its .streamlit/config.toml applies
+    processes: int = 1  # more than one: `deploy.room` (the processes behind Caddy, their shared state on Redis)
 
 
 VARIANTS = (
@@ -226,6 +240,8 @@ VARIANTS = (
     Variant("peer", "peer (40-line chat)", "room_peer.py", "", True, ROOT / "bench"),
     Variant("gc-on", "app, postScriptGC on", "app.py", APP_PAGE, True),
     Variant("gc-off", "app, postScriptGC off", "app.py", APP_PAGE, False),
+    # deploy.room as an operator starts it: the app as configured (postScriptGC off), Caddy, Redis
+    Variant("two", "app, 2 processes (Caddy, Redis)", "app.py", APP_PAGE, False, processes=2),
 )
 
 
@@ -243,13 +259,59 @@ class Server:
                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                 "--runner.postScriptGC", "true" if variant.post_script_gc else "false"]
         self.proc = Process(argv, logs / f"{variant.key}-{tag}.log", server_env(endpoint), variant.cwd)
-        self.pid = self.proc.pid
+        self.pids = [self.proc.pid]
 
     def wait(self) -> None:
         self.proc.wait_url(self.base + "/_stcore/health")
 
     def stop(self) -> None:
         self.proc.stop()
+
+    def tail(self) -> str:
+        return self.proc.tail()
+
+    def process_urls(self) -> list[str]:
+        """The page on each process, directly."""
+        return [self.url]
+
+
+class RoomServer:
+    """`deploy.room.start_room(n)`: n app processes behind Caddy with their state on a Redis of their own, as an
+    operator starts them. Its CPU and RSS are those of every process of it (the apps, Caddy, Redis) summed; clients
+    GET the page first and keep the sticky cookie, as browsers do."""
+
+    def __init__(self, variant: Variant, endpoint: str, logs: Path, tag: str, env: dict[str, str] | None = None) -> None:
+        from deploy.room import start_room
+
+        self.variant = variant
+        self.room = start_room(variant.processes, server_env(endpoint) if env is None else env,
+                               logs / f"{variant.key}-{tag}")
+        self.base = self.room.url
+        self.url = f"{self.base}/{variant.page}"
+        self.pids = [p.pid for p in self.room.processes if p.pid] + [
+            c.pid for c in (self.room.proxy, self.room.redis) if c is not None and c.pid]
+
+    def wait(self) -> None:
+        """`start_room` returned once Caddy proxied every process's health check."""
+
+    def stop(self) -> None:
+        self.room.close()
+
+    def process_urls(self) -> list[str]:
+        """The page on each app process, directly (not through Caddy)."""
+        return [f"{p.url}/{self.variant.page}" for p in self.room.processes]
+
+    def tail(self) -> str:
+        from deploy.room import _tail
+
+        return "\n".join(_tail(p.log) for p in self.room.processes)
+
+
+def start_server(variant: Variant, endpoint: str, logs: Path, tag: str) -> "Server | RoomServer":
+    """A fresh server of this variant."""
+    if variant.processes > 1:
+        return RoomServer(variant, endpoint, logs, tag)
+    return Server(variant, endpoint, logs, tag)
 
 
 # --- the protocol client ------------------------------------------------------------------------------------------
@@ -561,6 +623,7 @@ class Row:
     model_times: list[float] = field(default_factory=list)
     rss_turns: list[float] = field(default_factory=list)  # RSS after each round of questions (TURNS_AT)
     opened: int = 0  # sessions whose page view ended
+    double_peak: int = 0  # the most answers the double streamed at one moment
     error: str = ""
     attempt: int = 1
     ended: float = 0.0
@@ -586,6 +649,20 @@ class Row:
         return (self.rss_after - self.rss_before) / max(1, self.opened)
 
 
+def peak_in_flight(log: Path, since: float, until: float) -> int:
+    """The most answers the double was streaming at one moment, among those that ended in [since, until]."""
+    edges = []
+    for line in log.read_text().splitlines():
+        end, seconds = (float(v) for v in line.split())
+        if since <= end <= until:
+            edges += [(end - seconds, 1), (end, -1)]
+    peak = now = 0
+    for _, step in sorted(edges):
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
 def model_times(log: Path, since: float, until: float) -> list[float]:
     """The double's own streamed-answer durations that ended in [since, until] (time.monotonic)."""
     out = []
@@ -608,40 +685,41 @@ async def quiet_moment(max_wait_s: float = QUIET_WAIT_S, cores: float = DISTURBE
             return load
 
 
-async def measure(row: Row, room: Room, pid: int | None, double_pid: int | None, double_log: Path | None,
+async def measure(row: Row, room: Room, pids: Sequence[int], double_pid: int | None, double_log: Path | None,
                   turns: int = 1) -> None:
     """Open the room, ask, and read the server's CPU and memory around the questions; with `turns` > 1 every
     session then asks again, round after round (RSS after each; the times are the first round's)."""
-    if pid:
-        row.rss_before = rss_mb(pid)
+    if pids:
+        row.rss_before = rss_of(pids)
     try:
         await room.open()
     except Exception as exc:  # noqa: BLE001 - reported in the row
         row.error, row.load_s, row.opened = f"{exc}"[:200], room.load_s, room.opened
         row.ended = time.monotonic()
-        if pid:
-            row.rss_after = rss_mb(pid)
+        if pids:
+            row.rss_after = rss_of(pids)
         return
     row.opened = room.opened
     row.load_s = room.load_s
     await asyncio.sleep(1.0)  # the page views' runs are over; let the server settle
     questions = questions_for(row.n, f"-{row.variant}-{row.attempt}")
     t0, m0, busy0, me0 = time.perf_counter(), time.monotonic(), machine_busy_s(), self_cpu_s()
-    c0 = cpu_s(pid) if pid else 0.0
+    c0 = cpu_of(pids) if pids else 0.0
     d0 = cpu_s(double_pid) if double_pid else 0.0
     row.answers = await room.ask(questions)
     row.wall_s = time.perf_counter() - t0
     row.ended = time.monotonic()
-    row.server_cpu_s = cpu_s(pid) - c0 if pid else 0.0
+    row.server_cpu_s = cpu_of(pids) - c0 if pids else 0.0
     row.double_cpu_s = cpu_s(double_pid) - d0 if double_pid else 0.0
     row.bench_cpu_s = self_cpu_s() - me0
     busy = machine_busy_s() - busy0
-    if pid and double_pid:
+    if pids and double_pid:
         row.others_cores = max(0.0, busy - row.server_cpu_s - row.double_cpu_s - row.bench_cpu_s) / row.wall_s
-    if pid:
-        row.rss_after = rss_mb(pid)
+    if pids:
+        row.rss_after = rss_of(pids)
     if double_log is not None:
         row.model_times = model_times(double_log, m0, time.monotonic())
+        row.double_peak = peak_in_flight(double_log, m0, time.monotonic())
     failed = [a for a in row.answers if not a.ok]
     if failed:
         texts = sum(a.first_text_s is not None for a in row.answers)
@@ -649,11 +727,11 @@ async def measure(row: Row, room: Room, pid: int | None, double_pid: int | None,
         row.error = (f"{row.n - len(failed)} of {row.n} answered within {ASK_TIMEOUT_S:.0f} s, {texts} showed any "
                      "text" + ("" if timeouts else f" ({failed[0].error[:120]})"))
         return
-    if pid and turns > 1:
+    if pids and turns > 1:
         row.rss_turns.append(row.rss_after)
         for turn in range(2, turns + 1):
             later = await room.ask(questions_for(row.n, f"-{row.variant}-{row.attempt}-turn{turn}"))
-            row.rss_turns.append(rss_mb(pid))
+            row.rss_turns.append(rss_of(pids))
             if not all(a.ok for a in later):
                 row.error = f"turn {turn}: {sum(not a.ok for a in later)} of {row.n} not answered"
                 break
@@ -679,12 +757,30 @@ def show_row(row: Row) -> str:
 # --- the whole bench ------------------------------------------------------------------------------------------------
 
 
+CAPPED_AT_ONCE = 20  # questions at once for the cap row (a cap of 2 and 2 s answers: about 20 s)
+
+
+@dataclass
+class Capped:
+    """The cap row: the room's processes against a host with a concurrency cap."""
+    n: int
+    cap: int
+    peak: int  # the most answers the double streamed at one moment
+    answered: int  # answers the double streamed during the row
+    counted: int  # requests the shared quota counted during the row
+    done: int
+    last: float | None
+    wall_s: float
+    error: str = ""
+
+
 class Bench:
     def __init__(self, sizes: Sequence[int], logs: Path, idle_s: float = IDLE_S,
                  variants: Sequence[Variant] = VARIANTS) -> None:
         self.sizes, self.logs, self.idle_s, self.variants = sizes, logs, idle_s, list(variants)
         self.rows: list[Row] = []
         self.repeated: list[str] = []
+        self.capped: Capped | None = None
         self.double_port = free_port()
         self.double_log = logs / "double-times.log"
         self.double_log.write_text("")
@@ -694,38 +790,41 @@ class Bench:
         self.double.wait_url(f"http://127.0.0.1:{self.double_port}/v1/models")
         self.endpoint = f"http://127.0.0.1:{self.double_port}/v1"
 
-    def start(self, variant: Variant, tag: str) -> Server:
-        return Server(variant, self.endpoint, self.logs, tag)
+    def start(self, variant: Variant, tag: str) -> "Server | RoomServer":
+        return start_server(variant, self.endpoint, self.logs, tag)
 
-    async def warm(self, server: Server) -> float:
-        """One page view and one question (the SDK and the pages load on first use); RSS after it."""
+    async def warm(self, server: "Server | RoomServer") -> float:
+        """One page view and one question on each process (the SDK and the pages load on first use); RSS after."""
         await asyncio.to_thread(server.wait)
-        room = Room(server.url, 1)
+        urls = server.process_urls()
+        room = Room(urls, len(urls))
         try:
             await room.open()
-            answers = await room.ask(questions_for(1, f"-warm-{server.variant.key}"))
-            if not answers[0].ok:
-                raise RuntimeError(f"warm-up question failed on {server.variant.key}: {answers[0].error}\n"
-                                   f"{server.proc.tail()}")
+            answers = await room.ask(questions_for(len(urls), f"-warm-{server.variant.key}"))
+            failed = [a for a in answers if not a.ok]
+            if failed:
+                raise RuntimeError(f"warm-up question failed on {server.variant.key}: {failed[0].error}\n"
+                                   f"{server.tail()}")
         finally:
             await room.close()
         await asyncio.sleep(0.5)
-        return rss_mb(server.pid)
+        return rss_of(server.pids)
 
     @staticmethod
-    async def drop(server: Server, room: Room | None) -> None:
+    async def drop(server: "Server | RoomServer", room: Room | None) -> None:
         """Stop a server, then hang up its sessions (a busy server would make each close handshake wait)."""
         await asyncio.to_thread(server.stop)
         if room is not None:
             await room.close()
 
-    async def row_on(self, server: Server, n: int, attempt: int = 1) -> tuple[Row, Room]:
+    async def row_on(self, server: "Server | RoomServer", n: int, attempt: int = 1) -> tuple[Row, Room]:
         """Warm `server`, then one row on it. A row not answered within its budget stops its server at once: its
         sessions would go on asking and take the CPU from the rows after it."""
         rss = await self.warm(server)
         await quiet_moment()
-        row, room = Row(server.variant.key, n, attempt=attempt, rss_start=rss), Room(server.url, n)
-        await measure(row, room, server.pid, self.double.pid, self.double_log, TURNS_AT.get(n, 1))
+        row = Row(server.variant.key, n, attempt=attempt, rss_start=rss)
+        room = Room(server.url, n, like_browser=server.variant.processes > 1)
+        await measure(row, room, server.pids, self.double.pid, self.double_log, TURNS_AT.get(n, 1))
         print(show_row(row), flush=True)
         if row.error:
             await self.drop(server, room)
@@ -777,7 +876,7 @@ class Bench:
                     if wait > 0:
                         await asyncio.sleep(wait)
                     row.idle_s = time.monotonic() - row.ended
-                    row.rss_idle = rss_mb(servers[v.key].pid)
+                    row.rss_idle = rss_of(servers[v.key].pids)
             finally:
                 await asyncio.gather(*(self.drop(sv, rooms.get(k)) for k, sv in servers.items()),
                                      return_exceptions=True)
@@ -793,6 +892,42 @@ class Bench:
                 pending.append(await self.block(n, order))
         finally:
             await asyncio.gather(*pending, return_exceptions=True)
+        rooms = [v for v in self.variants if v.processes > 1]
+        if rooms:
+            self.capped = await self.cap_row(rooms[0], CAPPED_AT_ONCE)
+
+    async def cap_row(self, variant: Variant, n: int) -> "Capped":
+        """The room's processes on a host with a concurrency cap (the double as OpenRouter: 2 at a time), n questions
+        at once: the most the double streamed at one moment, and the requests the shared quota counted against the
+        requests the double answered."""
+        from lib.client import QuotaTracker
+        from lib.common.shared_state import SharedLink
+        from lib.hosts.limits import cap_for
+        from lib.hosts.providers import provider
+
+        env = {k: v for k, v in server_env(self.endpoint).items() if k not in ("MODELS_ENDPOINT", "MODELS_API_KEY")}
+        base = self.endpoint.rsplit("/v1", 1)[0]
+        env.update(MODELS_PROVIDER="openrouter", OPENROUTER_API_KEY="sk-or-bench-room-key",
+                   OPENROUTER_BASE_URL=f"{base}/openrouter/v1")
+        server = RoomServer(variant, self.endpoint, self.logs, "capped", env)
+        room: Room | None = None
+        try:
+            await self.warm(server)
+            quota = QuotaTracker(link=SharedLink(server.room.redis_url))
+            counted0 = sum(quota.snapshot().today.values())
+            row = Row(variant.key, n)
+            room = Room(server.url, n, like_browser=True)
+            await measure(row, room, server.pids, self.double.pid, self.double_log)
+            counted = sum(quota.snapshot().today.values()) - counted0
+            capped = Capped(n=n, cap=cap_for(provider("openrouter"), "meta-llama/llama-3.3-70b-instruct") or 0,
+                            peak=row.double_peak, answered=len(row.model_times), counted=counted,
+                            done=len(row.done), last=row.last(0.5), wall_s=row.wall_s, error=row.error)
+            print(f"  capped  n={n} cap {capped.cap}, at most {capped.peak} in flight at the double, "
+                  f"{capped.answered} answered there, {capped.counted} counted by the shared quota, "
+                  f"{capped.done}/{n} answered, last token median {_s(capped.last)}", flush=True)
+            return capped
+        finally:
+            await self.drop(server, room)
 
     def run(self) -> None:
         try:
@@ -861,6 +996,14 @@ def ratios_of(bench: Bench) -> list[tuple[str, float]]:
         if on and off and on.rss_idle and off.rss_idle:
             out.append((f"{n} at once: RSS after {bench.idle_s:.0f} s idle, postScriptGC off / on",
                         off.rss_idle / on.rss_idle))
+        two = bench.row("two", n)
+        if two is not None and (ratio := _vs_peer(bench, two)) is not None:
+            out.append((f"{n} at once: time to last token, {LABELS['two']} / peer (median)", ratio))
+        if two and off and two.last(0.5) and off.last(0.5):
+            out.append((f"{n} at once: time to last token, two processes / one (median)",
+                        two.last(0.5) / off.last(0.5)))  # type: ignore[operator]
+            out.append((f"{n} at once: server CPU per question, two processes (with Caddy and Redis) / one",
+                        two.server_cpu_s / off.server_cpu_s if off.server_cpu_s else float("nan")))
     for n in TURNS_AT:
         on, off = bench.row("gc-on", n), bench.row("gc-off", n)
         if on and off and len(on.rss_turns) > 1 and len(off.rss_turns) == len(on.rss_turns):
@@ -904,12 +1047,12 @@ def interpret(bench: Bench) -> str:
     parts = []
     for n in bench.sizes:
         bits = []
-        for key in ("gc-on", "gc-off"):
+        for key in ("gc-on", "gc-off", "two"):
             row = bench.row(key, n)
             if row is None:
                 continue
             ratio = _vs_peer(bench, row)
-            name = "postScriptGC " + key.split("-")[1]
+            name = "two processes" if key == "two" else "postScriptGC " + key.split("-")[1]
             if row.last(0.5):
                 bits.append(f"{name} {row.last(0.5):.1f} s" + (f" ({ratio:.2f}x the peer)" if ratio else "")
                             + f", {row.cpu_pct:.0f}% CPU, streamed {sum(a.streamed for a in row.answers)}/{n}")
@@ -919,6 +1062,8 @@ def interpret(bench: Bench) -> str:
         if peer is not None:
             bits.append(f"peer {_s(peer.last(0.5))}" if peer.last(0.5) else f"peer: {peer.error}")
         parts.append(f"{n} at once: " + "; ".join(bits))
+    if bench.capped is not None:
+        parts.append(capped_text(bench.capped))
     for n in TURNS_AT:
         for key in ("gc-on", "gc-off"):
             row = bench.row(key, n)
@@ -986,6 +1131,17 @@ def verdict(bench: Bench) -> str:
     return text
 
 
+def capped_text(c: Capped) -> str:
+    """One sentence on the cap row."""
+    if c.error:
+        return f"Cap row ({c.n} at once, cap {c.cap}): {c.error}"
+    held = "held" if c.peak <= c.cap else "NOT held"
+    once = "counted once" if c.counted == c.answered else "NOT counted once"
+    return (f"Cap across the two processes ({c.n} questions at once to a host capped at {c.cap}): {held}, at most "
+            f"{c.peak} answers streamed at one moment at the double; the shared quota {once}: {c.counted} counted for "
+            f"{c.answered} the double answered; {c.done} of {c.n} answered, last token median {_s(c.last)}")
+
+
 def result_of(bench: Bench, seconds: float) -> Result:
     rows = []
     for row in bench.rows:
@@ -999,7 +1155,9 @@ def result_of(bench: Bench, seconds: float) -> Result:
         measures=(
             f"Protocol-level Streamlit clients (websocket + protobufs, no browser; `Session` in bench/bench_room.py) "
             f"against `streamlit run app.py` (the tools page) with `runner.postScriptGC` on and off, and against "
-            f"`bench/room_peer.py` (st.chat_input + st.write_stream, Streamlit's defaults), all asking the paced model "
+            f"`bench/room_peer.py` (st.chat_input + st.write_stream, Streamlit's defaults), and against two app "
+            f"processes as `deploy.room` starts them (Caddy with sticky cookies, Redis; its CPU and RSS are those of "
+            f"all four processes), all asking the paced model "
             f"double ({PIECES} pieces over {MODEL_S:.0f} s) at the same moment, a different question each (the replay "
             f"cache stays out of it). A fresh server per row (one warm-up question first); the rows of a size one "
             f"after the other, their order rotating. Time from a client's question to the first frame with answer text "
@@ -1033,6 +1191,13 @@ def section_of(bench: Bench, res: Result, command: str) -> str:
         *["| " + " | ".join(_cells(bench, row)) + " |" for row in bench.rows],
         "",
     ]
+    if bench.capped is not None:
+        c = bench.capped
+        lines += ["| the room on a capped host | at once | cap | most in flight at the double | answered by the "
+                  "double | counted by the shared quota | answered | time to last token, median |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {LABELS['two']}, the double as OpenRouter | {c.n} | {c.cap} | **{c.peak}** | {c.answered} | "
+                  f"**{c.counted}** | {c.done} of {c.n} | {_s(c.last)} |", ""]
     turned = [r for r in bench.rows if len(r.rss_turns) > 1]
     if turned:
         turns = max(len(r.rss_turns) for r in turned)
@@ -1081,19 +1246,18 @@ def external(urls: Sequence[str], sizes: Iterable[int], pids: Sequence[int]) -> 
     cookies that set, so a proxy's sticky-session cookie routes it as it routes a browser."""
     for n in sizes:
         row = Row("given", n)
-        c0 = sum(cpu_s(p) for p in pids)
-        r0 = sum(rss_mb(p) for p in pids)
+        c0, r0 = cpu_of(pids), rss_of(pids)
 
         async def go() -> None:
             room = Room(urls, n, like_browser=True)
             try:
-                await measure(row, room, None, None, None)
+                await measure(row, room, [], None, None)
             finally:
                 await room.close()
 
         asyncio.run(go())
-        row.server_cpu_s = sum(cpu_s(p) for p in pids) - c0
-        row.rss_before, row.rss_after = r0, sum(rss_mb(p) for p in pids)
+        row.server_cpu_s = cpu_of(pids) - c0
+        row.rss_before, row.rss_after = r0, rss_of(pids)
         print(show_row(row) + ("" if pids else "  (no --pid given: CPU and RSS not read)"), flush=True)
 
 
