@@ -131,6 +131,18 @@ def test_entries_older_than_max_age_are_gone() -> None:
     assert len(store) == 0
 
 
+def test_an_entry_past_its_age_is_never_returned_between_two_sweeps() -> None:
+    clock = FakeClock()
+    store = SessionStore(max_age_s=100, clock=clock)
+    sid = store.new_id()
+    store.save(sid, "k", {"v": 1})
+    clock.now += 95
+    store.save(store.new_id(), "k", {"v": 2})  # a sweep may run here: the entry is 95 s old, still kept
+    clock.now += 6  # 101 s: past its age, and less than a sweep interval after the last save
+    assert store.load(sid, "k") is None and store.load_blob(sid, "k") is None
+    assert store.share(sid, "k") is None
+
+
 def test_loading_does_not_extend_an_entry_s_age() -> None:
     clock = FakeClock()
     store = SessionStore(max_age_s=100, clock=clock)

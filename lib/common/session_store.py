@@ -47,6 +47,8 @@ SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 ENTRY_OVERHEAD_BYTES = 512  # Python objects around each kept value: counted, so the totals are honest
 BOOT = _secrets.token_urlsafe(6)[:8]
 """This server process: the first 8 characters of every browser-bound id it makes."""
+SWEEP_S = 30.0
+"""How often the in-process store walks every session for expired entries (a loaded entry is always checked)."""
 _NONCE = 16
 _TAG = 16
 
@@ -347,6 +349,7 @@ class SessionStore:
         self.max_bytes_per_client = max_bytes_per_client
         self.max_total_bytes = max_total_bytes
         self._per_visitor = (max_sessions_per_client, max_bytes_per_client)
+        self._swept = float("-inf")  # when `_expire` last walked every session
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
@@ -400,6 +403,11 @@ class SessionStore:
             return sum(s.size() for s in self._sessions.values())
 
     def _expire(self, now: float) -> None:
+        """Drop entries older than `max_age_s`: a sweep over every session at most every `SWEEP_S` seconds (a save
+        or load in a room of thousands does not walk them all); `_held` checks the entry it returns itself."""
+        if now - self._swept < SWEEP_S:
+            return
+        self._swept = now
         for sid in list(self._sessions):
             session = self._sessions[sid]
             for key in [k for k, (saved, _, _) in session.entries.items() if now - saved > self.max_age_s]:
@@ -480,7 +488,7 @@ class SessionStore:
         now = self._clock()
         self._expire(now)
         session = self._sessions.get(session_id)
-        if session is None or key not in session.entries:
+        if session is None or key not in session.entries or now - session.entries[key][0] > self.max_age_s:
             return None
         session.used = now
         self._sessions.move_to_end(session_id)
