@@ -83,3 +83,19 @@ class Result:
         lines.append(f"   -> {self.interpretation}")
         return "\n".join(lines)
 
+
+def machine_speed_ms(repeats: int = 5) -> float:
+    """How fast this machine runs plain Python right now: the best of `repeats` timings of a fixed loop (10^6
+    additions), in ms. Printed with time-based results so runs on different days (a shared machine's speed varies
+    by more than 2x) can be compared; lower is faster."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
+

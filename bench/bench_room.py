@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
-from bench._common import Result, fmt_ratio
+from bench._common import Result, fmt_ratio, machine_speed_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -781,6 +781,7 @@ class Bench:
         self.rows: list[Row] = []
         self.repeated: list[str] = []
         self.capped: Capped | None = None
+        self.speed_ms = machine_speed_ms()  # before any server starts
         self.double_port = free_port()
         self.double_log = logs / "double-times.log"
         self.double_log.write_text("")
@@ -1181,6 +1182,8 @@ def section_of(bench: Bench, res: Result, command: str) -> str:
         f"## {res.name}",
         "",
         f"Measured alone on {when} UTC with `{command}` (nproc {os.cpu_count()}, Streamlit {_version('streamlit')}; "
+        f"this machine's speed at the start: {bench.speed_ms:.0f} ms for 10^6 Python additions, "
+        "`bench._common.machine_speed_ms`, lower is faster; "
         "the other sections are from the run above, and `python -m bench.run_all` rewrites this file without this "
         "section: run this again after it).",
         "",
