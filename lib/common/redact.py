@@ -42,6 +42,10 @@ _VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 
+_HINT = re.compile(r"nvapi-|sk-|hf_|gh[pousr]_|github_pat_|bearer|api|[?&]", re.IGNORECASE)
+"""What every pattern above needs somewhere in a text (a superset: case ignored): one scan rules most strings out."""
+
+
 def register(secret: str | None) -> None:
     """Remember a secret so `redact()` removes it everywhere (values shorter than 4 characters are ignored)."""
     if not secret or len(secret.strip()) < _MIN_SECRET_LEN:
@@ -100,10 +104,13 @@ def redaction_spans(text: str, secrets: Sequence[str] = ()) -> list[tuple[int, i
         while start != -1:
             spans.append((start, start + len(form)))
             start = text.find(form, start + 1)
-    for pattern in _TOKEN_PATTERNS:
-        spans.extend(m.span() for m in pattern.finditer(text))
-    for pattern in _VALUE_PATTERNS:
-        spans.extend(m.span(1) for m in pattern.finditer(text))
+    if _HINT.search(text) is not None:  # a transcript's strings are mostly plain words: one scan, not nine
+        for pattern in _TOKEN_PATTERNS:
+            spans.extend(m.span() for m in pattern.finditer(text))
+        for pattern in _VALUE_PATTERNS:
+            spans.extend(m.span(1) for m in pattern.finditer(text))
+    if not spans:
+        return spans
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:
