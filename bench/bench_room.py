@@ -782,6 +782,7 @@ class Bench:
         self.repeated: list[str] = []
         self.capped: Capped | None = None
         self.speed_ms = machine_speed_ms()  # before any server starts
+        self.speeds: dict[int, float] = {}  # room size -> the machine's speed just before its block
         self.double_port = free_port()
         self.double_log = logs / "double-times.log"
         self.double_log.write_text("")
@@ -889,7 +890,9 @@ class Bench:
         try:
             for i, n in enumerate(self.sizes):
                 order = [self.variants[(i + k) % len(self.variants)] for k in range(len(self.variants))]
-                print(f"room of {n}: {', '.join(v.key for v in order)}", flush=True)
+                self.speeds[n] = machine_speed_ms(3)
+                print(f"room of {n}: {', '.join(v.key for v in order)} (machine: {self.speeds[n]:.0f} ms for 10^6 "
+                      "additions)", flush=True)
                 pending.append(await self.block(n, order))
         finally:
             await asyncio.gather(*pending, return_exceptions=True)
@@ -1183,7 +1186,9 @@ def section_of(bench: Bench, res: Result, command: str) -> str:
         "",
         f"Measured alone on {when} UTC with `{command}` (nproc {os.cpu_count()}, Streamlit {_version('streamlit')}; "
         f"this machine's speed at the start: {bench.speed_ms:.0f} ms for 10^6 Python additions, "
-        "`bench._common.machine_speed_ms`, lower is faster; "
+        "`bench._common.machine_speed_ms`, lower is faster"
+        + ("; before each size: " + ", ".join(f"{n}: {ms:.0f} ms" for n, ms in bench.speeds.items())
+           if bench.speeds else "") + "; "
         "the other sections are from the run above, and `python -m bench.run_all` rewrites this file without this "
         "section: run this again after it).",
         "",
