@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui.reconnect import keep_first_questions
+
+keep_first_questions()  # first: a question typed into a reconnected tab is asked, not dropped (ui/reconnect.py)
+
 from lib.common.memory import freeze_long_lived, release_large_buffers
 from ui import crash, state
 from ui.connection import current_settings, remember_connection, restore_connection, use_shared_state

@@ -237,6 +237,48 @@ def test_a_question_typed_right_after_the_server_restarted_is_answered_at_the_fi
     assert trap.lines == []
 
 
+def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(double: ApiDouble, tmp_path) -> None:
+    """The same moment, made exact with the browser's own protocol (bench/bench_room.py `Session`): a tab whose
+    server restarted, or whose room process failed over, sends its typed question as a rerun of the conversation
+    fragment before its new session has run anything. Streamlit skips a fragment the session does not know, and the
+    question was gone (the box stayed disabled): it is now asked, and the page is drawn around it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.bench_room import Session, endpoint_of
+
+    trap = tb.ProxyTrap()
+    server = tb.start_app(tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint), tmp_path)
+
+    async def go() -> tuple[bool, int, str]:
+        ws, page = endpoint_of(server.url + "/tool_calling")
+        first, restarted = Session(ws, page), Session(ws, page)
+        try:
+            await first.connect()
+            await first.load()  # what the tab learnt before: the chat box's id, its fragment, the page
+            assert first.chat_fragment, "the chat box is drawn by the conversation fragment"
+            await restarted.connect()  # a new session: nothing has run in it
+            restarted.chat_id, restarted.chat_fragment = first.chat_id, first.chat_fragment
+            restarted.page_hash = first.page_hash
+            answer = await restarted.ask("And what time is it in Seoul?", 30, mark="Seoul")
+            return answer.ok, answer.text_frames, answer.error
+        finally:
+            await asyncio.gather(first.close(), restarted.close())
+
+    try:
+        before = len(double.chat_requests)
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's event loop
+            ok, text_frames, error = pool.submit(lambda: asyncio.run(go())).result(120)
+        assert ok, error
+        asked = [str(r.body["messages"]) for r in double.chat_requests[before:]]
+        assert any("Seoul" in m for m in asked), "the new session's first question reached the model"
+        assert text_frames >= 1, "the question and its answer were drawn"
+    finally:
+        server.stop()
+        trap.close()
+    assert trap.lines == []
+
+
 def test_a_typed_question_takes_the_page_down_to_its_answer_as_it_streams(
         page: Page, app: tb.AppServer, double: ApiDouble) -> None:
     """The chat box is drawn by the conversation's fragment (st.bottom), where Streamlit doesn't keep the page at its
