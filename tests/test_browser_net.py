@@ -237,7 +237,8 @@ def test_a_question_typed_right_after_the_server_restarted_is_answered_at_the_fi
     assert trap.lines == []
 
 
-def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(double: ApiDouble, tmp_path) -> None:
+def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(app: tb.AppServer,
+                                                                        double: ApiDouble) -> None:
     """The same moment, made exact with the browser's own protocol (bench/bench_room.py `Session`): a tab whose
     server restarted, or whose room process failed over, sends its typed question as a rerun of the conversation
     fragment before its new session has run anything. Streamlit skips a fragment the session does not know, and the
@@ -247,11 +248,8 @@ def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(double: A
 
     from bench.bench_room import Session, endpoint_of
 
-    trap = tb.ProxyTrap()
-    server = tb.start_app(tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint), tmp_path)
-
     async def go() -> tuple[bool, int, str]:
-        ws, page = endpoint_of(server.url + "/tool_calling")
+        ws, page = endpoint_of(app.url + "/tool_calling")
         first, restarted = Session(ws, page), Session(ws, page)
         try:
             await first.connect()
@@ -265,18 +263,13 @@ def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(double: A
         finally:
             await asyncio.gather(first.close(), restarted.close())
 
-    try:
-        before = len(double.chat_requests)
-        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's event loop
-            ok, text_frames, error = pool.submit(lambda: asyncio.run(go())).result(120)
-        assert ok, error
-        asked = [str(r.body["messages"]) for r in double.chat_requests[before:]]
-        assert any("Seoul" in m for m in asked), "the new session's first question reached the model"
-        assert text_frames >= 1, "the question and its answer were drawn"
-    finally:
-        server.stop()
-        trap.close()
-    assert trap.lines == []
+    before = len(double.chat_requests)
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's event loop
+        ok, text_frames, error = pool.submit(lambda: asyncio.run(go())).result(120)
+    assert ok, error
+    asked = [str(r.body["messages"]) for r in double.chat_requests[before:]]
+    assert any("Seoul" in m for m in asked), "the new session's first question reached the model"
+    assert text_frames >= 1, "the question and its answer were drawn"
 
 
 def test_a_typed_question_takes_the_page_down_to_its_answer_as_it_streams(
