@@ -233,6 +233,10 @@ def test_stop_while_the_server_has_sent_nothing_hangs_up_at_once(
     pick_sample(page, "shopfront")
     tb.send_chat(page, "What does the sign say?")
     expect(page.get_by_text(re.compile(r"is looking at the image… [2-9] s"))).to_be_visible(timeout=8_000)
+    # The question, its progress line and Stop stay on screen (1280×720): the page is not taken to the bottom of the
+    # photo column, where Stop was out of reach and a click could land elsewhere as the page moved under it.
+    expect(page.get_by_role("group", name="Chat message from user").last).to_be_in_viewport()
+    expect(stop_button(page)).to_be_in_viewport()
     stop_button(page).click()
     started = time.monotonic()
     expect(answers(page).last).to_contain_text("⏹ Stopped by you after", timeout=3_000)

@@ -172,6 +172,9 @@ new MutationObserver(function(){
 var asked = -1, stick = false;
 function follow(){
   if (d.querySelector('[data-testid="stAppScrollToBottomContainer"]')) return;  // Streamlit does it
+  // Only under a chat box pinned to the bottom (st.bottom): a box drawn in a column (the vision page's follow-up) has
+  // its conversation beside other things, and the page's bottom is the other column's end.
+  if (!d.querySelector('[data-testid="stBottom"] [data-testid="stChatInput"]')) return;
   var n = d.querySelectorAll(MAIN + ' [data-testid="stChatMessageAvatarUser"]').length;
   if (asked < 0 || path !== w.location.pathname) { asked = n; return; }
   if (n > asked) stick = true;  // (its run may already have ended: a quick answer is drawn in one go)
