@@ -207,7 +207,7 @@ def assert_nothing_fetched(page: Page, p: Pixel, shown: list[str]) -> None:
 def test_an_imported_tool_transcript_full_of_markdown_images_fetches_nothing(page: Page, app: tb.AppServer,
                                                                              pixel: Pixel) -> None:
     pixel.hits.clear()
-    page.goto(f"{app.url}/tool_calling")
+    tb.open_app(page, app, "tool_calling")  # its first run, however long a busy machine takes (the navigation drawn)
     expect(page.get_by_role("heading", name="Tool calling with Llama 3.1 405B")).to_be_visible()
     tb.settle(page)
     upload(page, ".st-key-tool_import", "hostile.json", tool_json(pixel))
@@ -238,7 +238,7 @@ def test_an_imported_tool_transcript_full_of_markdown_images_fetches_nothing(pag
 def test_an_imported_vision_transcript_full_of_markdown_images_fetches_nothing(page: Page, app: tb.AppServer,
                                                                                pixel: Pixel) -> None:
     pixel.hits.clear()
-    page.goto(f"{app.url}/vision")
+    tb.open_app(page, app, "vision")  # its first run, however long a busy machine takes (the navigation drawn)
     expect(page.get_by_role("heading", name="Vision with")).to_be_visible()
     tb.settle(page)
     upload(page, ".st-key-vision_import", "hostile.json", vision_json(pixel))
@@ -264,7 +264,7 @@ def test_an_imported_vision_transcript_full_of_markdown_images_fetches_nothing(p
 def test_an_upstream_errors_server_said_line_with_a_markdown_image_fetches_nothing(
         page: Page, app: tb.AppServer, double: ApiDouble, pixel: Pixel) -> None:
     pixel.hits.clear()
-    page.goto(f"{app.url}/tool_calling")
+    tb.open_app(page, app, "tool_calling")  # its first run, however long a busy machine takes (the navigation drawn)
     expect(page.get_by_role("heading", name="Tool calling with Llama 3.1 405B")).to_be_visible()
     tb.settle(page)
     words = f"Refused {pixel.image('server-said')} see [here]({pixel.url}/server-said/link) <img src={pixel.url}/x.png>"
