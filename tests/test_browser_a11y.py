@@ -218,6 +218,10 @@ def test_inline_code_in_captions_is_checked_by_axe_and_4_5_to_1(pages: list[Page
         if theme == "dark":
             switch_theme(page, "dark")
         assert page.locator(code).count() >= 3, "the tool page's captions name their tools in code"
+        # Measured on the page at rest: Streamlit fades an element left from the last run (data-stale) while a run
+        # is under way, and a busy machine can still be finishing one.
+        tb.settle(page)
+        expect(page.locator('[data-stale="true"]')).to_have_count(0)
         result = caption_contrast(page, code)
         assert not result.violations, report(result.violations, f"caption code, {theme}")
         assert not result.incomplete, report(result.incomplete, f"caption code axe could not decide, {theme}")
@@ -283,7 +287,9 @@ def test_the_conversation_is_a_named_region_and_an_answer_is_announced_once(
         pages: list[Page], browser: Browser, app: tb.AppServer, page_name: str) -> None:
     page = open_page(browser, app, page_name, "light", False)
     pages.append(page)
-    # Every change of the announcer's text, kept by the page (the answer streams in between).
+    # Every change of the announcer's text, kept by the page (the answer streams in between). The announcer is made by
+    # the page's script (ui/a11y.py) once the page has drawn: on a busy machine, after open_page returns.
+    page.locator("#llama-answer-status").wait_for(state="attached")
     page.evaluate("""() => { window.__said = [];
         new MutationObserver(() => { const t = document.getElementById('llama-answer-status').textContent;
             if (t) window.__said.push(t); })
