@@ -115,12 +115,7 @@ class _Session:
 
 _MISSING: Any = object()
 
-_SAVE = """
-local sid, key, data, blob, has_blob, client, now_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local now, max_age_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
-local per_session, per_client, per_client_bytes = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local max_sessions, max_total, overhead = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local S, SHARE = ARGV[15], ARGV[16]
+_DROP_FN = """
 local ALL, OWNER, BYTES, TOTAL = S .. 'all', S .. 'owner', S .. 'bytes', S .. 'total'
 
 local function drop(s)
@@ -140,7 +135,24 @@ local function drop(s)
   redis.call('HDEL', BYTES, s)
   redis.call('DECRBY', TOTAL, size)
 end
+"""
+"""One session gone from Redis: its hash, share tokens, indexes and counted bytes (needs `S` and `SHARE`, the key
+prefixes)."""
 
+_DROP = """
+local S, SHARE = ARGV[2], ARGV[3]
+""" + _DROP_FN + """
+drop(ARGV[1])
+return 1
+"""
+
+_SAVE = """
+local sid, key, data, blob, has_blob, client, now_s = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local now, max_age_ms = tonumber(ARGV[7]), tonumber(ARGV[8])
+local per_session, per_client, per_client_bytes = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local max_sessions, max_total, overhead = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local S, SHARE = ARGV[15], ARGV[16]
+""" + _DROP_FN + """
 for _, s in ipairs(redis.call('ZRANGEBYSCORE', ALL, '-inf', now - max_age_ms / 1000, 'LIMIT', 0, 50)) do drop(s) end
 
 local hk = S .. sid
@@ -194,34 +206,25 @@ class _RedisSessions:
 
     def __init__(self, store: "SessionStore", link: SharedLink) -> None:
         self.store, self.link = store, link
-        self._save: Any = None  # the registered `_SAVE` script (redis-py sends its SHA, the text only once)
+        self._scripts: dict[str, Any] = {}  # registered Lua scripts by name
 
     def _k(self, *parts: str) -> str:
         return self.link.key("s", *parts)
 
+    def _script(self, r: Any, name: str, text: str) -> Any:
+        """A registered Lua script (redis-py sends its SHA, the text only once)."""
+        if name not in self._scripts:
+            self._scripts[name] = r.register_script(text)
+        return self._scripts[name]
+
     def _drop(self, r: Any, sid: str) -> None:
-        hk = self._k(sid)
-        fields = [f for f in (x.decode() for x in r.hkeys(hk)) if f.startswith("sh:")]
-        tokens = [t.decode() for t in r.hmget(hk, fields) if t] if fields else []
-        client = r.hget(self._k("owner"), sid)
-        size = int(r.hget(self._k("bytes"), sid) or 0)
-        pipe = r.pipeline()
-        pipe.delete(hk, *[self.link.key("share", token) for token in tokens])
-        pipe.zrem(self._k("all"), sid)
-        if client is not None:
-            pipe.zrem(self._k("client", client.decode()), sid)
-        pipe.hdel(self._k("owner"), sid)
-        pipe.hdel(self._k("bytes"), sid)
-        pipe.decrby(self._k("total"), size)
-        pipe.execute()
+        self._script(r, "drop", _DROP)(keys=[], args=[sid, self._k(""), self.link.key("share", "")], client=r)
 
     def save(self, r: Any, sid: str, key: str, data: bytes, blob: bytes | None, client: str) -> bool:
         """One round trip, atomic across processes (`_SAVE`); False when the session would exceed its bound (then the
         older value under `key` is dropped, so a reload never shows an outdated conversation)."""
         store = self.store
-        if self._save is None:
-            self._save = r.register_script(_SAVE)
-        kept = self._save(keys=[], args=[
+        kept = self._script(r, "save", _SAVE)(keys=[], args=[
             sid, key, data, blob or b"", 0 if blob is None else 1, client, repr(time.time()),
             int(store.max_age_s * 1000), store.max_bytes_per_session, store.max_sessions_per_client,
             store.max_bytes_per_client, store.max_sessions, store.max_total_bytes, ENTRY_OVERHEAD_BYTES,
