@@ -284,3 +284,112 @@ def test_a_share_link_is_read_only_revocable_and_follows_the_conversation() -> N
     assert again != token, "a new link after revoking, never the old one"
     store.delete(sid)
     assert store.shared(again) is None
+
+
+class _PlainStore:
+    """The store's rules written the slow, obvious way (every count walks every session): the reference."""
+
+    def __init__(self, clock: FakeClock, **bounds: float) -> None:
+        from collections import OrderedDict
+
+        self.clock, self.b = clock, bounds
+        self.sessions: OrderedDict[str, tuple[str, dict[str, tuple[float, int]]]] = OrderedDict()
+        self.swept = float("-inf")
+
+    def _expire(self) -> None:
+        now = self.clock()
+        if now - self.swept < session_store.SWEEP_S:
+            return
+        self.swept = now
+        for sid, (_, entries) in list(self.sessions.items()):
+            for key in [k for k, (t, _) in entries.items() if now - t > self.b["max_age_s"]]:
+                del entries[key]
+            if not entries:
+                del self.sessions[sid]
+
+    def _size(self, sids: list[str]) -> int:
+        return sum(n for sid in sids for _, n in self.sessions[sid][1].values())
+
+    def save(self, sid: str, key: str, cost: int, client: str) -> bool:
+        self._expire()
+        client, entries = self.sessions.pop(sid, (client, {}))
+        self.sessions[sid] = (client, entries)
+        others = sum(n for k, (_, n) in entries.items() if k != key)
+        if others + cost > self.b["max_bytes_per_session"]:
+            entries.pop(key, None)
+            if not entries:
+                del self.sessions[sid]
+            return False
+        entries[key] = (self.clock(), cost)
+        while True:
+            mine = [s for s, (c, _) in self.sessions.items() if c == client]
+            if len(mine) <= self.b["max_sessions_per_client"] and self._size(mine) <= self.b["max_bytes_per_client"]:
+                break
+            victim = next((s for s in mine if s != sid), None)
+            if victim is None:
+                break
+            del self.sessions[victim]
+        while len(self.sessions) > self.b["max_sessions"] or self._size(list(self.sessions)) > self.b["max_total_bytes"]:
+            victim = next((s for s in self.sessions if s != sid), None)
+            if victim is None:
+                break
+            del self.sessions[victim]
+        return True
+
+    def delete(self, sid: str, key: str | None) -> None:
+        if sid in self.sessions:
+            entries = self.sessions[sid][1]
+            if key is None:
+                entries.clear()
+            entries.pop(key, None)
+            if not entries:
+                del self.sessions[sid]
+
+    def load(self, sid: str, key: str) -> bool:
+        self._expire()
+        entry = self.sessions.get(sid, ("", {}))[1].get(key)
+        if entry is None or self.clock() - entry[0] > self.b["max_age_s"]:
+            return False
+        self.sessions.move_to_end(sid)
+        return True
+
+
+def test_byte_counts_stay_exact_through_any_mix_of_saves_deletes_expiry_and_eviction() -> None:
+    """The store counts bytes as it goes (a save in a room of hundreds never walks every session). Through 3,000
+    random saves, overwrites, too-big values, loads, deletes, expiries and evictions by six clients, it keeps and
+    drops exactly what the same rules written the slow way (`_PlainStore`) do, and reports the bytes it holds."""
+    import json
+    import random
+
+    rng = random.Random(20261202)
+    clock = FakeClock()
+    bounds = dict(max_sessions=30, max_bytes_per_session=6_000, max_age_s=50, max_sessions_per_client=8,
+                  max_bytes_per_client=20_000, max_total_bytes=60_000)
+    store, plain = SessionStore(clock=clock, **bounds), _PlainStore(clock, **bounds)
+    ids = [store.new_id() for _ in range(60)]
+    owner = {sid: f"c{rng.randrange(6)}" for sid in ids}
+    for step in range(3000):
+        sid, key = rng.choice(ids), rng.choice(["tools", "vision"])
+        op = rng.random()
+        if op < 0.75:
+            blob = bytes(rng.randrange(3000)) if rng.random() < 0.3 else None
+            value = {"pad": "é" * rng.randrange(2500), "step": step}
+            cost = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) + len(blob or b"")
+            kept = store.save(sid, key, value, client=owner[sid], blob=blob)
+            assert kept == plain.save(sid, key, cost + ENTRY_OVERHEAD_BYTES, owner[sid]), f"step {step}"
+        elif op < 0.85:
+            which = key if rng.random() < 0.5 else None
+            store.delete(sid, which)
+            plain.delete(sid, which)
+        elif op < 0.95:
+            assert (store.load(sid, key) is not None) == plain.load(sid, key), f"step {step}"
+        else:
+            clock.now += rng.choice([1, 5, 31, 40])  # entries age past 50 s; the sweep runs every 30 s at most
+        if step % 100 == 0 or step == 2999:
+            held = {s: plain._size([s]) for s in plain.sessions}
+            assert store.bytes_used() == sum(held.values()), f"step {step}"
+            assert store.bytes_used() <= 60_000 and len(store) == len(held) <= 30
+            assert all(store.knows(s) for s in held), f"step {step}: the store dropped more than the rules say"
+            for client in set(owner.values()):
+                mine = [s for s in held if owner[s] == client]
+                assert len(mine) <= 8 and sum(held[s] for s in mine) <= 20_000, f"step {step}, {client}"

@@ -109,9 +109,15 @@ class _Session:
     used: float
     client: str
     entries: dict[str, tuple[float, bytes, bytes | None]] = field(default_factory=dict)  # key -> (saved, json, blob)
+    bytes: int = 0  # what its entries cost (`_cost`), kept up to date by the store (a save never walks them)
 
     def size(self) -> int:
-        return sum(len(t) + len(b or b"") + ENTRY_OVERHEAD_BYTES for _, t, b in self.entries.values())
+        return self.bytes
+
+
+def _cost(entry: tuple[float, bytes, bytes | None] | None) -> int:
+    """What one entry counts against the bounds: its JSON, its blob and the fixed overhead (0 for no entry)."""
+    return 0 if entry is None else len(entry[1]) + len(entry[2] or b"") + ENTRY_OVERHEAD_BYTES
 
 _MISSING: Any = object()
 
@@ -356,6 +362,8 @@ class SessionStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
+        self._total = 0  # bytes of every session kept (the sum of their `bytes`)
+        self._clients: dict[str, list[int]] = {}  # client -> [sessions, bytes] kept for it
         self._shares: dict[str, tuple[str, str]] = {}  # token -> (session id, key)
         self._redis = _RedisSessions(self, link) if link is not None else None
 
@@ -403,7 +411,7 @@ class SessionStore:
     def bytes_used(self) -> int:
         """What every kept value, blob and entry costs, in bytes."""
         with self._lock:
-            return sum(s.size() for s in self._sessions.values())
+            return self._total
 
     def _expire(self, now: float) -> None:
         """Drop entries older than `max_age_s`: a sweep over every session at most every `SWEEP_S` seconds (a save
@@ -414,12 +422,35 @@ class SessionStore:
         for sid in list(self._sessions):
             session = self._sessions[sid]
             for key in [k for k, (saved, _, _) in session.entries.items() if now - saved > self.max_age_s]:
-                del session.entries[key]
+                self._put(session, key, None)
             if not session.entries:
                 self._drop(sid)
 
+    def _put(self, session: _Session, key: str, entry: tuple[float, bytes, bytes | None] | None) -> None:
+        """Set (or, with None, remove) one entry of a kept session, keeping the byte counts in step."""
+        delta = _cost(entry) - _cost(session.entries.get(key))
+        if entry is None:
+            session.entries.pop(key, None)
+        else:
+            session.entries[key] = entry
+        session.bytes += delta
+        self._total += delta
+        self._clients[session.client][1] += delta
+
+    def _keep(self, sid: str, session: _Session) -> None:
+        """Keep a new, empty session as the most recently used."""
+        self._sessions[sid] = session
+        self._clients.setdefault(session.client, [0, 0])[0] += 1
+
     def _drop(self, sid: str) -> None:
-        self._sessions.pop(sid, None)
+        session = self._sessions.pop(sid, None)
+        if session is not None:
+            self._total -= session.bytes
+            counts = self._clients[session.client]
+            counts[0] -= 1
+            counts[1] -= session.bytes
+            if not counts[0]:
+                del self._clients[session.client]
         for token in [t for t, (s, _) in self._shares.items() if s == sid]:
             del self._shares[token]
 
@@ -428,21 +459,16 @@ class SessionStore:
         def oldest(pred: Callable[[str, _Session], bool]) -> str | None:
             return next((sid for sid, s in self._sessions.items() if sid != keep and pred(sid, s)), None)
 
-        mine = [s for s in self._sessions.values() if s.client == client]
-        count, size = len(mine), sum(s.size() for s in mine)
-        while count > self.max_sessions_per_client or size > self.max_bytes_per_client:
+        mine = self._clients.get(client, [0, 0])  # kept up to date by `_drop`
+        while mine[0] > self.max_sessions_per_client or mine[1] > self.max_bytes_per_client:
             victim = oldest(lambda _sid, s: s.client == client)
             if victim is None:
                 break
-            size -= self._sessions[victim].size()
-            count -= 1
             self._drop(victim)
-        total = sum(s.size() for s in self._sessions.values())
-        while len(self._sessions) > self.max_sessions or total > self.max_total_bytes:
+        while len(self._sessions) > self.max_sessions or self._total > self.max_total_bytes:
             victim = oldest(lambda _sid, _s: True)
             if victim is None:
                 break
-            total -= self._sessions[victim].size()
             self._drop(victim)
 
     def save(self, session_id: str, key: str, value: dict[str, Any], *, client: str = "",
@@ -469,19 +495,20 @@ class SessionStore:
         with self._lock:
             now = self._clock()
             self._expire(now)
-            session = self._sessions.pop(session_id, None) or _Session(now, str(client)[:128])
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = _Session(now, str(client)[:128])
+                self._keep(session_id, session)
+            else:
+                self._sessions.move_to_end(session_id)
             session.used = now
-            others = sum(len(t) + len(b or b"") + ENTRY_OVERHEAD_BYTES
-                         for k, (_, t, b) in session.entries.items() if k != key)
-            if len(data) + len(kept or b"") + ENTRY_OVERHEAD_BYTES + others > self.max_bytes_per_session:
-                session.entries.pop(key, None)
-                if session.entries:
-                    self._sessions[session_id] = session
-                else:
+            entry = (now, data, kept)
+            if session.bytes - _cost(session.entries.get(key)) + _cost(entry) > self.max_bytes_per_session:
+                self._put(session, key, None)
+                if not session.entries:
                     self._drop(session_id)
                 return False
-            session.entries[key] = (now, data, kept)
-            self._sessions[session_id] = session
+            self._put(session, key, entry)
             self._evict(session_id, session.client)
             return True
 
@@ -575,7 +602,7 @@ class SessionStore:
             if key is None:
                 self._drop(session_id)
             else:
-                session.entries.pop(key, None)
+                self._put(session, key, None)
                 for token in [t for t, (s, k) in self._shares.items() if s == session_id and k == key]:
                     del self._shares[token]
                 if not session.entries:
@@ -587,6 +614,8 @@ class SessionStore:
         with self._lock:
             self._sessions.clear()
             self._shares.clear()
+            self._total = 0
+            self._clients.clear()
 
 
 STORE = SessionStore(link=LINK)
