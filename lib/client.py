@@ -521,7 +521,10 @@ def get_client(settings: Settings) -> ChatCompletionsClient:
         raise NoProviderError("no provider or endpoint configured")
     if settings.needs_token:
         raise NoTokenError(f"no key for {settings.label}")
-    return _cached_client(settings.endpoint, settings.token_fingerprint, settings.token, settings.timeout_s)
+    # By keyword: Streamlit's cache names positional arguments with inspect.signature on every call (a third of a
+    # millisecond; a question makes several calls, and a room of a hundred asks at once).
+    return _cached_client(endpoint=settings.endpoint, token_fingerprint=settings.token_fingerprint,
+                          _token=settings.token, timeout_s=settings.timeout_s)
 
 
 def quota_key(settings: Settings) -> str:
@@ -934,8 +937,10 @@ def stream(
     return ChatStream(settings, model, messages, max_tokens=max_tokens, temperature=temperature, extra=extra)
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+@st.cache_resource(ttl=600, show_spinner=False, max_entries=16)
 def _cached_models(url: str, token_fingerprint: str, _token: str | None) -> CatalogResult:
+    """One listing per URL and key fingerprint for 10 minutes, shared as it is (a frozen `CatalogResult`: nothing
+    can change it, so no copy is made on every use as `st.cache_data` would)."""
     return fetch_models(url, _token)
 
 
@@ -944,7 +949,7 @@ def get_models(settings: Settings) -> CatalogResult | None:
     url = settings.models_url
     if not url:
         return None
-    return _cached_models(url, settings.token_fingerprint, settings.token)
+    return _cached_models(url=url, token_fingerprint=settings.token_fingerprint, _token=settings.token)
 
 
 def server_of(settings: Settings, model: str | None) -> str:
