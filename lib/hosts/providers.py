@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Collection, Literal, Mapping, Sequence
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -663,8 +664,10 @@ SMALLEST: dict[str, str] = {"tools": "llama-3.1-8b", "vision": "llama-3.2-11b-vi
 """The smallest of each page's family: Compare's default other side ("how much better is the big one?")."""
 
 
+@lru_cache(maxsize=4096)
 def family_of(model_id: str) -> Family | None:
-    """The Llama family a model ID belongs to (on any host's spelling), or None."""
+    """The Llama family a model ID belongs to (on any host's spelling), or None (remembered: a page asks this of
+    the same few IDs dozens of times a run, each a walk over every family's pattern)."""
     mid = model_id.strip().lower()
     if not mid or _NOT_META.search(mid):
         return None
