@@ -19,7 +19,7 @@ from lib.hosts.providers import display_name, tool_format  # noqa: E402
 from lib.common.safe_text import as_text, display_markdown  # noqa: E402
 from lib.common.ticking import ticking  # noqa: E402
 from lib.i18n import LANGUAGES, text  # noqa: E402
-from lib.tool_calling.loop import MAX_ROUNDS, Turn, run_turn, tool_config  # noqa: E402
+from lib.tool_calling.loop import MAX_ROUNDS, Turn, join_answer_text, run_turn, tool_config  # noqa: E402
 from lib.answers.transcript import (  # noqa: E402
     TranscriptError,
     from_json,
@@ -248,7 +248,7 @@ def _conversation(sidebar_run: tuple) -> None:
                 yield from run_turn(settings, model, history, live.question, selected, config, **options)
 
         started = time.monotonic()
-        live_events = ticking(events(), eager=True)
+        live_events = ticking(events(), eager=True, merge=join_answer_text)  # a busy server draws what waits at once
         # If this run is interrupted (Stop, any other click) the worker is stopped at once and the request hung up: in
         # the `finally` around the loop below, or, if the interruption comes before it, at the start of the next run.
         ss["tool_live_events"] = live_events

@@ -42,7 +42,9 @@ from lib.vision.tasks import (  # noqa: E402
     DETAIL_LEVELS, PRESETS, SAMPLES, detail_level, looks_english, preset, preset_for_prompt, sample)
 from lib.vision.answer import VisionAnswer, free_replay  # noqa: E402
 from lib.vision import crop as vc  # noqa: E402
-from lib.vision.translate import ANSWER, QUESTION, TRANSLATION, TranslatedAnswer, looks_korean  # noqa: E402
+from lib.vision.translate import (  # noqa: E402
+    ANSWER, QUESTION, TRANSLATION, TranslatedAnswer, join_pieces, looks_korean,
+)
 from ui import presenter, state  # noqa: E402
 from ui.connection import context_tokens, current_settings, model_picker, next_model_fn, shown_url  # noqa: E402
 from ui.compare import compare_switch, other_side, vision_compare  # noqa: E402
@@ -639,7 +641,7 @@ def stream_answer(pending: vs.Pending, prepared: PreparedImage, model: str, deta
                         yield ANSWER, piece
 
         status.show(label())
-        items = ticking(pieces(), interval_s=0.5)
+        items = ticking(pieces(), interval_s=0.5, merge=join_pieces)  # a busy server draws what waits at once
         ss["vision_live_items"] = items  # the next run closes it if this one is interrupted before its `finally`
         shown = ANSWER
         try:

@@ -133,3 +133,44 @@ def test_a_failure_caused_by_closing_is_not_reported_to_a_consumer_still_waiting
         seen.append(item)
     assert [x for x in seen if isinstance(x, tuple) and isinstance(x[1], Crashed)] == []
     assert both.cancelled
+
+
+def test_a_consumer_that_fell_behind_gets_what_waited_joined_and_in_order() -> None:
+    """A busy server's page asks for the next piece after several more arrived: it gets them as one (same text, same
+    order), never joined across a change of kind, and the end and an error still come after everything."""
+    from lib.tool_calling.loop import AnswerText, Waiting, join_answer_text
+
+    released = threading.Event()
+    call = Waiting(round=2)  # the next request went out (after a tool ran): never joined with prose
+
+    def source():
+        yield AnswerText("He")
+        released.wait(5)
+        yield from (AnswerText("llo"), AnswerText(", "), AnswerText("llamas"), call, AnswerText("!"))
+
+    it = ticking(source(), interval_s=5, merge=join_answer_text)
+    assert next(it) == AnswerText("He"), "a consumer that keeps up gets each piece as it comes"
+    released.set()
+    time.sleep(0.3)  # the page was busy drawing: four pieces and a tool call arrived meanwhile
+    rest = list(it)
+    assert rest == [AnswerText("llo, llamas"), call, AnswerText("!")]
+
+    def failing():
+        yield AnswerText("a")
+        yield AnswerText("b")
+        raise ValueError("cut")
+
+    it = ticking(failing(), interval_s=5, merge=join_answer_text)
+    time.sleep(0.2)
+    got: list[object] = []
+    with pytest.raises(ValueError, match="cut"):
+        for item in it:
+            got.append(item)
+    assert got == [AnswerText("ab")], "what arrived before the failure is drawn, then the failure is raised"
+
+
+def test_vision_pieces_are_joined_only_within_one_step() -> None:
+    from lib.vision.translate import ANSWER, TRANSLATION, join_pieces
+
+    assert join_pieces((ANSWER, "A cat "), (ANSWER, "sits")) == (ANSWER, "A cat sits")
+    assert join_pieces((ANSWER, "A cat sits."), (TRANSLATION, "고양이")) is None

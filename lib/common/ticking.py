@@ -86,10 +86,13 @@ def current_scope() -> CancelScope | None:
 class Ticking(Iterator["T | Tick"]):
     """The iterator `ticking()` returns: items and ticks in the consumer's thread, `close()` from any thread."""
 
-    def __init__(self, items: Iterable[T], interval_s: float, eager: bool) -> None:
+    def __init__(self, items: Iterable[T], interval_s: float, eager: bool,
+                 merge: Callable[[T, T], T | None] | None = None) -> None:
         self._items = items
         self._interval_s = interval_s
         self._eager = eager
+        self._merge = merge
+        self._held: tuple[str, object] | None = None  # taken from the queue by `_merged`, not merged: next
         self._q: queue.Queue[tuple[str, object]] = queue.Queue()
         self._cancel = threading.Event()
         self._scope = CancelScope()
@@ -138,12 +141,15 @@ class Ticking(Iterator["T | Tick"]):
             if self._cancel.is_set():
                 self._finished = True
                 raise StopIteration
-            try:
-                kind, value = self._q.get(timeout=self._interval_s)
-            except queue.Empty:
-                return Tick(time.monotonic() - self._started)
+            if self._held is not None:
+                (kind, value), self._held = self._held, None
+            else:
+                try:
+                    kind, value = self._q.get(timeout=self._interval_s)
+                except queue.Empty:
+                    return Tick(time.monotonic() - self._started)
             if kind == "item":
-                return value  # type: ignore[return-value]
+                return self._merged(value) if self._merge is not None else value  # type: ignore[return-value]
             self._finished = True
             if kind == "error":
                 self.close()
@@ -152,6 +158,21 @@ class Ticking(Iterator["T | Tick"]):
             self.close()
             raise StopIteration
 
+    def _merged(self, value: T) -> T:
+        """`value` joined with the items already waiting behind it, as far as `merge` joins them (it returns None
+        for two that don't go together; that one is the next item)."""
+        assert self._merge is not None
+        while True:
+            try:
+                kind, following = self._q.get_nowait()
+            except queue.Empty:
+                return value
+            joined = self._merge(value, following) if kind == "item" else None  # type: ignore[arg-type]
+            if joined is None:
+                self._held = (kind, following)
+                return value
+            value = joined
+
     def close(self) -> None:
         """Stop the worker and call every closer registered with its `CancelScope` (idempotent, any thread)."""
         if not self._cancel.is_set():
@@ -159,8 +180,14 @@ class Ticking(Iterator["T | Tick"]):
             self._scope.cancel()
 
 
-def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) -> Ticking[T]:
+def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False,
+            merge: Callable[[T, T], T | None] | None = None) -> Ticking[T]:
     """Yield the items of `items` (consumed in a daemon thread) and a `Tick` every `interval_s` of silence.
+
+    With `merge`, items that are already waiting when the consumer asks for the next one are joined as far as
+    `merge(a, b)` joins them (None: they don't go together): a consumer that fell behind (a busy server drawing a
+    hundred answers) handles what arrived meanwhile in one step, not one step per streamed token; one that keeps up
+    gets every item as it comes.
 
     An exception raised by `items` is re-raised here. `close()` (safe from any thread: Streamlit may start the next
     run on a new thread while the interrupted one still waits here) stops the worker after its current item and
@@ -169,7 +196,7 @@ def ticking(items: Iterable[T], interval_s: float = 0.5, eager: bool = False) ->
     itself while the model thinks, and read the events after. After `close()`, iteration ends and `.cancelled`
     is True.
     """
-    return Ticking(items, interval_s, eager)
+    return Ticking(items, interval_s, eager, merge)
 
 
 @dataclass(frozen=True)

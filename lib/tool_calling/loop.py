@@ -170,6 +170,13 @@ class AnswerText:
     text: str
 
 
+def join_answer_text(first: object, second: object) -> "AnswerText | None":
+    """Two pieces of prose that are waiting together, as one (`lib.common.ticking`'s `merge`); None otherwise."""
+    if type(first) is AnswerText and type(second) is AnswerText:
+        return AnswerText(first.text + second.text)
+    return None
+
+
 @dataclass
 class CallStarted:
     """The model asked for a tool; it is about to run. `shown_text` tells the page to drop prose it displayed."""

@@ -57,6 +57,15 @@ QUESTION_MAX_TOKENS: Final = 512
 TRANSLATION_TEMPERATURE: Final = 0.0
 """A translation wants the likeliest words, not variety."""
 
+
+def join_pieces(first: tuple[str, str], second: tuple[str, str]) -> tuple[str, str] | None:
+    """Two streamed `(step, piece)` items of the same step that are waiting together, as one (`lib.common.ticking`'s
+    `merge`); None when the step changes between them."""
+    if first[0] == second[0]:
+        return first[0], first[1] + second[1]
+    return None
+
+
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
 
