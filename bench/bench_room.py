@@ -80,7 +80,17 @@ QUIET_WAIT_S = 5.0  # before a row: wait up to this long for a second in which t
 def answer_text() -> str:
     words = ["the", "herd", "walked", "over", "a", "high", "plateau", "under", "thin", "silver", "light", "while",
              "herders", "sang", "about", "rivers", "bread", "and", "wool"]
-    return " ".join([MARK, *words[:PIECES - 1]]) + "."
+    return " ".join([MARK, *(words[i % len(words)] for i in range(PIECES - 1))]) + "."
+
+
+def set_pieces(pieces: int) -> None:
+    """Answers of `pieces` pieces (one per word, as a server streams tokens) over the same 2 s; a length other than
+    the default writes its own section of RESULTS.md ("room, 200 pieces an answer")."""
+    global PIECES, PIECE_S, SECTION
+    if pieces < 2:
+        raise SystemExit("--pieces: 2 or more")
+    PIECES, PIECE_S = pieces, MODEL_S / pieces
+    SECTION = "room" if pieces == 20 else f"room, {pieces} pieces an answer"
 
 
 def serve_double(port: int, log_path: Path) -> None:
@@ -786,7 +796,7 @@ class Bench:
         self.double_port = free_port()
         self.double_log = logs / "double-times.log"
         self.double_log.write_text("")
-        self.double = Process([sys.executable, "-m", "bench.bench_room", "--serve-double",
+        self.double = Process([sys.executable, "-m", "bench.bench_room", "--serve-double", "--pieces", str(PIECES),
                                "--port", str(self.double_port), "--double-log", str(self.double_log)],
                               logs / "double.log", server_env("http://127.0.0.1:9/v1"))
         self.double.wait_url(f"http://127.0.0.1:{self.double_port}/v1/models")
@@ -1155,7 +1165,7 @@ def result_of(bench: Bench, seconds: float) -> Result:
                      + (f"; RSS after each turn {' / '.join(f'{x:.0f}' for x in row.rss_turns)} MB"
                         if len(row.rss_turns) > 1 else "")))
     res = Result(
-        name="room: many questions at once, the app beside a 40-line Streamlit chat",
+        name=f"{SECTION}: many questions at once, the app beside a 40-line Streamlit chat",
         measures=(
             f"Protocol-level Streamlit clients (websocket + protobufs, no browser; `Session` in bench/bench_room.py) "
             f"against `streamlit run app.py` (the tools page) with `runner.postScriptGC` on and off, and against "
@@ -1282,11 +1292,14 @@ def main() -> None:
                         help="which servers to start: peer, gc-on, gc-off (comma-separated)")
     parser.add_argument("--idle", type=float, default=IDLE_S, help="seconds of idle before the last RSS reading")
     parser.add_argument("--logs", default="/tmp/bench_room", help="server logs go here")
+    parser.add_argument("--pieces", type=int, default=PIECES,
+                        help="pieces (tokens) in each 2-second answer; other than 20: its own section of RESULTS.md")
     parser.add_argument("--serve-double", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--double-log", default="/tmp/bench_room/double-times.log", help=argparse.SUPPRESS)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` blocks and atexit run: servers stopped
+    set_pieces(args.pieces)
     if args.serve_double:
         serve_double(args.port, Path(args.double_log))
         return
