@@ -174,3 +174,36 @@ def test_vision_pieces_are_joined_only_within_one_step() -> None:
 
     assert join_pieces((ANSWER, "A cat "), (ANSWER, "sits")) == (ANSWER, "A cat sits")
     assert join_pieces((ANSWER, "A cat sits."), (TRANSLATION, "고양이")) is None
+
+
+def test_compare_joins_what_one_side_has_waiting_but_never_across_sides_or_a_crash() -> None:
+    """Two models side by side on a busy server: a side's text that waited is drawn as one piece, in order; the
+    other side's text and a crash stay apart."""
+    from lib.common.ticking import join_text
+
+    go = threading.Event()
+
+    def side(name: str, crash: bool = False):
+        yield f"{name}:"
+        go.wait(5)
+        time.sleep(0.15 if crash else 0)  # b's pieces come after a's: the line holds a's run, then b's
+        yield from (f" {name}1", f" {name}2", f" {name}3")
+        if crash:
+            raise RuntimeError(f"{name} broke")
+
+    both = ticking_all([side("a"), side("b", crash=True)], interval_s=5, merge=join_text)
+    got: list[object] = []
+    for item in both:
+        if isinstance(item, Tick):
+            continue
+        got.append(item)
+        if len(got) == 2:
+            go.set()
+            time.sleep(0.4)  # the page was busy: both sides' pieces (and b's crash) arrived meanwhile
+    texts = {i: "".join(v for j, v in got if j == i and isinstance(v, str)) for i in (0, 1)}
+    assert texts == {0: "a: a1 a2 a3", 1: "b: b1 b2 b3"}, "each side's text whole and in order"
+    assert len(got) == 5, f"what waited was joined, one run per side: {got}"
+    crashed = [(i, v) for i, v in got if isinstance(v, Crashed)]
+    assert len(crashed) == 1 and crashed[0][0] == 1 and got.index(crashed[0]) > max(
+        n for n, (i, v) in enumerate(got) if i == 1 and isinstance(v, str)), "b's crash after all of b's text"
+    assert join_text("a", 1) is None and join_text("a", "b") == "ab"

@@ -26,13 +26,13 @@ from lib.answers.compare import (
     footer,
 )
 from lib.common.safe_text import as_text, display_markdown, error_as_text
-from lib.common.ticking import Crashed, Tick, ticking_all
+from lib.common.ticking import Crashed, Tick, join_text, ticking_all
 from lib.hosts.budget import MAX_QUESTION_CHARS
 from lib.hosts.config import Settings
 from lib.hosts.errors import explain
 from lib.hosts.limits import limits_for, wait_msg, wait_notice
 from lib.hosts.providers import Page, answered_by_msg, compare_default, display_name
-from lib.tool_calling.loop import MAX_ROUNDS, AnswerText, CallStarted, Done, Turn, run_turn
+from lib.tool_calling.loop import MAX_ROUNDS, AnswerText, CallStarted, Done, Turn, join_answer_text, run_turn
 from lib.answers.transcript import hidden_turns, to_json
 from ui import presenter, state
 from ui.connection import base_settings, choose_model, context_tokens, models, next_model_fn, server_options
@@ -327,7 +327,7 @@ def _run_pair(pairs: list[Compared], question: str, sides: Sequence[Pick], confi
         return run()
 
     started = time.monotonic()
-    both = ticking_all([events(0), events(1)], eager=True)
+    both = ticking_all([events(0), events(1)], eager=True, merge=join_answer_text)  # what waits: drawn at once
     ss["tool_compare_live"] = both
     next(both)  # both requests go out now
     views: list[LiveToolTurn] = []
@@ -465,7 +465,7 @@ def _run_vision_pair(pairs: list[Compared], question: str, sides: Sequence[Pick]
         return run()
 
     started = time.monotonic()
-    both = ticking_all([pieces(0), pieces(1)], eager=True)
+    both = ticking_all([pieces(0), pieces(1)], eager=True, merge=join_text)  # what waits: drawn at once
     ss["vision_compare_live"] = both
     next(both)
     progress: list[ProgressLine] = []

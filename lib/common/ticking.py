@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -209,10 +209,13 @@ class Crashed:
 class TickingAll(Iterator["tuple[int, object] | Tick"]):
     """The iterator `ticking_all()` returns: `(index, item)` pairs from every source as they arrive, and ticks."""
 
-    def __init__(self, sources: Sequence[Iterable[object]], interval_s: float, eager: bool) -> None:
+    def __init__(self, sources: Sequence[Iterable[object]], interval_s: float, eager: bool,
+                 merge: Callable[[Any, Any], Any] | None = None) -> None:
         self._parts = [Ticking(items, interval_s, eager=False) for items in sources]
         self._interval_s = interval_s
         self._eager = eager
+        self._merge = merge
+        self._held: tuple[int, str, object] | None = None  # taken by `_merged`, not merged: the next one
         self._q: queue.Queue[tuple[int, str, object]] = queue.Queue()
         self._started = 0.0
         self._threads: list[threading.Thread] = []
@@ -257,10 +260,13 @@ class TickingAll(Iterator["tuple[int, object] | Tick"]):
             if self._open == 0 or self._closed.is_set():
                 self._finished = True
                 raise StopIteration
-            try:
-                index, kind, value = self._q.get(timeout=self._interval_s)
-            except queue.Empty:
-                return Tick(time.monotonic() - self._started)
+            if self._held is not None:
+                (index, kind, value), self._held = self._held, None
+            else:
+                try:
+                    index, kind, value = self._q.get(timeout=self._interval_s)
+                except queue.Empty:
+                    return Tick(time.monotonic() - self._started)
             if self._closed.is_set():
                 # Closed while this thread waited (Streamlit starts the next run, which closes this, before the
                 # interrupted one has stopped): what arrives now is the hang-up's own doing, not a source's failure.
@@ -269,7 +275,21 @@ class TickingAll(Iterator["tuple[int, object] | Tick"]):
             if kind == "done":
                 self._open -= 1
                 continue
-            return index, value
+            return index, (self._merged(index, value) if self._merge is not None else value)
+
+    def _merged(self, index: int, value: object) -> object:
+        """`value` joined with what the same source has waiting right behind it (as `Ticking._merged`)."""
+        assert self._merge is not None
+        while True:
+            try:
+                following = self._q.get_nowait()
+            except queue.Empty:
+                return value
+            joined = self._merge(value, following[2]) if following[:2] == (index, "item") else None
+            if joined is None:
+                self._held = following
+                return value
+            value = joined
 
     def close(self) -> None:
         """Stop every source's worker and hang up what each registered (idempotent, any thread)."""
@@ -280,11 +300,20 @@ class TickingAll(Iterator["tuple[int, object] | Tick"]):
             part.close()
 
 
-def ticking_all(sources: Sequence[Iterable[T]], interval_s: float = 0.5, eager: bool = False) -> TickingAll:
+def ticking_all(sources: Sequence[Iterable[T]], interval_s: float = 0.5, eager: bool = False,
+                merge: Callable[[Any, Any], Any] | None = None) -> TickingAll:
     """Run several slow iterators at once (each in its own worker, as `ticking()` does) and yield `(index, item)`
     as items arrive from any of them, a `Tick` every `interval_s` of silence from all.
 
     A source that raises yields `(index, Crashed(exc))` and ends; the others go on (one side of a comparison
-    failing never takes the other down). `close()` stops every source and hangs up their requests at once.
+    failing never takes the other down). `close()` stops every source and hangs up their requests at once. `merge`
+    joins one source's items that wait one behind the other, as `ticking()`'s does.
     """
-    return TickingAll(list(sources), interval_s, eager)
+    return TickingAll(list(sources), interval_s, eager, merge)
+
+
+def join_text(first: object, second: object) -> str | None:
+    """Two streamed text pieces as one (a `merge` for sources of plain text); None for anything else."""
+    if type(first) is str and type(second) is str:
+        return first + second
+    return None
