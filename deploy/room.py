@@ -235,7 +235,9 @@ class AppProcess(_Child):
 
     def launch(self) -> None:
         """Start it without waiting (several start at once; `wait_healthy()` after)."""
-        argv = [sys.executable, "-m", "streamlit", "run", "app.py",
+        # deploy.serve: `streamlit run app.py` with ui/reconnect.py in place before the first tab (a failover's
+        # question is then asked even as a brand-new process's very first message)
+        argv = [sys.executable, "-m", "deploy.serve",
                 "--server.port", str(self.port), "--server.address", "127.0.0.1",
                 "--server.headless", "true", "--server.fileWatcherType", "none",
                 "--browser.gatherUsageStats", "false"]

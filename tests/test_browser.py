@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import pytest
@@ -71,14 +71,14 @@ class AppServer:
     launch time (time.perf_counter), for the cold-start benchmark."""
 
     def __init__(self, env: dict[str, str], log_path: Path, cwd: Path = ROOT, script: str = "app.py",
-                 port: int | None = None) -> None:
+                 port: int | None = None, command: Sequence[str] = ("-m", "streamlit", "run")) -> None:
         self.port = port or _free_port()  # a port of its own, or the one a stopped server had (a restart)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", script,
+            [sys.executable, *command, *([script] if script else []),
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],

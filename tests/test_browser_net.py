@@ -272,6 +272,58 @@ def test_a_question_that_is_a_new_sessions_very_first_message_is_asked(app: tb.A
     assert text_frames >= 1, "the question and its answer were drawn"
 
 
+def test_a_brand_new_room_process_asks_a_question_that_is_its_very_first_message(app: tb.AppServer,
+                                                                                double: ApiDouble, tmp_path) -> None:
+    """A room process restarted (or a tab failing over to a fresh one): the first thing it ever receives is a tab's
+    typed question, a rerun of the conversation fragment. `deploy.room` starts its processes with `deploy.serve`,
+    which has ui/reconnect.py in place before any run: the question is asked. Plain `streamlit run app.py` installs
+    it only when app.py first runs, so there the question is dropped (the control)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench.bench_room import Session, endpoint_of
+
+    async def first_message(url: str, wait_s: float) -> tuple[bool, int]:
+        ws, page = endpoint_of(app.url + "/tool_calling")
+        known = Session(ws, page)  # what the tab learnt before: the chat box's id, its fragment, the page
+        await known.connect()
+        await known.load()
+        await known.close()
+        ws, page = endpoint_of(url + "/tool_calling")
+        fresh = Session(ws, page)
+        fresh.chat_id, fresh.chat_fragment, fresh.page_hash = known.chat_id, known.chat_fragment, known.page_hash
+        await fresh.connect()
+        try:
+            answer = await fresh.ask("And what time is it in Seoul?", wait_s, mark="Seoul")
+            return answer.ok, answer.text_frames
+        finally:
+            await fresh.close()
+
+    trap = tb.ProxyTrap()
+    env = tb.app_env(trap, MODELS_PROVIDER="custom", MODELS_ENDPOINT=double.endpoint)
+    asked: dict[str, bool] = {}
+    try:
+        for name, command in (("deploy.serve", ("-m", "deploy.serve")), ("streamlit run", ("-m", "streamlit", "run"))):
+            server = tb.AppServer(env, tmp_path / f"{name}.log", script="" if name == "deploy.serve" else "app.py",
+                                  command=command)
+            try:
+                server.wait_healthy()
+                before = len(double.chat_requests)
+                with ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's event loop
+                    # Streamlit drops the control's question at once: a few seconds tell
+                    wait_s = 30.0 if name == "deploy.serve" else 6.0
+                    ok, text_frames = pool.submit(lambda: asyncio.run(first_message(server.url, wait_s))).result(120)
+                asked[name] = any("Seoul" in str(r.body["messages"]) for r in double.chat_requests[before:])
+                if name == "deploy.serve":
+                    assert ok and text_frames >= 1, "the question and its answer were drawn"
+            finally:
+                server.stop()
+    finally:
+        trap.close()
+    assert asked == {"deploy.serve": True, "streamlit run": False}, asked
+    assert trap.lines == []
+
+
 def test_a_typed_question_takes_the_page_down_to_its_answer_as_it_streams(
         page: Page, app: tb.AppServer, double: ApiDouble) -> None:
     """The chat box is drawn by the conversation's fragment (st.bottom), where Streamlit doesn't keep the page at its

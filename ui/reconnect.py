@@ -9,10 +9,10 @@ process: such a rerun runs the whole page instead, with the same widget values, 
 Once a session has rerun a fragment it knows, Streamlit's behaviour holds (a rerun of a fragment that a full run
 removed is dropped).
 
-Imports only Streamlit: app.py calls it first, before the page's own imports. The wrapper exists in a process once
-any of its sessions has started a run. A reconnecting tab's page is rerun by Streamlit's frontend, which installs it,
-so a question typed during that run is kept; only a question that reaches a brand-new process before any run has
-started there is still dropped.
+Imports only Streamlit: app.py calls it first, before the page's own imports, so under `streamlit run app.py` the
+wrapper exists in a process once any of its sessions has started a run (a reconnecting tab's page is rerun by
+Streamlit's frontend, which installs it). `python -m deploy.serve` (how `deploy.room` starts its processes) calls it
+before Streamlit serves anything, so even a question that is a brand-new process's very first message is asked.
 """
 
 from __future__ import annotations
