@@ -111,9 +111,6 @@ class _Session:
     entries: dict[str, tuple[float, bytes, bytes | None]] = field(default_factory=dict)  # key -> (saved, json, blob)
     bytes: int = 0  # what its entries cost (`_cost`), kept up to date by the store (a save never walks them)
 
-    def size(self) -> int:
-        return self.bytes
-
 
 def _cost(entry: tuple[float, bytes, bytes | None] | None) -> int:
     """What one entry counts against the bounds: its JSON, its blob and the fixed overhead (0 for no entry)."""

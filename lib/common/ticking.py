@@ -83,6 +83,20 @@ def current_scope() -> CancelScope | None:
     return _SCOPE.get()
 
 
+def _join_waiting(q: "queue.Queue[Any]", value: Any, join: Callable[[Any, Any], Any]) -> tuple[Any, Any]:
+    """(`value` joined with the entries waiting in `q` while `join(value, entry)` joins them, the first entry it
+    did not join or None): what a consumer that fell behind takes in one step."""
+    while True:
+        try:
+            following = q.get_nowait()
+        except queue.Empty:
+            return value, None
+        joined = join(value, following)
+        if joined is None:
+            return value, following
+        value = joined
+
+
 class Ticking(Iterator["T | Tick"]):
     """The iterator `ticking()` returns: items and ticks in the consumer's thread, `close()` from any thread."""
 
@@ -161,17 +175,11 @@ class Ticking(Iterator["T | Tick"]):
     def _merged(self, value: T) -> T:
         """`value` joined with the items already waiting behind it, as far as `merge` joins them (it returns None
         for two that don't go together; that one is the next item)."""
-        assert self._merge is not None
-        while True:
-            try:
-                kind, following = self._q.get_nowait()
-            except queue.Empty:
-                return value
-            joined = self._merge(value, following) if kind == "item" else None  # type: ignore[arg-type]
-            if joined is None:
-                self._held = (kind, following)
-                return value
-            value = joined
+        merge = self._merge
+        assert merge is not None
+        value, self._held = _join_waiting(
+            self._q, value, lambda v, f: merge(v, f[1]) if f[0] == "item" else None)  # type: ignore[arg-type]
+        return value
 
     def close(self) -> None:
         """Stop the worker and call every closer registered with its `CancelScope` (idempotent, any thread)."""
@@ -279,17 +287,11 @@ class TickingAll(Iterator["tuple[int, object] | Tick"]):
 
     def _merged(self, index: int, value: object) -> object:
         """`value` joined with what the same source has waiting right behind it (as `Ticking._merged`)."""
-        assert self._merge is not None
-        while True:
-            try:
-                following = self._q.get_nowait()
-            except queue.Empty:
-                return value
-            joined = self._merge(value, following[2]) if following[:2] == (index, "item") else None
-            if joined is None:
-                self._held = following
-                return value
-            value = joined
+        merge = self._merge
+        assert merge is not None
+        value, self._held = _join_waiting(
+            self._q, value, lambda v, f: merge(v, f[2]) if f[:2] == (index, "item") else None)
+        return value
 
     def close(self) -> None:
         """Stop every source's worker and hang up what each registered (idempotent, any thread)."""
