@@ -466,7 +466,8 @@ def test_the_leaders_stop_hands_the_answer_to_its_followers(
     next(item for item in leader if not isinstance(item, Tick))
     leader.close()
     wait_for(lambda: len(double.disconnects) == 1, timeout_s=3)
-    assert cache.in_flight() == 0
+    # the hang-up reaches the server before the stopped worker has unwound and left the flight (seen once on CI)
+    wait_for(lambda: cache.in_flight() == 0, timeout_s=3)
     assert not ask(cache, settings, q("Alone?")).cached
 
 
